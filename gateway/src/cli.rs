@@ -1,0 +1,225 @@
+//! The `duikou` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::auth::{generate_password, hash_password};
+use crate::config::Config;
+use crate::domain::{Role, Roles};
+use crate::seeds::{self, SeedSource};
+use crate::startup;
+use crate::store::{NewUser, Store};
+
+/// duikou: paired-support telemedicine gateway.
+#[derive(Debug, Parser)]
+#[command(name = "duikou", version)]
+pub struct Cli {
+    /// TOML configuration file (see deploy/duikou.example.toml).
+    #[arg(long, global = true, env = "DUIKOU_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Serve HTTPS with a self-signed certificate kept in the data directory.
+        #[arg(long)]
+        self_signed: bool,
+    },
+    /// Check or import the program rosters.
+    Seeds {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: SeedsCommand,
+    },
+    /// Manage accounts.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+/// `duikou seeds …`
+#[derive(Debug, Subcommand)]
+pub enum SeedsCommand {
+    /// Print every problem in the seed CSVs of DIR as `file:line: message`; exit 1 if any.
+    Check {
+        /// Directory holding the seed CSVs.
+        dir: PathBuf,
+    },
+    /// Import the seed CSVs of DIR (or the built-in ones) into the configured database;
+    /// nothing is imported when any row is bad.
+    Import {
+        /// Directory holding the seed CSVs; the built-in rosters when left out.
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `duikou user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account and print its generated password once.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Name shown to others (defaults to the login name).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Institution, by id or exact name.
+        #[arg(long)]
+        institution: String,
+        /// A role: admin, coordinator, clinician, radiologist, trainee (repeatable).
+        #[arg(long = "role", required = true)]
+        roles: Vec<Role>,
+        /// The user's clinician record id.
+        #[arg(long)]
+        clinician: Option<i64>,
+    },
+}
+
+impl clap::ValueEnum for Role {
+    fn value_variants<'a>() -> &'a [Self] {
+        Role::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+/// Runs the command line.
+pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Seeds {
+            command: SeedsCommand::Check { dir },
+        } => check_seeds(&dir),
+        command => {
+            let mut config = Config::load(cli.config.as_deref())?;
+            crate::telemetry::init(&config.log);
+            match command {
+                Command::Serve { self_signed } => {
+                    config.http.self_signed |= self_signed;
+                    serve(config).await
+                }
+                Command::Seeds {
+                    command: SeedsCommand::Import { dir },
+                } => import(config, dir).await,
+                Command::User { command } => user(config, command).await,
+                Command::Seeds {
+                    command: SeedsCommand::Check { .. },
+                } => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let listen = config.http.listen;
+    let tls = startup::tls_config(&config).await?;
+    let prepared = startup::prepare(config).await?;
+    if let Some((username, password)) = &prepared.first_admin {
+        // Printed once, on stdout only: the hash is all that is stored.
+        println!("created the administrator {username:?} with the one-time password: {password}");
+        println!("log in and change it: POST /api/v1/me/password");
+    }
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    startup::run(listener, prepared, tls, startup::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_seeds(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let source = SeedSource::from_dir(dir)?;
+    match seeds::parse(&source) {
+        Ok(set) => {
+            println!(
+                "ok: {} institutions, {} clinicians, {} pairings",
+                set.institutions.len(),
+                set.clinicians.len(),
+                set.pairings.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            eprintln!("{} problems; nothing would be imported", problems.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data.dir)?;
+    let store = Store::connect(&config.database_url(), config.database.max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn import(config: Config, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let store = open(&config).await?;
+    let source = match dir {
+        Some(dir) => SeedSource::from_dir(&dir)?,
+        None => SeedSource::embedded(),
+    };
+    let result = startup::import_seeds(&store, &source).await;
+    store.close().await;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<ExitCode> {
+    let UserCommand::Add {
+        username,
+        display_name,
+        institution,
+        roles,
+        clinician,
+    } = command;
+    crate::http::check_username(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = open(&config).await?;
+    let institution_id = match institution.parse::<i64>() {
+        Ok(id) => store.institution(id).await?.map(|i| i.id),
+        Err(_) => {
+            let found = store.institutions_named(&institution).await?;
+            anyhow::ensure!(
+                found.len() < 2,
+                "{} institutions are called {institution}; give its id",
+                found.len()
+            );
+            found.first().map(|i| i.id)
+        }
+    }
+    .with_context(|| format!("no institution {institution}"))?;
+    let password = generate_password();
+    let to_hash = password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&to_hash)).await??;
+    let user = store
+        .create_user(&NewUser {
+            display_name: display_name.unwrap_or_else(|| username.clone()),
+            username,
+            institution_id,
+            clinician_id: clinician,
+            roles: Roles::new(roles).context("at least one --role")?,
+            password_hash,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
+    println!(
+        "created user {:?} (id {}) with the one-time password: {password}",
+        user.username, user.id
+    );
+    Ok(ExitCode::SUCCESS)
+}

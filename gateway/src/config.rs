@@ -1,0 +1,288 @@
+//! Typed, layered configuration: built-in defaults, then a TOML file
+//! (`deploy/duikou.example.toml` documents every key), then `DUIKOU_*` environment
+//! variables; the last layer wins. `DUIKOU_DATABASE_URL` sets `database.url`,
+//! `DUIKOU_HTTP_TLS_CERT` sets `http.tls_cert`: the first `_` after the prefix separates
+//! the section from the key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The sections of the configuration; environment variables outside them are ignored.
+const SECTIONS: &[&str] = &["data", "database", "http", "auth", "seeds", "admin", "log"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where duikou keeps its files.
+    pub data: DataConfig,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// The HTTP listener.
+    pub http: HttpConfig,
+    /// Logins and sessions.
+    pub auth: AuthConfig,
+    /// The program rosters imported on first start.
+    pub seeds: SeedsConfig,
+    /// The administrator created on an empty database.
+    pub admin: AdminConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[data]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// Data directory, created on start; holds the SQLite database and the self-signed
+    /// certificate.
+    pub dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("duikou-data"),
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; unset means `sqlite://<data.dir>/duikou.db`.
+    pub url: Option<Secret>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// PEM certificate chain; with `tls_key`, the listener speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Generate (once, into the data directory) and use a self-signed certificate.
+    pub self_signed: bool,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds that in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+            self_signed: false,
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a login session lasts, in hours.
+    pub session_hours: i64,
+    /// Consecutive failed logins for one username before further attempts are slowed.
+    pub failed_logins_before_delay: u32,
+    /// The longest wait imposed after repeated failures, in seconds.
+    pub max_delay_seconds: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_hours: 12,
+            failed_logins_before_delay: 5,
+            max_delay_seconds: 900,
+        }
+    }
+}
+
+/// `[seeds]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedsConfig {
+    /// Import the rosters on start when they have not been imported yet.
+    pub import: bool,
+    /// A directory of seed CSVs to use instead of the ones built into the binary.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for SeedsConfig {
+    fn default() -> Self {
+        Self {
+            import: true,
+            dir: None,
+        }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Username of the administrator created on an empty database.
+    pub username: String,
+    /// The institution (by name) the administrator belongs to; created as a health bureau
+    /// when the registry lacks it.
+    pub institution: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            username: "admin".into(),
+            institution: "江门市卫生计生局".into(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `duikou=debug,sqlx=warn`; `RUST_LOG` overrides it.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info,sqlx=warn".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Layers the defaults, `file` (when given) and the `DUIKOU_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(Box::new(figment::Error::from(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                ))));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("DUIKOU_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                SECTIONS.contains(&key.split('_').next().unwrap_or_default())
+            })
+            .map(|key| {
+                key.as_str()
+                    .to_ascii_lowercase()
+                    .replacen('_', ".", 1)
+                    .into()
+            });
+        figment.merge(env).extract().map_err(Box::new)
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data.dir.join("duikou.db").display()),
+        }
+    }
+}
+
+/// A secret string (a database URL with its password): `Debug` never shows it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let mut c = Config::default();
+        c.database.url = Some(Secret::new("postgres://duikou:hunter2@db/duikou"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8080_with_sqlite_in_the_data_dir() {
+        let c = Config::default();
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://duikou-data/duikou.db");
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_which_overrides_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "duikou.toml",
+                "[http]\nlisten = \"0.0.0.0:9000\"\nmax_body_bytes = 10\n",
+            )?;
+            jail.set_env("DUIKOU_HTTP_MAX_BODY_BYTES", "20");
+            jail.set_env("DUIKOU_TEST_POSTGRES_URL", "ignored, not a section");
+            let c = Config::load(Some(Path::new("duikou.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.http.listen.to_string(), "0.0.0.0:9000");
+            assert_eq!(c.http.max_body_bytes, 20);
+            assert_eq!(c.auth.session_hours, 12);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("duikou.toml", "[http]\nlisen = \"0.0.0.0:9000\"\n")?;
+            let err = Config::load(Some(Path::new("duikou.toml"))).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,127 @@
+//! Clinicians and the rank of their professional title.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::named_enum;
+
+named_enum! {
+    /// The rank of a professional title (职称). Rules compare ranks, never title strings:
+    /// 主任医师, 主任中医师 and their rural forms are all senior. Ordered low to high.
+    TitleRank {
+        /// 初级: 医师, 医士, 中医师, 住院医师.
+        Junior = "junior",
+        /// 中级: 主治医师, 主治中医师 (the roster also writes plain 主治).
+        Intermediate = "intermediate",
+        /// 副高: 副主任医师, 副主任中医师, 农村基层卫生副主任医师.
+        DeputySenior = "deputy_senior",
+        /// 正高: 主任医师, 主任中医师.
+        Senior = "senior",
+    }
+}
+
+impl TitleRank {
+    /// The rank of a title as written in Chinese, in its Western, TCM or rural form.
+    ///
+    /// ```
+    /// use duikou::domain::TitleRank;
+    /// assert_eq!(TitleRank::of_title("农村基层卫生副主任医师"), Some(TitleRank::DeputySenior));
+    /// assert_eq!(TitleRank::of_title("主治"), Some(TitleRank::Intermediate));
+    /// assert_eq!(TitleRank::of_title("护士长"), None);
+    /// ```
+    pub fn of_title(title: &str) -> Option<Self> {
+        let t: String = title.chars().filter(|c| !c.is_whitespace()).collect();
+        if t.contains("副主任") {
+            Some(Self::DeputySenior)
+        } else if t.contains("主任") {
+            Some(Self::Senior)
+        } else if t.contains("主治") {
+            Some(Self::Intermediate)
+        } else if t.ends_with("医师") || t.ends_with("医士") {
+            Some(Self::Junior)
+        } else {
+            None
+        }
+    }
+}
+
+named_enum! {
+    /// Sex as recorded in the rosters.
+    Sex {
+        /// 男.
+        Male = "M",
+        /// 女.
+        Female = "F",
+    }
+}
+
+impl Sex {
+    /// Parses 男 / 女 as printed in the rosters, or M / F.
+    pub fn of_roster(s: &str) -> Option<Self> {
+        match s.trim() {
+            "男" | "M" => Some(Self::Male),
+            "女" | "F" => Some(Self::Female),
+            _ => None,
+        }
+    }
+}
+
+/// A clinician of the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Clinician {
+    /// Registry id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Sex, where known.
+    pub sex: Option<Sex>,
+    /// The clinician's unit.
+    pub institution_id: i64,
+    /// The title as written, e.g. 主治中医师.
+    pub title: String,
+    /// The rank the title maps to.
+    pub title_rank: TitleRank,
+    /// Specialty as written.
+    pub specialty: String,
+    /// Practising licence number (执业证书编码), where recorded.
+    pub licence_number: Option<String>,
+    /// Years of independent practice, where recorded.
+    pub practice_years: Option<i32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_title_in_the_roster_has_a_rank() {
+        for (title, rank) in [
+            ("主任医师", TitleRank::Senior),
+            ("主任中医师", TitleRank::Senior),
+            ("副主任医师", TitleRank::DeputySenior),
+            ("副主任中医师", TitleRank::DeputySenior),
+            ("农村基层卫生副主任医师", TitleRank::DeputySenior),
+            ("主治医师", TitleRank::Intermediate),
+            ("主治中医师", TitleRank::Intermediate),
+            ("主治", TitleRank::Intermediate),
+            ("医师", TitleRank::Junior),
+            ("中医师", TitleRank::Junior),
+            ("医士", TitleRank::Junior),
+        ] {
+            assert_eq!(TitleRank::of_title(title), Some(rank), "{title}");
+        }
+    }
+
+    #[test]
+    fn ranks_compare_in_seniority_order() {
+        assert!(TitleRank::Senior > TitleRank::DeputySenior);
+        assert!(TitleRank::DeputySenior > TitleRank::Intermediate);
+        assert!(TitleRank::Intermediate > TitleRank::Junior);
+    }
+
+    #[test]
+    fn unknown_titles_have_no_rank() {
+        assert_eq!(TitleRank::of_title(""), None);
+        assert_eq!(TitleRank::of_title("护师"), None);
+    }
+}

@@ -1,0 +1,64 @@
+//! The registry's nouns, parsed at the edge and valid by construction: institutions,
+//! clinicians and their title ranks, teams, pairings and the services they cover, users
+//! and their roles. Nothing here touches the database or the network.
+
+mod clinician;
+mod institution;
+mod pairing;
+mod text;
+mod user;
+
+pub use clinician::{Clinician, Sex, TitleRank};
+pub use institution::{Institution, Kind, Level, RegionPath};
+pub use pairing::{Pairing, PairingVersion, Service, Services, Supported, Supporter, Team};
+pub use text::normalize_name;
+pub use user::{Role, Roles, User};
+
+/// A value that is not one of a fixed set of names, with the names it could have been.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not one of: {}", expected.join(", "))]
+pub struct UnknownName {
+    /// What was given.
+    pub value: String,
+    /// What is accepted.
+    pub expected: &'static [&'static str],
+}
+
+/// Declares a fieldless enum stored and sent as snake_case text, with its parser.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+                 serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            const NAMES: &'static [&'static str] = &[$($text),+];
+
+            /// The stored and transmitted name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = crate::domain::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(crate::domain::UnknownName { value: s.to_owned(), expected: Self::NAMES }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use named_enum;

@@ -1,0 +1,217 @@
+//! Pairings (对口帮扶关系): who supports whom, for which services, in which period.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{RegionPath, UnknownName, named_enum};
+
+named_enum! {
+    /// The remote services of the national plan (`004`, remote medicine section).
+    Service {
+        /// 远程会诊.
+        Consult = "consult",
+        /// 远程医学影像诊断.
+        ImagingRead = "imaging_read",
+        /// 远程病理诊断.
+        PathologyRead = "pathology_read",
+        /// 远程查房.
+        WardRound = "ward_round",
+        /// 远程继续教育.
+        Teaching = "teaching",
+    }
+}
+
+/// A non-empty set of services, stored as comma-separated names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "Vec<Service>", into = "Vec<Service>")]
+pub struct Services(BTreeSet<Service>);
+
+impl Services {
+    /// Builds a set; at least one service is required.
+    pub fn new(services: impl IntoIterator<Item = Service>) -> Option<Self> {
+        let set: BTreeSet<Service> = services.into_iter().collect();
+        (!set.is_empty()).then_some(Self(set))
+    }
+
+    /// Every service.
+    pub fn all() -> Self {
+        Self(Service::ALL.iter().copied().collect())
+    }
+
+    /// Parses the stored form `consult,teaching`.
+    pub fn parse(stored: &str) -> Result<Self, UnknownName> {
+        let set = stored
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<BTreeSet<Service>, _>>()?;
+        Self::new(set).ok_or(UnknownName {
+            value: stored.to_owned(),
+            expected: &["at least one service"],
+        })
+    }
+
+    /// Whether `service` is covered.
+    pub fn covers(&self, service: Service) -> bool {
+        self.0.contains(&service)
+    }
+
+    /// The stored form, in a fixed order so that equal sets store equally.
+    pub fn to_stored(&self) -> String {
+        self.0
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl TryFrom<Vec<Service>> for Services {
+    type Error = &'static str;
+    fn try_from(v: Vec<Service>) -> Result<Self, Self::Error> {
+        Self::new(v).ok_or("at least one service is required")
+    }
+}
+
+impl From<Services> for Vec<Service> {
+    fn from(s: Services) -> Self {
+        s.0.into_iter().collect()
+    }
+}
+
+/// The supporting side of a pairing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Supporter {
+    /// A whole institution, typically a tertiary hospital.
+    Institution(i64),
+    /// An expert team (a leader and members, `003`, `004`).
+    Team(i64),
+    /// One dispatched clinician (`000`).
+    Clinician(i64),
+}
+
+impl Supporter {
+    /// The three nullable columns that store it: institution, team, clinician.
+    pub fn columns(self) -> (Option<i64>, Option<i64>, Option<i64>) {
+        match self {
+            Self::Institution(id) => (Some(id), None, None),
+            Self::Team(id) => (None, Some(id), None),
+            Self::Clinician(id) => (None, None, Some(id)),
+        }
+    }
+
+    /// The inverse of [`Supporter::columns`]; `None` unless exactly one column is set.
+    pub fn from_columns(i: Option<i64>, t: Option<i64>, c: Option<i64>) -> Option<Self> {
+        match (i, t, c) {
+            (Some(id), None, None) => Some(Self::Institution(id)),
+            (None, Some(id), None) => Some(Self::Team(id)),
+            (None, None, Some(id)) => Some(Self::Clinician(id)),
+            _ => None,
+        }
+    }
+}
+
+/// The supported side: one institution, or every institution of a region
+/// ("台山市卫生计生系统", the Taishan health system).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Supported {
+    /// One institution, by id.
+    Institution(i64),
+    /// All institutions whose region path lies inside this one.
+    #[schema(value_type = String)]
+    Region(RegionPath),
+}
+
+/// A pairing as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Pairing {
+    /// Pairing id, stable across versions.
+    pub id: i64,
+    /// Current version, starting at 1.
+    pub version: i32,
+    /// Supporting side.
+    pub supporter: Supporter,
+    /// Supported side.
+    pub supported: Supported,
+    /// Services covered.
+    #[schema(value_type = Vec<Service>)]
+    pub services: Services,
+    /// First day of the period.
+    pub valid_from: NaiveDate,
+    /// Last day of the period, inclusive.
+    pub valid_to: NaiveDate,
+    /// `active`, or `ended` once an administrator has ended it.
+    pub status: String,
+}
+
+impl Pairing {
+    /// Whether the pairing's period has begun on `today` and not yet ended, so that a
+    /// change needs a stated reason (`004`: fixed for the period).
+    pub fn in_period(&self, today: NaiveDate) -> bool {
+        self.valid_from <= today && today <= self.valid_to
+    }
+}
+
+/// One version of a pairing, with who made it, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PairingVersion {
+    /// The pairing as it was in this version.
+    #[serde(flatten)]
+    pub pairing: Pairing,
+    /// `created`, `changed` or `ended`.
+    pub action: String,
+    /// The administrator who made it; `None` for the seed import.
+    pub changed_by: Option<i64>,
+    /// When.
+    pub changed_at: DateTime<Utc>,
+    /// Why; required for any change inside the period.
+    pub reason: Option<String>,
+}
+
+/// An expert team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Team {
+    /// Team id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// The unit the team belongs to.
+    pub institution_id: i64,
+    /// Team leader (团队长).
+    pub leader_id: i64,
+    /// Members, the leader included.
+    pub member_ids: Vec<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_store_in_a_fixed_order() {
+        let s = Services::parse("teaching,consult").unwrap();
+        assert_eq!(s.to_stored(), "consult,teaching");
+        assert!(s.covers(Service::Consult) && !s.covers(Service::ImagingRead));
+        assert!(Services::parse("").is_err());
+        assert!(Services::parse("consult,surgery").is_err());
+    }
+
+    #[test]
+    fn a_supporter_is_exactly_one_column() {
+        for s in [
+            Supporter::Institution(1),
+            Supporter::Team(2),
+            Supporter::Clinician(3),
+        ] {
+            let (i, t, c) = s.columns();
+            assert_eq!(Supporter::from_columns(i, t, c), Some(s));
+        }
+        assert_eq!(Supporter::from_columns(Some(1), Some(2), None), None);
+        assert_eq!(Supporter::from_columns(None, None, None), None);
+    }
+}

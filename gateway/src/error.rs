@@ -1,0 +1,225 @@
+//! The one error type at duikou's edges. Each variant has a status and a stable problem
+//! `type` (RFC 9457); internals never reach the body, and patient data never reaches
+//! either the body or the log.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+/// Where problem types live; each kind of error appends its own name.
+pub const PROBLEM_BASE: &str = "https://duikou.invalid/problems/";
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A field has a bad value, or refers to something that does not exist.
+    #[error("{field}: {detail}")]
+    InvalidField {
+        /// The field, as a path such as `supporter.id` or the query parameter's name.
+        field: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The body is not well-formed JSON.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// The body is not JSON at all.
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// The body is larger than `http.max_body_bytes`.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// No valid session.
+    #[error("log in first: this endpoint needs a session")]
+    Unauthenticated,
+    /// Wrong username or password.
+    #[error("wrong username or password")]
+    BadCredentials,
+    /// Too many failed logins; try again later.
+    #[error("too many failed logins for this account; try again in {0} s")]
+    TooManyAttempts(i64),
+    /// The caller's role or institution does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such resource.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Anything else; the cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// An RFC 9457 problem body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable URI naming the kind of error.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened this time.
+    pub detail: String,
+    /// The offending field, when one is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Carried from [`Error::into_response`] to the logging middleware, which logs it inside
+/// the request's span.
+#[derive(Debug, Clone)]
+pub struct LoggedCause(pub Arc<String>);
+
+impl Error {
+    /// A bad value in `field`.
+    pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Refusal because of the caller's role or institution.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::Forbidden(detail.into())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use Error::*;
+        match self {
+            InvalidField { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                "A field is invalid",
+            ),
+            MalformedJson(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "The body is not valid JSON",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            ),
+            BadCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "bad-credentials",
+                "Wrong username or password",
+            ),
+            TooManyAttempts(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "Too many failed logins",
+            ),
+            Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Not allowed for this role or institution",
+            ),
+            NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Conflict(_) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflicts with the current state",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::Conflict(format!("{what} exists already")),
+            StoreError::Stale(what) => Self::Conflict(what),
+            StoreError::Invalid { field, message } => Self::field(field, message),
+            e @ (StoreError::Corrupt(_) | StoreError::Db(_)) => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, name, title) = self.parts();
+        let detail = match &self {
+            Self::Internal(_) => "the server failed; the error is logged".to_owned(),
+            other => other.to_string(),
+        };
+        let field = match &self {
+            Self::InvalidField { field, .. } => Some(field.clone()),
+            Self::PayloadTooLarge(_) | Self::MalformedJson(_) | Self::UnsupportedMediaType => {
+                Some("body".into())
+            }
+            _ => None,
+        };
+        let body = Problem {
+            kind: format!("{PROBLEM_BASE}{name}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            field,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Self::TooManyAttempts(seconds) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if let Self::Internal(cause) = &self {
+            response
+                .extensions_mut()
+                .insert(LoggedCause(Arc::new(format!("{cause:#}"))));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let r = Error::Internal(anyhow::anyhow!("password=hunter2")).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            r.extensions()
+                .get::<LoggedCause>()
+                .unwrap()
+                .0
+                .contains("hunter2")
+        );
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Extractors that turn every malformed input into a problem naming the field: a JSON
+//! body, a query string, a path id.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
+/// A JSON body, deserialised with the path of the offending field in every error.
+pub struct ApiJson<T>(pub T);
+
+/// Which field a serde error is about: the unknown field's own name when serde reports
+/// one, otherwise the path at which deserialisation stopped.
+fn blame(path: &serde_path_to_error::Path, message: &str) -> String {
+    let path = path.to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some(name) = rest.split('`').next() {
+            return if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some(name) = rest.split('`').next() {
+            return if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+        }
+    }
+    if path == "." { "body".to_owned() } else { path }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(usize::MAX, |l| l.0);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| Error::PayloadTooLarge(limit))?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let message = e.inner().to_string();
+            if e.inner().is_syntax() || e.inner().is_eof() {
+                Error::MalformedJson(message)
+            } else {
+                Error::field(blame(e.path(), &message), message)
+            }
+        })?;
+        // Trailing characters after the value make the body malformed too.
+        de.end().map_err(|e| Error::MalformedJson(e.to_string()))?;
+        Ok(Self(value))
+    }
+}
+
+/// The configured body limit, put into request extensions so that a too-large body can
+/// be reported with the limit.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A query string, deserialised with the name of the offending parameter in every error.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
+            let message = e.inner().to_string();
+            Error::field(blame(e.path(), &message), message)
+        })
+    }
+}
+
+/// A numeric id in the path; anything else is a 404 naming the parameter.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| Error::field("id", e.body_text()))?;
+        raw.parse::<i64>()
+            .map(Self)
+            .map_err(|_| Error::NotFound(format!("resource {raw:?}")))
+    }
+}

@@ -1,0 +1,123 @@
+//! `/institutions`: search the registry's institutions; administrators add them.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::Caller;
+use super::extract::{ApiJson, ApiQuery, Id};
+use super::{AppState, page};
+use crate::domain::{Institution, Kind, Level, RegionPath, normalize_name};
+use crate::error::{Error, Problem};
+use crate::store::{InstitutionFilter, NewInstitution};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_institutions, create_institution))
+        .routes(routes!(get_institution))
+}
+
+/// Search parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InstitutionQuery {
+    /// Institutions in this region or below it, e.g. `广东省/江门市/台山市`.
+    region: Option<RegionPath>,
+    /// Tier.
+    level: Option<Level>,
+    /// Kind.
+    kind: Option<Kind>,
+    /// Remote (偏远 / 老区村) only, or non-remote only.
+    remote: Option<bool>,
+    /// Part of the name.
+    name: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<i64>,
+    /// Rows to skip.
+    offset: Option<i64>,
+}
+
+/// Searches institutions. Any logged-in user.
+#[utoipa::path(get, path = "/institutions", tag = "registry", params(InstitutionQuery),
+    responses((status = 200, body = Vec<Institution>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn list_institutions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(q): ApiQuery<InstitutionQuery>,
+) -> Result<Json<Vec<Institution>>, Error> {
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let filter = InstitutionFilter {
+        region: q.region.map(String::from),
+        level: q.level.map(|l| l.as_str().to_owned()),
+        kind: q.kind.map(|k| k.as_str().to_owned()),
+        remote: q.remote,
+        name: q.name.map(|n| normalize_name(&n)).filter(|n| !n.is_empty()),
+        limit,
+        offset,
+    };
+    Ok(Json(state.store.institutions(&filter).await?))
+}
+
+/// One institution. Any logged-in user.
+#[utoipa::path(get, path = "/institutions/{id}", tag = "registry", params(("id" = i64, Path)),
+    responses((status = 200, body = Institution), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn get_institution(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Institution>, Error> {
+    state
+        .store
+        .institution(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::NotFound(format!("institution {id}")))
+}
+
+/// A new institution.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstitutionInput {
+    /// Name; stray spaces are removed.
+    name: String,
+    /// Tier.
+    level: Level,
+    /// Kind.
+    kind: Kind,
+    /// Region path.
+    #[schema(value_type = String)]
+    region: RegionPath,
+    /// 偏远 / 老区村.
+    #[serde(default)]
+    remote: bool,
+}
+
+/// Adds an institution. Administrators only.
+#[utoipa::path(post, path = "/institutions", tag = "registry", request_body = InstitutionInput,
+    responses((status = 201, body = Institution), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_institution(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<InstitutionInput>,
+) -> Result<(StatusCode, Json<Institution>), Error> {
+    caller.require_admin("add institutions")?;
+    let name = normalize_name(&input.name);
+    if name.is_empty() {
+        return Err(Error::field("name", "a name is required"));
+    }
+    let new = NewInstitution {
+        name,
+        level: input.level.as_str().into(),
+        kind: input.kind.as_str().into(),
+        region: input.region.into(),
+        remote: input.remote,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_institution(&new).await?),
+    ))
+}

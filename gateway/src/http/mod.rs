@@ -1,0 +1,145 @@
+//! The HTTP API under `/api/v1` (JSON; the OpenAPI document at `/api/v1/openapi.json`),
+//! plus `/healthz`, `/readyz` and `/metrics`.
+//!
+//! Each resource has its own file and `router()`; routes are declared with their OpenAPI
+//! description so the document cannot drift from the code. Errors are RFC 9457 problems
+//! ([`crate::error::Error`]); their causes are logged here, inside the request's span.
+
+mod auth;
+mod clinicians;
+mod extract;
+mod health;
+mod institutions;
+mod pairings;
+mod teams;
+mod users;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::Caller;
+pub use extract::{ApiJson, ApiQuery, BodyLimit, Id};
+pub use health::Metrics;
+pub use users::check_username;
+
+use crate::config::Config;
+use crate::error::{Error, LoggedCause, Problem};
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The configuration it was started with.
+    pub config: Arc<Config>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Whether the listener speaks HTTPS (session cookies are then `Secure`).
+    pub tls: bool,
+    /// An argon2id hash to verify against for unknown usernames, so that a failed login
+    /// takes as long whether or not the account exists.
+    pub dummy_hash: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "duikou", description = "Paired-support telemedicine gateway: registry, pairings and users."),
+    servers((url = "/api/v1")),
+    components(schemas(Problem)),
+    modifiers(&Security),
+    security(("bearer" = []), ("cookie" = []))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.http.max_body_bytes;
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(institutions::router())
+        .merge(clinicians::router())
+        .merge(teams::router())
+        .merge(pairings::router())
+        .merge(users::router())
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    let api = api.route(
+        "/openapi.json",
+        get(move || async move { Json(openapi.as_ref().clone()) }),
+    );
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(health::router())
+        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), health::track))
+        .layer(middleware::from_fn(log_errors))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(Extension(BodyLimit(limit)))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                // The route template, never the concrete URI or query, which may carry names.
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", |p| p.as_str());
+                tracing::info_span!("request", method = %request.method(), route)
+            }),
+        )
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> Error {
+    Error::NotFound(format!("{} {}", request.method(), request.uri().path()))
+}
+
+/// Logs the cause chain of every internal error, and each refusal at debug level.
+async fn log_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(LoggedCause(cause)) = response.extensions().get::<LoggedCause>() {
+        tracing::error!(status = response.status().as_u16(), cause = %cause, "request failed");
+    } else if response.status().is_client_error() {
+        tracing::debug!(status = response.status().as_u16(), "request refused");
+    }
+    response.into_response()
+}
+
+/// Validates paging: `limit` 1 to 1000 (default 100), `offset` not negative.
+fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), Error> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::field("limit", "limit lies between 1 and 1000"));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(Error::field("offset", "offset is not negative"));
+    }
+    Ok((limit, offset))
+}

@@ -1,0 +1,29 @@
+//! # duikou
+//!
+//! The gateway of the paired-support telemedicine program: the registry of institutions,
+//! clinicians, teams and pairings (who supports whom, for which service, in which period),
+//! users and their sessions, and the HTTP API over them. The `duikou` binary is a thin
+//! wrapper around [`cli`].
+//!
+//! ## Layout
+//! - [`config`]: layered configuration (defaults → TOML file → `DUIKOU_*` environment).
+//! - [`domain`]: the registry's nouns, valid by construction.
+//! - [`seeds`]: reading and checking the program rosters in `seeds/`.
+//! - [`store`]: SQLite and PostgreSQL, one implementation per backend.
+//! - [`registry`]: the supporter lookup and the rules for changing pairings.
+//! - [`auth`]: argon2id passwords and opaque session tokens.
+//! - [`http`]: the axum application under `/api/v1`, health and metrics.
+//! - [`startup`]: prepare the store, then serve until shutdown; shared by `main` and tests.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod registry;
+pub mod seeds;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod tls;

@@ -1,0 +1,208 @@
+//! Building the application from its configuration, and running it until shutdown.
+//!
+//! `main` calls [`prepare`] then [`run`]; the end-to-end tests call the same two functions
+//! on port 0, so what they test is what runs.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::auth::{generate_password, hash_password};
+use crate::config::Config;
+use crate::domain::{Role, Roles};
+use crate::http::{self, AppState, Metrics};
+use crate::seeds::{self, SeedSource};
+use crate::store::{NewInstitution, NewUser, Store};
+use crate::tls;
+
+/// A migrated, seeded store and what the first start created.
+pub struct Prepared {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// On the first start only: the administrator's username and one-time password, for
+    /// the caller to print once.
+    pub first_admin: Option<(String, String)>,
+}
+
+/// Creates the data directory, opens and migrates the database, imports the seeds when
+/// they have not been imported, and creates the first administrator on an empty database.
+pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
+    std::fs::create_dir_all(&config.data.dir)
+        .with_context(|| format!("creating the data directory {}", config.data.dir.display()))?;
+    let store = Store::connect(&config.database_url(), config.database.max_connections)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    tracing::info!(backend = store.backend(), "database ready");
+    if config.seeds.import {
+        let source = match &config.seeds.dir {
+            Some(dir) => SeedSource::from_dir(dir)?,
+            None => SeedSource::embedded(),
+        };
+        import_seeds(&store, &source).await?;
+    }
+    let first_admin = create_first_admin(&store, &config).await?;
+    Ok(Prepared {
+        config: Arc::new(config),
+        store,
+        first_admin,
+    })
+}
+
+/// Imports `source` unless this exact set was imported before; bad seeds import nothing.
+pub async fn import_seeds(store: &Store, source: &SeedSource) -> anyhow::Result<()> {
+    let digest = source.digest();
+    if store.seeds_imported(&digest).await? {
+        tracing::info!("seeds already imported");
+        return Ok(());
+    }
+    let set = seeds::parse(source).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "the seeds have {} problems, nothing was imported:\n{}",
+            list.len(),
+            list.join("\n")
+        )
+    })?;
+    let counts = store.import_seeds(&set, &digest).await?;
+    tracing::info!(
+        institutions = counts.institutions,
+        clinicians = counts.clinicians,
+        pairings = counts.pairings,
+        "seeds imported"
+    );
+    Ok(())
+}
+
+async fn create_first_admin(
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<Option<(String, String)>> {
+    if store.user_count().await? > 0 {
+        return Ok(None);
+    }
+    let name = &config.admin.institution;
+    let institution = match store.institutions_named(name).await?.into_iter().next() {
+        Some(i) => i,
+        None => {
+            store
+                .create_institution(&NewInstitution {
+                    name: name.clone(),
+                    level: "administration".into(),
+                    kind: "administration".into(),
+                    region: name.clone(),
+                    remote: false,
+                })
+                .await?
+        }
+    };
+    let password = generate_password();
+    let to_hash = password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&to_hash)).await??;
+    let new = NewUser {
+        username: config.admin.username.clone(),
+        display_name: "Administrator".into(),
+        institution_id: institution.id,
+        clinician_id: None,
+        roles: Roles::new([Role::Admin]).expect("one role"),
+        password_hash,
+    };
+    Ok(store
+        .create_first_user(&new)
+        .await?
+        .map(|u| (u.username, password)))
+}
+
+/// The HTTP application state for a prepared store.
+pub async fn state(prepared: &Prepared, tls: bool) -> anyhow::Result<AppState> {
+    let dummy = tokio::task::spawn_blocking(|| hash_password(&generate_password())).await??;
+    Ok(AppState {
+        store: prepared.store.clone(),
+        config: prepared.config.clone(),
+        metrics: Metrics::new()?,
+        tls,
+        dummy_hash: Arc::new(dummy),
+    })
+}
+
+/// The TLS configuration, when the configuration asks for HTTPS.
+pub async fn tls_config(config: &Config) -> anyhow::Result<Option<RustlsConfig>> {
+    tls::server_config(config).await
+}
+
+/// Serves `prepared` on `listener` until `shutdown` completes, then gives in-flight
+/// requests `http.shutdown_grace_seconds` to finish.
+pub async fn run(
+    listener: TcpListener,
+    prepared: Prepared,
+    tls: Option<RustlsConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = state(&prepared, tls.is_some()).await?;
+    let app = http::router(state);
+    let handle = Handle::new();
+    let grace = Duration::from_secs(prepared.config.http.shutdown_grace_seconds);
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        stopper.graceful_shutdown(Some(grace));
+    });
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let service = app.into_make_service();
+    match tls {
+        Some(tls) => {
+            tracing::info!(%addr, "listening (https)");
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+        None => {
+            tracing::info!(%addr, "listening (http)");
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
+    prepared.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

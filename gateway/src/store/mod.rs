@@ -1,0 +1,487 @@
+//! Storage: one implementation per backend, chosen once at startup from the URL scheme.
+//!
+//! SQLite (the default, one file in the data directory) and PostgreSQL (what a
+//! province-wide deployment runs) each have their own migrations under
+//! `gateway/migrations/`. The SQL itself is portable (`$1` parameters, `returning`,
+//! `on conflict`), so each operation is written once, in `store/sql/`, and compiled twice:
+//! [`sqlite`] and [`postgres`] include the same files with their own `Db` type, which keeps
+//! sqlx's concrete types (no `AnyPool`) without writing every query twice. Operations that
+//! must be atomic open their own transaction.
+//!
+//! [`Store`] dispatches each operation to its backend.
+
+mod error;
+pub mod postgres;
+pub mod sqlite;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use error::StoreError;
+
+use crate::domain::{
+    Clinician, Institution, Pairing, PairingVersion, Roles, Service, Supporter, Team, User,
+};
+use crate::seeds::SeedSet;
+
+/// The database, on one of its two backends.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// A SQLite file.
+    Sqlite(sqlx::SqlitePool),
+    /// A PostgreSQL database.
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs one operation on whichever backend the store has.
+macro_rules! dispatch {
+    ($self:expr, $module:ident :: $op:ident ( $($arg:expr),* $(,)? )) => {
+        match $self {
+            Store::Sqlite(pool) => sqlite::$module::$op(pool, $($arg),*).await,
+            Store::Postgres(pool) => postgres::$module::$op(pool, $($arg),*).await,
+        }
+    };
+}
+
+/// Filters for listing institutions.
+#[derive(Debug, Clone, Default)]
+pub struct InstitutionFilter {
+    /// Institutions in this region or below it.
+    pub region: Option<String>,
+    /// Level name.
+    pub level: Option<String>,
+    /// Kind name.
+    pub kind: Option<String>,
+    /// Remote flag.
+    pub remote: Option<bool>,
+    /// Part of the name.
+    pub name: Option<String>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+/// Filters for listing clinicians.
+#[derive(Debug, Clone, Default)]
+pub struct ClinicianFilter {
+    /// Unit.
+    pub institution_id: Option<i64>,
+    /// Part of the specialty.
+    pub specialty: Option<String>,
+    /// Stored rank names that qualify.
+    pub ranks: Option<Vec<String>>,
+    /// Part of the name.
+    pub name: Option<String>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+/// Filters for listing pairings.
+#[derive(Debug, Clone, Default)]
+pub struct PairingFilter {
+    /// The supporting side.
+    pub supporter: Option<Supporter>,
+    /// The supported institution: pairings on it directly or on a region containing it.
+    pub supported_institution: Option<(i64, String)>,
+    /// A covered service.
+    pub service: Option<Service>,
+    /// A date inside the period.
+    pub date: Option<NaiveDate>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+/// A new institution.
+#[derive(Debug, Clone)]
+pub struct NewInstitution {
+    /// Name.
+    pub name: String,
+    /// Level name.
+    pub level: String,
+    /// Kind name.
+    pub kind: String,
+    /// Region path.
+    pub region: String,
+    /// Remote flag.
+    pub remote: bool,
+}
+
+/// A new clinician.
+#[derive(Debug, Clone)]
+pub struct NewClinician {
+    /// Name.
+    pub name: String,
+    /// `M` or `F`.
+    pub sex: Option<String>,
+    /// Unit.
+    pub institution_id: i64,
+    /// Title as written.
+    pub title: String,
+    /// Stored rank name.
+    pub title_rank: String,
+    /// Specialty.
+    pub specialty: String,
+    /// Licence number.
+    pub licence_number: Option<String>,
+    /// Years of independent practice.
+    pub practice_years: Option<i32>,
+}
+
+/// A new team.
+#[derive(Debug, Clone)]
+pub struct NewTeam {
+    /// Name.
+    pub name: String,
+    /// Unit.
+    pub institution_id: i64,
+    /// Leader, also a member.
+    pub leader_id: i64,
+    /// Members besides the leader.
+    pub member_ids: Vec<i64>,
+}
+
+/// The content of a pairing version, as an administrator sets it.
+#[derive(Debug, Clone)]
+pub struct PairingDraft {
+    /// Supporting side.
+    pub supporter: Supporter,
+    /// Supported institution, or
+    pub supported_institution: Option<i64>,
+    /// supported region.
+    pub supported_region: Option<String>,
+    /// Stored services.
+    pub services: String,
+    /// First day.
+    pub valid_from: NaiveDate,
+    /// Last day.
+    pub valid_to: NaiveDate,
+    /// `active` or `ended`.
+    pub status: String,
+}
+
+/// Who changes a pairing, when and why.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The administrator.
+    pub by: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub reason: Option<String>,
+    /// `changed` or `ended`.
+    pub action: &'static str,
+}
+
+/// A new user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Institution.
+    pub institution_id: i64,
+    /// Clinician record.
+    pub clinician_id: Option<i64>,
+    /// Roles.
+    pub roles: Roles,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Rows the seed import added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportCounts {
+    /// Institutions added.
+    pub institutions: i64,
+    /// Clinicians added.
+    pub clinicians: i64,
+    /// Pairings added.
+    pub pairings: i64,
+}
+
+impl Store {
+    /// Opens the database at `url`: `sqlite://path` (created when missing) or
+    /// `postgres://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Ok(Self::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            // WAL lets readers proceed during a write; the busy timeout makes concurrent
+            // writers wait instead of failing; FULL synchronous makes a commit durable.
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(options)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            anyhow::bail!("database.url must start with sqlite:// or postgres://")
+        }
+    }
+
+    /// Applies the backend's migrations.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Self::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+            Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, registry::ping())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    // Registry.
+
+    /// Institutions matching `filter`, by id.
+    pub async fn institutions(
+        &self,
+        filter: &InstitutionFilter,
+    ) -> Result<Vec<Institution>, StoreError> {
+        dispatch!(self, registry::institutions(filter))
+    }
+
+    /// One institution.
+    pub async fn institution(&self, id: i64) -> Result<Option<Institution>, StoreError> {
+        dispatch!(self, registry::institution(id))
+    }
+
+    /// Institutions with exactly this name.
+    pub async fn institutions_named(&self, name: &str) -> Result<Vec<Institution>, StoreError> {
+        dispatch!(self, registry::institutions_named(name))
+    }
+
+    /// Creates an institution.
+    pub async fn create_institution(
+        &self,
+        new: &NewInstitution,
+    ) -> Result<Institution, StoreError> {
+        dispatch!(self, registry::create_institution(new, Utc::now()))
+    }
+
+    /// Clinicians matching `filter`, by id.
+    pub async fn clinicians(&self, filter: &ClinicianFilter) -> Result<Vec<Clinician>, StoreError> {
+        dispatch!(self, registry::clinicians(filter))
+    }
+
+    /// One clinician.
+    pub async fn clinician(&self, id: i64) -> Result<Option<Clinician>, StoreError> {
+        dispatch!(self, registry::clinician(id))
+    }
+
+    /// Creates a clinician.
+    pub async fn create_clinician(&self, new: &NewClinician) -> Result<Clinician, StoreError> {
+        dispatch!(self, registry::create_clinician(new, Utc::now()))
+    }
+
+    /// Teams, optionally of one institution.
+    pub async fn teams(&self, institution_id: Option<i64>) -> Result<Vec<Team>, StoreError> {
+        dispatch!(self, registry::teams(institution_id))
+    }
+
+    /// One team.
+    pub async fn team(&self, id: i64) -> Result<Option<Team>, StoreError> {
+        dispatch!(self, registry::team(id))
+    }
+
+    /// Creates a team and its memberships in one transaction.
+    pub async fn create_team(&self, new: &NewTeam) -> Result<Team, StoreError> {
+        dispatch!(self, registry::create_team(new, Utc::now()))
+    }
+
+    // Pairings.
+
+    /// Pairings matching `filter`, by id.
+    pub async fn pairings(&self, filter: &PairingFilter) -> Result<Vec<Pairing>, StoreError> {
+        dispatch!(self, pairings::pairings(filter))
+    }
+
+    /// One pairing.
+    pub async fn pairing(&self, id: i64) -> Result<Option<Pairing>, StoreError> {
+        dispatch!(self, pairings::pairing(id))
+    }
+
+    /// Every version of a pairing, oldest first.
+    pub async fn pairing_history(&self, id: i64) -> Result<Vec<PairingVersion>, StoreError> {
+        dispatch!(self, pairings::history(id))
+    }
+
+    /// Creates a pairing and its first version in one transaction.
+    pub async fn create_pairing(
+        &self,
+        draft: &PairingDraft,
+        by: i64,
+    ) -> Result<Pairing, StoreError> {
+        dispatch!(self, pairings::create(draft, by, Utc::now()))
+    }
+
+    /// Replaces version `expected_version` of a pairing with `draft`, keeping the old one
+    /// in history. Fails with a conflict when someone changed it meanwhile.
+    pub async fn change_pairing(
+        &self,
+        id: i64,
+        expected_version: i32,
+        draft: &PairingDraft,
+        change: &Change,
+    ) -> Result<Pairing, StoreError> {
+        dispatch!(self, pairings::change(id, expected_version, draft, change))
+    }
+
+    /// Active pairings covering `institution_id` (directly, or through a region containing
+    /// `region`) for `service` on `date`.
+    pub async fn pairings_covering(
+        &self,
+        institution_id: i64,
+        region: &str,
+        service: Service,
+        date: NaiveDate,
+    ) -> Result<Vec<Pairing>, StoreError> {
+        dispatch!(
+            self,
+            pairings::covering(institution_id, region, service, date)
+        )
+    }
+
+    // Users and sessions.
+
+    /// Number of accounts.
+    pub async fn user_count(&self) -> Result<i64, StoreError> {
+        dispatch!(self, users::count())
+    }
+
+    /// Creates an account.
+    pub async fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
+        dispatch!(self, users::create(new, Utc::now()))
+    }
+
+    /// Creates `new` only if there is no account at all, atomically; `None` otherwise.
+    pub async fn create_first_user(&self, new: &NewUser) -> Result<Option<User>, StoreError> {
+        dispatch!(self, users::create_first(new, Utc::now()))
+    }
+
+    /// One account.
+    pub async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
+        dispatch!(self, users::user(id))
+    }
+
+    /// An account and its password hash, by username.
+    pub async fn user_with_hash(
+        &self,
+        username: &str,
+    ) -> Result<Option<(User, String)>, StoreError> {
+        dispatch!(self, users::with_hash(username))
+    }
+
+    /// Accounts, optionally of one institution.
+    pub async fn users(&self, institution_id: Option<i64>) -> Result<Vec<User>, StoreError> {
+        dispatch!(self, users::list(institution_id))
+    }
+
+    /// Replaces a password hash and ends the user's sessions.
+    pub async fn set_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, users::set_password(user_id, hash))
+    }
+
+    /// Records a session by the hash of its token.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(
+            self,
+            users::create_session(token_hash, user_id, Utc::now(), expires_at)
+        )
+    }
+
+    /// The user of an unexpired session.
+    pub async fn session_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        dispatch!(self, users::session_user(token_hash, Utc::now()))
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, users::delete_session(token_hash))
+    }
+
+    /// Until when logins for `username` are held back, if they are.
+    pub async fn login_locked_until(
+        &self,
+        username: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        dispatch!(self, users::locked_until(username))
+    }
+
+    /// Counts a failed login and holds back the next ones once `free_attempts` have
+    /// failed in a row: 1 s, 2 s, 4 s … up to `max_delay_seconds`. Returns the new lock.
+    pub async fn record_login_failure(
+        &self,
+        username: &str,
+        free_attempts: u32,
+        max_delay_seconds: i64,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        dispatch!(
+            self,
+            users::record_failure(username, free_attempts, max_delay_seconds, Utc::now())
+        )
+    }
+
+    /// Forgets failed logins after a successful one.
+    pub async fn clear_login_failures(&self, username: &str) -> Result<(), StoreError> {
+        dispatch!(self, users::clear_failures(username))
+    }
+
+    // Seeds.
+
+    /// Whether seeds with this digest were imported.
+    pub async fn seeds_imported(&self, digest: &str) -> Result<bool, StoreError> {
+        dispatch!(self, seeds::imported(digest))
+    }
+
+    /// Imports a checked seed set in one transaction; rows already present are kept.
+    pub async fn import_seeds(
+        &self,
+        set: &SeedSet,
+        digest: &str,
+    ) -> Result<ImportCounts, StoreError> {
+        dispatch!(self, seeds::import(set, digest, Utc::now()))
+    }
+}

@@ -1,0 +1,15 @@
+//! The PostgreSQL backend: the operations of `store/sql/` compiled for [`sqlx::Postgres`].
+
+/// The backend's database type, used by the shared operations.
+pub type Db = sqlx::Postgres;
+/// Its connection pool.
+pub type Pool = sqlx::PgPool;
+
+#[path = "sql/pairings.rs"]
+pub mod pairings;
+#[path = "sql/registry.rs"]
+pub mod registry;
+#[path = "sql/seeds.rs"]
+pub mod seeds;
+#[path = "sql/users.rs"]
+pub mod users;

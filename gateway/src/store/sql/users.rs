@@ -1,0 +1,307 @@
+//! Accounts, login sessions and failed-login throttling. Compiled once per backend (see
+//! `store/mod.rs`). Session tokens are stored only as hashes.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Db, Pool};
+use crate::domain::{Roles, User};
+use crate::store::{NewUser, StoreError};
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    display_name: String,
+    institution_id: i64,
+    clinician_id: Option<i64>,
+    roles: String,
+    disabled: bool,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            roles: Roles::parse(&r.roles)
+                .map_err(|e| StoreError::Corrupt(format!("user {}: {e}", r.id)))?,
+            id: r.id,
+            username: r.username,
+            display_name: r.display_name,
+            institution_id: r.institution_id,
+            clinician_id: r.clinician_id,
+            disabled: r.disabled,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "u.id, u.username, u.display_name, u.institution_id, u.clinician_id, u.roles, u.disabled";
+
+/// Number of accounts.
+pub async fn count(pool: &Pool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar::<Db, i64>("select count(*) from app_user")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    new: &NewUser,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let institution =
+        sqlx::query_scalar::<Db, i64>("select count(*) from institution where id = $1")
+            .bind(new.institution_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if institution == 0 {
+        return Err(StoreError::Invalid {
+            field: "institution_id",
+            message: format!("no institution has id {}", new.institution_id),
+        });
+    }
+    if let Some(c) = new.clinician_id {
+        let of_institution = sqlx::query_scalar::<Db, i64>(
+            "select count(*) from clinician where id = $1 and institution_id = $2",
+        )
+        .bind(c)
+        .bind(new.institution_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if of_institution == 0 {
+            return Err(StoreError::Invalid {
+                field: "clinician_id",
+                message: format!(
+                    "no clinician {c} works at institution {}",
+                    new.institution_id
+                ),
+            });
+        }
+    }
+    sqlx::query_scalar::<Db, i64>(
+        "insert into app_user (username, display_name, institution_id, clinician_id, roles,
+             password_hash, disabled, created_at)
+         values ($1, $2, $3, $4, $5, $6, false, $7) returning id",
+    )
+    .bind(&new.username)
+    .bind(&new.display_name)
+    .bind(new.institution_id)
+    .bind(new.clinician_id)
+    .bind(new.roles.to_stored())
+    .bind(&new.password_hash)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| StoreError::unique(e, format!("user {}", new.username)))
+}
+
+/// Creates an account.
+#[tracing::instrument(skip_all)]
+pub async fn create(pool: &Pool, new: &NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
+    let mut tx = pool.begin().await?;
+    let id = insert(&mut tx, new, now).await?;
+    tx.commit().await?;
+    user(pool, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("inserted user vanished".into()))
+}
+
+/// Creates `new` if and only if no account exists, in one transaction. Two processes
+/// starting together cannot both succeed: the second one's insert conflicts or sees the
+/// first one's row.
+#[tracing::instrument(skip_all)]
+pub async fn create_first(
+    pool: &Pool,
+    new: &NewUser,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let existing = sqlx::query_scalar::<Db, i64>("select count(*) from app_user")
+        .fetch_one(&mut *tx)
+        .await?;
+    if existing > 0 {
+        return Ok(None);
+    }
+    let id = match insert(&mut tx, new, now).await {
+        Ok(id) => id,
+        Err(StoreError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    tx.commit().await?;
+    user(pool, id).await
+}
+
+/// One account.
+pub async fn user(pool: &Pool, id: i64) -> Result<Option<User>, StoreError> {
+    let row =
+        sqlx::query_as::<Db, UserRow>(&format!("select {COLUMNS} from app_user u where u.id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    row.map(User::try_from).transpose()
+}
+
+#[derive(sqlx::FromRow)]
+struct UserHashRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+}
+
+/// An account with its password hash.
+pub async fn with_hash(pool: &Pool, username: &str) -> Result<Option<(User, String)>, StoreError> {
+    let row = sqlx::query_as::<Db, UserHashRow>(&format!(
+        "select {COLUMNS}, u.password_hash from app_user u where u.username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| Ok((User::try_from(r.user)?, r.password_hash)))
+        .transpose()
+}
+
+/// Accounts, optionally of one institution.
+pub async fn list(pool: &Pool, institution_id: Option<i64>) -> Result<Vec<User>, StoreError> {
+    let rows = sqlx::query_as::<Db, UserRow>(&format!(
+        "select {COLUMNS} from app_user u where ($1 is null or u.institution_id = $1) order by u.id"
+    ))
+    .bind(institution_id)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(User::try_from).collect()
+}
+
+/// Replaces the password hash and ends every session of the user, in one transaction.
+pub async fn set_password(pool: &Pool, user_id: i64, hash: &str) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query::<Db>("update app_user set password_hash = $2 where id = $1")
+        .bind(user_id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query::<Db>("delete from user_session where user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records a session.
+pub async fn create_session(
+    pool: &Pool,
+    token_hash: &str,
+    user_id: i64,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query::<Db>(
+        "insert into user_session (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    expires_at: DateTime<Utc>,
+}
+
+/// The user of an unexpired session; expired sessions are removed when met.
+pub async fn session_user(
+    pool: &Pool,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let row = sqlx::query_as::<Db, SessionRow>(&format!(
+        "select {COLUMNS}, s.expires_at from user_session s join app_user u on u.id = s.user_id
+         where s.token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(r) if r.expires_at > now && !r.user.disabled => Ok(Some(User::try_from(r.user)?)),
+        Some(_) => {
+            delete_session(pool, token_hash).await?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Ends a session.
+pub async fn delete_session(pool: &Pool, token_hash: &str) -> Result<(), StoreError> {
+    sqlx::query::<Db>("delete from user_session where token_hash = $1")
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Until when logins for `username` are held back.
+pub async fn locked_until(
+    pool: &Pool,
+    username: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let lock = sqlx::query_scalar::<Db, Option<DateTime<Utc>>>(
+        "select locked_until from login_throttle where username = $1",
+    )
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    Ok(lock.flatten())
+}
+
+/// Counts a failure and, past `free_attempts`, holds back further logins for a doubling
+/// delay capped at `max_delay_seconds`.
+pub async fn record_failure(
+    pool: &Pool,
+    username: &str,
+    free_attempts: u32,
+    max_delay_seconds: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let failures = sqlx::query_scalar::<Db, i32>(
+        "insert into login_throttle (username, failures, locked_until) values ($1, 1, null)
+         on conflict (username) do update set failures = login_throttle.failures + 1
+         returning failures",
+    )
+    .bind(username)
+    .fetch_one(&mut *tx)
+    .await?;
+    let over = i64::from(failures) - i64::from(free_attempts);
+    let lock = (over >= 0).then(|| {
+        let delay = 1_i64
+            .checked_shl(over.min(30) as u32)
+            .unwrap_or(i64::MAX)
+            .min(max_delay_seconds);
+        now + TimeDelta::seconds(delay)
+    });
+    sqlx::query::<Db>("update login_throttle set locked_until = $2 where username = $1")
+        .bind(username)
+        .bind(lock)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(lock)
+}
+
+/// Forgets the failures of `username`.
+pub async fn clear_failures(pool: &Pool, username: &str) -> Result<(), StoreError> {
+    sqlx::query::<Db>("delete from login_throttle where username = $1")
+        .bind(username)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

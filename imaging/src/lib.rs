@@ -1,0 +1,36 @@
+//! # duikou-imaging
+//!
+//! The DICOM relay: county modalities push studies here, the relay stores them durably and
+//! forwards them to the paired tertiary hospital, and radiologists read them over DICOMweb.
+//!
+//! ## Layout
+//! - [`AeTitle`]: the Application Entity title that names every DICOM peer (PS3.5 §6.2).
+//! - [`Destinations`]: where a study from a given calling AE goes; the gateway answers it
+//!   from the pairing registry, so this crate never imports the gateway.
+//!
+//! The storage SCP, durable spool, forward queue and DICOMweb routes arrive with the imaging
+//! issue.
+
+mod ae_title;
+
+pub use ae_title::{AeTitle, AeTitleError};
+
+/// A DICOM peer that studies are forwarded to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The called AE title of the destination's storage SCP.
+    pub ae_title: AeTitle,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Whether the association runs over TLS.
+    pub tls: bool,
+}
+
+/// Answers "where do studies from this sender go", from the gateway's pairing registry.
+pub trait Destinations: Send + Sync {
+    /// The destination for studies sent by `calling` from `peer_host`, or `None` when the
+    /// caller is not registered or its institution has no designated imaging supporter.
+    fn destination_for(&self, calling: &AeTitle, peer_host: &str) -> Option<Destination>;
+}

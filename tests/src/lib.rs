@@ -1,0 +1,347 @@
+//! Helpers for the end-to-end tests: start the real gateway on port 0 with a database of
+//! its own, on SQLite or PostgreSQL, and talk to it over HTTP.
+//!
+//! PostgreSQL tests need `DUIKOU_TEST_POSTGRES_URL`, a URL of a server where the test may
+//! create databases; `tests/run` starts a throwaway server and sets it. Each test gets a
+//! fresh database.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+use rand::Rng as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub use duikou;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's data directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// Runs each listed `async fn name(backend: Backend)` as two tests, `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// A database for one test: its URL, and the directory that holds it (and the data dir).
+pub struct TestDb {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: String,
+    /// The data directory of the gateway under test.
+    pub dir: TempDir,
+}
+
+impl TestDb {
+    /// A fresh, empty database on `backend`.
+    pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("duikou.db").display()),
+            Backend::Postgres => {
+                let server = std::env::var("DUIKOU_TEST_POSTGRES_URL").context(
+                    "DUIKOU_TEST_POSTGRES_URL is not set: run the tests with tests/run, which starts PostgreSQL",
+                )?;
+                let name = format!("duikou_test_{:016x}", rand::thread_rng().r#gen::<u64>());
+                let admin = sqlx::PgPool::connect(&server).await?;
+                sqlx::query(&format!("create database {name}"))
+                    .execute(&admin)
+                    .await?;
+                admin.close().await;
+                with_database(&server, &name)
+            }
+        };
+        Ok(Self { url, dir })
+    }
+
+    /// The gateway configuration for this database: port 0, the built-in seeds.
+    pub fn config(&self) -> duikou::config::Config {
+        let mut config = duikou::config::Config::default();
+        config.data.dir = self.dir.path().to_path_buf();
+        config.database.url = Some(duikou::config::Secret::new(self.url.clone()));
+        config.database.max_connections = 5;
+        config.http.listen = "127.0.0.1:0".parse().expect("an address");
+        config
+    }
+
+    /// Row counts of every table, to show that something changed nothing.
+    pub async fn snapshot(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let tables = [
+            "institution",
+            "clinician",
+            "team",
+            "team_member",
+            "pairing",
+            "pairing_version",
+            "app_user",
+            "user_session",
+            "login_throttle",
+            "seed_import",
+        ];
+        let mut counts = Vec::new();
+        for t in tables {
+            let sql = format!("select count(*) from {t}");
+            let n: i64 = if self.url.starts_with("sqlite") {
+                let pool = sqlx::SqlitePool::connect(&self.url).await?;
+                let n = sqlx::query_scalar(&sql).fetch_one(&pool).await?;
+                pool.close().await;
+                n
+            } else {
+                let pool = sqlx::PgPool::connect(&self.url).await?;
+                let n = sqlx::query_scalar(&sql).fetch_one(&pool).await?;
+                pool.close().await;
+                n
+            };
+            counts.push((t.to_owned(), n));
+        }
+        Ok(counts)
+    }
+}
+
+/// `server` with its database name replaced by `name`.
+fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A gateway running in this process on port 0.
+pub struct TestApp {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// The database and data directory.
+    pub db: TestDb,
+    /// The first administrator's bearer token.
+    pub admin_token: String,
+    /// An HTTP client without a cookie store.
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts a gateway on a fresh database with the built-in seeds, and logs in as its
+    /// first administrator.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the configuration adjusted by `adjust`.
+    pub async fn spawn_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut duikou::config::Config),
+    ) -> Self {
+        let db = TestDb::new(backend).await.expect("a test database");
+        let mut config = db.config();
+        adjust(&mut config);
+        let prepared = duikou::startup::prepare(config)
+            .await
+            .expect("the gateway prepares");
+        let (username, password) = prepared
+            .first_admin
+            .clone()
+            .expect("a first administrator on an empty database");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(duikou::startup::run(listener, prepared, None, async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let mut app = Self {
+            base,
+            db,
+            admin_token: String::new(),
+            client,
+            stop: Some(stop),
+            server: Some(server),
+        };
+        app.admin_token = app.login(&username, &password).await;
+        app
+    }
+
+    /// Logs in and returns the bearer token; panics unless the login succeeds.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login of {username}: {body}");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Sends a request, with a bearer token and a JSON body if given, and returns the
+    /// status and the body parsed as JSON (`Value::Null` when empty, a string when not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        read(response).await
+    }
+
+    /// `GET` as `token`.
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// `POST` JSON as `token`.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// `PATCH` JSON as `token`.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    /// Creates an account through the API as the administrator and logs it in; returns
+    /// the user's id and token.
+    pub async fn user(&self, username: &str, institution_id: i64, roles: &[&str]) -> (i64, String) {
+        let (status, body) = self
+            .post(
+                "/api/v1/users",
+                &self.admin_token,
+                json!({"username": username, "display_name": username, "institution_id": institution_id, "roles": roles}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let password = body["initial_password"]
+            .as_str()
+            .expect("a generated password")
+            .to_owned();
+        let token = self.login(username, &password).await;
+        (body["user"]["id"].as_i64().expect("an id"), token)
+    }
+
+    /// The id of the one institution called `name`.
+    pub async fn institution_id(&self, name: &str) -> i64 {
+        let (status, body) = self
+            .get(
+                &format!("/api/v1/institutions?name={}", urlencode(name)),
+                &self.admin_token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let exact: Vec<&Value> = body
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|i| i["name"] == name)
+            .collect();
+        assert_eq!(
+            exact.len(),
+            1,
+            "exactly one institution is called {name}: {body}"
+        );
+        exact[0]["id"].as_i64().expect("an id")
+    }
+
+    /// Stops the gateway gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task")
+                .expect("the server stops cleanly");
+        }
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("a body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The repository's root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The `duikou` binary, built with cargo if it is not there yet.
+pub fn duikou_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let binary = target.join("debug").join("duikou");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "duikou", "--bin", "duikou"])
+        .current_dir(workspace_root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the duikou binary failed");
+    binary
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real gateway, on SQLite and on PostgreSQL, over HTTP. Every test
+//! that names a backend runs twice (`…::sqlite`, `…::postgres`).
+
+mod access;
+mod bad_input;
+mod login;
+mod lookup;
+mod pairings;
+mod seeds;
+mod server;

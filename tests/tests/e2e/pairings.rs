@@ -1,0 +1,190 @@
+//! Changing and ending pairings (`004`: fixed for the period; a change needs an
+//! administrator and a stated reason; the old version stays in history).
+
+use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    a_change_without_a_reason_is_refused_and_one_with_a_reason_keeps_history,
+    ending_a_pairing_needs_a_reason_and_stops_its_support,
+    a_change_based_on_an_old_version_is_refused,
+    a_pairing_whose_period_is_over_does_not_change,
+);
+
+/// Creates a pairing of Jiangmen Central Hospital with a village station, covering today.
+async fn current_pairing(app: &TestApp) -> (Value, i64) {
+    let village = app.institution_id("北陡镇那琴村卫生站").await;
+    let hospital = app.institution_id("江门市人民医院").await;
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({
+                "supporter": {"kind": "institution", "id": hospital},
+                "supported": {"kind": "institution", "value": village},
+                "services": ["consult", "teaching"],
+                "valid_from": "2025-01-01", "valid_to": "2030-12-31"
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    (p, village)
+}
+
+async fn a_change_without_a_reason_is_refused_and_one_with_a_reason_keeps_history(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (p, _) = current_pairing(&app).await;
+    let path = format!("/api/v1/pairings/{}", p["id"]);
+    let before = app.db.snapshot().await.unwrap();
+
+    let (status, problem) = app
+        .patch(&path, &app.admin_token, json!({"services": ["consult"]}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "reason");
+    let (status, problem) = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"services": ["consult"], "reason": "   "}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a blank reason is no reason: {problem}"
+    );
+    assert_eq!(
+        app.db.snapshot().await.unwrap(),
+        before,
+        "a refused change changes nothing"
+    );
+
+    let (status, changed) = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"services": ["consult"], "reason": "teaching moves to the county hospital"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["version"], 2);
+    assert_eq!(changed["services"], json!(["consult"]));
+
+    let (status, history) = app.get(&format!("{path}/history"), &app.admin_token).await;
+    assert_eq!(status, StatusCode::OK);
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["version"], 1);
+    assert_eq!(history[0]["services"], json!(["consult", "teaching"]));
+    assert_eq!(history[0]["action"], "created");
+    assert_eq!(history[1]["version"], 2);
+    assert_eq!(history[1]["action"], "changed");
+    assert_eq!(
+        history[1]["reason"],
+        "teaching moves to the county hospital"
+    );
+    let (_, me) = app.get("/api/v1/me", &app.admin_token).await;
+    assert_eq!(history[1]["changed_by"], me["id"]);
+    assert!(history[1]["changed_at"].is_string());
+    app.stop().await;
+}
+
+async fn ending_a_pairing_needs_a_reason_and_stops_its_support(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (p, village) = current_pairing(&app).await;
+    let end = format!("/api/v1/pairings/{}/end", p["id"]);
+    let (status, problem) = app
+        .post(&end, &app.admin_token, json!({"last_day": "2026-06-30"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "reason");
+    let (status, problem) = app
+        .post(
+            &end,
+            &app.admin_token,
+            json!({"last_day": "2031-01-01", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "last_day");
+
+    let (status, ended) = app
+        .post(&end, &app.admin_token, json!({"last_day": "2026-06-30", "reason": "the station merged with the township centre"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_eq!(ended["status"], "ended");
+    assert_eq!(ended["valid_to"], "2026-06-30");
+    let lookup = |date: &'static str| {
+        let app = &app;
+        async move {
+            let (_, body) = app
+                .get(
+                    &format!(
+                        "/api/v1/supporters?institution_id={village}&service=teaching&date={date}"
+                    ),
+                    &app.admin_token,
+                )
+                .await;
+            body["chain"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(lookup("2026-06-30").await, 1);
+    assert_eq!(lookup("2026-07-01").await, 0);
+    let (status, _) = app
+        .post(&end, &app.admin_token, json!({"reason": "again"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, history) = app
+        .get(
+            &format!("/api/v1/pairings/{}/history", p["id"]),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert_eq!(history[1]["action"], "ended");
+    app.stop().await;
+}
+
+async fn a_change_based_on_an_old_version_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (p, _) = current_pairing(&app).await;
+    let path = format!("/api/v1/pairings/{}", p["id"]);
+    let (status, _) = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"version": 1, "valid_to": "2029-12-31", "reason": "a"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"version": 1, "valid_to": "2028-12-31", "reason": "b"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (_, now) = app.get(&path, &app.admin_token).await;
+    assert_eq!(now["valid_to"], "2029-12-31");
+    app.stop().await;
+}
+
+async fn a_pairing_whose_period_is_over_does_not_change(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, seeded) = app.get("/api/v1/pairings?limit=1", &app.admin_token).await;
+    let path = format!("/api/v1/pairings/{}", seeded[0]["id"]);
+    let (status, problem) = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"services": ["consult"], "reason": "late"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    app.stop().await;
+}
