@@ -260,6 +260,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::result_large_err,
+        reason = "figment's Jail returns its own error type"
+    )]
     fn the_environment_overrides_the_file_which_overrides_the_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -277,6 +281,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::result_large_err,
+        reason = "figment's Jail returns its own error type"
+    )]
     fn a_misspelt_key_is_an_error() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("duikou.toml", "[http]\nlisen = \"0.0.0.0:9000\"\n")?;

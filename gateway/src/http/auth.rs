@@ -114,9 +114,9 @@ async fn login(
     let auth = &state.config.auth;
     let key = login.username.trim().to_lowercase();
     if let Some(until) = state.store.login_locked_until(&key).await? {
-        let wait = (until - Utc::now()).num_seconds();
-        if wait > 0 {
-            return Err(Error::TooManyAttempts(wait));
+        let wait_ms = (until - Utc::now()).num_milliseconds();
+        if wait_ms > 0 {
+            return Err(Error::TooManyAttempts((wait_ms + 999) / 1000));
         }
     }
     let found = state.store.user_with_hash(login.username.trim()).await?;

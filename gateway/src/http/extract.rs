@@ -16,25 +16,19 @@ pub struct ApiJson<T>(pub T);
 /// one, otherwise the path at which deserialisation stopped.
 fn blame(path: &serde_path_to_error::Path, message: &str) -> String {
     let path = path.to_string();
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some(name) = rest.split('`').next() {
-            return if path == "." {
-                name.to_owned()
-            } else {
-                format!("{path}.{name}")
-            };
-        }
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    match named {
+        // serde_path_to_error already records an unknown field's key; a missing field is
+        // reported at its parent.
+        Some(name) if path == "." => name.to_owned(),
+        Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
+        Some(name) => format!("{path}.{name}"),
+        None if path == "." => "body".to_owned(),
+        None => path,
     }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        if let Some(name) = rest.split('`').next() {
-            return if path == "." {
-                name.to_owned()
-            } else {
-                format!("{path}.{name}")
-            };
-        }
-    }
-    if path == "." { "body".to_owned() } else { path }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {

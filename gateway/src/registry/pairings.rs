@@ -53,7 +53,7 @@ pub struct PairingChange {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PairingEnd {
-    /// The last day it applies; today (in China) when left out.
+    /// The last day it applies, today (in China) or later; today when left out.
     pub last_day: Option<NaiveDate>,
     /// Why; always required.
     pub reason: Option<String>,
@@ -171,7 +171,14 @@ pub async fn end_pairing(
     }
     let reason = stated(end.reason)
         .ok_or_else(|| Error::field("reason", "ending a pairing needs a stated reason"))?;
-    let last_day = end.last_day.unwrap_or_else(today_in_china);
+    let today = today_in_china();
+    let last_day = end.last_day.unwrap_or(today);
+    if last_day < today {
+        return Err(Error::field(
+            "last_day",
+            format!("{last_day} is in the past: what a pairing covered stays as it was"),
+        ));
+    }
     if last_day > p.valid_to {
         return Err(Error::field(
             "last_day",

@@ -11,7 +11,10 @@
 //! [`Store`] dispatches each operation to its backend.
 
 mod error;
+// The same `sql/` files are compiled once per backend, on purpose (see above).
+#[allow(clippy::duplicate_mod)]
 pub mod postgres;
+#[allow(clippy::duplicate_mod)]
 pub mod sqlite;
 
 use std::str::FromStr;
@@ -364,7 +367,7 @@ impl Store {
         dispatch!(self, pairings::change(id, expected_version, draft, change))
     }
 
-    /// Active pairings covering `institution_id` (directly, or through a region containing
+    /// Pairings covering `institution_id` (directly, or through a region containing
     /// `region`) for `service` on `date`.
     pub async fn pairings_covering(
         &self,

@@ -14,6 +14,9 @@ fn valid_pairing(village: i64, hospital: i64) -> Value {
     })
 }
 
+/// A way to spoil a valid body.
+type Breakage = Box<dyn Fn(&mut Value)>;
+
 async fn raw_post(
     app: &TestApp,
     path: &str,
@@ -61,7 +64,7 @@ async fn bad_bodies_and_queries_get_problems_naming_the_field(backend: Backend) 
     let (status, p) = raw_post(&app, "/api/v1/pairings", "application/json", huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Breakage)> = vec![
         ("colour", Box::new(|b| b["colour"] = json!("red"))),
         (
             "valid_from",
@@ -89,7 +92,7 @@ async fn bad_bodies_and_queries_get_problems_naming_the_field(backend: Backend) 
             Box::new(|b| b["supported"] = json!({"kind": "institution", "value": 999_999})),
         ),
         (
-            "supported",
+            "supported.value",
             Box::new(|b| b["supported"] = json!({"kind": "region", "value": "广东省//台山市"})),
         ),
         (

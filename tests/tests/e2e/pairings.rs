@@ -1,6 +1,8 @@
 //! Changing and ending pairings (`004`: fixed for the period; a change needs an
 //! administrator and a stated reason; the old version stays in history).
 
+use chrono::{Days, NaiveDate};
+use duikou_tests::duikou::registry::today_in_china;
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -12,7 +14,18 @@ on_both_backends!(
     a_pairing_whose_period_is_over_does_not_change,
 );
 
-/// Creates a pairing of Jiangmen Central Hospital with a village station, covering today.
+/// Today in China, shifted by `days`.
+fn day(days: i64) -> NaiveDate {
+    let today = today_in_china();
+    if days >= 0 {
+        today + Days::new(days as u64)
+    } else {
+        today - Days::new(days.unsigned_abs())
+    }
+}
+
+/// Creates a pairing of Jiangmen People's Hospital with a village station, from a year
+/// ago to four years ahead.
 async fn current_pairing(app: &TestApp) -> (Value, i64) {
     let village = app.institution_id("北陡镇那琴村卫生站").await;
     let hospital = app.institution_id("江门市人民医院").await;
@@ -24,7 +37,7 @@ async fn current_pairing(app: &TestApp) -> (Value, i64) {
                 "supporter": {"kind": "institution", "id": hospital},
                 "supported": {"kind": "institution", "value": village},
                 "services": ["consult", "teaching"],
-                "valid_from": "2025-01-01", "valid_to": "2030-12-31"
+                "valid_from": day(-365), "valid_to": day(4 * 365)
             }),
         )
         .await;
@@ -98,27 +111,33 @@ async fn ending_a_pairing_needs_a_reason_and_stops_its_support(backend: Backend)
     let (p, village) = current_pairing(&app).await;
     let end = format!("/api/v1/pairings/{}/end", p["id"]);
     let (status, problem) = app
-        .post(&end, &app.admin_token, json!({"last_day": "2026-06-30"}))
+        .post(&end, &app.admin_token, json!({"last_day": day(30)}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "reason");
-    let (status, problem) = app
+    for bad in [day(5 * 365), day(-1)] {
+        let (status, problem) = app
+            .post(
+                &end,
+                &app.admin_token,
+                json!({"last_day": bad, "reason": "x"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+        assert_eq!(problem["field"], "last_day");
+    }
+
+    let (status, ended) = app
         .post(
             &end,
             &app.admin_token,
-            json!({"last_day": "2031-01-01", "reason": "x"}),
+            json!({"last_day": day(30), "reason": "the station merged with the township centre"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(problem["field"], "last_day");
-
-    let (status, ended) = app
-        .post(&end, &app.admin_token, json!({"last_day": "2026-06-30", "reason": "the station merged with the township centre"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{ended}");
     assert_eq!(ended["status"], "ended");
-    assert_eq!(ended["valid_to"], "2026-06-30");
-    let lookup = |date: &'static str| {
+    assert_eq!(ended["valid_to"], json!(day(30)));
+    let lookup = |date: NaiveDate| {
         let app = &app;
         async move {
             let (_, body) = app
@@ -132,8 +151,8 @@ async fn ending_a_pairing_needs_a_reason_and_stops_its_support(backend: Backend)
             body["chain"].as_array().unwrap().len()
         }
     };
-    assert_eq!(lookup("2026-06-30").await, 1);
-    assert_eq!(lookup("2026-07-01").await, 0);
+    assert_eq!(lookup(day(30)).await, 1, "covered up to its last day");
+    assert_eq!(lookup(day(31)).await, 0, "and not after");
     let (status, _) = app
         .post(&end, &app.admin_token, json!({"reason": "again"}))
         .await;
@@ -157,7 +176,7 @@ async fn a_change_based_on_an_old_version_is_refused(backend: Backend) {
         .patch(
             &path,
             &app.admin_token,
-            json!({"version": 1, "valid_to": "2029-12-31", "reason": "a"}),
+            json!({"version": 1, "valid_to": day(1000), "reason": "a"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -165,12 +184,12 @@ async fn a_change_based_on_an_old_version_is_refused(backend: Backend) {
         .patch(
             &path,
             &app.admin_token,
-            json!({"version": 1, "valid_to": "2028-12-31", "reason": "b"}),
+            json!({"version": 1, "valid_to": day(900), "reason": "b"}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     let (_, now) = app.get(&path, &app.admin_token).await;
-    assert_eq!(now["valid_to"], "2029-12-31");
+    assert_eq!(now["valid_to"], json!(day(1000)));
     app.stop().await;
 }
 

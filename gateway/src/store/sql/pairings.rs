@@ -111,7 +111,8 @@ pub async fn pairing(pool: &Pool, id: i64) -> Result<Option<Pairing>, StoreError
     row.map(Pairing::try_from).transpose()
 }
 
-/// Active pairings that cover an institution for a service on a date.
+/// Pairings that cover an institution for a service on a date. An ended pairing still
+/// covers the days up to its last one.
 #[tracing::instrument(skip(pool))]
 pub async fn covering(
     pool: &Pool,
@@ -121,7 +122,7 @@ pub async fn covering(
     date: NaiveDate,
 ) -> Result<Vec<Pairing>, StoreError> {
     let sql = format!(
-        "{} where status = 'active' and valid_from <= $3 and valid_to >= $3
+        "{} where valid_from <= $3 and valid_to >= $3
            and (',' || services || ',') like '%,' || $4 || ',%'
            and {}
          order by id",
@@ -204,15 +205,20 @@ async fn check_references(pool: &Pool, d: &PairingDraft) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Who made a version, when, why, and what they did.
+struct Stamp<'a> {
+    action: &'a str,
+    by: Option<i64>,
+    at: DateTime<Utc>,
+    reason: Option<&'a str>,
+}
+
 async fn insert_version(
     tx: &mut sqlx::Transaction<'_, Db>,
     id: i64,
     version: i32,
     d: &PairingDraft,
-    action: &str,
-    by: Option<i64>,
-    at: DateTime<Utc>,
-    reason: Option<&str>,
+    stamp: Stamp<'_>,
 ) -> Result<(), StoreError> {
     let (si, st, sc) = d.supporter.columns();
     sqlx::query::<Db>(&format!(
@@ -221,7 +227,7 @@ async fn insert_version(
     ))
     .bind(id)
     .bind(version)
-    .bind(action)
+    .bind(stamp.action)
     .bind(si)
     .bind(st)
     .bind(sc)
@@ -231,9 +237,9 @@ async fn insert_version(
     .bind(d.valid_from)
     .bind(d.valid_to)
     .bind(&d.status)
-    .bind(by)
-    .bind(at)
-    .bind(reason)
+    .bind(stamp.by)
+    .bind(stamp.at)
+    .bind(stamp.reason)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -268,7 +274,13 @@ pub async fn insert(
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(id) = id {
-        insert_version(tx, id, 1, d, "created", by, at, reason).await?;
+        let stamp = Stamp {
+            action: "created",
+            by,
+            at,
+            reason,
+        };
+        insert_version(tx, id, 1, d, stamp).await?;
     }
     Ok(id)
 }
@@ -330,17 +342,13 @@ pub async fn change(
             "pairing {id} is no longer at version {expected}"
         )));
     }
-    insert_version(
-        &mut tx,
-        id,
-        expected + 1,
-        d,
-        change.action,
-        Some(change.by),
-        change.at,
-        change.reason.as_deref(),
-    )
-    .await?;
+    let stamp = Stamp {
+        action: change.action,
+        by: Some(change.by),
+        at: change.at,
+        reason: change.reason.as_deref(),
+    };
+    insert_version(&mut tx, id, expected + 1, d, stamp).await?;
     tx.commit().await?;
     pairing(pool, id)
         .await?
