@@ -293,4 +293,31 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn the_example_configuration_shows_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/duikou.example.toml");
+        let loaded = Config::load(Some(&example)).expect("the example parses");
+        let json = |c: &Config| serde_json::to_value(c).expect("serialisable");
+        assert_eq!(json(&loaded), json(&Config::default()));
+        // Every commented-out key is a real key too.
+        let text = std::fs::read_to_string(&example).expect("readable");
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.contains(" = \"") => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: Result<Config, _> = toml_parse(&uncommented);
+        assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    fn toml_parse(text: &str) -> Result<Config, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(Box::new)
+    }
 }
