@@ -5,6 +5,10 @@ pub type Db = sqlx::Postgres;
 /// Its connection pool.
 pub type Pool = sqlx::PgPool;
 
+/// Serialises concurrent seed imports (several gateway processes starting together):
+/// a transaction-scoped advisory lock, released at commit.
+const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
+
 #[path = "sql/pairings.rs"]
 pub mod pairings;
 #[path = "sql/registry.rs"]

@@ -5,6 +5,10 @@ pub type Db = sqlx::Sqlite;
 /// Its connection pool.
 pub type Pool = sqlx::SqlitePool;
 
+/// Serialises concurrent seed imports. SQLite has one writer at a time and the import's
+/// first statement writes, so nothing more is needed.
+const SEED_IMPORT_LOCK: &str = "select 1";
+
 #[path = "sql/pairings.rs"]
 pub mod pairings;
 #[path = "sql/registry.rs"]

@@ -13,6 +13,31 @@ on_both_backends!(
     a_bad_seed_file_imports_nothing,
 );
 
+/// Several gateway processes share one PostgreSQL database (SQLite is one process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_starting_together_on_postgres_import_once() {
+    let db = TestDb::new(Backend::Postgres).await.unwrap();
+    let (a, b) = tokio::join!(
+        duikou_tests::duikou::startup::prepare(db.config()),
+        duikou_tests::duikou::startup::prepare(db.config()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        u8::from(a.first_admin.is_some()) + u8::from(b.first_admin.is_some()),
+        1,
+        "exactly one of them creates the administrator"
+    );
+    a.store.close().await;
+    b.store.close().await;
+    let counts = db.snapshot().await.unwrap();
+    for (table, expected) in [("clinician", 100), ("pairing", 107), ("app_user", 1)] {
+        assert!(
+            counts.contains(&(table.to_owned(), expected)),
+            "{table}: {counts:?}"
+        );
+    }
+}
+
 async fn the_rosters_give_100_village_pairings_with_the_task_table_counts(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (status, pairings) = app

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, Pool};
+use super::{Db, Pool, SEED_IMPORT_LOCK};
 use crate::domain::Supporter;
 use crate::seeds::{SeedSet, SeedSupported, SeedSupporter};
 use crate::store::{ImportCounts, PairingDraft, StoreError};
@@ -28,6 +28,9 @@ pub async fn import(
 ) -> Result<ImportCounts, StoreError> {
     let mut counts = ImportCounts::default();
     let mut tx = pool.begin().await?;
+    sqlx::query::<Db>(SEED_IMPORT_LOCK)
+        .execute(&mut *tx)
+        .await?;
 
     let mut institution_ids = Vec::with_capacity(set.institutions.len());
     for inst in &set.institutions {
