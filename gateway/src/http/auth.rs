@@ -105,7 +105,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 /// Logs in. After repeated failures for one username, further attempts are refused with
 /// 429 and a growing `Retry-After`, whatever the password.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login,
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login, security(()),
     responses((status = 200, body = LoginResult), (status = 401, body = Problem), (status = 429, body = Problem)))]
 async fn login(
     State(state): State<AppState>,

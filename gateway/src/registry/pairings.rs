@@ -140,6 +140,21 @@ pub async fn change_pairing(
             "this pairing is inside its period: a change needs a stated reason (004: 结对关系…确需调整的须说明特殊原因)",
         ));
     }
+    if p.in_period(today) {
+        // What the pairing covered up to today stays as it was.
+        if change.valid_from.is_some_and(|from| from != p.valid_from) {
+            return Err(Error::field(
+                "valid_from",
+                "the period has begun: its first day no longer changes",
+            ));
+        }
+        if change.valid_to.is_some_and(|to| to < today) {
+            return Err(Error::field(
+                "valid_to",
+                "the last day cannot move into the past; end the pairing instead",
+            ));
+        }
+    }
     let d = draft(
         change.supporter.unwrap_or(p.supporter),
         change.supported.unwrap_or(p.supported),

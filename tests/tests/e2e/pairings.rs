@@ -70,6 +70,20 @@ async fn a_change_without_a_reason_is_refused_and_one_with_a_reason_keeps_histor
         StatusCode::UNPROCESSABLE_ENTITY,
         "a blank reason is no reason: {problem}"
     );
+    for (field, value) in [
+        ("valid_from", json!(day(-10))),
+        ("valid_to", json!(day(-1))),
+    ] {
+        let (status, problem) = app
+            .patch(
+                &path,
+                &app.admin_token,
+                json!({field: value, "reason": "rewrite the past"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["field"], field, "what was covered stays as it was");
+    }
     assert_eq!(
         app.db.snapshot().await.unwrap(),
         before,

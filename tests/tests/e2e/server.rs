@@ -171,6 +171,57 @@ async fn health_metrics_and_openapi_answer(backend: Backend) {
 }
 
 #[tokio::test]
+async fn user_add_creates_an_account_whose_printed_password_works() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let out = Command::new(duikou_binary())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "ts.radiology",
+            "--institution",
+            "台山市人民医院",
+        ])
+        .args(["--role", "radiologist", "--role", "clinician"])
+        .env("DUIKOU_DATABASE_URL", &app.db.url)
+        .env("DUIKOU_DATA_DIR", app.db.dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let password = stdout.trim().rsplit(": ").next().unwrap();
+    let token = app.login("ts.radiology", password).await;
+    let (_, me) = app.get("/api/v1/me", &token).await;
+    assert_eq!(me["roles"], serde_json::json!(["clinician", "radiologist"]));
+    assert_eq!(
+        me["institution_id"],
+        app.institution_id("台山市人民医院").await
+    );
+
+    let unknown = Command::new(duikou_binary())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "x.y",
+            "--institution",
+            "不存在医院",
+            "--role",
+            "trainee",
+        ])
+        .env("DUIKOU_DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no institution 不存在医院"));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn self_signed_https_serves_the_api() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let served = serve(&db, &["--self-signed"]);
