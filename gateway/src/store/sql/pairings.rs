@@ -5,6 +5,7 @@
 //! and changes only for a stated reason).
 
 use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Arguments as _;
 
 use super::{Db, Pool};
 use crate::domain::{Pairing, PairingVersion, RegionPath, Service, Services, Supported, Supporter};
@@ -205,6 +206,28 @@ async fn check_references(pool: &Pool, d: &PairingDraft) -> Result<(), StoreErro
     Ok(())
 }
 
+fn encoding(e: sqlx::error::BoxDynError) -> StoreError {
+    StoreError::Db(sqlx::Error::Encode(e))
+}
+
+/// Arguments holding the `COLUMNS` of a draft, in order, after any already added.
+fn with_draft<'q>(
+    mut args: <Db as sqlx::Database>::Arguments<'q>,
+    d: &'q PairingDraft,
+) -> Result<<Db as sqlx::Database>::Arguments<'q>, StoreError> {
+    let (si, st, sc) = d.supporter.columns();
+    args.add(si).map_err(encoding)?;
+    args.add(st).map_err(encoding)?;
+    args.add(sc).map_err(encoding)?;
+    args.add(d.supported_institution).map_err(encoding)?;
+    args.add(d.supported_region.as_deref()).map_err(encoding)?;
+    args.add(d.services.as_str()).map_err(encoding)?;
+    args.add(d.valid_from).map_err(encoding)?;
+    args.add(d.valid_to).map_err(encoding)?;
+    args.add(d.status.as_str()).map_err(encoding)?;
+    Ok(args)
+}
+
 /// Who made a version, when, why, and what they did.
 struct Stamp<'a> {
     action: &'a str,
@@ -220,26 +243,21 @@ async fn insert_version(
     d: &PairingDraft,
     stamp: Stamp<'_>,
 ) -> Result<(), StoreError> {
-    let (si, st, sc) = d.supporter.columns();
-    sqlx::query::<Db>(&format!(
-        "insert into pairing_version (pairing_id, version, action, {COLUMNS}, changed_by, changed_at, reason)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-    ))
-    .bind(id)
-    .bind(version)
-    .bind(stamp.action)
-    .bind(si)
-    .bind(st)
-    .bind(sc)
-    .bind(d.supported_institution)
-    .bind(&d.supported_region)
-    .bind(&d.services)
-    .bind(d.valid_from)
-    .bind(d.valid_to)
-    .bind(&d.status)
-    .bind(stamp.by)
-    .bind(stamp.at)
-    .bind(stamp.reason)
+    let mut args = <Db as sqlx::Database>::Arguments::default();
+    args.add(id).map_err(encoding)?;
+    args.add(version).map_err(encoding)?;
+    args.add(stamp.action).map_err(encoding)?;
+    let mut args = with_draft(args, d)?;
+    args.add(stamp.by).map_err(encoding)?;
+    args.add(stamp.at).map_err(encoding)?;
+    args.add(stamp.reason).map_err(encoding)?;
+    sqlx::query_with::<Db, _>(
+        &format!(
+            "insert into pairing_version (pairing_id, version, action, {COLUMNS}, changed_by, changed_at, reason)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ),
+        args,
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -255,22 +273,16 @@ pub async fn insert(
     at: DateTime<Utc>,
     reason: Option<&str>,
 ) -> Result<Option<i64>, StoreError> {
-    let (si, st, sc) = d.supporter.columns();
-    let id = sqlx::query_scalar::<Db, i64>(&format!(
-        "insert into pairing (version, {COLUMNS}, seed_key)
-         values (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         on conflict (seed_key) do nothing returning id"
-    ))
-    .bind(si)
-    .bind(st)
-    .bind(sc)
-    .bind(d.supported_institution)
-    .bind(&d.supported_region)
-    .bind(&d.services)
-    .bind(d.valid_from)
-    .bind(d.valid_to)
-    .bind(&d.status)
-    .bind(seed_key)
+    let mut args = with_draft(Default::default(), d)?;
+    args.add(seed_key).map_err(encoding)?;
+    let id = sqlx::query_scalar_with::<Db, i64, _>(
+        &format!(
+            "insert into pairing (version, {COLUMNS}, seed_key)
+             values (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             on conflict (seed_key) do nothing returning id"
+        ),
+        args,
+    )
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(id) = id {
@@ -315,26 +327,19 @@ pub async fn change(
     change: &Change,
 ) -> Result<Pairing, StoreError> {
     check_references(pool, d).await?;
-    let (si, st, sc) = d.supporter.columns();
+    let mut args = <Db as sqlx::Database>::Arguments::default();
+    args.add(id).map_err(encoding)?;
+    args.add(expected).map_err(encoding)?;
+    let args = with_draft(args, d)?;
     let mut tx = pool.begin().await?;
-    let updated = sqlx::query::<Db>(
+    let updated = sqlx::query_with::<Db, _>(
         "update pairing set version = version + 1,
              supporter_institution_id = $3, supporter_team_id = $4, supporter_clinician_id = $5,
              supported_institution_id = $6, supported_region = $7, services = $8,
              valid_from = $9, valid_to = $10, status = $11
          where id = $1 and version = $2",
+        args,
     )
-    .bind(id)
-    .bind(expected)
-    .bind(si)
-    .bind(st)
-    .bind(sc)
-    .bind(d.supported_institution)
-    .bind(&d.supported_region)
-    .bind(&d.services)
-    .bind(d.valid_from)
-    .bind(d.valid_to)
-    .bind(&d.status)
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() != 1 {
