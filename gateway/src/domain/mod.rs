@@ -4,12 +4,14 @@
 
 mod clinician;
 mod institution;
+mod name_set;
 mod pairing;
 mod text;
 mod user;
 
 pub use clinician::{Clinician, Sex, TitleRank};
 pub use institution::{Institution, Kind, Level, RegionPath};
+pub use name_set::{NameSet, Named};
 pub use pairing::{Pairing, PairingVersion, Service, Services, Supported, Supporter, Team};
 pub use text::normalize_name;
 pub use user::{Role, Roles, User};
@@ -41,6 +43,13 @@ macro_rules! named_enum {
             /// The stored and transmitted name.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl crate::domain::Named for $name {
+            const ALL: &'static [$name] = $name::ALL;
+            fn name(self) -> &'static str {
+                self.as_str()
             }
         }
 

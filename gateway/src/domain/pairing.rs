@@ -1,12 +1,10 @@
 //! Pairings (对口帮扶关系): who supports whom, for which services, in which period.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{RegionPath, UnknownName, named_enum};
+use super::{RegionPath, named_enum};
 
 named_enum! {
     /// The remote services of the national plan (`004`, remote medicine section).
@@ -24,63 +22,8 @@ named_enum! {
     }
 }
 
-/// A non-empty set of services, stored as comma-separated names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(try_from = "Vec<Service>", into = "Vec<Service>")]
-pub struct Services(BTreeSet<Service>);
-
-impl Services {
-    /// Builds a set; at least one service is required.
-    pub fn new(services: impl IntoIterator<Item = Service>) -> Option<Self> {
-        let set: BTreeSet<Service> = services.into_iter().collect();
-        (!set.is_empty()).then_some(Self(set))
-    }
-
-    /// Every service.
-    pub fn all() -> Self {
-        Self(Service::ALL.iter().copied().collect())
-    }
-
-    /// Parses the stored form `consult,teaching`.
-    pub fn parse(stored: &str) -> Result<Self, UnknownName> {
-        let set = stored
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::parse)
-            .collect::<Result<BTreeSet<Service>, _>>()?;
-        Self::new(set).ok_or(UnknownName {
-            value: stored.to_owned(),
-            expected: &["at least one service"],
-        })
-    }
-
-    /// Whether `service` is covered.
-    pub fn covers(&self, service: Service) -> bool {
-        self.0.contains(&service)
-    }
-
-    /// The stored form, in a fixed order so that equal sets store equally.
-    pub fn to_stored(&self) -> String {
-        self.0
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-impl TryFrom<Vec<Service>> for Services {
-    type Error = &'static str;
-    fn try_from(v: Vec<Service>) -> Result<Self, Self::Error> {
-        Self::new(v).ok_or("at least one service is required")
-    }
-}
-
-impl From<Services> for Vec<Service> {
-    fn from(s: Services) -> Self {
-        s.0.into_iter().collect()
-    }
-}
+/// The services a pairing covers.
+pub type Services = super::NameSet<Service>;
 
 /// The supporting side of a pairing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -196,7 +139,7 @@ mod tests {
     fn services_store_in_a_fixed_order() {
         let s = Services::parse("teaching,consult").unwrap();
         assert_eq!(s.to_stored(), "consult,teaching");
-        assert!(s.covers(Service::Consult) && !s.covers(Service::ImagingRead));
+        assert!(s.contains(Service::Consult) && !s.contains(Service::ImagingRead));
         assert!(Services::parse("").is_err());
         assert!(Services::parse("consult,surgery").is_err());
     }

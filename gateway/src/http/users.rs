@@ -136,7 +136,7 @@ async fn create_user(
                 "only an administrator or the institution's coordinator may add accounts",
             ));
         }
-        if roles.has(Role::Admin) {
+        if roles.contains(Role::Admin) {
             return Err(Error::forbidden(
                 "only an administrator may create administrators",
             ));

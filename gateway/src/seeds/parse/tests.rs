@@ -185,3 +185,45 @@ fn an_unknown_level_in_institutions_is_reported() {
         "{p:?}"
     );
 }
+
+/// Seed files come from operators; no edit of them may make the importer panic. Random
+/// byte-level damage (deleted, duplicated, swapped spans, stray commas, quotes and
+/// newlines) must give either a valid set or problems.
+#[test]
+fn damaged_files_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20161);
+    let embedded = SeedSource::embedded();
+    for round in 0..400 {
+        let mut src = embedded.clone();
+        let file = rng.gen_range(0..src.files.len());
+        let mut chars: Vec<char> = src.files[file].1.chars().collect();
+        for _ in 0..rng.gen_range(1..6) {
+            let at = rng.gen_range(0..chars.len());
+            match rng.gen_range(0..5) {
+                0 => {
+                    let end = (at + rng.gen_range(1..40)).min(chars.len());
+                    chars.drain(at..end);
+                }
+                1 => chars.insert(at, [',', '"', '\n', ' ', '村', '\r'][rng.gen_range(0..6)]),
+                2 => {
+                    let end = (at + rng.gen_range(1..80)).min(chars.len());
+                    let span: Vec<char> = chars[at..end].to_vec();
+                    let to = rng.gen_range(0..chars.len());
+                    chars.splice(to..to, span);
+                }
+                3 => chars.truncate(at),
+                _ => {
+                    let other = rng.gen_range(0..chars.len());
+                    chars.swap(at, other);
+                }
+            }
+            if chars.is_empty() {
+                break;
+            }
+        }
+        src.files[file].1 = chars.into_iter().collect();
+        let result = std::panic::catch_unwind(|| parse(&src));
+        assert!(result.is_ok(), "round {round} panicked on damaged {}", FILES[file]);
+    }
+}
