@@ -13,7 +13,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// The sections of the configuration; environment variables outside them are ignored.
-const SECTIONS: &[&str] = &["data", "database", "http", "auth", "seeds", "admin", "log"];
+const SECTIONS: &[&str] = &[
+    "data", "database", "http", "auth", "booking", "seeds", "admin", "log",
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -27,6 +29,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Logins and sessions.
     pub auth: AuthConfig,
+    /// Requests and their deadlines.
+    pub booking: BookingConfig,
     /// The program rosters imported on first start.
     pub seeds: SeedsConfig,
     /// The administrator created on an empty database.
@@ -120,6 +124,25 @@ impl Default for AuthConfig {
             session_hours: 12,
             failed_logins_before_delay: 5,
             max_delay_seconds: 900,
+        }
+    }
+}
+
+/// `[booking]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BookingConfig {
+    /// Hours the supporter has to accept or decline a normal request.
+    pub decision_hours_normal: i64,
+    /// Hours for an urgent one.
+    pub decision_hours_urgent: i64,
+}
+
+impl Default for BookingConfig {
+    fn default() -> Self {
+        Self {
+            decision_hours_normal: 24,
+            decision_hours_urgent: 2,
         }
     }
 }

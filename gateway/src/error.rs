@@ -52,6 +52,18 @@ pub enum Error {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// A rule of the program refuses the request; `rule` names it and is the problem type.
+    #[error("{detail}")]
+    Refused {
+        /// The rule, e.g. `not-designated-supporter`.
+        rule: &'static str,
+        /// 422 for rules about the input, 409 for the state, 403 for the institution.
+        status: StatusCode,
+        /// The field to blame, when there is one.
+        field: Option<String>,
+        /// What the rule says and what to do.
+        detail: String,
+    },
     /// Anything else; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -93,9 +105,25 @@ impl Error {
         Self::Forbidden(detail.into())
     }
 
+    /// Refusal under a program rule.
+    pub fn refused(
+        rule: &'static str,
+        status: StatusCode,
+        field: Option<&str>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::Refused {
+            rule,
+            status,
+            field: field.map(str::to_owned),
+            detail: detail.into(),
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use Error::*;
         match self {
+            Refused { rule, status, .. } => (*status, rule, "Refused by a program rule"),
             InvalidField { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-field",
@@ -171,6 +199,7 @@ impl IntoResponse for Error {
         };
         let field = match &self {
             Self::InvalidField { field, .. } => Some(field.clone()),
+            Self::Refused { field, .. } => field.clone(),
             Self::PayloadTooLarge(_) | Self::MalformedJson(_) | Self::UnsupportedMediaType => {
                 Some("body".into())
             }

@@ -16,6 +16,7 @@
 //! - [`startup`]: prepare the store, then serve until shutdown; shared by `main` and tests.
 
 pub mod auth;
+pub mod booking;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -66,6 +66,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: none when the request has no `Content-Type` (a bare
+/// `POST /requests/7/start`), otherwise parsed as [`ApiJson`].
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Error> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            <Self as FromRequest<S>>::from_request(req, state)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 /// The configured body limit, put into request extensions so that a too-large body can
 /// be reported with the limit.
 #[derive(Debug, Clone, Copy)]

@@ -11,6 +11,7 @@ mod extract;
 mod health;
 mod institutions;
 mod pairings;
+mod requests;
 mod teams;
 mod users;
 
@@ -89,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .merge(teams::router())
         .merge(pairings::router())
         .merge(users::router())
+        .merge(requests::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let api = api.route(

@@ -26,6 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use error::StoreError;
 
+use crate::booking::{ConsultRequest, Opinion, RequestEvent, RequestKind, RequestState, Urgency};
 use crate::domain::{
     Clinician, Institution, Pairing, PairingVersion, Roles, Service, Supporter, Team, User,
 };
@@ -199,6 +200,155 @@ pub struct NewUser {
     pub roles: Roles,
     /// argon2id PHC string.
     pub password_hash: String,
+}
+
+/// A new request draft.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// What is asked for.
+    pub kind: RequestKind,
+    /// The creating clinician.
+    pub requester_user_id: i64,
+    /// Their institution.
+    pub requester_institution_id: i64,
+    /// The pairing that designates the supporter.
+    pub pairing_id: i64,
+    /// The designated supporter.
+    pub supporter: Supporter,
+    /// The institution that answers.
+    pub supporter_institution_id: i64,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Whether the requesting institution is remote.
+    pub remote: bool,
+    /// The content as JSON.
+    pub content: String,
+}
+
+/// Columns a step changes; `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct RequestUpdate {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// New state.
+    pub state: Option<RequestState>,
+    /// New content JSON.
+    pub content: Option<String>,
+    /// New urgency.
+    pub urgency: Option<Urgency>,
+    /// Re-resolved pairing.
+    pub pairing_id: Option<i64>,
+    /// Re-resolved supporter.
+    pub supporter: Option<Supporter>,
+    /// Re-resolved answering institution.
+    pub supporter_institution_id: Option<i64>,
+    /// Assigned consultant.
+    pub consultant_id: Option<i64>,
+    /// Decline reason code.
+    pub decline_code: Option<String>,
+    /// Decline reason text.
+    pub decline_text: Option<String>,
+    /// Session start.
+    pub scheduled_start: Option<DateTime<Utc>>,
+    /// Session end.
+    pub scheduled_end: Option<DateTime<Utc>>,
+    /// Accept-or-decline deadline.
+    pub decision_due_at: Option<DateTime<Utc>>,
+    /// Submission time.
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// A step to record: from, to, who, when, what else.
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    /// State before; none at creation.
+    pub from: Option<RequestState>,
+    /// State after.
+    pub to: RequestState,
+    /// The user.
+    pub actor: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// A note without patient data.
+    pub note: Option<String>,
+}
+
+/// What happens to the opinion in the same transaction as a request change.
+#[derive(Debug, Clone)]
+pub enum OpinionChange {
+    /// Writes the draft (creating it as the next version when there is none).
+    Draft {
+        /// The consultant.
+        consultant_id: i64,
+        /// The writing user.
+        author: i64,
+        /// The text.
+        body: String,
+        /// The signed version it amends.
+        amends_id: Option<i64>,
+    },
+    /// Signs the draft.
+    Sign {
+        /// The draft.
+        opinion_id: i64,
+    },
+}
+
+/// Which requests to list.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    /// Requests of this requesting institution.
+    pub requester_institution_id: Option<i64>,
+    /// Requests (drafts excluded) addressed to this institution.
+    pub supporter_institution_id: Option<i64>,
+    /// Only these states.
+    pub states: Option<Vec<RequestState>>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub user_id: Option<i64>,
+    /// Their roles at the time.
+    pub roles: String,
+    /// Their institution.
+    pub institution_id: Option<i64>,
+    /// What they did: `read`, `list`, `create`, `update`, or a workflow step.
+    pub action: String,
+    /// On what kind of object.
+    pub object_kind: String,
+    /// Which one.
+    pub object_id: Option<i64>,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// Why it was denied, or what changed; never patient data.
+    pub detail: Option<String>,
+}
+
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// By user.
+    pub user_id: Option<i64>,
+    /// By institution.
+    pub institution_id: Option<i64>,
+    /// By object kind.
+    pub object_kind: Option<String>,
+    /// By object id.
+    pub object_id: Option<i64>,
+    /// By outcome.
+    pub outcome: Option<String>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
 }
 
 /// Rows the seed import added.
@@ -470,6 +620,63 @@ impl Store {
     /// Forgets failed logins after a successful one.
     pub async fn clear_login_failures(&self, username: &str) -> Result<(), StoreError> {
         dispatch!(self, users::clear_failures(username))
+    }
+
+    // Requests.
+
+    /// Creates a draft and records the step.
+    pub async fn create_request(
+        &self,
+        new: &NewRequest,
+        step: &StepRecord,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, requests::create(new, step))
+    }
+
+    /// One request.
+    pub async fn request(&self, id: i64) -> Result<Option<ConsultRequest>, StoreError> {
+        dispatch!(self, requests::request(id))
+    }
+
+    /// Requests matching `filter`, in priority order.
+    pub async fn requests(
+        &self,
+        filter: &RequestFilter,
+    ) -> Result<Vec<ConsultRequest>, StoreError> {
+        dispatch!(self, requests::requests(filter))
+    }
+
+    /// Changes a request still at `expected` version, records the step and the opinion
+    /// change, in one transaction.
+    pub async fn update_request(
+        &self,
+        id: i64,
+        expected: i32,
+        update: &RequestUpdate,
+        step: Option<&StepRecord>,
+        opinion: Option<&OpinionChange>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, requests::update(id, expected, update, step, opinion))
+    }
+
+    /// The steps of a request.
+    pub async fn request_events(&self, id: i64) -> Result<Vec<RequestEvent>, StoreError> {
+        dispatch!(self, requests::events(id))
+    }
+
+    /// Every opinion version of a request, drafts included.
+    pub async fn opinions(&self, request_id: i64) -> Result<Vec<Opinion>, StoreError> {
+        dispatch!(self, requests::opinions(request_id))
+    }
+
+    /// Appends to the audit log.
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        dispatch!(self, audit::append(entry))
+    }
+
+    /// Reads the audit log.
+    pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        dispatch!(self, audit::entries(filter))
     }
 
     // Seeds.

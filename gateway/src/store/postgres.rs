@@ -9,10 +9,14 @@ pub type Pool = sqlx::PgPool;
 /// a transaction-scoped advisory lock, released at commit.
 const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 
+#[path = "sql/audit.rs"]
+pub mod audit;
 #[path = "sql/pairings.rs"]
 pub mod pairings;
 #[path = "sql/registry.rs"]
 pub mod registry;
+#[path = "sql/requests.rs"]
+pub mod requests;
 #[path = "sql/seeds.rs"]
 pub mod seeds;
 #[path = "sql/users.rs"]

@@ -9,10 +9,14 @@ pub type Pool = sqlx::SqlitePool;
 /// first statement writes, so nothing more is needed.
 const SEED_IMPORT_LOCK: &str = "select 1";
 
+#[path = "sql/audit.rs"]
+pub mod audit;
 #[path = "sql/pairings.rs"]
 pub mod pairings;
 #[path = "sql/registry.rs"]
 pub mod registry;
+#[path = "sql/requests.rs"]
+pub mod requests;
 #[path = "sql/seeds.rs"]
 pub mod seeds;
 #[path = "sql/users.rs"]

@@ -6,5 +6,6 @@ mod bad_input;
 mod login;
 mod lookup;
 mod pairings;
+mod requests;
 mod seeds;
 mod server;

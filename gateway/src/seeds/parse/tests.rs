@@ -224,6 +224,10 @@ fn damaged_files_never_panic() {
         }
         src.files[file].1 = chars.into_iter().collect();
         let result = std::panic::catch_unwind(|| parse(&src));
-        assert!(result.is_ok(), "round {round} panicked on damaged {}", FILES[file]);
+        assert!(
+            result.is_ok(),
+            "round {round} panicked on damaged {}",
+            FILES[file]
+        );
     }
 }

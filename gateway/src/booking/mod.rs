@@ -1,0 +1,20 @@
+//! Booking: remote consultation and read requests addressed to the designated supporter,
+//! their workflow, the consultant's opinion, and the audit of every access to patient data.
+//!
+//! - [`request`]: what a request holds, and what it needs before submission.
+//! - [`workflow`]: the pure state machine of steps.
+//! - [`service`]: the operations, checking who may do what against the registry.
+
+mod request;
+mod service;
+mod workflow;
+
+pub use request::{
+    CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, Patient,
+    RequestContent, RequestEvent, RequestKind, RequestState, Urgency, Window,
+};
+pub use service::{
+    Access, NewRequestInput, RequestView, StepInput, audit_entries, create_request, list_requests,
+    opinions, request_view, save_opinion, take_step, update_draft,
+};
+pub use workflow::{Side, Step};

@@ -1,0 +1,766 @@
+//! The booking operations. Each checks the caller's institution and role, applies the
+//! program rules, changes the store in one transaction and writes the audit log. Every
+//! refusal names its rule.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::request::{
+    ConsultRequest, Opinion, RequestContent, RequestEvent, RequestKind, RequestState, Urgency,
+};
+use super::workflow::{Side, Step};
+use crate::config::BookingConfig;
+use crate::domain::{Clinician, Role, Supporter, TitleRank, User};
+use crate::error::Error;
+use crate::registry::{LinkKind, supporter_chain};
+use crate::store::{
+    AuditEntry, AuditFilter, NewRequest, OpinionChange, PairingFilter, RequestFilter,
+    RequestUpdate, StepRecord, Store,
+};
+
+/// A new draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequestInput {
+    /// What is asked for.
+    pub kind: RequestKind,
+    /// Urgency (normal when left out).
+    #[serde(default = "normal")]
+    pub urgency: Urgency,
+    /// Whom the requester means to ask; refused unless it is the designated supporter.
+    /// Left out, the request goes to the designated supporter.
+    pub addressed_to: Option<Supporter>,
+    /// What is known so far.
+    #[serde(default)]
+    pub content: RequestContent,
+}
+
+fn normal() -> Urgency {
+    Urgency::Normal
+}
+
+/// A workflow step with what it needs.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepInput {
+    /// The version the caller saw; refused with 409 if the request changed since.
+    pub version: Option<i32>,
+    /// Accept: the consultant assigned.
+    pub consultant_id: Option<i64>,
+    /// Decline: a reason code such as `no_specialist`, `out_of_scope`, `incomplete`.
+    pub reason_code: Option<String>,
+    /// Decline: the reason in words.
+    pub reason_text: Option<String>,
+    /// Schedule: session start, inside the proposed window.
+    pub start: Option<DateTime<Utc>>,
+    /// Schedule: session end.
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// A request as its reader sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestView {
+    /// The request.
+    #[serde(flatten)]
+    pub request: ConsultRequest,
+    /// Whether the accept-or-decline deadline has passed.
+    pub overdue: bool,
+    /// When overdue: the supporter's qualified consultants it is offered to.
+    pub offered_to: Vec<i64>,
+    /// Every step, with actor and time.
+    pub events: Vec<RequestEvent>,
+}
+
+/// How the caller stands to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Of the requesting institution.
+    Requester,
+    /// Of the supporting institution.
+    Supporter,
+}
+
+const READERS: [Role; 3] = [Role::Clinician, Role::Coordinator, Role::Radiologist];
+
+async fn audit(
+    store: &Store,
+    caller: &User,
+    action: &str,
+    id: Option<i64>,
+    allowed: bool,
+    detail: Option<String>,
+) -> Result<(), Error> {
+    store
+        .audit(&AuditEntry {
+            at: Utc::now(),
+            user_id: Some(caller.id),
+            roles: caller.roles.to_stored(),
+            institution_id: Some(caller.institution_id),
+            action: action.to_owned(),
+            object_kind: "request".to_owned(),
+            object_id: id,
+            outcome: if allowed { "allowed" } else { "denied" }.to_owned(),
+            detail,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Refuses, and records the refusal, unless the caller may see `r`.
+async fn access(
+    store: &Store,
+    caller: &User,
+    r: &ConsultRequest,
+    action: &str,
+) -> Result<Access, Error> {
+    let side = if caller.institution_id == r.requester_institution_id {
+        Some(Access::Requester)
+    } else if caller.institution_id == r.supporter_institution_id && r.state != RequestState::Draft
+    {
+        Some(Access::Supporter)
+    } else {
+        None
+    };
+    match side {
+        Some(side) if READERS.iter().any(|role| caller.is(*role)) => Ok(side),
+        _ => {
+            audit(
+                store,
+                caller,
+                action,
+                Some(r.id),
+                false,
+                Some("not a clinician of either institution".into()),
+            )
+            .await?;
+            Err(Error::refused(
+                "wrong-institution",
+                StatusCode::FORBIDDEN,
+                None,
+                "only the requesting and the supporting institution's clinicians see a request",
+            ))
+        }
+    }
+}
+
+async fn load(store: &Store, id: i64) -> Result<ConsultRequest, Error> {
+    store
+        .request(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("request {id}")))
+}
+
+/// The designated supporter of `institution_id` for `kind` on `at`, or the rule that
+/// leaves it without one.
+async fn designate(
+    store: &Store,
+    institution_id: i64,
+    kind: RequestKind,
+    at: DateTime<Utc>,
+) -> Result<(i64, Supporter, i64, String), Error> {
+    let china = FixedOffset::east_opt(8 * 3600).expect("a valid offset");
+    let date = at.with_timezone(&china).date_naive();
+    let chain = supporter_chain(store, institution_id, kind.service(), date).await?;
+    if let Some(link) = chain.designated() {
+        let supporter = match link.kind {
+            LinkKind::Institution => Supporter::Institution(link.id),
+            LinkKind::Team => Supporter::Team(link.id),
+            LinkKind::Clinician => Supporter::Clinician(link.id),
+        };
+        let pairing = link
+            .pairing_id
+            .ok_or_else(|| anyhow::anyhow!("a designated link without pairing"))?;
+        return Ok((pairing, supporter, link.institution_id, link.name.clone()));
+    }
+    // Say which rule leaves it without a supporter.
+    let inst = store
+        .institution(institution_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("institution {institution_id}")))?;
+    let filter = PairingFilter {
+        supported_institution: Some((inst.id, inst.region.as_str().to_owned())),
+        limit: 1000,
+        ..Default::default()
+    };
+    let pairings = store.pairings(&filter).await?;
+    let service = kind.service();
+    if pairings.is_empty() {
+        return Err(Error::refused(
+            "unpaired-supporter",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            format!(
+                "{} has no designated supporter: no pairing names it or its region",
+                inst.name
+            ),
+        ));
+    }
+    if let Some(p) = pairings.iter().find(|p| p.services.contains(service)) {
+        return Err(Error::refused(
+            "outside-pairing-period",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("content.window.start"),
+            format!(
+                "{date} is outside the pairing period for {service} ({} to {})",
+                p.valid_from, p.valid_to
+            ),
+        ));
+    }
+    Err(Error::refused(
+        "service-not-covered",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("kind"),
+        format!("no pairing of {} covers {service}", inst.name),
+    ))
+}
+
+fn require_clinician(caller: &User) -> Result<(), Error> {
+    if caller.is(Role::Clinician) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "only clinicians create and submit requests",
+        ))
+    }
+}
+
+/// Creates a draft addressed to the designated supporter.
+pub async fn create_request(
+    store: &Store,
+    caller: &User,
+    input: NewRequestInput,
+) -> Result<RequestView, Error> {
+    require_clinician(caller)?;
+    let at = input
+        .content
+        .window
+        .as_ref()
+        .map_or_else(Utc::now, |w| w.start);
+    let (pairing_id, supporter, supporter_institution_id, name) =
+        designate(store, caller.institution_id, input.kind, at).await?;
+    if let Some(asked) = input.addressed_to {
+        if asked != supporter {
+            return Err(Error::refused(
+                "not-designated-supporter",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("addressed_to"),
+                format!(
+                    "requests for {} go to the designated supporter {name} ({} {})",
+                    input.kind.service(),
+                    kind_name(supporter),
+                    supporter_id(supporter)
+                ),
+            ));
+        }
+    }
+    let institution = store
+        .institution(caller.institution_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("the caller's institution".into()))?;
+    let new = NewRequest {
+        kind: input.kind,
+        requester_user_id: caller.id,
+        requester_institution_id: caller.institution_id,
+        pairing_id,
+        supporter,
+        supporter_institution_id,
+        urgency: input.urgency,
+        remote: institution.remote,
+        content: serde_json::to_string(&input.content).map_err(anyhow::Error::from)?,
+    };
+    let step = StepRecord {
+        from: None,
+        to: RequestState::Draft,
+        actor: caller.id,
+        at: Utc::now(),
+        note: None,
+    };
+    let id = store.create_request(&new, &step).await?;
+    audit(store, caller, "create", Some(id), true, None).await?;
+    view(store, load(store, id).await?).await
+}
+
+fn kind_name(s: Supporter) -> &'static str {
+    match s {
+        Supporter::Institution(_) => "institution",
+        Supporter::Team(_) => "team",
+        Supporter::Clinician(_) => "clinician",
+    }
+}
+
+fn supporter_id(s: Supporter) -> i64 {
+    match s {
+        Supporter::Institution(id) | Supporter::Team(id) | Supporter::Clinician(id) => id,
+    }
+}
+
+/// Changes the content of a draft.
+pub async fn update_draft(
+    store: &Store,
+    caller: &User,
+    id: i64,
+    version: Option<i32>,
+    urgency: Option<Urgency>,
+    content: RequestContent,
+) -> Result<RequestView, Error> {
+    let r = load(store, id).await?;
+    let side = access(store, caller, &r, "update").await?;
+    if side != Access::Requester || !caller.is(Role::Clinician) {
+        return Err(Error::forbidden(
+            "only the requesting institution's clinicians edit a request",
+        ));
+    }
+    if r.state != RequestState::Draft {
+        return Err(out_of_order(format!(
+            "a request that is {} no longer changes",
+            r.state
+        )));
+    }
+    let mut merged = r.content.clone();
+    merged.merge(content);
+    let update = RequestUpdate {
+        at: Utc::now(),
+        content: Some(serde_json::to_string(&merged).map_err(anyhow::Error::from)?),
+        urgency,
+        ..Default::default()
+    };
+    store
+        .update_request(id, version.unwrap_or(r.version), &update, None, None)
+        .await?;
+    audit(store, caller, "update", Some(id), true, None).await?;
+    view(store, load(store, id).await?).await
+}
+
+fn out_of_order(detail: String) -> Error {
+    Error::refused("step-out-of-order", StatusCode::CONFLICT, None, detail)
+}
+
+/// Whether `c` may be the consultant: licensed, three years of independent practice, and
+/// the requested title or higher (national remote-medicine rules).
+fn qualification_gaps(c: &Clinician, min_title: Option<TitleRank>) -> Vec<String> {
+    let mut gaps = Vec::new();
+    if c.licence_number
+        .as_deref()
+        .is_none_or(|l| l.trim().is_empty())
+    {
+        gaps.push(format!("{} has no licence number on record", c.name));
+    }
+    if c.practice_years.is_none_or(|y| y < 3) {
+        gaps.push(format!(
+            "{} has fewer than three years of independent practice on record",
+            c.name
+        ));
+    }
+    if let Some(min) = min_title {
+        if c.title_rank < min {
+            gaps.push(format!(
+                "{} ranks {}, the request asks for {min} or higher",
+                c.name, c.title_rank
+            ));
+        }
+    }
+    gaps
+}
+
+async fn qualified_consultant(
+    store: &Store,
+    r: &ConsultRequest,
+    consultant_id: i64,
+) -> Result<Clinician, Error> {
+    let c = store.clinician(consultant_id).await?.ok_or_else(|| {
+        Error::field(
+            "consultant_id",
+            format!("no clinician has id {consultant_id}"),
+        )
+    })?;
+    if c.institution_id != r.supporter_institution_id {
+        return Err(Error::refused(
+            "consultant-not-qualified",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("consultant_id"),
+            format!("{} does not work at the supporting institution", c.name),
+        ));
+    }
+    let gaps = qualification_gaps(&c, r.content.min_title);
+    if !gaps.is_empty() {
+        return Err(Error::refused(
+            "consultant-not-qualified",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("consultant_id"),
+            gaps.join("; "),
+        ));
+    }
+    Ok(c)
+}
+
+/// The submission checks, each a named rule.
+fn submission_gaps(content: &RequestContent, now: DateTime<Utc>) -> Result<(), Error> {
+    if let Some((field, detail)) = content.gaps(now).into_iter().next() {
+        return Err(Error::refused(
+            "incomplete-request",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(field),
+            detail,
+        ));
+    }
+    let summary = content.case_summary.clone().unwrap_or_default();
+    let thin = summary.gaps();
+    if !thin.is_empty() {
+        return Err(Error::refused(
+            "thin-case-summary",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("case_summary"),
+            format!(
+                "the case summary is too thin for a consultant to prepare: {}",
+                thin.join("; ")
+            ),
+        ));
+    }
+    let Some(consent) = &content.consent else {
+        return Err(Error::refused(
+            "missing-consent",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("consent"),
+            "the patient's informed consent is recorded before a request is submitted",
+        ));
+    };
+    if let Some((field, detail)) = consent.gaps(now).into_iter().next() {
+        return Err(Error::refused(
+            "missing-consent",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(field),
+            detail,
+        ));
+    }
+    Ok(())
+}
+
+/// Takes one workflow step.
+pub async fn take_step(
+    store: &Store,
+    config: &BookingConfig,
+    caller: &User,
+    id: i64,
+    step: Step,
+    input: StepInput,
+) -> Result<RequestView, Error> {
+    let r = load(store, id).await?;
+    let side = access(store, caller, &r, step.as_str()).await?;
+    let allowed = match step.side() {
+        Side::Requester => side == Access::Requester && caller.is(Role::Clinician),
+        Side::Supporter => {
+            side == Access::Supporter
+                && (caller.is(Role::Clinician) || caller.is(Role::Coordinator))
+        }
+        Side::Either => caller.is(Role::Clinician) || caller.is(Role::Coordinator),
+        Side::Consultant => caller.clinician_id.is_some() && caller.clinician_id == r.consultant_id,
+    };
+    if !allowed {
+        audit(
+            store,
+            caller,
+            step.as_str(),
+            Some(id),
+            false,
+            Some("wrong side or role for this step".into()),
+        )
+        .await?;
+        return Err(Error::refused(
+            "wrong-institution",
+            StatusCode::FORBIDDEN,
+            None,
+            format!("this step is taken by the {:?} side", step.side()).to_lowercase(),
+        ));
+    }
+    let to = step.next(r.kind, r.state).map_err(out_of_order)?;
+    let now = Utc::now();
+    let mut update = RequestUpdate {
+        at: now,
+        state: Some(to),
+        ..Default::default()
+    };
+    let mut note = None;
+    let mut opinion = None;
+    match step {
+        Step::Submit => {
+            submission_gaps(&r.content, now)?;
+            let window = r
+                .content
+                .window
+                .as_ref()
+                .expect("checked by submission_gaps");
+            let (pairing, supporter, institution, _) =
+                designate(store, r.requester_institution_id, r.kind, window.start).await?;
+            let hours = match r.urgency {
+                Urgency::Urgent => config.decision_hours_urgent,
+                Urgency::Normal => config.decision_hours_normal,
+            };
+            update.pairing_id = Some(pairing);
+            update.supporter = Some(supporter);
+            update.supporter_institution_id = Some(institution);
+            update.submitted_at = Some(now);
+            update.decision_due_at = Some(now + TimeDelta::hours(hours));
+        }
+        Step::Accept => {
+            let consultant = input
+                .consultant_id
+                .ok_or_else(|| Error::field("consultant_id", "accepting assigns a consultant"))?;
+            let c = qualified_consultant(store, &r, consultant).await?;
+            update.consultant_id = Some(c.id);
+            note = Some(format!("consultant {}", c.id));
+        }
+        Step::Decline => {
+            let code = input.reason_code.filter(|c| !c.trim().is_empty());
+            let text = input.reason_text.filter(|t| !t.trim().is_empty());
+            let code =
+                code.ok_or_else(|| Error::field("reason_code", "a decline gives a reason code"))?;
+            let text = text
+                .ok_or_else(|| Error::field("reason_text", "a decline explains itself in words"))?;
+            note = Some(format!("declined: {code}"));
+            update.decline_code = Some(code);
+            update.decline_text = Some(text);
+        }
+        Step::Schedule => {
+            let start = input
+                .start
+                .ok_or_else(|| Error::field("start", "the session start is required"))?;
+            let end = input
+                .end
+                .ok_or_else(|| Error::field("end", "the session end is required"))?;
+            let window = r
+                .content
+                .window
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("a submitted request without window"))?;
+            if end <= start {
+                return Err(Error::field("end", "the session ends before it starts"));
+            }
+            if start < window.start || end > window.end {
+                return Err(Error::field(
+                    "start",
+                    "the session lies outside the proposed window",
+                ));
+            }
+            update.scheduled_start = Some(start);
+            update.scheduled_end = Some(end);
+        }
+        Step::Sign => {
+            let consultant = r
+                .consultant_id
+                .ok_or_else(|| anyhow::anyhow!("signing without consultant"))?;
+            // Checked again at signing (national rules: the consultant qualifies when the
+            // opinion is given, not only when assigned).
+            qualified_consultant(store, &r, consultant).await?;
+            let draft = store
+                .opinions(id)
+                .await?
+                .into_iter()
+                .find(|o| o.status == "draft")
+                .ok_or_else(|| out_of_order("there is no draft opinion to sign".into()))?;
+            note = Some(format!("opinion version {}", draft.version));
+            opinion = Some(OpinionChange::Sign {
+                opinion_id: draft.id,
+            });
+        }
+        Step::Start | Step::Acknowledge | Step::Close | Step::Cancel => {}
+    }
+    let record = StepRecord {
+        from: Some(r.state),
+        to,
+        actor: caller.id,
+        at: now,
+        note,
+    };
+    store
+        .update_request(
+            id,
+            input.version.unwrap_or(r.version),
+            &update,
+            Some(&record),
+            opinion.as_ref(),
+        )
+        .await?;
+    audit(store, caller, step.as_str(), Some(id), true, None).await?;
+    view(store, load(store, id).await?).await
+}
+
+/// Writes the consultant's draft opinion (a first opinion, or an amendment of the latest
+/// signed one).
+pub async fn save_opinion(
+    store: &Store,
+    caller: &User,
+    id: i64,
+    body: String,
+) -> Result<Vec<Opinion>, Error> {
+    let r = load(store, id).await?;
+    access(store, caller, &r, "write_opinion").await?;
+    if caller.clinician_id.is_none() || caller.clinician_id != r.consultant_id {
+        audit(
+            store,
+            caller,
+            "write_opinion",
+            Some(id),
+            false,
+            Some("not the assigned consultant".into()),
+        )
+        .await?;
+        return Err(Error::forbidden(
+            "only the assigned consultant writes the opinion",
+        ));
+    }
+    use RequestState::*;
+    let writable = match r.state {
+        InSession | OpinionSigned | Acknowledged => true,
+        Accepted | Scheduled => r.kind != RequestKind::Consultation,
+        _ => false,
+    };
+    if !writable {
+        return Err(out_of_order(format!(
+            "no opinion is written while the request is {}",
+            r.state
+        )));
+    }
+    if body.trim().chars().count() < 10 {
+        return Err(Error::field(
+            "body",
+            "an opinion says something: at least 10 characters",
+        ));
+    }
+    let amends_id = store
+        .opinions(id)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|o| o.status == "signed")
+        .map(|o| o.id);
+    let change = OpinionChange::Draft {
+        consultant_id: r.consultant_id.unwrap_or_default(),
+        author: caller.id,
+        body,
+        amends_id,
+    };
+    store
+        .update_request(
+            id,
+            r.version,
+            &RequestUpdate {
+                at: Utc::now(),
+                ..Default::default()
+            },
+            None,
+            Some(&change),
+        )
+        .await?;
+    audit(store, caller, "write_opinion", Some(id), true, None).await?;
+    opinions(store, caller, id).await
+}
+
+/// The opinions the caller may see: the requester never sees drafts.
+pub async fn opinions(store: &Store, caller: &User, id: i64) -> Result<Vec<Opinion>, Error> {
+    let r = load(store, id).await?;
+    let side = access(store, caller, &r, "read_opinions").await?;
+    audit(store, caller, "read_opinions", Some(id), true, None).await?;
+    let all = store.opinions(id).await?;
+    Ok(match side {
+        Access::Requester => all.into_iter().filter(|o| o.status == "signed").collect(),
+        Access::Supporter => all,
+    })
+}
+
+async fn view(store: &Store, r: ConsultRequest) -> Result<RequestView, Error> {
+    let now = Utc::now();
+    let overdue = r.overdue(now);
+    let offered_to = if overdue {
+        let staff = store
+            .clinicians(&crate::store::ClinicianFilter {
+                institution_id: Some(r.supporter_institution_id),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        staff
+            .iter()
+            .filter(|c| qualification_gaps(c, r.content.min_title).is_empty())
+            .map(|c| c.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let events = store.request_events(r.id).await?;
+    Ok(RequestView {
+        request: r,
+        overdue,
+        offered_to,
+        events,
+    })
+}
+
+/// One request, for either institution's clinicians; the read is audited.
+pub async fn request_view(store: &Store, caller: &User, id: i64) -> Result<RequestView, Error> {
+    let r = load(store, id).await?;
+    access(store, caller, &r, "read").await?;
+    audit(store, caller, "read", Some(id), true, None).await?;
+    view(store, r).await
+}
+
+/// The caller's institution's requests: `inbox` (addressed to it, in priority order) or
+/// `outbox` (made by it).
+pub async fn list_requests(
+    store: &Store,
+    caller: &User,
+    inbox: bool,
+    states: Option<Vec<RequestState>>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<RequestView>, Error> {
+    if !READERS.iter().any(|role| caller.is(*role)) {
+        audit(
+            store,
+            caller,
+            "list",
+            None,
+            false,
+            Some("role may not see requests".into()),
+        )
+        .await?;
+        return Err(Error::forbidden(
+            "only clinicians, coordinators and radiologists see requests",
+        ));
+    }
+    let filter = RequestFilter {
+        requester_institution_id: (!inbox).then_some(caller.institution_id),
+        supporter_institution_id: inbox.then_some(caller.institution_id),
+        states,
+        limit,
+        offset,
+    };
+    let requests = store.requests(&filter).await?;
+    audit(
+        store,
+        caller,
+        "list",
+        None,
+        true,
+        Some(format!("{} requests", requests.len())),
+    )
+    .await?;
+    let mut views = Vec::with_capacity(requests.len());
+    for r in requests {
+        views.push(view(store, r).await?);
+    }
+    Ok(views)
+}
+
+/// The audit log, for administrators.
+pub async fn audit_entries(
+    store: &Store,
+    caller: &User,
+    filter: AuditFilter,
+) -> Result<Vec<AuditEntry>, Error> {
+    if !caller.is(Role::Admin) {
+        return Err(Error::forbidden("only administrators read the audit log"));
+    }
+    Ok(store.audit_entries(&filter).await?)
+}

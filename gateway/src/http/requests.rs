@@ -1,0 +1,240 @@
+//! `/requests`: remote consultation and read requests, their workflow and opinions;
+//! `/audit`: the audit log.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::Caller;
+use super::extract::{ApiJson, ApiQuery, Id};
+use super::{AppState, page};
+use crate::booking::{
+    self, NewRequestInput, Opinion, RequestContent, RequestState, RequestView, Step, StepInput,
+    Urgency,
+};
+use crate::error::{Error, Problem};
+use crate::store::{AuditEntry, AuditFilter};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_requests, create_request))
+        .routes(routes!(get_request, update_request))
+        .routes(routes!(take_step))
+        .routes(routes!(list_opinions, save_opinion))
+        .routes(routes!(list_audit))
+}
+
+/// Which requests.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RequestQuery {
+    /// `inbox`: addressed to the caller's institution, urgent first, then remote
+    /// institutions, then first come. `outbox` (default): made by it.
+    #[serde(rename = "box")]
+    #[param(rename = "box")]
+    mailbox: Option<Mailbox>,
+    /// Only this state.
+    state: Option<RequestState>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<i64>,
+    /// Rows to skip.
+    offset: Option<i64>,
+}
+
+/// Incoming or outgoing.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mailbox {
+    /// Addressed to the caller's institution.
+    Inbox,
+    /// Made by the caller's institution.
+    Outbox,
+}
+
+/// The caller's institution's requests.
+#[utoipa::path(get, path = "/requests", tag = "requests", params(RequestQuery),
+    responses((status = 200, body = Vec<RequestView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<RequestQuery>,
+) -> Result<Json<Vec<RequestView>>, Error> {
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let inbox = matches!(q.mailbox, Some(Mailbox::Inbox));
+    let list = booking::list_requests(
+        &state.store,
+        &caller.0,
+        inbox,
+        q.state.map(|s| vec![s]),
+        limit,
+        offset,
+    )
+    .await?;
+    Ok(Json(list))
+}
+
+/// Creates a draft addressed to the designated supporter; anyone else is refused.
+#[utoipa::path(post, path = "/requests", tag = "requests", request_body = NewRequestInput,
+    responses((status = 201, body = RequestView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<NewRequestInput>,
+) -> Result<(StatusCode, Json<RequestView>), Error> {
+    let view = booking::create_request(&state.store, &caller.0, input).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// One request with its steps; for the two institutions only, and audited.
+#[utoipa::path(get, path = "/requests/{id}", tag = "requests", params(("id" = i64, Path)),
+    responses((status = 200, body = RequestView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<RequestView>, Error> {
+    Ok(Json(
+        booking::request_view(&state.store, &caller.0, id).await?,
+    ))
+}
+
+/// Changes to a draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftUpdate {
+    /// The version the caller saw.
+    version: Option<i32>,
+    /// New urgency.
+    urgency: Option<Urgency>,
+    /// The parts to replace; parts left out keep their value.
+    #[serde(default)]
+    content: RequestContent,
+}
+
+/// Edits a draft.
+#[utoipa::path(patch, path = "/requests/{id}", tag = "requests", params(("id" = i64, Path)), request_body = DraftUpdate,
+    responses((status = 200, body = RequestView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(u): ApiJson<DraftUpdate>,
+) -> Result<Json<RequestView>, Error> {
+    Ok(Json(
+        booking::update_draft(&state.store, &caller.0, id, u.version, u.urgency, u.content).await?,
+    ))
+}
+
+/// Takes a workflow step: `submit`, `accept` (with `consultant_id`), `decline` (with
+/// `reason_code` and `reason_text`), `schedule` (with `start` and `end`), `start`, `sign`,
+/// `acknowledge`, `close`, `cancel`.
+#[utoipa::path(post, path = "/requests/{id}/{step}", tag = "requests",
+    params(("id" = i64, Path), ("step" = Step, Path)), request_body = StepInput,
+    responses((status = 200, body = RequestView), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn take_step(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, step)): axum::extract::Path<(String, String)>,
+    body: Option<ApiJson<StepInput>>,
+) -> Result<Json<RequestView>, Error> {
+    let id = id
+        .parse::<i64>()
+        .map_err(|_| Error::NotFound(format!("request {id:?}")))?;
+    let step = step
+        .parse::<Step>()
+        .map_err(|e| Error::NotFound(format!("step: {e}; the step")))?;
+    let input = body.map(|ApiJson(b)| b).unwrap_or_default();
+    Ok(Json(
+        booking::take_step(
+            &state.store,
+            &state.config.booking,
+            &caller.0,
+            id,
+            step,
+            input,
+        )
+        .await?,
+    ))
+}
+
+/// The opinions the caller may see: every signed version; drafts only for the supporter.
+#[utoipa::path(get, path = "/requests/{id}/opinions", tag = "requests", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<Opinion>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn list_opinions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Vec<Opinion>>, Error> {
+    Ok(Json(booking::opinions(&state.store, &caller.0, id).await?))
+}
+
+/// The consultant's draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpinionDraft {
+    /// The opinion's text.
+    body: String,
+}
+
+/// Writes the consultant's draft opinion; after signing, a new draft is an amendment.
+#[utoipa::path(put, path = "/requests/{id}/opinions", tag = "requests", params(("id" = i64, Path)), request_body = OpinionDraft,
+    responses((status = 200, body = Vec<Opinion>), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn save_opinion(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(draft): ApiJson<OpinionDraft>,
+) -> Result<Json<Vec<Opinion>>, Error> {
+    Ok(Json(
+        booking::save_opinion(&state.store, &caller.0, id, draft.body).await?,
+    ))
+}
+
+/// Audit log filter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// By user.
+    user_id: Option<i64>,
+    /// By institution.
+    institution_id: Option<i64>,
+    /// By object kind, e.g. `request`.
+    object_kind: Option<String>,
+    /// By object id.
+    object_id: Option<i64>,
+    /// `allowed` or `denied`.
+    outcome: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<i64>,
+    /// Rows to skip.
+    offset: Option<i64>,
+}
+
+/// The audit log, newest first. Administrators only; it cannot be changed.
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = Problem)))]
+async fn list_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, Error> {
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let filter = AuditFilter {
+        user_id: q.user_id,
+        institution_id: q.institution_id,
+        object_kind: q.object_kind,
+        object_id: q.object_id,
+        outcome: q.outcome,
+        limit,
+        offset,
+    };
+    Ok(Json(
+        booking::audit_entries(&state.store, &caller.0, filter).await?,
+    ))
+}

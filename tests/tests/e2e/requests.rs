@@ -1,0 +1,800 @@
+//! Remote consultation requests from draft to closed, and every refusal by name
+//! (DESIGN.md, "Rules the software enforces"; the 2018 remote-medicine specification).
+
+use chrono::{Duration, Utc};
+use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    a_consultation_runs_from_draft_to_closed,
+    requests_go_only_to_the_designated_supporter,
+    an_incomplete_request_is_not_submitted,
+    only_a_qualified_consultant_is_assigned,
+    steps_out_of_order_and_from_the_wrong_side_are_refused,
+    a_signed_opinion_is_amended_never_changed,
+    another_county_can_neither_read_nor_change_a_request_and_is_audited,
+    remote_villages_are_served_first,
+);
+
+/// The cast of a consultation between Taishan People's Hospital and Jiangmen Central
+/// Hospital, paired for consultations and imaging reads from a month ago.
+struct Cast {
+    county: i64,
+    tertiary: i64,
+    doctor: String,
+    consultant_id: i64,
+    consultant: String,
+    junior_id: i64,
+    coordinator: String,
+}
+
+async fn clinician(
+    app: &TestApp,
+    institution: i64,
+    name: &str,
+    title: &str,
+    licence: Option<&str>,
+    years: i64,
+) -> i64 {
+    let (status, c) = app
+        .post(
+            "/api/v1/clinicians",
+            &app.admin_token,
+            json!({"name": name, "institution_id": institution, "title": title, "specialty": "神经内科",
+                   "licence_number": licence, "practice_years": years}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    c["id"].as_i64().unwrap()
+}
+
+async fn pair(app: &TestApp, supporter: i64, supported: i64, services: Value) {
+    let today = Utc::now().date_naive();
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({"supporter": {"kind": "institution", "id": supporter},
+                   "supported": {"kind": "institution", "value": supported},
+                   "services": services, "valid_from": today - Duration::days(30), "valid_to": today + Duration::days(1000)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+}
+
+async fn user_for_clinician(
+    app: &TestApp,
+    username: &str,
+    institution: i64,
+    clinician: i64,
+) -> String {
+    let (status, body) = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": username, "display_name": username, "institution_id": institution,
+                   "clinician_id": clinician, "roles": ["clinician"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.login(username, body["initial_password"].as_str().unwrap())
+        .await
+}
+
+async fn cast(app: &TestApp) -> Cast {
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    pair(app, tertiary, county, json!(["consult", "imaging_read"])).await;
+    let consultant_id = clinician(
+        app,
+        tertiary,
+        "林主任",
+        "主任医师",
+        Some("110440700000001"),
+        20,
+    )
+    .await;
+    let junior_id = clinician(
+        app,
+        tertiary,
+        "陈医生",
+        "主治医师",
+        Some("110440700000002"),
+        2,
+    )
+    .await;
+    let consultant = user_for_clinician(app, "jm.lin", tertiary, consultant_id).await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let (_, coordinator) = app.user("jm.office", tertiary, &["coordinator"]).await;
+    Cast {
+        county,
+        tertiary,
+        doctor,
+        consultant_id,
+        consultant,
+        junior_id,
+        coordinator,
+    }
+}
+
+/// A complete request content, with the window starting in a day.
+fn content() -> Value {
+    let start = Utc::now() + Duration::days(1);
+    json!({
+        "reason": "基层无神经内科专科医师，需上级医院会诊",
+        "purpose": "明确头痛病因并指导下一步治疗",
+        "window": {"start": start, "end": start + Duration::days(3)},
+        "case_summary": {
+            "chief_complaint": "反复头痛三天",
+            "history": "三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐",
+            "findings": "血压 168/102 mmHg，神经系统查体未见明显异常",
+            "question": "是否需要转诊行头颅 CT 检查？"
+        },
+        "specialty": "神经内科",
+        "min_title": "deputy_senior",
+        "patient": {"name": "王某某", "sex": "M", "birth_date": "1958-03-02", "id_number": "440781195803020011"},
+        "consent": {"given_by": "patient", "at": Utc::now() - Duration::hours(1), "method": "e_consent"}
+    })
+}
+
+async fn draft(app: &TestApp, token: &str, body: Value) -> Value {
+    let (status, r) = app.post("/api/v1/requests", token, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    r
+}
+
+async fn step(
+    app: &TestApp,
+    token: &str,
+    id: &Value,
+    step: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    app.post(&format!("/api/v1/requests/{id}/{step}"), token, body)
+        .await
+}
+
+async fn ok_step(app: &TestApp, token: &str, id: &Value, name: &str, body: Value) -> Value {
+    let (status, r) = step(app, token, id, name, body).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {r}");
+    r
+}
+
+fn rule(problem: &Value) -> &str {
+    problem["type"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+}
+
+/// Submits a complete consultation and has the consultant accept, schedule and start it.
+async fn in_session(app: &TestApp, c: &Cast) -> Value {
+    let r = draft(
+        app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    let id = r["id"].clone();
+    ok_step(app, &c.doctor, &id, "submit", json!({})).await;
+    ok_step(
+        app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    let start = Utc::now() + Duration::days(1) + Duration::hours(2);
+    ok_step(
+        app,
+        &c.coordinator,
+        &id,
+        "schedule",
+        json!({"start": start, "end": start + Duration::minutes(30)}),
+    )
+    .await;
+    ok_step(app, &c.consultant, &id, "start", json!({})).await;
+    id
+}
+
+async fn a_consultation_runs_from_draft_to_closed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    // The draft starts without a patient or consent and is completed later.
+    let mut partial = content();
+    partial.as_object_mut().unwrap().remove("consent");
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": partial}),
+    )
+    .await;
+    assert_eq!(r["state"], "draft");
+    assert_eq!(
+        r["supporter"],
+        json!({"kind": "institution", "id": c.tertiary})
+    );
+    assert_eq!(r["supporter_institution_id"], c.tertiary);
+    let id = r["id"].clone();
+    let (status, r) = app
+        .patch(
+            &format!("/api/v1/requests/{id}"),
+            &c.doctor,
+            json!({"content": {"consent": content()["consent"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+
+    let r = ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+    assert_eq!(r["state"], "submitted");
+    assert!(r["decision_due_at"].is_string());
+    assert_eq!(r["overdue"], false);
+    let (_, inbox) = app.get("/api/v1/requests?box=inbox", &c.coordinator).await;
+    assert_eq!(inbox[0]["id"], id);
+    let r = ok_step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    assert_eq!(r["state"], "accepted");
+    assert_eq!(r["consultant_id"], c.consultant_id);
+    let start = Utc::now() + Duration::days(1) + Duration::hours(2);
+    let r = ok_step(
+        &app,
+        &c.coordinator,
+        &id,
+        "schedule",
+        json!({"start": start, "end": start + Duration::minutes(30)}),
+    )
+    .await;
+    assert_eq!(r["state"], "scheduled");
+    ok_step(&app, &c.consultant, &id, "start", json!({})).await;
+
+    let (status, ops) = app
+        .call(Method::PUT, &format!("/api/v1/requests/{id}/opinions"), Some(&c.consultant), Some(json!({"body": "考虑高血压相关头痛，建议规律降压，一周后复诊；如头痛加重行头颅 CT。"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ops}");
+    let r = ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    assert_eq!(r["state"], "opinion_signed");
+    let (_, opinions) = app
+        .get(&format!("/api/v1/requests/{id}/opinions"), &c.doctor)
+        .await;
+    assert_eq!(opinions.as_array().unwrap().len(), 1);
+    assert_eq!(opinions[0]["status"], "signed");
+    ok_step(&app, &c.doctor, &id, "acknowledge", json!({})).await;
+    let r = ok_step(&app, &c.doctor, &id, "close", json!({})).await;
+    assert_eq!(r["state"], "closed");
+
+    let states: Vec<&str> = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "draft",
+            "submitted",
+            "accepted",
+            "scheduled",
+            "in_session",
+            "opinion_signed",
+            "acknowledged",
+            "closed"
+        ]
+    );
+    assert!(
+        r["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor_user_id"].is_i64() && e["at"].is_string())
+    );
+    app.stop().await;
+}
+
+async fn requests_go_only_to_the_designated_supporter(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let before = app.db.snapshot().await.unwrap();
+    let other = app.institution_id("江门市人民医院").await;
+    let (status, p) = app
+        .post("/api/v1/requests", &c.doctor, json!({"kind": "consultation", "addressed_to": {"kind": "institution", "id": other}, "content": content()}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(rule(&p), "not-designated-supporter");
+    assert_eq!(p["field"], "addressed_to");
+    assert!(
+        p["detail"].as_str().unwrap().contains("江门市中心医院"),
+        "the refusal names the designated supporter: {p}"
+    );
+
+    // Pathology is not covered by the current pairing; the Taishan system's pairing that
+    // covered it ended in 2018.
+    let (status, p) = app
+        .post(
+            "/api/v1/requests",
+            &c.doctor,
+            json!({"kind": "pathology_read", "content": content()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(rule(&p), "outside-pairing-period", "{p}");
+
+    // An institution no pairing names.
+    let (_, lone) = app
+        .post("/api/v1/institutions", &app.admin_token, json!({"name": "新建卫生院", "level": "township", "kind": "health_centre", "region": "广东省/阳江市/阳春市"}))
+        .await;
+    let lone = lone["id"].as_i64().unwrap();
+    let (_, lone_doctor) = app.user("yc.doctor", lone, &["clinician"]).await;
+    let (status, p) = app
+        .post(
+            "/api/v1/requests",
+            &lone_doctor,
+            json!({"kind": "consultation", "content": content()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(rule(&p), "unpaired-supporter", "{p}");
+    // Paired for imaging only: a consultation is a service not covered.
+    pair(&app, c.tertiary, lone, json!(["imaging_read"])).await;
+    let (status, p) = app
+        .post(
+            "/api/v1/requests",
+            &lone_doctor,
+            json!({"kind": "consultation", "content": content()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(rule(&p), "service-not-covered", "{p}");
+
+    // Only clinicians ask.
+    let (status, _) = app
+        .post(
+            "/api/v1/requests",
+            &c.coordinator,
+            json!({"kind": "consultation", "content": content()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut after = app.db.snapshot().await.unwrap();
+    // The refusals above changed nothing but the accounts, pairing and institution the test made.
+    for table in ["consult_request", "request_event"] {
+        let b = before.iter().find(|(t, _)| t == table);
+        let a = after.iter_mut().find(|(t, _)| t == table);
+        assert_eq!(b.map(|x| x.1), a.map(|x| x.1), "{table}");
+    }
+    app.stop().await;
+}
+
+async fn an_incomplete_request_is_not_submitted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    for (edit, expected_rule, field) in [
+        (json!({"consent": null}), "missing-consent", "consent"),
+        (
+            json!({"consent": {"given_by": "relative", "name": "王某", "at": Utc::now(), "method": "e_consent"}}),
+            "missing-consent",
+            "consent.relation",
+        ),
+        (
+            json!({"case_summary": {"chief_complaint": "头痛", "history": "三天", "findings": "", "question": "怎么办"}}),
+            "thin-case-summary",
+            "case_summary",
+        ),
+        (json!({"reason": null}), "incomplete-request", "reason"),
+        (
+            json!({"min_title": null}),
+            "incomplete-request",
+            "min_title",
+        ),
+        (json!({"patient": null}), "incomplete-request", "patient"),
+    ] {
+        let mut body = content();
+        for (k, v) in edit.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        let r = draft(
+            &app,
+            &c.doctor,
+            json!({"kind": "consultation", "content": body}),
+        )
+        .await;
+        let (status, p) = step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert_eq!(rule(&p), expected_rule, "{p}");
+        assert_eq!(p["field"], field, "{p}");
+        if expected_rule == "thin-case-summary" {
+            let detail = p["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("findings is missing")
+                    && detail.contains("history has 2 characters"),
+                "{detail}"
+            );
+        }
+        let (_, still) = app
+            .get(&format!("/api/v1/requests/{}", r["id"]), &c.doctor)
+            .await;
+        assert_eq!(
+            still["state"], "draft",
+            "a refused submission changes nothing"
+        );
+        assert_eq!(still["version"], r["version"]);
+    }
+    app.stop().await;
+}
+
+async fn only_a_qualified_consultant_is_assigned(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    let id = r["id"].clone();
+    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+    // Two years of practice and an intermediate title, where deputy senior is asked for.
+    let (status, p) = step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.junior_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(rule(&p), "consultant-not-qualified");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("three years") && detail.contains("deputy_senior"),
+        "{detail}"
+    );
+    // No licence on record.
+    let unlicensed = clinician(&app, c.tertiary, "赵主任", "主任医师", None, 15).await;
+    let (_, p) = step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": unlicensed}),
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("licence"), "{p}");
+    // Someone of another institution.
+    let elsewhere = clinician(&app, c.county, "县医生", "主任医师", Some("1"), 15).await;
+    let (_, p) = step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": elsewhere}),
+    )
+    .await;
+    assert_eq!(rule(&p), "consultant-not-qualified");
+    let (_, p) = step(&app, &c.coordinator, &id, "accept", json!({})).await;
+    assert_eq!(p["field"], "consultant_id");
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &c.doctor).await;
+    assert_eq!(r["state"], "submitted");
+
+    // A decline needs both a code and words.
+    let (status, p) = step(
+        &app,
+        &c.coordinator,
+        &id,
+        "decline",
+        json!({"reason_code": "no_specialist"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["field"], "reason_text");
+    let r = ok_step(
+        &app,
+        &c.coordinator,
+        &id,
+        "decline",
+        json!({"reason_code": "no_specialist", "reason_text": "本周神经内科专家外出"}),
+    )
+    .await;
+    assert_eq!(r["state"], "declined");
+    assert_eq!(r["decline_code"], "no_specialist");
+    app.stop().await;
+}
+
+async fn steps_out_of_order_and_from_the_wrong_side_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    let id = r["id"].clone();
+    let (status, p) = step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the supporter does not see drafts: {p}"
+    );
+    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+    let (status, p) = step(
+        &app,
+        &c.doctor,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the requester does not accept its own request: {p}"
+    );
+    let (status, p) = step(&app, &c.doctor, &id, "acknowledge", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{p}");
+    assert_eq!(rule(&p), "step-out-of-order");
+    ok_step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    let (status, p) = step(&app, &c.consultant, &id, "sign", json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a consultation is signed after its session: {p}"
+    );
+    let (status, p) = step(&app, &c.coordinator, &id, "schedule", json!({"start": Utc::now() + Duration::days(30), "end": Utc::now() + Duration::days(30) + Duration::hours(1)})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "outside the window: {p}"
+    );
+    let (status, _) = step(&app, &c.doctor, &id, "launch", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an unknown step");
+    let (status, p) = step(&app, &c.coordinator, &id, "start", json!({"version": 1})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{p}");
+    app.stop().await;
+}
+
+async fn a_signed_opinion_is_amended_never_changed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let id = in_session(&app, &c).await;
+    let put = |body: &'static str| {
+        let app = &app;
+        let token = c.consultant.clone();
+        let id = id.clone();
+        async move {
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/requests/{id}/opinions"),
+                Some(&token),
+                Some(json!({"body": body})),
+            )
+            .await
+        }
+    };
+    let (status, _) = put("第一版意见：建议规律降压治疗，一周后复诊。").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, seen) = app
+        .get(&format!("/api/v1/requests/{id}/opinions"), &c.doctor)
+        .await;
+    assert!(
+        seen.as_array().unwrap().is_empty(),
+        "the requester never sees a draft: {seen}"
+    );
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/requests/{id}/opinions"),
+            Some(&c.doctor),
+            Some(json!({"body": "requester edits the opinion"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    ok_step(&app, &c.doctor, &id, "acknowledge", json!({})).await;
+
+    // Writing again makes an amendment: version 2, linked to version 1, which stays.
+    let (status, all) = put("修订意见：复查血压仍高，加用氨氯地平 5mg 每日一次。").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all[0]["status"], "signed");
+    assert_eq!(all[0]["body"], "第一版意见：建议规律降压治疗，一周后复诊。");
+    assert_eq!(all[1]["status"], "draft");
+    assert_eq!(all[1]["amends_id"], all[0]["id"]);
+    let (_, seen) = app
+        .get(&format!("/api/v1/requests/{id}/opinions"), &c.doctor)
+        .await;
+    assert_eq!(
+        seen.as_array().unwrap().len(),
+        1,
+        "still only the signed version: {seen}"
+    );
+    let r = ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    assert_eq!(
+        r["state"], "opinion_signed",
+        "the amendment is acknowledged again"
+    );
+    let (_, seen) = app
+        .get(&format!("/api/v1/requests/{id}/opinions"), &c.doctor)
+        .await;
+    let versions: Vec<i64> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    assert_eq!(
+        seen[0]["body"],
+        "第一版意见：建议规律降压治疗，一周后复诊。"
+    );
+    let (status, p) = step(&app, &c.consultant, &id, "sign", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing left to sign: {p}");
+    app.stop().await;
+}
+
+async fn another_county_can_neither_read_nor_change_a_request_and_is_audited(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    let id = r["id"].clone();
+    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+    let kaiping = app.institution_id("开平市中心医院").await;
+    let (intruder_id, intruder) = app.user("kp.doctor", kaiping, &["clinician"]).await;
+    let (status, p) = app.get(&format!("/api/v1/requests/{id}"), &intruder).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(rule(&p), "wrong-institution");
+    assert!(
+        !p.to_string().contains("王某某"),
+        "no patient data in a refusal"
+    );
+    let (status, _) = app
+        .get(&format!("/api/v1/requests/{id}/opinions"), &intruder)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = step(&app, &intruder, &id, "cancel", json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/requests/{id}"),
+            &intruder,
+            json!({"content": {"reason": "mine"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, outbox) = app.get("/api/v1/requests", &intruder).await;
+    assert!(outbox.as_array().unwrap().is_empty());
+    // The administrator runs the program but is not one of the two institutions.
+    let (status, _) = app
+        .get(&format!("/api/v1/requests/{id}"), &app.admin_token)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, log) = app
+        .get(
+            &format!("/api/v1/audit?user_id={intruder_id}&outcome=denied"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["read", "read_opinions", "cancel", "update"] {
+        assert!(
+            actions.contains(&action),
+            "{action} attempt is audited: {log}"
+        );
+    }
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["object_id"] == id && e["institution_id"] == kaiping)
+    );
+    let (_, reads) = app
+        .get(
+            &format!("/api/v1/audit?object_kind=request&object_id={id}&outcome=allowed"),
+            &app.admin_token,
+        )
+        .await;
+    assert!(
+        reads
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "submit")
+    );
+    let (status, _) = app.get("/api/v1/audit", &c.doctor).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "only administrators read the audit log"
+    );
+    for method in [Method::POST, Method::PATCH, Method::DELETE, Method::PUT] {
+        let (status, _) = app
+            .call(
+                method.clone(),
+                "/api/v1/audit",
+                Some(&app.admin_token),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}: the audit log cannot be edited"
+        );
+    }
+    app.stop().await;
+}
+
+async fn remote_villages_are_served_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let village = app.institution_id("北陡镇石蕉村卫生站").await;
+    pair(&app, c.tertiary, village, json!(["consult"])).await;
+    let (_, village_doctor) = app.user("sj.doctor", village, &["clinician"]).await;
+    let mut ids = Vec::new();
+    for (token, urgency) in [
+        (&c.doctor, "normal"),
+        (&village_doctor, "normal"),
+        (&c.doctor, "urgent"),
+    ] {
+        let r = draft(
+            &app,
+            token,
+            json!({"kind": "consultation", "urgency": urgency, "content": content()}),
+        )
+        .await;
+        ok_step(&app, token, &r["id"], "submit", json!({})).await;
+        ids.push(r["id"].clone());
+    }
+    let (_, inbox) = app
+        .get("/api/v1/requests?box=inbox&state=submitted", &c.coordinator)
+        .await;
+    let order: Vec<Value> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    // Urgent first; then the remote village before the county hospital that asked earlier.
+    assert_eq!(order, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    assert_eq!(inbox[1]["remote"], true);
+    app.stop().await;
+}
