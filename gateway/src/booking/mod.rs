@@ -7,6 +7,7 @@
 
 mod request;
 mod service;
+mod slots;
 mod workflow;
 
 pub use request::{
@@ -14,7 +15,8 @@ pub use request::{
     RequestContent, RequestEvent, RequestKind, RequestState, Urgency, Window,
 };
 pub use service::{
-    Access, NewRequestInput, RequestView, StepInput, audit_entries, create_request, list_requests,
-    opinions, request_view, save_opinion, take_step, update_draft,
+    Access, NewRequestInput, RequestView, StepInput, audit_entries, create_request, free_slots_of,
+    list_requests, opinions, request_view, save_opinion, take_step, update_draft,
 };
+pub use slots::{Availability, AvailabilityException, Slot, china, free_slots};
 pub use workflow::{Side, Step};

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::request::{
     ConsultRequest, Opinion, RequestContent, RequestEvent, RequestKind, RequestState, Urgency,
 };
+use super::slots::{Slot, china, free_slots};
 use super::workflow::{Side, Step};
 use crate::config::BookingConfig;
 use crate::domain::{Clinician, Role, Supporter, TitleRank, User};
@@ -17,7 +18,7 @@ use crate::error::Error;
 use crate::registry::{LinkKind, supporter_chain};
 use crate::store::{
     AuditEntry, AuditFilter, NewRequest, OpinionChange, PairingFilter, RequestFilter,
-    RequestUpdate, StepRecord, Store,
+    RequestUpdate, StepRecord, Store, StoreError,
 };
 
 /// A new draft.
@@ -53,10 +54,8 @@ pub struct StepInput {
     pub reason_code: Option<String>,
     /// Decline: the reason in words.
     pub reason_text: Option<String>,
-    /// Schedule: session start, inside the proposed window.
+    /// Schedule: the start of one of the consultant's free slots, inside the window.
     pub start: Option<DateTime<Utc>>,
-    /// Schedule: session end.
-    pub end: Option<DateTime<Utc>>,
 }
 
 /// A request as its reader sees it.
@@ -523,28 +522,40 @@ pub async fn take_step(
             update.decline_text = Some(text);
         }
         Step::Schedule => {
-            let start = input
-                .start
-                .ok_or_else(|| Error::field("start", "the session start is required"))?;
-            let end = input
-                .end
-                .ok_or_else(|| Error::field("end", "the session end is required"))?;
+            let start = input.start.ok_or_else(|| {
+                Error::field("start", "the start of one of the consultant's free slots")
+            })?;
+            let consultant = r
+                .consultant_id
+                .ok_or_else(|| anyhow::anyhow!("an accepted request without consultant"))?;
             let window = r
                 .content
                 .window
                 .as_ref()
                 .ok_or_else(|| anyhow::anyhow!("a submitted request without window"))?;
-            if end <= start {
-                return Err(Error::field("end", "the session ends before it starts"));
-            }
-            if start < window.start || end > window.end {
+            let day = start.with_timezone(&china()).date_naive();
+            let slot = free_slots_of(store, consultant, day, day)
+                .await?
+                .into_iter()
+                .find(|s| s.start == start)
+                .ok_or_else(|| {
+                    Error::refused(
+                        "slot-not-free",
+                        StatusCode::CONFLICT,
+                        Some("start"),
+                        "that time is not one of the consultant's free slots; see GET /clinicians/{id}/slots",
+                    )
+                })?;
+            if slot.start < window.start || slot.end > window.end {
                 return Err(Error::field(
                     "start",
-                    "the session lies outside the proposed window",
+                    "the slot lies outside the proposed window",
                 ));
             }
-            update.scheduled_start = Some(start);
-            update.scheduled_end = Some(end);
+            update.scheduled_start = Some(slot.start);
+            update.scheduled_end = Some(slot.end);
+            update.book_slot = Some((consultant, slot.start, slot.end));
+            note = Some(format!("slot {}", slot.local));
         }
         Step::Sign => {
             let consultant = r
@@ -581,9 +592,51 @@ pub async fn take_step(
             Some(&record),
             opinion.as_ref(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => Error::refused(
+                "slot-taken",
+                StatusCode::CONFLICT,
+                Some("start"),
+                "somebody booked that slot first; choose another",
+            ),
+            e => e.into(),
+        })?;
     audit(store, caller, step.as_str(), Some(id), true, None).await?;
     view(store, load(store, id).await?).await
+}
+
+/// A consultant's free slots between two China dates.
+pub async fn free_slots_of(
+    store: &Store,
+    clinician_id: i64,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<Vec<Slot>, Error> {
+    let rules = store.availability(clinician_id).await?;
+    let exceptions = store
+        .availability_exceptions(clinician_id, from, to)
+        .await?;
+    let utc = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(china()).single())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| anyhow::anyhow!("a date without midnight"))
+    };
+    let end = to
+        .succ_opt()
+        .ok_or_else(|| Error::field("to", "too far in the future"))?;
+    let booked = store
+        .booked_slots(clinician_id, utc(from)?, utc(end)?)
+        .await?;
+    Ok(free_slots(
+        &rules,
+        &exceptions,
+        &booked,
+        from,
+        to,
+        Utc::now(),
+    ))
 }
 
 /// Writes the consultant's draft opinion (a first opinion, or an amendment of the latest

@@ -6,6 +6,7 @@
 //! ([`crate::error::Error`]); their causes are logged here, inside the request's span.
 
 mod auth;
+mod availability;
 mod clinicians;
 mod extract;
 mod health;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pairings::router())
         .merge(users::router())
         .merge(requests::router())
+        .merge(availability::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let api = api.route(

@@ -26,7 +26,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use error::StoreError;
 
-use crate::booking::{ConsultRequest, Opinion, RequestEvent, RequestKind, RequestState, Urgency};
+use crate::booking::{
+    Availability, AvailabilityException, ConsultRequest, Opinion, RequestEvent, RequestKind,
+    RequestState, Urgency,
+};
 use crate::domain::{
     Clinician, Institution, Pairing, PairingVersion, Roles, Service, Supporter, Team, User,
 };
@@ -256,6 +259,9 @@ pub struct RequestUpdate {
     pub decision_due_at: Option<DateTime<Utc>>,
     /// Submission time.
     pub submitted_at: Option<DateTime<Utc>>,
+    /// A consultant's slot to book in the same transaction: (clinician, start, end).
+    /// Fails with a conflict when somebody booked it first.
+    pub book_slot: Option<(i64, DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// A step to record: from, to, who, when, what else.
@@ -667,6 +673,45 @@ impl Store {
     /// Every opinion version of a request, drafts included.
     pub async fn opinions(&self, request_id: i64) -> Result<Vec<Opinion>, StoreError> {
         dispatch!(self, requests::opinions(request_id))
+    }
+
+    /// Publishes a weekly availability rule.
+    pub async fn add_availability(&self, rule: &Availability, by: i64) -> Result<i64, StoreError> {
+        dispatch!(self, availability::add_rule(rule, by, Utc::now()))
+    }
+
+    /// A consultant's weekly rules.
+    pub async fn availability(&self, clinician_id: i64) -> Result<Vec<Availability>, StoreError> {
+        dispatch!(self, availability::rules(clinician_id))
+    }
+
+    /// Records an exception to a consultant's availability.
+    pub async fn add_availability_exception(
+        &self,
+        e: &AvailabilityException,
+        by: i64,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, availability::add_exception(e, by, Utc::now()))
+    }
+
+    /// A consultant's exceptions between two days.
+    pub async fn availability_exceptions(
+        &self,
+        clinician_id: i64,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<AvailabilityException>, StoreError> {
+        dispatch!(self, availability::exceptions(clinician_id, from, to))
+    }
+
+    /// Start instants of a consultant's booked slots in `[from, to)`.
+    pub async fn booked_slots(
+        &self,
+        clinician_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        dispatch!(self, availability::booked(clinician_id, from, to))
     }
 
     /// Appends to the audit log.

@@ -11,6 +11,8 @@ const SEED_IMPORT_LOCK: &str = "select 1";
 
 #[path = "sql/audit.rs"]
 pub mod audit;
+#[path = "sql/availability.rs"]
+pub mod availability;
 #[path = "sql/pairings.rs"]
 pub mod pairings;
 #[path = "sql/registry.rs"]

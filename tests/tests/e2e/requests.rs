@@ -15,7 +15,91 @@ on_both_backends!(
     a_signed_opinion_is_amended_never_changed,
     another_county_can_neither_read_nor_change_a_request_and_is_audited,
     remote_villages_are_served_first,
+    two_concurrent_bookings_of_one_slot_let_exactly_one_in,
 );
+
+async fn two_concurrent_bookings_of_one_slot_let_exactly_one_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = draft(
+            &app,
+            &c.doctor,
+            json!({"kind": "consultation", "content": content()}),
+        )
+        .await;
+        ok_step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
+        ok_step(
+            &app,
+            &c.coordinator,
+            &r["id"],
+            "accept",
+            json!({"consultant_id": c.consultant_id}),
+        )
+        .await;
+        ids.push(r["id"].clone());
+    }
+    let slot = free_slot(&app, &c, 3).await;
+    let (a, b) = tokio::join!(
+        step(
+            &app,
+            &c.coordinator,
+            &ids[0],
+            "schedule",
+            json!({"start": slot})
+        ),
+        step(
+            &app,
+            &c.coordinator,
+            &ids[1],
+            "schedule",
+            json!({"start": slot})
+        ),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{} / {}",
+        a.1,
+        b.1
+    );
+    let loser = if a.0 == StatusCode::CONFLICT {
+        &a.1
+    } else {
+        &b.1
+    };
+    assert!(
+        matches!(rule(loser), "slot-taken" | "slot-not-free"),
+        "{loser}"
+    );
+    // The slot is gone from the free list; the loser books the next one.
+    let (_, slots) = app
+        .get(
+            &format!("/api/v1/clinicians/{}/slots", c.consultant_id),
+            &c.doctor,
+        )
+        .await;
+    assert!(!slots.as_array().unwrap().iter().any(|s| s["start"] == slot));
+    let loser_id = if a.0 == StatusCode::CONFLICT {
+        &ids[0]
+    } else {
+        &ids[1]
+    };
+    let next = free_slot(&app, &c, 3).await;
+    assert_ne!(next, slot);
+    ok_step(
+        &app,
+        &c.coordinator,
+        loser_id,
+        "schedule",
+        json!({"start": next}),
+    )
+    .await;
+    app.stop().await;
+}
 
 /// The cast of a consultation between Taishan People's Hospital and Jiangmen Central
 /// Hospital, paired for consultations and imaging reads from a month ago.
@@ -107,6 +191,17 @@ async fn cast(app: &TestApp) -> Cast {
     let consultant = user_for_clinician(app, "jm.lin", tertiary, consultant_id).await;
     let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
     let (_, coordinator) = app.user("jm.office", tertiary, &["coordinator"]).await;
+    // The consultant is available every day, 08:00 to 20:00 China time, in 30-minute slots.
+    for weekday in 1..=7 {
+        let (status, rule) = app
+            .post(
+                &format!("/api/v1/clinicians/{consultant_id}/availability"),
+                &consultant,
+                json!({"weekday": weekday, "start_time": "08:00", "end_time": "20:00", "slot_minutes": 30}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{rule}");
+    }
     Cast {
         county,
         tertiary,
@@ -136,6 +231,37 @@ fn content() -> Value {
         "patient": {"name": "王某某", "sex": "M", "birth_date": "1958-03-02", "id_number": "440781195803020011"},
         "consent": {"given_by": "patient", "at": Utc::now() - Duration::hours(1), "method": "e_consent"}
     })
+}
+
+/// The consultant's first free slot inside the window of `content()`.
+async fn free_slot(app: &TestApp, c: &Cast, skip: usize) -> Value {
+    let from = (Utc::now() + Duration::days(1)).date_naive();
+    let (status, slots) = app
+        .get(
+            &format!(
+                "/api/v1/clinicians/{}/slots?from={from}&to={}",
+                c.consultant_id,
+                from + Duration::days(2)
+            ),
+            &c.doctor,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+    let window_start = Utc::now() + Duration::days(1) + Duration::minutes(5);
+    let fitting: Vec<&Value> = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            s["start"]
+                .as_str()
+                .unwrap()
+                .parse::<chrono::DateTime<Utc>>()
+                .unwrap()
+                > window_start
+        })
+        .collect();
+    fitting[skip]["start"].clone()
 }
 
 async fn draft(app: &TestApp, token: &str, body: Value) -> Value {
@@ -188,13 +314,13 @@ async fn in_session(app: &TestApp, c: &Cast) -> Value {
         json!({"consultant_id": c.consultant_id}),
     )
     .await;
-    let start = Utc::now() + Duration::days(1) + Duration::hours(2);
+    let start = free_slot(app, c, 0).await;
     ok_step(
         app,
         &c.coordinator,
         &id,
         "schedule",
-        json!({"start": start, "end": start + Duration::minutes(30)}),
+        json!({"start": start}),
     )
     .await;
     ok_step(app, &c.consultant, &id, "start", json!({})).await;
@@ -245,15 +371,16 @@ async fn a_consultation_runs_from_draft_to_closed(backend: Backend) {
     .await;
     assert_eq!(r["state"], "accepted");
     assert_eq!(r["consultant_id"], c.consultant_id);
-    let start = Utc::now() + Duration::days(1) + Duration::hours(2);
+    let start = free_slot(&app, &c, 0).await;
     let r = ok_step(
         &app,
         &c.coordinator,
         &id,
         "schedule",
-        json!({"start": start, "end": start + Duration::minutes(30)}),
+        json!({"start": start}),
     )
     .await;
+    assert_eq!(r["scheduled_start"], start);
     assert_eq!(r["state"], "scheduled");
     ok_step(&app, &c.consultant, &id, "start", json!({})).await;
 

@@ -234,6 +234,26 @@ pub async fn update(
             "request {id} changed since version {expected}; reload it"
         )));
     }
+    if let Some((clinician, start, end)) = u.book_slot {
+        // A new time replaces the request's earlier booking.
+        sqlx::query::<Db>("delete from slot_booking where request_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // The unique key (clinician, start) lets exactly one of two concurrent bookings in.
+        sqlx::query::<Db>(
+            "insert into slot_booking (clinician_id, start_at, end_at, request_id, created_at)
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(clinician)
+        .bind(start)
+        .bind(end)
+        .bind(id)
+        .bind(u.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "that slot"))?;
+    }
     if let Some(step) = step {
         record_step(&mut tx, id, step).await?;
     }
