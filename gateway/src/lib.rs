@@ -23,6 +23,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod registry;
+pub mod reports;
 pub mod seeds;
 pub mod startup;
 pub mod store;

@@ -8,6 +8,7 @@
 mod request;
 mod service;
 mod slots;
+mod teaching;
 mod workflow;
 
 pub use request::{
@@ -19,4 +20,7 @@ pub use service::{
     list_requests, opinions, request_view, save_opinion, take_step, update_draft,
 };
 pub use slots::{Availability, AvailabilityException, Slot, china, free_slots};
+pub use teaching::{
+    Attendance, AttendanceSink, Enrolment, TeachingSession, attended_hours, rules as teaching_rules,
+};
 pub use workflow::{Side, Step};

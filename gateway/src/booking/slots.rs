@@ -174,7 +174,14 @@ mod tests {
         let monday = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         let rule = monday_mornings();
         let long_ago = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
-        let all = free_slots(std::slice::from_ref(&rule), &[], &[], monday, monday, long_ago);
+        let all = free_slots(
+            std::slice::from_ref(&rule),
+            &[],
+            &[],
+            monday,
+            monday,
+            long_ago,
+        );
         let booked = [all[0].start];
         let partial = AvailabilityException {
             id: 1,
@@ -203,7 +210,15 @@ mod tests {
             ..partial_clone
         };
         assert!(
-            free_slots(std::slice::from_ref(&rule), &[whole_day], &[], monday, monday, long_ago).is_empty()
+            free_slots(
+                std::slice::from_ref(&rule),
+                &[whole_day],
+                &[],
+                monday,
+                monday,
+                long_ago
+            )
+            .is_empty()
         );
         assert!(
             free_slots(&[rule], &[], &[], monday, monday, all[2].start).is_empty(),

@@ -12,7 +12,9 @@ mod extract;
 mod health;
 mod institutions;
 mod pairings;
+mod reports;
 mod requests;
+mod teaching;
 mod teams;
 mod users;
 
@@ -93,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(requests::router())
         .merge(availability::router())
+        .merge(teaching::router())
+        .merge(reports::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let api = api.route(

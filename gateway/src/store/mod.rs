@@ -27,11 +27,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use error::StoreError;
 
 use crate::booking::{
-    Availability, AvailabilityException, ConsultRequest, Opinion, RequestEvent, RequestKind,
-    RequestState, Urgency,
+    Attendance, Availability, AvailabilityException, ConsultRequest, Enrolment, Opinion,
+    RequestEvent, RequestKind, RequestState, TeachingSession, Urgency,
 };
 use crate::domain::{
-    Clinician, Institution, Pairing, PairingVersion, Roles, Service, Supporter, Team, User,
+    Clinician, Institution, Pairing, PairingVersion, Roles, Service, Services, Supporter, Team,
+    User,
 };
 use crate::seeds::SeedSet;
 
@@ -355,6 +356,45 @@ pub struct AuditFilter {
     pub limit: i64,
     /// Rows to skip.
     pub offset: i64,
+}
+
+/// A new teaching session.
+#[derive(Debug, Clone)]
+pub struct NewTeachingSession {
+    /// Presenter.
+    pub presenter_clinician_id: i64,
+    /// Presenter's institution.
+    pub presenter_institution_id: i64,
+    /// Topic.
+    pub topic: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: DateTime<Utc>,
+    /// Places.
+    pub capacity: i32,
+    /// The creating user.
+    pub created_by: i64,
+}
+
+/// An on-site visit to a village.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Visit {
+    /// Visit id.
+    pub id: i64,
+    /// The village station.
+    pub village_id: i64,
+    /// The day (China).
+    pub visit_date: NaiveDate,
+    /// The visiting team.
+    pub team_id: Option<i64>,
+    /// Or the visiting clinician.
+    pub clinician_id: Option<i64>,
+    /// Services given.
+    #[schema(value_type = Vec<Service>)]
+    pub services: Services,
+    /// Notes, without patient data.
+    pub notes: Option<String>,
 }
 
 /// Rows the seed import added.
@@ -712,6 +752,116 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<DateTime<Utc>>, StoreError> {
         dispatch!(self, availability::booked(clinician_id, from, to))
+    }
+
+    // Teaching and visits.
+
+    /// Creates a teaching session.
+    pub async fn create_teaching_session(&self, s: &NewTeachingSession) -> Result<i64, StoreError> {
+        dispatch!(self, teaching::create_session(s, Utc::now()))
+    }
+
+    /// One teaching session.
+    pub async fn teaching_session(&self, id: i64) -> Result<Option<TeachingSession>, StoreError> {
+        dispatch!(self, teaching::session(id))
+    }
+
+    /// Teaching sessions of some presenting institutions (comma-framed ids) or all.
+    pub async fn teaching_sessions(
+        &self,
+        institutions: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<TeachingSession>, StoreError> {
+        dispatch!(self, teaching::sessions(institutions, from, to))
+    }
+
+    /// Enrols a trainee; returns `enrolled` or `waiting`.
+    pub async fn enrol(
+        &self,
+        session_id: i64,
+        user_id: i64,
+        institution_id: i64,
+    ) -> Result<String, StoreError> {
+        dispatch!(
+            self,
+            teaching::enrol(session_id, user_id, institution_id, Utc::now())
+        )
+    }
+
+    /// Withdraws a trainee and promotes the first waiting one.
+    pub async fn withdraw(&self, session_id: i64, user_id: i64) -> Result<bool, StoreError> {
+        dispatch!(self, teaching::withdraw(session_id, user_id))
+    }
+
+    /// A session's enrolments.
+    pub async fn enrolments(&self, session_id: i64) -> Result<Vec<Enrolment>, StoreError> {
+        dispatch!(self, teaching::enrolments(session_id))
+    }
+
+    /// Records a stretch of attendance.
+    pub async fn record_attendance(
+        &self,
+        a: &Attendance,
+        by: Option<i64>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, teaching::record_attendance(a, by))
+    }
+
+    /// Attendance of a user or of a session.
+    pub async fn attendance(
+        &self,
+        user_id: Option<i64>,
+        session_id: Option<i64>,
+    ) -> Result<Vec<Attendance>, StoreError> {
+        dispatch!(self, teaching::attendance(user_id, session_id))
+    }
+
+    /// Records an on-site visit.
+    pub async fn add_visit(&self, v: &Visit, by: i64) -> Result<i64, StoreError> {
+        dispatch!(self, teaching::add_visit(v, by, Utc::now()))
+    }
+
+    /// Visits to some villages (comma-framed ids) between two days.
+    pub async fn visits(
+        &self,
+        villages: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Visit>, StoreError> {
+        dispatch!(self, teaching::visits(villages, from, to))
+    }
+
+    // Reports.
+
+    /// Requests of a pairing submitted in a range, by state.
+    pub async fn report_states(
+        &self,
+        pairing_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, reports::states(pairing_id, from, to))
+    }
+
+    /// Steps of a pairing's requests submitted in a range.
+    pub async fn report_steps(
+        &self,
+        pairing_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String, DateTime<Utc>)>, StoreError> {
+        dispatch!(self, reports::steps(pairing_id, from, to))
+    }
+
+    /// Sessions held in a range for requests of some institutions (comma-framed ids).
+    pub async fn report_sessions_held(
+        &self,
+        institutions: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+        dispatch!(self, reports::sessions_held(institutions, from, to))
     }
 
     /// Appends to the audit log.

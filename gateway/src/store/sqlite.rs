@@ -17,9 +17,13 @@ pub mod availability;
 pub mod pairings;
 #[path = "sql/registry.rs"]
 pub mod registry;
+#[path = "sql/reports.rs"]
+pub mod reports;
 #[path = "sql/requests.rs"]
 pub mod requests;
 #[path = "sql/seeds.rs"]
 pub mod seeds;
+#[path = "sql/teaching.rs"]
+pub mod teaching;
 #[path = "sql/users.rs"]
 pub mod users;

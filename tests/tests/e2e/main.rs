@@ -9,3 +9,4 @@ mod pairings;
 mod requests;
 mod seeds;
 mod server;
+mod teaching;

@@ -425,6 +425,35 @@ async fn a_consultation_runs_from_draft_to_closed(backend: Backend) {
             .iter()
             .all(|e| e["actor_user_id"].is_i64() && e["at"].is_string())
     );
+
+    // The program sees it in the pairing's report for this year.
+    let today = Utc::now().date_naive();
+    let (_, pairings) = app
+        .get(
+            &format!("/api/v1/pairings?supporter_institution_id={}&supported_institution_id={}&date={today}", c.tertiary, c.county),
+            &app.admin_token,
+        )
+        .await;
+    let year = (Utc::now() + Duration::hours(8)).format("%Y");
+    let (status, report) = app
+        .get(
+            &format!(
+                "/api/v1/reports/pairings/{}?period={year}",
+                pairings[0]["id"]
+            ),
+            &c.coordinator,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["requests_by_state"], json!({"closed": 1}));
+    assert_eq!(report["sessions_held"], 1);
+    assert!(report["median_hours_to_accept"].as_f64().unwrap() >= 0.0);
+    assert!(report["median_hours_to_opinion"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        report["targets"][0]["met"],
+        Value::Null,
+        "a county hospital has no villages"
+    );
     app.stop().await;
 }
 

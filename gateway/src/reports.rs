@@ -1,0 +1,469 @@
+//! Each pairing against the program's targets, for a quarter or a year: requests by state,
+//! time to accept and to a signed opinion, sessions, teaching hours and trainees, and the
+//! villages served in each quarter (by a remote session or an on-site visit).
+//!
+//! Targets: every village is served at least once a quarter (`000`: 每条行政村每季度不少于
+//! 1次; `003`: at least every two months); each pairing trains at least three backbone
+//! clinicians a year (`004`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::booking::{attended_hours, china};
+use crate::domain::{Level, Pairing, Supported, Supporter};
+use crate::error::Error;
+use crate::store::{InstitutionFilter, Store};
+
+/// A quarter (`2017-Q2`) or a year (`2017`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    year: i32,
+    quarter: Option<u32>,
+}
+
+impl Period {
+    /// Parses `2017` or `2017-Q2`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (year, quarter) = match s.split_once("-Q") {
+            Some((y, q)) => (
+                y,
+                Some(q.parse::<u32>().ok().filter(|q| (1..=4).contains(q))?),
+            ),
+            None => (s, None),
+        };
+        let year = year
+            .parse::<i32>()
+            .ok()
+            .filter(|y| (2000..=2100).contains(y))?;
+        Some(Self { year, quarter })
+    }
+
+    /// The quarters it spans.
+    fn quarters(self) -> Vec<Period> {
+        match self.quarter {
+            Some(_) => vec![self],
+            None => (1..=4)
+                .map(|q| Period {
+                    year: self.year,
+                    quarter: Some(q),
+                })
+                .collect(),
+        }
+    }
+
+    /// First and last day.
+    fn days(self) -> (NaiveDate, NaiveDate) {
+        let (m0, m1) = match self.quarter {
+            Some(q) => (3 * q - 2, 3 * q),
+            None => (1, 12),
+        };
+        let first = NaiveDate::from_ymd_opt(self.year, m0, 1).expect("a valid month");
+        let next = if m1 == 12 {
+            NaiveDate::from_ymd_opt(self.year + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(self.year, m1 + 1, 1)
+        }
+        .expect("a valid month");
+        (first, next.pred_opt().expect("a day before"))
+    }
+
+    /// `[start, end)` in UTC, by China's calendar.
+    fn instants(self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let (first, last) = self.days();
+        let at = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .and_then(|t| t.and_local_timezone(china()).single())
+                .map(|t| t.with_timezone(&Utc))
+                .expect("China has no gaps")
+        };
+        (at(first), at(last.succ_opt().expect("a next day")))
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.quarter {
+            Some(q) => write!(f, "{}-Q{q}", self.year),
+            None => write!(f, "{}", self.year),
+        }
+    }
+}
+
+/// A village in a report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VillageService {
+    /// The station.
+    pub village_id: i64,
+    /// Its name.
+    pub name: String,
+    /// Quarter by quarter.
+    pub quarters: Vec<QuarterService>,
+}
+
+/// One village in one quarter.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuarterService {
+    /// `2017-Q2`.
+    pub quarter: String,
+    /// On-site visits.
+    pub visits: usize,
+    /// Remote sessions held.
+    pub sessions: usize,
+    /// At least one of either.
+    pub served: bool,
+}
+
+/// One target and whether it is met.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Target {
+    /// The rule.
+    pub target: String,
+    /// The document it comes from.
+    pub source: String,
+    /// What was achieved.
+    pub actual: String,
+    /// Met, not met, or `null` when it does not apply (no villages in the pairing).
+    pub met: Option<bool>,
+}
+
+/// A pairing against its targets for one period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PairingReport {
+    /// The pairing.
+    pub pairing_id: i64,
+    /// `2017` or `2017-Q2`.
+    pub period: String,
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// Requests submitted in the period, by state.
+    pub requests_by_state: BTreeMap<String, i64>,
+    /// Median hours from submission to acceptance.
+    pub median_hours_to_accept: Option<f64>,
+    /// Median hours from submission to the first signed opinion.
+    pub median_hours_to_opinion: Option<f64>,
+    /// Remote sessions held for the supported institutions.
+    pub sessions_held: usize,
+    /// Hours of teaching given by the supporter.
+    pub teaching_hours: f64,
+    /// Trainees of the supported institutions who attended the supporter's teaching.
+    pub trainees_attended: usize,
+    /// The supported village stations, quarter by quarter.
+    pub villages: Vec<VillageService>,
+    /// The program's targets.
+    pub targets: Vec<Target>,
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn framed(ids: impl IntoIterator<Item = i64>) -> String {
+    let ids: Vec<String> = ids.into_iter().map(|i| i.to_string()).collect();
+    format!(",{},", ids.join(","))
+}
+
+/// Whether `institution_id` is a side of pairing `p`: the supporter's institution, or
+/// a supported institution.
+pub async fn involves(store: &Store, p: &Pairing, institution_id: i64) -> Result<bool, Error> {
+    if supporter_institution(store, p).await? == institution_id {
+        return Ok(true);
+    }
+    Ok(match &p.supported {
+        Supported::Institution(i) => *i == institution_id,
+        Supported::Region(r) => store
+            .institution(institution_id)
+            .await?
+            .is_some_and(|i| r.contains(&i.region)),
+    })
+}
+
+/// The institution the supporter is or belongs to.
+async fn supporter_institution(store: &Store, p: &Pairing) -> Result<i64, Error> {
+    Ok(match p.supporter {
+        Supporter::Institution(id) => id,
+        Supporter::Clinician(id) => store
+            .clinician(id)
+            .await?
+            .map(|c| c.institution_id)
+            .unwrap_or_default(),
+        Supporter::Team(id) => store
+            .team(id)
+            .await?
+            .map(|t| t.institution_id)
+            .unwrap_or_default(),
+    })
+}
+
+/// Builds the report of pairing `id` for `period`.
+pub async fn pairing_report(
+    store: &Store,
+    id: i64,
+    period: Period,
+) -> Result<PairingReport, Error> {
+    let p = store
+        .pairing(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("pairing {id}")))?;
+    let (from, to) = period.instants();
+    let (first, last) = period.days();
+
+    let requests_by_state: BTreeMap<String, i64> = store
+        .report_states(id, from, to)
+        .await?
+        .into_iter()
+        .collect();
+    let mut submitted: HashMap<i64, DateTime<Utc>> = HashMap::new();
+    let (mut to_accept, mut to_opinion) = (Vec::new(), Vec::new());
+    let mut opinion_seen = BTreeSet::new();
+    for (request, state, at) in store.report_steps(id, from, to).await? {
+        let hours = |s: &DateTime<Utc>| (at - *s).num_seconds() as f64 / 3600.0;
+        match state.as_str() {
+            "submitted" => {
+                submitted.insert(request, at);
+            }
+            "accepted" => to_accept.extend(submitted.get(&request).map(hours)),
+            "opinion_signed" if opinion_seen.insert(request) => {
+                to_opinion.extend(submitted.get(&request).map(hours))
+            }
+            _ => {}
+        }
+    }
+
+    // The supported institutions, and the village stations among them.
+    let supported = match &p.supported {
+        Supported::Institution(i) => store.institution(*i).await?.into_iter().collect::<Vec<_>>(),
+        Supported::Region(r) => {
+            store
+                .institutions(&InstitutionFilter {
+                    region: Some(r.as_str().to_owned()),
+                    limit: 100_000,
+                    ..Default::default()
+                })
+                .await?
+        }
+    };
+    let supported_ids = framed(supported.iter().map(|i| i.id));
+    let villages: Vec<_> = supported
+        .iter()
+        .filter(|i| i.level == Level::VillageStation)
+        .collect();
+
+    let held = store.report_sessions_held(&supported_ids, from, to).await?;
+    let visits = store
+        .visits(&framed(villages.iter().map(|v| v.id)), first, last)
+        .await?;
+    let quarter_of = |d: NaiveDate| Period {
+        year: d.year(),
+        quarter: Some((d.month() - 1) / 3 + 1),
+    };
+    let mut village_rows = Vec::new();
+    let mut unserved: Vec<String> = Vec::new();
+    for v in &villages {
+        let mut quarters = Vec::new();
+        for q in period.quarters() {
+            let n_visits = visits
+                .iter()
+                .filter(|x| x.village_id == v.id && quarter_of(x.visit_date) == q)
+                .count();
+            let n_sessions = held
+                .iter()
+                .filter(|(inst, at)| {
+                    *inst == v.id && quarter_of(at.with_timezone(&china()).date_naive()) == q
+                })
+                .count();
+            let served = n_visits + n_sessions > 0;
+            if !served {
+                unserved.push(format!("{} in {q}", v.name));
+            }
+            quarters.push(QuarterService {
+                quarter: q.to_string(),
+                visits: n_visits,
+                sessions: n_sessions,
+                served,
+            });
+        }
+        village_rows.push(VillageService {
+            village_id: v.id,
+            name: v.name.clone(),
+            quarters,
+        });
+    }
+
+    // Teaching by the supporter's institution, attended by trainees of the supported ones;
+    // the yearly target counts the whole year the period lies in.
+    let presenter = supporter_institution(store, &p).await?;
+    let year = Period {
+        year: period.year,
+        quarter: None,
+    };
+    let (year_from, year_to) = year.instants();
+    let supported_set: BTreeSet<i64> = supported.iter().map(|i| i.id).collect();
+    let mut teaching_hours = 0.0;
+    let mut attended = BTreeSet::new();
+    let mut attended_year = BTreeSet::new();
+    for s in store
+        .teaching_sessions(Some(&framed([presenter])), year_from, year_to)
+        .await?
+    {
+        let in_period = s.starts_at >= from && s.starts_at < to;
+        if in_period {
+            teaching_hours += (s.ends_at - s.starts_at).num_seconds() as f64 / 3600.0;
+        }
+        let mut by_user: HashMap<i64, Vec<_>> = HashMap::new();
+        for a in store.attendance(None, Some(s.id)).await? {
+            by_user
+                .entry(a.user_id)
+                .or_default()
+                .push((a.joined_at, a.left_at));
+        }
+        for (user, stretches) in by_user {
+            let Some(u) = store.user(user).await? else {
+                continue;
+            };
+            if supported_set.contains(&u.institution_id)
+                && attended_hours(s.starts_at, s.ends_at, &stretches) > 0.0
+            {
+                attended_year.insert(user);
+                if in_period {
+                    attended.insert(user);
+                }
+            }
+        }
+    }
+
+    let village_target = Target {
+        target: "every village is served at least once a quarter".into(),
+        source: "000".into(),
+        actual: if villages.is_empty() {
+            "no village stations in this pairing".into()
+        } else if unserved.is_empty() {
+            format!("all {} villages served in every quarter", villages.len())
+        } else {
+            format!("not served: {}", unserved.join(", "))
+        },
+        met: (!villages.is_empty()).then_some(unserved.is_empty()),
+    };
+    let training_target = Target {
+        target: "at least three trained clinicians a year".into(),
+        source: "004".into(),
+        actual: format!("{} in {}", attended_year.len(), period.year),
+        met: Some(attended_year.len() >= 3),
+    };
+    Ok(PairingReport {
+        pairing_id: id,
+        period: period.to_string(),
+        from: first,
+        to: last,
+        requests_by_state,
+        median_hours_to_accept: median(to_accept),
+        median_hours_to_opinion: median(to_opinion),
+        sessions_held: held.len(),
+        teaching_hours,
+        trainees_attended: attended.len(),
+        villages: village_rows,
+        targets: vec![village_target, training_target],
+    })
+}
+
+impl PairingReport {
+    /// The report as CSV: one `metric,value,met` row per figure.
+    pub fn to_csv(&self) -> Result<String, Error> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut row =
+            |metric: &str, value: String, met: &str| w.write_record([metric, &value, met]);
+        let csv_err = |e: csv::Error| Error::Internal(e.into());
+        row("metric", "value".into(), "met").map_err(csv_err)?;
+        row("pairing_id", self.pairing_id.to_string(), "").map_err(csv_err)?;
+        row("period", self.period.clone(), "").map_err(csv_err)?;
+        for (state, n) in &self.requests_by_state {
+            row(&format!("requests_{state}"), n.to_string(), "").map_err(csv_err)?;
+        }
+        let opt = |v: Option<f64>| v.map(|h| format!("{h:.2}")).unwrap_or_default();
+        row(
+            "median_hours_to_accept",
+            opt(self.median_hours_to_accept),
+            "",
+        )
+        .map_err(csv_err)?;
+        row(
+            "median_hours_to_opinion",
+            opt(self.median_hours_to_opinion),
+            "",
+        )
+        .map_err(csv_err)?;
+        row("sessions_held", self.sessions_held.to_string(), "").map_err(csv_err)?;
+        row("teaching_hours", format!("{:.2}", self.teaching_hours), "").map_err(csv_err)?;
+        row("trainees_attended", self.trainees_attended.to_string(), "").map_err(csv_err)?;
+        for v in &self.villages {
+            for q in &v.quarters {
+                let met = if q.served { "yes" } else { "no" };
+                row(
+                    &format!("served {} {}", v.name, q.quarter),
+                    (q.visits + q.sessions).to_string(),
+                    met,
+                )
+                .map_err(csv_err)?;
+            }
+        }
+        for t in &self.targets {
+            let met = match t.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "",
+            };
+            row(
+                &format!("target: {} ({})", t.target, t.source),
+                t.actual.clone(),
+                met,
+            )
+            .map_err(csv_err)?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
+        String::from_utf8(bytes).map_err(|e| Error::Internal(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_and_span_china_calendar_days() {
+        let q = Period::parse("2017-Q2").unwrap();
+        assert_eq!(
+            q.days(),
+            (
+                NaiveDate::from_ymd_opt(2017, 4, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2017, 6, 30).unwrap()
+            )
+        );
+        assert_eq!(q.instants().0.to_rfc3339(), "2017-03-31T16:00:00+00:00");
+        assert_eq!(Period::parse("2018").unwrap().quarters().len(), 4);
+        for bad in ["2017-Q5", "17", "2017-Q", "Q2", ""] {
+            assert!(Period::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+}

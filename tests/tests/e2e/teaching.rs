@@ -1,0 +1,323 @@
+//! Teaching sessions (远程继续教育), visits and the program report against its targets.
+
+use chrono::{Duration, Utc};
+use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    trainees_of_paired_institutions_enrol_with_a_waiting_list_and_earn_hours,
+    the_quarterly_report_of_a_jiangmen_pairing_shows_its_numbers_and_targets,
+);
+
+async fn pairing(app: &TestApp, supporter: i64, supported: i64, services: Value) -> i64 {
+    let today = Utc::now().date_naive();
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({"supporter": {"kind": "institution", "id": supporter}, "supported": {"kind": "institution", "value": supported},
+                   "services": services, "valid_from": today - Duration::days(400), "valid_to": today + Duration::days(400)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    p["id"].as_i64().unwrap()
+}
+
+async fn trainees_of_paired_institutions_enrol_with_a_waiting_list_and_earn_hours(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let county = app.institution_id("台山市人民医院").await;
+    let pairing_id = pairing(&app, tertiary, county, json!(["teaching"])).await;
+    let (status, presenter) = app
+        .post("/api/v1/clinicians", &app.admin_token, json!({"name": "黄教授", "institution_id": tertiary, "title": "主任医师", "specialty": "心内科"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, office) = app.user("jm.edu", tertiary, &["coordinator"]).await;
+    let starts = Utc::now() + Duration::days(2);
+    let body = json!({"presenter_clinician_id": presenter["id"], "topic": "高血压基层规范化管理", "starts_at": starts, "ends_at": starts + Duration::hours(2), "capacity": 2});
+    let (_, county_office) = app.user("ts.office", county, &["coordinator"]).await;
+    let (status, _) = app
+        .post("/api/v1/teaching", &county_office, body.clone())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "only the presenter's unit schedules its sessions"
+    );
+    let (status, session) = app.post("/api/v1/teaching", &office, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let id = session["id"].clone();
+
+    let mut trainees = Vec::new();
+    for name in ["ts.t1", "ts.t2", "ts.t3"] {
+        trainees.push(app.user(name, county, &["trainee"]).await);
+    }
+    let mut statuses = Vec::new();
+    for (_, token) in &trainees {
+        let (status, r) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/teaching/{id}/enrol"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+        statuses.push(r["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses, ["enrolled", "enrolled", "waiting"]);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/teaching/{id}/enrol"),
+            Some(&trainees[0].1),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "twice is once");
+
+    let kaiping = app.institution_id("开平市中心医院").await;
+    let (_, outsider) = app.user("kp.trainee", kaiping, &["trainee"]).await;
+    let (status, p) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/teaching/{id}/enrol"),
+            Some(&outsider),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+    assert!(
+        p["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/not-paired-for-teaching")
+    );
+
+    // The second trainee withdraws; the waiting one takes the place.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/teaching/{id}/withdraw"),
+            Some(&trainees[1].1),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, enrolments) = app
+        .get(&format!("/api/v1/teaching/{id}/enrolments"), &office)
+        .await;
+    let of = |user: i64| {
+        enrolments
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["user_id"] == user)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(of(trainees[1].0), "withdrawn");
+    assert_eq!(of(trainees[2].0), "enrolled");
+
+    // Attendance: joined late, dropped, came back; hours count presence inside the session.
+    let record = |user: i64, joined: chrono::DateTime<Utc>, left: chrono::DateTime<Utc>| {
+        let app = &app;
+        let office = office.clone();
+        let id = id.clone();
+        async move {
+            app.post(
+                &format!("/api/v1/teaching/{id}/attendance"),
+                &office,
+                json!({"user_id": user, "joined_at": joined, "left_at": left}),
+            )
+            .await
+        }
+    };
+    let (status, p) = record(
+        trainees[0].0,
+        starts + Duration::minutes(15),
+        starts + Duration::minutes(60),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{p}");
+    record(
+        trainees[0].0,
+        starts + Duration::minutes(70),
+        starts + Duration::minutes(150),
+    )
+    .await;
+    let (status, p) = record(trainees[1].0, starts, starts + Duration::minutes(30)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a withdrawn trainee did not attend: {p}"
+    );
+    let (status, p) = record(trainees[2].0, starts + Duration::minutes(30), starts).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["field"], "left_at");
+
+    let year = starts
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y")
+        .to_string();
+    let (status, hours) = app
+        .get(
+            &format!("/api/v1/teaching/hours?year={year}"),
+            &trainees[0].1,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{hours}");
+    // 15 to 60 and 70 to 120 minutes (the session ends at 120): 95 minutes.
+    assert!(
+        (hours["hours"].as_f64().unwrap() - 95.0 / 60.0).abs() < 1e-6,
+        "{hours}"
+    );
+    assert_eq!(hours["sessions"][0]["topic"], "高血压基层规范化管理");
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/teaching/hours?user_id={}", trainees[0].0),
+            &trainees[2].1,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a trainee sees only their own hours"
+    );
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/teaching/hours?user_id={}", trainees[0].0),
+            &county_office,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, report) = app
+        .get(
+            &format!("/api/v1/reports/pairings/{pairing_id}?period={year}"),
+            &office,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["trainees_attended"], 1);
+    assert_eq!(report["teaching_hours"], 2.0);
+    assert_eq!(
+        report["targets"][1]["met"], false,
+        "one trained clinician is not three: {report}"
+    );
+    app.stop().await;
+}
+
+async fn the_quarterly_report_of_a_jiangmen_pairing_shows_its_numbers_and_targets(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let village = app.institution_id("北陡镇石蕉村卫生站").await;
+    let (_, pairings) = app.get(&format!("/api/v1/pairings?supported_institution_id={village}&service=consult&date=2017-05-10"), &app.admin_token).await;
+    let village_pairing = pairings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["supporter"]["kind"] == "clinician")
+        .unwrap()
+        .clone();
+    let region_pairing = pairings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["supported"]["kind"] == "region")
+        .unwrap()
+        .clone();
+    let clinician = village_pairing["supporter"]["id"].clone();
+    let unit = app.institution_id("台山市妇幼保健院").await;
+    let (_, office) = app.user("ts.mch.office", unit, &["coordinator"]).await;
+    let (status, visit) = app
+        .post("/api/v1/visits", &office, json!({"village_id": village, "visit_date": "2017-05-10", "clinician_id": clinician, "services": ["consult", "teaching"], "notes": "坐诊半天，带教村医"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{visit}");
+    let (status, p) = app
+        .post("/api/v1/visits", &office, json!({"village_id": unit, "visit_date": "2017-05-10", "clinician_id": clinician, "services": ["consult"]}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only village stations are visited: {p}"
+    );
+
+    let path = format!("/api/v1/reports/pairings/{}", village_pairing["id"]);
+    let (status, q2) = app.get(&format!("{path}?period=2017-Q2"), &office).await;
+    assert_eq!(status, StatusCode::OK, "{q2}");
+    assert_eq!(q2["from"], "2017-04-01");
+    assert_eq!(q2["to"], "2017-06-30");
+    assert_eq!(q2["villages"][0]["name"], "北陡镇石蕉村卫生站");
+    assert_eq!(q2["villages"][0]["quarters"][0]["visits"], 1);
+    assert_eq!(q2["targets"][0]["met"], true, "{q2}");
+    assert_eq!(q2["targets"][0]["source"], "000");
+    assert_eq!(q2["targets"][1]["met"], false);
+    assert_eq!(q2["requests_by_state"], json!({}));
+
+    let (_, year) = app.get(&format!("{path}?period=2017"), &office).await;
+    assert_eq!(year["villages"][0]["quarters"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        year["targets"][0]["met"], false,
+        "Q1, Q3 and Q4 had no service: {year}"
+    );
+    assert!(
+        year["targets"][0]["actual"]
+            .as_str()
+            .unwrap()
+            .contains("2017-Q3")
+    );
+
+    let csv = app
+        .client
+        .get(format!("{}{path}?period=2017-Q2&format=csv", app.base))
+        .bearer_auth(&office)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("metric,value,met\n"), "{csv}");
+    assert!(csv.contains("target: every village is served at least once a quarter (000),all 1 villages served in every quarter,yes"), "{csv}");
+
+    // The Taishan system's pairing with Jiangmen Central Hospital: 37 villages, one served.
+    let (_, region) = app
+        .get(
+            &format!(
+                "/api/v1/reports/pairings/{}?period=2017-Q2",
+                region_pairing["id"]
+            ),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(region["villages"].as_array().unwrap().len(), 37);
+    assert_eq!(region["targets"][0]["met"], false);
+
+    for (query, field) in [
+        ("period=2017-Q5", "period"),
+        ("period=2017&format=xml", "format"),
+        ("", "period"),
+    ] {
+        let (status, p) = app.get(&format!("{path}?{query}"), &office).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {p}");
+        assert_eq!(p["field"], field);
+    }
+    let kaiping = app.institution_id("开平市中心医院").await;
+    let (_, other_office) = app.user("kp.office", kaiping, &["coordinator"]).await;
+    let (status, _) = app
+        .get(&format!("{path}?period=2017-Q2"), &other_office)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "coordinators see their own pairings' reports"
+    );
+    let (_, doctor) = app.user("ts.mch.doctor", unit, &["clinician"]).await;
+    let (status, _) = app.get(&format!("{path}?period=2017-Q2"), &doctor).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
