@@ -136,6 +136,8 @@ pub struct BookingConfig {
     pub decision_hours_normal: i64,
     /// Hours for an urgent one.
     pub decision_hours_urgent: i64,
+    /// Largest attachment (PDF, JPEG, PNG), in bytes.
+    pub max_attachment_bytes: usize,
 }
 
 impl Default for BookingConfig {
@@ -143,6 +145,7 @@ impl Default for BookingConfig {
         Self {
             decision_hours_normal: 24,
             decision_hours_urgent: 2,
+            max_attachment_bytes: 20 * 1024 * 1024,
         }
     }
 }

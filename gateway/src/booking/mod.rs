@@ -5,19 +5,21 @@
 //! - [`workflow`]: the pure state machine of steps.
 //! - [`service`]: the operations, checking who may do what against the registry.
 
+mod attachments;
 mod request;
 mod service;
 mod slots;
 mod teaching;
 mod workflow;
 
+pub use attachments::{AttachmentInfo, check_type, path_of, store_bytes};
 pub use request::{
     CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, Patient,
     RequestContent, RequestEvent, RequestKind, RequestState, Urgency, Window,
 };
 pub use service::{
     Access, NewRequestInput, RequestView, StepInput, audit_entries, create_request, free_slots_of,
-    list_requests, opinions, request_view, save_opinion, take_step, update_draft,
+    list_requests, open_request, opinions, request_view, save_opinion, take_step, update_draft,
 };
 pub use slots::{Availability, AvailabilityException, Slot, china, free_slots};
 pub use teaching::{

@@ -485,6 +485,26 @@ pub async fn take_step(
     match step {
         Step::Submit => {
             submission_gaps(&r.content, now)?;
+            if let Some(scan) = r
+                .content
+                .consent
+                .as_ref()
+                .and_then(|c| c.scan_sha256.as_deref())
+            {
+                if !store
+                    .attachments(id)
+                    .await?
+                    .iter()
+                    .any(|a| a.sha256 == scan)
+                {
+                    return Err(Error::refused(
+                        "missing-consent",
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        Some("consent.scan_sha256"),
+                        "attach the scanned consent first: no attachment has that checksum",
+                    ));
+                }
+            }
             let window = r
                 .content
                 .window
@@ -748,6 +768,20 @@ async fn view(store: &Store, r: ConsultRequest) -> Result<RequestView, Error> {
         offered_to,
         events,
     })
+}
+
+/// Loads a request for `caller`, refusing (and auditing the refusal) unless they are of
+/// one of its two institutions; the allowed access is audited as `action`.
+pub async fn open_request(
+    store: &Store,
+    caller: &User,
+    id: i64,
+    action: &str,
+) -> Result<(ConsultRequest, Access), Error> {
+    let r = load(store, id).await?;
+    let side = access(store, caller, &r, action).await?;
+    audit(store, caller, action, Some(id), true, None).await?;
+    Ok((r, side))
 }
 
 /// One request, for either institution's clinicians; the read is audited.

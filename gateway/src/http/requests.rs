@@ -12,9 +12,10 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::booking::{
-    self, NewRequestInput, Opinion, RequestContent, RequestState, RequestView, Step, StepInput,
-    Urgency,
+    self, AttachmentInfo, NewRequestInput, Opinion, RequestContent, RequestState, RequestView,
+    Step, StepInput, Urgency,
 };
+use crate::domain::Role;
 use crate::error::{Error, Problem};
 use crate::store::{AuditEntry, AuditFilter};
 
@@ -24,6 +25,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_request, update_request))
         .routes(routes!(take_step))
         .routes(routes!(list_opinions, save_opinion))
+        .routes(routes!(list_attachments, add_attachment))
+        .routes(routes!(get_attachment))
         .routes(routes!(list_audit))
 }
 
@@ -193,6 +196,125 @@ async fn save_opinion(
     Ok(Json(
         booking::save_opinion(&state.store, &caller.0, id, draft.body).await?,
     ))
+}
+
+/// The uploaded file's name.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttachmentQuery {
+    /// File name to keep with it.
+    filename: String,
+}
+
+/// Attaches a PDF, JPEG or PNG (the body, with its `Content-Type`) to a request; the
+/// requesting institution's clinicians, until the request is closed.
+#[utoipa::path(post, path = "/requests/{id}/attachments", tag = "requests", params(("id" = i64, Path), AttachmentQuery),
+    request_body(content = Vec<u8>, content_type = "application/pdf"),
+    responses((status = 201, body = AttachmentInfo), (status = 403, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)))]
+async fn add_attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<AttachmentQuery>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<AttachmentInfo>), Error> {
+    let (r, side) = booking::open_request(&state.store, &caller.0, id, "attach").await?;
+    if side != booking::Access::Requester || !caller.0.is(Role::Clinician) {
+        return Err(Error::forbidden(
+            "the requesting institution's clinicians attach files",
+        ));
+    }
+    if matches!(
+        r.state,
+        RequestState::Closed | RequestState::Cancelled | RequestState::Declined
+    ) {
+        return Err(Error::refused(
+            "step-out-of-order",
+            StatusCode::CONFLICT,
+            None,
+            format!("the request is {}", r.state),
+        ));
+    }
+    let filename = q.filename.trim().to_owned();
+    if filename.is_empty() || filename.len() > 200 || filename.contains(['/', '\\']) {
+        return Err(Error::field(
+            "filename",
+            "a plain file name of at most 200 bytes",
+        ));
+    }
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let limit = state.config.booking.max_attachment_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| Error::PayloadTooLarge(limit))?;
+    booking::check_type(&content_type, &bytes)?;
+    let dir = state.config.data.dir.clone();
+    let to_store = bytes.clone();
+    let sha256 = tokio::task::spawn_blocking(move || booking::store_bytes(&dir, &to_store))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)?;
+    let mut info = AttachmentInfo {
+        id: 0,
+        request_id: id,
+        filename,
+        content_type,
+        size: bytes.len() as i64,
+        sha256,
+        created_at: chrono::Utc::now(),
+    };
+    info.id = state.store.add_attachment(&info, caller.0.id).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// A request's attachments.
+#[utoipa::path(get, path = "/requests/{id}/attachments", tag = "requests", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<AttachmentInfo>), (status = 403, body = Problem)))]
+async fn list_attachments(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Vec<AttachmentInfo>>, Error> {
+    booking::open_request(&state.store, &caller.0, id, "read_attachments").await?;
+    Ok(Json(state.store.attachments(id).await?))
+}
+
+/// One attachment's bytes, checked against their checksum.
+#[utoipa::path(get, path = "/requests/{id}/attachments/{attachment}", tag = "requests",
+    params(("id" = i64, Path), ("attachment" = i64, Path)),
+    responses((status = 200, body = Vec<u8>, content_type = "application/octet-stream"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, attachment)): axum::extract::Path<(i64, i64)>,
+) -> Result<axum::response::Response, Error> {
+    use axum::response::IntoResponse as _;
+    booking::open_request(&state.store, &caller.0, id, "read_attachment").await?;
+    let a = state
+        .store
+        .attachments(id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == attachment)
+        .ok_or_else(|| Error::NotFound(format!("attachment {attachment}")))?;
+    let bytes = tokio::fs::read(booking::path_of(&state.config.data.dir, &a.sha256))
+        .await
+        .map_err(anyhow::Error::from)?;
+    use sha2::Digest as _;
+    if hex::encode(sha2::Sha256::digest(&bytes)) != a.sha256 {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "attachment {} no longer matches its checksum",
+            a.id
+        )));
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, a.content_type)], bytes).into_response())
 }
 
 /// Audit log filter.

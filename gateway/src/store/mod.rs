@@ -27,8 +27,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use error::StoreError;
 
 use crate::booking::{
-    Attendance, Availability, AvailabilityException, ConsultRequest, Enrolment, Opinion,
-    RequestEvent, RequestKind, RequestState, TeachingSession, Urgency,
+    AttachmentInfo, Attendance, Availability, AvailabilityException, ConsultRequest, Enrolment,
+    Opinion, RequestEvent, RequestKind, RequestState, TeachingSession, Urgency,
 };
 use crate::domain::{
     Clinician, Institution, Pairing, PairingVersion, Roles, Service, Services, Supporter, Team,
@@ -862,6 +862,16 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
         dispatch!(self, reports::sessions_held(institutions, from, to))
+    }
+
+    /// Records an attachment (its bytes already stored); returns its id.
+    pub async fn add_attachment(&self, a: &AttachmentInfo, by: i64) -> Result<i64, StoreError> {
+        dispatch!(self, attachments::add(a, by))
+    }
+
+    /// A request's attachments.
+    pub async fn attachments(&self, request_id: i64) -> Result<Vec<AttachmentInfo>, StoreError> {
+        dispatch!(self, attachments::list(request_id))
     }
 
     /// Appends to the audit log.

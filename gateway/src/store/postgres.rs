@@ -9,6 +9,8 @@ pub type Pool = sqlx::PgPool;
 /// a transaction-scoped advisory lock, released at commit.
 const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 
+#[path = "sql/attachments.rs"]
+pub mod attachments;
 #[path = "sql/audit.rs"]
 pub mod audit;
 #[path = "sql/availability.rs"]

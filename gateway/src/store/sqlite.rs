@@ -9,6 +9,8 @@ pub type Pool = sqlx::SqlitePool;
 /// first statement writes, so nothing more is needed.
 const SEED_IMPORT_LOCK: &str = "select 1";
 
+#[path = "sql/attachments.rs"]
+pub mod attachments;
 #[path = "sql/audit.rs"]
 pub mod audit;
 #[path = "sql/availability.rs"]

@@ -16,7 +16,118 @@ on_both_backends!(
     another_county_can_neither_read_nor_change_a_request_and_is_audited,
     remote_villages_are_served_first,
     two_concurrent_bookings_of_one_slot_let_exactly_one_in,
+    attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_one,
 );
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    id: &Value,
+    content_type: &str,
+    bytes: &[u8],
+) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(format!(
+            "{}/api/v1/requests/{id}/attachments?filename=consent.pdf",
+            app.base
+        ))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    duikou_tests::read(response).await
+}
+
+async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_one(
+    backend: Backend,
+) {
+    use sha2::Digest as _;
+    let app = TestApp::spawn_with(backend, |c| c.booking.max_attachment_bytes = 4096).await;
+    let c = cast(&app).await;
+    let mut body = content();
+    body["consent"] = json!({"given_by": "guardian", "name": "李某", "relation": "女儿", "reason": "患者失语",
+                             "at": Utc::now() - Duration::hours(2), "method": "scan", "scan_sha256": "0".repeat(64)});
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": body}),
+    )
+    .await;
+    let id = r["id"].clone();
+    let (status, p) = step(&app, &c.doctor, &id, "submit", json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["field"], "consent.scan_sha256");
+
+    let pdf = b"%PDF-1.4\n% signed consent form\n%%EOF\n";
+    let (status, a) = upload(&app, &c.doctor, &id, "application/pdf", pdf).await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    assert_eq!(a["sha256"], hex::encode(sha2::Sha256::digest(pdf)));
+    assert_eq!(a["size"], pdf.len());
+    let (status, p) = upload(
+        &app,
+        &c.doctor,
+        &id,
+        "application/pdf",
+        b"MZ\x90\x00 not a pdf",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (status, _) = upload(&app, &c.doctor, &id, "text/plain", b"hello").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let mut big = b"%PDF-".to_vec();
+    big.resize(5000, b'x');
+    let (status, _) = upload(&app, &c.doctor, &id, "application/pdf", &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _) = upload(&app, &c.consultant, &id, "application/pdf", pdf).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the supporter does not see drafts, let alone attach to them"
+    );
+
+    let (status, r) = app
+        .patch(&format!("/api/v1/requests/{id}"), &c.doctor, json!({"content": {"consent": {"given_by": "guardian", "name": "李某", "relation": "女儿", "reason": "患者失语", "at": Utc::now() - Duration::hours(2), "method": "scan", "scan_sha256": a["sha256"]}}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+
+    let (_, list) = app
+        .get(
+            &format!("/api/v1/requests/{id}/attachments"),
+            &c.coordinator,
+        )
+        .await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the rejected uploads left nothing: {list}"
+    );
+    let bytes = app
+        .client
+        .get(format!(
+            "{}/api/v1/requests/{id}/attachments/{}",
+            app.base, a["id"]
+        ))
+        .bearer_auth(&c.coordinator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bytes.headers()["content-type"], "application/pdf");
+    assert_eq!(bytes.bytes().await.unwrap().as_ref(), pdf);
+    let kaiping = app.institution_id("开平市中心医院").await;
+    let (_, outsider) = app.user("kp.doctor", kaiping, &["clinician"]).await;
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/requests/{id}/attachments/{}", a["id"]),
+            &outsider,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
 
 async fn two_concurrent_bookings_of_one_slot_let_exactly_one_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
