@@ -148,6 +148,8 @@ pub struct PairingReport {
     pub median_hours_to_opinion: Option<f64>,
     /// Remote sessions held for the supported institutions.
     pub sessions_held: usize,
+    /// Remote ward rounds held by the supporter's teams for the supported institutions.
+    pub ward_rounds: usize,
     /// Hours of teaching given by the supporter.
     pub teaching_hours: f64,
     /// Trainees of the supported institutions who attended the supporter's teaching.
@@ -345,6 +347,17 @@ pub async fn pairing_report(
         }
     }
 
+    let mut ward_rounds = 0;
+    for round in store.ward_rounds(&supported_ids, ",", from, to).await? {
+        if store
+            .team(round.team_id)
+            .await?
+            .is_some_and(|t| t.institution_id == presenter)
+        {
+            ward_rounds += 1;
+        }
+    }
+
     let village_target = Target {
         target: "every village is served at least once a quarter".into(),
         source: "000".into(),
@@ -372,6 +385,7 @@ pub async fn pairing_report(
         median_hours_to_accept: median(to_accept),
         median_hours_to_opinion: median(to_opinion),
         sessions_held: held.len(),
+        ward_rounds,
         teaching_hours,
         trainees_attended: attended.len(),
         villages: village_rows,
@@ -406,6 +420,7 @@ impl PairingReport {
         )
         .map_err(csv_err)?;
         row("sessions_held", self.sessions_held.to_string(), "").map_err(csv_err)?;
+        row("ward_rounds", self.ward_rounds.to_string(), "").map_err(csv_err)?;
         row("teaching_hours", format!("{:.2}", self.teaching_hours), "").map_err(csv_err)?;
         row("trainees_attended", self.trainees_attended.to_string(), "").map_err(csv_err)?;
         for v in &self.villages {

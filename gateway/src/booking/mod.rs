@@ -7,6 +7,7 @@
 
 mod attachments;
 mod request;
+mod rounds;
 mod service;
 mod slots;
 mod teaching;
@@ -17,6 +18,7 @@ pub use request::{
     CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, Patient,
     RequestContent, RequestEvent, RequestKind, RequestState, Urgency, Window,
 };
+pub use rounds::{RoundPatient, WardRound};
 pub use service::{
     Access, NewRequestInput, RequestView, StepInput, audit_entries, create_request, free_slots_of,
     list_requests, open_request, opinions, request_view, save_opinion, take_step, update_draft,

@@ -14,6 +14,7 @@ mod institutions;
 mod pairings;
 mod reports;
 mod requests;
+mod rounds;
 mod teaching;
 mod teams;
 mod users;
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(availability::router())
         .merge(teaching::router())
         .merge(reports::router())
+        .merge(rounds::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let api = api.route(

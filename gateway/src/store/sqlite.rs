@@ -23,6 +23,8 @@ pub mod registry;
 pub mod reports;
 #[path = "sql/requests.rs"]
 pub mod requests;
+#[path = "sql/rounds.rs"]
+pub mod rounds;
 #[path = "sql/seeds.rs"]
 pub mod seeds;
 #[path = "sql/teaching.rs"]
