@@ -31,6 +31,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Requests and their deadlines.
     pub booking: BookingConfig,
+    /// Webhook delivery of state changes.
+    pub notify: NotifyConfig,
     /// The program rosters imported on first start.
     pub seeds: SeedsConfig,
     /// The administrator created on an empty database.
@@ -146,6 +148,31 @@ impl Default for BookingConfig {
             decision_hours_normal: 24,
             decision_hours_urgent: 2,
             max_attachment_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[notify]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Milliseconds between passes over the outbox.
+    pub interval_ms: u64,
+    /// First retry delay in milliseconds; it doubles with each failure.
+    pub retry_base_ms: u64,
+    /// The longest delay between retries, in seconds.
+    pub retry_max_seconds: u64,
+    /// Seconds a webhook call may take.
+    pub timeout_seconds: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 2000,
+            retry_base_ms: 5000,
+            retry_max_seconds: 3600,
+            timeout_seconds: 10,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod notify;
 pub mod registry;
 pub mod reports;
 pub mod seeds;

@@ -150,9 +150,16 @@ pub async fn run(
     let handle = Handle::new();
     let grace = Duration::from_secs(prepared.config.http.shutdown_grace_seconds);
     let stopper = handle.clone();
+    let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
+    let notifier = tokio::spawn(crate::notify::run(
+        prepared.store.clone(),
+        prepared.config.notify.clone(),
+        workers_stop,
+    ));
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
+        let _ = stop_workers.send(true);
         stopper.graceful_shutdown(Some(grace));
     });
     listener.set_nonblocking(true)?;
@@ -174,6 +181,8 @@ pub async fn run(
                 .await?;
         }
     }
+    // The webhook worker stops between passes; a pass cut short is retried next start.
+    let _ = tokio::time::timeout(grace, notifier).await;
     prepared.store.close().await;
     tracing::info!("stopped");
     Ok(())

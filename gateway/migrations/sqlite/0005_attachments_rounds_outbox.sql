@@ -47,6 +47,8 @@ create table outbox (
     next_attempt_at text not null,
     delivered_at text,
     last_error text,
+    -- One message per (request, event) at most, e.g. a single overdue notice.
+    dedupe_key text unique,
     created_at text not null
 );
 create index outbox_pending on outbox (delivered_at, next_attempt_at);

@@ -332,6 +332,35 @@ pub async fn update_draft(
     view(store, load(store, id).await?).await
 }
 
+/// The webhook notices of a state change, one per institution; no patient data.
+pub fn notices(
+    request_id: i64,
+    version: i32,
+    event: &str,
+    at: DateTime<Utc>,
+    institutions: [i64; 2],
+) -> Vec<crate::store::OutboxMessage> {
+    let payload =
+        serde_json::json!({"event": event, "request_id": request_id, "at": at}).to_string();
+    let mut seen = Vec::new();
+    institutions
+        .into_iter()
+        .filter(|i| {
+            let first = !seen.contains(i);
+            seen.push(*i);
+            first
+        })
+        .map(|institution_id| crate::store::OutboxMessage {
+            institution_id,
+            event: event.to_owned(),
+            payload: payload.clone(),
+            dedupe_key: Some(format!(
+                "request:{request_id}:{event}:v{version}:to{institution_id}"
+            )),
+        })
+        .collect()
+}
+
 fn out_of_order(detail: String) -> Error {
     Error::refused("step-out-of-order", StatusCode::CONFLICT, None, detail)
 }
@@ -596,6 +625,25 @@ pub async fn take_step(
             });
         }
         Step::Start | Step::Acknowledge | Step::Close | Step::Cancel => {}
+    }
+    if matches!(
+        to,
+        RequestState::Submitted
+            | RequestState::Accepted
+            | RequestState::Declined
+            | RequestState::Scheduled
+            | RequestState::OpinionSigned
+    ) {
+        let supporter = update
+            .supporter_institution_id
+            .unwrap_or(r.supporter_institution_id);
+        update.outbox = notices(
+            id,
+            r.version + 1,
+            to.as_str(),
+            now,
+            [r.requester_institution_id, supporter],
+        );
     }
     let record = StepRecord {
         from: Some(r.state),

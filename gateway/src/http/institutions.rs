@@ -18,6 +18,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_institutions, create_institution))
         .routes(routes!(get_institution))
+        .routes(routes!(set_webhook))
 }
 
 /// Search parameters.
@@ -120,4 +121,45 @@ async fn create_institution(
         StatusCode::CREATED,
         Json(state.store.create_institution(&new).await?),
     ))
+}
+
+/// Where an institution receives notifications.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookInput {
+    /// An `https://` (or `http://`, inside a hospital network) URL.
+    url: String,
+    /// The shared secret for `X-Duikou-Signature`, at least 16 characters.
+    secret: String,
+}
+
+/// Sets the institution's webhook: its coordinators or an administrator.
+#[utoipa::path(put, path = "/institutions/{id}/webhook", tag = "registry", params(("id" = i64, Path)), request_body = WebhookInput,
+    responses((status = 204), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn set_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<WebhookInput>,
+) -> Result<StatusCode, Error> {
+    let own = caller.0.is(crate::domain::Role::Coordinator) && caller.0.institution_id == id;
+    if !own && !caller.0.is(crate::domain::Role::Admin) {
+        return Err(Error::forbidden(
+            "the institution's coordinators or an administrator set its webhook",
+        ));
+    }
+    state
+        .store
+        .institution(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("institution {id}")))?;
+    let url = input.url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
+        return Err(Error::field("url", "an http:// or https:// URL"));
+    }
+    if input.secret.chars().count() < 16 {
+        return Err(Error::field("secret", "at least 16 characters"));
+    }
+    state.store.set_webhook(id, url, &input.secret).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -17,7 +17,133 @@ on_both_backends!(
     remote_villages_are_served_first,
     two_concurrent_bookings_of_one_slot_let_exactly_one_in,
     attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_one,
+    state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests_are_offered,
 );
+
+/// A webhook receiver that fails its first call and records every call.
+async fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let calls: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let mut calls = seen.lock().unwrap();
+                calls.push((headers, body));
+                if calls.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+async fn state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests_are_offered(
+    backend: Backend,
+) {
+    use hmac::Mac as _;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.notify.interval_ms = 100;
+        c.notify.retry_base_ms = 200;
+        c.booking.decision_hours_normal = 0;
+    })
+    .await;
+    let c = cast(&app).await;
+    let (url, calls) = receiver().await;
+    let secret = "a shared secret of the hospital";
+    let (status, p) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/institutions/{}/webhook", c.tertiary),
+            Some(&c.coordinator),
+            Some(json!({"url": url, "secret": secret})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{p}");
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/institutions/{}/webhook", c.tertiary),
+            Some(&c.doctor),
+            Some(json!({"url": url, "secret": secret})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "only the institution's own coordinators"
+    );
+
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
+    // With a zero-hour deadline the request is overdue at once and offered to the
+    // supporter's qualified consultants.
+    let (_, view) = app
+        .get(&format!("/api/v1/requests/{}", r["id"]), &c.coordinator)
+        .await;
+    assert_eq!(view["overdue"], true);
+    assert_eq!(
+        view["offered_to"],
+        json!([c.consultant_id]),
+        "the junior does not qualify: {view}"
+    );
+
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let calls = calls.lock().unwrap();
+        events = calls
+            .iter()
+            .skip(1)
+            .map(|(h, _)| h["x-duikou-event"].to_str().unwrap().to_owned())
+            .collect();
+        if events.contains(&"submitted".to_owned()) && events.contains(&"overdue".to_owned()) {
+            break;
+        }
+    }
+    assert!(
+        events.contains(&"submitted".to_owned()) && events.contains(&"overdue".to_owned()),
+        "{events:?}"
+    );
+    let calls = calls.lock().unwrap().clone();
+    assert!(calls.len() >= 3, "the first call failed and was retried");
+    for (headers, body) in &calls {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(headers["x-duikou-signature"].to_str().unwrap(), expected);
+        assert!(
+            !body.contains("王某某"),
+            "no patient data leaves in a notice: {body}"
+        );
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["request_id"], r["id"]);
+    }
+    let failed_delivery = calls[0].0["x-duikou-delivery"].clone();
+    assert!(
+        calls[1..]
+            .iter()
+            .any(|(h, _)| h["x-duikou-delivery"] == failed_delivery),
+        "the failed one came again"
+    );
+    app.stop().await;
+}
 
 async fn upload(
     app: &TestApp,

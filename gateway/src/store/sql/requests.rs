@@ -257,6 +257,7 @@ pub async fn update(
     if let Some(step) = step {
         record_step(&mut tx, id, step).await?;
     }
+    super::outbox::enqueue(&mut tx, &u.outbox, u.at).await?;
     match opinion {
         None => {}
         Some(OpinionChange::Draft {

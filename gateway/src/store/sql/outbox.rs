@@ -1,0 +1,166 @@
+//! The notification outbox and the institutions' webhooks. Compiled once per backend
+//! (see `store/mod.rs`).
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, Pool};
+use crate::store::{OutboxMessage, PendingDelivery, StoreError};
+
+/// Inserts messages inside a transaction; a message whose dedupe key exists is skipped.
+pub async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    messages: &[OutboxMessage],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for m in messages {
+        sqlx::query::<Db>(
+            "insert into outbox (institution_id, event, payload, attempts, next_attempt_at, dedupe_key, created_at)
+             values ($1, $2, $3, 0, $4, $5, $4) on conflict (dedupe_key) do nothing",
+        )
+        .bind(m.institution_id)
+        .bind(&m.event)
+        .bind(&m.payload)
+        .bind(now)
+        .bind(&m.dedupe_key)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts messages in a transaction of their own.
+pub async fn enqueue_now(
+    pool: &Pool,
+    messages: &[OutboxMessage],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    enqueue(&mut tx, messages, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets an institution's webhook.
+pub async fn set_webhook(
+    pool: &Pool,
+    institution_id: i64,
+    url: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query::<Db>(
+        "insert into webhook (institution_id, url, secret, created_at) values ($1, $2, $3, $4)
+         on conflict (institution_id) do update set url = excluded.url, secret = excluded.secret",
+    )
+    .bind(institution_id)
+    .bind(url)
+    .bind(secret)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    event: String,
+    payload: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    url: String,
+    secret: String,
+}
+
+/// Claims up to `limit` due messages of institutions with a webhook: each claim pushes
+/// the message's next attempt to `lease_until`, so that another gateway process does not
+/// send it at the same time.
+pub async fn claim(
+    pool: &Pool,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<PendingDelivery>, StoreError> {
+    let rows = sqlx::query_as::<Db, Row>(
+        "select o.id, o.event, o.payload, o.attempts, o.next_attempt_at, w.url, w.secret
+         from outbox o join webhook w on w.institution_id = o.institution_id
+         where o.delivered_at is null and o.next_attempt_at <= $1 order by o.id limit $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut claimed = Vec::new();
+    for r in rows {
+        let won = sqlx::query::<Db>(
+            "update outbox set next_attempt_at = $3 where id = $1 and next_attempt_at = $2 and delivered_at is null",
+        )
+        .bind(r.id)
+        .bind(r.next_attempt_at)
+        .bind(lease_until)
+        .execute(pool)
+        .await?;
+        if won.rows_affected() == 1 {
+            claimed.push(PendingDelivery {
+                id: r.id,
+                event: r.event,
+                payload: r.payload,
+                attempts: r.attempts,
+                url: r.url,
+                secret: r.secret,
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+/// Marks a message delivered.
+pub async fn delivered(pool: &Pool, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query::<Db>("update outbox set delivered_at = $2, attempts = attempts + 1, last_error = null where id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt and when to try again.
+pub async fn failed(
+    pool: &Pool,
+    id: i64,
+    error: &str,
+    next: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query::<Db>("update outbox set attempts = attempts + 1, last_error = $2, next_attempt_at = $3 where id = $1")
+        .bind(id)
+        .bind(error)
+        .bind(next)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Submitted requests past their decision deadline: (request, requester institution,
+/// supporter institution).
+pub async fn overdue(pool: &Pool, now: DateTime<Utc>) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (i64, i64, i64)>(
+        "select id, requester_institution_id, supporter_institution_id from consult_request
+         where state = 'submitted' and decision_due_at < $1",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Delivery state of the messages about one request, for operators and tests.
+pub async fn status(
+    pool: &Pool,
+    dedupe_prefix: &str,
+) -> Result<Vec<(String, i32, bool)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (String, i32, bool)>(
+        "select event, attempts, delivered_at is not null from outbox where dedupe_key like $1 || '%' order by id",
+    )
+    .bind(dedupe_prefix)
+    .fetch_all(pool)
+    .await?)
+}
