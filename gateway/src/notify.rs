@@ -54,12 +54,16 @@ async fn send(client: &reqwest::Client, d: &PendingDelivery) -> Result<(), Strin
     }
 }
 
-/// One pass: queues overdue notices, then sends what is due. Returns how many were sent.
+/// One pass: expires requests whose window passed, queues overdue notices, then sends
+/// what is due. Returns how many were sent.
 pub async fn deliver_once(
     store: &Store,
     client: &reqwest::Client,
     config: &NotifyConfig,
 ) -> anyhow::Result<usize> {
+    crate::booking::expire_due(store)
+        .await
+        .map_err(|e| anyhow::anyhow!("expiring requests: {e}"))?;
     for (request, requester, supporter) in store.overdue_requests().await? {
         store
             .enqueue(&notices(

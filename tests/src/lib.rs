@@ -164,6 +164,12 @@ impl TestApp {
         backend: Backend,
         adjust: impl FnOnce(&mut duikou::config::Config),
     ) -> Self {
+        if let Ok(filter) = std::env::var("DUIKOU_TEST_LOG") {
+            duikou::telemetry::init(&duikou::config::LogConfig {
+                filter,
+                format: "text".into(),
+            });
+        }
         let db = TestDb::new(backend).await.expect("a test database");
         let mut config = db.config();
         adjust(&mut config);

@@ -34,7 +34,7 @@ create table request_event (
     request_id bigint not null references consult_request (id),
     from_state text,
     to_state text not null,
-    actor_user_id bigint not null references app_user (id),
+    actor_user_id bigint references app_user (id),
     at timestamptz not null,
     note text
 );

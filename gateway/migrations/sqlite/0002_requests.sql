@@ -34,7 +34,7 @@ create table request_event (
     request_id integer not null references consult_request (id),
     from_state text,
     to_state text not null,
-    actor_user_id integer not null references app_user (id),
+    actor_user_id integer references app_user (id),
     at text not null,
     note text
 );

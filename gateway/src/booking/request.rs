@@ -67,6 +67,8 @@ named_enum! {
         Closed = "closed",
         /// Withdrawn by the requester.
         Cancelled = "cancelled",
+        /// The proposed window passed before a session was scheduled.
+        Expired = "expired",
     }
 }
 
@@ -443,8 +445,8 @@ pub struct RequestEvent {
     pub from_state: Option<RequestState>,
     /// State after.
     pub to_state: RequestState,
-    /// Who.
-    pub actor_user_id: i64,
+    /// Who; none when duikou itself took the step (expiry).
+    pub actor_user_id: Option<i64>,
     /// When.
     pub at: DateTime<Utc>,
     /// What else happened (reason code, consultant, amendment).

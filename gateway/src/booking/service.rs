@@ -272,7 +272,7 @@ pub async fn create_request(
     let step = StepRecord {
         from: None,
         to: RequestState::Draft,
-        actor: caller.id,
+        actor: Some(caller.id),
         at: Utc::now(),
         note: None,
     };
@@ -484,6 +484,7 @@ pub async fn take_step(
         }
         Side::Either => caller.is(Role::Clinician) || caller.is(Role::Coordinator),
         Side::Consultant => caller.clinician_id.is_some() && caller.clinician_id == r.consultant_id,
+        Side::System => false,
     };
     if !allowed {
         audit(
@@ -624,7 +625,7 @@ pub async fn take_step(
                 opinion_id: draft.id,
             });
         }
-        Step::Start | Step::Acknowledge | Step::Close | Step::Cancel => {}
+        Step::Start | Step::Acknowledge | Step::Close | Step::Cancel | Step::Expire => {}
     }
     if matches!(
         to,
@@ -648,7 +649,7 @@ pub async fn take_step(
     let record = StepRecord {
         from: Some(r.state),
         to,
-        actor: caller.id,
+        actor: Some(caller.id),
         at: now,
         note,
     };
@@ -705,6 +706,52 @@ pub async fn free_slots_of(
         to,
         Utc::now(),
     ))
+}
+
+/// Expires submitted or accepted requests whose proposed window has ended without a
+/// scheduled session, notifying both institutions. Returns how many expired.
+pub async fn expire_due(store: &Store) -> Result<usize, Error> {
+    let now = Utc::now();
+    let filter = RequestFilter {
+        states: Some(vec![RequestState::Submitted, RequestState::Accepted]),
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut expired = 0;
+    for r in store.requests(&filter).await? {
+        if r.content.window.as_ref().is_none_or(|w| w.end > now) {
+            continue;
+        }
+        let update = RequestUpdate {
+            at: now,
+            state: Some(RequestState::Expired),
+            outbox: notices(
+                r.id,
+                r.version + 1,
+                "expired",
+                now,
+                [r.requester_institution_id, r.supporter_institution_id],
+            ),
+            ..Default::default()
+        };
+        let record = StepRecord {
+            from: Some(r.state),
+            to: RequestState::Expired,
+            actor: None,
+            at: now,
+            note: None,
+        };
+        match store
+            .update_request(r.id, r.version, &update, Some(&record), None)
+            .await
+        {
+            Ok(()) => expired += 1,
+            // Somebody acted on it meanwhile; the next pass looks again.
+            Err(StoreError::Stale(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(expired)
 }
 
 /// Writes the consultant's draft opinion (a first opinion, or an amendment of the latest

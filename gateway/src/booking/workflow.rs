@@ -26,6 +26,8 @@ named_enum! {
         Close = "close",
         /// The requester withdraws the request.
         Cancel = "cancel",
+        /// The window passed unscheduled; taken by duikou, never by a user.
+        Expire = "expire",
     }
 }
 
@@ -40,6 +42,8 @@ pub enum Side {
     Either,
     /// The assigned consultant.
     Consultant,
+    /// duikou itself.
+    System,
 }
 
 impl Step {
@@ -50,6 +54,7 @@ impl Step {
             Self::Accept | Self::Decline | Self::Schedule => Side::Supporter,
             Self::Start => Side::Either,
             Self::Sign => Side::Consultant,
+            Self::Expire => Side::System,
         }
     }
 
@@ -72,6 +77,7 @@ impl Step {
             (Self::Acknowledge, OpinionSigned) => Acknowledged,
             (Self::Close, Acknowledged) => Closed,
             (Self::Cancel, Draft | Submitted | Accepted | Scheduled) => Cancelled,
+            (Self::Expire, Submitted | Accepted) => Expired,
             (step, state) => {
                 return Err(format!(
                     "a request that is {state} cannot be {}",
@@ -93,6 +99,7 @@ impl Step {
             Self::Acknowledge => "acknowledged",
             Self::Close => "closed",
             Self::Cancel => "cancelled",
+            Self::Expire => "expired",
         }
     }
 }

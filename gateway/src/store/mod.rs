@@ -275,8 +275,8 @@ pub struct StepRecord {
     pub from: Option<RequestState>,
     /// State after.
     pub to: RequestState,
-    /// The user.
-    pub actor: i64,
+    /// The user; none for duikou itself.
+    pub actor: Option<i64>,
     /// When.
     pub at: DateTime<Utc>,
     /// A note without patient data.

@@ -18,7 +18,56 @@ on_both_backends!(
     two_concurrent_bookings_of_one_slot_let_exactly_one_in,
     attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_one,
     state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests_are_offered,
+    a_request_whose_window_passes_unscheduled_expires,
 );
+
+async fn a_request_whose_window_passes_unscheduled_expires(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.notify.interval_ms = 100).await;
+    let c = cast(&app).await;
+    let mut body = content();
+    let start = Utc::now() + Duration::seconds(1);
+    body["window"] = json!({"start": start, "end": start + Duration::seconds(2)});
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": body}),
+    )
+    .await;
+    let id = r["id"].clone();
+    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+    let (status, p) = step(&app, &c.doctor, &id, "expire", json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "nobody expires a request by hand: {p}"
+    );
+    let mut state = Value::Null;
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        view = app
+            .get(&format!("/api/v1/requests/{id}"), &c.doctor)
+            .await
+            .1;
+        state = view["state"].clone();
+        if state == "expired" {
+            break;
+        }
+    }
+    assert_eq!(state, "expired", "{view}");
+    let last = view["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor_user_id"], Value::Null, "duikou took the step");
+    let (status, p) = step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{p}");
+    app.stop().await;
+}
 
 /// A webhook receiver that fails its first call and records every call.
 async fn receiver() -> (

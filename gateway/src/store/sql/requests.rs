@@ -320,7 +320,7 @@ pub async fn update(
 struct EventRow {
     from_state: Option<String>,
     to_state: String,
-    actor_user_id: i64,
+    actor_user_id: Option<i64>,
     at: DateTime<Utc>,
     note: Option<String>,
 }
