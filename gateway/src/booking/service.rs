@@ -70,6 +70,9 @@ pub struct RequestView {
     pub offered_to: Vec<i64>,
     /// Every step, with actor and time.
     pub events: Vec<RequestEvent>,
+    /// The session start as shown in China (`YYYY-MM-DD HH:MM`, UTC+8); times are
+    /// stored and sent in UTC.
+    pub scheduled_local: Option<String>,
 }
 
 /// How the caller stands to a request.
@@ -857,11 +860,17 @@ async fn view(store: &Store, r: ConsultRequest) -> Result<RequestView, Error> {
         Vec::new()
     };
     let events = store.request_events(r.id).await?;
+    let scheduled_local = r.scheduled_start.map(|t| {
+        t.with_timezone(&china())
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    });
     Ok(RequestView {
         request: r,
         overdue,
         offered_to,
         events,
+        scheduled_local,
     })
 }
 

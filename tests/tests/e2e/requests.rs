@@ -667,6 +667,17 @@ async fn a_consultation_runs_from_draft_to_closed(backend: Backend) {
     )
     .await;
     assert_eq!(r["scheduled_start"], start);
+    let local = start
+        .as_str()
+        .unwrap()
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap()
+        + Duration::hours(8);
+    assert_eq!(
+        r["scheduled_local"],
+        local.format("%Y-%m-%d %H:%M").to_string(),
+        "shown in China time"
+    );
     assert_eq!(r["state"], "scheduled");
     ok_step(&app, &c.consultant, &id, "start", json!({})).await;
 
