@@ -15,6 +15,7 @@
 //! - [`http`]: the axum application under `/api/v1`, health and metrics.
 //! - [`startup`]: prepare the store, then serve until shutdown; shared by `main` and tests.
 
+pub mod audit;
 pub mod auth;
 pub mod booking;
 pub mod cli;

@@ -94,20 +94,7 @@ async fn audit(
     allowed: bool,
     detail: Option<String>,
 ) -> Result<(), Error> {
-    store
-        .audit(&AuditEntry {
-            at: Utc::now(),
-            user_id: Some(caller.id),
-            roles: caller.roles.to_stored(),
-            institution_id: Some(caller.institution_id),
-            action: action.to_owned(),
-            object_kind: "request".to_owned(),
-            object_id: id,
-            outcome: if allowed { "allowed" } else { "denied" }.to_owned(),
-            detail,
-        })
-        .await?;
-    Ok(())
+    crate::audit::record(store, caller, "request", action, id, allowed, detail).await
 }
 
 /// Refuses, and records the refusal, unless the caller may see `r`.

@@ -16,7 +16,7 @@ use crate::booking::{RoundPatient, WardRound, china};
 use crate::domain::{Role, Service, Team, User};
 use crate::error::{Error, Problem};
 use crate::registry::supporter_chain;
-use crate::store::{AuditEntry, Store};
+use crate::store::Store;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -66,20 +66,7 @@ async fn audit(
     id: i64,
     allowed: bool,
 ) -> Result<(), Error> {
-    store
-        .audit(&AuditEntry {
-            at: Utc::now(),
-            user_id: Some(caller.id),
-            roles: caller.roles.to_stored(),
-            institution_id: Some(caller.institution_id),
-            action: action.to_owned(),
-            object_kind: "ward_round".to_owned(),
-            object_id: Some(id),
-            outcome: if allowed { "allowed" } else { "denied" }.to_owned(),
-            detail: None,
-        })
-        .await?;
-    Ok(())
+    crate::audit::record(store, caller, "ward_round", action, Some(id), allowed, None).await
 }
 
 async fn team(store: &Store, id: i64) -> Result<Team, Error> {

@@ -582,6 +582,18 @@ fn rule(problem: &Value) -> &str {
         .unwrap()
 }
 
+/// Drafts and submits a complete consultation; returns its id.
+async fn submitted(app: &TestApp, c: &Cast) -> Value {
+    let r = draft(
+        app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(app, &c.doctor, &r["id"], "submit", json!({})).await;
+    r["id"].clone()
+}
+
 /// Submits a complete consultation and has the consultant accept, schedule and start it.
 async fn in_session(app: &TestApp, c: &Cast) -> Value {
     let r = draft(
@@ -892,14 +904,7 @@ async fn an_incomplete_request_is_not_submitted(backend: Backend) {
 async fn only_a_qualified_consultant_is_assigned(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let c = cast(&app).await;
-    let r = draft(
-        &app,
-        &c.doctor,
-        json!({"kind": "consultation", "content": content()}),
-    )
-    .await;
-    let id = r["id"].clone();
-    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+    let id = submitted(&app, &c).await;
     // Two years of practice and an intermediate title, where deputy senior is asked for.
     let (status, p) = step(
         &app,
@@ -1115,14 +1120,7 @@ async fn a_signed_opinion_is_amended_never_changed(backend: Backend) {
 async fn another_county_can_neither_read_nor_change_a_request_and_is_audited(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let c = cast(&app).await;
-    let r = draft(
-        &app,
-        &c.doctor,
-        json!({"kind": "consultation", "content": content()}),
-    )
-    .await;
-    let id = r["id"].clone();
-    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+    let id = submitted(&app, &c).await;
     let kaiping = app.institution_id("开平市中心医院").await;
     let (intruder_id, intruder) = app.user("kp.doctor", kaiping, &["clinician"]).await;
     let (status, p) = app.get(&format!("/api/v1/requests/{id}"), &intruder).await;
