@@ -7,7 +7,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::today_in_china;
-use crate::domain::{Pairing, Services, Supported, Supporter, User};
+use axum::http::StatusCode;
+
+use crate::domain::{Kind, Level, Pairing, Services, Supported, Supporter, User};
 use crate::error::Error;
 use crate::store::{Change, PairingDraft, Store};
 
@@ -88,6 +90,41 @@ fn draft(
     })
 }
 
+/// `004`: tertiary general hospitals support county general hospitals and tertiary TCM
+/// hospitals support county TCM hospitals. Applies to a tertiary institution paired with
+/// one county-level hospital; region-wide pairings (a whole county system) are exempt.
+async fn like_supports_like(
+    store: &Store,
+    supporter: Supporter,
+    supported: &Supported,
+) -> Result<(), Error> {
+    let (Supporter::Institution(s), Supported::Institution(t)) = (supporter, supported) else {
+        return Ok(());
+    };
+    let (Some(s), Some(t)) = (store.institution(s).await?, store.institution(*t).await?) else {
+        // Unknown ids are reported, field by field, by the store.
+        return Ok(());
+    };
+    let hospital = |k: Kind| matches!(k, Kind::General | Kind::Tcm);
+    if s.level == Level::Tertiary
+        && t.level == Level::County
+        && hospital(s.kind)
+        && hospital(t.kind)
+        && s.kind != t.kind
+    {
+        return Err(Error::refused(
+            "kind-mismatch",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("supported"),
+            format!(
+                "{} ({}) cannot be paired with {} ({}): general supports general and TCM supports TCM (004)",
+                s.name, s.kind, t.name, t.kind
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn stated(reason: Option<String>) -> Option<String> {
     reason
         .map(|r| r.trim().to_owned())
@@ -107,6 +144,7 @@ pub async fn create_pairing(
     by: &User,
     input: PairingInput,
 ) -> Result<Pairing, Error> {
+    like_supports_like(store, input.supporter, &input.supported).await?;
     let d = draft(
         input.supporter,
         input.supported,
@@ -155,9 +193,12 @@ pub async fn change_pairing(
             ));
         }
     }
+    let supporter = change.supporter.unwrap_or(p.supporter);
+    let supported = change.supported.unwrap_or(p.supported);
+    like_supports_like(store, supporter, &supported).await?;
     let d = draft(
-        change.supporter.unwrap_or(p.supporter),
-        change.supported.unwrap_or(p.supported),
+        supporter,
+        supported,
         change.services.as_ref().unwrap_or(&p.services),
         change.valid_from.unwrap_or(p.valid_from),
         change.valid_to.unwrap_or(p.valid_to),

@@ -12,7 +12,40 @@ on_both_backends!(
     ending_a_pairing_needs_a_reason_and_stops_its_support,
     a_change_based_on_an_old_version_is_refused,
     a_pairing_whose_period_is_over_does_not_change,
+    general_hospitals_support_general_and_tcm_supports_tcm,
 );
+
+async fn general_hospitals_support_general_and_tcm_supports_tcm(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let wuyi_tcm = app.institution_id("江门市五邑中医院").await;
+    let pairing = |supported: i64| {
+        json!({"supporter": {"kind": "institution", "id": wuyi_tcm},
+               "supported": {"kind": "institution", "value": supported},
+               "services": ["consult"], "valid_from": day(0), "valid_to": day(365)})
+    };
+    let general = app.institution_id("台山市人民医院").await;
+    let (status, p) = app
+        .post("/api/v1/pairings", &app.admin_token, pairing(general))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(p["type"].as_str().unwrap().ends_with("/kind-mismatch"));
+    assert!(p["detail"].as_str().unwrap().contains("004"));
+    let tcm = app.institution_id("台山市中医院").await;
+    let (status, created) = app
+        .post("/api/v1/pairings", &app.admin_token, pairing(tcm))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    // Changing it to a general hospital is refused the same way.
+    let (status, p) = app
+        .patch(
+            &format!("/api/v1/pairings/{}", created["id"]),
+            &app.admin_token,
+            json!({"supported": {"kind": "institution", "value": general}, "reason": "reassignment"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    app.stop().await;
+}
 
 /// Today in China, shifted by `days`.
 fn day(days: i64) -> NaiveDate {
