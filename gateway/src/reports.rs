@@ -160,6 +160,18 @@ pub struct PairingReport {
     pub targets: Vec<Target>,
 }
 
+/// The longest stretch in days without service between `first` and `last`, given the
+/// days served.
+fn longest_gap(first: NaiveDate, last: NaiveDate, served: &BTreeSet<NaiveDate>) -> i64 {
+    let mut previous = first;
+    let mut longest = 0;
+    for day in served.range(first..=last).chain(std::iter::once(&last)) {
+        longest = longest.max((*day - previous).num_days());
+        previous = *day;
+    }
+    longest
+}
+
 fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -370,6 +382,39 @@ pub async fn pairing_report(
         },
         met: (!villages.is_empty()).then_some(unserved.is_empty()),
     };
+    // 003: an expert team visits its village at least every two months (61 days).
+    let team_target = if matches!(p.supporter, Supporter::Team(_)) && !villages.is_empty() {
+        let until = last.min(crate::registry::today_in_china());
+        let mut late = Vec::new();
+        for v in &villages {
+            let mut days: BTreeSet<NaiveDate> = visits
+                .iter()
+                .filter(|x| x.village_id == v.id)
+                .map(|x| x.visit_date)
+                .collect();
+            days.extend(
+                held.iter()
+                    .filter(|(i, _)| *i == v.id)
+                    .map(|(_, at)| at.with_timezone(&china()).date_naive()),
+            );
+            let gap = longest_gap(first, until, &days);
+            if gap > 61 {
+                late.push(format!("{} ({gap} days without a visit)", v.name));
+            }
+        }
+        Some(Target {
+            target: "the team visits each village at least every two months".into(),
+            source: "003".into(),
+            actual: if late.is_empty() {
+                "every village within two months".into()
+            } else {
+                late.join(", ")
+            },
+            met: Some(late.is_empty()),
+        })
+    } else {
+        None
+    };
     let training_target = Target {
         target: "at least three trained clinicians a year".into(),
         source: "004".into(),
@@ -389,7 +434,10 @@ pub async fn pairing_report(
         teaching_hours,
         trainees_attended: attended.len(),
         villages: village_rows,
-        targets: vec![village_target, training_target],
+        targets: [Some(village_target), Some(training_target), team_target]
+            .into_iter()
+            .flatten()
+            .collect(),
     })
 }
 
@@ -473,6 +521,19 @@ mod tests {
         for bad in ["2017-Q5", "17", "2017-Q", "Q2", ""] {
             assert!(Period::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_longest_gap_counts_from_the_period_start_to_its_end() {
+        let d = |m: u32, day: u32| NaiveDate::from_ymd_opt(2020, m, day).unwrap();
+        let served: BTreeSet<NaiveDate> = [d(2, 1), d(3, 1)].into_iter().collect();
+        assert_eq!(
+            longest_gap(d(1, 1), d(6, 30), &served),
+            121,
+            "March to the end of June"
+        );
+        assert_eq!(longest_gap(d(1, 1), d(3, 31), &served), 31);
+        assert_eq!(longest_gap(d(1, 1), d(1, 31), &BTreeSet::new()), 30);
     }
 
     #[test]

@@ -8,7 +8,58 @@ use serde_json::{Value, json};
 on_both_backends!(
     trainees_of_paired_institutions_enrol_with_a_waiting_list_and_earn_hours,
     the_quarterly_report_of_a_jiangmen_pairing_shows_its_numbers_and_targets,
+    an_expert_team_visits_its_village_at_least_every_two_months,
 );
+
+async fn an_expert_team_visits_its_village_at_least_every_two_months(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = &app.admin_token;
+    let hospital = app.institution_id("威海卫人民医院").await;
+    let village = app.institution_id("羊亭镇王家夼村卫生室").await;
+    let (_, leader) = app
+        .post("/api/v1/clinicians", admin, json!({"name": "孙主任", "institution_id": hospital, "title": "主任医师", "specialty": "心血管内科"}))
+        .await;
+    let (_, team) = app
+        .post("/api/v1/teams", admin, json!({"name": "王家夼巡诊团队", "institution_id": hospital, "leader_id": leader["id"]}))
+        .await;
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            admin,
+            json!({"supporter": {"kind": "team", "id": team["id"]}, "supported": {"kind": "institution", "value": village},
+                   "services": ["consult"], "valid_from": "2020-01-01", "valid_to": "2020-12-31"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let (_, office) = app.user("wh.office", hospital, &["coordinator"]).await;
+    for day in ["2020-01-10", "2020-02-20"] {
+        let (status, v) = app
+            .post("/api/v1/visits", &office, json!({"village_id": village, "visit_date": day, "team_id": team["id"], "services": ["consult"]}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let path = format!("/api/v1/reports/pairings/{}", p["id"]);
+    let (_, q1) = app.get(&format!("{path}?period=2020-Q1"), &office).await;
+    let two_months = q1["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["source"] == "003")
+        .unwrap()
+        .clone();
+    assert_eq!(two_months["met"], true, "{q1}");
+    let (_, year) = app.get(&format!("{path}?period=2020"), &office).await;
+    let two_months = year["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["source"] == "003")
+        .unwrap()
+        .clone();
+    assert_eq!(two_months["met"], false, "nothing after February: {year}");
+    assert!(two_months["actual"].as_str().unwrap().contains("王家夼"));
+    app.stop().await;
+}
 
 async fn pairing(app: &TestApp, supporter: i64, supported: i64, services: Value) -> i64 {
     let today = Utc::now().date_naive();
