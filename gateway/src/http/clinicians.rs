@@ -18,7 +18,7 @@ use crate::store::{ClinicianFilter, NewClinician};
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_clinicians, create_clinician))
-        .routes(routes!(get_clinician))
+        .routes(routes!(get_clinician, update_credentials))
 }
 
 /// Search parameters.
@@ -152,4 +152,56 @@ async fn create_clinician(
         StatusCode::CREATED,
         Json(state.store.create_clinician(&new).await?),
     ))
+}
+
+/// A clinician's credentials, as the unit's records show them now.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsInput {
+    /// Practising licence number; null when it lapsed.
+    licence_number: Option<String>,
+    /// Years of independent practice.
+    practice_years: Option<i32>,
+}
+
+/// Updates a clinician's licence and years of practice: administrators, or coordinators
+/// of the clinician's unit. Consultants are checked against them again at signing.
+#[utoipa::path(patch, path = "/clinicians/{id}", tag = "registry", params(("id" = i64, Path)), request_body = CredentialsInput,
+    responses((status = 200, body = Clinician), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<CredentialsInput>,
+) -> Result<Json<Clinician>, Error> {
+    let c = state
+        .store
+        .clinician(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))?;
+    let own_coordinator =
+        caller.0.is(Role::Coordinator) && caller.0.institution_id == c.institution_id;
+    if !caller.0.is(Role::Admin) && !own_coordinator {
+        return Err(Error::forbidden(
+            "only an administrator or the unit's coordinator",
+        ));
+    }
+    if input.practice_years.is_some_and(|y| !(0..=70).contains(&y)) {
+        return Err(Error::field(
+            "practice_years",
+            "years of practice lie between 0 and 70",
+        ));
+    }
+    let licence = input
+        .licence_number
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    let updated = state
+        .store
+        .update_clinician_credentials(id, licence, input.practice_years)
+        .await?;
+    updated
+        .map(Json)
+        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))
 }

@@ -538,6 +538,19 @@ impl Store {
         dispatch!(self, registry::clinician(id))
     }
 
+    /// Updates a clinician's licence number and years of practice.
+    pub async fn update_clinician_credentials(
+        &self,
+        id: i64,
+        licence_number: Option<&str>,
+        practice_years: Option<i32>,
+    ) -> Result<Option<Clinician>, StoreError> {
+        dispatch!(
+            self,
+            registry::update_credentials(id, licence_number, practice_years)
+        )
+    }
+
     /// Creates a clinician.
     pub async fn create_clinician(&self, new: &NewClinician) -> Result<Clinician, StoreError> {
         dispatch!(self, registry::create_clinician(new, Utc::now()))

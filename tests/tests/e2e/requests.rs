@@ -19,7 +19,123 @@ on_both_backends!(
     attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_one,
     state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests_are_offered,
     a_request_whose_window_passes_unscheduled_expires,
+    the_consultant_is_checked_again_when_signing,
+    a_day_off_takes_its_slots_away,
 );
+
+async fn a_day_off_takes_its_slots_away(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let day = (Utc::now() + Duration::days(2) + Duration::hours(8)).date_naive();
+    let path = format!(
+        "/api/v1/clinicians/{}/slots?from={day}&to={day}",
+        c.consultant_id
+    );
+    let slots = || {
+        let (app, path, token) = (&app, path.clone(), c.doctor.clone());
+        async move { app.get(&path, &token).await.1.as_array().unwrap().len() }
+    };
+    assert_eq!(slots().await, 24, "08:00 to 20:00 in 30-minute slots");
+    let exceptions = format!(
+        "/api/v1/clinicians/{}/availability/exceptions",
+        c.consultant_id
+    );
+    let (status, p) = app
+        .post(
+            &exceptions,
+            &c.consultant,
+            json!({"day": day, "start_time": "08:00", "reason": "会议"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["field"], "end_time");
+    let (status, _) = app
+        .post(&exceptions, &c.doctor, json!({"day": day, "reason": "x"}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a county doctor does not manage a consultant's time"
+    );
+    let (status, p) = app
+        .post(
+            &exceptions,
+            &c.consultant,
+            json!({"day": day, "start_time": "08:00", "end_time": "12:00", "reason": "会议"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(slots().await, 16);
+    let (status, _) = app
+        .post(
+            &exceptions,
+            &c.coordinator,
+            json!({"day": day, "reason": "下乡义诊"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(slots().await, 0);
+    let (status, p) = app
+        .post(
+            &format!("/api/v1/clinicians/{}/availability", c.consultant_id),
+            &c.consultant,
+            json!({"weekday": 8, "start_time": "08:00", "end_time": "09:00", "slot_minutes": 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["field"], "weekday");
+    app.stop().await;
+}
+
+async fn the_consultant_is_checked_again_when_signing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    let id = in_session(&app, &c).await;
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/requests/{id}/opinions"),
+            Some(&c.consultant),
+            Some(json!({"body": "建议规律降压，一周后复诊。"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The licence lapses between acceptance and signing.
+    let (status, p) = app
+        .patch(
+            &format!("/api/v1/clinicians/{}", c.consultant_id),
+            &c.doctor,
+            json!({"licence_number": null, "practice_years": 20}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "another institution does not edit credentials: {p}"
+    );
+    let (status, p) = app
+        .patch(
+            &format!("/api/v1/clinicians/{}", c.consultant_id),
+            &c.coordinator,
+            json!({"licence_number": null, "practice_years": 20}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let (status, p) = step(&app, &c.consultant, &id, "sign", json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(rule(&p), "consultant-not-qualified");
+    assert!(p["detail"].as_str().unwrap().contains("licence"));
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/clinicians/{}", c.consultant_id),
+            &c.coordinator,
+            json!({"licence_number": "110440700000009", "practice_years": 20}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    app.stop().await;
+}
 
 async fn a_request_whose_window_passes_unscheduled_expires(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.notify.interval_ms = 100).await;

@@ -229,6 +229,26 @@ pub async fn create_clinician(
         .ok_or_else(|| StoreError::Corrupt("inserted clinician vanished".into()))
 }
 
+/// Replaces a clinician's licence number and years of practice.
+#[tracing::instrument(skip_all)]
+pub async fn update_credentials(
+    pool: &Pool,
+    id: i64,
+    licence_number: Option<&str>,
+    practice_years: Option<i32>,
+) -> Result<Option<Clinician>, StoreError> {
+    sqlx::query::<Db>(
+        "update clinician set licence_number = $2, practice_years = $3 where id = $1",
+    )
+    .bind(id)
+    .bind(licence_number)
+    .bind(practice_years)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::unique(e, "a clinician with this licence number"))?;
+    clinician(pool, id).await
+}
+
 #[derive(sqlx::FromRow)]
 struct TeamRow {
     id: i64,
