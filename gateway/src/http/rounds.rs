@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::auth::Caller;
-use super::extract::{ApiJson, Id};
+use super::extract::{ApiJson, ApiQuery, Id};
 use crate::booking::{RoundPatient, WardRound, china};
 use crate::domain::{Role, Service, Team, User};
 use crate::error::{Error, Problem};
@@ -20,7 +20,7 @@ use crate::store::Store;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_rounds))
+        .routes(routes!(list_rounds, create_rounds))
         .routes(routes!(get_round))
         .routes(routes!(add_patient))
         .routes(routes!(note_patient))
@@ -176,6 +176,51 @@ async fn create_rounds(
         created.extend(state.store.ward_round(id).await?);
     }
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Which rounds.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RoundQuery {
+    /// From (default now).
+    from: Option<DateTime<Utc>>,
+    /// To (default 60 days after `from`).
+    to: Option<DateTime<Utc>>,
+}
+
+/// The rounds the caller's institution takes part in: as the ward, or through its teams.
+#[utoipa::path(get, path = "/ward-rounds", tag = "ward rounds", params(RoundQuery),
+    responses((status = 200, body = Vec<WardRound>), (status = 403, body = Problem)))]
+async fn list_rounds(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<RoundQuery>,
+) -> Result<Json<Vec<WardRound>>, Error> {
+    if !(caller.0.is(Role::Clinician) || caller.0.is(Role::Coordinator)) {
+        return Err(Error::forbidden(
+            "clinicians and coordinators see ward rounds",
+        ));
+    }
+    let from = q.from.unwrap_or_else(Utc::now);
+    let to = q.to.unwrap_or(from + TimeDelta::days(60));
+    let teams: Vec<String> = state
+        .store
+        .teams(Some(caller.0.institution_id))
+        .await?
+        .iter()
+        .map(|t| t.id.to_string())
+        .collect();
+    let rounds = state
+        .store
+        .ward_rounds(
+            &format!(",{},", caller.0.institution_id),
+            &format!(",{},", teams.join(",")),
+            from,
+            to,
+        )
+        .await?;
+    Ok(Json(rounds))
 }
 
 /// One round with its patients; for either side, audited.

@@ -74,6 +74,13 @@ async fn a_team_holds_weekly_ward_rounds_with_a_patient_list_and_notes(backend: 
             .unwrap();
     assert_eq!(gap, Duration::weeks(1));
     let id = rounds[0]["id"].clone();
+    let (status, listed) = app.get("/api/v1/ward-rounds", &office).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        3,
+        "the ward sees its rounds"
+    );
 
     let (_, ward_doctor) = app.user("ts.ward", county, &["clinician"]).await;
     let (status, list) = app
