@@ -4,14 +4,19 @@
 //! (later) the WebSocket protocol and the media fan-out for teaching sessions.
 //!
 //! ## Layout
+//! - [`protocol`]: the signaling messages, version 1 (`PROTOCOL.md`).
+//! - [`room`]: one room as a sans-I/O state machine: join, relay, mute, leave, ping and
+//!   resume, with time as an input.
 //! - [`turn`]: TURN credentials in coturn's shared-secret form (the REST API of
 //!   draft-uberti-behave-turn-rest), minted per join.
 //! - [`Admission`]: the question the signaling layer asks the gateway before anyone enters a
 //!   room. The gateway implements it from its bookings; this crate never imports the gateway.
 //!
-//! The WebSocket protocol, room state machine and forwarding unit arrive with the signaling
-//! and teaching issues; this crate stays free of I/O in its protocol logic.
+//! The WebSocket shell, room tokens and the forwarding unit arrive with the rest of the
+//! signaling and teaching issues; the protocol logic here stays free of I/O.
 
+pub mod protocol;
+pub mod room;
 pub mod turn;
 
 /// What a participant may do in a room, as granted by the booking.

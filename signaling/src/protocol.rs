@@ -1,0 +1,273 @@
+//! The signaling messages, version 1 (see `PROTOCOL.md`): JSON objects with `"v": 1` and
+//! a `"type"`. Parsing is strict: an unknown type or field is an error the client is told
+//! about, and the connection stays.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const VERSION: u32 = 1;
+
+/// A message from a client.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// An SDP offer for one participant.
+    Offer {
+        /// Protocol version.
+        v: u32,
+        /// The receiving participant's identity.
+        to: String,
+        /// The SDP.
+        sdp: String,
+    },
+    /// An SDP answer for one participant.
+    Answer {
+        /// Protocol version.
+        v: u32,
+        /// The receiving participant's identity.
+        to: String,
+        /// The SDP.
+        sdp: String,
+    },
+    /// A trickled ICE candidate (peers that put every candidate in the SDP never send one).
+    Candidate {
+        /// Protocol version.
+        v: u32,
+        /// The receiving participant's identity.
+        to: String,
+        /// The candidate line.
+        candidate: String,
+        /// Its media stream id.
+        sdp_mid: Option<String>,
+        /// Its m-line index.
+        sdp_mline_index: Option<u16>,
+    },
+    /// The sender's mute state.
+    Mute {
+        /// Protocol version.
+        v: u32,
+        /// Audio muted.
+        audio: bool,
+        /// Video muted.
+        video: bool,
+    },
+    /// An answer to the server's ping.
+    Pong {
+        /// Protocol version.
+        v: u32,
+    },
+    /// The client leaves the room for good.
+    Leave {
+        /// Protocol version.
+        v: u32,
+    },
+}
+
+impl ClientMessage {
+    /// The version the client wrote.
+    pub fn version(&self) -> u32 {
+        match self {
+            Self::Offer { v, .. }
+            | Self::Answer { v, .. }
+            | Self::Candidate { v, .. }
+            | Self::Mute { v, .. }
+            | Self::Pong { v }
+            | Self::Leave { v } => *v,
+        }
+    }
+}
+
+/// A participant as others see them: an opaque identity and a role, no patient data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParticipantInfo {
+    /// Identity.
+    pub identity: String,
+    /// Role in the room, e.g. `requester`, `consultant`.
+    pub role: String,
+    /// Audio muted.
+    pub audio_muted: bool,
+    /// Video muted.
+    pub video_muted: bool,
+}
+
+/// A message to a client. Every one carries the sequence number of its receiver's
+/// stream, which a resuming client names to get what it missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The client is in the room.
+    Welcome {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// The resume token of this participant.
+        session_id: String,
+        /// The others present.
+        participants: Vec<ParticipantInfo>,
+        /// Whether this welcome continues an earlier connection.
+        resumed: bool,
+    },
+    /// Someone entered.
+    Joined {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// Who.
+        participant: ParticipantInfo,
+    },
+    /// Someone left, or was gone longer than the resume window.
+    Left {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// Who.
+        identity: String,
+    },
+    /// An offer from `from`.
+    Offer {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// The sender.
+        from: String,
+        /// The SDP.
+        sdp: String,
+    },
+    /// An answer from `from`.
+    Answer {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// The sender.
+        from: String,
+        /// The SDP.
+        sdp: String,
+    },
+    /// A candidate from `from`.
+    Candidate {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// The sender.
+        from: String,
+        /// The candidate line.
+        candidate: String,
+        /// Its media stream id.
+        sdp_mid: Option<String>,
+        /// Its m-line index.
+        sdp_mline_index: Option<u16>,
+    },
+    /// Someone's mute state changed.
+    Mute {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// Who.
+        identity: String,
+        /// Audio muted.
+        audio: bool,
+        /// Video muted.
+        video: bool,
+    },
+    /// Are you there? Answer with `pong`.
+    Ping {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+    },
+    /// The last message was refused; the connection stays.
+    Error {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// Stable code, e.g. `malformed`, `unknown_participant`.
+        code: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    /// The message's sequence number.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Self::Welcome { seq, .. }
+            | Self::Joined { seq, .. }
+            | Self::Left { seq, .. }
+            | Self::Offer { seq, .. }
+            | Self::Answer { seq, .. }
+            | Self::Candidate { seq, .. }
+            | Self::Mute { seq, .. }
+            | Self::Ping { seq, .. }
+            | Self::Error { seq, .. } => *seq,
+        }
+    }
+}
+
+/// Parses a client's text frame; the error says what is wrong in words for the client.
+pub fn parse(text: &str) -> Result<ClientMessage, String> {
+    let message: ClientMessage = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if message.version() != VERSION {
+        return Err(format!(
+            "protocol version {} is not spoken here; use {VERSION}",
+            message.version()
+        ));
+    }
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_parse_strictly() {
+        assert_eq!(
+            parse(r#"{"v":1,"type":"offer","to":"u2","sdp":"v=0"}"#),
+            Ok(ClientMessage::Offer {
+                v: 1,
+                to: "u2".into(),
+                sdp: "v=0".into()
+            })
+        );
+        assert!(
+            parse(r#"{"v":1,"type":"shout"}"#)
+                .unwrap_err()
+                .contains("unknown variant")
+        );
+        assert!(
+            parse(r#"{"v":1,"type":"leave","extra":1}"#)
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(
+            parse(r#"{"v":2,"type":"leave"}"#)
+                .unwrap_err()
+                .contains("version 2")
+        );
+        assert!(parse("{not json").is_err());
+    }
+
+    #[test]
+    fn server_messages_carry_version_type_and_seq() {
+        let m = ServerMessage::Left {
+            v: VERSION,
+            seq: 7,
+            identity: "u1".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"type":"left","v":1,"seq":7,"identity":"u1"}"#
+        );
+        assert_eq!(m.seq(), 7);
+    }
+}

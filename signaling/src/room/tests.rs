@@ -1,0 +1,279 @@
+//! The room, driven without sockets.
+
+use super::*;
+
+fn sends(effects: &[Effect], to: ConnId) -> Vec<&ServerMessage> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { conn, message } if *conn == to => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+fn offer(to: &str) -> ClientMessage {
+    ClientMessage::Offer {
+        v: VERSION,
+        to: to.into(),
+        sdp: "v=0".into(),
+    }
+}
+
+/// A consultation room with the county doctor on connection 1 and the consultant on 2.
+fn two() -> (Room, Instant) {
+    let t0 = Instant::now();
+    let mut room = Room::new(RoomConfig::default());
+    room.join(1, "doctor", "requester", "s-doctor".into(), t0)
+        .unwrap();
+    room.join(2, "consultant", "consultant", "s-consultant".into(), t0)
+        .unwrap();
+    (room, t0)
+}
+
+#[test]
+fn a_joiner_is_welcomed_with_those_present_who_hear_of_it() {
+    let t0 = Instant::now();
+    let mut room = Room::new(RoomConfig::default());
+    let first = room
+        .join(1, "doctor", "requester", "s1".into(), t0)
+        .unwrap();
+    assert!(
+        matches!(sends(&first, 1)[0], ServerMessage::Welcome { participants, .. } if participants.is_empty())
+    );
+    let second = room
+        .join(2, "consultant", "consultant", "s2".into(), t0)
+        .unwrap();
+    assert!(
+        matches!(sends(&second, 2)[0], ServerMessage::Welcome { participants, .. } if participants[0].identity == "doctor")
+    );
+    assert!(
+        matches!(sends(&second, 1)[0], ServerMessage::Joined { participant, .. } if participant.identity == "consultant")
+    );
+    assert!(second.contains(&Effect::Attendance {
+        identity: "consultant".into(),
+        present: true,
+        at: t0
+    }));
+}
+
+#[test]
+fn offers_answers_and_candidates_go_to_the_named_participant_only() {
+    let (mut room, t0) = two();
+    let out = room.message(1, offer("consultant"), t0);
+    assert!(matches!(sends(&out, 2)[..], [ServerMessage::Offer { from, .. }] if from == "doctor"));
+    assert!(sends(&out, 1).is_empty());
+    let out = room.message(
+        2,
+        ClientMessage::Candidate {
+            v: VERSION,
+            to: "doctor".into(),
+            candidate: "candidate:1".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        },
+        t0,
+    );
+    assert!(
+        matches!(sends(&out, 1)[..], [ServerMessage::Candidate { from, .. }] if from == "consultant")
+    );
+}
+
+#[test]
+fn a_message_to_nobody_gets_an_error_and_the_connection_stays() {
+    let (mut room, t0) = two();
+    let out = room.message(1, offer("stranger"), t0);
+    assert!(
+        matches!(sends(&out, 1)[..], [ServerMessage::Error { code, .. }] if code == "unknown_participant")
+    );
+    assert!(!out.iter().any(|e| matches!(e, Effect::Close { .. })));
+    let out = room.message(1, offer("doctor"), t0);
+    assert!(
+        matches!(sends(&out, 1)[..], [ServerMessage::Error { .. }]),
+        "not to oneself either"
+    );
+}
+
+#[test]
+fn a_dropped_participant_resumes_with_what_it_missed_and_nobody_hears_it_left() {
+    let (mut room, t0) = two();
+    let seen = room.message(2, offer("doctor"), t0);
+    let last = sends(&seen, 1)[0].seq();
+    assert!(
+        room.disconnected(1, t0).is_empty(),
+        "nothing is announced on a drop"
+    );
+    let missed = room.message(
+        2,
+        ClientMessage::Answer {
+            v: VERSION,
+            to: "doctor".into(),
+            sdp: "v=0 again".into(),
+        },
+        t0,
+    );
+    assert!(
+        sends(&missed, 1).is_empty(),
+        "nothing can be sent while away"
+    );
+    let mute = room.message(
+        2,
+        ClientMessage::Mute {
+            v: VERSION,
+            audio: true,
+            video: false,
+        },
+        t0,
+    );
+    assert!(sends(&mute, 1).is_empty());
+    let out = room.tick(t0 + Duration::from_secs(5));
+    assert!(!out.iter().any(|e| matches!(
+        e,
+        Effect::Send {
+            message: ServerMessage::Left { .. },
+            ..
+        }
+    )));
+
+    let back = room
+        .resume(7, "s-doctor", last, t0 + Duration::from_secs(6))
+        .unwrap();
+    let got = sends(&back, 7);
+    assert!(matches!(
+        got[0],
+        ServerMessage::Welcome { resumed: true, .. }
+    ));
+    assert!(matches!(got[1], ServerMessage::Answer { sdp, .. } if sdp == "v=0 again"));
+    assert!(matches!(got[2], ServerMessage::Mute { audio: true, .. }));
+    assert_eq!(got.len(), 3);
+    assert!(
+        sends(&back, 2).is_empty(),
+        "the consultant sees no second join"
+    );
+    assert!(!back.iter().any(|e| matches!(e, Effect::Attendance { .. })));
+    // And the stream goes on where it was.
+    let next = room.message(2, offer("doctor"), t0 + Duration::from_secs(7));
+    assert_eq!(sends(&next, 7)[0].seq(), got[2].seq() + 1);
+}
+
+#[test]
+fn a_participant_gone_past_the_resume_window_leaves() {
+    let (mut room, t0) = two();
+    room.disconnected(1, t0);
+    let out = room.tick(t0 + Duration::from_secs(31));
+    assert!(
+        sends(&out, 2)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Left { identity, .. } if identity == "doctor"))
+    );
+    assert!(
+        out.iter()
+            .any(|e| matches!(e, Effect::Attendance { present: false, .. }))
+    );
+    assert_eq!(
+        room.resume(9, "s-doctor", 0, t0 + Duration::from_secs(32)),
+        Err(RoomError::UnknownSession)
+    );
+}
+
+#[test]
+fn silence_is_pinged_and_an_unanswered_ping_closes_the_connection() {
+    let (mut room, t0) = two();
+    let out = room.tick(t0 + Duration::from_secs(10));
+    assert!(matches!(sends(&out, 1)[..], [ServerMessage::Ping { .. }]));
+    room.message(
+        2,
+        ClientMessage::Pong { v: VERSION },
+        t0 + Duration::from_secs(11),
+    );
+    let out = room.tick(t0 + Duration::from_secs(20));
+    assert!(out.contains(&Effect::Close {
+        conn: 1,
+        code: CLOSE_PING_TIMEOUT,
+        reason: "no pong"
+    }));
+    assert!(
+        !out.iter()
+            .any(|e| matches!(e, Effect::Close { conn: 2, .. })),
+        "the consultant answered"
+    );
+    // Closed for silence, the doctor may still resume.
+    assert!(
+        room.resume(3, "s-doctor", 0, t0 + Duration::from_secs(21))
+            .is_ok()
+    );
+}
+
+#[test]
+fn joining_again_replaces_the_older_connection_without_a_second_announcement() {
+    let (mut room, t0) = two();
+    let out = room
+        .join(5, "doctor", "requester", "s-new".into(), t0)
+        .unwrap();
+    assert!(out.contains(&Effect::Close {
+        conn: 1,
+        code: CLOSE_REPLACED,
+        reason: "joined again elsewhere"
+    }));
+    assert!(sends(&out, 2).is_empty());
+    assert!(matches!(sends(&out, 5)[0], ServerMessage::Welcome { .. }));
+    let relayed = room.message(2, offer("doctor"), t0);
+    assert_eq!(
+        sends(&relayed, 5).len(),
+        1,
+        "messages now go to the new connection"
+    );
+    assert_eq!(
+        room.resume(6, "s-doctor", 0, t0),
+        Err(RoomError::UnknownSession),
+        "the old session is over"
+    );
+}
+
+#[test]
+fn a_full_room_refuses_newcomers_but_not_returning_ones() {
+    let t0 = Instant::now();
+    let mut room = Room::new(RoomConfig {
+        capacity: 2,
+        ..RoomConfig::default()
+    });
+    room.join(1, "a", "requester", "s1".into(), t0).unwrap();
+    room.join(2, "b", "consultant", "s2".into(), t0).unwrap();
+    assert_eq!(
+        room.join(3, "c", "observer", "s3".into(), t0).unwrap_err(),
+        RoomError::Full(2)
+    );
+    assert!(room.join(4, "a", "requester", "s4".into(), t0).is_ok());
+}
+
+#[test]
+fn leaving_is_announced_and_ends_attendance() {
+    let (mut room, t0) = two();
+    let out = room.message(1, ClientMessage::Leave { v: VERSION }, t0);
+    assert!(out.contains(&Effect::Close {
+        conn: 1,
+        code: CLOSE_NORMAL,
+        reason: "left"
+    }));
+    assert!(
+        matches!(sends(&out, 2)[..], [ServerMessage::Left { identity, .. }] if identity == "doctor")
+    );
+    assert_eq!(room.identities(), ["consultant"]);
+}
+
+#[test]
+fn a_resume_from_too_far_back_is_refused() {
+    let t0 = Instant::now();
+    let mut room = Room::new(RoomConfig {
+        buffer: 2,
+        ..RoomConfig::default()
+    });
+    room.join(1, "a", "requester", "s1".into(), t0).unwrap();
+    room.join(2, "b", "consultant", "s2".into(), t0).unwrap();
+    room.disconnected(1, t0);
+    for _ in 0..3 {
+        room.message(2, offer("a"), t0);
+    }
+    assert_eq!(room.resume(3, "s1", 1, t0), Err(RoomError::TooOld));
+    assert!(room.resume(3, "s1", 3, t0).is_ok());
+}
