@@ -221,11 +221,20 @@ async fn add_attachment(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<AttachmentInfo>), Error> {
-    let (r, side) = booking::open_request(&state.store, &caller.0, id, "attach").await?;
+    let (r, side) = booking::open_request(&state.store, &caller.0, id, "read").await?;
     if side != booking::Access::Requester || !caller.0.is(Role::Clinician) {
-        return Err(Error::forbidden(
-            "the requesting institution's clinicians attach files",
-        ));
+        let why = "only the requesting institution's clinicians attach files";
+        crate::audit::record(
+            &state.store,
+            &caller.0,
+            "request",
+            "attach",
+            Some(id),
+            false,
+            Some(why.into()),
+        )
+        .await?;
+        return Err(Error::forbidden(why));
     }
     if matches!(
         r.state,
@@ -271,6 +280,16 @@ async fn add_attachment(
         created_at: chrono::Utc::now(),
     };
     info.id = state.store.add_attachment(&info, caller.0.id).await?;
+    crate::audit::record(
+        &state.store,
+        &caller.0,
+        "request",
+        "attach",
+        Some(id),
+        true,
+        Some(info.sha256.clone()),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 

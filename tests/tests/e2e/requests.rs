@@ -378,6 +378,17 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
         StatusCode::FORBIDDEN,
         "the supporter does not see drafts, let alone attach to them"
     );
+    let (_, me) = app.get("/api/v1/me", &c.consultant).await;
+    let (_, log) = app
+        .get(
+            &format!("/api/v1/audit?user_id={}&outcome=denied", me["id"]),
+            &app.admin_token,
+        )
+        .await;
+    assert!(
+        log.as_array().unwrap().iter().any(|e| e["object_id"] == id),
+        "the refusal is audited: {log}"
+    );
 
     let (status, r) = app
         .patch(&format!("/api/v1/requests/{id}"), &c.doctor, json!({"content": {"consent": {"given_by": "guardian", "name": "李某", "relation": "女儿", "reason": "患者失语", "at": Utc::now() - Duration::hours(2), "method": "scan", "scan_sha256": a["sha256"]}}}))
