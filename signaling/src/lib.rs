@@ -7,6 +7,7 @@
 //! - [`protocol`]: the signaling messages, version 1 (`PROTOCOL.md`).
 //! - [`room`]: one room as a sans-I/O state machine: join, relay, mute, leave, ping and
 //!   resume, with time as an input.
+//! - [`token`]: room tokens, short-lived HS256 JWTs naming room, identity, role and grants.
 //! - [`turn`]: TURN credentials in coturn's shared-secret form (the REST API of
 //!   draft-uberti-behave-turn-rest), minted per join.
 //! - [`Admission`]: the question the signaling layer asks the gateway before anyone enters a
@@ -17,10 +18,11 @@
 
 pub mod protocol;
 pub mod room;
+pub mod token;
 pub mod turn;
 
 /// What a participant may do in a room, as granted by the booking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Grants {
     /// May send audio and video.
     pub publish: bool,
