@@ -11,6 +11,16 @@ on_both_backends!(
     an_expert_team_visits_its_village_at_least_every_two_months,
 );
 
+/// The report's target from document `source`.
+fn target(report: &Value, source: &str) -> Value {
+    let targets = report["targets"].as_array().expect("targets");
+    targets
+        .iter()
+        .find(|t| t["source"] == source)
+        .expect("the target is reported")
+        .clone()
+}
+
 async fn an_expert_team_visits_its_village_at_least_every_two_months(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = &app.admin_token;
@@ -40,22 +50,10 @@ async fn an_expert_team_visits_its_village_at_least_every_two_months(backend: Ba
     }
     let path = format!("/api/v1/reports/pairings/{}", p["id"]);
     let (_, q1) = app.get(&format!("{path}?period=2020-Q1"), &office).await;
-    let two_months = q1["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["source"] == "003")
-        .unwrap()
-        .clone();
+    let two_months = target(&q1, "003");
     assert_eq!(two_months["met"], true, "{q1}");
     let (_, year) = app.get(&format!("{path}?period=2020"), &office).await;
-    let two_months = year["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["source"] == "003")
-        .unwrap()
-        .clone();
+    let two_months = target(&year, "003");
     assert_eq!(two_months["met"], false, "nothing after February: {year}");
     assert!(two_months["actual"].as_str().unwrap().contains("王家夼"));
     app.stop().await;
