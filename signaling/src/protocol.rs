@@ -11,6 +11,24 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
+    /// The first message of a connection: enter the room the token names.
+    Join {
+        /// Protocol version.
+        v: u32,
+        /// The room token from `POST /api/v1/sessions/{session}/join`.
+        token: String,
+    },
+    /// The first message of a new connection after a drop: continue where it stopped.
+    Resume {
+        /// Protocol version.
+        v: u32,
+        /// A room token for the same room and identity.
+        token: String,
+        /// The `session_id` of the welcome.
+        session_id: String,
+        /// The last `seq` received.
+        last_seq: u64,
+    },
     /// An SDP offer for one participant.
     Offer {
         /// Protocol version.
@@ -67,7 +85,9 @@ impl ClientMessage {
     /// The version the client wrote.
     pub fn version(&self) -> u32 {
         match self {
-            Self::Offer { v, .. }
+            Self::Join { v, .. }
+            | Self::Resume { v, .. }
+            | Self::Offer { v, .. }
             | Self::Answer { v, .. }
             | Self::Candidate { v, .. }
             | Self::Mute { v, .. }
@@ -77,8 +97,21 @@ impl ClientMessage {
     }
 }
 
+/// A STUN or TURN server as WebRTC's `RTCIceServer` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:`, `turn:` or `turns:` URLs.
+    pub urls: Vec<String>,
+    /// The TURN username.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The TURN password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
 /// A participant as others see them: an opaque identity and a role, no patient data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantInfo {
     /// Identity.
     pub identity: String,
@@ -92,7 +125,7 @@ pub struct ParticipantInfo {
 
 /// A message to a client. Every one carries the sequence number of its receiver's
 /// stream, which a resuming client names to get what it missed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The client is in the room.
@@ -101,10 +134,14 @@ pub enum ServerMessage {
         v: u32,
         /// Sequence number.
         seq: u64,
+        /// The receiver's identity.
+        identity: String,
         /// The resume token of this participant.
         session_id: String,
         /// The others present.
         participants: Vec<ParticipantInfo>,
+        /// STUN and TURN servers, with TURN credentials minted for this connection.
+        ice_servers: Vec<IceServer>,
         /// Whether this welcome continues an earlier connection.
         resumed: bool,
     },
@@ -210,6 +247,22 @@ impl ServerMessage {
             | Self::Ping { seq, .. }
             | Self::Error { seq, .. } => *seq,
         }
+    }
+
+    /// The same message numbered `n` in another receiver's stream.
+    pub fn renumbered(mut self, n: u64) -> Self {
+        match &mut self {
+            Self::Welcome { seq, .. }
+            | Self::Joined { seq, .. }
+            | Self::Left { seq, .. }
+            | Self::Offer { seq, .. }
+            | Self::Answer { seq, .. }
+            | Self::Candidate { seq, .. }
+            | Self::Mute { seq, .. }
+            | Self::Ping { seq, .. }
+            | Self::Error { seq, .. } => *seq = n,
+        }
+        self
     }
 }
 

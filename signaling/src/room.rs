@@ -7,11 +7,20 @@
 //! can resume with its session id and the last number it saw: it gets what it missed and
 //! the others never see it leave. Only after [`RoomConfig::resume_window`] without a
 //! connection is it gone.
+//!
+//! With several gateway processes a room exists in each process that has participants in
+//! it. Participants connected here are *local*; those connected to another process are
+//! *remote*, known from the [`RoomEvent`]s that process publishes. What concerns other
+//! processes comes out as [`Effect::Publish`]; what they publish comes in through the
+//! `remote_*` methods. Only the process holding a connection numbers, keeps and sends its
+//! messages, and only it reports attendance.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::protocol::{ClientMessage, ParticipantInfo, ServerMessage, VERSION};
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ClientMessage, IceServer, ParticipantInfo, ServerMessage, VERSION};
 
 /// Identifies one WebSocket connection of the shell.
 pub type ConnId = u64;
@@ -50,6 +59,51 @@ impl Default for RoomConfig {
     }
 }
 
+/// Someone entering the room on a connection of this process.
+#[derive(Debug, Clone)]
+pub struct Entrant {
+    /// The identity from the room token.
+    pub identity: String,
+    /// The role from the room token.
+    pub role: String,
+    /// A fresh, unguessable resume token made by the shell.
+    pub session_id: String,
+    /// STUN and TURN servers for the welcome.
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// What another process must hear of this room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RoomEvent {
+    /// Someone entered here (or came back on a new connection here).
+    Joined {
+        /// Who.
+        participant: ParticipantInfo,
+    },
+    /// Someone connected here left.
+    Left {
+        /// Who.
+        identity: String,
+    },
+    /// A message for a participant connected elsewhere; its receiver numbers it.
+    Relay {
+        /// The receiver.
+        to: String,
+        /// The message, numbered 0.
+        message: ServerMessage,
+    },
+    /// Someone's mute state.
+    Mute {
+        /// Who.
+        identity: String,
+        /// Audio muted.
+        audio: bool,
+        /// Video muted.
+        video: bool,
+    },
+}
+
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -78,6 +132,8 @@ pub enum Effect {
         /// When.
         at: Instant,
     },
+    /// Tell the other processes.
+    Publish(RoomEvent),
 }
 
 /// Why a join or resume is refused.
@@ -94,9 +150,9 @@ pub enum RoomError {
     TooOld,
 }
 
+/// A participant connected to this process.
 #[derive(Debug)]
-struct Participant {
-    info: ParticipantInfo,
+struct Local {
     session_id: String,
     conn: Option<ConnId>,
     next_seq: u64,
@@ -104,6 +160,14 @@ struct Participant {
     disconnected_at: Option<Instant>,
     last_heard: Instant,
     ping_sent: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Participant {
+    info: ParticipantInfo,
+    /// `None` when connected to another process (named by `node`).
+    local: Option<Local>,
+    node: Option<String>,
 }
 
 /// A room.
@@ -122,19 +186,37 @@ impl Room {
         }
     }
 
-    /// Who is in the room (connected or within the resume window).
+    /// Who is in the room (connected here or elsewhere, or within the resume window).
     pub fn identities(&self) -> Vec<String> {
         self.participants.keys().cloned().collect()
     }
 
-    /// Numbers a message for `identity`, keeps it, and sends it if connected.
+    /// The participants connected to this process, for a process that asks who is here.
+    pub fn local_participants(&self) -> Vec<ParticipantInfo> {
+        self.participants
+            .values()
+            .filter(|p| p.local.is_some())
+            .map(|p| p.info.clone())
+            .collect()
+    }
+
+    /// Whether nobody at all is in the room.
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+
+    /// Numbers a message for local `identity`, keeps it, and sends it if connected.
     fn deliver(
         &mut self,
         identity: &str,
         build: impl FnOnce(u64) -> ServerMessage,
         out: &mut Vec<Effect>,
     ) {
-        let Some(p) = self.participants.get_mut(identity) else {
+        let Some(p) = self
+            .participants
+            .get_mut(identity)
+            .and_then(|p| p.local.as_mut())
+        else {
             return;
         };
         p.next_seq += 1;
@@ -148,31 +230,49 @@ impl Room {
         }
     }
 
-    fn others(&self, identity: &str) -> Vec<String> {
+    /// Sends `message` to every local participant but `except`.
+    fn broadcast(&mut self, except: &str, message: &ServerMessage, out: &mut Vec<Effect>) {
+        let locals: Vec<String> = self
+            .participants
+            .iter()
+            .filter(|(k, p)| *k != except && p.local.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for identity in locals {
+            self.deliver(&identity, |seq| message.clone().renumbered(seq), out);
+        }
+    }
+
+    fn others_info(&self, identity: &str) -> Vec<ParticipantInfo> {
         self.participants
-            .keys()
-            .filter(|k| *k != identity)
-            .cloned()
+            .iter()
+            .filter(|(k, _)| *k != identity)
+            .map(|(_, p)| p.info.clone())
             .collect()
     }
 
-    /// Admits `identity` on `conn` with a fresh `session_id` (an unguessable token the
-    /// shell makes). The same identity joining again replaces its older connection and is
-    /// not announced twice.
+    /// Admits `entrant` on `conn`. The same identity joining again (a second tab, a new
+    /// device) replaces its older connection; the others hear `joined` again so that they
+    /// negotiate afresh with the new device.
     pub fn join(
         &mut self,
         conn: ConnId,
-        identity: &str,
-        role: &str,
-        session_id: String,
+        entrant: Entrant,
         now: Instant,
     ) -> Result<Vec<Effect>, RoomError> {
+        let Entrant {
+            identity,
+            role,
+            session_id,
+            ice_servers,
+        } = entrant;
         let mut out = Vec::new();
-        let rejoin = self.participants.contains_key(identity);
-        if !rejoin && self.participants.len() >= self.config.capacity {
+        let existing = self.participants.get(&identity);
+        if existing.is_none() && self.participants.len() >= self.config.capacity {
             return Err(RoomError::Full(self.config.capacity));
         }
-        if let Some(old) = self.participants.get(identity).and_then(|p| p.conn) {
+        let here_already = existing.is_some_and(|p| p.local.is_some());
+        if let Some(old) = existing.and_then(|p| p.local.as_ref()).and_then(|l| l.conn) {
             out.push(Effect::Close {
                 conn: old,
                 code: CLOSE_REPLACED,
@@ -180,55 +280,52 @@ impl Room {
             });
         }
         let info = ParticipantInfo {
-            identity: identity.to_owned(),
-            role: role.to_owned(),
+            identity: identity.clone(),
+            role,
             audio_muted: false,
             video_muted: false,
         };
+        let participants = self.others_info(&identity);
         self.participants.insert(
-            identity.to_owned(),
+            identity.clone(),
             Participant {
                 info: info.clone(),
-                session_id: session_id.clone(),
-                conn: Some(conn),
-                next_seq: 0,
-                kept: VecDeque::new(),
-                disconnected_at: None,
-                last_heard: now,
-                ping_sent: None,
+                local: Some(Local {
+                    session_id: session_id.clone(),
+                    conn: Some(conn),
+                    next_seq: 0,
+                    kept: VecDeque::new(),
+                    disconnected_at: None,
+                    last_heard: now,
+                    ping_sent: None,
+                }),
+                node: None,
             },
         );
-        let participants = self
-            .others(identity)
-            .iter()
-            .map(|k| self.participants[k].info.clone())
-            .collect();
+        let welcome_identity = identity.clone();
         self.deliver(
-            identity,
+            &identity,
             |seq| ServerMessage::Welcome {
                 v: VERSION,
                 seq,
+                identity: welcome_identity,
                 session_id,
                 participants,
+                ice_servers,
                 resumed: false,
             },
             &mut out,
         );
-        if !rejoin {
-            for other in self.others(identity) {
-                let participant = info.clone();
-                self.deliver(
-                    &other,
-                    |seq| ServerMessage::Joined {
-                        v: VERSION,
-                        seq,
-                        participant,
-                    },
-                    &mut out,
-                );
-            }
+        let joined = ServerMessage::Joined {
+            v: VERSION,
+            seq: 0,
+            participant: info.clone(),
+        };
+        self.broadcast(&identity, &joined, &mut out);
+        out.push(Effect::Publish(RoomEvent::Joined { participant: info }));
+        if !here_already {
             out.push(Effect::Attendance {
-                identity: identity.to_owned(),
+                identity,
                 present: true,
                 at: now,
             });
@@ -236,27 +333,28 @@ impl Room {
         Ok(out)
     }
 
-    /// Reconnects a dropped participant on `conn`: a welcome, then every kept message
-    /// after `last_seq`. The others see nothing.
+    /// Reconnects a dropped local participant on `conn`: a welcome, then every kept
+    /// message after `last_seq`. The others see nothing.
     pub fn resume(
         &mut self,
         conn: ConnId,
         session_id: &str,
         last_seq: u64,
+        ice_servers: Vec<IceServer>,
         now: Instant,
     ) -> Result<Vec<Effect>, RoomError> {
         let identity = self
             .participants
             .values()
-            .find(|p| p.session_id == session_id)
+            .find(|p| p.local.as_ref().is_some_and(|l| l.session_id == session_id))
             .map(|p| p.info.identity.clone())
             .ok_or(RoomError::UnknownSession)?;
-        let others: Vec<ParticipantInfo> = self
-            .others(&identity)
-            .iter()
-            .map(|k| self.participants[k].info.clone())
-            .collect();
-        let p = self.participants.get_mut(&identity).expect("found above");
+        let others = self.others_info(&identity);
+        let p = self
+            .participants
+            .get_mut(&identity)
+            .and_then(|p| p.local.as_mut())
+            .expect("found above");
         let oldest = p.kept.front().map_or(p.next_seq + 1, ServerMessage::seq);
         if last_seq + 1 < oldest || last_seq > p.next_seq {
             return Err(RoomError::TooOld);
@@ -278,8 +376,10 @@ impl Room {
             message: ServerMessage::Welcome {
                 v: VERSION,
                 seq: p.next_seq,
+                identity,
                 session_id: p.session_id.clone(),
                 participants: others,
+                ice_servers,
                 resumed: true,
             },
         });
@@ -292,10 +392,11 @@ impl Room {
         Ok(out)
     }
 
-    fn identity_of(&self, conn: ConnId) -> Option<String> {
+    /// The local identity on `conn`.
+    pub fn identity_of(&self, conn: ConnId) -> Option<String> {
         self.participants
             .values()
-            .find(|p| p.conn == Some(conn))
+            .find(|p| p.local.as_ref().is_some_and(|l| l.conn == Some(conn)))
             .map(|p| p.info.identity.clone())
     }
 
@@ -318,14 +419,32 @@ impl Room {
         out
     }
 
+    /// Sends `message` to `to`, here or through the other processes.
+    fn relay(&mut self, to: &str, message: ServerMessage, out: &mut Vec<Effect>) {
+        match self.participants.get(to) {
+            Some(p) if p.local.is_some() => {
+                self.deliver(to, |seq| message.renumbered(seq), out);
+            }
+            Some(_) => out.push(Effect::Publish(RoomEvent::Relay {
+                to: to.to_owned(),
+                message,
+            })),
+            None => {}
+        }
+    }
+
     /// Handles a parsed message from `conn`.
     pub fn message(&mut self, conn: ConnId, message: ClientMessage, now: Instant) -> Vec<Effect> {
         let Some(from) = self.identity_of(conn) else {
             return Vec::new();
         };
-        if let Some(p) = self.participants.get_mut(&from) {
-            p.last_heard = now;
-            p.ping_sent = None;
+        if let Some(l) = self
+            .participants
+            .get_mut(&from)
+            .and_then(|p| p.local.as_mut())
+        {
+            l.last_heard = now;
+            l.ping_sent = None;
         }
         let mut out = Vec::new();
         let relay_to = match &message {
@@ -343,32 +462,28 @@ impl Room {
                 );
             }
         }
+        let from_ = from.clone();
         match message {
+            ClientMessage::Join { .. } | ClientMessage::Resume { .. } => {
+                return self.refuse(conn, "already_joined", "this connection is in the room");
+            }
             ClientMessage::Offer { to, sdp, .. } => {
-                let from = from.clone();
-                self.deliver(
-                    &to,
-                    |seq| ServerMessage::Offer {
-                        v: VERSION,
-                        seq,
-                        from,
-                        sdp,
-                    },
-                    &mut out,
-                );
+                let m = ServerMessage::Offer {
+                    v: VERSION,
+                    seq: 0,
+                    from: from_,
+                    sdp,
+                };
+                self.relay(&to, m, &mut out);
             }
             ClientMessage::Answer { to, sdp, .. } => {
-                let from = from.clone();
-                self.deliver(
-                    &to,
-                    |seq| ServerMessage::Answer {
-                        v: VERSION,
-                        seq,
-                        from,
-                        sdp,
-                    },
-                    &mut out,
-                );
+                let m = ServerMessage::Answer {
+                    v: VERSION,
+                    seq: 0,
+                    from: from_,
+                    sdp,
+                };
+                self.relay(&to, m, &mut out);
             }
             ClientMessage::Candidate {
                 to,
@@ -377,39 +492,23 @@ impl Room {
                 sdp_mline_index,
                 ..
             } => {
-                let from = from.clone();
-                self.deliver(
-                    &to,
-                    |seq| ServerMessage::Candidate {
-                        v: VERSION,
-                        seq,
-                        from,
-                        candidate,
-                        sdp_mid,
-                        sdp_mline_index,
-                    },
-                    &mut out,
-                );
+                let m = ServerMessage::Candidate {
+                    v: VERSION,
+                    seq: 0,
+                    from: from_,
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                };
+                self.relay(&to, m, &mut out);
             }
             ClientMessage::Mute { audio, video, .. } => {
-                if let Some(p) = self.participants.get_mut(&from) {
-                    p.info.audio_muted = audio;
-                    p.info.video_muted = video;
-                }
-                for other in self.others(&from) {
-                    let identity = from.clone();
-                    self.deliver(
-                        &other,
-                        |seq| ServerMessage::Mute {
-                            v: VERSION,
-                            seq,
-                            identity,
-                            audio,
-                            video,
-                        },
-                        &mut out,
-                    );
-                }
+                self.set_mute(&from, audio, video, &mut out);
+                out.push(Effect::Publish(RoomEvent::Mute {
+                    identity: from,
+                    audio,
+                    video,
+                }));
             }
             ClientMessage::Pong { .. } => {}
             ClientMessage::Leave { .. } => {
@@ -424,38 +523,54 @@ impl Room {
         out
     }
 
-    fn remove(&mut self, identity: &str, now: Instant, out: &mut Vec<Effect>) {
-        if self.participants.remove(identity).is_none() {
+    fn set_mute(&mut self, identity: &str, audio: bool, video: bool, out: &mut Vec<Effect>) {
+        let Some(p) = self.participants.get_mut(identity) else {
             return;
-        }
-        for other in self.others(identity) {
-            let gone = identity.to_owned();
-            self.deliver(
-                &other,
-                |seq| ServerMessage::Left {
-                    v: VERSION,
-                    seq,
-                    identity: gone,
-                },
-                out,
-            );
-        }
-        out.push(Effect::Attendance {
+        };
+        p.info.audio_muted = audio;
+        p.info.video_muted = video;
+        let m = ServerMessage::Mute {
+            v: VERSION,
+            seq: 0,
             identity: identity.to_owned(),
-            present: false,
-            at: now,
-        });
+            audio,
+            video,
+        };
+        self.broadcast(identity, &m, out);
+    }
+
+    fn remove(&mut self, identity: &str, now: Instant, out: &mut Vec<Effect>) {
+        let Some(p) = self.participants.remove(identity) else {
+            return;
+        };
+        let left = ServerMessage::Left {
+            v: VERSION,
+            seq: 0,
+            identity: identity.to_owned(),
+        };
+        self.broadcast(identity, &left, out);
+        if p.local.is_some() {
+            out.push(Effect::Publish(RoomEvent::Left {
+                identity: identity.to_owned(),
+            }));
+            out.push(Effect::Attendance {
+                identity: identity.to_owned(),
+                present: false,
+                at: now,
+            });
+        }
     }
 
     /// The connection dropped: the participant may resume within the window.
     pub fn disconnected(&mut self, conn: ConnId, now: Instant) -> Vec<Effect> {
-        if let Some(p) = self
+        if let Some(l) = self
             .participants
             .values_mut()
-            .find(|p| p.conn == Some(conn))
+            .filter_map(|p| p.local.as_mut())
+            .find(|l| l.conn == Some(conn))
         {
-            p.conn = None;
-            p.disconnected_at = Some(now);
+            l.conn = None;
+            l.disconnected_at = Some(now);
         }
         Vec::new()
     }
@@ -467,7 +582,10 @@ impl Room {
         let mut gone = Vec::new();
         let mut ping = Vec::new();
         for (identity, p) in &mut self.participants {
-            match (p.conn, p.disconnected_at, p.ping_sent) {
+            let Some(l) = p.local.as_mut() else {
+                continue;
+            };
+            match (l.conn, l.disconnected_at, l.ping_sent) {
                 (None, Some(since), _)
                     if now.duration_since(since) >= self.config.resume_window =>
                 {
@@ -481,14 +599,14 @@ impl Room {
                         code: CLOSE_PING_TIMEOUT,
                         reason: "no pong",
                     });
-                    p.conn = None;
-                    p.disconnected_at = Some(now);
-                    p.ping_sent = None;
+                    l.conn = None;
+                    l.disconnected_at = Some(now);
+                    l.ping_sent = None;
                 }
                 (Some(_), _, None)
-                    if now.duration_since(p.last_heard) >= self.config.ping_interval =>
+                    if now.duration_since(l.last_heard) >= self.config.ping_interval =>
                 {
-                    p.ping_sent = Some(now);
+                    l.ping_sent = Some(now);
                     ping.push(identity.clone());
                 }
                 _ => {}
@@ -502,6 +620,115 @@ impl Room {
             );
         }
         for identity in gone {
+            self.remove(&identity, now, &mut out);
+        }
+        out
+    }
+
+    /// Another process published `event` about this room; `node` names that process.
+    pub fn remote(&mut self, node: &str, event: RoomEvent, now: Instant) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match event {
+            RoomEvent::Joined { participant } => {
+                self.remote_joined(node, participant, now, &mut out)
+            }
+            RoomEvent::Left { identity } => {
+                let there = self
+                    .participants
+                    .get(&identity)
+                    .is_some_and(|p| p.node.as_deref() == Some(node));
+                if there {
+                    self.remove(&identity, now, &mut out);
+                }
+            }
+            RoomEvent::Relay { to, message } => {
+                if self
+                    .participants
+                    .get(&to)
+                    .is_some_and(|p| p.local.is_some())
+                {
+                    self.deliver(&to, |seq| message.renumbered(seq), &mut out);
+                }
+            }
+            RoomEvent::Mute {
+                identity,
+                audio,
+                video,
+            } => self.set_mute(&identity, audio, video, &mut out),
+        }
+        out
+    }
+
+    fn remote_joined(
+        &mut self,
+        node: &str,
+        info: ParticipantInfo,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let identity = info.identity.clone();
+        if let Some(local) = self
+            .participants
+            .get(&identity)
+            .and_then(|p| p.local.as_ref())
+        {
+            // The same identity joined at another process: that connection wins.
+            if let Some(conn) = local.conn {
+                out.push(Effect::Close {
+                    conn,
+                    code: CLOSE_REPLACED,
+                    reason: "joined again elsewhere",
+                });
+            }
+            out.push(Effect::Attendance {
+                identity: identity.clone(),
+                present: false,
+                at: now,
+            });
+        }
+        self.participants.insert(
+            identity.clone(),
+            Participant {
+                info: info.clone(),
+                local: None,
+                node: Some(node.to_owned()),
+            },
+        );
+        let joined = ServerMessage::Joined {
+            v: VERSION,
+            seq: 0,
+            participant: info,
+        };
+        self.broadcast(&identity, &joined, out);
+    }
+
+    /// Another process says who is connected to it (it started, or this one did). Those
+    /// not known yet are announced here; nobody connected here is displaced.
+    pub fn remote_present(
+        &mut self,
+        node: &str,
+        participants: Vec<ParticipantInfo>,
+        now: Instant,
+    ) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for info in participants {
+            if !self.participants.contains_key(&info.identity) {
+                self.remote_joined(node, info, now, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Another process stopped or went silent: its participants are gone.
+    pub fn node_gone(&mut self, node: &str, now: Instant) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let theirs: Vec<String> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.node.as_deref() == Some(node))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for identity in theirs {
             self.remove(&identity, now, &mut out);
         }
         out

@@ -20,6 +20,8 @@ pub struct RoomClaims {
     /// What the holder may do.
     #[serde(flatten)]
     pub grants: Grants,
+    /// Participants the room holds at most, from the booking.
+    pub capacity: u32,
     /// Not before (unix seconds).
     pub nbf: i64,
     /// Expires (unix seconds).
@@ -91,6 +93,7 @@ mod tests {
                 subscribe: true,
                 moderate: false,
             },
+            capacity: 3,
             nbf: 1_000,
             exp: 2_000,
         }

@@ -12,6 +12,15 @@ fn sends(effects: &[Effect], to: ConnId) -> Vec<&ServerMessage> {
         .collect()
 }
 
+fn e(identity: &str, role: &str, session_id: &str) -> Entrant {
+    Entrant {
+        identity: identity.into(),
+        role: role.into(),
+        session_id: session_id.into(),
+        ice_servers: vec![],
+    }
+}
+
 fn offer(to: &str) -> ClientMessage {
     ClientMessage::Offer {
         v: VERSION,
@@ -24,9 +33,9 @@ fn offer(to: &str) -> ClientMessage {
 fn two() -> (Room, Instant) {
     let t0 = Instant::now();
     let mut room = Room::new(RoomConfig::default());
-    room.join(1, "doctor", "requester", "s-doctor".into(), t0)
+    room.join(1, e("doctor", "requester", "s-doctor"), t0)
         .unwrap();
-    room.join(2, "consultant", "consultant", "s-consultant".into(), t0)
+    room.join(2, e("consultant", "consultant", "s-consultant"), t0)
         .unwrap();
     (room, t0)
 }
@@ -35,14 +44,12 @@ fn two() -> (Room, Instant) {
 fn a_joiner_is_welcomed_with_those_present_who_hear_of_it() {
     let t0 = Instant::now();
     let mut room = Room::new(RoomConfig::default());
-    let first = room
-        .join(1, "doctor", "requester", "s1".into(), t0)
-        .unwrap();
+    let first = room.join(1, e("doctor", "requester", "s1"), t0).unwrap();
     assert!(
         matches!(sends(&first, 1)[0], ServerMessage::Welcome { participants, .. } if participants.is_empty())
     );
     let second = room
-        .join(2, "consultant", "consultant", "s2".into(), t0)
+        .join(2, e("consultant", "consultant", "s2"), t0)
         .unwrap();
     assert!(
         matches!(sends(&second, 2)[0], ServerMessage::Welcome { participants, .. } if participants[0].identity == "doctor")
@@ -136,7 +143,7 @@ fn a_dropped_participant_resumes_with_what_it_missed_and_nobody_hears_it_left() 
     )));
 
     let back = room
-        .resume(7, "s-doctor", last, t0 + Duration::from_secs(6))
+        .resume(7, "s-doctor", last, vec![], t0 + Duration::from_secs(6))
         .unwrap();
     let got = sends(&back, 7);
     assert!(matches!(
@@ -171,7 +178,7 @@ fn a_participant_gone_past_the_resume_window_leaves() {
             .any(|e| matches!(e, Effect::Attendance { present: false, .. }))
     );
     assert_eq!(
-        room.resume(9, "s-doctor", 0, t0 + Duration::from_secs(32)),
+        room.resume(9, "s-doctor", 0, vec![], t0 + Duration::from_secs(32)),
         Err(RoomError::UnknownSession)
     );
 }
@@ -199,23 +206,28 @@ fn silence_is_pinged_and_an_unanswered_ping_closes_the_connection() {
     );
     // Closed for silence, the doctor may still resume.
     assert!(
-        room.resume(3, "s-doctor", 0, t0 + Duration::from_secs(21))
+        room.resume(3, "s-doctor", 0, vec![], t0 + Duration::from_secs(21))
             .is_ok()
     );
 }
 
 #[test]
-fn joining_again_replaces_the_older_connection_without_a_second_announcement() {
+fn joining_again_replaces_the_older_connection_and_the_others_renegotiate() {
     let (mut room, t0) = two();
-    let out = room
-        .join(5, "doctor", "requester", "s-new".into(), t0)
-        .unwrap();
+    let out = room.join(5, e("doctor", "requester", "s-new"), t0).unwrap();
     assert!(out.contains(&Effect::Close {
         conn: 1,
         code: CLOSE_REPLACED,
         reason: "joined again elsewhere"
     }));
-    assert!(sends(&out, 2).is_empty());
+    assert!(
+        matches!(sends(&out, 2)[..], [ServerMessage::Joined { participant, .. }] if participant.identity == "doctor"),
+        "the consultant hears of the new device, to negotiate with it"
+    );
+    assert!(
+        !out.iter().any(|e| matches!(e, Effect::Attendance { .. })),
+        "still one stretch of presence"
+    );
     assert!(matches!(sends(&out, 5)[0], ServerMessage::Welcome { .. }));
     let relayed = room.message(2, offer("doctor"), t0);
     assert_eq!(
@@ -224,7 +236,7 @@ fn joining_again_replaces_the_older_connection_without_a_second_announcement() {
         "messages now go to the new connection"
     );
     assert_eq!(
-        room.resume(6, "s-doctor", 0, t0),
+        room.resume(6, "s-doctor", 0, vec![], t0),
         Err(RoomError::UnknownSession),
         "the old session is over"
     );
@@ -237,13 +249,13 @@ fn a_full_room_refuses_newcomers_but_not_returning_ones() {
         capacity: 2,
         ..RoomConfig::default()
     });
-    room.join(1, "a", "requester", "s1".into(), t0).unwrap();
-    room.join(2, "b", "consultant", "s2".into(), t0).unwrap();
+    room.join(1, e("a", "requester", "s1"), t0).unwrap();
+    room.join(2, e("b", "consultant", "s2"), t0).unwrap();
     assert_eq!(
-        room.join(3, "c", "observer", "s3".into(), t0).unwrap_err(),
+        room.join(3, e("c", "observer", "s3"), t0).unwrap_err(),
         RoomError::Full(2)
     );
-    assert!(room.join(4, "a", "requester", "s4".into(), t0).is_ok());
+    assert!(room.join(4, e("a", "requester", "s4"), t0).is_ok());
 }
 
 #[test]
@@ -268,12 +280,141 @@ fn a_resume_from_too_far_back_is_refused() {
         buffer: 2,
         ..RoomConfig::default()
     });
-    room.join(1, "a", "requester", "s1".into(), t0).unwrap();
-    room.join(2, "b", "consultant", "s2".into(), t0).unwrap();
+    room.join(1, e("a", "requester", "s1"), t0).unwrap();
+    room.join(2, e("b", "consultant", "s2"), t0).unwrap();
     room.disconnected(1, t0);
     for _ in 0..3 {
         room.message(2, offer("a"), t0);
     }
-    assert_eq!(room.resume(3, "s1", 1, t0), Err(RoomError::TooOld));
-    assert!(room.resume(3, "s1", 3, t0).is_ok());
+    assert_eq!(room.resume(3, "s1", 1, vec![], t0), Err(RoomError::TooOld));
+    assert!(room.resume(3, "s1", 3, vec![], t0).is_ok());
+}
+
+fn published(effects: &[Effect]) -> Vec<&RoomEvent> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Publish(event) => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The same room in two processes: the doctor connected to `a`, the consultant to `b`,
+/// with the events of each fed to the other as the bus would.
+#[test]
+fn participants_on_two_processes_meet_through_published_events() {
+    let t0 = Instant::now();
+    let mut a = Room::new(RoomConfig::default());
+    let mut b = Room::new(RoomConfig::default());
+    let joined_a = a.join(1, e("doctor", "requester", "s1"), t0).unwrap();
+    let event = published(&joined_a)[0].clone();
+    assert!(
+        matches!(&event, RoomEvent::Joined { participant } if participant.identity == "doctor")
+    );
+    assert!(b.remote("a", event, t0).is_empty(), "nobody is at b yet");
+
+    let joined_b = b.join(2, e("consultant", "consultant", "s2"), t0).unwrap();
+    assert!(
+        matches!(sends(&joined_b, 2)[0], ServerMessage::Welcome { participants, .. } if participants[0].identity == "doctor"),
+        "b knows the doctor from a's event"
+    );
+    let at_a = a.remote("b", published(&joined_b)[0].clone(), t0);
+    assert!(
+        matches!(sends(&at_a, 1)[..], [ServerMessage::Joined { participant, .. }] if participant.identity == "consultant")
+    );
+    assert!(
+        !joined_b
+            .iter()
+            .chain(&at_a)
+            .any(|e| matches!(e, Effect::Attendance { identity, .. } if identity == "doctor")),
+        "attendance is reported where the connection is"
+    );
+
+    // An offer from b to a remote doctor crosses over and is numbered in the doctor's stream.
+    let out = b.message(2, offer("doctor"), t0);
+    assert!(sends(&out, 1).is_empty());
+    let relay = published(&out)[0].clone();
+    let at_a = a.remote("b", relay, t0);
+    let got = sends(&at_a, 1);
+    assert!(
+        matches!(got[..], [ServerMessage::Offer { from, seq, .. }] if from == "consultant" && *seq == 3)
+    );
+
+    // Mute and leave cross over too.
+    let out = a.message(
+        1,
+        ClientMessage::Mute {
+            v: VERSION,
+            audio: true,
+            video: true,
+        },
+        t0,
+    );
+    let at_b = b.remote("a", published(&out)[0].clone(), t0);
+    assert!(matches!(
+        sends(&at_b, 2)[..],
+        [ServerMessage::Mute { audio: true, .. }]
+    ));
+    let out = a.message(1, ClientMessage::Leave { v: VERSION }, t0);
+    let at_b = b.remote("a", published(&out)[0].clone(), t0);
+    assert!(
+        matches!(sends(&at_b, 2)[..], [ServerMessage::Left { identity, .. }] if identity == "doctor")
+    );
+    assert_eq!(b.identities(), ["consultant"]);
+}
+
+#[test]
+fn joining_at_another_process_closes_the_connection_here() {
+    let (mut room, t0) = two();
+    let out = room.remote(
+        "b",
+        RoomEvent::Joined {
+            participant: ParticipantInfo {
+                identity: "doctor".into(),
+                role: "requester".into(),
+                audio_muted: false,
+                video_muted: false,
+            },
+        },
+        t0,
+    );
+    assert!(out.contains(&Effect::Close {
+        conn: 1,
+        code: CLOSE_REPLACED,
+        reason: "joined again elsewhere"
+    }));
+    assert!(matches!(sends(&out, 2)[..], [ServerMessage::Joined { .. }]));
+    // A stale "left" from a process the doctor is no longer at changes nothing.
+    assert!(
+        room.remote(
+            "c",
+            RoomEvent::Left {
+                identity: "doctor".into()
+            },
+            t0
+        )
+        .is_empty()
+    );
+    let gone = room.node_gone("b", t0);
+    assert!(
+        matches!(sends(&gone, 2)[..], [ServerMessage::Left { identity, .. }] if identity == "doctor")
+    );
+}
+
+#[test]
+fn a_starting_process_learns_who_is_present_without_displacing_anyone() {
+    let (mut room, t0) = two();
+    let info = |id: &str| ParticipantInfo {
+        identity: id.into(),
+        role: "trainee".into(),
+        audio_muted: false,
+        video_muted: false,
+    };
+    let out = room.remote_present("b", vec![info("doctor"), info("trainee")], t0);
+    let to_doctor = sends(&out, 1);
+    assert!(
+        matches!(to_doctor[..], [ServerMessage::Joined { participant, .. }] if participant.identity == "trainee")
+    );
+    assert_eq!(room.local_participants().len(), 2);
 }
