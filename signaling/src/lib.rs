@@ -16,6 +16,7 @@
 //! The WebSocket shell, room tokens and the forwarding unit arrive with the rest of the
 //! signaling and teaching issues; the protocol logic here stays free of I/O.
 
+pub mod hub;
 pub mod protocol;
 pub mod room;
 pub mod token;

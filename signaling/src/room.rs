@@ -200,6 +200,16 @@ impl Room {
             .collect()
     }
 
+    /// Sets the number of participants the room holds at most.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.config.capacity = capacity;
+    }
+
+    /// Whether anyone is connected to this process (or may resume here).
+    pub fn has_local(&self) -> bool {
+        self.participants.values().any(|p| p.local.is_some())
+    }
+
     /// Whether nobody at all is in the room.
     pub fn is_empty(&self) -> bool {
         self.participants.is_empty()
@@ -543,6 +553,12 @@ impl Room {
         let Some(p) = self.participants.remove(identity) else {
             return;
         };
+        // Someone who never came back was present until the connection dropped.
+        let at = p
+            .local
+            .as_ref()
+            .and_then(|l| l.disconnected_at)
+            .unwrap_or(now);
         let left = ServerMessage::Left {
             v: VERSION,
             seq: 0,
@@ -556,7 +572,7 @@ impl Room {
             out.push(Effect::Attendance {
                 identity: identity.to_owned(),
                 present: false,
-                at: now,
+                at,
             });
         }
     }
