@@ -91,6 +91,19 @@ pub enum BusBody {
     Bye,
 }
 
+/// A participant coming back on a new connection.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// The identity from the room token, which must hold the session.
+    pub identity: String,
+    /// The `session_id` of the welcome.
+    pub session_id: String,
+    /// The last `seq` received.
+    pub last_seq: u64,
+    /// STUN and TURN servers for the welcome.
+    pub ice_servers: Vec<IceServer>,
+}
+
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubEffect {
@@ -181,7 +194,10 @@ impl Hub {
 
     /// Who is in `room`, here or elsewhere.
     pub fn identities(&self, room: &str) -> Vec<String> {
-        self.rooms.get(room).map(Room::identities).unwrap_or_default()
+        self.rooms
+            .get(room)
+            .map(Room::identities)
+            .unwrap_or_default()
     }
 
     fn lift(&self, room: &str, effects: Vec<room::Effect>) -> Vec<HubEffect> {
@@ -253,16 +269,20 @@ impl Hub {
         &mut self,
         conn: ConnId,
         room: &str,
-        session_id: &str,
-        last_seq: u64,
-        ice_servers: Vec<IceServer>,
+        resume: Resume,
         now: Instant,
     ) -> Result<Vec<HubEffect>, RoomError> {
-        let effects = self
-            .rooms
-            .get_mut(room)
-            .ok_or(RoomError::UnknownSession)?
-            .resume(conn, session_id, last_seq, ice_servers, now)?;
+        let r = self.rooms.get_mut(room).ok_or(RoomError::UnknownSession)?;
+        if r.identity_of_session(&resume.session_id) != Some(resume.identity.as_str()) {
+            return Err(RoomError::UnknownSession);
+        }
+        let effects = r.resume(
+            conn,
+            &resume.session_id,
+            resume.last_seq,
+            resume.ice_servers,
+            now,
+        )?;
         self.attach(conn, room, now);
         Ok(self.lift(room, effects))
     }
@@ -312,7 +332,14 @@ impl Hub {
         }
     }
 
-    fn refuse(&mut self, conn: ConnId, code: &str, message: &str, now: Instant) -> Vec<HubEffect> {
+    /// Refuses the last message of `conn` with an error `code`.
+    pub fn refuse(
+        &mut self,
+        conn: ConnId,
+        code: &str,
+        message: &str,
+        now: Instant,
+    ) -> Vec<HubEffect> {
         let Some(room) = self.conns.get(&conn).map(|c| c.room.clone()) else {
             return Vec::new();
         };
@@ -416,7 +443,11 @@ impl Hub {
         let names: Vec<String> = self.rooms.keys().cloned().collect();
         let mut out = Vec::new();
         for name in names {
-            let effects = self.rooms.get_mut(&name).expect("listed").node_gone(node, now);
+            let effects = self
+                .rooms
+                .get_mut(&name)
+                .expect("listed")
+                .node_gone(node, now);
             out.extend(self.lift(&name, effects));
         }
         out
@@ -439,7 +470,9 @@ impl Hub {
                 out
             }
             BusBody::Present { room, participants } => {
-                let effects = self.room_mut(&room).remote_present(&node, participants, now);
+                let effects = self
+                    .room_mut(&room)
+                    .remote_present(&node, participants, now);
                 self.lift(&room, effects)
             }
             BusBody::Sync => self

@@ -19,6 +19,7 @@
 pub mod hub;
 pub mod protocol;
 pub mod room;
+pub mod server;
 pub mod token;
 pub mod turn;
 

@@ -402,6 +402,14 @@ impl Room {
         Ok(out)
     }
 
+    /// The identity holding resume token `session_id` here.
+    pub fn identity_of_session(&self, session_id: &str) -> Option<&str> {
+        self.participants
+            .values()
+            .find(|p| p.local.as_ref().is_some_and(|l| l.session_id == session_id))
+            .map(|p| p.info.identity.as_str())
+    }
+
     /// The local identity on `conn`.
     pub fn identity_of(&self, conn: ConnId) -> Option<String> {
         self.participants

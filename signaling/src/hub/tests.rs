@@ -67,7 +67,10 @@ fn a_flood_is_rate_limited_then_closed() {
     hub.join(1, "consultation-1", entrant("u1"), 3, t0).unwrap();
     let pong = r#"{"v":1,"type":"pong"}"#;
     for _ in 0..200 {
-        assert!(errors(&hub.text(1, pong, t0), 1).is_empty(), "the burst passes");
+        assert!(
+            errors(&hub.text(1, pong, t0), 1).is_empty(),
+            "the burst passes"
+        );
     }
     assert_eq!(errors(&hub.text(1, pong, t0), 1), ["rate_limited"]);
     // A second later fifty more are allowed.
