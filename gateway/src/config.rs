@@ -14,7 +14,16 @@ use serde::{Deserialize, Serialize};
 
 /// The sections of the configuration; environment variables outside them are ignored.
 const SECTIONS: &[&str] = &[
-    "data", "database", "http", "auth", "booking", "seeds", "admin", "log",
+    "data",
+    "database",
+    "http",
+    "auth",
+    "booking",
+    "notify",
+    "signaling",
+    "seeds",
+    "admin",
+    "log",
 ];
 
 /// The whole configuration.
@@ -33,6 +42,8 @@ pub struct Config {
     pub booking: BookingConfig,
     /// Webhook delivery of state changes.
     pub notify: NotifyConfig,
+    /// Video rooms: admission, STUN and TURN, limits.
+    pub signaling: SignalingConfig,
     /// The program rosters imported on first start.
     pub seeds: SeedsConfig,
     /// The administrator created on an empty database.
@@ -148,6 +159,68 @@ impl Default for BookingConfig {
             decision_hours_normal: 24,
             decision_hours_urgent: 2,
             max_attachment_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[signaling]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalingConfig {
+    /// HS256 secret for room tokens. Unset: one is generated on first start and kept in
+    /// the database, so every gateway process sharing the database uses the same.
+    pub token_secret: Option<Secret>,
+    /// Seconds a room token is valid; it is needed only to connect and to resume.
+    pub token_ttl_seconds: u64,
+    /// Minutes before a session's start that its room opens.
+    pub lead_minutes: i64,
+    /// Minutes after a session's end that its room stays open.
+    pub grace_minutes: i64,
+    /// STUN servers handed to every participant.
+    pub stun_urls: Vec<String>,
+    /// TURN servers (coturn with `use-auth-secret`), e.g.
+    /// `turn:turn.example.cn:3478?transport=udp`, `turns:turn.example.cn:443?transport=tcp`.
+    pub turn_urls: Vec<String>,
+    /// coturn's `static-auth-secret`; TURN servers are handed out only when it is set.
+    pub turn_secret: Option<Secret>,
+    /// Seconds a minted TURN credential lasts; it must cover the longest session, as
+    /// coturn checks it again when an allocation is refreshed.
+    pub turn_ttl_seconds: u64,
+    /// Participants in a consultation room: requester, consultant, accompanying clinician
+    /// and a second device.
+    pub capacity_consultation: u32,
+    /// Participants in a ward-round room.
+    pub capacity_ward_round: u32,
+    /// Largest signaling message, in bytes.
+    pub max_message_bytes: usize,
+    /// Signaling messages a connection may send per second, sustained.
+    pub rate_per_second: f64,
+    /// Signaling messages a connection may send at once.
+    pub burst: u32,
+    /// Seconds a dropped participant may resume before it counts as gone.
+    pub resume_seconds: u64,
+    /// Seconds of silence before the server pings; as long again without a pong closes.
+    pub ping_seconds: u64,
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            token_secret: None,
+            token_ttl_seconds: 300,
+            lead_minutes: 15,
+            grace_minutes: 30,
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_seconds: 12 * 3600,
+            capacity_consultation: 4,
+            capacity_ward_round: 16,
+            max_message_bytes: 64 * 1024,
+            rate_per_second: 50.0,
+            burst: 200,
+            resume_seconds: 30,
+            ping_seconds: 10,
         }
     }
 }

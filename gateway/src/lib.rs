@@ -13,11 +13,14 @@
 //! - [`registry`]: the supporter lookup and the rules for changing pairings.
 //! - [`auth`]: argon2id passwords and opaque session tokens.
 //! - [`http`]: the axum application under `/api/v1`, health and metrics.
+//! - [`rooms`]: who may enter a booked session's video room, and the record of presence.
+//! - [`bus`]: signaling events between gateway processes over PostgreSQL LISTEN/NOTIFY.
 //! - [`startup`]: prepare the store, then serve until shutdown; shared by `main` and tests.
 
 pub mod audit;
 pub mod auth;
 pub mod booking;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -26,6 +29,7 @@ pub mod http;
 pub mod notify;
 pub mod registry;
 pub mod reports;
+pub mod rooms;
 pub mod seeds;
 pub mod startup;
 pub mod store;

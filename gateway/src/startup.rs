@@ -19,6 +19,9 @@ use crate::http::{self, AppState, Metrics};
 use crate::seeds::{self, SeedSource};
 use crate::store::{NewInstitution, NewUser, Store};
 use crate::tls;
+use duikou_signaling::hub::HubConfig;
+use duikou_signaling::room::RoomConfig;
+use duikou_signaling::server::{IceConfig, ShellConfig, Signaling};
 
 /// A migrated, seeded store and what the first start created.
 pub struct Prepared {
@@ -129,7 +132,46 @@ pub async fn state(prepared: &Prepared, tls: bool) -> anyhow::Result<AppState> {
         metrics: Metrics::new()?,
         tls,
         dummy_hash: Arc::new(dummy),
+        signaling: signaling(prepared).await?,
     })
+}
+
+/// Starts the signaling hub of this process: with PostgreSQL on the LISTEN/NOTIFY bus,
+/// with SQLite alone.
+async fn signaling(prepared: &Prepared) -> anyhow::Result<Signaling> {
+    let c = &prepared.config.signaling;
+    let secs = Duration::from_secs;
+    let config = ShellConfig {
+        token_secret: crate::rooms::token_secret(&prepared.store, c).await?,
+        ice: IceConfig {
+            stun_urls: c.stun_urls.clone(),
+            turn_urls: c.turn_urls.clone(),
+            turn_secret: c
+                .turn_secret
+                .as_ref()
+                .map(|s| s.expose().as_bytes().to_vec()),
+            turn_ttl: secs(c.turn_ttl_seconds),
+        },
+        hub: HubConfig {
+            room: RoomConfig {
+                resume_window: secs(c.resume_seconds),
+                ping_interval: secs(c.ping_seconds),
+                ping_timeout: secs(c.ping_seconds),
+                ..RoomConfig::default()
+            },
+            max_message_bytes: c.max_message_bytes,
+            rate_per_second: c.rate_per_second,
+            burst: f64::from(c.burst),
+            ..HubConfig::default()
+        },
+        handshake_timeout: secs(10),
+    };
+    let bus = match &prepared.store {
+        Store::Postgres(pool) => Some(crate::bus::start(pool.clone()).await?),
+        Store::Sqlite(_) => None,
+    };
+    let presence = Arc::new(crate::rooms::StorePresence(prepared.store.clone()));
+    Ok(Signaling::start(config, presence, bus))
 }
 
 /// The TLS configuration, when the configuration asks for HTTPS.
@@ -146,6 +188,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = state(&prepared, tls.is_some()).await?;
+    let signaling = state.signaling.clone();
     let app = http::router(state);
     let handle = Handle::new();
     let grace = Duration::from_secs(prepared.config.http.shutdown_grace_seconds);
@@ -160,6 +203,9 @@ pub async fn run(
         shutdown.await;
         tracing::info!("shutting down");
         let _ = stop_workers.send(true);
+        // Participants hear that this process stops and reconnect; the others on the bus
+        // let them go.
+        signaling.stop().await;
         stopper.graceful_shutdown(Some(grace));
     });
     listener.set_nonblocking(true)?;

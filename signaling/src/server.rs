@@ -30,6 +30,9 @@ pub const CLOSE_NO_JOIN: u16 = 4005;
 /// WebSocket close code: the client does not read its messages fast enough.
 pub const CLOSE_TOO_SLOW: u16 = 4006;
 
+/// WebSocket close code: this gateway process is stopping; connect again (RFC 6455).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
 /// Messages waiting for a slow client before it is disconnected.
 const OUTBOX: usize = 1024;
 
@@ -475,6 +478,9 @@ async fn run(
                     Command::Stop { done } => {
                         let bye = hub.stop();
                         shell.apply(&mut hub, vec![bye]);
+                        for (_, outbox) in shell.outboxes.drain() {
+                            let _ = outbox.try_send(Outgoing::Close(CLOSE_GOING_AWAY, "server stopping"));
+                        }
                         let _ = done.send(());
                         break;
                     }

@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 
 pub use duikou;
 
+pub mod process;
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

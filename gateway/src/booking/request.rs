@@ -259,6 +259,10 @@ pub struct RequestContent {
     pub patient: Option<Patient>,
     /// The informed consent.
     pub consent: Option<Consent>,
+    /// The clinician who stays with the patient during a consultation (a village doctor
+    /// beside the county doctor, say): of the requesting institution or one paired with
+    /// it. They are let into the consultation's video room.
+    pub accompanying_clinician_id: Option<i64>,
 }
 
 impl RequestContent {
@@ -275,7 +279,8 @@ impl RequestContent {
             specialty,
             min_title,
             patient,
-            consent
+            consent,
+            accompanying_clinician_id
         );
     }
 

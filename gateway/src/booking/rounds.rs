@@ -23,6 +23,9 @@ pub struct WardRound {
     pub ends_at: DateTime<Utc>,
     /// The first round of its weekly series.
     pub series_id: Option<i64>,
+    /// The ward's own team, when named: only its members join the round's room from the
+    /// ward's side. Unnamed: the clinicians of the supported hospital.
+    pub ward_team_id: Option<i64>,
 }
 
 /// A patient to see on a round.

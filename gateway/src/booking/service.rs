@@ -13,7 +13,7 @@ use super::request::{
 use super::slots::{Slot, china, free_slots};
 use super::workflow::{Side, Step};
 use crate::config::BookingConfig;
-use crate::domain::{Clinician, Role, Supporter, TitleRank, User};
+use crate::domain::{Clinician, Role, Service, Supporter, TitleRank, User};
 use crate::error::Error;
 use crate::registry::{LinkKind, supporter_chain};
 use crate::store::{
@@ -248,6 +248,7 @@ pub async fn create_request(
         .institution(caller.institution_id)
         .await?
         .ok_or_else(|| Error::NotFound("the caller's institution".into()))?;
+    check_accompanying(store, caller.institution_id, &input.content).await?;
     let new = NewRequest {
         kind: input.kind,
         requester_user_id: caller.id,
@@ -269,6 +270,44 @@ pub async fn create_request(
     let id = store.create_request(&new, &step).await?;
     audit(store, caller, "create", Some(id), true, None).await?;
     view(store, load(store, id).await?).await
+}
+
+/// Refuses an accompanying clinician who is neither of the requesting institution nor of
+/// one paired with it for consultations, in either direction.
+async fn check_accompanying(
+    store: &Store,
+    requester_institution_id: i64,
+    content: &RequestContent,
+) -> Result<(), Error> {
+    let Some(id) = content.accompanying_clinician_id else {
+        return Ok(());
+    };
+    let field = "accompanying_clinician_id";
+    let clinician = store
+        .clinician(id)
+        .await?
+        .ok_or_else(|| Error::field(field, format!("no clinician has id {id}")))?;
+    let theirs = clinician.institution_id;
+    if theirs == requester_institution_id {
+        return Ok(());
+    }
+    let today = crate::registry::today_in_china();
+    let links = |chain: crate::registry::SupporterChain, other: i64| {
+        chain.chain.iter().any(|l| l.institution_id == other)
+    };
+    if links(
+        supporter_chain(store, theirs, Service::Consult, today).await?,
+        requester_institution_id,
+    ) || links(
+        supporter_chain(store, requester_institution_id, Service::Consult, today).await?,
+        theirs,
+    ) {
+        return Ok(());
+    }
+    Err(Error::field(
+        field,
+        "the accompanying clinician works at the requesting institution or one paired with it",
+    ))
 }
 
 fn kind_name(s: Supporter) -> &'static str {
@@ -309,6 +348,7 @@ pub async fn update_draft(
     }
     let mut merged = r.content.clone();
     merged.merge(content);
+    check_accompanying(store, r.requester_institution_id, &merged).await?;
     let update = RequestUpdate {
         at: Utc::now(),
         content: Some(serde_json::to_string(&merged).map_err(anyhow::Error::from)?),

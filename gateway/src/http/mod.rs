@@ -15,6 +15,7 @@ mod pairings;
 mod reports;
 mod requests;
 mod rounds;
+mod sessions;
 mod teaching;
 mod teams;
 mod users;
@@ -54,6 +55,8 @@ pub struct AppState {
     /// An argon2id hash to verify against for unknown usernames, so that a failed login
     /// takes as long whether or not the account exists.
     pub dummy_hash: Arc<String>,
+    /// The video rooms of this process.
+    pub signaling: duikou_signaling::server::Signaling,
 }
 
 #[derive(OpenApi)]
@@ -99,9 +102,10 @@ pub fn router(state: AppState) -> Router {
         .merge(teaching::router())
         .merge(reports::router())
         .merge(rounds::router())
+        .merge(sessions::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
-    let api = api.route(
+    let api = api.merge(sessions::socket_router()).route(
         "/openapi.json",
         get(move || async move { Json(openapi.as_ref().clone()) }),
     );

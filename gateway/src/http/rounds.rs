@@ -36,6 +36,10 @@ pub struct RoundsInput {
     supported_institution_id: i64,
     /// The ward.
     ward: String,
+    /// The ward's own team (a team of the supported hospital): only its members join the
+    /// video room from the ward's side. Left out: any clinician of the supported hospital.
+    #[serde(default)]
+    ward_team_id: Option<i64>,
     /// The first round's start.
     starts_at: DateTime<Utc>,
     /// Minutes, 15 to 480.
@@ -125,6 +129,17 @@ async fn create_rounds(
     if input.ward.trim().is_empty() {
         return Err(Error::field("ward", "name the ward"));
     }
+    if let Some(id) = input.ward_team_id {
+        let ward_team = team(&state.store, id)
+            .await
+            .map_err(|_| Error::field("ward_team_id", format!("no team has id {id}")))?;
+        if ward_team.institution_id != input.supported_institution_id {
+            return Err(Error::field(
+                "ward_team_id",
+                "the ward's team belongs to the supported hospital",
+            ));
+        }
+    }
     if !(15..=480).contains(&input.duration_minutes) {
         return Err(Error::field("duration_minutes", "15 to 480 minutes"));
     }
@@ -168,6 +183,7 @@ async fn create_rounds(
             starts_at,
             ends_at: starts_at + TimeDelta::minutes(input.duration_minutes),
             series_id: None,
+            ward_team_id: input.ward_team_id,
         });
     }
     let ids = state.store.create_ward_rounds(&rounds, caller.0.id).await?;

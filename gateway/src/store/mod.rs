@@ -25,6 +25,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use error::StoreError;
+pub use rooms::Presence;
 
 use crate::booking::{
     AttachmentInfo, Attendance, Availability, AvailabilityException, ConsultRequest, Enrolment,
@@ -55,6 +56,8 @@ macro_rules! dispatch {
         }
     };
 }
+
+mod rooms;
 
 /// Filters for listing institutions.
 #[derive(Debug, Clone, Default)]

@@ -25,6 +25,8 @@ pub mod registry;
 pub mod reports;
 #[path = "sql/requests.rs"]
 pub mod requests;
+#[path = "sql/rooms.rs"]
+pub mod rooms;
 #[path = "sql/rounds.rs"]
 pub mod rounds;
 #[path = "sql/seeds.rs"]

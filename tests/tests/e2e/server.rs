@@ -1,14 +1,11 @@
 //! The real `duikou` binary: first start, second start, SIGTERM, HTTPS, health, metrics
 //! and the OpenAPI document.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
+use duikou_tests::process::Served;
 use duikou_tests::{Backend, TestApp, TestDb, duikou_binary, on_both_backends};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use reqwest::StatusCode;
 
 on_both_backends!(
@@ -16,85 +13,11 @@ on_both_backends!(
     health_metrics_and_openapi_answer
 );
 
-/// A running `duikou serve` and what it printed.
-struct Served {
-    child: Child,
-    base: String,
-    stdout: mpsc::Receiver<String>,
-}
-
-/// Starts `duikou serve` for `db` on an ephemeral port and waits until it listens.
-fn serve(db: &TestDb, extra: &[&str]) -> Served {
-    let mut child = Command::new(duikou_binary())
-        .arg("serve")
-        .args(extra)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DUIKOU_DATA_DIR", db.dir.path())
-        .env("DUIKOU_DATABASE_URL", &db.url)
-        .env("DUIKOU_HTTP_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("duikou starts");
-    let (out_tx, stdout) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = out_tx.send(line);
-        }
-    });
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            eprintln!("duikou: {line}");
-            if line.contains("listening") {
-                if let Some(addr) = line.split("addr=").nth(1) {
-                    let _ = addr_tx.send(
-                        addr.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                }
-            }
-        }
-    });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("duikou listens");
-    let scheme = if extra.contains(&"--self-signed") {
-        "https"
-    } else {
-        "http"
-    };
-    Served {
-        child,
-        base: format!("{scheme}://{addr}"),
-        stdout,
-    }
-}
-
-/// Sends SIGTERM and returns the exit status.
-fn terminate(mut served: Served) -> std::process::ExitStatus {
-    kill(Pid::from_raw(served.child.id() as i32), Signal::SIGTERM).unwrap();
-    for _ in 0..300 {
-        if let Some(status) = served.child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    served.child.kill().unwrap();
-    panic!("duikou did not stop within 30 s of SIGTERM");
-}
-
 async fn the_server_starts_twice_on_the_same_data_without_changes_and_stops_on_sigterm(
     backend: Backend,
 ) {
     let db = TestDb::new(backend).await.unwrap();
-    let first = serve(&db, &[]);
+    let first = Served::start(&db, &[], &[]);
     let health = reqwest::get(format!("{}/healthz", first.base))
         .await
         .unwrap();
@@ -105,7 +28,7 @@ async fn the_server_starts_twice_on_the_same_data_without_changes_and_stops_on_s
         .expect("the one-time password is printed");
     let password = password_line.rsplit(": ").next().unwrap().trim().to_owned();
     assert!(password.len() >= 20, "{password_line}");
-    let status = terminate(first);
+    let status = first.terminate();
     assert!(status.success(), "exit status after SIGTERM: {status}");
     let after_first = db.snapshot().await.unwrap();
     assert!(
@@ -113,7 +36,7 @@ async fn the_server_starts_twice_on_the_same_data_without_changes_and_stops_on_s
         "{after_first:?}"
     );
 
-    let second = serve(&db, &[]);
+    let second = Served::start(&db, &[], &[]);
     let login = reqwest::Client::new()
         .post(format!("{}/api/v1/auth/login", second.base))
         .json(&serde_json::json!({"username": "admin", "password": password}))
@@ -121,7 +44,7 @@ async fn the_server_starts_twice_on_the_same_data_without_changes_and_stops_on_s
         .await
         .unwrap();
     assert_eq!(login.status(), StatusCode::OK, "the printed password works");
-    let status = terminate(second);
+    let status = second.terminate();
     assert!(status.success(), "exit status after SIGTERM: {status}");
     let mut after_second = db.snapshot().await.unwrap();
     // The login made a session; nothing else may differ.
@@ -236,7 +159,7 @@ async fn user_add_creates_an_account_whose_printed_password_works() {
 #[tokio::test]
 async fn self_signed_https_serves_the_api() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let served = serve(&db, &["--self-signed"]);
+    let served = Served::start(&db, &["--self-signed"], &[]);
     assert!(served.base.starts_with("https://"));
     let client = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
@@ -249,5 +172,5 @@ async fn self_signed_https_serves_the_api() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(db.dir.path().join("tls/self-signed.crt").exists());
-    assert!(terminate(served).success());
+    assert!(served.terminate().success());
 }

@@ -16,6 +16,7 @@ struct RoundRow {
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     series_id: Option<i64>,
+    ward_team_id: Option<i64>,
 }
 
 fn round(r: RoundRow) -> WardRound {
@@ -27,10 +28,11 @@ fn round(r: RoundRow) -> WardRound {
         starts_at: r.starts_at,
         ends_at: r.ends_at,
         series_id: r.series_id,
+        ward_team_id: r.ward_team_id,
     }
 }
 
-const ROUND: &str = "select id, team_id, supported_institution_id, ward, starts_at, ends_at, series_id from ward_round";
+const ROUND: &str = "select id, team_id, supported_institution_id, ward, starts_at, ends_at, series_id, ward_team_id from ward_round";
 
 /// Creates a series of rounds in one transaction; the first one's id names the series.
 pub async fn create_series(
@@ -43,8 +45,8 @@ pub async fn create_series(
     let mut ids = Vec::with_capacity(rounds.len());
     for r in rounds {
         let id = sqlx::query_scalar::<Db, i64>(
-            "insert into ward_round (team_id, supported_institution_id, ward, starts_at, ends_at, series_id, created_by, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+            "insert into ward_round (team_id, supported_institution_id, ward, starts_at, ends_at, series_id, created_by, created_at, ward_team_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id",
         )
         .bind(r.team_id)
         .bind(r.supported_institution_id)
@@ -54,6 +56,7 @@ pub async fn create_series(
         .bind(ids.first().copied())
         .bind(by)
         .bind(now)
+        .bind(r.ward_team_id)
         .fetch_one(&mut *tx)
         .await?;
         ids.push(id);

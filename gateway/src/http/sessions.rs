@@ -1,0 +1,204 @@
+//! `/sessions/{session}`: the video room of a booked session. `join` gives the people the
+//! booking names a room token; `signal` is the WebSocket they then speak
+//! `signaling/PROTOCOL.md` on; `attendance` is the record of who was there.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use chrono::{DateTime, TimeDelta, Utc};
+use duikou_signaling::protocol::IceServer;
+use duikou_signaling::token::RoomClaims;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::AppState;
+use super::auth::Caller;
+use crate::domain::Role;
+use crate::error::{Error, Problem};
+use crate::rooms::{self, RoomRecord, SessionRef};
+
+/// The largest WebSocket message read at all; the signaling limit
+/// (`signaling.max_message_bytes`) is smaller and answered with an error message.
+const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(join))
+        .routes(routes!(attendance))
+}
+
+/// The WebSocket route, outside the OpenAPI document, which cannot describe it.
+pub(super) fn socket_router() -> Router<AppState> {
+    Router::new().route("/sessions/{session}/signal", get(signal))
+}
+
+fn session_of(raw: &str) -> Result<SessionRef, Error> {
+    raw.parse()
+        .map_err(|_| Error::NotFound(format!("session {raw:?}")))
+}
+
+/// What a participant may do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantsView {
+    /// Send audio and video.
+    publish: bool,
+    /// Receive the others' media.
+    subscribe: bool,
+    /// Mute or remove others.
+    moderate: bool,
+}
+
+/// A STUN or TURN server, as WebRTC's `RTCIceServer`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IceServerView {
+    /// URLs.
+    urls: Vec<String>,
+    /// TURN username, `<unix expiry>:<identity>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    /// TURN password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential: Option<String>,
+}
+
+impl From<IceServer> for IceServerView {
+    fn from(s: IceServer) -> Self {
+        Self {
+            urls: s.urls,
+            username: s.username,
+            credential: s.credential,
+        }
+    }
+}
+
+/// Admission to a room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JoinAnswer {
+    /// The room (the session's name).
+    room: String,
+    /// The caller's identity in it.
+    identity: String,
+    /// The caller's role in it.
+    role: String,
+    /// What the caller may do.
+    grants: GrantsView,
+    /// The room token, for the first message on the WebSocket.
+    token: String,
+    /// When the token expires; ask again after.
+    expires_at: DateTime<Utc>,
+    /// The WebSocket path (`ws://` or `wss://` on this host).
+    signal_url: String,
+    /// STUN and TURN servers, with a TURN credential minted now.
+    ice_servers: Vec<IceServerView>,
+}
+
+/// A room token for the video room of a booked session: only for the people the booking
+/// names (a consultation's requester, consultant and accompanying clinician; a ward
+/// round's two teams; a teaching session's presenter and enrolled trainees), and only
+/// inside the session's window.
+#[utoipa::path(post, path = "/sessions/{session}/join", tag = "sessions",
+    params(("session" = String, Path, description = "consultation-<id>, ward-round-<id> or teaching-<id>")),
+    responses((status = 200, body = JoinAnswer), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn join(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<JoinAnswer>, Error> {
+    let session = session_of(&raw)?;
+    let config = &state.config.signaling;
+    let now = Utc::now();
+    let admitted = rooms::admit(&state.store, config, session, &caller.0, now).await?;
+    let identity = rooms::identity(caller.0.id);
+    let ttl = i64::try_from(config.token_ttl_seconds).unwrap_or(300);
+    let expires_at = now + TimeDelta::seconds(ttl);
+    let claims = RoomClaims {
+        room: admitted.room.clone(),
+        sub: identity.clone(),
+        role: admitted.role.to_owned(),
+        grants: admitted.grants,
+        capacity: admitted.capacity,
+        // A little slack for clocks of several gateway processes.
+        nbf: now.timestamp() - 30,
+        exp: expires_at.timestamp(),
+    };
+    let token = state.signaling.mint(&claims);
+    let ice_servers = state
+        .signaling
+        .ice_servers(&identity)
+        .into_iter()
+        .map(IceServerView::from)
+        .collect();
+    Ok(Json(JoinAnswer {
+        signal_url: format!("/api/v1/sessions/{}/signal", admitted.room),
+        room: admitted.room,
+        identity,
+        role: admitted.role.to_owned(),
+        grants: GrantsView {
+            publish: admitted.grants.publish,
+            subscribe: admitted.grants.subscribe,
+            moderate: admitted.grants.moderate,
+        },
+        token,
+        expires_at,
+        ice_servers,
+    }))
+}
+
+/// The signaling WebSocket of a session's room (see `signaling/PROTOCOL.md`). The room
+/// token comes in the first message, not in the URL.
+async fn signal(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Error> {
+    let room = session_of(&raw)?.to_string();
+    let signaling = state.signaling.clone();
+    Ok(upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| signaling.serve(socket, room)))
+}
+
+/// Who was in a session's room and when, and how long people were there together: the
+/// evidence that a consultation or ward round took place. For the people the booking
+/// names, the coordinators of the institutions involved, and administrators.
+#[utoipa::path(get, path = "/sessions/{session}/attendance", tag = "sessions",
+    params(("session" = String, Path, description = "consultation-<id>, ward-round-<id> or teaching-<id>")),
+    responses((status = 200, body = RoomRecord), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn attendance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<RoomRecord>, Error> {
+    let session = session_of(&raw)?;
+    let user = &caller.0;
+    let b = rooms::booked(&state.store, &state.config.signaling, session, user).await?;
+    let allowed = user.is(Role::Admin)
+        || b.named.is_some()
+        || (user.is(Role::Coordinator) && b.institutions.contains(&user.institution_id));
+    let id = match session {
+        SessionRef::Consultation(id) | SessionRef::WardRound(id) | SessionRef::Teaching(id) => id,
+    };
+    crate::audit::record(
+        &state.store,
+        user,
+        "room",
+        "read_attendance",
+        Some(id),
+        allowed,
+        Some(session.to_string()),
+    )
+    .await?;
+    if !allowed {
+        return Err(Error::forbidden(
+            "the people of the session, their institutions' coordinators and administrators",
+        ));
+    }
+    let room = session.to_string();
+    let stretches = state.store.presence(&room).await?;
+    Ok(Json(rooms::record(room, stretches, Utc::now())))
+}

@@ -1,0 +1,462 @@
+//! Who may enter the video room of a booked session, and what their presence there
+//! leaves in the record.
+//!
+//! A session is named `consultation-<request id>`, `ward-round-<round id>` or
+//! `teaching-<session id>`; the same name is its room. Identities in a room are
+//! `u<user id>`. Neither carries patient data.
+//!
+//! The people a booking names get a room token from [`admit`], only inside the session's
+//! window (opening `signaling.lead_minutes` before the start, closing
+//! `signaling.grace_minutes` after the end). The signaling layer reports joins and leaves
+//! to [`StorePresence`], which keeps every stretch of presence (the evidence that a
+//! consultation or ward round took place, and for how long) and, for teaching sessions,
+//! the trainees' attendance behind their continuing-education hours.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, TimeDelta, Utc};
+use duikou_signaling::Grants;
+use duikou_signaling::server::Presence as PresenceSink;
+use rand::RngCore as _;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::booking::RequestState;
+use crate::config::SignalingConfig;
+use crate::domain::{Role, User};
+use crate::error::Error;
+use crate::store::{Presence, Store};
+
+/// A booked session, by kind and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRef {
+    /// A remote consultation request with a scheduled session.
+    Consultation(i64),
+    /// One remote ward round.
+    WardRound(i64),
+    /// A teaching session.
+    Teaching(i64),
+}
+
+impl fmt::Display for SessionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Consultation(id) => write!(f, "consultation-{id}"),
+            Self::WardRound(id) => write!(f, "ward-round-{id}"),
+            Self::Teaching(id) => write!(f, "teaching-{id}"),
+        }
+    }
+}
+
+impl FromStr for SessionRef {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::field(
+                "session",
+                "a session is consultation-<id>, ward-round-<id> or teaching-<id>",
+            )
+        };
+        let (kind, id) = s.rsplit_once('-').ok_or_else(bad)?;
+        let id: i64 = id.parse().map_err(|_| bad())?;
+        if id <= 0 {
+            return Err(bad());
+        }
+        match kind {
+            "consultation" => Ok(Self::Consultation(id)),
+            "ward-round" => Ok(Self::WardRound(id)),
+            "teaching" => Ok(Self::Teaching(id)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl SessionRef {
+    /// The object kind in the audit log.
+    fn audit_kind(self) -> &'static str {
+        match self {
+            Self::Consultation(_) => "request",
+            Self::WardRound(_) => "ward_round",
+            Self::Teaching(_) => "teaching_session",
+        }
+    }
+
+    fn id(self) -> i64 {
+        match self {
+            Self::Consultation(id) | Self::WardRound(id) | Self::Teaching(id) => id,
+        }
+    }
+}
+
+/// The identity of a user in every room.
+pub fn identity(user_id: i64) -> String {
+    format!("u{user_id}")
+}
+
+/// The user behind a room identity.
+pub fn user_of(identity: &str) -> Option<i64> {
+    identity.strip_prefix('u')?.parse().ok()
+}
+
+/// A booked session as far as its room is concerned.
+#[derive(Debug, Clone)]
+pub struct Booked {
+    /// Planned start.
+    pub starts_at: DateTime<Utc>,
+    /// Planned end.
+    pub ends_at: DateTime<Utc>,
+    /// Participants the room holds.
+    pub capacity: u32,
+    /// The institutions whose coordinators may read the room's record.
+    pub institutions: Vec<i64>,
+    /// The caller's role in the room and grants, when the booking names them.
+    pub named: Option<(&'static str, Grants)>,
+}
+
+const TALK: Grants = Grants {
+    publish: true,
+    subscribe: true,
+    moderate: false,
+};
+const LEAD: Grants = Grants {
+    publish: true,
+    subscribe: true,
+    moderate: true,
+};
+const LISTEN: Grants = Grants {
+    publish: false,
+    subscribe: true,
+    moderate: false,
+};
+
+/// Reads the booking of `session` and whether it names `caller`.
+pub async fn booked(
+    store: &Store,
+    config: &SignalingConfig,
+    session: SessionRef,
+    caller: &User,
+) -> Result<Booked, Error> {
+    let missing = || Error::NotFound(format!("session {session}"));
+    let clinician = caller.clinician_id;
+    match session {
+        SessionRef::Consultation(id) => {
+            let r = store.request(id).await?.ok_or_else(missing)?;
+            let (Some(starts_at), Some(ends_at)) = (r.scheduled_start, r.scheduled_end) else {
+                return Err(Error::refused(
+                    "session-not-scheduled",
+                    StatusCode::CONFLICT,
+                    None,
+                    "the request has no scheduled session",
+                ));
+            };
+            let named = if caller.id == r.requester_user_id {
+                Some(("requester", TALK))
+            } else if clinician.is_some() && clinician == r.consultant_id {
+                Some(("consultant", LEAD))
+            } else if clinician.is_some() && clinician == r.content.accompanying_clinician_id {
+                Some(("accompanying", TALK))
+            } else {
+                None
+            };
+            let named = named
+                .filter(|_| matches!(r.state, RequestState::Scheduled | RequestState::InSession));
+            Ok(Booked {
+                starts_at,
+                ends_at,
+                capacity: config.capacity_consultation,
+                institutions: vec![r.requester_institution_id, r.supporter_institution_id],
+                named,
+            })
+        }
+        SessionRef::WardRound(id) => {
+            let round = store.ward_round(id).await?.ok_or_else(missing)?;
+            let team = store.team(round.team_id).await?.ok_or_else(missing)?;
+            let in_team = clinician.is_some_and(|c| team.member_ids.contains(&c));
+            let ward_side = match round.ward_team_id {
+                Some(ward_team) => {
+                    let ward = store.team(ward_team).await?.ok_or_else(missing)?;
+                    clinician.is_some_and(|c| ward.member_ids.contains(&c))
+                }
+                None => {
+                    caller.is(Role::Clinician)
+                        && caller.institution_id == round.supported_institution_id
+                }
+            };
+            let named = if in_team && clinician == Some(team.leader_id) {
+                Some(("team_leader", LEAD))
+            } else if in_team {
+                Some(("supporting_team", TALK))
+            } else if ward_side {
+                Some(("ward", TALK))
+            } else {
+                None
+            };
+            Ok(Booked {
+                starts_at: round.starts_at,
+                ends_at: round.ends_at,
+                capacity: config.capacity_ward_round,
+                institutions: vec![team.institution_id, round.supported_institution_id],
+                named,
+            })
+        }
+        SessionRef::Teaching(id) => {
+            let s = store.teaching_session(id).await?.ok_or_else(missing)?;
+            let named = if clinician == Some(s.presenter_clinician_id) {
+                Some(("presenter", LEAD))
+            } else if store
+                .enrolments(id)
+                .await?
+                .iter()
+                .any(|e| e.user_id == caller.id && e.status == "enrolled")
+            {
+                Some(("trainee", LISTEN))
+            } else {
+                None
+            };
+            let mut institutions = vec![s.presenter_institution_id];
+            institutions.extend(store.enrolments(id).await?.iter().map(|e| e.institution_id));
+            Ok(Booked {
+                starts_at: s.starts_at,
+                ends_at: s.ends_at,
+                // The presenter and every place.
+                capacity: u32::try_from(s.capacity).unwrap_or(0).saturating_add(1),
+                institutions,
+                named,
+            })
+        }
+    }
+}
+
+/// A caller admitted to a room.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The room.
+    pub room: String,
+    /// Role in the room.
+    pub role: &'static str,
+    /// Grants.
+    pub grants: Grants,
+    /// Participants the room holds.
+    pub capacity: u32,
+}
+
+/// Admits `caller` to the room of `session` at `now`, or says why not; both are audited.
+pub async fn admit(
+    store: &Store,
+    config: &SignalingConfig,
+    session: SessionRef,
+    caller: &User,
+    now: DateTime<Utc>,
+) -> Result<Admitted, Error> {
+    let b = booked(store, config, session, caller).await?;
+    let audit = |allowed: bool, detail: &str| {
+        crate::audit::record(
+            store,
+            caller,
+            session.audit_kind(),
+            "join_room",
+            Some(session.id()),
+            allowed,
+            Some(detail.to_owned()),
+        )
+    };
+    let Some((role, grants)) = b.named else {
+        audit(false, "not named by the booking").await?;
+        return Err(Error::refused(
+            "not-a-participant",
+            StatusCode::FORBIDDEN,
+            None,
+            format!("the booking of {session} does not name you"),
+        ));
+    };
+    let opens = b.starts_at - TimeDelta::minutes(config.lead_minutes);
+    let closes = b.ends_at + TimeDelta::minutes(config.grace_minutes);
+    if now < opens || now > closes {
+        audit(false, "outside the session window").await?;
+        return Err(Error::refused(
+            "outside-session-window",
+            StatusCode::CONFLICT,
+            None,
+            format!(
+                "the room of {session} is open from {} to {} (UTC)",
+                opens.format("%Y-%m-%d %H:%M"),
+                closes.format("%Y-%m-%d %H:%M")
+            ),
+        ));
+    }
+    audit(true, role).await?;
+    Ok(Admitted {
+        room: session.to_string(),
+        role,
+        grants,
+        capacity: b.capacity,
+    })
+}
+
+/// The room-token secret: from the configuration, or generated once and kept in the
+/// database so that every gateway process sharing it agrees.
+pub async fn token_secret(store: &Store, config: &SignalingConfig) -> Result<Vec<u8>, Error> {
+    if let Some(secret) = &config.token_secret {
+        return Ok(secret.expose().as_bytes().to_vec());
+    }
+    let mut fresh = [0_u8; 32];
+    rand::thread_rng().fill_bytes(&mut fresh);
+    let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(store
+        .setting_or_insert("room_token_secret", &fresh)
+        .await?
+        .into_bytes())
+}
+
+/// The record of a room: every stretch of presence, and how long people were there
+/// together.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoomRecord {
+    /// The room.
+    pub room: String,
+    /// Every stretch of presence, in order.
+    pub stretches: Vec<Presence>,
+    /// Seconds during which at least two people were present: for a consultation, the
+    /// evidence that it took place and how long it lasted.
+    pub together_seconds: i64,
+    /// Seconds from the first join to the last leave (or now).
+    pub span_seconds: i64,
+}
+
+/// Summarises the stretches of a room up to `now`.
+pub fn record(room: String, stretches: Vec<Presence>, now: DateTime<Utc>) -> RoomRecord {
+    // Sweep over the joins (+1) and leaves (-1) of distinct people.
+    let mut edges: Vec<(DateTime<Utc>, i32)> = Vec::new();
+    for s in &stretches {
+        edges.push((s.joined_at, 1));
+        edges.push((s.left_at.unwrap_or(now), -1));
+    }
+    edges.sort();
+    let (mut present, mut together) = (0, 0_i64);
+    let mut since: Option<DateTime<Utc>> = None;
+    for (at, step) in &edges {
+        if present >= 2 {
+            if let Some(start) = since {
+                together += (*at - start).num_seconds();
+            }
+        }
+        present += step;
+        since = Some(*at);
+    }
+    let span = match (edges.first(), edges.last()) {
+        (Some((first, _)), Some((last, _))) => (*last - *first).num_seconds(),
+        _ => 0,
+    };
+    RoomRecord {
+        room,
+        stretches,
+        together_seconds: together,
+        span_seconds: span,
+    }
+}
+
+/// Records the joins and leaves the signaling layer reports.
+pub struct StorePresence(pub Store);
+
+impl StorePresence {
+    async fn apply(
+        &self,
+        room: &str,
+        identity: &str,
+        present: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let (Ok(session), Some(user_id)) = (room.parse::<SessionRef>(), user_of(identity)) else {
+            return Ok(());
+        };
+        let store = &self.0;
+        if present {
+            store.presence_open(room, user_id, at).await?;
+        } else {
+            store.presence_close(room, user_id, at).await?;
+        }
+        if let SessionRef::Teaching(id) = session {
+            let enrolled = store
+                .enrolments(id)
+                .await?
+                .iter()
+                .any(|e| e.user_id == user_id && e.status == "enrolled");
+            if enrolled && present {
+                let a = crate::booking::Attendance {
+                    session_id: id,
+                    user_id,
+                    joined_at: at,
+                    left_at: None,
+                };
+                store.record_attendance(&a, None).await?;
+            } else if enrolled {
+                store.attendance_close(id, user_id, at).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PresenceSink for StorePresence {
+    fn record(
+        &self,
+        room: String,
+        identity: String,
+        present: bool,
+        at: SystemTime,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let at = DateTime::<Utc>::from(at);
+            if let Err(e) = self.apply(&room, &identity, present, at).await {
+                tracing::error!(room, identity, present, error = %e, "cannot record presence");
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_round_trip_and_nonsense_is_refused() {
+        for s in ["consultation-12", "ward-round-3", "teaching-7"] {
+            assert_eq!(s.parse::<SessionRef>().unwrap().to_string(), s);
+        }
+        for bad in [
+            "consultation",
+            "ward-round-x",
+            "exam-1",
+            "teaching--1",
+            "teaching-0",
+        ] {
+            assert!(bad.parse::<SessionRef>().is_err(), "{bad}");
+        }
+        assert_eq!(user_of(&identity(17)), Some(17));
+        assert_eq!(user_of("x17"), None);
+    }
+
+    #[test]
+    fn together_counts_only_time_with_two_or_more_present() {
+        let t = |m: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + m * 60, 0).unwrap();
+        let p = |user_id, j, l: Option<i64>| Presence {
+            user_id,
+            joined_at: t(j),
+            left_at: l.map(t),
+        };
+        // Doctor 0–30, consultant 5–25, village doctor 10–40 (still there at 40).
+        let r = record(
+            "consultation-1".into(),
+            vec![p(1, 0, Some(30)), p(2, 5, Some(25)), p(3, 10, None)],
+            t(40),
+        );
+        assert_eq!(r.together_seconds, 25 * 60);
+        assert_eq!(r.span_seconds, 40 * 60);
+    }
+}
