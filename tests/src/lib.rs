@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 pub use duikou;
 
 pub mod process;
+pub mod signal;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

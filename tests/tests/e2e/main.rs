@@ -7,6 +7,7 @@ mod login;
 mod lookup;
 mod pairings;
 mod requests;
+mod rooms;
 mod rounds;
 mod seeds;
 mod server;

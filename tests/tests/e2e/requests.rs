@@ -516,17 +516,17 @@ async fn two_concurrent_bookings_of_one_slot_let_exactly_one_in(backend: Backend
 
 /// The cast of a consultation between Taishan People's Hospital and Jiangmen Central
 /// Hospital, paired for consultations and imaging reads from a month ago.
-struct Cast {
-    county: i64,
-    tertiary: i64,
-    doctor: String,
-    consultant_id: i64,
-    consultant: String,
-    junior_id: i64,
-    coordinator: String,
+pub(crate) struct Cast {
+    pub(crate) county: i64,
+    pub(crate) tertiary: i64,
+    pub(crate) doctor: String,
+    pub(crate) consultant_id: i64,
+    pub(crate) consultant: String,
+    pub(crate) junior_id: i64,
+    pub(crate) coordinator: String,
 }
 
-async fn clinician(
+pub(crate) async fn clinician(
     app: &TestApp,
     institution: i64,
     name: &str,
@@ -546,7 +546,7 @@ async fn clinician(
     c["id"].as_i64().unwrap()
 }
 
-async fn pair(app: &TestApp, supporter: i64, supported: i64, services: Value) {
+pub(crate) async fn pair(app: &TestApp, supporter: i64, supported: i64, services: Value) {
     let today = Utc::now().date_naive();
     let (status, p) = app
         .post(
@@ -560,7 +560,7 @@ async fn pair(app: &TestApp, supporter: i64, supported: i64, services: Value) {
     assert_eq!(status, StatusCode::CREATED, "{p}");
 }
 
-async fn user_for_clinician(
+pub(crate) async fn user_for_clinician(
     app: &TestApp,
     username: &str,
     institution: i64,
@@ -579,7 +579,7 @@ async fn user_for_clinician(
         .await
 }
 
-async fn cast(app: &TestApp) -> Cast {
+pub(crate) async fn cast(app: &TestApp) -> Cast {
     let county = app.institution_id("台山市人民医院").await;
     let tertiary = app.institution_id("江门市中心医院").await;
     pair(app, tertiary, county, json!(["consult", "imaging_read"])).await;
@@ -627,7 +627,7 @@ async fn cast(app: &TestApp) -> Cast {
 }
 
 /// A complete request content, with the window starting in a day.
-fn content() -> Value {
+pub(crate) fn content() -> Value {
     let start = Utc::now() + Duration::days(1);
     json!({
         "reason": "基层无神经内科专科医师，需上级医院会诊",
@@ -647,7 +647,7 @@ fn content() -> Value {
 }
 
 /// The consultant's first free slot inside the window of `content()`.
-async fn free_slot(app: &TestApp, c: &Cast, skip: usize) -> Value {
+pub(crate) async fn free_slot(app: &TestApp, c: &Cast, skip: usize) -> Value {
     let from = (Utc::now() + Duration::days(1)).date_naive();
     let (status, slots) = app
         .get(
@@ -677,13 +677,13 @@ async fn free_slot(app: &TestApp, c: &Cast, skip: usize) -> Value {
     fitting[skip]["start"].clone()
 }
 
-async fn draft(app: &TestApp, token: &str, body: Value) -> Value {
+pub(crate) async fn draft(app: &TestApp, token: &str, body: Value) -> Value {
     let (status, r) = app.post("/api/v1/requests", token, body).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     r
 }
 
-async fn step(
+pub(crate) async fn step(
     app: &TestApp,
     token: &str,
     id: &Value,
@@ -694,13 +694,19 @@ async fn step(
         .await
 }
 
-async fn ok_step(app: &TestApp, token: &str, id: &Value, name: &str, body: Value) -> Value {
+pub(crate) async fn ok_step(
+    app: &TestApp,
+    token: &str,
+    id: &Value,
+    name: &str,
+    body: Value,
+) -> Value {
     let (status, r) = step(app, token, id, name, body).await;
     assert_eq!(status, StatusCode::OK, "{name}: {r}");
     r
 }
 
-fn rule(problem: &Value) -> &str {
+pub(crate) fn rule(problem: &Value) -> &str {
     problem["type"]
         .as_str()
         .unwrap()
@@ -710,7 +716,7 @@ fn rule(problem: &Value) -> &str {
 }
 
 /// Drafts and submits a complete consultation; returns its id.
-async fn submitted(app: &TestApp, c: &Cast) -> Value {
+pub(crate) async fn submitted(app: &TestApp, c: &Cast) -> Value {
     let r = draft(
         app,
         &c.doctor,
@@ -722,7 +728,7 @@ async fn submitted(app: &TestApp, c: &Cast) -> Value {
 }
 
 /// Submits a complete consultation and has the consultant accept, schedule and start it.
-async fn in_session(app: &TestApp, c: &Cast) -> Value {
+pub(crate) async fn in_session(app: &TestApp, c: &Cast) -> Value {
     let r = draft(
         app,
         &c.doctor,

@@ -1,0 +1,611 @@
+//! The video room of a booked session: admission by the booking, the signaling WebSocket
+//! (join, relay, resume, limits), presence records, TURN credentials, and two gateway
+//! processes meeting over PostgreSQL (issue 4).
+
+use chrono::{Duration, Utc};
+use duikou_tests::process::Served;
+use duikou_tests::signal::{Ended, SignalClient};
+use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::requests::{
+    Cast, cast, clinician, content, draft, free_slot, ok_step, rule, user_for_clinician,
+};
+
+on_both_backends!(
+    only_the_people_the_booking_names_get_into_the_room,
+    the_booked_people_meet_and_foreign_or_stale_tokens_are_refused,
+    a_dropped_connection_resumes_without_a_second_joined_and_loses_nothing,
+    bad_messages_get_errors_the_connection_stays_and_a_flood_is_closed,
+    joins_and_leaves_are_recorded_with_how_long_people_were_together,
+    turn_credentials_are_minted_at_each_join,
+);
+
+/// A gateway whose rooms open four days ahead, so that tomorrow's sessions are open now.
+async fn app(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await
+}
+
+/// A consultation with an accompanying clinician, accepted and scheduled for tomorrow.
+struct Booked {
+    c: Cast,
+    id: i64,
+    accompanying: String,
+}
+
+async fn booked(app: &TestApp) -> Booked {
+    let c = cast(app).await;
+    let li = clinician(
+        app,
+        c.county,
+        "李医生",
+        "主治医师",
+        Some("110440700000009"),
+        5,
+    )
+    .await;
+    let accompanying = user_for_clinician(app, "ts.li", c.county, li).await;
+    let mut body = content();
+    body["accompanying_clinician_id"] = json!(li);
+    let r = draft(
+        app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": body}),
+    )
+    .await;
+    let id = r["id"].clone();
+    ok_step(app, &c.doctor, &id, "submit", json!({})).await;
+    ok_step(
+        app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    let start = free_slot(app, &c, 0).await;
+    ok_step(
+        app,
+        &c.coordinator,
+        &id,
+        "schedule",
+        json!({"start": start}),
+    )
+    .await;
+    Booked {
+        c,
+        id: id.as_i64().unwrap(),
+        accompanying,
+    }
+}
+
+async fn join(app: &TestApp, session: &str, token: &str) -> (StatusCode, Value) {
+    app.post(
+        &format!("/api/v1/sessions/{session}/join"),
+        token,
+        json!({}),
+    )
+    .await
+}
+
+async fn admitted(app: &TestApp, session: &str, token: &str) -> Value {
+    let (status, answer) = join(app, session, token).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+async fn only_the_people_the_booking_names_get_into_the_room(backend: Backend) {
+    let app = app(backend).await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    assert_eq!(doctor["role"], "requester");
+    assert_eq!(doctor["room"], room.as_str());
+    assert!(doctor["identity"].as_str().unwrap().starts_with('u'));
+    assert_eq!(
+        doctor["signal_url"],
+        format!("/api/v1/sessions/{room}/signal")
+    );
+    assert_eq!(
+        doctor["ice_servers"],
+        json!([]),
+        "no STUN or TURN configured"
+    );
+    let consultant = admitted(&app, &room, &b.c.consultant).await;
+    assert_eq!(consultant["role"], "consultant");
+    assert_eq!(consultant["grants"]["moderate"], true);
+    let accompanying = admitted(&app, &room, &b.accompanying).await;
+    assert_eq!(accompanying["role"], "accompanying");
+    assert_eq!(accompanying["grants"]["moderate"], false);
+    // Nothing in the answer names the patient.
+    for answer in [&doctor, &consultant, &accompanying] {
+        assert!(!answer.to_string().contains("王某某"));
+    }
+
+    // Not named: another clinician of the same county, the supporter's coordinator.
+    let (_, colleague) = app.user("ts.other", b.c.county, &["clinician"]).await;
+    let (status, problem) = join(&app, &room, &colleague).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(rule(&problem), "not-a-participant");
+    let (status, problem) = join(&app, &room, &b.c.coordinator).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(
+        app.get(
+            &format!(
+                "/api/v1/audit?object_kind=request&object_id={}&outcome=denied",
+                b.id
+            ),
+            &app.admin_token
+        )
+        .await
+        .1
+        .as_array()
+        .map_or(0, Vec::len),
+        2,
+        "both refusals are audited"
+    );
+
+    // Sessions that do not exist, and names that are not sessions.
+    for missing in ["consultation-999999", "consultation-x", "exam-1"] {
+        let (status, problem) = join(&app, missing, &b.c.doctor).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{missing}: {problem}");
+    }
+
+    // An accompanying clinician from an unrelated hospital is refused on the request.
+    let far = app.institution_id("江门市五邑中医院").await;
+    let stranger = clinician(&app, far, "赵医生", "主治医师", Some("110440700000010"), 5).await;
+    let mut body = content();
+    body["accompanying_clinician_id"] = json!(stranger);
+    let (status, problem) = app
+        .post(
+            "/api/v1/requests",
+            &b.c.doctor,
+            json!({"kind": "consultation", "content": body}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "accompanying_clinician_id");
+
+    // A teaching session six days ahead is outside its window, even for its presenter.
+    let starts = Utc::now() + Duration::days(6);
+    let (status, session) = app
+        .post(
+            "/api/v1/teaching",
+            &b.c.coordinator,
+            json!({"presenter_clinician_id": b.c.consultant_id, "topic": "脑卒中早期识别",
+                   "starts_at": starts, "ends_at": starts + Duration::hours(2), "capacity": 20}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let (status, problem) = join(
+        &app,
+        &format!("teaching-{}", session["id"]),
+        &b.c.consultant,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(rule(&problem), "outside-session-window");
+    app.stop().await;
+}
+
+async fn the_booked_people_meet_and_foreign_or_stale_tokens_are_refused(backend: Backend) {
+    let app = app(backend).await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let consultant = admitted(&app, &room, &b.c.consultant).await;
+    let doctor_id = doctor["identity"].as_str().unwrap();
+    let consultant_id = consultant["identity"].as_str().unwrap();
+
+    // A first message that is not a join is answered, and the connection stays.
+    let mut d = SignalClient::connect(&app.base, doctor["signal_url"].as_str().unwrap()).await;
+    d.send(json!({"v": 1, "type": "pong"})).await;
+    assert_eq!(d.recv().await["code"], "join_first");
+    d.send(json!({"v": 1, "type": "join", "token": doctor["token"]}))
+        .await;
+    let welcome = d.recv().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["identity"], doctor_id);
+    assert_eq!(welcome["participants"], json!([]));
+    assert_eq!(welcome["resumed"], false);
+
+    let (mut k, welcome) = SignalClient::join(&app.base, &consultant).await;
+    assert_eq!(welcome["participants"][0]["identity"], doctor_id);
+    assert_eq!(welcome["participants"][0]["role"], "requester");
+    let joined = d.recv().await;
+    assert_eq!(joined["type"], "joined");
+    assert_eq!(joined["participant"]["identity"], consultant_id);
+
+    // Offers, answers, candidates and mute state reach the named participant.
+    k.send(json!({"v": 1, "type": "offer", "to": doctor_id, "sdp": "v=0 offer"}))
+        .await;
+    let offer = d.recv().await;
+    assert_eq!(
+        (offer["type"].as_str(), offer["from"].as_str()),
+        (Some("offer"), Some(consultant_id))
+    );
+    assert_eq!(offer["sdp"], "v=0 offer");
+    d.send(json!({"v": 1, "type": "answer", "to": consultant_id, "sdp": "v=0 answer"}))
+        .await;
+    assert_eq!(k.recv().await["sdp"], "v=0 answer");
+    d.send(json!({"v": 1, "type": "candidate", "to": consultant_id,
+                  "candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
+                  "sdp_mid": "0", "sdp_mline_index": 0}))
+        .await;
+    assert_eq!(k.recv().await["type"], "candidate");
+    d.send(json!({"v": 1, "type": "mute", "audio": true, "video": false}))
+        .await;
+    let mute = k.recv().await;
+    assert_eq!(
+        (mute["identity"].as_str(), mute["audio"].as_bool()),
+        (Some(doctor_id), Some(true))
+    );
+    k.send(json!({"v": 1, "type": "offer", "to": "u999999", "sdp": "v=0"}))
+        .await;
+    assert_eq!(k.recv().await["code"], "unknown_participant");
+
+    // A token for another room is refused at that room, and the socket closed.
+    let (_, other) = app
+        .post(
+            "/api/v1/requests",
+            &b.c.doctor,
+            json!({"kind": "consultation", "content": content()}),
+        )
+        .await;
+    let elsewhere = format!("/api/v1/sessions/consultation-{}/signal", other["id"]);
+    let mut x = SignalClient::connect(&app.base, &elsewhere).await;
+    x.send(json!({"v": 1, "type": "join", "token": doctor["token"]}))
+        .await;
+    assert_eq!(x.recv().await["code"], "token_wrong_room");
+    assert_eq!(x.until_closed().await.0, Ended::Closed(4003));
+
+    // An expired token, signed with the real secret, and a forged one.
+    let secret = room_secret(&app).await;
+    let now = Utc::now().timestamp();
+    let expired = duikou_signaling::token::mint(
+        secret.as_bytes(),
+        &duikou_signaling::token::RoomClaims {
+            room: room.clone(),
+            sub: doctor_id.to_owned(),
+            role: "requester".into(),
+            grants: duikou_signaling::Grants {
+                publish: true,
+                subscribe: true,
+                moderate: false,
+            },
+            capacity: 4,
+            nbf: now - 600,
+            exp: now - 300,
+        },
+    );
+    for (token, code) in [
+        (expired.as_str(), "token_expired"),
+        ("eyJhbGciOiJIUzI1NiJ9.e30.AAAA", "token_invalid"),
+    ] {
+        let mut x = SignalClient::connect(&app.base, doctor["signal_url"].as_str().unwrap()).await;
+        x.send(json!({"v": 1, "type": "join", "token": token}))
+            .await;
+        assert_eq!(x.recv().await["code"], code);
+        assert_eq!(x.until_closed().await.0, Ended::Closed(4003));
+    }
+    // None of that disturbed the room.
+    k.send(json!({"v": 1, "type": "offer", "to": doctor_id, "sdp": "v=0 again"}))
+        .await;
+    assert_eq!(d.recv().await["sdp"], "v=0 again");
+    app.stop().await;
+}
+
+/// The room-token secret the gateway generated and keeps in the database.
+async fn room_secret(app: &TestApp) -> String {
+    use sqlx::Connection as _;
+    let query = "select value from setting where key = 'room_token_secret'";
+    if app.db.url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
+async fn a_dropped_connection_resumes_without_a_second_joined_and_loses_nothing(backend: Backend) {
+    let app = app(backend).await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let consultant = admitted(&app, &room, &b.c.consultant).await;
+    let doctor_id = doctor["identity"].as_str().unwrap();
+    let (mut d, welcome) = SignalClient::join(&app.base, &doctor).await;
+    let session_id = welcome["session_id"].as_str().unwrap().to_owned();
+    let (mut k, _) = SignalClient::join(&app.base, &consultant).await;
+    assert_eq!(d.recv().await["type"], "joined");
+    k.send(json!({"v": 1, "type": "offer", "to": doctor_id, "sdp": "v=0 first"}))
+        .await;
+    assert_eq!(d.recv().await["sdp"], "v=0 first");
+    let last_seq = d.last_seq;
+
+    // The doctor's link drops; the consultant goes on sending.
+    d.drop_connection();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for n in 0..3 {
+        k.send(json!({"v": 1, "type": "candidate", "to": doctor_id, "candidate": format!("candidate:{n}"),
+                      "sdp_mid": "0", "sdp_mline_index": 0}))
+            .await;
+    }
+    k.send(json!({"v": 1, "type": "mute", "audio": false, "video": true}))
+        .await;
+
+    // Back with a fresh token (the old one may have expired) and the session id.
+    let fresh = admitted(&app, &room, &b.c.doctor).await;
+    let mut back = SignalClient::connect(&app.base, fresh["signal_url"].as_str().unwrap()).await;
+    back.send(json!({"v": 1, "type": "resume", "token": fresh["token"], "session_id": session_id, "last_seq": last_seq}))
+        .await;
+    let welcome = back.recv().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["resumed"], true);
+    let mut missed = Vec::new();
+    for _ in 0..4 {
+        missed.push(back.recv().await);
+    }
+    let candidates: Vec<&str> = missed[..3]
+        .iter()
+        .map(|m| m["candidate"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        candidates,
+        ["candidate:0", "candidate:1", "candidate:2"],
+        "in order, none lost"
+    );
+    assert_eq!(missed[3]["type"], "mute");
+    let seqs: Vec<u64> = missed.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (last_seq + 1..=last_seq + 4).collect::<Vec<_>>());
+
+    // The consultant saw neither a "left" nor a second "joined".
+    k.send(json!({"v": 1, "type": "offer", "to": doctor_id, "sdp": "v=0 after"}))
+        .await;
+    assert_eq!(back.recv().await["sdp"], "v=0 after");
+    k.send(json!({"v": 1, "type": "leave"})).await;
+    let (ended, seen) = k.until_closed().await;
+    assert_eq!(ended, Ended::Closed(1000));
+    assert!(
+        seen.iter()
+            .all(|m| m["type"] != "joined" && m["type"] != "left"),
+        "{seen:?}"
+    );
+
+    // A resume with an unknown session id is refused; the client may then join afresh.
+    let again = admitted(&app, &room, &b.c.consultant).await;
+    let mut k2 = SignalClient::connect(&app.base, again["signal_url"].as_str().unwrap()).await;
+    k2.send(json!({"v": 1, "type": "resume", "token": again["token"], "session_id": "nope", "last_seq": 0}))
+        .await;
+    assert_eq!(k2.recv().await["code"], "resume_refused");
+    k2.send(json!({"v": 1, "type": "join", "token": again["token"]}))
+        .await;
+    assert_eq!(k2.recv().await["type"], "welcome");
+    app.stop().await;
+}
+
+async fn bad_messages_get_errors_the_connection_stays_and_a_flood_is_closed(backend: Backend) {
+    let app = app(backend).await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let (mut d, _) = SignalClient::join(&app.base, &doctor).await;
+
+    d.send_text("{not json".into()).await;
+    let error = d.recv().await;
+    assert_eq!(error["code"], "malformed");
+    d.send(json!({"v": 1, "type": "shout"})).await;
+    assert!(
+        d.recv().await["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variant")
+    );
+    d.send(json!({"v": 2, "type": "pong"})).await;
+    assert!(
+        d.recv().await["message"]
+            .as_str()
+            .unwrap()
+            .contains("version 2")
+    );
+    d.send(json!({"v": 1, "type": "offer", "to": "u1", "sdp": "a".repeat(70_000)}))
+        .await;
+    let error = d.recv().await;
+    assert_eq!(error["code"], "too_large");
+    assert!(error["message"].as_str().unwrap().contains("65536"));
+    // Still in the room.
+    d.send(json!({"v": 1, "type": "mute", "audio": true, "video": true}))
+        .await;
+    d.send(json!({"v": 1, "type": "offer", "to": "u999999", "sdp": "v=0"}))
+        .await;
+    assert_eq!(d.recv().await["code"], "unknown_participant");
+
+    // A flood: the burst passes, then messages are refused, then the socket is closed.
+    for _ in 0..600 {
+        d.send(json!({"v": 1, "type": "pong"})).await;
+    }
+    let (ended, seen) = d.until_closed().await;
+    assert_eq!(ended, Ended::Closed(1008), "{seen:?}");
+    assert!(seen.iter().any(|m| m["code"] == "rate_limited"));
+    app.stop().await;
+}
+
+async fn joins_and_leaves_are_recorded_with_how_long_people_were_together(backend: Backend) {
+    let app = app(backend).await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let path = format!("/api/v1/sessions/{room}/attendance");
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let consultant = admitted(&app, &room, &b.c.consultant).await;
+    let (mut d, _) = SignalClient::join(&app.base, &doctor).await;
+    let (mut k, _) = SignalClient::join(&app.base, &consultant).await;
+    d.recv_kind("joined").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    k.send(json!({"v": 1, "type": "leave"})).await;
+    assert_eq!(
+        d.recv_kind("left").await["identity"],
+        consultant["identity"]
+    );
+    d.send(json!({"v": 1, "type": "leave"})).await;
+    d.until_closed().await;
+
+    // Presence is written by a worker behind the room; wait until both leaves are in.
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        let (status, r) = app.get(&path, &b.c.coordinator).await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+        record = r;
+        let stretches = record["stretches"].as_array().unwrap();
+        if stretches.len() == 2 && stretches.iter().all(|s| !s["left_at"].is_null()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let stretches = record["stretches"].as_array().unwrap();
+    assert_eq!(stretches.len(), 2, "{record}");
+    let user = |answer: &Value| {
+        answer["identity"].as_str().unwrap()[1..]
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert_eq!(stretches[0]["user_id"], user(&doctor));
+    assert_eq!(stretches[1]["user_id"], user(&consultant));
+    assert!(
+        stretches.iter().all(|s| !s["left_at"].is_null()),
+        "{record}"
+    );
+    assert!(
+        record["together_seconds"].as_i64().unwrap() >= 1,
+        "{record}"
+    );
+
+    // A clinician of another county may not read it; the refusal is audited.
+    let other = app.institution_id("开平市中心医院").await;
+    let (_, outsider) = app.user("kp.doctor", other, &["clinician"]).await;
+    let (status, _) = app.get(&path, &outsider).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+async fn turn_credentials_are_minted_at_each_join(backend: Backend) {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signaling.lead_minutes = 4 * 24 * 60;
+        c.signaling.stun_urls = vec!["stun:turn.example.cn:3478".into()];
+        c.signaling.turn_urls = vec!["turn:turn.example.cn:3478?transport=udp".into()];
+        c.signaling.turn_secret = Some(duikou::config::Secret::new("north"));
+        c.signaling.turn_ttl_seconds = 3600;
+    })
+    .await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let answer = admitted(&app, &room, &b.c.doctor).await;
+    let servers = answer["ice_servers"].as_array().unwrap();
+    assert_eq!(servers[0], json!({"urls": ["stun:turn.example.cn:3478"]}));
+    let username = servers[1]["username"].as_str().unwrap();
+    let (expiry, identity) = username.split_once(':').unwrap();
+    assert_eq!(identity, answer["identity"].as_str().unwrap());
+    let expiry: i64 = expiry.parse().unwrap();
+    assert!(
+        (expiry - Utc::now().timestamp() - 3600).abs() < 60,
+        "{username}"
+    );
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(b"north").unwrap();
+    mac.update(username.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(servers[1]["credential"], expected.as_str());
+    // The welcome carries servers with a credential of its own.
+    let (_, welcome) = SignalClient::join(&app.base, &answer).await;
+    assert_eq!(welcome["ice_servers"][1]["urls"], servers[1]["urls"]);
+    assert!(
+        welcome["ice_servers"][1]["username"]
+            .as_str()
+            .unwrap()
+            .ends_with(identity)
+    );
+    app.stop().await;
+}
+
+/// Two gateway processes on one PostgreSQL database: the doctor on this test's gateway,
+/// the consultant on a separate `duikou serve`; they meet in one room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_processes_share_a_room_over_postgres() {
+    let app = app(Backend::Postgres).await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let lead = (4 * 24 * 60).to_string();
+    let second = Served::start(
+        &app.db,
+        &[],
+        &[("DUIKOU_SIGNALING_LEAD_MINUTES", lead.as_str())],
+    );
+    // Logins live in the database: the consultant's token works at both.
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let doctor_id = doctor["identity"].as_str().unwrap().to_owned();
+    let (status, consultant) = app
+        .client
+        .post(format!("{}/api/v1/sessions/{room}/join", second.base))
+        .bearer_auth(&b.c.consultant)
+        .send()
+        .await
+        .map(duikou_tests::read)
+        .unwrap()
+        .await;
+    assert_eq!(status, StatusCode::OK, "{consultant}");
+    let consultant_id = consultant["identity"].as_str().unwrap().to_owned();
+
+    let (mut d, _) = SignalClient::join(&app.base, &doctor).await;
+    let (mut k, welcome) = SignalClient::join(&second.base, &consultant).await;
+    // The consultant hears of the doctor in the welcome or, if the bus was slower, just after.
+    let listed = welcome["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["identity"] == doctor_id.as_str());
+    if !listed {
+        assert_eq!(
+            k.recv_kind("joined").await["participant"]["identity"],
+            doctor_id.as_str()
+        );
+    }
+    assert_eq!(
+        d.recv_kind("joined").await["participant"]["identity"],
+        consultant_id.as_str()
+    );
+
+    // A small offer and one too large for a NOTIFY payload both cross over, in order.
+    let big_sdp = format!(
+        "v=0\r\n{}",
+        "a=candidate:1 1 udp 2122260223 10.0.0.1 50000 typ host\r\n".repeat(200)
+    );
+    assert!(big_sdp.len() > 8000);
+    k.send(json!({"v": 1, "type": "offer", "to": doctor_id, "sdp": "v=0 small"}))
+        .await;
+    k.send(json!({"v": 1, "type": "offer", "to": doctor_id, "sdp": big_sdp}))
+        .await;
+    assert_eq!(d.recv_kind("offer").await["sdp"], "v=0 small");
+    assert_eq!(d.recv_kind("offer").await["sdp"], big_sdp.as_str());
+    d.send(json!({"v": 1, "type": "answer", "to": consultant_id, "sdp": "v=0 answer"}))
+        .await;
+    assert_eq!(k.recv_kind("answer").await["sdp"], "v=0 answer");
+
+    // Leaving crosses over too.
+    d.send(json!({"v": 1, "type": "leave"})).await;
+    assert_eq!(k.recv_kind("left").await["identity"], doctor_id.as_str());
+    // On SIGTERM the second process closes its sockets with 1001, "going away".
+    let stopping = tokio::task::spawn_blocking(move || second.terminate());
+    assert_eq!(k.until_closed().await.0, Ended::Closed(1001));
+    drop(k);
+    assert!(stopping.await.unwrap().success());
+    app.stop().await;
+}
