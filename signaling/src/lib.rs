@@ -1,20 +1,24 @@
 //! # duikou-signaling
 //!
 //! Rooms for booked sessions: who may enter, how peers find each other through NAT, and
-//! (later) the WebSocket protocol and the media fan-out for teaching sessions.
+//! the WebSocket protocol they speak (`PROTOCOL.md`).
 //!
 //! ## Layout
-//! - [`protocol`]: the signaling messages, version 1 (`PROTOCOL.md`).
+//! - [`protocol`]: the signaling messages, version 1.
 //! - [`room`]: one room as a sans-I/O state machine: join, relay, mute, leave, ping and
-//!   resume, with time as an input.
+//!   resume, with time as an input; participants at other gateway processes are known
+//!   from the room events those processes publish.
+//! - [`hub`]: every room of a process, the limits on each connection (size, rate, abuse)
+//!   and the events exchanged with other processes; sans-I/O too.
+//! - [`server`]: the thin tokio/axum shell: a task owning the hub, one reader and one
+//!   writer per WebSocket, room tokens checked at the first message.
 //! - [`token`]: room tokens, short-lived HS256 JWTs naming room, identity, role and grants.
 //! - [`turn`]: TURN credentials in coturn's shared-secret form (the REST API of
 //!   draft-uberti-behave-turn-rest), minted per join.
-//! - [`Admission`]: the question the signaling layer asks the gateway before anyone enters a
-//!   room. The gateway implements it from its bookings; this crate never imports the gateway.
 //!
-//! The WebSocket shell, room tokens and the forwarding unit arrive with the rest of the
-//! signaling and teaching issues; the protocol logic here stays free of I/O.
+//! The gateway supplies what this crate must not know: who the booking names (it mints
+//! the room tokens), where presence is recorded ([`server::Presence`]) and the bus
+//! between processes ([`server::BusLink`], PostgreSQL LISTEN/NOTIFY).
 
 pub mod hub;
 pub mod protocol;
@@ -32,12 +36,4 @@ pub struct Grants {
     pub subscribe: bool,
     /// May mute or remove others.
     pub moderate: bool,
-}
-
-/// Decides who may enter the room of a booked session.
-///
-/// Implemented by the gateway, which knows the bookings; the signaling layer only asks.
-pub trait Admission: Send + Sync {
-    /// The grants of `identity` in `room`, or `None` when the booking does not name them.
-    fn admit(&self, room: &str, identity: &str) -> Option<Grants>;
 }
