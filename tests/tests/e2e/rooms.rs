@@ -20,6 +20,7 @@ on_both_backends!(
     bad_messages_get_errors_the_connection_stays_and_a_flood_is_closed,
     joins_and_leaves_are_recorded_with_how_long_people_were_together,
     turn_credentials_are_minted_at_each_join,
+    a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_their_attendance,
 );
 
 /// A gateway whose rooms open four days ahead, so that tomorrow's sessions are open now.
@@ -314,6 +315,114 @@ async fn room_secret(app: &TestApp) -> String {
             .await
             .unwrap()
     }
+}
+
+/// The teaching attendance rows of a session: (user, whether the stretch is closed).
+async fn teaching_attendance(app: &TestApp, session_id: i64) -> Vec<(i64, bool)> {
+    use sqlx::Connection as _;
+    let query =
+        "select user_id, left_at is not null from attendance where session_id = $1 order by id";
+    if app.db.url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query_as(query)
+            .bind(session_id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query_as(query)
+            .bind(session_id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
+async fn a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_their_attendance(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let c = cast(&app).await;
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({"supporter": {"kind": "institution", "id": c.tertiary}, "supported": {"kind": "institution", "value": c.county},
+                   "services": ["teaching"], "valid_from": Utc::now().date_naive() - Duration::days(30),
+                   "valid_to": Utc::now().date_naive() + Duration::days(400)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let starts = Utc::now() + Duration::days(1);
+    let (status, session) = app
+        .post(
+            "/api/v1/teaching",
+            &c.coordinator,
+            json!({"presenter_clinician_id": c.consultant_id, "topic": "脑卒中早期识别",
+                   "starts_at": starts, "ends_at": starts + Duration::hours(2), "capacity": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let id = session["id"].as_i64().unwrap();
+    let room = format!("teaching-{id}");
+    let (first_id, first) = app.user("ts.t1", c.county, &["trainee"]).await;
+    let (_, second) = app.user("ts.t2", c.county, &["trainee"]).await;
+    for token in [&first, &second] {
+        let (status, r) = app
+            .post(&format!("/api/v1/teaching/{id}/enrol"), token, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+    }
+
+    let presenter = admitted(&app, &room, &c.consultant).await;
+    assert_eq!(presenter["role"], "presenter");
+    let trainee = admitted(&app, &room, &first).await;
+    assert_eq!(trainee["role"], "trainee");
+    assert_eq!(
+        trainee["grants"],
+        json!({"publish": false, "subscribe": true, "moderate": false})
+    );
+    let (status, problem) = join(&app, &room, &second).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the waiting list is not in the room: {problem}"
+    );
+
+    let (mut p, _) = SignalClient::join(&app.base, &presenter).await;
+    let (mut t, welcome) = SignalClient::join(&app.base, &trainee).await;
+    assert_eq!(welcome["participants"][0]["role"], "presenter");
+    p.recv_kind("joined").await;
+    t.send(json!({"v": 1, "type": "leave"})).await;
+    p.recv_kind("left").await;
+    // Back again: a second stretch.
+    let again = admitted(&app, &room, &first).await;
+    let (mut t, _) = SignalClient::join(&app.base, &again).await;
+    t.send(json!({"v": 1, "type": "leave"})).await;
+    t.until_closed().await;
+
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = teaching_attendance(&app, id).await;
+        if rows.len() == 2 && rows.iter().all(|(_, closed)| *closed) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rows,
+        [(first_id, true), (first_id, true)],
+        "the trainee's two stretches; the presenter is no trainee"
+    );
+    let (_, record) = app
+        .get(
+            &format!("/api/v1/sessions/{room}/attendance"),
+            &c.coordinator,
+        )
+        .await;
+    assert_eq!(record["stretches"].as_array().unwrap().len(), 3, "{record}");
+    app.stop().await;
 }
 
 async fn a_dropped_connection_resumes_without_a_second_joined_and_loses_nothing(backend: Backend) {
