@@ -3,6 +3,7 @@
 //! processes meeting over PostgreSQL (issue 4).
 
 use chrono::{Duration, Utc};
+use duikou_tests::peer::{Peer, PeerOptions};
 use duikou_tests::process::Served;
 use duikou_tests::signal::{Ended, SignalClient};
 use duikou_tests::{Backend, TestApp, on_both_backends};
@@ -21,6 +22,7 @@ on_both_backends!(
     joins_and_leaves_are_recorded_with_how_long_people_were_together,
     turn_credentials_are_minted_at_each_join,
     a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_their_attendance,
+    webrtc_peers_of_a_booked_consultation_connect_and_exchange_data,
 );
 
 /// A gateway whose rooms open four days ahead, so that tomorrow's sessions are open now.
@@ -715,6 +717,148 @@ async fn two_gateway_processes_share_a_room_over_postgres() {
     let stopping = tokio::task::spawn_blocking(move || second.terminate());
     assert_eq!(k.until_closed().await.0, Ended::Closed(1001));
     drop(k);
+    assert!(stopping.await.unwrap().success());
+    app.stop().await;
+}
+
+fn ws_url(base: &str, answer: &Value) -> String {
+    format!(
+        "{}{}",
+        base.replacen("http", "ws", 1),
+        answer["signal_url"].as_str().unwrap()
+    )
+}
+
+const ICE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Real WebRTC peers: the doctor and the consultant trickle their candidates, the
+/// accompanying clinician puts all of them in the SDP and never trickles; all three reach
+/// ICE connected with each other and exchange data-channel messages.
+async fn webrtc_peers_of_a_booked_consultation_connect_and_exchange_data(backend: Backend) {
+    let app = app(backend).await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let trickle = PeerOptions {
+        trickle: true,
+        ..PeerOptions::default()
+    };
+    let mut peers = Vec::new();
+    for (token, options) in [
+        (&b.c.doctor, trickle.clone()),
+        (&b.c.consultant, trickle.clone()),
+        (&b.accompanying, PeerOptions::default()),
+    ] {
+        let answer = admitted(&app, &room, token).await;
+        let peer = Peer::join(
+            &ws_url(&app.base, &answer),
+            answer["token"].as_str().unwrap(),
+            options,
+        )
+        .await
+        .unwrap();
+        peers.push(peer);
+    }
+    let ids: Vec<String> = peers.iter().map(Peer::identity).collect();
+    for (i, peer) in peers.iter().enumerate() {
+        for (j, other) in ids.iter().enumerate() {
+            if i != j {
+                peer.connected_to(other, ICE_PATIENCE).await.unwrap();
+            }
+        }
+    }
+    for (i, peer) in peers.iter().enumerate() {
+        for (j, other) in ids.iter().enumerate() {
+            if i != j {
+                peer.send(other, &format!("from {} to {other}", ids[i]))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    for (i, peer) in peers.iter().enumerate() {
+        for (j, other) in ids.iter().enumerate() {
+            if i != j {
+                let got = peer.recv_from(other, ICE_PATIENCE).await.unwrap();
+                assert_eq!(got, format!("from {other} to {}", ids[i]));
+            }
+        }
+    }
+    // The accompanying clinician never trickled: nobody got a candidate from it.
+    for peer in &peers[..2] {
+        assert!(
+            !peer
+                .messages()
+                .iter()
+                .any(|m| m["type"] == "candidate" && m["from"] == ids[2].as_str()),
+            "a non-trickling peer sends no candidates"
+        );
+    }
+    assert!(
+        peers[1].messages().iter().any(|m| m["type"] == "candidate"),
+        "trickling peers do"
+    );
+    for peer in peers {
+        peer.leave().await.unwrap();
+    }
+    app.stop().await;
+}
+
+/// The same with the two peers on two gateway processes sharing PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_peers_on_two_gateway_processes_connect_over_postgres() {
+    let app = app(Backend::Postgres).await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let lead = (4 * 24 * 60).to_string();
+    let second = Served::start(
+        &app.db,
+        &[],
+        &[("DUIKOU_SIGNALING_LEAD_MINUTES", lead.as_str())],
+    );
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let (status, consultant) = app
+        .client
+        .post(format!("{}/api/v1/sessions/{room}/join", second.base))
+        .bearer_auth(&b.c.consultant)
+        .send()
+        .await
+        .map(duikou_tests::read)
+        .unwrap()
+        .await;
+    assert_eq!(status, StatusCode::OK, "{consultant}");
+    let options = PeerOptions {
+        trickle: true,
+        ..PeerOptions::default()
+    };
+    let d = Peer::join(
+        &ws_url(&app.base, &doctor),
+        doctor["token"].as_str().unwrap(),
+        options.clone(),
+    )
+    .await
+    .unwrap();
+    let k = Peer::join(
+        &ws_url(&second.base, &consultant),
+        consultant["token"].as_str().unwrap(),
+        options,
+    )
+    .await
+    .unwrap();
+    d.connected_to(&k.identity(), ICE_PATIENCE).await.unwrap();
+    k.connected_to(&d.identity(), ICE_PATIENCE).await.unwrap();
+    d.send(&k.identity(), "检查结果已上传").await.unwrap();
+    assert_eq!(
+        k.recv_from(&d.identity(), ICE_PATIENCE).await.unwrap(),
+        "检查结果已上传"
+    );
+    k.send(&d.identity(), "收到").await.unwrap();
+    assert_eq!(
+        d.recv_from(&k.identity(), ICE_PATIENCE).await.unwrap(),
+        "收到"
+    );
+    d.leave().await.unwrap();
+    k.leave().await.unwrap();
+    let stopping = tokio::task::spawn_blocking(move || second.terminate());
     assert!(stopping.await.unwrap().success());
     app.stop().await;
 }
