@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 pub use duikou;
 
+pub mod coturn;
 pub mod peer;
 pub mod process;
 pub mod signal;

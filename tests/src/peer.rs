@@ -20,7 +20,7 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
-    RTCPeerConnectionIceEvent, RTCSessionDescription,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCSessionDescription,
 };
 
 /// How the peer behaves.
@@ -31,6 +31,32 @@ pub struct PeerOptions {
     pub trickle: bool,
     /// STUN and TURN servers; none are needed on loopback.
     pub ice_servers: Vec<RTCIceServer>,
+    /// Use relayed candidates only, so that every packet goes through the TURN server.
+    pub relay_only: bool,
+}
+
+/// The ICE servers of a join answer or welcome (`ice_servers`), for webrtc-rs.
+pub fn ice_servers(answer: &Value) -> Vec<RTCIceServer> {
+    answer["ice_servers"]
+        .as_array()
+        .map(|servers| {
+            servers
+                .iter()
+                .map(|s| RTCIceServer {
+                    urls: s["urls"]
+                        .as_array()
+                        .map(|u| {
+                            u.iter()
+                                .filter_map(|x| x.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    username: s["username"].as_str().unwrap_or_default().to_owned(),
+                    credential: s["credential"].as_str().unwrap_or_default().to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What one peer connection has reached.
@@ -116,6 +142,7 @@ struct State {
     remotes: tokio::sync::Mutex<HashMap<String, Remote>>,
     links: Mutex<HashMap<String, Arc<Link>>>,
     messages: Mutex<Vec<Value>>,
+    sent: Arc<Mutex<Vec<Value>>>,
 }
 
 /// A WebRTC peer in a room.
@@ -152,8 +179,14 @@ impl State {
             link: link.clone(),
             out: self.out.clone(),
         };
+        let policy = if self.options.relay_only {
+            RTCIceTransportPolicy::Relay
+        } else {
+            RTCIceTransportPolicy::All
+        };
         let config = RTCConfigurationBuilder::new()
             .with_ice_servers(self.options.ice_servers.clone())
+            .with_ice_transport_policy(policy)
             .build();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config)
@@ -334,8 +367,11 @@ impl Peer {
             bail!("refused: {welcome}");
         }
         let (out, mut outgoing) = mpsc::unbounded_channel::<Value>();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = sent.clone();
         tokio::spawn(async move {
             while let Some(m) = outgoing.recv().await {
+                log.lock().expect("not poisoned").push(m.clone());
                 if sink
                     .send(Message::Text(m.to_string().into()))
                     .await
@@ -352,6 +388,7 @@ impl Peer {
             remotes: tokio::sync::Mutex::new(HashMap::new()),
             links: Mutex::new(HashMap::new()),
             messages: Mutex::new(vec![welcome.clone()]),
+            sent,
         });
         let present: Vec<String> = welcome["participants"]
             .as_array()
@@ -449,6 +486,30 @@ impl Peer {
         })
         .await?;
         got.ok_or_else(|| anyhow!("no message"))
+    }
+
+    /// Every message this peer sent after its join.
+    pub fn sent(&self) -> Vec<Value> {
+        self.state.sent.lock().expect("not poisoned").clone()
+    }
+
+    /// The candidate lines of the local descriptions sent so far, e.g. to see that they
+    /// were relayed.
+    pub fn sent_candidates(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for m in &self.sent() {
+            if let Some(sdp) = m["sdp"].as_str() {
+                lines.extend(
+                    sdp.lines()
+                        .filter(|l| l.starts_with("a=candidate"))
+                        .map(str::to_owned),
+                );
+            }
+            if let Some(c) = m["candidate"].as_str() {
+                lines.push(c.to_owned());
+            }
+        }
+        lines
     }
 
     /// Leaves the room and closes every peer connection.

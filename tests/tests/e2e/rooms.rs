@@ -3,7 +3,8 @@
 //! processes meeting over PostgreSQL (issue 4).
 
 use chrono::{Duration, Utc};
-use duikou_tests::peer::{Peer, PeerOptions};
+use duikou_tests::coturn::Coturn;
+use duikou_tests::peer::{Peer, PeerOptions, ice_servers};
 use duikou_tests::process::Served;
 use duikou_tests::signal::{Ended, SignalClient};
 use duikou_tests::{Backend, TestApp, on_both_backends};
@@ -860,5 +861,110 @@ async fn webrtc_peers_on_two_gateway_processes_connect_over_postgres() {
     k.leave().await.unwrap();
     let stopping = tokio::task::spawn_blocking(move || second.terminate());
     assert!(stopping.await.unwrap().success());
+    app.stop().await;
+}
+
+/// coturn, started on loopback with a shared secret, relays for the TURN credentials the
+/// gateway mints at each join: two relay-only peers connect through it. Credentials that
+/// expired, or were signed with another secret, get no relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coturn_relays_for_credentials_minted_at_join_and_refuses_expired_ones() {
+    let secret = "north-of-the-river";
+    let coturn = Coturn::start(secret);
+    let turn_url = format!("turn:{}?transport=udp", coturn.addr());
+    let url = turn_url.clone();
+    let app = TestApp::spawn_with(Backend::Sqlite, move |c| {
+        c.signaling.lead_minutes = 4 * 24 * 60;
+        c.signaling.turn_urls = vec![url];
+        c.signaling.turn_secret = Some(duikou::config::Secret::new(secret));
+    })
+    .await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let relayed = |answer: &Value| PeerOptions {
+        trickle: true,
+        ice_servers: ice_servers(answer),
+        relay_only: true,
+    };
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let consultant = admitted(&app, &room, &b.c.consultant).await;
+    let d = Peer::join(
+        &ws_url(&app.base, &doctor),
+        doctor["token"].as_str().unwrap(),
+        relayed(&doctor),
+    )
+    .await
+    .unwrap();
+    let k = Peer::join(
+        &ws_url(&app.base, &consultant),
+        consultant["token"].as_str().unwrap(),
+        relayed(&consultant),
+    )
+    .await
+    .unwrap();
+    d.connected_to(&k.identity(), ICE_PATIENCE).await.unwrap();
+    k.connected_to(&d.identity(), ICE_PATIENCE).await.unwrap();
+    d.send(&k.identity(), "经中继").await.unwrap();
+    assert_eq!(
+        k.recv_from(&d.identity(), ICE_PATIENCE).await.unwrap(),
+        "经中继"
+    );
+    for peer in [&d, &k] {
+        let candidates = peer.sent_candidates();
+        assert!(!candidates.is_empty());
+        assert!(
+            candidates.iter().all(|c| c.contains("typ relay")),
+            "{candidates:?}"
+        );
+    }
+
+    // The accompanying clinician comes with a credential that expired a minute ago, then
+    // with one signed with another secret: coturn allocates nothing.
+    let accompanying = admitted(&app, &room, &b.accompanying).await;
+    let identity = accompanying["identity"].as_str().unwrap().to_owned();
+    let now = Utc::now().timestamp();
+    let expired = duikou_signaling::turn::credential(secret.as_bytes(), &identity, now - 60);
+    let forged = duikou_signaling::turn::credential(b"another secret", &identity, now + 600);
+    for credential in [expired.clone(), forged.clone()] {
+        let fresh = admitted(&app, &room, &b.accompanying).await;
+        let options = PeerOptions {
+            trickle: false,
+            ice_servers: vec![webrtc::peer_connection::RTCIceServer {
+                urls: vec![turn_url.clone()],
+                username: credential.username.clone(),
+                credential: credential.password.clone(),
+            }],
+            relay_only: true,
+        };
+        let a = Peer::join(
+            &ws_url(&app.base, &fresh),
+            fresh["token"].as_str().unwrap(),
+            options,
+        )
+        .await
+        .unwrap();
+        assert!(
+            a.connected_to(&d.identity(), std::time::Duration::from_secs(5))
+                .await
+                .is_err(),
+            "no relay, no connection"
+        );
+        let candidates = a.sent_candidates();
+        assert!(
+            !candidates.iter().any(|c| c.contains("typ relay")),
+            "{candidates:?}"
+        );
+        a.leave().await.unwrap();
+    }
+    let log = coturn.log();
+    for refused in [&expired.username, &forged.username] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("check_stun_auth") && l.contains(refused.as_str())),
+            "coturn says it refused {refused}: {log}"
+        );
+    }
+    d.leave().await.unwrap();
+    k.leave().await.unwrap();
     app.stop().await;
 }
