@@ -24,6 +24,7 @@ on_both_backends!(
     turn_credentials_are_minted_at_each_join,
     a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_their_attendance,
     webrtc_peers_of_a_booked_consultation_connect_and_exchange_data,
+    a_ward_round_room_admits_the_supporting_team_and_the_ward_team,
 );
 
 /// A gateway whose rooms open four days ahead, so that tomorrow's sessions are open now.
@@ -318,6 +319,80 @@ async fn room_secret(app: &TestApp) -> String {
             .await
             .unwrap()
     }
+}
+
+async fn a_ward_round_room_admits_the_supporting_team_and_the_ward_team(backend: Backend) {
+    let app = app(backend).await;
+    let admin = &app.admin_token;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let county = app.institution_id("台山市人民医院").await;
+    let mut ids = Vec::new();
+    let mut tokens = Vec::new();
+    for (n, (name, title, institution)) in [
+        ("周主任", "主任医师", tertiary),
+        ("吴医生", "主治医师", tertiary),
+        ("黄医生", "主治医师", county),
+        ("梁医生", "主治医师", county),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = clinician(
+            &app,
+            institution,
+            name,
+            title,
+            Some(&format!("11044070000010{n}")),
+            8,
+        )
+        .await;
+        tokens.push(user_for_clinician(&app, &format!("round.{n}"), institution, id).await);
+        ids.push(id);
+    }
+    let team = |name: &str, institution: i64, leader: i64| json!({"name": name, "institution_id": institution, "leader_id": leader});
+    let (_, supporting) = app
+        .post("/api/v1/teams", admin, team("内科查房组", tertiary, ids[0]))
+        .await;
+    let mut body = team("内科病区组", county, ids[2]);
+    body["member_ids"] = json!([]);
+    let (status, ward) = app.post("/api/v1/teams", admin, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{ward}");
+    let today = Utc::now().date_naive();
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            admin,
+            json!({"supporter": {"kind": "team", "id": supporting["id"]}, "supported": {"kind": "institution", "value": county},
+                   "services": ["ward_round"], "valid_from": today - Duration::days(10), "valid_to": today + Duration::days(400)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
+    let round = json!({"team_id": supporting["id"], "supported_institution_id": county, "ward": "内科病区",
+                       "starts_at": Utc::now() + Duration::days(1), "duration_minutes": 60, "ward_team_id": ward["id"]});
+    let mut foreign = round.clone();
+    foreign["ward_team_id"] = supporting["id"].clone();
+    let (status, problem) = app.post("/api/v1/ward-rounds", &office, foreign).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "ward_team_id");
+    let (status, rounds) = app.post("/api/v1/ward-rounds", &office, round).await;
+    assert_eq!(status, StatusCode::CREATED, "{rounds}");
+    assert_eq!(rounds[0]["ward_team_id"], ward["id"]);
+    let room = format!("ward-round-{}", rounds[0]["id"]);
+
+    assert_eq!(
+        admitted(&app, &room, &tokens[0]).await["role"],
+        "team_leader"
+    );
+    assert_eq!(admitted(&app, &room, &tokens[2]).await["role"], "ward");
+    // 吴医生 is not on the supporting team (it has only its leader); 梁医生 works in the
+    // county hospital but not on the ward's team.
+    for outsider in [&tokens[1], &tokens[3]] {
+        let (status, problem) = join(&app, &room, outsider).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+        assert_eq!(rule(&problem), "not-a-participant");
+    }
+    app.stop().await;
 }
 
 /// The teaching attendance rows of a session: (user, whether the stretch is closed).
