@@ -178,6 +178,9 @@ impl TestApp {
         let db = TestDb::new(backend).await.expect("a test database");
         let mut config = db.config();
         adjust(&mut config);
+        let tls = duikou::startup::tls_config(&config)
+            .await
+            .expect("the TLS configuration loads");
         let prepared = duikou::startup::prepare(config)
             .await
             .expect("the gateway prepares");
@@ -186,12 +189,17 @@ impl TestApp {
             .clone()
             .expect("a first administrator on an empty database");
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().expect("an address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(duikou::startup::run(listener, prepared, None, async {
+        let server = tokio::spawn(duikou::startup::run(listener, prepared, tls, async {
             let _ = stopped.await;
         }));
-        let client = reqwest::Client::new();
+        // With `http.self_signed` the test trusts the certificate the gateway made.
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(scheme == "https")
+            .build()
+            .expect("an HTTP client");
         let mut app = Self {
             base,
             db,

@@ -1,6 +1,8 @@
 //! A bare signaling client for the tests: JSON messages over the gateway's WebSocket,
 //! with the session's room token from the join endpoint.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -8,7 +10,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{
+    Connector, MaybeTlsStream, WebSocketStream, connect_async, connect_async_tls_with_config,
+};
 
 /// What a test waits for at most.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -34,6 +38,35 @@ impl SignalClient {
     pub async fn connect(base: &str, signal_url: &str) -> Self {
         let url = format!("{}{signal_url}", base.replacen("http", "ws", 1));
         let (ws, _) = connect_async(url).await.expect("the WebSocket opens");
+        Self { ws, last_seq: 0 }
+    }
+
+    /// Opens `wss://` at `signal_url` on `base` (an `https://` gateway), trusting only the
+    /// PEM certificate at `cert`.
+    pub async fn connect_tls(base: &str, signal_url: &str, cert: &Path) -> Self {
+        use rustls_pki_types::pem::PemObject as _;
+        let url = format!("{}{signal_url}", base.replacen("https", "wss", 1));
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_file_iter(cert).expect("a PEM file") {
+            roots
+                .add(c.expect("a certificate"))
+                .expect("a usable certificate");
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let (ws, _) = connect_async_tls_with_config(
+            url,
+            None,
+            false,
+            Some(Connector::Rustls(Arc::new(config))),
+        )
+        .await
+        .expect("the secure WebSocket opens");
         Self { ws, last_seq: 0 }
     }
 

@@ -25,6 +25,7 @@ on_both_backends!(
     a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_their_attendance,
     webrtc_peers_of_a_booked_consultation_connect_and_exchange_data,
     a_ward_round_room_admits_the_supporting_team_and_the_ward_team,
+    with_tls_the_signaling_websocket_is_wss,
 );
 
 /// A gateway whose rooms open four days ahead, so that tomorrow's sessions are open now.
@@ -1041,5 +1042,37 @@ async fn coturn_relays_for_credentials_minted_at_join_and_refuses_expired_ones()
     }
     d.leave().await.unwrap();
     k.leave().await.unwrap();
+    app.stop().await;
+}
+
+async fn with_tls_the_signaling_websocket_is_wss(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signaling.lead_minutes = 4 * 24 * 60;
+        c.http.self_signed = true;
+    })
+    .await;
+    assert!(app.base.starts_with("https://"));
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let cert = app.db.dir.path().join("tls/self-signed.crt");
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let consultant = admitted(&app, &room, &b.c.consultant).await;
+    let mut d =
+        SignalClient::connect_tls(&app.base, doctor["signal_url"].as_str().unwrap(), &cert).await;
+    d.send(json!({"v": 1, "type": "join", "token": doctor["token"]}))
+        .await;
+    assert_eq!(d.recv().await["type"], "welcome");
+    let mut k =
+        SignalClient::connect_tls(&app.base, consultant["signal_url"].as_str().unwrap(), &cert)
+            .await;
+    k.send(json!({"v": 1, "type": "join", "token": consultant["token"]}))
+        .await;
+    assert_eq!(
+        k.recv().await["participants"][0]["identity"],
+        doctor["identity"]
+    );
+    k.send(json!({"v": 1, "type": "offer", "to": doctor["identity"], "sdp": "v=0 over tls"}))
+        .await;
+    assert_eq!(d.recv_kind("offer").await["sdp"], "v=0 over tls");
     app.stop().await;
 }
