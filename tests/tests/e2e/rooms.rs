@@ -26,6 +26,7 @@ on_both_backends!(
     webrtc_peers_of_a_booked_consultation_connect_and_exchange_data,
     a_ward_round_room_admits_the_supporting_team_and_the_ward_team,
     with_tls_the_signaling_websocket_is_wss,
+    a_full_room_turns_the_next_one_away,
 );
 
 /// A gateway whose rooms open four days ahead, so that tomorrow's sessions are open now.
@@ -1074,5 +1075,31 @@ async fn with_tls_the_signaling_websocket_is_wss(backend: Backend) {
     k.send(json!({"v": 1, "type": "offer", "to": doctor["identity"], "sdp": "v=0 over tls"}))
         .await;
     assert_eq!(d.recv_kind("offer").await["sdp"], "v=0 over tls");
+    app.stop().await;
+}
+
+async fn a_full_room_turns_the_next_one_away(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signaling.lead_minutes = 4 * 24 * 60;
+        c.signaling.capacity_consultation = 2;
+    })
+    .await;
+    let b = booked(&app).await;
+    let room = format!("consultation-{}", b.id);
+    let doctor = admitted(&app, &room, &b.c.doctor).await;
+    let consultant = admitted(&app, &room, &b.c.consultant).await;
+    let accompanying = admitted(&app, &room, &b.accompanying).await;
+    let (_d, _) = SignalClient::join(&app.base, &doctor).await;
+    let (_k, _) = SignalClient::join(&app.base, &consultant).await;
+    let mut a =
+        SignalClient::connect(&app.base, accompanying["signal_url"].as_str().unwrap()).await;
+    a.send(json!({"v": 1, "type": "join", "token": accompanying["token"]}))
+        .await;
+    assert_eq!(a.recv().await["code"], "room_full");
+    assert_eq!(a.until_closed().await.0, Ended::Closed(4004));
+    // Someone already inside may come back on a new device.
+    let again = admitted(&app, &room, &b.c.doctor).await;
+    let (_d2, welcome) = SignalClient::join(&app.base, &again).await;
+    assert_eq!(welcome["participants"].as_array().unwrap().len(), 1);
     app.stop().await;
 }
