@@ -117,6 +117,9 @@ pub struct Booked {
     pub institutions: Vec<i64>,
     /// The caller's role in the room and grants, when the booking names them.
     pub named: Option<(&'static str, Grants)>,
+    /// Whether the booking is in a state that has a session (a consultation scheduled,
+    /// not cancelled or closed).
+    pub open: bool,
 }
 
 const TALK: Grants = Grants {
@@ -164,9 +167,13 @@ pub async fn booked(
             } else {
                 None
             };
-            let named = named
-                .filter(|_| matches!(r.state, RequestState::Scheduled | RequestState::InSession));
             Ok(Booked {
+                // A session runs once scheduled until the opinion is signed; the consultant
+                // may sign during it.
+                open: matches!(
+                    r.state,
+                    RequestState::Scheduled | RequestState::InSession | RequestState::OpinionSigned
+                ),
                 starts_at,
                 ends_at,
                 capacity: config.capacity_consultation,
@@ -198,6 +205,7 @@ pub async fn booked(
                 None
             };
             Ok(Booked {
+                open: true,
                 starts_at: round.starts_at,
                 ends_at: round.ends_at,
                 capacity: config.capacity_ward_round,
@@ -222,6 +230,7 @@ pub async fn booked(
             let mut institutions = vec![s.presenter_institution_id];
             institutions.extend(store.enrolments(id).await?.iter().map(|e| e.institution_id));
             Ok(Booked {
+                open: true,
                 starts_at: s.starts_at,
                 ends_at: s.ends_at,
                 // The presenter and every place.
@@ -275,6 +284,15 @@ pub async fn admit(
             format!("the booking of {session} does not name you"),
         ));
     };
+    if !b.open {
+        audit(false, "no session in this state").await?;
+        return Err(Error::refused(
+            "session-not-open",
+            StatusCode::CONFLICT,
+            None,
+            format!("{session} has no session to join in its present state"),
+        ));
+    }
     let opens = b.starts_at - TimeDelta::minutes(config.lead_minutes);
     let closes = b.ends_at + TimeDelta::minutes(config.grace_minutes);
     if now < opens || now > closes {

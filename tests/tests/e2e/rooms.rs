@@ -194,6 +194,12 @@ async fn only_the_people_the_booking_names_get_into_the_room(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     assert_eq!(rule(&problem), "outside-session-window");
+
+    // A cancelled consultation has no session any more.
+    ok_step(&app, &b.c.doctor, &json!(b.id), "cancel", json!({})).await;
+    let (status, problem) = join(&app, &room, &b.c.doctor).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(rule(&problem), "session-not-open");
     app.stop().await;
 }
 
