@@ -12,6 +12,10 @@
 //! issue.
 
 mod ae_title;
+pub mod dimse;
+pub mod scp;
+pub mod sop_classes;
+pub mod spool;
 
 pub use ae_title::{AeTitle, AeTitleError};
 

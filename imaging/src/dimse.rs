@@ -1,0 +1,152 @@
+//! The DIMSE messages the storage SCP speaks (PS3.7): C-ECHO and C-STORE requests in, their
+//! responses out. Command sets are always Implicit VR Little Endian; the few elements of a
+//! response are written by hand, with the Command Group Length first.
+
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
+
+/// C-STORE-RQ.
+pub const C_STORE_RQ: u16 = 0x0001;
+/// C-STORE-RSP.
+pub const C_STORE_RSP: u16 = 0x8001;
+/// C-ECHO-RQ.
+pub const C_ECHO_RQ: u16 = 0x0030;
+/// C-ECHO-RSP.
+pub const C_ECHO_RSP: u16 = 0x8030;
+/// Command Data Set Type: no data set follows.
+const NO_DATA_SET: u16 = 0x0101;
+
+/// Response statuses (PS3.4 B.2.3, PS3.7 C).
+pub mod status {
+    /// Stored.
+    pub const SUCCESS: u16 = 0x0000;
+    /// Refused: out of resources (disk, or larger than the configured limit).
+    pub const OUT_OF_RESOURCES: u16 = 0xA700;
+    /// Error: the data set does not match the SOP class (or the command's instance).
+    pub const DATA_SET_DOES_NOT_MATCH: u16 = 0xA900;
+    /// Error: cannot understand (truncated, malformed).
+    pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+    /// Refused: SOP class not supported.
+    pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
+    /// Unrecognised operation.
+    pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
+}
+
+/// The parts of a request command that matter here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// Command Field.
+    pub field: u16,
+    /// Message ID.
+    pub message_id: u16,
+    /// Affected SOP Class UID.
+    pub sop_class_uid: String,
+    /// Affected SOP Instance UID (C-STORE).
+    pub sop_instance_uid: String,
+    /// Whether a data set follows.
+    pub has_data_set: bool,
+}
+
+fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
+    obj.element(tag)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+        .unwrap_or_default()
+}
+
+/// Reads a command set.
+pub fn parse_command(bytes: &[u8]) -> Result<Command, String> {
+    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    let obj = InMemDicomObject::read_dataset_with_ts(bytes, &ts)
+        .map_err(|e| format!("unreadable command set: {e}"))?;
+    let number = |tag| obj.element(tag).ok().and_then(|e| e.to_int::<u16>().ok());
+    let field = number(tags::COMMAND_FIELD).ok_or("the command has no Command Field")?;
+    Ok(Command {
+        field,
+        message_id: number(tags::MESSAGE_ID).unwrap_or(0),
+        sop_class_uid: text(&obj, tags::AFFECTED_SOP_CLASS_UID),
+        sop_instance_uid: text(&obj, tags::AFFECTED_SOP_INSTANCE_UID),
+        has_data_set: number(tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET),
+    })
+}
+
+fn element(out: &mut Vec<u8>, element: u16, value: &[u8]) {
+    out.extend_from_slice(&0_u16.to_le_bytes());
+    out.extend_from_slice(&element.to_le_bytes());
+    let len = u32::try_from(value.len()).expect("a short value");
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(value);
+}
+
+fn uid(value: &str) -> Vec<u8> {
+    let mut v = value.as_bytes().to_vec();
+    if v.len() % 2 == 1 {
+        v.push(0);
+    }
+    v
+}
+
+/// A response command set: `field` (C-ECHO-RSP or C-STORE-RSP) to `request`.
+pub fn response(field: u16, request: &Command, status: u16) -> Vec<u8> {
+    let mut body = Vec::new();
+    if !request.sop_class_uid.is_empty() {
+        element(&mut body, 0x0002, &uid(&request.sop_class_uid));
+    }
+    element(&mut body, 0x0100, &field.to_le_bytes());
+    element(&mut body, 0x0120, &request.message_id.to_le_bytes());
+    element(&mut body, 0x0800, &NO_DATA_SET.to_le_bytes());
+    element(&mut body, 0x0900, &status.to_le_bytes());
+    if !request.sop_instance_uid.is_empty() {
+        element(&mut body, 0x1000, &uid(&request.sop_instance_uid));
+    }
+    let mut out = Vec::with_capacity(body.len() + 12);
+    let length = u32::try_from(body.len()).expect("a short command");
+    element(&mut out, 0x0000, &length.to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_reads_back_with_its_group_length_first() {
+        let request = Command {
+            field: C_STORE_RQ,
+            message_id: 7,
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+            sop_instance_uid: "1.2.3.4.5".into(),
+            has_data_set: true,
+        };
+        let bytes = response(C_STORE_RSP, &request, status::OUT_OF_RESOURCES);
+        assert_eq!(&bytes[..4], &[0, 0, 0, 0], "(0000,0000) first");
+        let group_length = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        assert_eq!(group_length as usize, bytes.len() - 12);
+        let back = parse_command(&bytes).unwrap();
+        assert_eq!(back.field, C_STORE_RSP);
+        assert_eq!(back.sop_instance_uid, "1.2.3.4.5");
+        assert!(!back.has_data_set);
+        let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
+        let obj = InMemDicomObject::read_dataset_with_ts(bytes.as_slice(), &ts).unwrap();
+        assert_eq!(
+            obj.element(tags::STATUS).unwrap().to_int::<u16>().unwrap(),
+            0xA700
+        );
+        assert_eq!(
+            obj.element(tags::MESSAGE_ID_BEING_RESPONDED_TO)
+                .unwrap()
+                .to_int::<u16>()
+                .unwrap(),
+            7
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_a_command() {
+        assert!(parse_command(b"\x00\x00").is_err());
+        assert!(parse_command(&[]).is_err());
+    }
+}

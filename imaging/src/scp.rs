@@ -1,0 +1,534 @@
+//! The storage SCP: C-ECHO and C-STORE over DICOM associations (dicom-ul does the upper
+//! layer; the DIMSE service layer is here). Each instance streams into the spool as its
+//! PDUs arrive; at its last fragment the file is synced, parsed and checked against the
+//! command, moved into place, synced again and indexed, and only then does the response
+//! say success. Anything else gets a failure status and leaves nothing behind.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{FileMetaTableBuilder, OpenFileOptions};
+use dicom_ul::association::Association as _;
+use dicom_ul::association::server::{AccessControl, ServerAssociationOptions};
+use dicom_ul::pdu::{
+    AssociationRJServiceUserReason, PDataValue, PDataValueType, Pdu, UserIdentity,
+};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::dimse::{self, Command, status};
+use crate::sop_classes;
+use crate::spool::{Incoming, Spool};
+
+/// The implementation class UID written into the file meta of stored instances (a UUID
+/// derived root, PS3.5 B.2).
+pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.167531204611848736125914812046577425519";
+/// The implementation version name.
+pub const IMPLEMENTATION_VERSION: &str = "DUIKOU_01";
+
+/// Transfer syntaxes accepted for storage: uncompressed, deflate, and the compressed ones
+/// stored as they arrive (the relay never decodes pixel data).
+pub const TRANSFER_SYNTAXES: &[&str] = &[
+    uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::IMPLICIT_VR_LITTLE_ENDIAN,
+    uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    // Explicit VR Big Endian: retired from the standard, still sent by old modalities.
+    "1.2.840.10008.1.2.2",
+    uids::JPEG_BASELINE8_BIT,
+    uids::JPEG_EXTENDED12_BIT,
+    uids::JPEG_LOSSLESS,
+    uids::JPEG_LOSSLESS_SV1,
+    uids::JPEGLS_LOSSLESS,
+    uids::JPEGLS_NEAR_LOSSLESS,
+    uids::JPEG2000_LOSSLESS,
+    uids::JPEG2000,
+    uids::RLE_LOSSLESS,
+];
+
+/// How the SCP behaves.
+#[derive(Debug, Clone)]
+pub struct ScpConfig {
+    /// The relay's own AE title; associations calling another are rejected.
+    pub ae_title: String,
+    /// Largest PDU accepted.
+    pub max_pdu_length: u32,
+    /// Largest instance accepted, in bytes; larger ones get "out of resources".
+    pub max_instance_bytes: u64,
+    /// How long a peer may stay silent within an association.
+    pub timeout: Duration,
+}
+
+/// A registered caller: the institution whose modality or PACS it is, and the hosts it may
+/// call from (`*` for any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The institution.
+    pub institution_id: i64,
+    /// Addresses it may connect from.
+    pub hosts: Vec<String>,
+}
+
+/// What is indexed about each instance at ingest.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct InstanceRecord {
+    /// SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// SOP Class UID.
+    pub sop_class_uid: String,
+    /// Study Instance UID.
+    pub study_instance_uid: String,
+    /// Series Instance UID.
+    pub series_instance_uid: String,
+    /// Patient ID.
+    pub patient_id: String,
+    /// Patient's Name.
+    pub patient_name: String,
+    /// Patient's Birth Date (DA).
+    pub patient_birth_date: String,
+    /// Patient's Sex.
+    pub patient_sex: String,
+    /// Study Date (DA).
+    pub study_date: String,
+    /// Study Time (TM).
+    pub study_time: String,
+    /// Study Description.
+    pub study_description: String,
+    /// Accession Number.
+    pub accession_number: String,
+    /// Modality.
+    pub modality: String,
+    /// Series Number.
+    pub series_number: Option<i32>,
+    /// Instance Number.
+    pub instance_number: Option<i32>,
+    /// The transfer syntax it was received (and is stored) in.
+    pub transfer_syntax: String,
+    /// File size in bytes.
+    pub size: i64,
+    /// Path relative to the spool.
+    pub path: String,
+    /// The calling AE title.
+    pub calling_ae: String,
+    /// The sending institution.
+    pub institution_id: i64,
+}
+
+impl std::fmt::Debug for InstanceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Patient data never reaches logs.
+        f.debug_struct("InstanceRecord")
+            .field("sop_instance_uid", &self.sop_instance_uid)
+            .field("sop_class_uid", &self.sop_class_uid)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether an instance was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexed {
+    /// Stored and indexed now.
+    New,
+    /// The same SOP Instance UID was stored before; this copy was dropped.
+    Duplicate,
+}
+
+/// What the SCP needs from the gateway: who may call, and the index.
+pub trait Archive: Send + Sync + 'static {
+    /// The registered callers by AE title.
+    fn callers(&self) -> impl Future<Output = Result<HashMap<String, Caller>, String>> + Send;
+    /// Whether `sop_instance_uid` is stored already.
+    fn known(&self, sop_instance_uid: &str) -> impl Future<Output = Result<bool, String>> + Send;
+    /// Indexes a stored instance (in one transaction).
+    fn index(&self, record: InstanceRecord)
+    -> impl Future<Output = Result<Indexed, String>> + Send;
+}
+
+/// Admits registered callers from their hosts, calling this relay's AE title.
+struct Registered {
+    callers: HashMap<String, Caller>,
+    peer: IpAddr,
+}
+
+impl AccessControl for Registered {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> Result<(), AssociationRJServiceUserReason> {
+        if called_ae_title.trim() != this_ae_title.trim() {
+            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
+        }
+        let peer = self.peer.to_string();
+        match self.callers.get(calling_ae_title.trim()) {
+            Some(c) if c.hosts.iter().any(|h| h == "*" || *h == peer) => Ok(()),
+            _ => Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized),
+        }
+    }
+}
+
+/// Accepts associations on `listener` until the task is dropped.
+pub async fn serve<A: Archive>(
+    listener: TcpListener,
+    config: Arc<ScpConfig>,
+    spool: Spool,
+    archive: Arc<A>,
+) {
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot accept a DICOM connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // dicom-ul leaves Nagle on; without this every response waits for a delayed ACK.
+        let _ = socket.set_nodelay(true);
+        let (config, spool, archive) = (config.clone(), spool.clone(), archive.clone());
+        tokio::spawn(async move {
+            if let Err(e) = association(socket, peer.ip(), &config, &spool, archive.as_ref()).await
+            {
+                tracing::info!(%peer, error = %e, "DICOM association ended");
+            }
+        });
+    }
+}
+
+/// An instance being received on an association.
+struct Receiving {
+    command: Command,
+    context_id: u8,
+    incoming: Option<Incoming>,
+    failure: Option<u16>,
+}
+
+async fn association<A: Archive>(
+    socket: TcpStream,
+    peer: IpAddr,
+    config: &ScpConfig,
+    spool: &Spool,
+    archive: &A,
+) -> Result<(), String> {
+    let callers = archive.callers().await?;
+    let mut options = ServerAssociationOptions::new()
+        .ae_access_control(Registered { callers, peer })
+        .ae_title(config.ae_title.clone())
+        .max_pdu_length(config.max_pdu_length)
+        .strict(true)
+        .read_timeout(config.timeout)
+        .write_timeout(config.timeout)
+        .with_abstract_syntax(uids::VERIFICATION);
+    for class in sop_classes::STORAGE {
+        options = options.with_abstract_syntax(*class);
+    }
+    for ts in TRANSFER_SYNTAXES {
+        options = options.with_transfer_syntax(*ts);
+    }
+    let mut association = options
+        .establish_async(socket)
+        .await
+        .map_err(|e| format!("association refused: {e}"))?;
+    let calling = association.peer_ae_title().trim().to_owned();
+    let institution_id = archive
+        .callers()
+        .await?
+        .get(&calling)
+        .map(|c| c.institution_id)
+        .ok_or("the caller vanished from the registry")?;
+    tracing::info!(calling, "DICOM association accepted");
+    let mut command_bytes = Vec::new();
+    let mut current: Option<Receiving> = None;
+    let outcome = loop {
+        let pdu = match association.receive().await {
+            Ok(pdu) => pdu,
+            Err(e) => break Err(format!("receive failed: {e}")),
+        };
+        match pdu {
+            Pdu::PData { data } => {
+                for pdv in data {
+                    match pdv.value_type {
+                        PDataValueType::Command => {
+                            command_bytes.extend_from_slice(&pdv.data);
+                            if !pdv.is_last {
+                                continue;
+                            }
+                            let bytes = std::mem::take(&mut command_bytes);
+                            let command = match dimse::parse_command(&bytes) {
+                                Ok(c) => c,
+                                Err(e) => {
+                                    let _ = association.abort().await;
+                                    return Err(e);
+                                }
+                            };
+                            let reply = match command.field {
+                                dimse::C_ECHO_RQ => Some(dimse::response(
+                                    dimse::C_ECHO_RSP,
+                                    &command,
+                                    status::SUCCESS,
+                                )),
+                                dimse::C_STORE_RQ if command.has_data_set => {
+                                    let ts = association
+                                        .presentation_contexts()
+                                        .iter()
+                                        .find(|pc| pc.id == pdv.presentation_context_id)
+                                        .map(|pc| pc.transfer_syntax.clone())
+                                        .unwrap_or_default();
+                                    current = Some(
+                                        begin(
+                                            spool,
+                                            command,
+                                            pdv.presentation_context_id,
+                                            &ts,
+                                            &calling,
+                                        )
+                                        .await,
+                                    );
+                                    None
+                                }
+                                _ => Some(dimse::response(
+                                    command.field | 0x8000,
+                                    &command,
+                                    status::UNRECOGNIZED_OPERATION,
+                                )),
+                            };
+                            if let Some(reply) = reply {
+                                send(&mut association, pdv.presentation_context_id, reply).await?;
+                            }
+                        }
+                        PDataValueType::Data => {
+                            let Some(r) = current.as_mut() else {
+                                let _ = association.abort().await;
+                                return Err("data without a C-STORE command".into());
+                            };
+                            if r.failure.is_none() {
+                                if let Some(incoming) = r.incoming.as_mut() {
+                                    // Too large, or the disk refuses: out of resources.
+                                    let too_large = incoming.written() + pdv.data.len() as u64
+                                        > config.max_instance_bytes;
+                                    if too_large || incoming.write(&pdv.data).await.is_err() {
+                                        r.failure = Some(status::OUT_OF_RESOURCES);
+                                    }
+                                }
+                            }
+                            if pdv.is_last {
+                                let r = current.take().expect("present");
+                                let context = r.context_id;
+                                let command = r.command.clone();
+                                let code =
+                                    finish(r, spool, archive, &calling, institution_id).await;
+                                let reply = dimse::response(dimse::C_STORE_RSP, &command, code);
+                                send(&mut association, context, reply).await?;
+                            }
+                        }
+                    }
+                }
+            }
+            Pdu::ReleaseRQ => {
+                let _ = association.send(&Pdu::ReleaseRP).await;
+                break Ok(());
+            }
+            Pdu::AbortRQ { .. } => break Err("the caller aborted".into()),
+            other => {
+                let _ = association.abort().await;
+                return Err(format!("unexpected {}", other.short_description()));
+            }
+        }
+    };
+    // An instance cut off by an abort or a dropped connection leaves nothing.
+    if let Some(r) = current.take() {
+        if let Some(incoming) = r.incoming {
+            incoming.discard().await;
+        }
+    }
+    outcome
+}
+
+async fn send(
+    association: &mut dicom_ul::association::server::AsyncServerAssociation<TcpStream>,
+    context: u8,
+    command: Vec<u8>,
+) -> Result<(), String> {
+    association
+        .send(&Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: context,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: command,
+            }],
+        })
+        .await
+        .map_err(|e| format!("cannot send a response: {e}"))
+}
+
+/// Opens the spool file of a C-STORE and writes the preamble and file meta.
+async fn begin(
+    spool: &Spool,
+    command: Command,
+    context_id: u8,
+    ts: &str,
+    calling: &str,
+) -> Receiving {
+    let mut r = Receiving {
+        command,
+        context_id,
+        incoming: None,
+        failure: None,
+    };
+    if !sop_classes::STORAGE.contains(&r.command.sop_class_uid.as_str()) {
+        r.failure = Some(status::SOP_CLASS_NOT_SUPPORTED);
+        return r;
+    }
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(r.command.sop_class_uid.as_str())
+        .media_storage_sop_instance_uid(r.command.sop_instance_uid.as_str())
+        .transfer_syntax(ts)
+        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(IMPLEMENTATION_VERSION)
+        .source_application_entity_title(calling)
+        .build();
+    let mut header = vec![0_u8; 128];
+    header.extend_from_slice(b"DICM");
+    let written = match meta {
+        Ok(meta) => meta.write(&mut header).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if written.is_err() {
+        r.failure = Some(status::CANNOT_UNDERSTAND);
+        return r;
+    }
+    match spool.begin().await {
+        Ok(mut incoming) => {
+            if incoming.write(&header).await.is_err() {
+                incoming.discard().await;
+                r.failure = Some(status::OUT_OF_RESOURCES);
+            } else {
+                r.incoming = Some(incoming);
+            }
+        }
+        Err(_) => r.failure = Some(status::OUT_OF_RESOURCES),
+    }
+    r
+}
+
+fn attr(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
+    obj.element(tag)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn number(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Option<i32> {
+    obj.element(tag).ok().and_then(|e| e.to_int::<i32>().ok())
+}
+
+/// Reads back the stored file and checks it against its command.
+fn inspect(path: PathBuf, command: &Command) -> Result<InstanceRecord, u16> {
+    let obj = OpenFileOptions::new()
+        .open_file(&path)
+        .map_err(|_| status::CANNOT_UNDERSTAND)?;
+    if attr(&obj, tags::SOP_INSTANCE_UID) != command.sop_instance_uid
+        || attr(&obj, tags::SOP_CLASS_UID) != command.sop_class_uid
+    {
+        return Err(status::DATA_SET_DOES_NOT_MATCH);
+    }
+    let study = attr(&obj, tags::STUDY_INSTANCE_UID);
+    let series = attr(&obj, tags::SERIES_INSTANCE_UID);
+    if study.is_empty() || series.is_empty() {
+        return Err(status::DATA_SET_DOES_NOT_MATCH);
+    }
+    Ok(InstanceRecord {
+        sop_instance_uid: command.sop_instance_uid.clone(),
+        sop_class_uid: command.sop_class_uid.clone(),
+        study_instance_uid: study,
+        series_instance_uid: series,
+        patient_id: attr(&obj, tags::PATIENT_ID),
+        patient_name: attr(&obj, tags::PATIENT_NAME),
+        patient_birth_date: attr(&obj, tags::PATIENT_BIRTH_DATE),
+        patient_sex: attr(&obj, tags::PATIENT_SEX),
+        study_date: attr(&obj, tags::STUDY_DATE),
+        study_time: attr(&obj, tags::STUDY_TIME),
+        study_description: attr(&obj, tags::STUDY_DESCRIPTION),
+        accession_number: attr(&obj, tags::ACCESSION_NUMBER),
+        modality: attr(&obj, tags::MODALITY),
+        series_number: number(&obj, tags::SERIES_NUMBER),
+        instance_number: number(&obj, tags::INSTANCE_NUMBER),
+        transfer_syntax: obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_owned(),
+        ..InstanceRecord::default()
+    })
+}
+
+/// Finishes a C-STORE: sync, check, move into place, index. Returns the status.
+async fn finish<A: Archive>(
+    r: Receiving,
+    spool: &Spool,
+    archive: &A,
+    calling: &str,
+    institution_id: i64,
+) -> u16 {
+    let Some(mut incoming) = r.incoming else {
+        return r.failure.unwrap_or(status::OUT_OF_RESOURCES);
+    };
+    if let Some(code) = r.failure {
+        incoming.discard().await;
+        return code;
+    }
+    if incoming.finish().await.is_err() {
+        incoming.discard().await;
+        return status::OUT_OF_RESOURCES;
+    }
+    let path = incoming.path().to_path_buf();
+    let size = incoming.written();
+    let command = r.command.clone();
+    let inspected = tokio::task::spawn_blocking(move || inspect(path, &command))
+        .await
+        .unwrap_or(Err(status::CANNOT_UNDERSTAND));
+    let mut record = match inspected {
+        Ok(record) => record,
+        Err(code) => {
+            incoming.discard().await;
+            return code;
+        }
+    };
+    match archive.known(&record.sop_instance_uid).await {
+        Ok(true) => {
+            incoming.discard().await;
+            return status::SUCCESS;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up an instance");
+            incoming.discard().await;
+            return status::OUT_OF_RESOURCES;
+        }
+    }
+    let relative = Spool::relative_path(&record.sop_instance_uid);
+    if let Err(e) = spool.commit(incoming, &relative).await {
+        tracing::error!(error = %e, "cannot store an instance");
+        return status::OUT_OF_RESOURCES;
+    }
+    record.size = i64::try_from(size).unwrap_or(i64::MAX);
+    record.path = relative.to_string_lossy().into_owned();
+    record.calling_ae = calling.to_owned();
+    record.institution_id = institution_id;
+    match archive.index(record).await {
+        Ok(_) => status::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot index an instance");
+            let _ = tokio::fs::remove_file(spool.path(&relative)).await;
+            status::OUT_OF_RESOURCES
+        }
+    }
+}
