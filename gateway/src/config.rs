@@ -21,6 +21,7 @@ const SECTIONS: &[&str] = &[
     "booking",
     "notify",
     "signaling",
+    "imaging",
     "seeds",
     "admin",
     "log",
@@ -44,6 +45,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Video rooms: admission, STUN and TURN, limits.
     pub signaling: SignalingConfig,
+    /// The DICOM relay.
+    pub imaging: ImagingConfig,
     /// The program rosters imported on first start.
     pub seeds: SeedsConfig,
     /// The administrator created on an empty database.
@@ -222,6 +225,46 @@ impl Default for SignalingConfig {
             resume_seconds: 30,
             ping_seconds: 10,
         }
+    }
+}
+
+/// `[imaging]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImagingConfig {
+    /// Address and port of the DICOM storage SCP (C-ECHO, C-STORE); empty: no DICOM.
+    pub listen: Option<SocketAddr>,
+    /// The relay's AE title, which callers must call.
+    pub ae_title: String,
+    /// Largest PDU accepted, in bytes.
+    pub max_pdu_length: u32,
+    /// Largest instance accepted, in bytes.
+    pub max_instance_bytes: u64,
+    /// Seconds a peer may stay silent within an association.
+    pub timeout_seconds: u64,
+    /// Where instances are kept. Unset: `<data.dir>/dicom`.
+    pub spool_dir: Option<PathBuf>,
+}
+
+impl Default for ImagingConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 11112))),
+            ae_title: "DUIKOU".into(),
+            max_pdu_length: 65536,
+            max_instance_bytes: 2 * 1024 * 1024 * 1024,
+            timeout_seconds: 60,
+            spool_dir: None,
+        }
+    }
+}
+
+impl ImagingConfig {
+    /// The spool directory.
+    pub fn spool(&self, data_dir: &Path) -> PathBuf {
+        self.spool_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("dicom"))
     }
 }
 

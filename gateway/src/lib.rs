@@ -26,6 +26,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod imaging;
 pub mod notify;
 pub mod registry;
 pub mod reports;

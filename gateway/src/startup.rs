@@ -32,6 +32,15 @@ pub struct Prepared {
     /// On the first start only: the administrator's username and one-time password, for
     /// the caller to print once.
     pub first_admin: Option<(String, String)>,
+    /// The DICOM listener, bound (so that port 0 has a number) but not yet serving.
+    pub dicom: Option<std::net::TcpListener>,
+}
+
+impl Prepared {
+    /// Where the DICOM storage SCP listens.
+    pub fn dicom_addr(&self) -> Option<std::net::SocketAddr> {
+        self.dicom.as_ref().and_then(|l| l.local_addr().ok())
+    }
 }
 
 /// Creates the data directory, opens and migrates the database, imports the seeds when
@@ -52,7 +61,17 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
         import_seeds(&store, &source).await?;
     }
     let first_admin = create_first_admin(&store, &config).await?;
+    let dicom = match config.imaging.listen {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("binding the DICOM port {addr}"))?;
+            listener.set_nonblocking(true)?;
+            Some(listener)
+        }
+        None => None,
+    };
     Ok(Prepared {
+        dicom,
         config: Arc::new(config),
         store,
         first_admin,
@@ -194,6 +213,10 @@ pub async fn run(
     let grace = Duration::from_secs(prepared.config.http.shutdown_grace_seconds);
     let stopper = handle.clone();
     let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
+    let dicom = match prepared.dicom {
+        Some(ref listener) => Some(crate::imaging::start(&prepared, listener.try_clone()?)?),
+        None => None,
+    };
     let notifier = tokio::spawn(crate::notify::run(
         prepared.store.clone(),
         prepared.config.notify.clone(),
@@ -226,6 +249,9 @@ pub async fn run(
                 .serve(service)
                 .await?;
         }
+    }
+    if let Some(dicom) = dicom {
+        dicom.abort();
     }
     // The webhook worker stops between passes; a pass cut short is retried next start.
     let _ = tokio::time::timeout(grace, notifier).await;

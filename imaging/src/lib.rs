@@ -5,11 +5,13 @@
 //!
 //! ## Layout
 //! - [`AeTitle`]: the Application Entity title that names every DICOM peer (PS3.5 §6.2).
-//! - [`Destinations`]: where a study from a given calling AE goes; the gateway answers it
-//!   from the pairing registry, so this crate never imports the gateway.
-//!
-//! The storage SCP, durable spool, forward queue and DICOMweb routes arrive with the imaging
-//! issue.
+//! - [`dimse`]: C-ECHO and C-STORE commands and responses (PS3.7); dicom-ul does the upper
+//!   layer, the service layer is here.
+//! - [`sop_classes`]: the storage SOP classes accepted.
+//! - [`spool`]: durable files: written as PDUs arrive, synced, renamed, directory synced.
+//! - [`scp`]: the storage SCP, which asks the gateway through [`scp::Archive`] who may
+//!   call and where the index is, so this crate never imports the gateway.
+//! - [`Destinations`]: where a study from a given calling AE goes (for forwarding).
 
 mod ae_title;
 pub mod dimse;

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 pub use duikou;
 
 pub mod coturn;
+pub mod dcmtk;
 pub mod peer;
 pub mod process;
 pub mod signal;
@@ -90,6 +91,7 @@ impl TestDb {
         config.database.url = Some(duikou::config::Secret::new(self.url.clone()));
         config.database.max_connections = 5;
         config.http.listen = "127.0.0.1:0".parse().expect("an address");
+        config.imaging.listen = Some("127.0.0.1:0".parse().expect("an address"));
         config
     }
 
@@ -153,6 +155,8 @@ pub struct TestApp {
     pub admin_token: String,
     /// An HTTP client without a cookie store.
     pub client: reqwest::Client,
+    /// Where the DICOM storage SCP listens.
+    pub dicom: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -188,6 +192,7 @@ impl TestApp {
             .first_admin
             .clone()
             .expect("a first administrator on an empty database");
+        let dicom = prepared.dicom_addr();
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base = format!("{scheme}://{}", listener.local_addr().expect("an address"));
@@ -205,6 +210,7 @@ impl TestApp {
             db,
             admin_token: String::new(),
             client,
+            dicom,
             stop: Some(stop),
             server: Some(server),
         };

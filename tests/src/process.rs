@@ -34,6 +34,7 @@ impl Served {
             .env("DUIKOU_DATA_DIR", db.dir.path())
             .env("DUIKOU_DATABASE_URL", &db.url)
             .env("DUIKOU_HTTP_LISTEN", "127.0.0.1:0")
+            .env("DUIKOU_IMAGING_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -12,13 +12,75 @@ use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::domain::{Institution, Kind, Level, RegionPath, normalize_name};
 use crate::error::{Error, Problem};
-use crate::store::{InstitutionFilter, NewInstitution};
+use crate::store::{DicomNode, InstitutionFilter, NewInstitution};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_institutions, create_institution))
         .routes(routes!(get_institution))
         .routes(routes!(set_webhook))
+        .routes(routes!(list_dicom_nodes, add_dicom_node))
+}
+
+/// Refuses unless the caller is the institution's coordinator or an administrator, and
+/// the institution exists.
+async fn require_own(state: &AppState, caller: &Caller, id: i64, what: &str) -> Result<(), Error> {
+    let own = caller.0.is(crate::domain::Role::Coordinator) && caller.0.institution_id == id;
+    if !own && !caller.0.is(crate::domain::Role::Admin) {
+        return Err(Error::forbidden(format!(
+            "the institution's coordinators or an administrator {what}"
+        )));
+    }
+    state
+        .store
+        .institution(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("institution {id}")))?;
+    Ok(())
+}
+
+/// A DICOM node to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DicomNodeInput {
+    /// The calling AE title of the modality or PACS (1 to 16 characters).
+    ae_title: String,
+    /// The IP address it calls from, or `*` for any.
+    host: String,
+}
+
+/// Registers a modality or PACS of the institution that may send studies to the relay:
+/// its coordinators or an administrator.
+#[utoipa::path(post, path = "/institutions/{id}/dicom-nodes", tag = "imaging", params(("id" = i64, Path)),
+    request_body = DicomNodeInput,
+    responses((status = 201, body = DicomNode), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn add_dicom_node(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<DicomNodeInput>,
+) -> Result<(StatusCode, Json<DicomNode>), Error> {
+    require_own(&state, &caller, id, "register its DICOM nodes").await?;
+    let ae = duikou_imaging::AeTitle::parse(&input.ae_title)
+        .map_err(|e| Error::field("ae_title", e.to_string()))?;
+    let host = input.host.trim();
+    if host != "*" && host.parse::<std::net::IpAddr>().is_err() {
+        return Err(Error::field("host", "an IP address, or * for any"));
+    }
+    let node = state.store.add_dicom_node(id, ae.as_str(), host).await?;
+    Ok((StatusCode::CREATED, Json(node)))
+}
+
+/// The institution's registered DICOM nodes: its coordinators or an administrator.
+#[utoipa::path(get, path = "/institutions/{id}/dicom-nodes", tag = "imaging", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<DicomNode>), (status = 403, body = Problem)))]
+async fn list_dicom_nodes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Vec<DicomNode>>, Error> {
+    require_own(&state, &caller, id, "see its DICOM nodes").await?;
+    Ok(Json(state.store.dicom_nodes(Some(id)).await?))
 }
 
 /// Search parameters.
@@ -142,17 +204,7 @@ async fn set_webhook(
     Id(id): Id,
     ApiJson(input): ApiJson<WebhookInput>,
 ) -> Result<StatusCode, Error> {
-    let own = caller.0.is(crate::domain::Role::Coordinator) && caller.0.institution_id == id;
-    if !own && !caller.0.is(crate::domain::Role::Admin) {
-        return Err(Error::forbidden(
-            "the institution's coordinators or an administrator set its webhook",
-        ));
-    }
-    state
-        .store
-        .institution(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("institution {id}")))?;
+    require_own(&state, &caller, id, "set its webhook").await?;
     let url = input.url.trim();
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
         return Err(Error::field("url", "an http:// or https:// URL"));

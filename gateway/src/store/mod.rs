@@ -25,6 +25,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use error::StoreError;
+pub use imaging::DicomNode;
 pub use rooms::Presence;
 
 use crate::booking::{
@@ -57,6 +58,7 @@ macro_rules! dispatch {
     };
 }
 
+mod imaging;
 mod rooms;
 
 /// Filters for listing institutions.

@@ -3,6 +3,7 @@
 
 mod access;
 mod bad_input;
+mod dicom;
 mod login;
 mod lookup;
 mod pairings;

@@ -1,0 +1,101 @@
+//! DICOM nodes and the index of stored instances. Compiled once per backend (see
+//! `store/mod.rs`).
+
+use chrono::{DateTime, Utc};
+use duikou_imaging::scp::InstanceRecord;
+
+use super::{Db, Pool};
+use crate::store::{DicomNode, StoreError};
+
+/// Registers a calling AE title.
+pub async fn add_dicom_node(
+    pool: &Pool,
+    institution_id: i64,
+    ae_title: &str,
+    host: &str,
+    now: DateTime<Utc>,
+) -> Result<DicomNode, StoreError> {
+    let result = sqlx::query_as::<Db, DicomNode>(
+        "insert into dicom_node (institution_id, ae_title, host, created_at) values ($1, $2, $3, $4)
+         returning id, institution_id, ae_title, host",
+    )
+    .bind(institution_id)
+    .bind(ae_title)
+    .bind(host)
+    .bind(now)
+    .fetch_one(pool)
+    .await;
+    match result {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Conflict(format!("the AE title {ae_title}")))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The registered nodes, of one institution or all.
+pub async fn dicom_nodes(
+    pool: &Pool,
+    institution_id: Option<i64>,
+) -> Result<Vec<DicomNode>, StoreError> {
+    Ok(sqlx::query_as::<Db, DicomNode>(
+        "select id, institution_id, ae_title, host from dicom_node
+         where ($1 is null or institution_id = $1) order by id",
+    )
+    .bind(institution_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Whether an instance is stored.
+pub async fn instance_known(pool: &Pool, sop_instance_uid: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<Db, i64>(
+        "select count(*) from dicom_instance where sop_instance_uid = $1",
+    )
+    .bind(sop_instance_uid)
+    .fetch_one(pool)
+    .await?
+        > 0)
+}
+
+/// Indexes a stored instance; false when its SOP Instance UID was there already.
+pub async fn index_instance(
+    pool: &Pool,
+    r: &InstanceRecord,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query::<Db>(
+        "insert into dicom_instance (sop_instance_uid, sop_class_uid, study_instance_uid,
+            series_instance_uid, patient_id, patient_name, patient_birth_date, patient_sex,
+            study_date, study_time, study_description, accession_number, modality,
+            series_number, instance_number, transfer_syntax, size, path, calling_ae,
+            institution_id, received_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19, $20, $21)
+         on conflict (sop_instance_uid) do nothing",
+    )
+    .bind(&r.sop_instance_uid)
+    .bind(&r.sop_class_uid)
+    .bind(&r.study_instance_uid)
+    .bind(&r.series_instance_uid)
+    .bind(&r.patient_id)
+    .bind(&r.patient_name)
+    .bind(&r.patient_birth_date)
+    .bind(&r.patient_sex)
+    .bind(&r.study_date)
+    .bind(&r.study_time)
+    .bind(&r.study_description)
+    .bind(&r.accession_number)
+    .bind(&r.modality)
+    .bind(r.series_number)
+    .bind(r.instance_number)
+    .bind(&r.transfer_syntax)
+    .bind(r.size)
+    .bind(&r.path)
+    .bind(&r.calling_ae)
+    .bind(r.institution_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

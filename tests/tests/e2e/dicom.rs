@@ -1,0 +1,210 @@
+//! The DICOM relay against DCMTK: association control by registered AE title and host,
+//! and C-STORE of the pydicom sample files in every transfer syntax, stored byte for byte,
+//! synced and indexed once (issue 5).
+
+use std::path::PathBuf;
+
+use duikou_tests::dcmtk::{self, Storescp, data_set, pydicom_files};
+use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::StatusCode;
+use serde_json::json;
+
+on_both_backends!(
+    only_registered_callers_from_their_hosts_are_associated,
+    stored_instances_are_kept_byte_for_byte_and_indexed_once,
+);
+
+/// Registers `ae` from `host` for 台山市人民医院; returns the institution's id.
+async fn register(app: &TestApp, ae: &str, host: &str) -> i64 {
+    let county = app.institution_id("台山市人民医院").await;
+    let (status, node) = app
+        .post(
+            &format!("/api/v1/institutions/{county}/dicom-nodes"),
+            &app.admin_token,
+            json!({"ae_title": ae, "host": host}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{node}");
+    county
+}
+
+async fn only_registered_callers_from_their_hosts_are_associated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let addr = app.dicom.expect("DICOM listens");
+    let county = register(&app, "TAISHAN_CT", "127.0.0.1").await;
+    register(&app, "FAR_AWAY", "10.20.30.40").await;
+
+    let ok = dcmtk::echo(addr, "TAISHAN_CT", "DUIKOU");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    for (calling, called, reason) in [
+        ("STRANGER", "DUIKOU", "Calling AE Title Not Recognized"),
+        ("FAR_AWAY", "DUIKOU", "Calling AE Title Not Recognized"),
+        ("TAISHAN_CT", "SOMEONE", "Called AE Title Not Recognized"),
+    ] {
+        let refused = dcmtk::echo(addr, calling, called);
+        let said = String::from_utf8_lossy(&refused.stderr).to_string()
+            + &String::from_utf8_lossy(&refused.stdout);
+        assert!(!refused.status.success(), "{calling} → {called}: {said}");
+        assert!(said.contains(reason), "{calling} → {called}: {said}");
+    }
+
+    // Registration is checked: a bad AE title, a bad host, a taken title, a foreign coordinator.
+    for (body, field) in [
+        (json!({"ae_title": "", "host": "*"}), "ae_title"),
+        (
+            json!({"ae_title": "WAY_TOO_LONG_AE_TITLE", "host": "*"}),
+            "ae_title",
+        ),
+        (json!({"ae_title": "OK_AE", "host": "ct.example"}), "host"),
+    ] {
+        let (status, problem) = app
+            .post(
+                &format!("/api/v1/institutions/{county}/dicom-nodes"),
+                &app.admin_token,
+                body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["field"], field);
+    }
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/institutions/{county}/dicom-nodes"),
+            &app.admin_token,
+            json!({"ae_title": "TAISHAN_CT", "host": "*"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let other = app.institution_id("开平市中心医院").await;
+    let (_, office) = app.user("kp.office", other, &["coordinator"]).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/institutions/{county}/dicom-nodes"),
+            &office,
+            json!({"ae_title": "SNEAKY", "host": "*"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, nodes) = app
+        .get(
+            &format!("/api/v1/institutions/{county}/dicom-nodes"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(nodes.as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+/// One file per transfer syntax the relay must accept.
+fn samples() -> Vec<PathBuf> {
+    let dir = pydicom_files();
+    [
+        "CT_small.dcm",                  // explicit VR little endian
+        "MR_small_implicit.dcm",         // implicit VR little endian
+        "MR_small_bigendian.dcm",        // explicit VR big endian
+        "image_dfl.dcm",                 // deflated explicit VR little endian
+        "SC_rgb_jpeg_dcmtk.dcm",         // JPEG baseline
+        "JPGExtended.dcm",               // JPEG extended
+        "SC_rgb_jpeg_gdcm.dcm",          // JPEG lossless, first-order prediction
+        "MR_small_jpeg_ls_lossless.dcm", // JPEG-LS lossless
+        "MR_small_jp2klossless.dcm",     // JPEG 2000 lossless
+        "JPEG2000.dcm",                  // JPEG 2000
+        "MR_small_RLE.dcm",              // RLE lossless
+        "test-SR.dcm",                   // a structured report
+        "waveform_ecg.dcm",              // a waveform
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect()
+}
+
+async fn stored_instances_are_kept_byte_for_byte_and_indexed_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let addr = app.dicom.expect("DICOM listens");
+    register(&app, "TAISHAN_CT", "*").await;
+    let files = samples();
+    // DCMTK's own storescp, bit-preserving, receives the same sends: it shows what was on
+    // the wire.
+    let reference = Storescp::start("REFERENCE");
+    let spool = app.db.dir.path().join("dicom");
+    let mut uids = std::collections::BTreeSet::new();
+    for file in &files {
+        let (ts, uid) = dcmtk::describe(file);
+        for (to, called) in [(addr, "DUIKOU"), (reference.addr, "REFERENCE")] {
+            let sent = dcmtk::store(to, "TAISHAN_CT", called, &ts, std::slice::from_ref(file));
+            let said = String::from_utf8_lossy(&sent.stderr);
+            assert!(
+                sent.status.success(),
+                "{} to {called}: {said}",
+                file.display()
+            );
+        }
+        let wire_path = reference.received(&uid).expect("storescp got it");
+        let wire = std::fs::read(&wire_path).unwrap();
+        std::fs::remove_file(&wire_path).unwrap();
+        if !uids.insert(uid.clone()) {
+            // Some samples share a SOP Instance UID: the relay keeps the first.
+            continue;
+        }
+        let rows = instances(&app).await;
+        let (path, stored_ts) = rows
+            .iter()
+            .find(|(u, _, _)| *u == uid)
+            .map(|(_, p, t)| (p.clone(), t.clone()))
+            .unwrap_or_else(|| panic!("{} is indexed", file.display()));
+        let stored = std::fs::read(spool.join(&path)).unwrap();
+        assert!(
+            data_set(&stored) == data_set(&wire),
+            "{} ({ts}) is stored byte for byte as sent",
+            file.display()
+        );
+        let wire_ts = describe_bytes(&wire);
+        assert_eq!(stored_ts, wire_ts, "kept in the transfer syntax it came in");
+    }
+    let rows = instances(&app).await;
+    assert_eq!(rows.len(), uids.len());
+    assert!(
+        !std::fs::read_dir(spool.join("incoming"))
+            .unwrap()
+            .any(|_| true),
+        "nothing is left half-written"
+    );
+
+    // The same instances again: accepted, stored once.
+    let again = dcmtk::store(
+        addr,
+        "TAISHAN_CT",
+        "DUIKOU",
+        "1.2.840.10008.1.2.1",
+        &files[..1],
+    );
+    assert!(again.status.success());
+    assert_eq!(instances(&app).await.len(), uids.len());
+    app.stop().await;
+}
+
+/// (SOP Instance UID, path, transfer syntax) of every indexed instance.
+async fn instances(app: &TestApp) -> Vec<(String, String, String)> {
+    use sqlx::Connection as _;
+    let query = "select sop_instance_uid, path, transfer_syntax from dicom_instance order by id";
+    if app.db.url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query_as(query).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query_as(query).fetch_all(&mut conn).await.unwrap()
+    }
+}
+
+/// The transfer syntax in a DICOM file's meta group.
+fn describe_bytes(bytes: &[u8]) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    dcmtk::describe(file.path()).0
+}
