@@ -46,6 +46,8 @@ pub struct Command {
     pub sop_instance_uid: String,
     /// Whether a data set follows.
     pub has_data_set: bool,
+    /// Status (responses).
+    pub status: Option<u16>,
 }
 
 fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
@@ -69,6 +71,7 @@ pub fn parse_command(bytes: &[u8]) -> Result<Command, String> {
         sop_class_uid: text(&obj, tags::AFFECTED_SOP_CLASS_UID),
         sop_instance_uid: text(&obj, tags::AFFECTED_SOP_INSTANCE_UID),
         has_data_set: number(tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET),
+        status: number(tags::STATUS),
     })
 }
 
@@ -88,6 +91,26 @@ fn uid(value: &str) -> Vec<u8> {
     v
 }
 
+/// A C-STORE-RQ command set (medium priority, a data set follows).
+pub fn store_request(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    element(&mut body, 0x0002, &uid(sop_class_uid));
+    element(&mut body, 0x0100, &C_STORE_RQ.to_le_bytes());
+    element(&mut body, 0x0110, &message_id.to_le_bytes());
+    element(&mut body, 0x0700, &0_u16.to_le_bytes());
+    element(&mut body, 0x0800, &0_u16.to_le_bytes());
+    element(&mut body, 0x1000, &uid(sop_instance_uid));
+    with_group_length(body)
+}
+
+fn with_group_length(body: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 12);
+    let length = u32::try_from(body.len()).expect("a short command");
+    element(&mut out, 0x0000, &length.to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
 /// A response command set: `field` (C-ECHO-RSP or C-STORE-RSP) to `request`.
 pub fn response(field: u16, request: &Command, status: u16) -> Vec<u8> {
     let mut body = Vec::new();
@@ -101,11 +124,7 @@ pub fn response(field: u16, request: &Command, status: u16) -> Vec<u8> {
     if !request.sop_instance_uid.is_empty() {
         element(&mut body, 0x1000, &uid(&request.sop_instance_uid));
     }
-    let mut out = Vec::with_capacity(body.len() + 12);
-    let length = u32::try_from(body.len()).expect("a short command");
-    element(&mut out, 0x0000, &length.to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    with_group_length(body)
 }
 
 #[cfg(test)]
@@ -120,6 +139,7 @@ mod tests {
             sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
             sop_instance_uid: "1.2.3.4.5".into(),
             has_data_set: true,
+            status: None,
         };
         let bytes = response(C_STORE_RSP, &request, status::OUT_OF_RESOURCES);
         assert_eq!(&bytes[..4], &[0, 0, 0, 0], "(0000,0000) first");
@@ -129,6 +149,13 @@ mod tests {
         assert_eq!(back.field, C_STORE_RSP);
         assert_eq!(back.sop_instance_uid, "1.2.3.4.5");
         assert!(!back.has_data_set);
+        assert_eq!(back.status, Some(0xA700));
+        let rq = parse_command(&store_request(9, "1.2.840.10008.5.1.4.1.1.4", "1.2.3")).unwrap();
+        assert_eq!(
+            (rq.field, rq.message_id, rq.has_data_set),
+            (C_STORE_RQ, 9, true)
+        );
+        assert_eq!(rq.sop_instance_uid, "1.2.3");
         let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
         let obj = InMemDicomObject::read_dataset_with_ts(bytes.as_slice(), &ts).unwrap();
         assert_eq!(

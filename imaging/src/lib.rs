@@ -18,6 +18,7 @@ pub mod dimse;
 pub mod scp;
 pub mod sop_classes;
 pub mod spool;
+pub mod walk;
 
 pub use ae_title::{AeTitle, AeTitleError};
 

@@ -205,6 +205,7 @@ pub async fn serve<A: Archive>(
 struct Receiving {
     command: Command,
     context_id: u8,
+    transfer_syntax: String,
     incoming: Option<Incoming>,
     failure: Option<u16>,
 }
@@ -248,7 +249,16 @@ async fn association<A: Archive>(
     let outcome = loop {
         let pdu = match association.receive().await {
             Ok(pdu) => pdu,
-            Err(e) => break Err(format!("receive failed: {e}")),
+            Err(e) => {
+                // A PDU larger than negotiated, a malformed one, a timeout: abort.
+                if let Some(r) = current.take() {
+                    if let Some(incoming) = r.incoming {
+                        incoming.discard().await;
+                    }
+                }
+                let _ = association.abort().await;
+                return Err(format!("receive failed: {e}"));
+            }
         };
         match pdu {
             Pdu::PData { data } => {
@@ -379,6 +389,7 @@ async fn begin(
     let mut r = Receiving {
         command,
         context_id,
+        transfer_syntax: ts.to_owned(),
         incoming: None,
         failure: None,
     };
@@ -430,9 +441,36 @@ fn number(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Optio
     obj.element(tag).ok().and_then(|e| e.to_int::<i32>().ok())
 }
 
+/// Walks the data set of the spooled file at `path`, whose file meta says `transfer_syntax`
+/// (see [`crate::walk`]).
+fn walk_file(path: &std::path::Path, transfer_syntax: &str) -> Result<(), u16> {
+    use std::io::{BufReader, Read, Seek, SeekFrom};
+    let mut file = BufReader::new(std::fs::File::open(path).map_err(|_| status::OUT_OF_RESOURCES)?);
+    let mut head = [0_u8; 144];
+    file.read_exact(&mut head)
+        .map_err(|_| status::CANNOT_UNDERSTAND)?;
+    let meta_length = u32::from_le_bytes([head[140], head[141], head[142], head[143]]);
+    file.seek(SeekFrom::Start(144 + u64::from(meta_length)))
+        .map_err(|_| status::CANNOT_UNDERSTAND)?;
+    let encoding = crate::walk::Encoding::of(transfer_syntax);
+    let walked = if transfer_syntax == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN {
+        // A deflated data set may not inflate to more than 64 times its size (a bomb).
+        let limit = std::fs::metadata(path).map_or(0, |m| m.len()) * 64;
+        crate::walk::walk(
+            flate2::read::DeflateDecoder::new(file).take(limit),
+            encoding,
+        )
+    } else {
+        crate::walk::walk(file, encoding)
+    };
+    walked.map_err(|_| status::CANNOT_UNDERSTAND)
+}
+
 /// Reads back the stored file and checks it against its command.
-fn inspect(path: PathBuf, command: &Command) -> Result<InstanceRecord, u16> {
+fn inspect(path: PathBuf, command: &Command, transfer_syntax: &str) -> Result<InstanceRecord, u16> {
+    walk_file(&path, transfer_syntax)?;
     let obj = OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
         .open_file(&path)
         .map_err(|_| status::CANNOT_UNDERSTAND)?;
     if attr(&obj, tags::SOP_INSTANCE_UID) != command.sop_instance_uid
@@ -492,7 +530,8 @@ async fn finish<A: Archive>(
     let path = incoming.path().to_path_buf();
     let size = incoming.written();
     let command = r.command.clone();
-    let inspected = tokio::task::spawn_blocking(move || inspect(path, &command))
+    let ts = r.transfer_syntax.clone();
+    let inspected = tokio::task::spawn_blocking(move || inspect(path, &command, &ts))
         .await
         .unwrap_or(Err(status::CANNOT_UNDERSTAND));
     let mut record = match inspected {

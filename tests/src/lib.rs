@@ -22,6 +22,7 @@ pub mod coturn;
 pub mod dcmtk;
 pub mod peer;
 pub mod process;
+pub mod scu;
 pub mod signal;
 
 /// Which database a test runs on.

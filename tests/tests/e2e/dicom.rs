@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use duikou_tests::dcmtk::{self, Storescp, data_set, pydicom_files};
+use duikou_tests::scu::{CT, EXPLICIT_LE, Outcome, RawScu};
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,6 +13,7 @@ use serde_json::json;
 on_both_backends!(
     only_registered_callers_from_their_hosts_are_associated,
     stored_instances_are_kept_byte_for_byte_and_indexed_once,
+    bad_input_gets_the_proper_status_or_an_abort_and_leaves_nothing,
 );
 
 /// Registers `ae` from `host` for 台山市人民医院; returns the institution's id.
@@ -207,4 +209,107 @@ fn describe_bytes(bytes: &[u8]) -> String {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), bytes).unwrap();
     dcmtk::describe(file.path()).0
+}
+
+/// Nothing of a refused instance is visible: not in the index, not under `objects/`, not
+/// half-written in `incoming/`.
+async fn nothing_kept(app: &TestApp) {
+    let spool = app.db.dir.path().join("dicom");
+    for _ in 0..50 {
+        let incoming_empty = !std::fs::read_dir(spool.join("incoming"))
+            .unwrap()
+            .any(|_| true);
+        let objects_empty = walk(&spool.join("objects")).is_empty();
+        if incoming_empty && objects_empty {
+            assert!(instances(app).await.is_empty());
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("something was left in {}", spool.display());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+async fn bad_input_gets_the_proper_status_or_an_abort_and_leaves_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.imaging.max_instance_bytes = 30_000).await;
+    let addr = app.dicom.expect("DICOM listens");
+    register(&app, "TAISHAN_CT", "*").await;
+    let ct = std::fs::read(pydicom_files().join("CT_small.dcm")).unwrap();
+    let (_, uid) = dcmtk::describe(&pydicom_files().join("CT_small.dcm"));
+    let data = data_set(&ct).to_vec();
+    assert!(data.len() > 30_000);
+    let small = std::fs::read(pydicom_files().join("rtplan.dcm")).unwrap();
+    let (_, small_uid) = dcmtk::describe(&pydicom_files().join("rtplan.dcm"));
+    let rtplan = "1.2.840.10008.5.1.4.1.1.481.5";
+    let implicit = "1.2.840.10008.1.2";
+    let small_data = data_set(&small).to_vec();
+
+    // Larger than the configured limit: out of resources.
+    let mut scu = RawScu::connect(addr, "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
+    assert_eq!(scu.store(CT, &uid, &data).await, Outcome::Status(0xA700));
+    // On the same association: a truncated data set cannot be understood …
+    let mut plan = RawScu::connect(addr, "TAISHAN_CT", "DUIKOU", rtplan, implicit).await;
+    let cut = &small_data[..small_data.len() * 2 / 3];
+    assert_eq!(
+        plan.store(rtplan, &small_uid, cut).await,
+        Outcome::Status(0xC000)
+    );
+    // … nor can garbage …
+    let garbage: Vec<u8> = (0..4000_u32).map(|i| (i * 7919 % 251) as u8).collect();
+    assert_eq!(
+        plan.store(rtplan, &small_uid, &garbage).await,
+        Outcome::Status(0xC000)
+    );
+    // … and a data set whose SOP Instance UID is not the command's does not match.
+    assert_eq!(
+        plan.store(rtplan, "1.2.826.0.1.3680043.8.498.1", &small_data)
+            .await,
+        Outcome::Status(0xA900)
+    );
+    nothing_kept(&app).await;
+    // The association is still good: the real thing is stored.
+    assert_eq!(
+        plan.store(rtplan, &small_uid, &small_data).await,
+        Outcome::Status(0x0000)
+    );
+    plan.release().await;
+    assert_eq!(instances(&app).await.len(), 1);
+
+    // An association aborted half-way through an instance leaves nothing of it.
+    let app = {
+        app.stop().await;
+        TestApp::spawn(backend).await
+    };
+    let addr = app.dicom.expect("DICOM listens");
+    register(&app, "TAISHAN_CT", "*").await;
+    let mut scu = RawScu::connect(addr, "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
+    scu.send_store(CT, &uid, &data, false).await;
+    scu.abort().await;
+    nothing_kept(&app).await;
+
+    // A PDU larger than the relay accepts: the relay aborts.
+    let mut scu = RawScu::connect(addr, "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
+    let mut huge = vec![0x04, 0x00];
+    huge.extend_from_slice(&(1_000_000_u32).to_be_bytes());
+    huge.extend(std::iter::repeat_n(0_u8, 1_000_000));
+    scu.write_raw(&huge).await;
+    assert!(
+        matches!(scu.outcome().await, Outcome::Aborted | Outcome::Closed(_)),
+        "the relay gives up on it"
+    );
+    nothing_kept(&app).await;
+    drop(scu);
+    app.stop().await;
 }
