@@ -244,6 +244,17 @@ pub struct ImagingConfig {
     pub timeout_seconds: u64,
     /// Where instances are kept. Unset: `<data.dir>/dicom`.
     pub spool_dir: Option<PathBuf>,
+    /// Associations at once to one destination when forwarding.
+    pub forward_associations: usize,
+    /// Forwards claimed per pass.
+    pub forward_batch: i64,
+    /// Seconds a claimed forward stays with its process before it is due again (after a
+    /// crash, this is how long until another start picks it up).
+    pub forward_lease_seconds: u64,
+    /// Milliseconds before the first retry of a forward; each retry waits twice as long.
+    pub forward_retry_base_ms: u64,
+    /// The longest wait between retries, in seconds.
+    pub forward_retry_max_seconds: u64,
 }
 
 impl Default for ImagingConfig {
@@ -255,6 +266,11 @@ impl Default for ImagingConfig {
             max_instance_bytes: 2 * 1024 * 1024 * 1024,
             timeout_seconds: 60,
             spool_dir: None,
+            forward_associations: 2,
+            forward_batch: 32,
+            forward_lease_seconds: 30,
+            forward_retry_base_ms: 2000,
+            forward_retry_max_seconds: 300,
         }
     }
 }

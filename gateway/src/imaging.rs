@@ -1,22 +1,87 @@
 //! The imaging relay wired to the gateway: the storage SCP answers to the AE titles
-//! registered for institutions, and indexes what it stores in the database.
+//! registered for institutions and indexes what it stores; every instance is queued, in
+//! the same transaction, for the DICOM destination of the sending institution's
+//! designated imaging supporter; the forward worker drains the queue.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use duikou_imaging::forward::{self, Attempt, ForwardConfig, Job, Queue, Target};
 use duikou_imaging::scp::{self, Archive, Caller, Indexed, InstanceRecord, ScpConfig};
 use duikou_imaging::spool::Spool;
+use tokio::sync::Notify;
 
+use crate::domain::Service;
+use crate::registry::{supporter_chain, today_in_china};
 use crate::startup::Prepared;
-use crate::store::Store;
+use crate::store::{ForwardTarget, NewForward, Store};
 
-/// The index and the registry, for the SCP.
-pub struct StoreArchive(pub Store);
+/// Where studies from `institution_id` go today: its designated imaging supporter's
+/// destination, or why there is none.
+pub async fn forward_target(store: &Store, institution_id: i64) -> NewForward {
+    let chain = match supporter_chain(
+        store,
+        institution_id,
+        Service::ImagingRead,
+        today_in_china(),
+    )
+    .await
+    {
+        Ok(chain) => chain,
+        Err(e) => {
+            return NewForward {
+                error: Some(format!("cannot look up the imaging supporter: {e}")),
+                ..NewForward::default()
+            };
+        }
+    };
+    let Some(link) = chain.designated() else {
+        return NewForward {
+            error: Some("the sending institution has no designated imaging supporter".into()),
+            ..NewForward::default()
+        };
+    };
+    let supporter = link.institution_id;
+    match store.destination(supporter).await {
+        Ok(Some(d)) => NewForward {
+            target: ForwardTarget {
+                institution_id: Some(supporter),
+                ae_title: d.ae_title,
+                host: d.host,
+                port: d.port,
+                tls: d.tls,
+            },
+            error: None,
+        },
+        Ok(None) => NewForward {
+            target: ForwardTarget {
+                institution_id: Some(supporter),
+                ..ForwardTarget::default()
+            },
+            error: Some(format!("{} has no DICOM destination", link.name)),
+        },
+        Err(e) => NewForward {
+            error: Some(format!("cannot read the destination: {e}")),
+            ..NewForward::default()
+        },
+    }
+}
+
+/// The index, the registry and the queue, for the SCP.
+pub struct StoreArchive {
+    store: Store,
+    wake: Arc<Notify>,
+}
 
 impl Archive for StoreArchive {
     async fn callers(&self) -> Result<HashMap<String, Caller>, String> {
-        let nodes = self.0.dicom_nodes(None).await.map_err(|e| e.to_string())?;
+        let nodes = self
+            .store
+            .dicom_nodes(None)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut callers: HashMap<String, Caller> = HashMap::new();
         for n in nodes {
             let entry = callers.entry(n.ae_title).or_insert(Caller {
@@ -29,28 +94,86 @@ impl Archive for StoreArchive {
     }
 
     async fn known(&self, sop_instance_uid: &str) -> Result<bool, String> {
-        self.0
+        self.store
             .instance_known(sop_instance_uid)
             .await
             .map_err(|e| e.to_string())
     }
 
     async fn index(&self, record: InstanceRecord) -> Result<Indexed, String> {
-        match self.0.index_instance(&record).await {
-            Ok(true) => Ok(Indexed::New),
-            Ok(false) => Ok(Indexed::Duplicate),
-            Err(e) => Err(e.to_string()),
+        let forward = forward_target(&self.store, record.institution_id).await;
+        let indexed = self
+            .store
+            .index_instance(&record, &forward)
+            .await
+            .map_err(|e| e.to_string())?;
+        if indexed {
+            self.wake.notify_one();
+            Ok(Indexed::New)
+        } else {
+            Ok(Indexed::Duplicate)
         }
     }
 }
 
-/// Starts the storage SCP on `listener`; the task runs until aborted.
+/// The forward queue in the database.
+pub struct StoreQueue {
+    store: Store,
+    spool: PathBuf,
+}
+
+impl Queue for StoreQueue {
+    async fn claim(&self, limit: i64, lease: Duration) -> Result<Vec<Job>, String> {
+        let claimed = self
+            .store
+            .claim_forwards(limit, lease)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(claimed
+            .into_iter()
+            .map(|c| Job {
+                id: c.id,
+                attempts: c.attempts,
+                path: self.spool.join(&c.path),
+                sop_class_uid: c.sop_class_uid,
+                sop_instance_uid: c.sop_instance_uid,
+                transfer_syntax: c.transfer_syntax,
+                target: Target {
+                    ae_title: c.ae_title,
+                    host: c.host,
+                    port: u16::try_from(c.port).unwrap_or(0),
+                    tls: c.tls,
+                },
+            })
+            .collect())
+    }
+
+    async fn record(&self, job: &Job, attempt: &Attempt, retry_in: Duration) -> Result<(), String> {
+        let done = match attempt {
+            Attempt::Delivered => self.store.forward_delivered(job.id).await,
+            Attempt::Retry(e) => {
+                self.store
+                    .forward_not_delivered(job.id, e, true, retry_in)
+                    .await
+            }
+            Attempt::Failed(e) => {
+                self.store
+                    .forward_not_delivered(job.id, e, false, retry_in)
+                    .await
+            }
+        };
+        done.map_err(|e| e.to_string())
+    }
+}
+
+/// Starts the storage SCP on `listener` and the forward worker; both run until aborted.
 pub fn start(
     prepared: &Prepared,
     listener: std::net::TcpListener,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let c = &prepared.config.imaging;
-    let spool = Spool::open(&c.spool(&prepared.config.data.dir))?;
+    let root = c.spool(&prepared.config.data.dir);
+    let spool = Spool::open(&root)?;
     let config = Arc::new(ScpConfig {
         ae_title: c.ae_title.clone(),
         max_pdu_length: c.max_pdu_length,
@@ -59,6 +182,27 @@ pub fn start(
     });
     let listener = tokio::net::TcpListener::from_std(listener)?;
     tracing::info!(addr = %listener.local_addr()?, ae_title = %c.ae_title, "DICOM listening");
-    let archive = Arc::new(StoreArchive(prepared.store.clone()));
-    Ok(tokio::spawn(scp::serve(listener, config, spool, archive)))
+    let wake = Arc::new(Notify::new());
+    let archive = Arc::new(StoreArchive {
+        store: prepared.store.clone(),
+        wake: wake.clone(),
+    });
+    let forwarding = Arc::new(ForwardConfig {
+        calling_ae_title: c.ae_title.clone(),
+        associations: c.forward_associations.max(1),
+        batch: c.forward_batch.max(1),
+        lease: Duration::from_secs(c.forward_lease_seconds.max(1)),
+        retry_base: Duration::from_millis(c.forward_retry_base_ms.max(1)),
+        retry_max: Duration::from_secs(c.forward_retry_max_seconds.max(1)),
+        timeout: Duration::from_secs(c.timeout_seconds),
+        max_pdu_length: c.max_pdu_length,
+    });
+    let queue = Arc::new(StoreQueue {
+        store: prepared.store.clone(),
+        spool: root,
+    });
+    Ok(vec![
+        tokio::spawn(scp::serve(listener, config, spool, archive)),
+        tokio::spawn(forward::run(queue, forwarding, wake)),
+    ])
 }

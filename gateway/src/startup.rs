@@ -250,8 +250,8 @@ pub async fn run(
                 .await?;
         }
     }
-    if let Some(dicom) = dicom {
-        dicom.abort();
+    for task in dicom.into_iter().flatten() {
+        task.abort();
     }
     // The webhook worker stops between passes; a pass cut short is retried next start.
     let _ = tokio::time::timeout(grace, notifier).await;

@@ -20,6 +20,8 @@ pub struct Served {
     pub base: String,
     /// Lines printed on stdout.
     pub stdout: mpsc::Receiver<String>,
+    /// Where its DICOM storage SCP listens.
+    pub dicom: Option<std::net::SocketAddr>,
 }
 
 impl Served {
@@ -49,25 +51,29 @@ impl Served {
             }
         });
         let (addr_tx, addr_rx) = mpsc::channel();
+        let (dicom_tx, dicom_rx) = mpsc::channel();
         let err = child.stderr.take().expect("piped");
         std::thread::spawn(move || {
+            let addr_of = |line: &str| {
+                line.split("addr=")
+                    .nth(1)
+                    .and_then(|a| a.split_whitespace().next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 eprintln!("duikou: {line}");
-                if line.contains("listening") {
-                    if let Some(addr) = line.split("addr=").nth(1) {
-                        let _ = addr_tx.send(
-                            addr.split_whitespace()
-                                .next()
-                                .unwrap_or_default()
-                                .to_owned(),
-                        );
-                    }
+                if line.contains("DICOM listening") {
+                    let _ = dicom_tx.send(addr_of(&line));
+                } else if line.contains("listening (http") {
+                    let _ = addr_tx.send(addr_of(&line));
                 }
             }
         });
         let addr = addr_rx
             .recv_timeout(Duration::from_secs(120))
             .expect("duikou listens");
+        let dicom = dicom_rx.try_recv().ok().and_then(|a| a.parse().ok());
         let scheme = if extra.contains(&"--self-signed") {
             "https"
         } else {
@@ -77,6 +83,7 @@ impl Served {
             child,
             base: format!("{scheme}://{addr}"),
             stdout,
+            dicom,
         }
     }
 
@@ -92,6 +99,14 @@ impl Served {
         }
         let _ = self.child.kill();
         panic!("duikou did not stop within 30 s of SIGTERM");
+    }
+}
+
+impl Served {
+    /// Kills the process with SIGKILL, as a crash would, and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -10,6 +10,7 @@ mod availability;
 mod clinicians;
 mod extract;
 mod health;
+mod imaging;
 mod institutions;
 mod pairings;
 mod reports;
@@ -103,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .merge(reports::router())
         .merge(rounds::router())
         .merge(sessions::router())
+        .merge(imaging::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let api = api.merge(sessions::socket_router()).route(

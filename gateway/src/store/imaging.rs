@@ -1,6 +1,6 @@
 //! [`Store`] operations for the imaging relay (`sql/imaging.rs`).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use duikou_imaging::scp::InstanceRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -20,7 +20,182 @@ pub struct DicomNode {
     pub host: String,
 }
 
+/// Where an institution receives the studies it reads (as a DICOM storage SCP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
+pub struct ImagingDestination {
+    /// The institution.
+    pub institution_id: i64,
+    /// Called AE title.
+    pub ae_title: String,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+    /// Over TLS.
+    pub tls: bool,
+}
+
+/// Where one forward goes (a snapshot of the destination when it was queued).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardTarget {
+    /// The destination institution, when there is one.
+    pub institution_id: Option<i64>,
+    /// Called AE title.
+    pub ae_title: String,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+    /// TLS.
+    pub tls: bool,
+}
+
+/// The forward queued with a new instance.
+#[derive(Debug, Clone, Default)]
+pub struct NewForward {
+    /// Where to.
+    pub target: ForwardTarget,
+    /// Why it cannot go anywhere (then it is queued as failed, for an operator).
+    pub error: Option<String>,
+}
+
+/// A claimed forward with what sending needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedForward {
+    /// Queue id.
+    pub id: i64,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// The stored file, relative to the spool.
+    pub path: String,
+    /// SOP Class UID.
+    pub sop_class_uid: String,
+    /// SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// Stored transfer syntax.
+    pub transfer_syntax: String,
+    /// Called AE title.
+    pub ae_title: String,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+    /// TLS.
+    pub tls: bool,
+}
+
+/// A forward as the API shows it (no patient data).
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct ForwardView {
+    /// Queue id.
+    pub id: i64,
+    /// The instance.
+    pub sop_instance_uid: String,
+    /// Its study.
+    pub study_instance_uid: String,
+    /// The sending institution.
+    pub source_institution_id: i64,
+    /// The receiving institution.
+    pub destination_institution_id: Option<i64>,
+    /// Called AE title.
+    pub ae_title: String,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+    /// TLS.
+    pub tls: bool,
+    /// `pending`, `sending`, `delivered`, `failed` or `cancelled`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// When it is due (while sending: when the claim runs out).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Queued.
+    pub created_at: DateTime<Utc>,
+    /// Delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Which forwards to list.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardFilter {
+    /// Sent by or to this institution.
+    pub institution_id: Option<i64>,
+    /// In this state.
+    pub state: Option<String>,
+    /// This one.
+    pub id: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
 impl Store {
+    /// Sets an institution's imaging destination.
+    pub async fn set_destination(&self, d: &ImagingDestination) -> Result<(), StoreError> {
+        dispatch!(self, forwarding::set_destination(d, Utc::now()))
+    }
+
+    /// An institution's imaging destination.
+    pub async fn destination(
+        &self,
+        institution_id: i64,
+    ) -> Result<Option<ImagingDestination>, StoreError> {
+        dispatch!(self, forwarding::destination(institution_id))
+    }
+
+    /// Claims due forwards for `lease`.
+    pub async fn claim_forwards(
+        &self,
+        limit: i64,
+        lease: std::time::Duration,
+    ) -> Result<Vec<ClaimedForward>, StoreError> {
+        let now = Utc::now();
+        let lease = chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::seconds(30));
+        dispatch!(self, forwarding::claim(now, now + lease, limit))
+    }
+
+    /// Records a delivery.
+    pub async fn forward_delivered(&self, id: i64) -> Result<(), StoreError> {
+        dispatch!(self, forwarding::delivered(id, Utc::now()))
+    }
+
+    /// Records a failed attempt, to retry after `retry_in` or (not `retry`) for good.
+    pub async fn forward_not_delivered(
+        &self,
+        id: i64,
+        error: &str,
+        retry: bool,
+        retry_in: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let next = Utc::now()
+            + chrono::TimeDelta::from_std(retry_in).unwrap_or(chrono::TimeDelta::seconds(60));
+        dispatch!(self, forwarding::not_delivered(id, error, retry, next))
+    }
+
+    /// Lists forwards.
+    pub async fn forwards(&self, filter: &ForwardFilter) -> Result<Vec<ForwardView>, StoreError> {
+        dispatch!(self, forwarding::forwards(filter))
+    }
+
+    /// Makes a forward due now (to a new target when given); false when it cannot be.
+    pub async fn retry_forward(
+        &self,
+        id: i64,
+        target: Option<&ForwardTarget>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, forwarding::retry(id, target, Utc::now()))
+    }
+
+    /// Cancels a pending or failed forward; false when it cannot be.
+    pub async fn cancel_forward(&self, id: i64) -> Result<bool, StoreError> {
+        dispatch!(self, forwarding::cancel(id))
+    }
+
     /// Registers a calling AE title for an institution.
     pub async fn add_dicom_node(
         &self,
@@ -47,8 +222,13 @@ impl Store {
         dispatch!(self, imaging::instance_known(sop_instance_uid))
     }
 
-    /// Indexes a stored instance; false when it was there already.
-    pub async fn index_instance(&self, record: &InstanceRecord) -> Result<bool, StoreError> {
-        dispatch!(self, imaging::index_instance(record, Utc::now()))
+    /// Indexes a stored instance and queues its forward in one transaction; false when it
+    /// was there already.
+    pub async fn index_instance(
+        &self,
+        record: &InstanceRecord,
+        forward: &NewForward,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, imaging::index_instance(record, forward, Utc::now()))
     }
 }

@@ -25,7 +25,10 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use error::StoreError;
-pub use imaging::DicomNode;
+pub use imaging::{
+    ClaimedForward, DicomNode, ForwardFilter, ForwardTarget, ForwardView, ImagingDestination,
+    NewForward,
+};
 pub use rooms::Presence;
 
 use crate::booking::{

@@ -15,6 +15,8 @@ pub mod attachments;
 pub mod audit;
 #[path = "sql/availability.rs"]
 pub mod availability;
+#[path = "sql/forwarding.rs"]
+pub mod forwarding;
 #[path = "sql/imaging.rs"]
 pub mod imaging;
 #[path = "sql/outbox.rs"]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use duikou_imaging::scp::InstanceRecord;
 
 use super::{Db, Pool};
-use crate::store::{DicomNode, StoreError};
+use crate::store::{DicomNode, NewForward, StoreError};
 
 /// Registers a calling AE title.
 pub async fn add_dicom_node(
@@ -58,13 +58,16 @@ pub async fn instance_known(pool: &Pool, sop_instance_uid: &str) -> Result<bool,
         > 0)
 }
 
-/// Indexes a stored instance; false when its SOP Instance UID was there already.
+/// Indexes a stored instance and queues its forward, in one transaction; false when its
+/// SOP Instance UID was there already (nothing is queued then).
 pub async fn index_instance(
     pool: &Pool,
     r: &InstanceRecord,
+    forward: &NewForward,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query::<Db>(
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar::<Db, i64>(
         "insert into dicom_instance (sop_instance_uid, sop_class_uid, study_instance_uid,
             series_instance_uid, patient_id, patient_name, patient_birth_date, patient_sex,
             study_date, study_time, study_description, accession_number, modality,
@@ -72,7 +75,7 @@ pub async fn index_instance(
             institution_id, received_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
             $18, $19, $20, $21)
-         on conflict (sop_instance_uid) do nothing",
+         on conflict (sop_instance_uid) do nothing returning id",
     )
     .bind(&r.sop_instance_uid)
     .bind(&r.sop_class_uid)
@@ -95,7 +98,33 @@ pub async fn index_instance(
     .bind(&r.calling_ae)
     .bind(r.institution_id)
     .bind(now)
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(done.rows_affected() > 0)
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    let t = &forward.target;
+    sqlx::query::<Db>(
+        "insert into forward_job (instance_id, source_institution_id, destination_institution_id,
+            ae_title, host, port, tls, state, last_error, next_attempt_at, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(id)
+    .bind(r.institution_id)
+    .bind(t.institution_id)
+    .bind(&t.ae_title)
+    .bind(&t.host)
+    .bind(t.port)
+    .bind(t.tls)
+    .bind(if forward.error.is_some() {
+        "failed"
+    } else {
+        "pending"
+    })
+    .bind(forward.error.as_deref())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

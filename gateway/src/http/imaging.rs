@@ -1,0 +1,233 @@
+//! The imaging relay's registry and queue: each institution's DICOM destination, and the
+//! forwards to the paired hospitals with their errors, which an operator can retry or
+//! cancel.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::Caller;
+use super::extract::{ApiJson, ApiQuery, Id};
+use super::{AppState, page};
+use crate::domain::{Role, User};
+use crate::error::{Error, Problem};
+use crate::store::{ForwardFilter, ForwardTarget, ForwardView, ImagingDestination};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_destination, set_destination))
+        .routes(routes!(list_forwards))
+        .routes(routes!(retry_forward))
+        .routes(routes!(cancel_forward))
+}
+
+fn own_or_admin(caller: &User, institution_id: i64) -> bool {
+    caller.is(Role::Admin)
+        || (caller.is(Role::Coordinator) && caller.institution_id == institution_id)
+}
+
+/// An institution's DICOM destination.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationInput {
+    /// Called AE title of its storage SCP.
+    ae_title: String,
+    /// Host name or address.
+    host: String,
+    /// TCP port.
+    port: i32,
+    /// Whether it speaks DICOM over TLS.
+    #[serde(default)]
+    tls: bool,
+}
+
+/// Sets where studies for this institution (as an imaging supporter) are delivered: its
+/// coordinators or an administrator.
+#[utoipa::path(put, path = "/institutions/{id}/imaging-destination", tag = "imaging",
+    params(("id" = i64, Path)), request_body = DestinationInput,
+    responses((status = 200, body = ImagingDestination), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn set_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<DestinationInput>,
+) -> Result<Json<ImagingDestination>, Error> {
+    if !own_or_admin(&caller.0, id) {
+        return Err(Error::forbidden(
+            "the institution's coordinators or an administrator set its DICOM destination",
+        ));
+    }
+    state
+        .store
+        .institution(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("institution {id}")))?;
+    let ae = duikou_imaging::AeTitle::parse(&input.ae_title)
+        .map_err(|e| Error::field("ae_title", e.to_string()))?;
+    let host = input.host.trim();
+    if host.is_empty() || host.len() > 253 || host.contains(char::is_whitespace) {
+        return Err(Error::field("host", "a host name or address"));
+    }
+    if !(1..=65535).contains(&input.port) {
+        return Err(Error::field("port", "a port from 1 to 65535"));
+    }
+    let d = ImagingDestination {
+        institution_id: id,
+        ae_title: ae.as_str().to_owned(),
+        host: host.to_owned(),
+        port: input.port,
+        tls: input.tls,
+    };
+    state.store.set_destination(&d).await?;
+    Ok(Json(d))
+}
+
+/// The institution's DICOM destination: its coordinators or an administrator.
+#[utoipa::path(get, path = "/institutions/{id}/imaging-destination", tag = "imaging",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ImagingDestination), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<ImagingDestination>, Error> {
+    if !own_or_admin(&caller.0, id) {
+        return Err(Error::forbidden(
+            "the institution's coordinators or an administrator see its DICOM destination",
+        ));
+    }
+    state
+        .store
+        .destination(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::NotFound(format!("a DICOM destination of institution {id}")))
+}
+
+/// Which forwards.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForwardQuery {
+    /// `pending`, `sending`, `delivered`, `failed` or `cancelled`.
+    state: Option<String>,
+    /// Sent by or to this institution (administrators; coordinators see their own).
+    institution_id: Option<i64>,
+    /// Page size, 1 to 1000.
+    limit: Option<i64>,
+    /// Rows to skip.
+    offset: Option<i64>,
+}
+
+const STATES: [&str; 5] = ["pending", "sending", "delivered", "failed", "cancelled"];
+
+/// The forward queue, newest first: coordinators see their institution's (sent or
+/// received), administrators all.
+#[utoipa::path(get, path = "/forwards", tag = "imaging", params(ForwardQuery),
+    responses((status = 200, body = Vec<ForwardView>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn list_forwards(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ForwardQuery>,
+) -> Result<Json<Vec<ForwardView>>, Error> {
+    let user = &caller.0;
+    let institution_id = if user.is(Role::Admin) {
+        q.institution_id
+    } else if user.is(Role::Coordinator) {
+        if q.institution_id.is_some_and(|i| i != user.institution_id) {
+            return Err(Error::forbidden(
+                "coordinators see their own institution's forwards",
+            ));
+        }
+        Some(user.institution_id)
+    } else {
+        return Err(Error::forbidden(
+            "coordinators and administrators see the forward queue",
+        ));
+    };
+    if let Some(s) = &q.state {
+        if !STATES.contains(&s.as_str()) {
+            return Err(Error::field(
+                "state",
+                format!("one of {}", STATES.join(", ")),
+            ));
+        }
+    }
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let filter = ForwardFilter {
+        institution_id,
+        state: q.state,
+        id: None,
+        limit,
+        offset,
+    };
+    Ok(Json(state.store.forwards(&filter).await?))
+}
+
+/// Loads a forward the caller may act on.
+async fn forward_of(state: &AppState, caller: &User, id: i64) -> Result<ForwardView, Error> {
+    let filter = ForwardFilter {
+        id: Some(id),
+        limit: 1,
+        ..ForwardFilter::default()
+    };
+    let f = state
+        .store
+        .forwards(&filter)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::NotFound(format!("forward {id}")))?;
+    let involved = own_or_admin(caller, f.source_institution_id)
+        || f.destination_institution_id
+            .is_some_and(|d| own_or_admin(caller, d));
+    if !involved {
+        return Err(Error::forbidden(
+            "the coordinators of the sending or receiving institution, or an administrator",
+        ));
+    }
+    Ok(f)
+}
+
+/// Sends a failed, pending or cancelled forward again now, to the destination the
+/// registry names today.
+#[utoipa::path(post, path = "/forwards/{id}/retry", tag = "imaging", params(("id" = i64, Path)),
+    responses((status = 200, body = ForwardView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn retry_forward(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<ForwardView>, Error> {
+    let f = forward_of(&state, &caller.0, id).await?;
+    let target = crate::imaging::forward_target(&state.store, f.source_institution_id).await;
+    if let Some(why) = target.error {
+        return Err(Error::refused(
+            "no-destination",
+            StatusCode::CONFLICT,
+            None,
+            why,
+        ));
+    }
+    let t: &ForwardTarget = &target.target;
+    if !state.store.retry_forward(id, Some(t)).await? {
+        return Err(Error::Conflict(format!("forward {id} is {}", f.state)));
+    }
+    forward_of(&state, &caller.0, id).await.map(Json)
+}
+
+/// Cancels a pending or failed forward.
+#[utoipa::path(post, path = "/forwards/{id}/cancel", tag = "imaging", params(("id" = i64, Path)),
+    responses((status = 200, body = ForwardView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn cancel_forward(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<ForwardView>, Error> {
+    let f = forward_of(&state, &caller.0, id).await?;
+    if !state.store.cancel_forward(id).await? {
+        return Err(Error::Conflict(format!("forward {id} is {}", f.state)));
+    }
+    forward_of(&state, &caller.0, id).await.map(Json)
+}

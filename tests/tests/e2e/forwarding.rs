@@ -1,0 +1,322 @@
+//! Forwarding to the paired hospital: every instance goes on to the DICOM destination of
+//! the sending institution's designated imaging supporter, byte for byte; an unreachable
+//! destination is retried with the attempts visible; a relay killed with SIGKILL delivers
+//! everything after its restart (issue 5).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use duikou_tests::dcmtk::{self, Storescp, data_set, pydicom_files};
+use duikou_tests::process::Served;
+use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::requests::pair;
+
+on_both_backends!(
+    instances_reach_the_supporters_destination_byte_for_byte,
+    an_unreachable_destination_is_retried_until_it_answers,
+    forwarding_survives_a_kill_9_of_the_relay,
+);
+
+/// 台山市人民医院 sends as `TAISHAN_CT`; 江门市中心医院 reads its images and receives them
+/// at `destination`. Returns (county, tertiary).
+async fn wire(app: &TestApp, destination: SocketAddr) -> (i64, i64) {
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    pair(app, tertiary, county, json!(["imaging_read"])).await;
+    let (status, node) = app
+        .post(
+            &format!("/api/v1/institutions/{county}/dicom-nodes"),
+            &app.admin_token,
+            json!({"ae_title": "TAISHAN_CT", "host": "*"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{node}");
+    let (status, d) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/institutions/{tertiary}/imaging-destination"),
+            Some(&app.admin_token),
+            Some(json!({"ae_title": "JMZX_PACS", "host": "127.0.0.1", "port": destination.port()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    (county, tertiary)
+}
+
+async fn forwards(app: &TestApp) -> Vec<Value> {
+    let (status, list) = app
+        .get("/api/v1/forwards?limit=1000", &app.admin_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+/// Waits until `n` forwards are delivered; returns them.
+async fn all_delivered(app: &TestApp, n: usize, patience: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let list = forwards(app).await;
+        if list.len() == n && list.iter().all(|f| f["state"] == "delivered") {
+            return list;
+        }
+        assert!(Instant::now() < deadline, "not all delivered: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn send_all(addr: SocketAddr, files: &[PathBuf]) {
+    for file in files {
+        let (ts, _) = dcmtk::describe(file);
+        let sent = dcmtk::store(
+            addr,
+            "TAISHAN_CT",
+            "DUIKOU",
+            &ts,
+            std::slice::from_ref(file),
+        );
+        assert!(
+            sent.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+}
+
+async fn instances_reach_the_supporters_destination_byte_for_byte(backend: Backend) {
+    let destination = Storescp::start("JMZX_PACS");
+    let app = TestApp::spawn(backend).await;
+    let relay = app.dicom.expect("DICOM listens");
+    let (county, tertiary) = wire(&app, destination.addr).await;
+    let dir = pydicom_files();
+    let files: Vec<PathBuf> = [
+        "CT_small.dcm",
+        "MR_small_bigendian.dcm",
+        "image_dfl.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "JPGExtended.dcm",
+        "SC_rgb_jpeg_gdcm.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "MR_small_jp2klossless.dcm",
+        "JPEG2000.dcm",
+        "SC_rgb_rle.dcm",
+        "rtdose.dcm",
+        "test-SR.dcm",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
+    send_all(relay, &files);
+    // Some samples share a SOP Instance UID; each instance is forwarded once.
+    let distinct: std::collections::BTreeSet<String> =
+        files.iter().map(|f| dcmtk::describe(f).1).collect();
+    let delivered = all_delivered(&app, distinct.len(), Duration::from_secs(60)).await;
+    for f in &delivered {
+        assert_eq!(f["source_institution_id"], county);
+        assert_eq!(f["destination_institution_id"], tertiary);
+        assert_eq!(f["ae_title"], "JMZX_PACS");
+    }
+    let spool = app.db.dir.path().join("dicom");
+    for file in &files {
+        let (ts, uid) = dcmtk::describe(file);
+        let got = destination
+            .received(&uid)
+            .unwrap_or_else(|| panic!("{} reached the destination", file.display()));
+        let relayed = std::fs::read(&got).unwrap();
+        let stored = stored_file(&app, &spool, &uid).await;
+        assert!(
+            data_set(&relayed) == data_set(&stored),
+            "{} ({ts}) reached the destination byte for byte",
+            file.display()
+        );
+    }
+
+    // A coordinator of an unrelated institution sees none of it.
+    let other = app.institution_id("开平市中心医院").await;
+    let (_, office) = app.user("kp.office", other, &["coordinator"]).await;
+    let (status, list) = app.get("/api/v1/forwards", &office).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list, json!([]));
+    let id = delivered[0]["id"].as_i64().unwrap();
+    let (status, _) = app
+        .post(&format!("/api/v1/forwards/{id}/retry"), &office, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+async fn stored_file(app: &TestApp, spool: &Path, uid: &str) -> Vec<u8> {
+    use sqlx::Connection as _;
+    let query = "select path from dicom_instance where sop_instance_uid = $1";
+    let path: String = if app.db.url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query_scalar(query)
+            .bind(uid)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query_scalar(query)
+            .bind(uid)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    std::fs::read(spool.join(path)).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+async fn an_unreachable_destination_is_retried_until_it_answers(backend: Backend) {
+    let port = free_port();
+    let app = TestApp::spawn_with(backend, |c| {
+        c.imaging.forward_retry_base_ms = 200;
+        c.imaging.forward_retry_max_seconds = 1;
+    })
+    .await;
+    let relay = app.dicom.expect("DICOM listens");
+    wire(&app, SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let dir = pydicom_files();
+    let files = vec![
+        dir.join("CT_small.dcm"),
+        dir.join("rtplan.dcm"),
+        dir.join("MR_small.dcm"),
+    ];
+    send_all(relay, &files);
+
+    // Nobody listens: the queue shows the attempts and why.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = forwards(&app).await;
+        if list.len() == 3 && list.iter().all(|f| f["attempts"].as_i64().unwrap() >= 2) {
+            for f in &list {
+                assert_eq!(f["state"], "pending", "{f}");
+                assert!(
+                    f["last_error"]
+                        .as_str()
+                        .unwrap()
+                        .contains("cannot associate"),
+                    "{f}"
+                );
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "no retries seen: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The destination comes up: everything arrives.
+    let destination = Storescp::start_on("JMZX_PACS", port);
+    let delivered = all_delivered(&app, 3, Duration::from_secs(30)).await;
+    assert!(
+        delivered
+            .iter()
+            .all(|f| f["attempts"].as_i64().unwrap() >= 3)
+    );
+    for file in &files {
+        let (_, uid) = dcmtk::describe(file);
+        assert!(destination.received(&uid).is_some(), "{}", file.display());
+    }
+    app.stop().await;
+}
+
+/// Writes `n` copies of CT_small.dcm with fresh SOP Instance UIDs (one series) into `dir`;
+/// returns the files and their UIDs.
+fn many_ct_images(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<String>) {
+    let script = "import sys, pydicom, os\n\
+        from pydicom.uid import generate_uid\n\
+        src = os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files', 'CT_small.dcm')\n\
+        out, n = sys.argv[1], int(sys.argv[2])\n\
+        series = generate_uid()\n\
+        for i in range(n):\n\
+        \x20   ds = pydicom.dcmread(src)\n\
+        \x20   ds.SOPInstanceUID = generate_uid()\n\
+        \x20   ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID\n\
+        \x20   ds.SeriesInstanceUID = series\n\
+        \x20   ds.InstanceNumber = i + 1\n\
+        \x20   ds.save_as(os.path.join(out, f'ct{i:04}.dcm'))\n\
+        \x20   print(ds.SOPInstanceUID)\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir)
+        .arg(n.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let files = (0..n).map(|i| dir.join(format!("ct{i:04}.dcm"))).collect();
+    (files, uids)
+}
+
+async fn forwarding_survives_a_kill_9_of_the_relay(backend: Backend) {
+    let destination = Storescp::start("JMZX_PACS");
+    // This gateway only sets things up; the relay is a separate `duikou serve`.
+    let app = TestApp::spawn_with(backend, |c| c.imaging.listen = None).await;
+    wire(&app, destination.addr).await;
+    let images = tempfile::tempdir().unwrap();
+    let (files, uids) = many_ct_images(images.path(), 120);
+    let env = [
+        ("DUIKOU_IMAGING_FORWARD_LEASE_SECONDS", "2"),
+        ("DUIKOU_IMAGING_FORWARD_RETRY_BASE_MS", "200"),
+        ("DUIKOU_IMAGING_FORWARD_ASSOCIATIONS", "1"),
+        ("DUIKOU_IMAGING_FORWARD_BATCH", "4"),
+    ];
+    let relay = Served::start(&app.db, &[], &env);
+    let addr = relay.dicom.expect("the relay speaks DICOM");
+    let sender = {
+        let files = files.clone();
+        std::thread::spawn(move || {
+            let sent = dcmtk::store(addr, "TAISHAN_CT", "DUIKOU", "1.2.840.10008.1.2.1", &files);
+            sent.status.success()
+        })
+    };
+    // Kill it once forwarding is under way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(destination.dir.path()).unwrap().count() < 3 {
+        assert!(Instant::now() < deadline, "forwarding never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    relay.kill();
+    let sent_before_kill = sender.join().unwrap();
+    let arrived_at_kill = std::fs::read_dir(destination.dir.path()).unwrap().count();
+
+    // Back up: whatever the sender was told was stored, arrives; the rest is sent again.
+    let relay = Served::start(&app.db, &[], &env);
+    let addr = relay.dicom.expect("the relay speaks DICOM");
+    if !sent_before_kill {
+        let again = dcmtk::store(addr, "TAISHAN_CT", "DUIKOU", "1.2.840.10008.1.2.1", &files);
+        assert!(
+            again.status.success(),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+    }
+    let delivered = all_delivered(&app, files.len(), Duration::from_secs(90)).await;
+    assert!(
+        arrived_at_kill < files.len(),
+        "the kill came during forwarding"
+    );
+    assert_eq!(delivered.len(), files.len());
+    for uid in &uids {
+        assert!(destination.received(uid).is_some(), "{uid} arrived");
+    }
+    drop(relay);
+    app.stop().await;
+}
