@@ -255,6 +255,18 @@ pub struct ImagingConfig {
     pub forward_retry_base_ms: u64,
     /// The longest wait between retries, in seconds.
     pub forward_retry_max_seconds: u64,
+    /// Address and port of the DICOM-over-TLS storage SCP (PS3.15 B.1); needs
+    /// `tls_cert` and `tls_key`. Unset: no TLS port.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the TLS port.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the TLS port.
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificates of the authorities whose client certificates the TLS port
+    /// requires (mutual TLS). Unset: no client certificate is asked for.
+    pub tls_client_ca: Option<PathBuf>,
+    /// PEM certificates of the authorities trusted when forwarding to a TLS destination.
+    pub tls_trust: Option<PathBuf>,
 }
 
 impl Default for ImagingConfig {
@@ -271,6 +283,11 @@ impl Default for ImagingConfig {
             forward_lease_seconds: 30,
             forward_retry_base_ms: 2000,
             forward_retry_max_seconds: 300,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_trust: None,
         }
     }
 }

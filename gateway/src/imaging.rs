@@ -4,7 +4,11 @@
 //! designated imaging supporter; the forward worker drains the queue.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +17,7 @@ use duikou_imaging::scp::{self, Archive, Caller, Indexed, InstanceRecord, ScpCon
 use duikou_imaging::spool::Spool;
 use tokio::sync::Notify;
 
+use crate::config::ImagingConfig;
 use crate::domain::Service;
 use crate::registry::{supporter_chain, today_in_china};
 use crate::startup::Prepared;
@@ -166,10 +171,61 @@ impl Queue for StoreQueue {
     }
 }
 
-/// Starts the storage SCP on `listener` and the forward worker; both run until aborted.
+fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("reading certificates from {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("reading certificates from {}", path.display()))
+}
+
+fn roots(path: &Path) -> anyhow::Result<Arc<rustls::RootCertStore>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certificates(path)? {
+        roots.add(c)?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// The TLS configuration of the DICOM-over-TLS port, with client certificates required
+/// when `tls_client_ca` is set.
+fn server_tls(c: &ImagingConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    crate::tls::install_crypto_provider();
+    let (Some(cert), Some(key)) = (&c.tls_cert, &c.tls_key) else {
+        anyhow::bail!("imaging.tls_listen needs imaging.tls_cert and imaging.tls_key");
+    };
+    let chain = certificates(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key {}", key.display()))?;
+    let builder = rustls::ServerConfig::builder();
+    let config = match &c.tls_client_ca {
+        Some(ca) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder(roots(ca)?).build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    }
+    .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
+}
+
+/// Whom forwarding trusts when a destination speaks TLS.
+fn client_tls(c: &ImagingConfig) -> anyhow::Result<Option<Arc<rustls::ClientConfig>>> {
+    crate::tls::install_crypto_provider();
+    let Some(trust) = &c.tls_trust else {
+        return Ok(None);
+    };
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots(trust)?)
+        .with_no_client_auth();
+    Ok(Some(Arc::new(config)))
+}
+
+/// Starts the storage SCP on `listener` (and on `tls_listener` over TLS) and the forward
+/// worker; all run until aborted.
 pub fn start(
     prepared: &Prepared,
     listener: std::net::TcpListener,
+    tls_listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let c = &prepared.config.imaging;
     let root = c.spool(&prepared.config.data.dir);
@@ -196,13 +252,28 @@ pub fn start(
         retry_max: Duration::from_secs(c.forward_retry_max_seconds.max(1)),
         timeout: Duration::from_secs(c.timeout_seconds),
         max_pdu_length: c.max_pdu_length,
+        tls: client_tls(c)?,
     });
     let queue = Arc::new(StoreQueue {
         store: prepared.store.clone(),
         spool: root,
     });
-    Ok(vec![
-        tokio::spawn(scp::serve(listener, config, spool, archive)),
-        tokio::spawn(forward::run(queue, forwarding, wake)),
-    ])
+    let mut tasks = Vec::new();
+    if let Some(tls_listener) = tls_listener {
+        let tls = server_tls(c)?;
+        let tls_listener = tokio::net::TcpListener::from_std(tls_listener)?;
+        tracing::info!(addr = %tls_listener.local_addr()?, "DICOM TLS listening");
+        tasks.push(tokio::spawn(scp::serve(
+            tls_listener,
+            config.clone(),
+            spool.clone(),
+            archive.clone(),
+            Some(tls),
+        )));
+    }
+    tasks.push(tokio::spawn(scp::serve(
+        listener, config, spool, archive, None,
+    )));
+    tasks.push(tokio::spawn(forward::run(queue, forwarding, wake)));
+    Ok(tasks)
 }

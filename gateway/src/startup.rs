@@ -34,12 +34,19 @@ pub struct Prepared {
     pub first_admin: Option<(String, String)>,
     /// The DICOM listener, bound (so that port 0 has a number) but not yet serving.
     pub dicom: Option<std::net::TcpListener>,
+    /// The DICOM-over-TLS listener, likewise.
+    pub dicom_tls: Option<std::net::TcpListener>,
 }
 
 impl Prepared {
     /// Where the DICOM storage SCP listens.
     pub fn dicom_addr(&self) -> Option<std::net::SocketAddr> {
         self.dicom.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Where the DICOM-over-TLS storage SCP listens.
+    pub fn dicom_tls_addr(&self) -> Option<std::net::SocketAddr> {
+        self.dicom_tls.as_ref().and_then(|l| l.local_addr().ok())
     }
 }
 
@@ -61,17 +68,22 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
         import_seeds(&store, &source).await?;
     }
     let first_admin = create_first_admin(&store, &config).await?;
-    let dicom = match config.imaging.listen {
-        Some(addr) => {
-            let listener = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("binding the DICOM port {addr}"))?;
-            listener.set_nonblocking(true)?;
-            Some(listener)
+    let bind = |addr: Option<std::net::SocketAddr>| -> anyhow::Result<_> {
+        match addr {
+            Some(addr) => {
+                let listener = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("binding the DICOM port {addr}"))?;
+                listener.set_nonblocking(true)?;
+                Ok(Some(listener))
+            }
+            None => Ok(None),
         }
-        None => None,
     };
+    let dicom = bind(config.imaging.listen)?;
+    let dicom_tls = bind(config.imaging.tls_listen)?;
     Ok(Prepared {
         dicom,
+        dicom_tls,
         config: Arc::new(config),
         store,
         first_admin,
@@ -214,7 +226,17 @@ pub async fn run(
     let stopper = handle.clone();
     let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
     let dicom = match prepared.dicom {
-        Some(ref listener) => Some(crate::imaging::start(&prepared, listener.try_clone()?)?),
+        Some(ref listener) => {
+            let tls = match &prepared.dicom_tls {
+                Some(l) => Some(l.try_clone()?),
+                None => None,
+            };
+            Some(crate::imaging::start(
+                &prepared,
+                listener.try_clone()?,
+                tls,
+            )?)
+        }
         None => None,
     };
     let notifier = tokio::spawn(crate::notify::run(

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dicom_ul::association::client::ClientAssociationOptions;
+use dicom_ul::association::client::{AsyncClientAssociation, ClientAssociationOptions};
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 use tokio::io::AsyncReadExt as _;
 
@@ -96,6 +96,9 @@ pub struct ForwardConfig {
     pub timeout: Duration,
     /// Largest PDU proposed.
     pub max_pdu_length: u32,
+    /// Whom to trust when a destination speaks TLS (and the relay's client certificate,
+    /// if it has one).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The delay before retry number `attempts + 1`.
@@ -160,12 +163,6 @@ pub async fn run<Q: Queue>(
 
 /// Sends `jobs` to `target` on one association; one outcome per job, in order.
 pub async fn send(target: &Target, jobs: &[Job], config: &ForwardConfig) -> Vec<Attempt> {
-    if target.tls {
-        return jobs
-            .iter()
-            .map(|_| Attempt::Retry("forwarding over TLS is not available yet".into()))
-            .collect();
-    }
     let mut options = ClientAssociationOptions::new()
         .calling_ae_title(config.calling_ae_title.as_str())
         .called_ae_title(target.ae_title.as_str())
@@ -184,17 +181,56 @@ pub async fn send(target: &Target, jobs: &[Job], config: &ForwardConfig) -> Vec<
         options = options.with_presentation_context(class.as_str(), vec![ts.as_str()]);
     }
     let address = format!("{}:{}", target.host, target.port);
-    let mut association = match options.establish_async(address.as_str()).await {
-        Ok(a) => a,
-        Err(e) => {
-            let why = format!(
-                "cannot associate with {} at {address}: {e}",
-                target.ae_title
-            );
-            return jobs.iter().map(|_| Attempt::Retry(why.clone())).collect();
-        }
+    let refused = |e: &dyn std::fmt::Display| {
+        let why = format!(
+            "cannot associate with {} at {address}: {e}",
+            target.ae_title
+        );
+        jobs.iter().map(|_| Attempt::Retry(why.clone())).collect()
     };
-    let _ = association.inner_stream().set_nodelay(true);
+    if !target.tls {
+        return match options.establish_async(address.as_str()).await {
+            Ok(mut a) => {
+                let _ = a.inner_stream().set_nodelay(true);
+                exchange(a, target, jobs).await
+            }
+            Err(e) => refused(&e),
+        };
+    }
+    let Some(tls) = config.tls.clone() else {
+        return jobs
+            .iter()
+            .map(|_| {
+                Attempt::Retry(
+                    "the destination speaks TLS and no certificate authority is configured to trust"
+                        .into(),
+                )
+            })
+            .collect();
+    };
+    match options
+        .tls_config(tls)
+        .server_name(&target.host)
+        .establish_tls_async(address.as_str())
+        .await
+    {
+        Ok(mut a) => {
+            let _ = a.inner_stream().get_mut().0.set_nodelay(true);
+            exchange(a, target, jobs).await
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// The C-STOREs of `jobs` on an established association, plain or over TLS.
+async fn exchange<S>(
+    mut association: AsyncClientAssociation<S>,
+    target: &Target,
+    jobs: &[Job],
+) -> Vec<Attempt>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let max_pdv = (association.acceptor_max_pdu_length().max(4096) as usize).saturating_sub(6);
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut broken: Option<String> = None;
@@ -235,13 +271,16 @@ pub async fn send(target: &Target, jobs: &[Job], config: &ForwardConfig) -> Vec<
 }
 
 /// One C-STORE: the command, then the stored data set in fragments; returns the status.
-async fn store_one(
-    association: &mut dicom_ul::association::client::AsyncClientAssociation<tokio::net::TcpStream>,
+async fn store_one<S>(
+    association: &mut AsyncClientAssociation<S>,
     context: u8,
     message_id: u16,
     job: &Job,
     max_pdv: usize,
-) -> Result<u16, String> {
+) -> Result<u16, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let mut file = tokio::fs::File::open(&job.path)
         .await
         .map_err(|e| format!("cannot read the stored instance: {e}"))?;
@@ -319,6 +358,7 @@ mod tests {
             retry_max: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             max_pdu_length: 65536,
+            tls: None,
         };
         let delays: Vec<u64> = (0..7).map(|a| backoff(&config, a).as_secs()).collect();
         assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60]);

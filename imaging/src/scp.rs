@@ -14,7 +14,9 @@ use std::time::Duration;
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, OpenFileOptions};
 use dicom_ul::association::Association as _;
-use dicom_ul::association::server::{AccessControl, ServerAssociationOptions};
+use dicom_ul::association::server::{
+    AccessControl, AsyncServerAssociation, ServerAssociationOptions,
+};
 use dicom_ul::pdu::{
     AssociationRJServiceUserReason, PDataValue, PDataValueType, Pdu, UserIdentity,
 };
@@ -173,12 +175,14 @@ impl AccessControl for Registered {
     }
 }
 
-/// Accepts associations on `listener` until the task is dropped.
+/// Accepts associations on `listener` until the task is dropped; with `tls`, every
+/// connection must open with a TLS handshake (DICOM over TLS, PS3.15 B.1).
 pub async fn serve<A: Archive>(
     listener: TcpListener,
     config: Arc<ScpConfig>,
     spool: Spool,
     archive: Arc<A>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -191,10 +195,12 @@ pub async fn serve<A: Archive>(
         };
         // dicom-ul leaves Nagle on; without this every response waits for a delayed ACK.
         let _ = socket.set_nodelay(true);
-        let (config, spool, archive) = (config.clone(), spool.clone(), archive.clone());
+        let (config, spool, archive, tls) =
+            (config.clone(), spool.clone(), archive.clone(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = association(socket, peer.ip(), &config, &spool, archive.as_ref()).await
-            {
+            let outcome =
+                association(socket, peer.ip(), &config, &spool, archive.as_ref(), tls).await;
+            if let Err(e) = outcome {
                 tracing::info!(%peer, error = %e, "DICOM association ended");
             }
         });
@@ -216,6 +222,7 @@ async fn association<A: Archive>(
     config: &ScpConfig,
     spool: &Spool,
     archive: &A,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<(), String> {
     let callers = archive.callers().await?;
     let mut options = ServerAssociationOptions::new()
@@ -232,10 +239,35 @@ async fn association<A: Archive>(
     for ts in TRANSFER_SYNTAXES {
         options = options.with_transfer_syntax(*ts);
     }
-    let mut association = options
-        .establish_async(socket)
-        .await
-        .map_err(|e| format!("association refused: {e}"))?;
+    match tls {
+        None => {
+            let association = options
+                .establish_async(socket)
+                .await
+                .map_err(|e| format!("association refused: {e}"))?;
+            exchange(association, config, spool, archive).await
+        }
+        Some(tls) => {
+            let association = options
+                .tls_config(tls)
+                .establish_tls_async(socket)
+                .await
+                .map_err(|e| format!("association refused: {e}"))?;
+            exchange(association, config, spool, archive).await
+        }
+    }
+}
+
+/// The messages of an established association, plain or over TLS.
+async fn exchange<S, A: Archive>(
+    mut association: AsyncServerAssociation<S>,
+    config: &ScpConfig,
+    spool: &Spool,
+    archive: &A,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let calling = association.peer_ae_title().trim().to_owned();
     let institution_id = archive
         .callers()
@@ -360,11 +392,14 @@ async fn association<A: Archive>(
     outcome
 }
 
-async fn send(
-    association: &mut dicom_ul::association::server::AsyncServerAssociation<TcpStream>,
+async fn send<S>(
+    association: &mut AsyncServerAssociation<S>,
     context: u8,
     command: Vec<u8>,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     association
         .send(&Pdu::PData {
             data: vec![PDataValue {

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 pub use duikou;
 
+pub mod certs;
 pub mod coturn;
 pub mod dcmtk;
 pub mod peer;
@@ -158,6 +159,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Where the DICOM storage SCP listens.
     pub dicom: Option<std::net::SocketAddr>,
+    /// Where the DICOM-over-TLS storage SCP listens, if configured.
+    pub dicom_tls: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -194,6 +197,7 @@ impl TestApp {
             .clone()
             .expect("a first administrator on an empty database");
         let dicom = prepared.dicom_addr();
+        let dicom_tls = prepared.dicom_tls_addr();
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base = format!("{scheme}://{}", listener.local_addr().expect("an address"));
@@ -212,6 +216,7 @@ impl TestApp {
             admin_token: String::new(),
             client,
             dicom,
+            dicom_tls,
             stop: Some(stop),
             server: Some(server),
         };

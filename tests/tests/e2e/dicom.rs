@@ -14,6 +14,7 @@ on_both_backends!(
     only_registered_callers_from_their_hosts_are_associated,
     stored_instances_are_kept_byte_for_byte_and_indexed_once,
     bad_input_gets_the_proper_status_or_an_abort_and_leaves_nothing,
+    dicom_over_tls_works_with_a_test_certificate,
 );
 
 /// Registers `ae` from `host` for 台山市人民医院; returns the institution's id.
@@ -311,5 +312,184 @@ async fn bad_input_gets_the_proper_status_or_an_abort_and_leaves_nothing(backend
     );
     nothing_kept(&app).await;
     drop(scu);
+    app.stop().await;
+}
+
+async fn dicom_over_tls_works_with_a_test_certificate(backend: Backend) {
+    use duikou_tests::certs::{TestPki, arg};
+    let pki = TestPki::new();
+    let destination_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    // The tertiary hospital's PACS speaks TLS too: DCMTK's storescp with the test
+    // certificate, not asking the relay for one.
+    let dest_dir = tempfile::tempdir().unwrap();
+    let mut destination = std::process::Command::new("storescp")
+        .args([
+            "+tls",
+            &arg(&pki.path("server.key")),
+            &arg(&pki.path("server.pem")),
+        ])
+        .args(["-pw", "-ic", "+B", "+xa", "-aet", "JMZX_PACS", "-od"])
+        .arg(dest_dir.path())
+        .arg(destination_port.to_string())
+        .env("TCP_NODELAY", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (cert, key, ca) = (
+        pki.path("server.pem"),
+        pki.path("server.key"),
+        pki.path("ca.pem"),
+    );
+    let app = TestApp::spawn_with(backend, |c| {
+        c.imaging.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.imaging.tls_cert = Some(cert);
+        c.imaging.tls_key = Some(key);
+        c.imaging.tls_trust = Some(ca);
+    })
+    .await;
+    let tls = app.dicom_tls.expect("the TLS port listens");
+    let county = register(&app, "TAISHAN_CT", "127.0.0.1").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    crate::requests::pair(&app, tertiary, county, json!(["imaging_read"])).await;
+    let (status, d) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/institutions/{tertiary}/imaging-destination"),
+            Some(&app.admin_token),
+            Some(json!({"ae_title": "JMZX_PACS", "host": "127.0.0.1", "port": destination_port, "tls": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+
+    let ca = arg(&pki.path("ca.pem"));
+    let port = tls.port().to_string();
+    let echo = dcmtk::run(
+        "echoscu",
+        &[
+            "+tla",
+            "+cf",
+            &ca,
+            "-aet",
+            "TAISHAN_CT",
+            "-aec",
+            "DUIKOU",
+            "127.0.0.1",
+            &port,
+        ],
+    );
+    assert!(
+        echo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&echo.stderr)
+    );
+    let plain = dcmtk::echo(tls, "TAISHAN_CT", "DUIKOU");
+    assert!(!plain.status.success(), "the TLS port speaks only TLS");
+
+    let file = pydicom_files().join("CT_small.dcm");
+    let (_, uid) = dcmtk::describe(&file);
+    let stored = dcmtk::run(
+        "storescu",
+        &[
+            "+tla",
+            "+cf",
+            &ca,
+            "-aet",
+            "TAISHAN_CT",
+            "-aec",
+            "DUIKOU",
+            "127.0.0.1",
+            &port,
+            &arg(&file),
+        ],
+    );
+    assert!(
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    assert_eq!(instances(&app).await.len(), 1);
+
+    // And on to the destination over TLS.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, list) = app.get("/api/v1/forwards", &app.admin_token).await;
+        if list[0]["state"] == "delivered" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered over TLS: {list}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let arrived = std::fs::read_dir(dest_dir.path())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(&uid));
+    assert!(arrived, "the destination has it");
+    let _ = destination.kill();
+    let _ = destination.wait();
+    app.stop().await;
+
+    // Mutual TLS: with a client CA configured, only callers with a certificate get in.
+    let (cert, key, ca_file) = (
+        pki.path("server.pem"),
+        pki.path("server.key"),
+        pki.path("ca.pem"),
+    );
+    let app = TestApp::spawn_with(backend, |c| {
+        c.imaging.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.imaging.tls_cert = Some(cert);
+        c.imaging.tls_key = Some(key);
+        c.imaging.tls_client_ca = Some(ca_file);
+    })
+    .await;
+    let port = app.dicom_tls.unwrap().port().to_string();
+    register(&app, "TAISHAN_CT", "127.0.0.1").await;
+    let anonymous = dcmtk::run(
+        "echoscu",
+        &[
+            "+tla",
+            "+cf",
+            &ca,
+            "-aet",
+            "TAISHAN_CT",
+            "-aec",
+            "DUIKOU",
+            "127.0.0.1",
+            &port,
+        ],
+    );
+    assert!(
+        !anonymous.status.success(),
+        "no client certificate, no association"
+    );
+    let (client_key, client_cert) = (arg(&pki.path("client.key")), arg(&pki.path("client.pem")));
+    let authenticated = dcmtk::run(
+        "echoscu",
+        &[
+            "+tls",
+            &client_key,
+            &client_cert,
+            "-pw",
+            "+cf",
+            &ca,
+            "-aet",
+            "TAISHAN_CT",
+            "-aec",
+            "DUIKOU",
+            "127.0.0.1",
+            &port,
+        ],
+    );
+    assert!(
+        authenticated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&authenticated.stderr)
+    );
     app.stop().await;
 }
