@@ -11,11 +11,13 @@
 //! - [`spool`]: durable files: written as PDUs arrive, synced, renamed, directory synced.
 //! - [`scp`]: the storage SCP, which asks the gateway through [`scp::Archive`] who may
 //!   call and where the index is, so this crate never imports the gateway.
+//! - [`dicomweb`]: QIDO-RS matching and DICOM JSON, metadata with bulk data URIs.
 //! - [`walk`]: a fast structural check of a data set before any full parse.
 //! - [`forward`]: the storage SCU and the worker draining the gateway's forward queue
 //!   (through [`forward::Queue`]).
 
 mod ae_title;
+pub mod dicomweb;
 pub mod dimse;
 pub mod forward;
 pub mod scp;

@@ -8,6 +8,7 @@
 mod auth;
 mod availability;
 mod clinicians;
+mod dicomweb;
 mod extract;
 mod health;
 mod imaging;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
+        .merge(dicomweb::router())
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), health::track))
         .layer(middleware::from_fn(log_errors))

@@ -134,7 +134,95 @@ pub struct ForwardFilter {
     pub offset: i64,
 }
 
+/// An indexed instance with its file, for DICOMweb.
+#[derive(Clone, sqlx::FromRow)]
+pub struct VisibleInstance {
+    /// Study Instance UID.
+    pub study_instance_uid: String,
+    /// Series Instance UID.
+    pub series_instance_uid: String,
+    /// SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// SOP Class UID.
+    pub sop_class_uid: String,
+    /// Patient's Name.
+    pub patient_name: String,
+    /// Patient ID.
+    pub patient_id: String,
+    /// Patient's Birth Date.
+    pub patient_birth_date: String,
+    /// Patient's Sex.
+    pub patient_sex: String,
+    /// Study Date.
+    pub study_date: String,
+    /// Study Time.
+    pub study_time: String,
+    /// Study Description.
+    pub study_description: String,
+    /// Accession Number.
+    pub accession_number: String,
+    /// Modality.
+    pub modality: String,
+    /// Series Number.
+    pub series_number: Option<i32>,
+    /// Instance Number.
+    pub instance_number: Option<i32>,
+    /// Stored transfer syntax.
+    pub transfer_syntax: String,
+    /// File, relative to the spool.
+    pub path: String,
+}
+
+impl std::fmt::Debug for VisibleInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisibleInstance")
+            .field("sop_instance_uid", &self.sop_instance_uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<&VisibleInstance> for duikou_imaging::dicomweb::Indexed {
+    fn from(v: &VisibleInstance) -> Self {
+        Self {
+            study_instance_uid: v.study_instance_uid.clone(),
+            series_instance_uid: v.series_instance_uid.clone(),
+            sop_instance_uid: v.sop_instance_uid.clone(),
+            sop_class_uid: v.sop_class_uid.clone(),
+            patient_name: v.patient_name.clone(),
+            patient_id: v.patient_id.clone(),
+            patient_birth_date: v.patient_birth_date.clone(),
+            patient_sex: v.patient_sex.clone(),
+            study_date: v.study_date.clone(),
+            study_time: v.study_time.clone(),
+            study_description: v.study_description.clone(),
+            accession_number: v.accession_number.clone(),
+            modality: v.modality.clone(),
+            series_number: v.series_number,
+            instance_number: v.instance_number,
+            transfer_syntax: v.transfer_syntax.clone(),
+        }
+    }
+}
+
 impl Store {
+    /// Instances visible to an institution (sent by it, or forwarded to it).
+    pub async fn visible_instances(
+        &self,
+        institution_id: i64,
+        study: Option<&str>,
+        series: Option<&str>,
+    ) -> Result<Vec<VisibleInstance>, StoreError> {
+        dispatch!(
+            self,
+            imaging::visible_instances(institution_id, study, series)
+        )
+    }
+
+    /// Whether a study is stored at all.
+    pub async fn study_exists(&self, study: &str) -> Result<bool, StoreError> {
+        dispatch!(self, imaging::study_exists(study))
+    }
+
     /// Sets an institution's imaging destination.
     pub async fn set_destination(&self, d: &ImagingDestination) -> Result<(), StoreError> {
         dispatch!(self, forwarding::set_destination(d, Utc::now()))

@@ -4,6 +4,7 @@
 mod access;
 mod bad_input;
 mod dicom;
+mod dicomweb;
 mod forwarding;
 mod login;
 mod lookup;

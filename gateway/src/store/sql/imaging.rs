@@ -128,3 +128,41 @@ pub async fn index_instance(
     tx.commit().await?;
     Ok(true)
 }
+
+/// Instances visible to `institution_id`: those it sent, and those forwarded to it;
+/// optionally of one study and series.
+pub async fn visible_instances(
+    pool: &Pool,
+    institution_id: i64,
+    study: Option<&str>,
+    series: Option<&str>,
+) -> Result<Vec<crate::store::VisibleInstance>, StoreError> {
+    Ok(sqlx::query_as::<Db, crate::store::VisibleInstance>(
+        "select i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, i.sop_class_uid,
+                i.patient_name, i.patient_id, i.patient_birth_date, i.patient_sex, i.study_date,
+                i.study_time, i.study_description, i.accession_number, i.modality, i.series_number,
+                i.instance_number, i.transfer_syntax, i.path
+         from dicom_instance i
+         where (i.institution_id = $1 or exists (select 1 from forward_job f
+                where f.instance_id = i.id and f.destination_institution_id = $1))
+           and ($2 is null or i.study_instance_uid = $2)
+           and ($3 is null or i.series_instance_uid = $3)
+         order by i.study_instance_uid, i.series_instance_uid, i.instance_number, i.id",
+    )
+    .bind(institution_id)
+    .bind(study)
+    .bind(series)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Whether any instance of `study` is stored, visible or not.
+pub async fn study_exists(pool: &Pool, study: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<Db, i64>(
+        "select count(*) from dicom_instance where study_instance_uid = $1",
+    )
+    .bind(study)
+    .fetch_one(pool)
+    .await?
+        > 0)
+}
