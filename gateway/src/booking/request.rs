@@ -263,6 +263,10 @@ pub struct RequestContent {
     /// beside the county doctor, say): of the requesting institution or one paired with
     /// it. They are let into the consultation's video room.
     pub accompanying_clinician_id: Option<i64>,
+    /// For an imaging read: the study to read, by its Study Instance UID …
+    pub study_instance_uid: Option<String>,
+    /// … or by its accession number.
+    pub accession_number: Option<String>,
 }
 
 impl RequestContent {
@@ -280,7 +284,9 @@ impl RequestContent {
             min_title,
             patient,
             consent,
-            accompanying_clinician_id
+            accompanying_clinician_id,
+            study_instance_uid,
+            accession_number
         );
     }
 
@@ -306,6 +312,27 @@ impl RequestContent {
                 gaps.push(("window.end", "the window is in the past".to_owned()))
             }
             Some(_) => {}
+        }
+        if let Some(uid) = &self.study_instance_uid {
+            let well_formed = !uid.is_empty()
+                && uid.len() <= 64
+                && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+            if !well_formed {
+                gaps.push((
+                    "study_instance_uid",
+                    "a UID: digits and dots, at most 64".to_owned(),
+                ));
+            }
+        }
+        if self
+            .accession_number
+            .as_ref()
+            .is_some_and(|a| a.trim().is_empty() || a.len() > 16)
+        {
+            gaps.push((
+                "accession_number",
+                "an accession number of 1 to 16 characters".to_owned(),
+            ));
         }
         if blank(&self.specialty) {
             gaps.push(("specialty", "the specialty asked for is missing".to_owned()));

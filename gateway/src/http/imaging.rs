@@ -5,16 +5,17 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
+use crate::booking::{RequestKind, RequestState};
 use crate::domain::{Role, User};
 use crate::error::{Error, Problem};
-use crate::store::{ForwardFilter, ForwardTarget, ForwardView, ImagingDestination};
+use crate::store::{ForwardFilter, ForwardTarget, ForwardView, ImagingDestination, RequestFilter};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -22,6 +23,125 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_forwards))
         .routes(routes!(retry_forward))
         .routes(routes!(cancel_forward))
+        .routes(routes!(worklist))
+}
+
+/// A study on the reading institution's worklist (visible to the paired institutions).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorklistStudy {
+    /// Study Instance UID.
+    study_instance_uid: String,
+    /// Accession Number.
+    accession_number: String,
+    /// Modalities in the study.
+    modalities: Vec<String>,
+    /// Study Date (DA).
+    study_date: String,
+    /// Patient's Name.
+    patient_name: String,
+    /// The sending institution.
+    source_institution_id: i64,
+    /// Instances forwarded here.
+    instances: usize,
+    /// Of which delivered to the institution's PACS.
+    delivered: usize,
+    /// When the relay received the first.
+    received_at: chrono::DateTime<chrono::Utc>,
+    /// The read request that names this study, if any.
+    request_id: Option<i64>,
+    /// Its state.
+    request_state: Option<RequestState>,
+    /// No signed read yet.
+    awaiting_read: bool,
+}
+
+/// Which worklist entries.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WorklistQuery {
+    /// Only studies without a signed read.
+    awaiting: Option<bool>,
+}
+
+/// The worklist of the caller's institution: the studies forwarded to it for reading,
+/// each with the read request that names it (by Study Instance UID or accession number)
+/// and whether it still awaits a signed read. For its radiologists, clinicians and
+/// coordinators.
+#[utoipa::path(get, path = "/imaging/worklist", tag = "imaging", params(WorklistQuery),
+    responses((status = 200, body = Vec<WorklistStudy>), (status = 403, body = Problem)))]
+async fn worklist(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<WorklistQuery>,
+) -> Result<Json<Vec<WorklistStudy>>, Error> {
+    let user = &caller.0;
+    if !(user.is(Role::Radiologist) || user.is(Role::Clinician) || user.is(Role::Coordinator)) {
+        return Err(Error::forbidden(
+            "radiologists, clinicians and coordinators read their institution's worklist",
+        ));
+    }
+    let institution = user.institution_id;
+    let rows = state.store.forwarded_to(institution).await?;
+    let requests = state
+        .store
+        .requests(&RequestFilter {
+            supporter_institution_id: Some(institution),
+            limit: 10_000,
+            ..RequestFilter::default()
+        })
+        .await?;
+    let mut studies: Vec<WorklistStudy> = Vec::new();
+    for r in rows {
+        let delivered = usize::from(r.state == "delivered");
+        if let Some(s) = studies
+            .iter_mut()
+            .find(|s| s.study_instance_uid == r.study_instance_uid)
+        {
+            s.instances += 1;
+            s.delivered += delivered;
+            if !r.modality.is_empty() && !s.modalities.contains(&r.modality) {
+                s.modalities.push(r.modality);
+            }
+            continue;
+        }
+        let request = requests.iter().find(|q| {
+            q.kind == RequestKind::ImagingRead
+                && (q.content.study_instance_uid.as_deref() == Some(r.study_instance_uid.as_str())
+                    || (!r.accession_number.is_empty()
+                        && q.content.accession_number.as_deref()
+                            == Some(r.accession_number.as_str())))
+        });
+        let signed = request.is_some_and(|q| {
+            matches!(
+                q.state,
+                RequestState::OpinionSigned | RequestState::Acknowledged | RequestState::Closed
+            )
+        });
+        studies.push(WorklistStudy {
+            study_instance_uid: r.study_instance_uid,
+            accession_number: r.accession_number,
+            modalities: if r.modality.is_empty() {
+                vec![]
+            } else {
+                vec![r.modality]
+            },
+            study_date: r.study_date,
+            patient_name: r.patient_name,
+            source_institution_id: r.source_institution_id,
+            instances: 1,
+            delivered,
+            received_at: r.received_at,
+            request_id: request.map(|q| q.id),
+            request_state: request.map(|q| q.state),
+            awaiting_read: !signed,
+        });
+    }
+    if q.awaiting == Some(true) {
+        studies.retain(|s| s.awaiting_read);
+    }
+    crate::audit::record(&state.store, user, "worklist", "read", None, true, None).await?;
+    Ok(Json(studies))
 }
 
 fn own_or_admin(caller: &User, institution_id: i64) -> bool {

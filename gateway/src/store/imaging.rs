@@ -204,7 +204,33 @@ impl From<&VisibleInstance> for duikou_imaging::dicomweb::Indexed {
     }
 }
 
+/// An instance forwarded to an institution, for its worklist.
+#[derive(Clone, sqlx::FromRow)]
+pub struct Forwarded {
+    /// Study Instance UID.
+    pub study_instance_uid: String,
+    /// Accession Number.
+    pub accession_number: String,
+    /// Modality.
+    pub modality: String,
+    /// Study Date.
+    pub study_date: String,
+    /// Patient's Name.
+    pub patient_name: String,
+    /// The sending institution.
+    pub source_institution_id: i64,
+    /// The forward's state.
+    pub state: String,
+    /// When the relay received it.
+    pub received_at: DateTime<Utc>,
+}
+
 impl Store {
+    /// Instances forwarded to an institution.
+    pub async fn forwarded_to(&self, institution_id: i64) -> Result<Vec<Forwarded>, StoreError> {
+        dispatch!(self, imaging::forwarded_to(institution_id))
+    }
+
     /// Instances visible to an institution (sent by it, or forwarded to it).
     pub async fn visible_instances(
         &self,

@@ -7,9 +7,12 @@ use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::requests::pair;
+use crate::requests::{cast, content, ok_step, pair};
 
-on_both_backends!(the_paired_institutions_search_and_read_their_studies_and_nobody_else);
+on_both_backends!(
+    the_paired_institutions_search_and_read_their_studies_and_nobody_else,
+    the_worklist_links_read_requests_and_shows_what_awaits_a_read,
+);
 
 async fn dicomweb(app: &TestApp, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
     let response = app
@@ -241,5 +244,141 @@ async fn the_paired_institutions_search_and_read_their_studies_and_nobody_else(b
         let problem: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(problem["field"], key);
     }
+    app.stop().await;
+}
+
+async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let relay = app.dicom.expect("DICOM listens");
+    // Taishan People's Hospital and Jiangmen Central Hospital, paired for consultations
+    // and imaging reads; 林主任 reads.
+    let c = cast(&app).await;
+    let (status, node) = app
+        .post(
+            &format!("/api/v1/institutions/{}/dicom-nodes", c.county),
+            &app.admin_token,
+            json!({"ae_title": "TAISHAN_CT", "host": "*"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{node}");
+    let dir = pydicom_files();
+    for file in [dir.join("CT_small.dcm"), dir.join("MR_small.dcm")] {
+        let (ts, _) = dcmtk::describe(&file);
+        let sent = dcmtk::store(
+            relay,
+            "TAISHAN_CT",
+            "DUIKOU",
+            &ts,
+            std::slice::from_ref(&file),
+        );
+        assert!(sent.status.success());
+    }
+    let worklist = |token: String, query: &'static str| {
+        let app = &app;
+        async move {
+            let (status, list) = app
+                .get(&format!("/api/v1/imaging/worklist{query}"), &token)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{list}");
+            list.as_array().unwrap().clone()
+        }
+    };
+    let list = worklist(c.consultant.clone(), "").await;
+    assert_eq!(list.len(), 2);
+    assert!(
+        list.iter()
+            .all(|s| s["awaiting_read"] == true && s["request_id"].is_null())
+    );
+    let ct = list
+        .iter()
+        .find(|s| s["modalities"] == json!(["CT"]))
+        .unwrap();
+    let study = ct["study_instance_uid"].as_str().unwrap().to_owned();
+    assert_eq!(ct["source_institution_id"], c.county);
+
+    // The county asks for a read of the CT by its Study Instance UID.
+    let mut body = content();
+    body["study_instance_uid"] = json!(study);
+    let (status, r) = app
+        .post(
+            "/api/v1/requests",
+            &c.doctor,
+            json!({"kind": "imaging_read", "content": body}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let id = r["id"].clone();
+    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+    let list = worklist(c.consultant.clone(), "").await;
+    let ct = list
+        .iter()
+        .find(|s| s["study_instance_uid"] == study.as_str())
+        .unwrap();
+    assert_eq!(ct["request_id"], id);
+    assert_eq!(ct["request_state"], "submitted");
+    assert_eq!(ct["awaiting_read"], true);
+
+    // The radiologist reads it; the signed report is the request's opinion.
+    ok_step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    let (status, opinion) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/requests/{id}/opinions"),
+            Some(&c.consultant),
+            Some(json!({"body": "头颅 CT 平扫未见明显出血及占位性病变。"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{opinion}");
+    ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    let awaiting = worklist(c.consultant.clone(), "?awaiting=true").await;
+    assert_eq!(awaiting.len(), 1, "only the MR still awaits a read");
+    assert_ne!(awaiting[0]["study_instance_uid"], study.as_str());
+    let (_, opinions) = app
+        .get(&format!("/api/v1/requests/{id}/opinions"), &c.doctor)
+        .await;
+    assert_eq!(
+        opinions[0]["status"], "signed",
+        "the county sees the signed read"
+    );
+
+    // A malformed study reference stops submission, naming the field.
+    let mut bad = content();
+    bad["study_instance_uid"] = json!("not a uid");
+    let (_, r) = app
+        .post(
+            "/api/v1/requests",
+            &c.doctor,
+            json!({"kind": "imaging_read", "content": bad}),
+        )
+        .await;
+    let (status, problem) = app
+        .post(
+            &format!("/api/v1/requests/{}/submit", r["id"]),
+            &c.doctor,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem.to_string().contains("study_instance_uid"),
+        "{problem}"
+    );
+
+    // The worklist is the reading side's; a trainee gets none.
+    let (_, trainee) = app.user("jm.trainee", c.tertiary, &["trainee"]).await;
+    let (status, _) = app.get("/api/v1/imaging/worklist", &trainee).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let county_side = worklist(c.doctor.clone(), "").await;
+    assert!(
+        county_side.is_empty(),
+        "nothing was forwarded to the county"
+    );
     app.stop().await;
 }

@@ -166,3 +166,20 @@ pub async fn study_exists(pool: &Pool, study: &str) -> Result<bool, StoreError> 
     .await?
         > 0)
 }
+
+/// Instances forwarded to `institution_id`, for its worklist.
+pub async fn forwarded_to(
+    pool: &Pool,
+    institution_id: i64,
+) -> Result<Vec<crate::store::Forwarded>, StoreError> {
+    Ok(sqlx::query_as::<Db, crate::store::Forwarded>(
+        "select i.study_instance_uid, i.accession_number, i.modality, i.study_date,
+                i.patient_name, f.source_institution_id, f.state, i.received_at
+         from forward_job f join dicom_instance i on i.id = f.instance_id
+         where f.destination_institution_id = $1
+         order by i.received_at, i.id",
+    )
+    .bind(institution_id)
+    .fetch_all(pool)
+    .await?)
+}
