@@ -46,6 +46,23 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Measure against DCMTK (needs `storescu` and `storescp`); prints figures and ratios.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+/// `duikou bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// DICOM ingest and forwarding of a synthetic CT series, beside DCMTK to DCMTK.
+    Dicom {
+        /// Images in the series.
+        #[arg(long, default_value_t = 300)]
+        images: usize,
+    },
 }
 
 /// `duikou seeds …`
@@ -115,6 +132,12 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                     command: SeedsCommand::Import { dir },
                 } => import(config, dir).await,
                 Command::User { command } => user(config, command).await,
+                Command::Bench {
+                    command: BenchCommand::Dicom { images },
+                } => {
+                    crate::bench::dicom(config, images).await?;
+                    Ok(ExitCode::SUCCESS)
+                }
                 Command::Seeds {
                     command: SeedsCommand::Check { .. },
                 } => unreachable!("handled above"),

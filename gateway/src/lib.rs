@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod booking;
 pub mod bus;
 pub mod cli;

@@ -1,0 +1,282 @@
+//! `duikou bench dicom`: the relay's ingest and forwarding measured against DCMTK in one
+//! run, on a synthetic CT series the command makes itself. A benchmark, not a test: it
+//! prints figures and ratios, it asserts nothing.
+//!
+//! (a) `storescu` straight to DCMTK's `storescp`; (b) `storescu` to the relay until the
+//! last success (every instance synced and indexed); (c) `storescu` through the relay
+//! until the destination `storescp` holds the last instance. Targets: (b) within 1.2× of
+//! (a), (c) within 1.5× of (a).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use rand::RngCore as _;
+use serde_json::json;
+
+use crate::config::Config;
+
+fn uid() -> String {
+    let mut b = [0_u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    format!("2.25.{}", u128::from_be_bytes(b))
+}
+
+/// Writes a CT series of `n` images of 512×512, 16 bits, into `dir`.
+fn series(dir: &Path, n: usize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let (study, series) = (uid(), uid());
+    let mut pixels = vec![0_u8; 512 * 512 * 2];
+    for (i, p) in pixels.chunks_mut(2).enumerate() {
+        let v = u16::try_from((i * 7) % 4096).unwrap_or(0);
+        p.copy_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..n {
+        let sop = uid();
+        let mut obj = InMemDicomObject::new_empty();
+        let mut put = |tag, vr, value: PrimitiveValue| obj.put(DataElement::new(tag, vr, value));
+        put(tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE.into());
+        put(tags::SOP_INSTANCE_UID, VR::UI, sop.as_str().into());
+        put(tags::STUDY_INSTANCE_UID, VR::UI, study.as_str().into());
+        put(tags::SERIES_INSTANCE_UID, VR::UI, series.as_str().into());
+        put(tags::PATIENT_NAME, VR::PN, "BENCH^SYNTHETIC".into());
+        put(tags::PATIENT_ID, VR::LO, "BENCH0001".into());
+        put(tags::MODALITY, VR::CS, "CT".into());
+        put(tags::STUDY_DATE, VR::DA, "20261122".into());
+        put(tags::INSTANCE_NUMBER, VR::IS, (i + 1).to_string().into());
+        put(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1_u16));
+        put(
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            "MONOCHROME2".into(),
+        );
+        put(tags::ROWS, VR::US, PrimitiveValue::from(512_u16));
+        put(tags::COLUMNS, VR::US, PrimitiveValue::from(512_u16));
+        put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16_u16));
+        put(tags::BITS_STORED, VR::US, PrimitiveValue::from(12_u16));
+        put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11_u16));
+        put(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(0_u16),
+        );
+        put(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::from(pixels.clone()),
+        );
+        let meta = FileMetaTableBuilder::new()
+            .media_storage_sop_class_uid(uids::CT_IMAGE_STORAGE)
+            .media_storage_sop_instance_uid(sop.as_str())
+            .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+            .build()?;
+        obj.with_exact_meta(meta)
+            .write_to_file(dir.join(format!("ct{i:04}.dcm")))?;
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn storescp(dir: &Path, port: u16, ae: &str) -> anyhow::Result<Killed> {
+    std::fs::create_dir_all(dir)?;
+    let child = Command::new("storescp")
+        .args(["-aet", ae, "-od"])
+        .arg(dir)
+        .arg(port.to_string())
+        .env("TCP_NODELAY", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting DCMTK's storescp (apt-get install dcmtk)")?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("storescp did not listen");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(Killed(child))
+}
+
+/// Runs `storescu` of every file in `dir` to `port`; returns its wall time.
+fn storescu(dir: &Path, calling: &str, called: &str, port: u16) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new("storescu")
+        .args(["-aet", calling, "-aec", called, "+sd", "127.0.0.1"])
+        .arg(port.to_string())
+        .arg(dir)
+        .env("TCP_NODELAY", "1")
+        .output()
+        .context("running DCMTK's storescu")?;
+    if !out.status.success() {
+        bail!("storescu failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(started.elapsed())
+}
+
+fn count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+/// Runs the benchmark with `images` per series; `config` supplies the database (a fresh
+/// SQLite file in a temporary directory unless a URL is configured).
+pub async fn dicom(mut config: Config, images: usize) -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let root = work.path();
+    println!("generating 2 CT series of {images} images, 512×512, 16 bits …");
+    series(&root.join("a"), images)?;
+    series(&root.join("c"), images)?;
+    let bytes: u64 = std::fs::read_dir(root.join("a"))?
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+
+    // (a) DCMTK to DCMTK.
+    let port_a = free_port()?;
+    let scp_a = storescp(&root.join("out-a"), port_a, "PEER")?;
+    let a = storescu(&root.join("a"), "BENCH", "PEER", port_a)?;
+    drop(scp_a);
+
+    // The relay, in this process, with its own data directory.
+    config.data.dir = root.join("relay");
+    config.http.listen = "127.0.0.1:0".parse()?;
+    config.imaging.listen = Some("127.0.0.1:0".parse()?);
+    config.imaging.tls_listen = None;
+    let config_is_postgres = config.database_url().starts_with("postgres");
+    let prepared = crate::startup::prepare(config).await?;
+    let (admin, password) = prepared
+        .first_admin
+        .clone()
+        .context("the benchmark needs an empty database")?;
+    let relay = prepared.dicom_addr().context("DICOM listens")?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::startup::run(listener, prepared, None, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": admin, "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["token"].as_str().context("a token")?.to_owned();
+    let api = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        http.request(method, format!("{base}/api/v1{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let named = |name: &'static str| {
+        let http = http.clone();
+        let (base, token) = (base.clone(), token.clone());
+        async move {
+            let list: serde_json::Value = http
+                .get(format!("{base}/api/v1/institutions"))
+                .query(&[("name", name)])
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            list.as_array()
+                .and_then(|l| l.iter().find(|i| i["name"] == name))
+                .and_then(|i| i["id"].as_i64())
+                .context("a seeded institution")
+        }
+    };
+    let county = named("台山市人民医院").await?;
+    let tertiary = named("江门市中心医院").await?;
+    let today = crate::registry::today_in_china();
+    api(
+        reqwest::Method::POST,
+        "/pairings".into(),
+        json!({
+        "supporter": {"kind": "institution", "id": tertiary},
+        "supported": {"kind": "institution", "value": county},
+        "services": ["imaging_read"],
+        "valid_from": today - chrono::TimeDelta::days(1),
+        "valid_to": today + chrono::TimeDelta::days(365)}),
+    )
+    .await?
+    .error_for_status()?;
+    api(
+        reqwest::Method::POST,
+        format!("/institutions/{county}/dicom-nodes"),
+        json!({"ae_title": "BENCH", "host": "*"}),
+    )
+    .await?
+    .error_for_status()?;
+
+    // (b) ingest only: nothing to forward to yet.
+    let b = storescu(&root.join("a"), "BENCH", "DUIKOU", relay.port())?;
+
+    // (c) through the relay to a destination.
+    let port_c = free_port()?;
+    let out_c = root.join("out-c");
+    let scp_c = storescp(&out_c, port_c, "JMZX_PACS")?;
+    api(
+        reqwest::Method::PUT,
+        format!("/institutions/{tertiary}/imaging-destination"),
+        json!({"ae_title": "JMZX_PACS", "host": "127.0.0.1", "port": port_c}),
+    )
+    .await?
+    .error_for_status()?;
+    let started = Instant::now();
+    storescu(&root.join("c"), "BENCH", "DUIKOU", relay.port())?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count(&out_c) < images {
+        if Instant::now() > deadline {
+            bail!("the destination got only {} of {images}", count(&out_c));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let c = started.elapsed();
+    drop(scp_c);
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mb = bytes as f64 / 1e6;
+    let db = if config_is_postgres {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("\n{images} images, {mb:.1} MB, {cores} cores, {db}");
+    println!("{:<52} {:>8} {:>8}", "", "seconds", "× (a)");
+    let line = |name: &str, d: Duration| {
+        println!(
+            "{name:<52} {:>8.3} {:>8.2}",
+            d.as_secs_f64(),
+            d.as_secs_f64() / a.as_secs_f64()
+        );
+    };
+    line("(a) storescu → DCMTK storescp (no fsync)", a);
+    line("(b) storescu → relay, last success (synced, indexed)", b);
+    line("(c) storescu → relay → storescp, last instance there", c);
+    println!("targets: (b) ≤ 1.2 × (a), (c) ≤ 1.5 × (a)");
+    Ok(())
+}
