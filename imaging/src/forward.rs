@@ -181,7 +181,22 @@ pub async fn send(target: &Target, jobs: &[Job], config: &ForwardConfig) -> Vec<
         options = options.with_presentation_context(class.as_str(), vec![ts.as_str()]);
     }
     let address = format!("{}:{}", target.host, target.port);
-    let refused = |e: &dyn std::fmt::Display| {
+    let refused = |e: &dicom_ul::association::Error| {
+        if matches!(
+            e,
+            dicom_ul::association::Error::NoAcceptedPresentationContexts { .. }
+        ) {
+            // Retrying cannot help: the destination takes none of these as stored.
+            return jobs
+                .iter()
+                .map(|job| {
+                    Attempt::Failed(format!(
+                        "{} accepts neither the SOP class {} nor it in the transfer syntax {}",
+                        target.ae_title, job.sop_class_uid, job.transfer_syntax
+                    ))
+                })
+                .collect();
+        }
         let why = format!(
             "cannot associate with {} at {address}: {e}",
             target.ae_title

@@ -143,9 +143,23 @@ impl Storescp {
 
     /// Starts `storescp` on `port`.
     pub fn start_on(ae_title: &str, port: u16) -> Self {
+        Self::start_with(ae_title, port, &["+B", "+xa"])
+    }
+
+    /// Starts `storescp` accepting only the uncompressed transfer syntaxes (its default).
+    pub fn start_uncompressed(ae_title: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_with(ae_title, port, &["+B"])
+    }
+
+    fn start_with(ae_title: &str, port: u16, options: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a directory");
         let child = Command::new("storescp")
-            .args(["+B", "+xa", "-aet", ae_title, "-od"])
+            .args(options)
+            .args(["-aet", ae_title, "-od"])
             .arg(dir.path())
             .arg(port.to_string())
             .env("TCP_NODELAY", "1")

@@ -19,6 +19,7 @@ on_both_backends!(
     instances_reach_the_supporters_destination_byte_for_byte,
     an_unreachable_destination_is_retried_until_it_answers,
     forwarding_survives_a_kill_9_of_the_relay,
+    a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear_error,
 );
 
 /// 台山市人民医院 sends as `TAISHAN_CT`; 江门市中心医院 reads its images and receives them
@@ -318,5 +319,45 @@ async fn forwarding_survives_a_kill_9_of_the_relay(backend: Backend) {
         assert!(destination.received(uid).is_some(), "{uid} arrived");
     }
     drop(relay);
+    app.stop().await;
+}
+
+async fn a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear_error(
+    backend: Backend,
+) {
+    // This PACS takes only uncompressed images; the relay never transcodes.
+    let destination = Storescp::start_uncompressed("JMZX_PACS");
+    let app = TestApp::spawn(backend).await;
+    let relay = app.dicom.expect("DICOM listens");
+    wire(&app, destination.addr).await;
+    let dir = pydicom_files();
+    send_all(
+        relay,
+        &[dir.join("SC_rgb_jpeg_dcmtk.dcm"), dir.join("CT_small.dcm")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = forwards(&app).await;
+        let settled = list.len() == 2
+            && list
+                .iter()
+                .all(|f| f["state"] == "delivered" || f["state"] == "failed");
+        if settled {
+            let failed: Vec<&Value> = list.iter().filter(|f| f["state"] == "failed").collect();
+            assert_eq!(failed.len(), 1, "{list:#?}");
+            let error = failed[0]["last_error"].as_str().unwrap();
+            assert!(
+                error.contains("1.2.840.10008.1.2.4.50"),
+                "names the transfer syntax: {error}"
+            );
+            assert!(
+                list.iter().any(|f| f["state"] == "delivered"),
+                "the CT went through"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "not settled: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     app.stop().await;
 }
