@@ -107,6 +107,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Seconds that in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// Origins (such as `https://viewer.example.org`, or `*` for any) whose pages may call
+    /// `/dicomweb` from a browser (CORS). Empty: only pages served by the gateway itself.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -118,6 +121,7 @@ impl Default for HttpConfig {
             self_signed: false,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_seconds: 10,
+            cors_origins: Vec::new(),
         }
     }
 }

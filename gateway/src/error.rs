@@ -28,9 +28,9 @@ pub enum Error {
     /// The body is not well-formed JSON.
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
-    /// The body is not JSON at all.
-    #[error("expected Content-Type: application/json")]
-    UnsupportedMediaType,
+    /// The body is not of the media type the endpoint takes (named here).
+    #[error("expected Content-Type: {0}")]
+    UnsupportedMediaType(&'static str),
     /// The body is larger than `http.max_body_bytes`.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -134,7 +134,7 @@ impl Error {
                 "malformed-json",
                 "The body is not valid JSON",
             ),
-            UnsupportedMediaType => (
+            UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
@@ -200,7 +200,7 @@ impl IntoResponse for Error {
         let field = match &self {
             Self::InvalidField { field, .. } => Some(field.clone()),
             Self::Refused { field, .. } => field.clone(),
-            Self::PayloadTooLarge(_) | Self::MalformedJson(_) | Self::UnsupportedMediaType => {
+            Self::PayloadTooLarge(_) | Self::MalformedJson(_) | Self::UnsupportedMediaType(_) => {
                 Some("body".into())
             }
             _ => None,

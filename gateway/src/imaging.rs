@@ -220,28 +220,51 @@ fn client_tls(c: &ImagingConfig) -> anyhow::Result<Option<Arc<rustls::ClientConf
     Ok(Some(Arc::new(config)))
 }
 
-/// Starts the storage SCP on `listener` (and on `tls_listener` over TLS) and the forward
-/// worker; all run until aborted.
+/// The relay's spool and index, shared by the storage SCP and STOW-RS: both keep
+/// instances the same way, and each new one wakes the forward worker.
+#[derive(Clone)]
+pub struct Relay {
+    /// Where instances are kept.
+    pub spool: Spool,
+    /// The index, the registry and the forward queue.
+    pub archive: Arc<StoreArchive>,
+    root: PathBuf,
+    wake: Arc<Notify>,
+}
+
+impl Relay {
+    /// Opens the spool (clearing what an interrupted run left in `incoming/`).
+    pub fn open(prepared: &Prepared) -> anyhow::Result<Self> {
+        let root = prepared.config.imaging.spool(&prepared.config.data.dir);
+        let spool = Spool::open(&root)
+            .with_context(|| format!("opening the DICOM spool {}", root.display()))?;
+        let wake = Arc::new(Notify::new());
+        Ok(Self {
+            spool,
+            archive: Arc::new(StoreArchive {
+                store: prepared.store.clone(),
+                wake: wake.clone(),
+            }),
+            root,
+            wake,
+        })
+    }
+}
+
+/// Starts the forward worker and, given `listener`, the storage SCP on it (and on
+/// `tls_listener` over TLS); all run until aborted.
 pub fn start(
     prepared: &Prepared,
-    listener: std::net::TcpListener,
+    relay: &Relay,
+    listener: Option<std::net::TcpListener>,
     tls_listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let c = &prepared.config.imaging;
-    let root = c.spool(&prepared.config.data.dir);
-    let spool = Spool::open(&root)?;
     let config = Arc::new(ScpConfig {
         ae_title: c.ae_title.clone(),
         max_pdu_length: c.max_pdu_length,
         max_instance_bytes: c.max_instance_bytes,
         timeout: Duration::from_secs(c.timeout_seconds),
-    });
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    tracing::info!(addr = %listener.local_addr()?, ae_title = %c.ae_title, "DICOM listening");
-    let wake = Arc::new(Notify::new());
-    let archive = Arc::new(StoreArchive {
-        store: prepared.store.clone(),
-        wake: wake.clone(),
     });
     let forwarding = Arc::new(ForwardConfig {
         calling_ae_title: c.ae_title.clone(),
@@ -256,7 +279,7 @@ pub fn start(
     });
     let queue = Arc::new(StoreQueue {
         store: prepared.store.clone(),
-        spool: root,
+        spool: relay.root.clone(),
     });
     let mut tasks = Vec::new();
     if let Some(tls_listener) = tls_listener {
@@ -266,14 +289,26 @@ pub fn start(
         tasks.push(tokio::spawn(scp::serve(
             tls_listener,
             config.clone(),
-            spool.clone(),
-            archive.clone(),
+            relay.spool.clone(),
+            relay.archive.clone(),
             Some(tls),
         )));
     }
-    tasks.push(tokio::spawn(scp::serve(
-        listener, config, spool, archive, None,
+    if let Some(listener) = listener {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tracing::info!(addr = %listener.local_addr()?, ae_title = %c.ae_title, "DICOM listening");
+        tasks.push(tokio::spawn(scp::serve(
+            listener,
+            config,
+            relay.spool.clone(),
+            relay.archive.clone(),
+            None,
+        )));
+    }
+    tasks.push(tokio::spawn(forward::run(
+        queue,
+        forwarding,
+        relay.wake.clone(),
     )));
-    tasks.push(tokio::spawn(forward::run(queue, forwarding, wake)));
     Ok(tasks)
 }

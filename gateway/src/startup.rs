@@ -164,6 +164,7 @@ pub async fn state(prepared: &Prepared, tls: bool) -> anyhow::Result<AppState> {
         tls,
         dummy_hash: Arc::new(dummy),
         signaling: signaling(prepared).await?,
+        relay: crate::imaging::Relay::open(prepared)?,
     })
 }
 
@@ -220,25 +221,22 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let state = state(&prepared, tls.is_some()).await?;
     let signaling = state.signaling.clone();
+    let relay = state.relay.clone();
     let app = http::router(state);
     let handle = Handle::new();
     let grace = Duration::from_secs(prepared.config.http.shutdown_grace_seconds);
     let stopper = handle.clone();
     let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
-    let dicom = match prepared.dicom {
-        Some(ref listener) => {
-            let tls = match &prepared.dicom_tls {
-                Some(l) => Some(l.try_clone()?),
-                None => None,
-            };
-            Some(crate::imaging::start(
-                &prepared,
-                listener.try_clone()?,
-                tls,
-            )?)
-        }
-        None => None,
-    };
+    let dicom = crate::imaging::start(
+        &prepared,
+        &relay,
+        prepared.dicom.as_ref().map(|l| l.try_clone()).transpose()?,
+        prepared
+            .dicom_tls
+            .as_ref()
+            .map(|l| l.try_clone())
+            .transpose()?,
+    )?;
     let notifier = tokio::spawn(crate::notify::run(
         prepared.store.clone(),
         prepared.config.notify.clone(),
@@ -272,7 +270,7 @@ pub async fn run(
                 .await?;
         }
     }
-    for task in dicom.into_iter().flatten() {
+    for task in dicom {
         task.abort();
     }
     // The webhook worker stops between passes; a pass cut short is retried next start.

@@ -461,6 +461,117 @@ pub fn bulk_data(path: &Path, tag: &str) -> Result<Option<Vec<u8>>, String> {
     Ok(element.to_bytes().ok().map(|b| b.into_owned()))
 }
 
+/// Why frames cannot be retrieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// The instance has no pixel data.
+    NoPixelData,
+    /// It has fewer frames than this number.
+    OutOfRange(u32),
+    /// The file or its pixel data cannot be read.
+    Unreadable(String),
+}
+
+/// Frames (numbered from 1) of a stored instance in the transfer syntax they are stored
+/// in, with that transfer syntax: slices of native pixel data, or the compressed bit
+/// stream of each frame of encapsulated pixel data (one fragment per frame, frames split
+/// by the Basic Offset Table, or all fragments for a single frame). Blocking.
+pub fn frames(path: &Path, numbers: &[u32]) -> Result<(String, Vec<Vec<u8>>), FrameError> {
+    let obj = OpenFileOptions::new()
+        .open_file(path)
+        .map_err(|e| FrameError::Unreadable(e.to_string()))?;
+    let stored = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned();
+    let element = obj
+        .element(tags::PIXEL_DATA)
+        .map_err(|_| FrameError::NoPixelData)?;
+    let count = obj
+        .element(tags::NUMBER_OF_FRAMES)
+        .ok()
+        .and_then(|e| e.to_int::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    if let Some(&n) = numbers.iter().find(|&&n| n == 0 || n > count) {
+        return Err(FrameError::OutOfRange(n));
+    }
+    let all: Vec<Vec<u8>> = if let Some(fragments) = element.fragments() {
+        encapsulated_frames(fragments, element.offset_table(), count)?
+    } else {
+        let int = |tag| {
+            obj.element(tag)
+                .ok()
+                .and_then(|e| e.to_int::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let samples = int(tags::SAMPLES_PER_PIXEL).max(1);
+        let bits = int(tags::BITS_ALLOCATED);
+        let length =
+            usize::try_from(int(tags::ROWS) * int(tags::COLUMNS) * samples * bits / 8).unwrap_or(0);
+        let bytes = element
+            .to_bytes()
+            .map_err(|e| FrameError::Unreadable(e.to_string()))?;
+        if length == 0 || bytes.len() < length * count as usize {
+            return Err(FrameError::Unreadable(
+                "the pixel data is shorter than its frames".into(),
+            ));
+        }
+        bytes
+            .chunks(length)
+            .take(count as usize)
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    let ts = if element.fragments().is_some() || stored == "1.2.840.10008.1.2.2" {
+        stored
+    } else {
+        // Native pixel data (deflated files included, once inflated) is explicit VR
+        // little endian.
+        dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned()
+    };
+    Ok((
+        ts,
+        numbers
+            .iter()
+            .map(|&n| all[n as usize - 1].clone())
+            .collect(),
+    ))
+}
+
+fn encapsulated_frames(
+    fragments: &[Vec<u8>],
+    offsets: Option<&[u32]>,
+    count: u32,
+) -> Result<Vec<Vec<u8>>, FrameError> {
+    let count = count as usize;
+    if count == 1 {
+        return Ok(vec![fragments.concat()]);
+    }
+    if fragments.len() == count {
+        return Ok(fragments.to_vec());
+    }
+    // Offsets count from the first fragment's item tag; each item is 8 bytes of header.
+    let offsets = offsets.unwrap_or_default();
+    if offsets.len() != count {
+        return Err(FrameError::Unreadable(
+            "the frames cannot be told apart: no Basic Offset Table".into(),
+        ));
+    }
+    let mut frames = vec![Vec::new(); count];
+    let mut position = 0_u64;
+    for fragment in fragments {
+        let frame = offsets
+            .iter()
+            .rposition(|&o| u64::from(o) <= position)
+            .ok_or_else(|| FrameError::Unreadable("a bad Basic Offset Table".into()))?;
+        frames[frame].extend_from_slice(fragment);
+        position += 8 + fragment.len() as u64;
+    }
+    Ok(frames)
+}
+
 /// Groups a multipart boundary and parts into a `multipart/related` body.
 pub fn multipart(boundary: &str, content_type: &str, parts: &[Vec<u8>]) -> Vec<u8> {
     let mut body = Vec::new();

@@ -11,7 +11,8 @@
 //! - [`spool`]: durable files: written as PDUs arrive, synced, renamed, directory synced.
 //! - [`scp`]: the storage SCP, which asks the gateway through [`scp::Archive`] who may
 //!   call and where the index is, so this crate never imports the gateway.
-//! - [`dicomweb`]: QIDO-RS matching and DICOM JSON, metadata with bulk data URIs.
+//! - [`dicomweb`]: QIDO-RS matching and DICOM JSON, metadata with bulk data URIs, frames.
+//! - [`stow`]: STOW-RS: the content type, each part's file meta, the answer.
 //! - [`walk`]: a fast structural check of a data set before any full parse.
 //! - [`forward`]: the storage SCU and the worker draining the gateway's forward queue
 //!   (through [`forward::Queue`]).
@@ -23,6 +24,7 @@ pub mod forward;
 pub mod scp;
 pub mod sop_classes;
 pub mod spool;
+pub mod stow;
 pub mod walk;
 
 pub use ae_title::{AeTitle, AeTitleError};

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -467,7 +466,16 @@ async fn begin(
 fn attr(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
     obj.element(tag)
         .ok()
-        .and_then(|e| e.to_str().ok())
+        .and_then(|e| {
+            if e.vr() == dicom_core::VR::UN {
+                // Some converters write standard attributes as UN; their bytes are the text.
+                e.to_bytes()
+                    .ok()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+            } else {
+                e.to_str().ok().map(|s| s.into_owned())
+            }
+        })
         .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_owned())
         .unwrap_or_default()
 }
@@ -501,15 +509,22 @@ fn walk_file(path: &std::path::Path, transfer_syntax: &str) -> Result<(), u16> {
     walked.map_err(|_| status::CANNOT_UNDERSTAND)
 }
 
-/// Reads back the stored file and checks it against its command.
-fn inspect(path: PathBuf, command: &Command, transfer_syntax: &str) -> Result<InstanceRecord, u16> {
-    walk_file(&path, transfer_syntax)?;
+/// Reads back the spooled file at `path` and checks it against what it should be: the
+/// SOP class and instance its C-STORE command (or STOW-RS file meta) named, in
+/// `transfer_syntax`. Blocking.
+pub fn inspect(
+    path: &std::path::Path,
+    sop_class_uid: &str,
+    sop_instance_uid: &str,
+    transfer_syntax: &str,
+) -> Result<InstanceRecord, u16> {
+    walk_file(path, transfer_syntax)?;
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
-        .open_file(&path)
+        .open_file(path)
         .map_err(|_| status::CANNOT_UNDERSTAND)?;
-    if attr(&obj, tags::SOP_INSTANCE_UID) != command.sop_instance_uid
-        || attr(&obj, tags::SOP_CLASS_UID) != command.sop_class_uid
+    if attr(&obj, tags::SOP_INSTANCE_UID) != sop_instance_uid
+        || attr(&obj, tags::SOP_CLASS_UID) != sop_class_uid
     {
         return Err(status::DATA_SET_DOES_NOT_MATCH);
     }
@@ -519,8 +534,8 @@ fn inspect(path: PathBuf, command: &Command, transfer_syntax: &str) -> Result<In
         return Err(status::DATA_SET_DOES_NOT_MATCH);
     }
     Ok(InstanceRecord {
-        sop_instance_uid: command.sop_instance_uid.clone(),
-        sop_class_uid: command.sop_class_uid.clone(),
+        sop_instance_uid: sop_instance_uid.to_owned(),
+        sop_class_uid: sop_class_uid.to_owned(),
         study_instance_uid: study,
         series_instance_uid: series,
         patient_id: attr(&obj, tags::PATIENT_ID),
@@ -563,19 +578,41 @@ async fn finish<A: Archive>(
         return status::OUT_OF_RESOURCES;
     }
     let path = incoming.path().to_path_buf();
-    let size = incoming.written();
     let command = r.command.clone();
     let ts = r.transfer_syntax.clone();
-    let inspected = tokio::task::spawn_blocking(move || inspect(path, &command, &ts))
-        .await
-        .unwrap_or(Err(status::CANNOT_UNDERSTAND));
-    let mut record = match inspected {
-        Ok(record) => record,
+    let inspected = tokio::task::spawn_blocking(move || {
+        inspect(
+            &path,
+            &command.sop_class_uid,
+            &command.sop_instance_uid,
+            &ts,
+        )
+    })
+    .await
+    .unwrap_or(Err(status::CANNOT_UNDERSTAND));
+    match inspected {
+        Ok(mut record) => {
+            record.calling_ae = calling.to_owned();
+            record.institution_id = institution_id;
+            keep(spool, archive, incoming, record).await
+        }
         Err(code) => {
             incoming.discard().await;
-            return code;
+            code
         }
-    };
+    }
+}
+
+/// Keeps a synced and inspected instance: unless its SOP Instance UID is stored already,
+/// moves it into place (synced) and indexes it. Returns the status to answer with; on
+/// failure nothing is left behind. `record` names the sender (`calling_ae`,
+/// `institution_id`); its size and path are filled in here.
+pub async fn keep<A: Archive>(
+    spool: &Spool,
+    archive: &A,
+    incoming: Incoming,
+    mut record: InstanceRecord,
+) -> u16 {
     match archive.known(&record.sop_instance_uid).await {
         Ok(true) => {
             incoming.discard().await;
@@ -588,6 +625,7 @@ async fn finish<A: Archive>(
             return status::OUT_OF_RESOURCES;
         }
     }
+    let size = incoming.written();
     let relative = Spool::relative_path(&record.sop_instance_uid);
     if let Err(e) = spool.commit(incoming, &relative).await {
         tracing::error!(error = %e, "cannot store an instance");
@@ -595,8 +633,6 @@ async fn finish<A: Archive>(
     }
     record.size = i64::try_from(size).unwrap_or(i64::MAX);
     record.path = relative.to_string_lossy().into_owned();
-    record.calling_ae = calling.to_owned();
-    record.institution_id = institution_id;
     match archive.index(record).await {
         Ok(_) => status::SUCCESS,
         Err(e) => {

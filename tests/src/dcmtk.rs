@@ -96,21 +96,30 @@ pub fn describe(file: &std::path::Path) -> (String, String) {
     )
 }
 
-/// The directory of pydicom's sample files.
-pub fn pydicom_files() -> PathBuf {
+/// Runs a Python `script` (which may import pydicom) with `args`; panics unless it
+/// succeeds, and returns what it printed.
+pub fn python<A: AsRef<std::ffi::OsStr>>(script: &str, args: &[A]) -> String {
     let out = Command::new("python3")
-        .args([
-            "-c",
-            "import os, pydicom; print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files'))",
-        ])
+        .arg("-c")
+        .arg(script)
+        .args(args)
         .output()
         .expect("python3 runs");
     assert!(
         out.status.success(),
-        "pydicom is missing (tests/run installs it): {}",
+        "python3 with pydicom (tests/run installs it): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The directory of pydicom's sample files.
+pub fn pydicom_files() -> PathBuf {
+    let out = python(
+        "import os, pydicom; print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files'))",
+        &[] as &[&str],
+    );
+    PathBuf::from(out.trim())
 }
 
 /// The data set of a DICOM file: what follows the preamble and the file meta group.

@@ -1,8 +1,11 @@
 //! DICOMweb under `/dicomweb` (PS3.18) for reading studies in a browser viewer: QIDO-RS
 //! searches, WADO-RS retrieval of studies, series and instances as `application/dicom`,
-//! metadata as DICOM JSON with bulk data behind `BulkDataURI`s. A user sees the studies
-//! their institution sent and those forwarded to it (a radiologist of the supporting
-//! hospital, the county's own clinicians); nobody else.
+//! metadata as DICOM JSON with bulk data behind `BulkDataURI`s, frames in the stored
+//! transfer syntax; and STOW-RS upload, kept exactly as the storage SCP keeps a C-STORE
+//! and forwarded the same way. A user sees the studies their institution sent and those
+//! forwarded to it (a radiologist of the supporting hospital, the county's own
+//! clinicians); nobody else, and nobody adds instances to a study they cannot see.
+//! Cross-origin viewers are allowed by `http.cors_origins`.
 
 use std::collections::HashMap;
 
@@ -12,8 +15,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use duikou_imaging::dicomweb::{self, Indexed};
+use duikou_imaging::dicomweb::{self, FrameError, Indexed};
+use duikou_imaging::dimse::status;
+use duikou_imaging::scp;
+use duikou_imaging::stow::{self, Outcome};
 use rand::RngCore as _;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::AppState;
 use super::auth::Caller;
@@ -21,10 +28,18 @@ use crate::domain::{Role, User};
 use crate::error::Error;
 use crate::store::VisibleInstance;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dicomweb/studies", get(search_studies))
-        .route("/dicomweb/studies/{study}", get(retrieve_study))
+/// The DICOMweb routes; with `cors_origins` (`*` for any), viewers served from those
+/// origins may call them.
+pub(super) fn router(cors_origins: &[String]) -> Router<AppState> {
+    let routes = Router::new()
+        .route(
+            "/dicomweb/studies",
+            get(search_studies).post(store_instances),
+        )
+        .route(
+            "/dicomweb/studies/{study}",
+            get(retrieve_study).post(store_study_instances),
+        )
         .route("/dicomweb/studies/{study}/metadata", get(study_metadata))
         .route("/dicomweb/studies/{study}/series", get(search_series))
         .route(
@@ -55,6 +70,29 @@ pub(super) fn router() -> Router<AppState> {
             "/dicomweb/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag}",
             get(bulk_data),
         )
+        .route(
+            "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
+            get(retrieve_frames),
+        );
+    if cors_origins.is_empty() {
+        return routes;
+    }
+    let origins = if cors_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            cors_origins
+                .iter()
+                .filter_map(|o| header::HeaderValue::from_str(o).ok()),
+        )
+    };
+    routes.layer(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 fn reader(caller: &User) -> Result<i64, Error> {
@@ -114,8 +152,29 @@ async fn visible(
     Ok(found)
 }
 
-fn indexed(all: &[VisibleInstance]) -> Vec<Indexed> {
-    all.iter().map(Indexed::from).collect()
+fn indexed(all: Vec<VisibleInstance>) -> Vec<Indexed> {
+    all.into_iter().map(|v| v.indexed).collect()
+}
+
+/// The instances a search runs over: all the caller may see, or those of one study (and
+/// series).
+async fn scope(
+    state: &AppState,
+    caller: &User,
+    study: Option<&str>,
+    series: Option<&str>,
+) -> Result<Vec<Indexed>, Error> {
+    let all = match study {
+        None => {
+            let institution = reader(caller)?;
+            state
+                .store
+                .visible_instances(institution, None, None)
+                .await?
+        }
+        Some(study) => visible(state, caller, study, series).await?,
+    };
+    Ok(indexed(all))
 }
 
 async fn search_studies(
@@ -124,14 +183,10 @@ async fn search_studies(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Error> {
-    let institution = reader(&caller.0)?;
     let q = query(&params)?;
-    let all = state
-        .store
-        .visible_instances(institution, None, None)
-        .await?;
+    let all = scope(&state, &caller.0, None, None).await?;
     Ok(json(dicomweb::search_studies(
-        &indexed(&all),
+        &all,
         &q,
         &base(&state, &headers),
     )))
@@ -145,9 +200,9 @@ async fn search_series(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Error> {
     let q = query(&params)?;
-    let all = visible(&state, &caller.0, &study, None).await?;
+    let all = scope(&state, &caller.0, Some(&study), None).await?;
     Ok(json(dicomweb::search_series(
-        &indexed(&all),
+        &all,
         &q,
         &base(&state, &headers),
     )))
@@ -161,9 +216,9 @@ async fn search_study_instances(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Error> {
     let q = query(&params)?;
-    let all = visible(&state, &caller.0, &study, None).await?;
+    let all = scope(&state, &caller.0, Some(&study), None).await?;
     Ok(json(dicomweb::search_instances(
-        &indexed(&all),
+        &all,
         &q,
         &base(&state, &headers),
     )))
@@ -177,9 +232,9 @@ async fn search_series_instances(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Error> {
     let q = query(&params)?;
-    let all = visible(&state, &caller.0, &study, Some(&series)).await?;
+    let all = scope(&state, &caller.0, Some(&study), Some(&series)).await?;
     Ok(json(dicomweb::search_instances(
-        &indexed(&all),
+        &all,
         &q,
         &base(&state, &headers),
     )))
@@ -187,6 +242,23 @@ async fn search_series_instances(
 
 fn spool(state: &AppState) -> std::path::PathBuf {
     state.config.imaging.spool(&state.config.data.dir)
+}
+
+/// Parts as `multipart/related; type="{kind}"`, each part of `part_type`.
+fn multipart(kind: &str, part_type: &str, parts: &[Vec<u8>]) -> Response {
+    let mut b = [0_u8; 12];
+    rand::thread_rng().fill_bytes(&mut b);
+    let boundary: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let body = dicomweb::multipart(&boundary, part_type, parts);
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            format!("multipart/related; type=\"{kind}\"; boundary={boundary}"),
+        )],
+        Body::from(body),
+    )
+        .into_response()
 }
 
 /// The stored files as `multipart/related; type="application/dicom"`.
@@ -199,18 +271,7 @@ async fn files(state: &AppState, instances: &[VisibleInstance]) -> Result<Respon
             .map_err(|e| Error::Internal(anyhow::anyhow!("reading a stored instance: {e}")))?;
         parts.push(bytes);
     }
-    let mut b = [0_u8; 12];
-    rand::thread_rng().fill_bytes(&mut b);
-    let boundary: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let body = dicomweb::multipart(&boundary, "application/dicom", &parts);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
-        )],
-        Body::from(body),
-    )
-        .into_response())
+    Ok(multipart("application/dicom", "application/dicom", &parts))
 }
 
 async fn retrieve_study(
@@ -241,7 +302,7 @@ async fn one(
     visible(state, caller, study, Some(series))
         .await?
         .into_iter()
-        .find(|i| i.sop_instance_uid == instance)
+        .find(|i| i.indexed.sop_instance_uid == instance)
         .ok_or_else(|| Error::NotFound(format!("instance {instance}")))
 }
 
@@ -254,6 +315,13 @@ async fn retrieve_instance(
     files(&state, &[i]).await
 }
 
+fn instance_url(base: &str, i: &Indexed) -> String {
+    format!(
+        "{base}/studies/{}/series/{}/instances/{}",
+        i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid
+    )
+}
+
 async fn metadata_of(
     state: &AppState,
     headers: &HeaderMap,
@@ -264,13 +332,7 @@ async fn metadata_of(
     let values = tokio::task::spawn_blocking(move || {
         instances
             .iter()
-            .map(|i| {
-                let url = format!(
-                    "{base}/studies/{}/series/{}/instances/{}",
-                    i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid
-                );
-                dicomweb::metadata(&root.join(&i.path), &url)
-            })
+            .map(|i| dicomweb::metadata(&root.join(&i.path), &instance_url(&base, &i.indexed)))
             .collect::<Result<Vec<_>, _>>()
     })
     .await
@@ -321,15 +383,343 @@ async fn bulk_data(
         .map_err(|e| Error::Internal(e.into()))?
         .map_err(|e| Error::field("tag", e))?
         .ok_or_else(|| Error::NotFound("that attribute".into()))?;
-    let boundary = "duikou-bulk";
-    let body = dicomweb::multipart(boundary, "application/octet-stream", &[value]);
-    Ok((
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            format!("multipart/related; type=\"application/octet-stream\"; boundary={boundary}"),
-        )],
-        Body::from(body),
-    )
-        .into_response())
+    Ok(multipart(
+        "application/octet-stream",
+        "application/octet-stream",
+        &[value],
+    ))
+}
+
+/// Frame numbers as the path gives them: `1` or `1,3,5`.
+fn frame_numbers(list: &str) -> Result<Vec<u32>, Error> {
+    list.split(',')
+        .map(|n| n.trim().parse::<u32>().ok().filter(|&n| n >= 1))
+        .collect::<Option<Vec<_>>>()
+        .filter(|v| !v.is_empty() && v.len() <= 10_000)
+        .ok_or_else(|| Error::field("frames", "frame numbers from 1, separated by commas"))
+}
+
+/// WADO-RS frames in the stored transfer syntax (named in each part's content type).
+async fn retrieve_frames(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((study, series, instance, frames)): Path<(String, String, String, String)>,
+) -> Result<Response, Error> {
+    let numbers = frame_numbers(&frames)?;
+    let i = one(&state, &caller.0, &study, &series, &instance).await?;
+    let path = spool(&state).join(&i.path);
+    let (ts, frames) = tokio::task::spawn_blocking(move || dicomweb::frames(&path, &numbers))
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(|e| match e {
+            FrameError::NoPixelData => Error::NotFound("pixel data in that instance".into()),
+            FrameError::OutOfRange(n) => Error::NotFound(format!("frame {n}")),
+            FrameError::Unreadable(why) => {
+                Error::Internal(anyhow::anyhow!("reading frames: {why}"))
+            }
+        })?;
+    Ok(multipart(
+        "application/octet-stream",
+        &format!("application/octet-stream; transfer-syntax={ts}"),
+        &frames,
+    ))
+}
+
+/// STOW-RS: `POST /dicomweb/studies`.
+async fn store_instances(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
+    stow_request(&state, &caller.0, &headers, None, body).await
+}
+
+/// STOW-RS into one study: `POST /dicomweb/studies/{study}`; instances of other studies
+/// fail.
+async fn store_study_instances(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(study): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    stow_request(&state, &caller.0, &headers, Some(study), body).await
+}
+
+/// Whether the caller's institution may add instances to `study`: a new study, or one it
+/// sees.
+async fn may_add_to(state: &AppState, institution: i64, study: &str) -> Result<bool, Error> {
+    Ok(!state.store.study_exists(study).await?
+        || !state
+            .store
+            .visible_instances(institution, Some(study), None)
+            .await?
+            .is_empty())
+}
+
+/// Who is storing, and where.
+struct Uploader<'a> {
+    state: &'a AppState,
+    caller: &'a User,
+    institution: i64,
+    study: Option<String>,
+    base: String,
+    /// Studies checked already, and whether the caller may add to them.
+    allowed: HashMap<String, bool>,
+}
+
+/// Reads and drops up to 16 MiB of a request body that is refused before it is read, so
+/// that the client, still sending, gets the answer instead of a reset connection.
+async fn drain(body: Body) {
+    let _ = axum::body::to_bytes(body, 16 * 1024 * 1024).await;
+}
+
+async fn stow_request(
+    state: &AppState,
+    caller: &User,
+    headers: &HeaderMap,
+    study: Option<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    match admit_upload(state, caller, headers, study).await {
+        Ok((boundary, up)) => up.upload(boundary, body).await,
+        Err(e) => {
+            drain(body).await;
+            Err(e)
+        }
+    }
+}
+
+/// Checks who uploads what, where, before any part is read.
+async fn admit_upload<'a>(
+    state: &'a AppState,
+    caller: &'a User,
+    headers: &HeaderMap,
+    study: Option<String>,
+) -> Result<(String, Uploader<'a>), Error> {
+    let institution = reader(caller)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let boundary = stow::boundary(content_type).map_err(|_| {
+        Error::UnsupportedMediaType("multipart/related; type=\"application/dicom\"")
+    })?;
+    let mut up = Uploader {
+        state,
+        caller,
+        institution,
+        study,
+        base: base(state, headers),
+        allowed: HashMap::new(),
+    };
+    if let Some(study) = up.study.clone() {
+        if !may_add_to(state, institution, &study).await? {
+            crate::audit::record(&state.store, caller, "study", "store", None, false, None).await?;
+            return Err(Error::forbidden(
+                "this study was neither sent by nor to your institution",
+            ));
+        }
+        up.allowed.insert(study, true);
+    }
+    Ok((boundary, up))
+}
+
+impl Uploader<'_> {
+    /// Stores each part of `body`, and answers with what was stored and what failed.
+    async fn upload(mut self, boundary: String, body: Body) -> Result<Response, Error> {
+        let (state, caller) = (self.state, self.caller);
+        let up = &mut self;
+        let mut parts = multer::Multipart::new(body.into_data_stream(), boundary);
+        let mut outcomes = Vec::new();
+        loop {
+            let field = match parts.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(e) => return Err(Error::field("body", format!("malformed multipart: {e}"))),
+            };
+            outcomes.push(up.part(field).await?);
+        }
+        if outcomes.is_empty() {
+            return Err(Error::field("body", "no application/dicom parts"));
+        }
+        let stored = outcomes
+            .iter()
+            .filter(|o| o.status == status::SUCCESS)
+            .count();
+        crate::audit::record(
+            &state.store,
+            caller,
+            "study",
+            "store",
+            None,
+            true,
+            Some(format!(
+                "{stored} instances stored, {} failed",
+                outcomes.len() - stored
+            )),
+        )
+        .await?;
+        let code = if stored == outcomes.len() {
+            StatusCode::OK
+        } else if stored == 0 {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::ACCEPTED
+        };
+        let study_url = up
+            .study
+            .as_ref()
+            .map(|s| format!("{}/studies/{s}", up.base));
+        Ok((
+            code,
+            [(header::CONTENT_TYPE, "application/dicom+json")],
+            stow::response(study_url.as_deref(), &outcomes).to_string(),
+        )
+            .into_response())
+    }
+}
+
+impl Uploader<'_> {
+    /// Streams one part into the spool and keeps it, or says why not.
+    async fn part(&mut self, mut field: multer::Field<'static>) -> Result<Outcome, Error> {
+        let failed = |status| Outcome {
+            sop_class_uid: String::new(),
+            sop_instance_uid: String::new(),
+            status,
+            retrieve_url: None,
+        };
+        let dicom = field
+            .content_type()
+            .is_none_or(|t| t.essence_str().eq_ignore_ascii_case("application/dicom"));
+        if !dicom {
+            return Ok(failed(status::CANNOT_UNDERSTAND));
+        }
+        let relay = &self.state.relay;
+        let Ok(mut incoming) = relay.spool.begin().await else {
+            return Ok(failed(status::OUT_OF_RESOURCES));
+        };
+        let limit = self.state.config.imaging.max_instance_bytes;
+        let mut failure = None;
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    if failure.is_some() {
+                        continue;
+                    }
+                    if incoming.written() + chunk.len() as u64 > limit
+                        || incoming.write(&chunk).await.is_err()
+                    {
+                        failure = Some(status::OUT_OF_RESOURCES);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    incoming.discard().await;
+                    return Err(Error::field("body", format!("malformed multipart: {e}")));
+                }
+            }
+        }
+        if let Some(code) = failure {
+            incoming.discard().await;
+            return Ok(failed(code));
+        }
+        if incoming.finish().await.is_err() {
+            incoming.discard().await;
+            return Ok(failed(status::OUT_OF_RESOURCES));
+        }
+        let path = incoming.path().to_path_buf();
+        let checked = tokio::task::spawn_blocking(move || {
+            let meta = stow::meta(&path).map_err(|code| (stow::Meta::default(), code))?;
+            match scp::inspect(
+                &path,
+                &meta.sop_class_uid,
+                &meta.sop_instance_uid,
+                &meta.transfer_syntax,
+            ) {
+                Ok(record) => Ok((meta, record)),
+                Err(code) => Err((meta, code)),
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err((stow::Meta::default(), status::CANNOT_UNDERSTAND)));
+        let (meta, mut record) = match checked {
+            Ok(checked) => checked,
+            Err((meta, code)) => {
+                incoming.discard().await;
+                return Ok(Outcome {
+                    sop_class_uid: meta.sop_class_uid,
+                    sop_instance_uid: meta.sop_instance_uid,
+                    ..failed(code)
+                });
+            }
+        };
+        let refusal = match self.admit(&record.study_instance_uid).await {
+            Ok(refusal) => refusal,
+            Err(e) => {
+                incoming.discard().await;
+                return Err(e);
+            }
+        };
+        let code = match refusal {
+            Some(code) => {
+                incoming.discard().await;
+                code
+            }
+            None => {
+                record.calling_ae = "STOW-RS".into();
+                record.institution_id = self.institution;
+                let indexed = Indexed {
+                    study_instance_uid: record.study_instance_uid.clone(),
+                    series_instance_uid: record.series_instance_uid.clone(),
+                    sop_instance_uid: record.sop_instance_uid.clone(),
+                    ..Indexed::default()
+                };
+                let code = scp::keep(&relay.spool, relay.archive.as_ref(), incoming, record).await;
+                if code == status::SUCCESS {
+                    return Ok(Outcome {
+                        sop_class_uid: meta.sop_class_uid,
+                        sop_instance_uid: meta.sop_instance_uid,
+                        status: code,
+                        retrieve_url: Some(instance_url(&self.base, &indexed)),
+                    });
+                }
+                code
+            }
+        };
+        Ok(Outcome {
+            sop_class_uid: meta.sop_class_uid,
+            sop_instance_uid: meta.sop_instance_uid,
+            ..failed(code)
+        })
+    }
+
+    /// None when an instance of `study` may be added; else the failure reason.
+    async fn admit(&mut self, study: &str) -> Result<Option<u16>, Error> {
+        if self.study.as_deref().is_some_and(|s| s != study) {
+            return Ok(Some(status::DATA_SET_DOES_NOT_MATCH));
+        }
+        let allowed = match self.allowed.get(study) {
+            Some(&allowed) => allowed,
+            None => {
+                let allowed = may_add_to(self.state, self.institution, study).await?;
+                self.allowed.insert(study.to_owned(), allowed);
+                if !allowed {
+                    crate::audit::record(
+                        &self.state.store,
+                        self.caller,
+                        "study",
+                        "store",
+                        None,
+                        false,
+                        None,
+                    )
+                    .await?;
+                }
+                allowed
+            }
+        };
+        Ok((!allowed).then_some(stow::reason::NOT_AUTHORIZED))
+    }
 }

@@ -42,7 +42,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
         if !is_json {
-            return Err(Error::UnsupportedMediaType);
+            return Err(Error::UnsupportedMediaType("application/json"));
         }
         let limit = req
             .extensions()

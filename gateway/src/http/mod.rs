@@ -59,6 +59,8 @@ pub struct AppState {
     pub dummy_hash: Arc<String>,
     /// The video rooms of this process.
     pub signaling: duikou_signaling::server::Signaling,
+    /// The imaging relay's spool and index, for STOW-RS.
+    pub relay: crate::imaging::Relay,
 }
 
 #[derive(OpenApi)]
@@ -115,7 +117,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
-        .merge(dicomweb::router())
+        .merge(dicomweb::router(&state.config.http.cors_origins))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), health::track))
         .layer(middleware::from_fn(log_errors))

@@ -1,6 +1,7 @@
 //! [`Store`] operations for the imaging relay (`sql/imaging.rs`).
 
 use chrono::{DateTime, Utc};
+use duikou_imaging::dicomweb::Indexed;
 use duikou_imaging::scp::InstanceRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -135,72 +136,43 @@ pub struct ForwardFilter {
 }
 
 /// An indexed instance with its file, for DICOMweb.
-#[derive(Clone, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct VisibleInstance {
-    /// Study Instance UID.
-    pub study_instance_uid: String,
-    /// Series Instance UID.
-    pub series_instance_uid: String,
-    /// SOP Instance UID.
-    pub sop_instance_uid: String,
-    /// SOP Class UID.
-    pub sop_class_uid: String,
-    /// Patient's Name.
-    pub patient_name: String,
-    /// Patient ID.
-    pub patient_id: String,
-    /// Patient's Birth Date.
-    pub patient_birth_date: String,
-    /// Patient's Sex.
-    pub patient_sex: String,
-    /// Study Date.
-    pub study_date: String,
-    /// Study Time.
-    pub study_time: String,
-    /// Study Description.
-    pub study_description: String,
-    /// Accession Number.
-    pub accession_number: String,
-    /// Modality.
-    pub modality: String,
-    /// Series Number.
-    pub series_number: Option<i32>,
-    /// Instance Number.
-    pub instance_number: Option<i32>,
-    /// Stored transfer syntax.
-    pub transfer_syntax: String,
+    /// What QIDO-RS matches and answers.
+    pub indexed: Indexed,
     /// File, relative to the spool.
     pub path: String,
 }
 
-impl std::fmt::Debug for VisibleInstance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VisibleInstance")
-            .field("sop_instance_uid", &self.sop_instance_uid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl From<&VisibleInstance> for duikou_imaging::dicomweb::Indexed {
-    fn from(v: &VisibleInstance) -> Self {
-        Self {
-            study_instance_uid: v.study_instance_uid.clone(),
-            series_instance_uid: v.series_instance_uid.clone(),
-            sop_instance_uid: v.sop_instance_uid.clone(),
-            sop_class_uid: v.sop_class_uid.clone(),
-            patient_name: v.patient_name.clone(),
-            patient_id: v.patient_id.clone(),
-            patient_birth_date: v.patient_birth_date.clone(),
-            patient_sex: v.patient_sex.clone(),
-            study_date: v.study_date.clone(),
-            study_time: v.study_time.clone(),
-            study_description: v.study_description.clone(),
-            accession_number: v.accession_number.clone(),
-            modality: v.modality.clone(),
-            series_number: v.series_number,
-            instance_number: v.instance_number,
-            transfer_syntax: v.transfer_syntax.clone(),
-        }
+impl<'r, R> sqlx::FromRow<'r, R> for VisibleInstance
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i32>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            indexed: Indexed {
+                study_instance_uid: row.try_get("study_instance_uid")?,
+                series_instance_uid: row.try_get("series_instance_uid")?,
+                sop_instance_uid: row.try_get("sop_instance_uid")?,
+                sop_class_uid: row.try_get("sop_class_uid")?,
+                patient_name: row.try_get("patient_name")?,
+                patient_id: row.try_get("patient_id")?,
+                patient_birth_date: row.try_get("patient_birth_date")?,
+                patient_sex: row.try_get("patient_sex")?,
+                study_date: row.try_get("study_date")?,
+                study_time: row.try_get("study_time")?,
+                study_description: row.try_get("study_description")?,
+                accession_number: row.try_get("accession_number")?,
+                modality: row.try_get("modality")?,
+                series_number: row.try_get("series_number")?,
+                instance_number: row.try_get("instance_number")?,
+                transfer_syntax: row.try_get("transfer_syntax")?,
+            },
+            path: row.try_get("path")?,
+        })
     }
 }
 

@@ -1,17 +1,25 @@
-//! DICOMweb for reading: QIDO-RS searches with the matching viewers use, WADO-RS
-//! retrieval and metadata with bulk data behind URIs, and access for the two paired
-//! institutions only (issue 5).
+//! DICOMweb: QIDO-RS searches with the matching viewers use, WADO-RS retrieval, metadata
+//! with bulk data behind URIs and frames in their stored transfer syntax, STOW-RS upload
+//! that is kept and forwarded like a C-STORE, CORS for the configured origins, and access
+//! for the two paired institutions only (issue 5).
 
-use duikou_tests::dcmtk::{self, data_set, pydicom_files};
+use std::path::Path;
+use std::time::Duration;
+
+use duikou_tests::dcmtk::{self, Storescp, data_set, pydicom_files};
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::forwarding::{all_delivered, wire};
 use crate::requests::{cast, content, ok_step, pair};
 
 on_both_backends!(
     the_paired_institutions_search_and_read_their_studies_and_nobody_else,
     the_worklist_links_read_requests_and_shows_what_awaits_a_read,
+    stow_keeps_and_forwards_uploads_and_refuses_what_it_must,
+    frames_come_in_their_stored_transfer_syntax,
+    cors_admits_the_configured_origins_only,
 );
 
 async fn dicomweb(app: &TestApp, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
@@ -379,6 +387,410 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
     assert!(
         county_side.is_empty(),
         "nothing was forwarded to the county"
+    );
+    app.stop().await;
+}
+
+const BOUNDARY: &str = "duikou-test-boundary";
+
+fn stow_body(parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(part);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// POSTs `parts` as STOW-RS to `path` (under `/dicomweb`).
+async fn stow(app: &TestApp, path: &str, token: &str, parts: &[Vec<u8>]) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(format!("{}/dicomweb{path}", app.base))
+        .bearer_auth(token)
+        .header(
+            "content-type",
+            format!("multipart/related; type=\"application/dicom\"; boundary={BOUNDARY}"),
+        )
+        .body(stow_body(parts))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body))),
+    )
+}
+
+fn sequence<'a>(answer: &'a Value, tag: &str) -> Vec<&'a Value> {
+    answer[tag]["Value"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+fn sop_of(file: &Path) -> String {
+    dcmtk::describe(file).1
+}
+
+/// The parts of a `multipart/related` answer.
+fn parts_of(content_type: &str, body: &[u8]) -> Vec<Vec<u8>> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .expect("a boundary")
+        .trim_matches('"');
+    let delimiter = format!("\r\n--{boundary}");
+    // The body opens with the delimiter without its leading CRLF.
+    let mut text = b"\r\n".to_vec();
+    text.extend_from_slice(body);
+    let mut parts = Vec::new();
+    let mut rest = &text[..];
+    while let Some(at) = find(rest, delimiter.as_bytes()) {
+        rest = &rest[at + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let headers_end = find(rest, b"\r\n\r\n").expect("part headers") + 4;
+        let end = find(&rest[headers_end..], delimiter.as_bytes()).expect("a closing delimiter");
+        parts.push(rest[headers_end..headers_end + end].to_vec());
+        rest = &rest[headers_end + end..];
+    }
+    parts
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn stow_keeps_and_forwards_uploads_and_refuses_what_it_must(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let destination = Storescp::start("JMZX_PACS");
+    let (county, tertiary) = wire(&app, destination.addr).await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let (_, radiologist) = app.user("jm.radiology", tertiary, &["radiologist"]).await;
+    let dir = pydicom_files();
+    let files = [
+        dir.join("CT_small.dcm"),
+        dir.join("MR_small_jp2klossless.dcm"),
+        dir.join("rtdose_rle.dcm"),
+    ];
+    let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+
+    // The county uploads three instances: all stored, each with its retrieve URL.
+    let (status, answer) = stow(&app, "/studies", &doctor, &bytes).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let stored = sequence(&answer, "00081199");
+    assert_eq!(stored.len(), 3, "{answer}");
+    for (file, item) in files.iter().zip(&stored) {
+        assert_eq!(value(item, "00081155"), sop_of(file).as_str());
+        assert!(
+            value(item, "00081190")
+                .as_str()
+                .unwrap()
+                .contains("/instances/")
+        );
+    }
+    assert!(answer.get("00081198").is_none(), "nothing failed: {answer}");
+
+    // Kept as sent: WADO-RS gives the same data set back, QIDO finds it on both sides.
+    let url = value(stored[0], "00081190").as_str().unwrap();
+    let path = url.split("/dicomweb").nth(1).unwrap();
+    let (status, kind, body) = dicomweb(&app, path, &radiologist).await;
+    assert_eq!(status, StatusCode::OK);
+    let returned = parts_of(&kind, &body);
+    assert_eq!(returned.len(), 1);
+    assert_eq!(data_set(&returned[0]), data_set(&bytes[0]), "byte for byte");
+    assert_eq!(found(&app, "/studies", &doctor).await.len(), 3);
+
+    // ...and forwarded to the supporter's destination like a C-STORE.
+    all_delivered(&app, 3, Duration::from_secs(60)).await;
+    for (file, original) in files.iter().zip(&bytes) {
+        let received = destination
+            .received(&sop_of(file))
+            .unwrap_or_else(|| panic!("{} forwarded", file.display()));
+        assert_eq!(
+            data_set(&std::fs::read(received).unwrap()),
+            data_set(original)
+        );
+    }
+
+    // The same instance again is stored once.
+    let (status, answer) = stow(&app, "/studies", &doctor, &bytes[..1]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let ct = found(&app, "/studies?ModalitiesInStudy=CT", &doctor).await;
+    assert_eq!(value(&ct[0], "00201208"), 1, "one instance in the CT study");
+    let ct_study = value(&ct[0], "0020000D").as_str().unwrap().to_owned();
+
+    // Bad parts fail one by one and leave nothing: a truncated data set, a file without
+    // meta, an instance of another study than the URL names; a good part is kept.
+    let mr = std::fs::read(dir.join("MR_small.dcm")).unwrap();
+    let truncated = mr[..mr.len() - 3000].to_vec();
+    let good = std::fs::read(dir.join("SC_rgb_small_odd.dcm")).unwrap();
+    let (status, answer) = stow(
+        &app,
+        "/studies",
+        &doctor,
+        &[truncated, b"not DICOM at all".to_vec(), good],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let failed = sequence(&answer, "00081198");
+    assert_eq!(failed.len(), 2, "{answer}");
+    assert_eq!(value(failed[0], "00081197"), 0xC000, "cannot understand");
+    assert_eq!(
+        value(failed[0], "00081155"),
+        sop_of(&dir.join("MR_small.dcm")).as_str()
+    );
+    assert_eq!(value(failed[1], "00081197"), 0xC000);
+    assert_eq!(
+        sequence(&answer, "00081199").len(),
+        1,
+        "the good part is kept"
+    );
+    let (status, answer) = stow(
+        &app,
+        &format!("/studies/{ct_study}"),
+        &doctor,
+        &[std::fs::read(dir.join("MR_small_RLE.dcm")).unwrap()],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing stored: {answer}");
+    assert_eq!(
+        value(sequence(&answer, "00081198")[0], "00081197"),
+        0xA900,
+        "not of the study in the URL"
+    );
+    assert_eq!(
+        found(&app, "/studies", &doctor).await.len(),
+        4,
+        "CT, MR, RT dose, SC"
+    );
+    let spooled = std::fs::read_dir(app.db.dir.path().join("dicom/incoming"))
+        .unwrap()
+        .count();
+    assert_eq!(spooled, 0, "no partial file is left in the spool");
+
+    // Not multipart, or no parts: a problem naming the body.
+    let response = app
+        .client
+        .post(format!("{}/dicomweb/studies", app.base))
+        .bearer_auth(&doctor)
+        .header("content-type", "application/dicom")
+        .body(bytes[0].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["field"], "body");
+    let (status, problem) = stow(&app, "/studies", &doctor, &[]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "body");
+
+    // Nobody adds to a study they cannot see: another hospital's radiologist is refused
+    // the study's URL, and its instances fail as not authorized; a trainee may not upload.
+    let other = app.institution_id("开平市中心医院").await;
+    let (_, stranger) = app.user("kp.radiology", other, &["radiologist"]).await;
+    let (status, _) = stow(
+        &app,
+        &format!("/studies/{ct_study}"),
+        &stranger,
+        &bytes[..1],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = stow(&app, "/studies", &stranger, &bytes[..1]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(value(sequence(&answer, "00081198")[0], "00081197"), 0x0124);
+    assert!(found(&app, "/studies", &stranger).await.is_empty());
+    let (_, trainee) = app.user("ts.trainee", county, &["trainee"]).await;
+    let (status, _) = stow(&app, "/studies", &trainee, &bytes[..1]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+/// Frame `n` of `file` as pydicom reads it: a slice of native pixel data, or the n-th
+/// encapsulated frame.
+fn pydicom_frame(file: &Path, n: u32) -> Vec<u8> {
+    let script = "import sys, pydicom
+from pydicom.encaps import generate_frames
+d = pydicom.dcmread(sys.argv[1]); n = int(sys.argv[2])
+count = int(getattr(d, 'NumberOfFrames', 1) or 1)
+if d.file_meta.TransferSyntaxUID.is_compressed:
+    frame = list(generate_frames(d.PixelData, number_of_frames=count))[n - 1]
+else:
+    size = d.Rows * d.Columns * d.SamplesPerPixel * d.BitsAllocated // 8
+    frame = d.PixelData[(n - 1) * size:n * size]
+sys.stdout.write(frame.hex())";
+    let out = dcmtk::python(script, &[file.as_os_str(), n.to_string().as_ref()]);
+    hex::decode(out.trim()).unwrap()
+}
+
+async fn frames_come_in_their_stored_transfer_syntax(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let dir = pydicom_files();
+    // pydicom's rtdose.dcm names another instance in its file meta than in its data set:
+    // refused as not matching. A copy with both the same is a native 15-frame instance.
+    let (status, answer) = stow(
+        &app,
+        "/studies",
+        &doctor,
+        &[std::fs::read(dir.join("rtdose.dcm")).unwrap()],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(value(sequence(&answer, "00081198")[0], "00081197"), 0xA900);
+    let scratch = tempfile::tempdir().unwrap();
+    let native = scratch.path().join("rtdose_native.dcm");
+    dcmtk::python(
+        "import sys, pydicom
+d = pydicom.dcmread(sys.argv[1])
+d.file_meta.MediaStorageSOPInstanceUID = d.SOPInstanceUID = '2.25.1234567890123'
+d.save_as(sys.argv[2], enforce_file_format=True)",
+        &[dir.join("rtdose.dcm").as_os_str(), native.as_os_str()],
+    );
+    let cases = [
+        (native.clone(), vec![2, 15], "1.2.840.10008.1.2.1"),
+        (
+            dir.join("rtdose_rle.dcm"),
+            vec![1, 3],
+            "1.2.840.10008.1.2.5",
+        ),
+        (
+            dir.join("examples_ybr_color.dcm"),
+            vec![30],
+            "1.2.840.10008.1.2.4.50",
+        ),
+        (dir.join("CT_small.dcm"), vec![1], "1.2.840.10008.1.2.1"),
+    ];
+    for (file, numbers, ts) in &cases {
+        let name = file.file_name().unwrap().to_string_lossy();
+        let (status, answer) =
+            stow(&app, "/studies", &doctor, &[std::fs::read(file).unwrap()]).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {answer}");
+        let url = value(sequence(&answer, "00081199")[0], "00081190")
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = url.split("/dicomweb").nth(1).unwrap();
+        let list: Vec<String> = numbers.iter().map(u32::to_string).collect();
+        let (status, kind, body) =
+            dicomweb(&app, &format!("{path}/frames/{}", list.join(",")), &doctor).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{name}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            kind.starts_with("multipart/related; type=\"application/octet-stream\""),
+            "{kind}"
+        );
+        let parts = parts_of(&kind, &body);
+        assert_eq!(parts.len(), numbers.len(), "{name}");
+        for (n, part) in numbers.iter().zip(&parts) {
+            assert_eq!(part, &pydicom_frame(file, *n), "{name} frame {n}");
+        }
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains(&format!("transfer-syntax={ts}\r\n")),
+            "{name}: each part names its transfer syntax"
+        );
+    }
+
+    // Frame numbers out of range, or not numbers.
+    let rtdose = found(&app, "/studies?ModalitiesInStudy=RTDOSE", &doctor).await;
+    let study = value(&rtdose[0], "0020000D").as_str().unwrap().to_owned();
+    let instances = found(&app, &format!("/studies/{study}/instances"), &doctor).await;
+    let url = value(&instances[0], "00081190")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = url.split("/dicomweb").nth(1).unwrap();
+    let (status, _, _) = dicomweb(&app, &format!("{path}/frames/16"), &doctor).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for bad in ["0", "x", "1,,2"] {
+        let (status, _, body) = dicomweb(&app, &format!("{path}/frames/{bad}"), &doctor).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let problem: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["field"], "frames");
+    }
+    app.stop().await;
+}
+
+async fn cors_admits_the_configured_origins_only(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.http.cors_origins = vec!["https://viewer.example.org".into()];
+    })
+    .await;
+    let url = format!("{}/dicomweb/studies", app.base);
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://viewer.example.org").await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://viewer.example.org"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let refused = preflight("https://elsewhere.example.com").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let county = app.institution_id("台山市人民医院").await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth(&doctor)
+        .header("origin", "https://viewer.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://viewer.example.org"
+    );
+    app.stop().await;
+
+    // Without the setting, no origin is allowed.
+    let app = TestApp::spawn(backend).await;
+    let response = app
+        .client
+        .get(format!("{}/dicomweb/studies", app.base))
+        .header("origin", "https://viewer.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
     );
     app.stop().await;
 }

@@ -24,7 +24,7 @@ on_both_backends!(
 
 /// 台山市人民医院 sends as `TAISHAN_CT`; 江门市中心医院 reads its images and receives them
 /// at `destination`. Returns (county, tertiary).
-async fn wire(app: &TestApp, destination: SocketAddr) -> (i64, i64) {
+pub(crate) async fn wire(app: &TestApp, destination: SocketAddr) -> (i64, i64) {
     let county = app.institution_id("台山市人民医院").await;
     let tertiary = app.institution_id("江门市中心医院").await;
     pair(app, tertiary, county, json!(["imaging_read"])).await;
@@ -57,7 +57,7 @@ async fn forwards(app: &TestApp) -> Vec<Value> {
 }
 
 /// Waits until `n` forwards are delivered; returns them.
-async fn all_delivered(app: &TestApp, n: usize, patience: Duration) -> Vec<Value> {
+pub(crate) async fn all_delivered(app: &TestApp, n: usize, patience: Duration) -> Vec<Value> {
     let deadline = Instant::now() + patience;
     loop {
         let list = forwards(app).await;
@@ -247,21 +247,8 @@ fn many_ct_images(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<String>) {
         \x20   ds.InstanceNumber = i + 1\n\
         \x20   ds.save_as(os.path.join(out, f'ct{i:04}.dcm'))\n\
         \x20   print(ds.SOPInstanceUID)\n";
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(dir)
-        .arg(n.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let uids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let out = dcmtk::python(script, &[dir.as_os_str(), n.to_string().as_ref()]);
+    let uids: Vec<String> = out.lines().map(str::to_owned).collect();
     let files = (0..n).map(|i| dir.join(format!("ct{i:04}.dcm"))).collect();
     (files, uids)
 }
