@@ -3,8 +3,6 @@
 //! response are written by hand, with the Command Group Length first.
 
 use dicom_dictionary_std::tags;
-use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
 
 /// C-STORE-RQ.
 pub const C_STORE_RQ: u16 = 0x0001;
@@ -50,28 +48,55 @@ pub struct Command {
     pub status: Option<u16>,
 }
 
-fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
-    obj.element(tag)
-        .ok()
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
-        .unwrap_or_default()
-}
-
-/// Reads a command set.
+/// Reads a command set: a flat list of group 0000 elements, Implicit VR Little Endian,
+/// each with a defined length (PS3.7 §6.3.1). Read by hand rather than with a general
+/// DICOM parser: a peer controls these bytes, and a general parser handed absurd lengths
+/// or nesting may spend seconds on a few kilobytes.
 pub fn parse_command(bytes: &[u8]) -> Result<Command, String> {
-    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
-    let obj = InMemDicomObject::read_dataset_with_ts(bytes, &ts)
-        .map_err(|e| format!("unreadable command set: {e}"))?;
-    let number = |tag| obj.element(tag).ok().and_then(|e| e.to_int::<u16>().ok());
-    let field = number(tags::COMMAND_FIELD).ok_or("the command has no Command Field")?;
+    let mut fields: Vec<(u16, &[u8])> = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() < 8 {
+            return Err("a truncated command element".into());
+        }
+        let group = u16::from_le_bytes([rest[0], rest[1]]);
+        let element = u16::from_le_bytes([rest[2], rest[3]]);
+        let length = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        if group != 0x0000 {
+            return Err(format!("an element of group {group:04X} in a command set"));
+        }
+        let Some(value) = rest.get(8..8 + length) else {
+            return Err(format!(
+                "element (0000,{element:04X}) is longer than the command"
+            ));
+        };
+        fields.push((element, value));
+        rest = &rest[8 + length..];
+    }
+    let get = |wanted: u16| fields.iter().find(|(e, _)| *e == wanted).map(|(_, v)| *v);
+    let number = |wanted: u16| {
+        get(wanted)
+            .filter(|v| v.len() == 2)
+            .map(|v| u16::from_le_bytes([v[0], v[1]]))
+    };
+    let text = |wanted: u16| {
+        get(wanted)
+            .map(|v| {
+                String::from_utf8_lossy(v)
+                    .trim_end_matches(['\0', ' '])
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    };
+    let field = number(tags::COMMAND_FIELD.element()).ok_or("the command has no Command Field")?;
     Ok(Command {
         field,
-        message_id: number(tags::MESSAGE_ID).unwrap_or(0),
-        sop_class_uid: text(&obj, tags::AFFECTED_SOP_CLASS_UID),
-        sop_instance_uid: text(&obj, tags::AFFECTED_SOP_INSTANCE_UID),
-        has_data_set: number(tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET),
-        status: number(tags::STATUS),
+        message_id: number(tags::MESSAGE_ID.element()).unwrap_or(0),
+        sop_class_uid: text(tags::AFFECTED_SOP_CLASS_UID.element()),
+        sop_instance_uid: text(tags::AFFECTED_SOP_INSTANCE_UID.element()),
+        has_data_set: number(tags::COMMAND_DATA_SET_TYPE.element())
+            .is_some_and(|t| t != NO_DATA_SET),
+        status: number(tags::STATUS.element()),
     })
 }
 
@@ -130,6 +155,8 @@ pub fn response(field: u16, request: &Command, status: u16) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dicom_object::InMemDicomObject;
+    use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
 
     #[test]
     fn a_response_reads_back_with_its_group_length_first() {

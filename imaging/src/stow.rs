@@ -4,7 +4,7 @@
 //! keeps it exactly as the storage SCP keeps a C-STORE ([`crate::scp::inspect`],
 //! [`crate::scp::keep`]).
 
-use std::io::Read as _;
+use std::io::Read;
 use std::path::Path;
 
 use dicom_object::FileMetaTable;
@@ -66,26 +66,40 @@ pub struct Meta {
 }
 
 /// Reads the file meta of the Part 10 file at `path` and checks that the relay stores
-/// its SOP class and transfer syntax; otherwise the failure reason. The meta must begin
-/// with its group length, as PS3.10 requires, for the data set walk to find its start.
-/// Blocking.
+/// its SOP class and transfer syntax; otherwise the failure reason. Blocking.
 pub fn meta(path: &Path) -> Result<Meta, u16> {
-    let mut file =
-        std::io::BufReader::new(std::fs::File::open(path).map_err(|_| status::OUT_OF_RESOURCES)?);
-    let mut head = [0_u8; 128];
-    file.read_exact(&mut head)
+    let file = std::fs::File::open(path).map_err(|_| status::OUT_OF_RESOURCES)?;
+    read_meta(std::io::BufReader::new(file))
+}
+
+/// The largest file meta group read, in bytes.
+const MAX_META: usize = 64 * 1024;
+
+/// [`meta`] from a reader at the start of a Part 10 file. The meta must begin with its
+/// group length, as PS3.10 requires, for the data set walk to find its start; the group
+/// is walked before it is parsed, so that a damaged length is refused rather than
+/// allocated.
+pub fn read_meta(mut input: impl Read) -> Result<Meta, u16> {
+    let mut head = [0_u8; 144];
+    input
+        .read_exact(&mut head)
         .map_err(|_| status::CANNOT_UNDERSTAND)?;
-    let table = FileMetaTable::from_reader(&mut file).map_err(|_| status::CANNOT_UNDERSTAND)?;
-    let mut group = [0_u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| {
-            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(132))?;
-            f.read_exact(&mut group)
-        })
-        .map_err(|_| status::CANNOT_UNDERSTAND)?;
-    if group != [0x02, 0x00, 0x00, 0x00] {
+    if &head[128..132] != b"DICM" || head[132..140] != *b"\x02\x00\x00\x00UL\x04\x00" {
         return Err(status::CANNOT_UNDERSTAND);
     }
+    let length = u32::from_le_bytes([head[140], head[141], head[142], head[143]]) as usize;
+    if length > MAX_META {
+        return Err(status::CANNOT_UNDERSTAND);
+    }
+    let mut group = head[128..].to_vec();
+    group.resize(16 + length, 0);
+    input
+        .read_exact(&mut group[16..])
+        .map_err(|_| status::CANNOT_UNDERSTAND)?;
+    crate::walk::walk(&group[4..], crate::walk::Encoding::ExplicitLittle)
+        .map_err(|_| status::CANNOT_UNDERSTAND)?;
+    let table =
+        FileMetaTable::from_reader(group.as_slice()).map_err(|_| status::CANNOT_UNDERSTAND)?;
     let clean = |s: &str| s.trim_end_matches(['\0', ' ']).to_owned();
     let meta = Meta {
         sop_class_uid: clean(&table.media_storage_sop_class_uid),

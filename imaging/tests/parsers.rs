@@ -1,0 +1,173 @@
+//! The parsers that read what peers send — the data set walk, DIMSE command sets, the
+//! file meta of STOW-RS parts, the inspection the SCP runs before it answers — given
+//! random bytes and random damage to valid input: they answer Ok or an error, never panic
+//! and never hang. The fuzz targets under `imaging/fuzz/` explore the same functions for
+//! longer (see the README).
+
+use std::io::Cursor;
+
+use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use duikou_imaging::walk::{Encoding, walk};
+use duikou_imaging::{dimse, scp, stow};
+use proptest::prelude::*;
+
+const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+const SOP: &str = "2.25.987654321";
+
+/// A small CT instance with a sequence and native pixel data, as a Part 10 file.
+fn part10() -> Vec<u8> {
+    let mut obj = InMemDicomObject::new_empty();
+    obj.put(DataElement::new(
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        PrimitiveValue::from(CT),
+    ));
+    obj.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(SOP),
+    ));
+    obj.put(DataElement::new(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from("2.25.1"),
+    ));
+    obj.put(DataElement::new(
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from("2.25.2"),
+    ));
+    obj.put(DataElement::new(
+        tags::PATIENT_NAME,
+        VR::PN,
+        PrimitiveValue::from("Test^Patient"),
+    ));
+    obj.put(DataElement::new(
+        tags::MODALITY,
+        VR::CS,
+        PrimitiveValue::from("CT"),
+    ));
+    let mut item = InMemDicomObject::new_empty();
+    item.put(DataElement::new(
+        tags::CODE_VALUE,
+        VR::SH,
+        PrimitiveValue::from("T-A0100"),
+    ));
+    obj.put(DataElement::new(
+        tags::ANATOMIC_REGION_SEQUENCE,
+        VR::SQ,
+        dicom_core::value::DataSetSequence::from(vec![item]),
+    ));
+    obj.put(DataElement::new(tags::ROWS, VR::US, dicom_value!(U16, [4])));
+    obj.put(DataElement::new(
+        tags::COLUMNS,
+        VR::US,
+        dicom_value!(U16, [4]),
+    ));
+    obj.put(DataElement::new(
+        tags::BITS_ALLOCATED,
+        VR::US,
+        dicom_value!(U16, [16]),
+    ));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::from(vec![7_u8; 32]),
+    ));
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .media_storage_sop_class_uid(CT)
+                .media_storage_sop_instance_uid(SOP)
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN),
+        )
+        .expect("a file meta");
+    let mut bytes = Vec::new();
+    file.write_all(&mut bytes).expect("written");
+    bytes
+}
+
+/// The data set part of a Part 10 file.
+fn data_set(file: &[u8]) -> &[u8] {
+    let group = u32::from_le_bytes(file[140..144].try_into().unwrap());
+    &file[144 + group as usize..]
+}
+
+/// Runs the SCP's inspection on bytes, as it runs on a spooled file.
+fn inspect(bytes: &[u8]) -> Result<scp::InstanceRecord, u16> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("part.dcm");
+    std::fs::write(&path, bytes).unwrap();
+    scp::inspect(&path, CT, SOP, uids::EXPLICIT_VR_LITTLE_ENDIAN)
+}
+
+#[test]
+fn valid_input_passes_every_parser() {
+    let file = part10();
+    for encoding in [Encoding::ExplicitLittle] {
+        walk(Cursor::new(data_set(&file)), encoding).expect("the data set walks");
+    }
+    let meta = stow::read_meta(Cursor::new(&file)).expect("the file meta reads");
+    assert_eq!(meta.sop_instance_uid, SOP);
+    let record = inspect(&file).expect("the instance inspects");
+    assert_eq!(record.modality, "CT");
+    let command = dimse::store_request(7, CT, SOP);
+    let parsed = dimse::parse_command(&command).expect("the command parses");
+    assert_eq!(parsed.sop_instance_uid, SOP);
+}
+
+#[test]
+fn a_cut_data_set_is_refused() {
+    let file = part10();
+    // Cut inside the pixel data, inside the sequence, inside a header.
+    for keep in [file.len() - 5, file.len() - 40, 150] {
+        assert!(inspect(&file[..keep]).is_err(), "cut at {keep}");
+    }
+}
+
+/// Damage to valid input: bytes overwritten, then the tail cut.
+fn damaged(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    let len = valid.len();
+    (
+        proptest::collection::vec((0..len, any::<u8>()), 1..8),
+        0..=len,
+    )
+        .prop_map(move |(edits, keep)| {
+            let mut bytes = valid.clone();
+            for (at, byte) in edits {
+                bytes[at] = byte;
+            }
+            bytes.truncate(keep.max(1));
+            bytes
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn noise_never_panics_a_parser(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        for encoding in [Encoding::ImplicitLittle, Encoding::ExplicitLittle, Encoding::ExplicitBig] {
+            let _ = walk(Cursor::new(&bytes), encoding);
+        }
+        let _ = dimse::parse_command(&bytes);
+        let _ = stow::read_meta(Cursor::new(&bytes));
+        let _ = stow::boundary(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn a_damaged_instance_is_inspected_or_refused(bytes in damaged(part10())) {
+        let _ = stow::read_meta(Cursor::new(&bytes));
+        if let Ok(record) = inspect(&bytes) {
+            // Whatever passes names the instance its command named.
+            prop_assert_eq!(record.sop_instance_uid, SOP);
+        }
+    }
+
+    #[test]
+    fn a_damaged_command_is_parsed_or_refused(bytes in damaged(dimse::store_request(1, CT, SOP))) {
+        let _ = dimse::parse_command(&bytes);
+    }
+}
