@@ -21,7 +21,7 @@ use crate::config::ImagingConfig;
 use crate::domain::Service;
 use crate::registry::{supporter_chain, today_in_china};
 use crate::startup::Prepared;
-use crate::store::{ForwardTarget, NewForward, Store};
+use crate::store::{ForwardOutcome, ForwardTarget, NewForward, Store};
 
 /// Where studies from `institution_id` go today: its designated imaging supporter's
 /// destination, or why there is none.
@@ -81,6 +81,8 @@ pub struct StoreArchive {
 }
 
 impl Archive for StoreArchive {
+    type Route = NewForward;
+
     async fn callers(&self) -> Result<HashMap<String, Caller>, String> {
         let nodes = self
             .store
@@ -105,11 +107,14 @@ impl Archive for StoreArchive {
             .map_err(|e| e.to_string())
     }
 
-    async fn index(&self, record: InstanceRecord) -> Result<Indexed, String> {
-        let forward = forward_target(&self.store, record.institution_id).await;
+    async fn route(&self, institution_id: i64) -> NewForward {
+        forward_target(&self.store, institution_id).await
+    }
+
+    async fn index(&self, record: InstanceRecord, route: &NewForward) -> Result<Indexed, String> {
         let indexed = self
             .store
-            .index_instance(&record, &forward)
+            .index_instance(&record, route)
             .await
             .map_err(|e| e.to_string())?;
         if indexed {
@@ -153,21 +158,30 @@ impl Queue for StoreQueue {
             .collect())
     }
 
-    async fn record(&self, job: &Job, attempt: &Attempt, retry_in: Duration) -> Result<(), String> {
-        let done = match attempt {
-            Attempt::Delivered => self.store.forward_delivered(job.id).await,
-            Attempt::Retry(e) => {
-                self.store
-                    .forward_not_delivered(job.id, e, true, retry_in)
-                    .await
-            }
-            Attempt::Failed(e) => {
-                self.store
-                    .forward_not_delivered(job.id, e, false, retry_in)
-                    .await
-            }
-        };
-        done.map_err(|e| e.to_string())
+    async fn record(&self, outcomes: &[(Job, Attempt, Duration)]) -> Result<(), String> {
+        let now = chrono::Utc::now();
+        let outcomes: Vec<ForwardOutcome> = outcomes
+            .iter()
+            .map(|(job, attempt, retry_in)| {
+                let (error, retry) = match attempt {
+                    Attempt::Delivered => (None, false),
+                    Attempt::Retry(e) => (Some(e.clone()), true),
+                    Attempt::Failed(e) => (Some(e.clone()), false),
+                };
+                ForwardOutcome {
+                    id: job.id,
+                    error,
+                    retry,
+                    next: now
+                        + chrono::TimeDelta::from_std(*retry_in)
+                            .unwrap_or(chrono::TimeDelta::seconds(60)),
+                }
+            })
+            .collect();
+        self.store
+            .record_forwards(&outcomes)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -68,12 +68,10 @@ pub trait Queue: Send + Sync + 'static {
         limit: i64,
         lease: Duration,
     ) -> impl Future<Output = Result<Vec<Job>, String>> + Send;
-    /// Records the outcome of an attempt; `retry_at` is when a retry is due.
+    /// Records the outcomes of attempts (each with the delay before its retry), together.
     fn record(
         &self,
-        job: &Job,
-        attempt: &Attempt,
-        retry_in: Duration,
+        outcomes: &[(Job, Attempt, Duration)],
     ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
@@ -145,14 +143,18 @@ pub async fn run<Q: Queue>(
                 );
                 running.spawn(async move {
                     let results = send(&target, &chunk, &config).await;
-                    for (job, attempt) in chunk.iter().zip(results) {
+                    let mut outcomes = Vec::with_capacity(chunk.len());
+                    for (job, attempt) in chunk.into_iter().zip(results) {
                         if let Attempt::Retry(e) | Attempt::Failed(e) = &attempt {
                             tracing::info!(job = job.id, error = %e, "forward not delivered");
                         }
                         let delay = backoff(&config, job.attempts);
-                        if let Err(e) = queue.record(job, &attempt, delay).await {
-                            tracing::error!(job = job.id, error = %e, "cannot record a forward");
-                        }
+                        outcomes.push((job, attempt, delay));
+                    }
+                    // Unrecorded deliveries are sent again after the lease: a duplicate,
+                    // never a loss.
+                    if let Err(e) = queue.record(&outcomes).await {
+                        tracing::error!(error = %e, "cannot record forwards");
                     }
                 });
             }

@@ -138,15 +138,24 @@ pub enum Indexed {
     Duplicate,
 }
 
-/// What the SCP needs from the gateway: who may call, and the index.
+/// What the SCP needs from the gateway: who may call, where their instances go, and the
+/// index.
 pub trait Archive: Send + Sync + 'static {
+    /// Where the instances of one sending institution go; decided once per association
+    /// (or STOW-RS request) rather than for every instance.
+    type Route: Send + Sync;
     /// The registered callers by AE title.
     fn callers(&self) -> impl Future<Output = Result<HashMap<String, Caller>, String>> + Send;
+    /// The route of `institution_id`'s instances.
+    fn route(&self, institution_id: i64) -> impl Future<Output = Self::Route> + Send;
     /// Whether `sop_instance_uid` is stored already.
     fn known(&self, sop_instance_uid: &str) -> impl Future<Output = Result<bool, String>> + Send;
-    /// Indexes a stored instance (in one transaction).
-    fn index(&self, record: InstanceRecord)
-    -> impl Future<Output = Result<Indexed, String>> + Send;
+    /// Indexes a stored instance and queues it on `route` (in one transaction).
+    fn index(
+        &self,
+        record: InstanceRecord,
+        route: &Self::Route,
+    ) -> impl Future<Output = Result<Indexed, String>> + Send;
 }
 
 /// Admits registered callers from their hosts, calling this relay's AE title.
@@ -213,6 +222,8 @@ struct Receiving {
     transfer_syntax: String,
     incoming: Option<Incoming>,
     failure: Option<u16>,
+    /// Stored already: the data is dropped and the answer is success.
+    duplicate: bool,
 }
 
 async fn association<A: Archive>(
@@ -225,7 +236,10 @@ async fn association<A: Archive>(
 ) -> Result<(), String> {
     let callers = archive.callers().await?;
     let mut options = ServerAssociationOptions::new()
-        .ae_access_control(Registered { callers, peer })
+        .ae_access_control(Registered {
+            callers: callers.clone(),
+            peer,
+        })
         .ae_title(config.ae_title.clone())
         .max_pdu_length(config.max_pdu_length)
         .strict(true)
@@ -244,7 +258,7 @@ async fn association<A: Archive>(
                 .establish_async(socket)
                 .await
                 .map_err(|e| format!("association refused: {e}"))?;
-            exchange(association, config, spool, archive).await
+            exchange(association, &callers, config, spool, archive).await
         }
         Some(tls) => {
             let association = options
@@ -252,7 +266,7 @@ async fn association<A: Archive>(
                 .establish_tls_async(socket)
                 .await
                 .map_err(|e| format!("association refused: {e}"))?;
-            exchange(association, config, spool, archive).await
+            exchange(association, &callers, config, spool, archive).await
         }
     }
 }
@@ -260,6 +274,7 @@ async fn association<A: Archive>(
 /// The messages of an established association, plain or over TLS.
 async fn exchange<S, A: Archive>(
     mut association: AsyncServerAssociation<S>,
+    callers: &HashMap<String, Caller>,
     config: &ScpConfig,
     spool: &Spool,
     archive: &A,
@@ -268,12 +283,11 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     let calling = association.peer_ae_title().trim().to_owned();
-    let institution_id = archive
-        .callers()
-        .await?
+    let institution_id = callers
         .get(&calling)
         .map(|c| c.institution_id)
-        .ok_or("the caller vanished from the registry")?;
+        .ok_or("the caller is not registered")?;
+    let route = archive.route(institution_id).await;
     tracing::info!(calling, "DICOM association accepted");
     let mut command_bytes = Vec::new();
     let mut current: Option<Receiving> = None;
@@ -324,6 +338,7 @@ where
                                     current = Some(
                                         begin(
                                             spool,
+                                            archive,
                                             command,
                                             pdv.presentation_context_id,
                                             &ts,
@@ -363,7 +378,8 @@ where
                                 let context = r.context_id;
                                 let command = r.command.clone();
                                 let code =
-                                    finish(r, spool, archive, &calling, institution_id).await;
+                                    finish(r, spool, archive, &route, &calling, institution_id)
+                                        .await;
                                 let reply = dimse::response(dimse::C_STORE_RSP, &command, code);
                                 send(&mut association, context, reply).await?;
                             }
@@ -412,9 +428,13 @@ where
         .map_err(|e| format!("cannot send a response: {e}"))
 }
 
-/// Opens the spool file of a C-STORE and writes the preamble and file meta.
-async fn begin(
+/// Opens the spool file of a C-STORE and writes the preamble and file meta. An instance
+/// stored already is not written again: its data is read and dropped, and it is answered
+/// with success. (Looking this up before the data arrives lets the sender go on sending
+/// into the socket buffer meanwhile.)
+async fn begin<A: Archive>(
     spool: &Spool,
+    archive: &A,
     command: Command,
     context_id: u8,
     ts: &str,
@@ -426,10 +446,23 @@ async fn begin(
         transfer_syntax: ts.to_owned(),
         incoming: None,
         failure: None,
+        duplicate: false,
     };
     if !sop_classes::STORAGE.contains(&r.command.sop_class_uid.as_str()) {
         r.failure = Some(status::SOP_CLASS_NOT_SUPPORTED);
         return r;
+    }
+    match archive.known(&r.command.sop_instance_uid).await {
+        Ok(true) => {
+            r.duplicate = true;
+            return r;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up an instance");
+            r.failure = Some(status::OUT_OF_RESOURCES);
+            return r;
+        }
     }
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(r.command.sop_class_uid.as_str())
@@ -563,9 +596,13 @@ async fn finish<A: Archive>(
     r: Receiving,
     spool: &Spool,
     archive: &A,
+    route: &A::Route,
     calling: &str,
     institution_id: i64,
 ) -> u16 {
+    if r.duplicate {
+        return status::SUCCESS;
+    }
     let Some(mut incoming) = r.incoming else {
         return r.failure.unwrap_or(status::OUT_OF_RESOURCES);
     };
@@ -594,7 +631,7 @@ async fn finish<A: Archive>(
         Ok(mut record) => {
             record.calling_ae = calling.to_owned();
             record.institution_id = institution_id;
-            keep(spool, archive, incoming, record).await
+            keep(spool, archive, route, incoming, record).await
         }
         Err(code) => {
             incoming.discard().await;
@@ -603,37 +640,50 @@ async fn finish<A: Archive>(
     }
 }
 
-/// Keeps a synced and inspected instance: unless its SOP Instance UID is stored already,
-/// moves it into place (synced) and indexes it. Returns the status to answer with; on
-/// failure nothing is left behind. `record` names the sender (`calling_ae`,
-/// `institution_id`); its size and path are filled in here.
+/// Keeps a synced and inspected instance: moves it into place (synced) and indexes it,
+/// queued on `route`. Returns the status to answer with; on failure nothing is left
+/// behind. `record` names the sender (`calling_ae`, `institution_id`); its size and path
+/// are filled in here. The caller has checked that the SOP Instance UID is new (see
+/// [`Archive::known`]); if another copy was indexed meanwhile, the index keeps the first.
 pub async fn keep<A: Archive>(
     spool: &Spool,
     archive: &A,
+    route: &A::Route,
     incoming: Incoming,
     mut record: InstanceRecord,
 ) -> u16 {
-    match archive.known(&record.sop_instance_uid).await {
-        Ok(true) => {
-            incoming.discard().await;
-            return status::SUCCESS;
-        }
-        Ok(false) => {}
+    let size = incoming.written();
+    let relative = Spool::relative_path(&record.sop_instance_uid);
+    match spool.commit(&incoming, &relative).await {
+        Ok(true) => {}
+        Ok(false) => match archive.known(&record.sop_instance_uid).await {
+            // Another copy was stored meanwhile; the first stays.
+            Ok(true) => {
+                incoming.discard().await;
+                return status::SUCCESS;
+            }
+            // A file that a crash left before it was indexed.
+            Ok(false) => {
+                if let Err(e) = spool.replace(incoming, &relative).await {
+                    tracing::error!(error = %e, "cannot store an instance");
+                    return status::OUT_OF_RESOURCES;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up an instance");
+                incoming.discard().await;
+                return status::OUT_OF_RESOURCES;
+            }
+        },
         Err(e) => {
-            tracing::error!(error = %e, "cannot look up an instance");
+            tracing::error!(error = %e, "cannot store an instance");
             incoming.discard().await;
             return status::OUT_OF_RESOURCES;
         }
     }
-    let size = incoming.written();
-    let relative = Spool::relative_path(&record.sop_instance_uid);
-    if let Err(e) = spool.commit(incoming, &relative).await {
-        tracing::error!(error = %e, "cannot store an instance");
-        return status::OUT_OF_RESOURCES;
-    }
     record.size = i64::try_from(size).unwrap_or(i64::MAX);
     record.path = relative.to_string_lossy().into_owned();
-    match archive.index(record).await {
+    match archive.index(record, route).await {
         Ok(_) => status::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cannot index an instance");

@@ -106,9 +106,7 @@ fn inspect(bytes: &[u8]) -> Result<scp::InstanceRecord, u16> {
 #[test]
 fn valid_input_passes_every_parser() {
     let file = part10();
-    for encoding in [Encoding::ExplicitLittle] {
-        walk(Cursor::new(data_set(&file)), encoding).expect("the data set walks");
-    }
+    walk(Cursor::new(data_set(&file)), Encoding::ExplicitLittle).expect("the data set walks");
     let meta = stow::read_meta(Cursor::new(&file)).expect("the file meta reads");
     assert_eq!(meta.sop_instance_uid, SOP);
     let record = inspect(&file).expect("the instance inspects");

@@ -56,6 +56,31 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Runs `$body` with `$conn` connected to the test database `$db` (a [`TestDb`]), on
+/// whichever backend it is: one query written once for both. Panics if it cannot connect.
+///
+/// ```ignore
+/// let path: String = on_db!(app.db, |conn| sqlx::query_scalar("select path from dicom_instance")
+///     .fetch_one(&mut conn).await.unwrap());
+/// ```
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, |$conn:ident| $body:expr) => {{
+        use sqlx::Connection as _;
+        if $db.url.starts_with("postgres") {
+            let mut $conn = sqlx::PgConnection::connect(&$db.url)
+                .await
+                .expect("the test database");
+            $body
+        } else {
+            let mut $conn = sqlx::SqliteConnection::connect(&$db.url)
+                .await
+                .expect("the test database");
+            $body
+        }
+    }};
+}
+
 /// A database for one test: its URL, and the directory that holds it (and the data dir).
 pub struct TestDb {
     /// `sqlite://…` or `postgres://…`.
@@ -114,17 +139,9 @@ impl TestDb {
         let mut counts = Vec::new();
         for t in tables {
             let sql = format!("select count(*) from {t}");
-            let n: i64 = if self.url.starts_with("sqlite") {
-                let pool = sqlx::SqlitePool::connect(&self.url).await?;
-                let n = sqlx::query_scalar(&sql).fetch_one(&pool).await?;
-                pool.close().await;
-                n
-            } else {
-                let pool = sqlx::PgPool::connect(&self.url).await?;
-                let n = sqlx::query_scalar(&sql).fetch_one(&pool).await?;
-                pool.close().await;
-                n
-            };
+            let n: i64 = on_db!(self, |conn| sqlx::query_scalar(&sql)
+                .fetch_one(&mut conn)
+                .await?);
             counts.push((t.to_owned(), n));
         }
         Ok(counts)

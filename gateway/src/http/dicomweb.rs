@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use duikou_imaging::dicomweb::{self, FrameError, Indexed};
 use duikou_imaging::dimse::status;
-use duikou_imaging::scp;
+use duikou_imaging::scp::{self, Archive as _};
 use duikou_imaging::stow::{self, Outcome};
 use rand::RngCore as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -467,6 +467,8 @@ struct Uploader<'a> {
     base: String,
     /// Studies checked already, and whether the caller may add to them.
     allowed: HashMap<String, bool>,
+    /// Where the uploaded instances go, once the first is kept.
+    route: Option<crate::store::NewForward>,
 }
 
 /// Reads and drops up to 16 MiB of a request body that is refused before it is read, so
@@ -513,6 +515,7 @@ async fn admit_upload<'a>(
         study,
         base: base(state, headers),
         allowed: HashMap::new(),
+        route: None,
     };
     if let Some(study) = up.study.clone() {
         if !may_add_to(state, institution, &study).await? {
@@ -676,7 +679,18 @@ impl Uploader<'_> {
                     sop_instance_uid: record.sop_instance_uid.clone(),
                     ..Indexed::default()
                 };
-                let code = scp::keep(&relay.spool, relay.archive.as_ref(), incoming, record).await;
+                if self.route.is_none() {
+                    self.route = Some(relay.archive.route(self.institution).await);
+                }
+                let route = self.route.as_ref().expect("just set");
+                let code = scp::keep(
+                    &relay.spool,
+                    relay.archive.as_ref(),
+                    route,
+                    incoming,
+                    record,
+                )
+                .await;
                 if code == status::SUCCESS {
                     return Ok(Outcome {
                         sop_class_uid: meta.sop_class_uid,

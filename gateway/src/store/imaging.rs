@@ -120,6 +120,19 @@ pub struct ForwardView {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// How one forward attempt ended, to record.
+#[derive(Debug, Clone)]
+pub struct ForwardOutcome {
+    /// The job.
+    pub id: i64,
+    /// None when delivered; else why not.
+    pub error: Option<String>,
+    /// Whether to try again (at `next`), or give up.
+    pub retry: bool,
+    /// When a retry is due.
+    pub next: DateTime<Utc>,
+}
+
 /// Which forwards to list.
 #[derive(Debug, Clone, Default)]
 pub struct ForwardFilter {
@@ -245,22 +258,9 @@ impl Store {
         dispatch!(self, forwarding::claim(now, now + lease, limit))
     }
 
-    /// Records a delivery.
-    pub async fn forward_delivered(&self, id: i64) -> Result<(), StoreError> {
-        dispatch!(self, forwarding::delivered(id, Utc::now()))
-    }
-
-    /// Records a failed attempt, to retry after `retry_in` or (not `retry`) for good.
-    pub async fn forward_not_delivered(
-        &self,
-        id: i64,
-        error: &str,
-        retry: bool,
-        retry_in: std::time::Duration,
-    ) -> Result<(), StoreError> {
-        let next = Utc::now()
-            + chrono::TimeDelta::from_std(retry_in).unwrap_or(chrono::TimeDelta::seconds(60));
-        dispatch!(self, forwarding::not_delivered(id, error, retry, next))
+    /// Records the outcomes of attempts, in one transaction.
+    pub async fn record_forwards(&self, outcomes: &[ForwardOutcome]) -> Result<(), StoreError> {
+        dispatch!(self, forwarding::record(outcomes, Utc::now()))
     }
 
     /// Lists forwards.

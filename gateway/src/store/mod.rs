@@ -26,8 +26,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use error::StoreError;
 pub use imaging::{
-    ClaimedForward, DicomNode, ForwardFilter, ForwardTarget, ForwardView, Forwarded,
-    ImagingDestination, NewForward, VisibleInstance,
+    ClaimedForward, DicomNode, ForwardFilter, ForwardOutcome, ForwardTarget, ForwardView,
+    Forwarded, ImagingDestination, NewForward, VisibleInstance,
 };
 pub use rooms::Presence;
 

@@ -194,15 +194,11 @@ async fn stored_instances_are_kept_byte_for_byte_and_indexed_once(backend: Backe
 
 /// (SOP Instance UID, path, transfer syntax) of every indexed instance.
 async fn instances(app: &TestApp) -> Vec<(String, String, String)> {
-    use sqlx::Connection as _;
     let query = "select sop_instance_uid, path, transfer_syntax from dicom_instance order by id";
-    if app.db.url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query_as(query).fetch_all(&mut conn).await.unwrap()
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query_as(query).fetch_all(&mut conn).await.unwrap()
-    }
+    duikou_tests::on_db!(app.db, |conn| sqlx::query_as(query)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap())
 }
 
 /// The transfer syntax in a DICOM file's meta group.

@@ -151,23 +151,12 @@ async fn instances_reach_the_supporters_destination_byte_for_byte(backend: Backe
 }
 
 async fn stored_file(app: &TestApp, spool: &Path, uid: &str) -> Vec<u8> {
-    use sqlx::Connection as _;
     let query = "select path from dicom_instance where sop_instance_uid = $1";
-    let path: String = if app.db.url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query_scalar(query)
-            .bind(uid)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query_scalar(query)
-            .bind(uid)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    };
+    let path: String = duikou_tests::on_db!(app.db, |conn| sqlx::query_scalar(query)
+        .bind(uid)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap());
     std::fs::read(spool.join(path)).unwrap()
 }
 

@@ -312,21 +312,11 @@ async fn the_booked_people_meet_and_foreign_or_stale_tokens_are_refused(backend:
 
 /// The room-token secret the gateway generated and keeps in the database.
 async fn room_secret(app: &TestApp) -> String {
-    use sqlx::Connection as _;
     let query = "select value from setting where key = 'room_token_secret'";
-    if app.db.url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query_scalar(query)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query_scalar(query)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    }
+    duikou_tests::on_db!(app.db, |conn| sqlx::query_scalar(query)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap())
 }
 
 async fn a_ward_round_room_admits_the_supporting_team_and_the_ward_team(backend: Backend) {
@@ -405,24 +395,13 @@ async fn a_ward_round_room_admits_the_supporting_team_and_the_ward_team(backend:
 
 /// The teaching attendance rows of a session: (user, whether the stretch is closed).
 async fn teaching_attendance(app: &TestApp, session_id: i64) -> Vec<(i64, bool)> {
-    use sqlx::Connection as _;
     let query =
         "select user_id, left_at is not null from attendance where session_id = $1 order by id";
-    if app.db.url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query_as(query)
-            .bind(session_id)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query_as(query)
-            .bind(session_id)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-    }
+    duikou_tests::on_db!(app.db, |conn| sqlx::query_as(query)
+        .bind(session_id)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap())
 }
 
 async fn a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_their_attendance(
@@ -731,12 +710,11 @@ async fn turn_credentials_are_minted_at_each_join(backend: Backend) {
     app.stop().await;
 }
 
-/// Two gateway processes on one PostgreSQL database: the doctor on this test's gateway,
-/// the consultant on a separate `duikou serve`; they meet in one room.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_gateway_processes_share_a_room_over_postgres() {
-    let app = app(Backend::Postgres).await;
-    let b = booked(&app).await;
+/// A consultation booked on `app` (PostgreSQL) and a second `duikou serve` on the same
+/// database; the doctor is admitted on `app`, the consultant on the second process.
+/// Returns (room, second process, doctor's admission, consultant's admission).
+async fn on_two_processes(app: &TestApp) -> (String, Served, Value, Value) {
+    let b = booked(app).await;
     let room = format!("consultation-{}", b.id);
     let lead = (4 * 24 * 60).to_string();
     let second = Served::start(
@@ -745,8 +723,7 @@ async fn two_gateway_processes_share_a_room_over_postgres() {
         &[("DUIKOU_SIGNALING_LEAD_MINUTES", lead.as_str())],
     );
     // Logins live in the database: the consultant's token works at both.
-    let doctor = admitted(&app, &room, &b.c.doctor).await;
-    let doctor_id = doctor["identity"].as_str().unwrap().to_owned();
+    let doctor = admitted(app, &room, &b.c.doctor).await;
     let (status, consultant) = app
         .client
         .post(format!("{}/api/v1/sessions/{room}/join", second.base))
@@ -757,6 +734,16 @@ async fn two_gateway_processes_share_a_room_over_postgres() {
         .unwrap()
         .await;
     assert_eq!(status, StatusCode::OK, "{consultant}");
+    (room, second, doctor, consultant)
+}
+
+/// Two gateway processes on one PostgreSQL database: the doctor on this test's gateway,
+/// the consultant on a separate `duikou serve`; they meet in one room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_processes_share_a_room_over_postgres() {
+    let app = app(Backend::Postgres).await;
+    let (_, second, doctor, consultant) = on_two_processes(&app).await;
+    let doctor_id = doctor["identity"].as_str().unwrap().to_owned();
     let consultant_id = consultant["identity"].as_str().unwrap().to_owned();
 
     let (mut d, _) = SignalClient::join(&app.base, &doctor).await;
@@ -891,25 +878,7 @@ async fn webrtc_peers_of_a_booked_consultation_connect_and_exchange_data(backend
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_peers_on_two_gateway_processes_connect_over_postgres() {
     let app = app(Backend::Postgres).await;
-    let b = booked(&app).await;
-    let room = format!("consultation-{}", b.id);
-    let lead = (4 * 24 * 60).to_string();
-    let second = Served::start(
-        &app.db,
-        &[],
-        &[("DUIKOU_SIGNALING_LEAD_MINUTES", lead.as_str())],
-    );
-    let doctor = admitted(&app, &room, &b.c.doctor).await;
-    let (status, consultant) = app
-        .client
-        .post(format!("{}/api/v1/sessions/{room}/join", second.base))
-        .bearer_auth(&b.c.consultant)
-        .send()
-        .await
-        .map(duikou_tests::read)
-        .unwrap()
-        .await;
-    assert_eq!(status, StatusCode::OK, "{consultant}");
+    let (_, second, doctor, consultant) = on_two_processes(&app).await;
     let options = PeerOptions {
         trickle: true,
         ..PeerOptions::default()

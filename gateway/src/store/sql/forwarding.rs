@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Db, Pool};
 use crate::store::{
-    ClaimedForward, ForwardFilter, ForwardTarget, ForwardView, ImagingDestination, StoreError,
+    ClaimedForward, ForwardFilter, ForwardOutcome, ForwardTarget, ForwardView, ImagingDestination,
+    StoreError,
 };
 
 /// Sets (or replaces) an institution's destination.
@@ -43,46 +44,30 @@ pub async fn destination(
     .await?)
 }
 
-#[derive(sqlx::FromRow)]
-struct Due {
-    id: i64,
-    state: String,
-    next_attempt_at: DateTime<Utc>,
-}
-
 /// Claims up to `limit` due forwards: pending ones whose time has come, and sending ones
-/// whose lease ran out (their process died). Each claim is a compare-and-set, so two
-/// gateway processes never send the same job at once.
+/// whose lease ran out (their process died), in one statement. The outer condition is
+/// checked again on each row as it is updated, so two gateway processes never claim the
+/// same job.
 pub async fn claim(
     pool: &Pool,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<ClaimedForward>, StoreError> {
-    let due = sqlx::query_as::<Db, Due>(
-        "select id, state, next_attempt_at from forward_job
-         where state in ('pending', 'sending') and next_attempt_at <= $1 order by id limit $2",
+    let mut tx = pool.begin().await?;
+    let ids = sqlx::query_scalar::<Db, i64>(
+        "update forward_job set state = 'sending', next_attempt_at = $2
+         where id in (select id from forward_job
+                      where state in ('pending', 'sending') and next_attempt_at <= $1
+                      order by id limit $3)
+           and state in ('pending', 'sending') and next_attempt_at <= $1
+         returning id",
     )
     .bind(now)
+    .bind(lease_until)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    let mut ids = Vec::new();
-    for d in due {
-        let won = sqlx::query::<Db>(
-            "update forward_job set state = 'sending', next_attempt_at = $4
-             where id = $1 and state = $2 and next_attempt_at = $3",
-        )
-        .bind(d.id)
-        .bind(&d.state)
-        .bind(d.next_attempt_at)
-        .bind(lease_until)
-        .execute(pool)
-        .await?;
-        if won.rows_affected() == 1 {
-            ids.push(d.id);
-        }
-    }
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
         claimed.push(
@@ -92,44 +77,50 @@ pub async fn claim(
                  from forward_job f join dicom_instance i on i.id = f.instance_id where f.id = $1",
             )
             .bind(id)
-            .fetch_one(pool)
+            .fetch_one(&mut *tx)
             .await?,
         );
     }
+    tx.commit().await?;
+    claimed.sort_by_key(|c| c.id);
     Ok(claimed)
 }
 
-/// Records a delivery.
-pub async fn delivered(pool: &Pool, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query::<Db>(
-        "update forward_job set state = 'delivered', attempts = attempts + 1, delivered_at = $2, last_error = null
-         where id = $1 and state = 'sending'",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Records a failed attempt: due again at `next` (`retry`), or failed for good.
-pub async fn not_delivered(
+/// Records the outcomes of attempts in one transaction: delivered, due again at their
+/// `next` time (retry), or failed for good. Only jobs still being sent change.
+pub async fn record(
     pool: &Pool,
-    id: i64,
-    error: &str,
-    retry: bool,
-    next: DateTime<Utc>,
+    outcomes: &[ForwardOutcome],
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query::<Db>(
-        "update forward_job set state = $3, attempts = attempts + 1, last_error = $2, next_attempt_at = $4
-         where id = $1 and state = 'sending'",
-    )
-    .bind(id)
-    .bind(error)
-    .bind(if retry { "pending" } else { "failed" })
-    .bind(next)
-    .execute(pool)
-    .await?;
+    let mut tx = pool.begin().await?;
+    for o in outcomes {
+        match &o.error {
+            None => {
+                sqlx::query::<Db>(
+                    "update forward_job set state = 'delivered', attempts = attempts + 1, delivered_at = $2, last_error = null
+                     where id = $1 and state = 'sending'",
+                )
+                .bind(o.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(error) => {
+                sqlx::query::<Db>(
+                    "update forward_job set state = $3, attempts = attempts + 1, last_error = $2, next_attempt_at = $4
+                     where id = $1 and state = 'sending'",
+                )
+                .bind(o.id)
+                .bind(error)
+                .bind(if o.retry { "pending" } else { "failed" })
+                .bind(o.next)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
     Ok(())
 }
 
