@@ -452,18 +452,6 @@ async fn begin<A: Archive>(
         r.failure = Some(status::SOP_CLASS_NOT_SUPPORTED);
         return r;
     }
-    match archive.known(&r.command.sop_instance_uid).await {
-        Ok(true) => {
-            r.duplicate = true;
-            return r;
-        }
-        Ok(false) => {}
-        Err(e) => {
-            tracing::error!(error = %e, "cannot look up an instance");
-            r.failure = Some(status::OUT_OF_RESOURCES);
-            return r;
-        }
-    }
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(r.command.sop_class_uid.as_str())
         .media_storage_sop_instance_uid(r.command.sop_instance_uid.as_str())
@@ -482,7 +470,27 @@ async fn begin<A: Archive>(
         r.failure = Some(status::CANNOT_UNDERSTAND);
         return r;
     }
-    match spool.begin().await {
+    // Whether it is stored already is asked while its file is opened.
+    let (known, opened) = tokio::join!(archive.known(&r.command.sop_instance_uid), spool.begin());
+    match known {
+        Ok(true) => {
+            r.duplicate = true;
+            if let Ok(incoming) = opened {
+                incoming.discard().await;
+            }
+            return r;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up an instance");
+            r.failure = Some(status::OUT_OF_RESOURCES);
+            if let Ok(incoming) = opened {
+                incoming.discard().await;
+            }
+            return r;
+        }
+    }
+    match opened {
         Ok(mut incoming) => {
             if incoming.write(&header).await.is_err() {
                 incoming.discard().await;
@@ -610,23 +618,28 @@ async fn finish<A: Archive>(
         incoming.discard().await;
         return code;
     }
-    if incoming.finish().await.is_err() {
+    // The data set is checked while the file is synced: both read what is written.
+    if incoming.flush().await.is_err() {
         incoming.discard().await;
         return status::OUT_OF_RESOURCES;
     }
     let path = incoming.path().to_path_buf();
     let command = r.command.clone();
     let ts = r.transfer_syntax.clone();
-    let inspected = tokio::task::spawn_blocking(move || {
+    let checking = tokio::task::spawn_blocking(move || {
         inspect(
             &path,
             &command.sop_class_uid,
             &command.sop_instance_uid,
             &ts,
         )
-    })
-    .await
-    .unwrap_or(Err(status::CANNOT_UNDERSTAND));
+    });
+    let (synced, inspected) = tokio::join!(incoming.finish(), checking);
+    let inspected = inspected.unwrap_or(Err(status::CANNOT_UNDERSTAND));
+    if synced.is_err() {
+        incoming.discard().await;
+        return status::OUT_OF_RESOURCES;
+    }
     match inspected {
         Ok(mut record) => {
             record.calling_ae = calling.to_owned();

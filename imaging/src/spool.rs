@@ -165,6 +165,11 @@ impl Incoming {
         &self.path
     }
 
+    /// Hands what is buffered to the operating system, so that the file can be read.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush().await
+    }
+
     /// Flushes and syncs the file: when this returns, all of it is on disk.
     pub async fn finish(&mut self) -> std::io::Result<()> {
         self.file.flush().await?;
