@@ -18,64 +18,31 @@ const SOP: &str = "2.25.987654321";
 
 /// A small CT instance with a sequence and native pixel data, as a Part 10 file.
 fn part10() -> Vec<u8> {
-    let mut obj = InMemDicomObject::new_empty();
-    obj.put(DataElement::new(
-        tags::SOP_CLASS_UID,
-        VR::UI,
-        PrimitiveValue::from(CT),
-    ));
-    obj.put(DataElement::new(
-        tags::SOP_INSTANCE_UID,
-        VR::UI,
-        PrimitiveValue::from(SOP),
-    ));
-    obj.put(DataElement::new(
-        tags::STUDY_INSTANCE_UID,
-        VR::UI,
-        PrimitiveValue::from("2.25.1"),
-    ));
-    obj.put(DataElement::new(
-        tags::SERIES_INSTANCE_UID,
-        VR::UI,
-        PrimitiveValue::from("2.25.2"),
-    ));
-    obj.put(DataElement::new(
-        tags::PATIENT_NAME,
-        VR::PN,
-        PrimitiveValue::from("Test^Patient"),
-    ));
-    obj.put(DataElement::new(
-        tags::MODALITY,
-        VR::CS,
-        PrimitiveValue::from("CT"),
-    ));
+    let text = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
+    let number = |tag, value: u16| DataElement::new(tag, VR::US, dicom_value!(U16, [value]));
     let mut item = InMemDicomObject::new_empty();
-    item.put(DataElement::new(
-        tags::CODE_VALUE,
-        VR::SH,
-        PrimitiveValue::from("T-A0100"),
-    ));
-    obj.put(DataElement::new(
-        tags::ANATOMIC_REGION_SEQUENCE,
-        VR::SQ,
-        dicom_core::value::DataSetSequence::from(vec![item]),
-    ));
-    obj.put(DataElement::new(tags::ROWS, VR::US, dicom_value!(U16, [4])));
-    obj.put(DataElement::new(
-        tags::COLUMNS,
-        VR::US,
-        dicom_value!(U16, [4]),
-    ));
-    obj.put(DataElement::new(
-        tags::BITS_ALLOCATED,
-        VR::US,
-        dicom_value!(U16, [16]),
-    ));
-    obj.put(DataElement::new(
-        tags::PIXEL_DATA,
-        VR::OW,
-        PrimitiveValue::from(vec![7_u8; 32]),
-    ));
+    item.put(text(tags::CODE_VALUE, VR::SH, "T-A0100"));
+    let obj = InMemDicomObject::from_element_iter([
+        text(tags::SOP_CLASS_UID, VR::UI, CT),
+        text(tags::SOP_INSTANCE_UID, VR::UI, SOP),
+        text(tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1"),
+        text(tags::SERIES_INSTANCE_UID, VR::UI, "2.25.2"),
+        text(tags::PATIENT_NAME, VR::PN, "Test^Patient"),
+        text(tags::MODALITY, VR::CS, "CT"),
+        DataElement::new(
+            tags::ANATOMIC_REGION_SEQUENCE,
+            VR::SQ,
+            dicom_core::value::DataSetSequence::from(vec![item]),
+        ),
+        number(tags::ROWS, 4),
+        number(tags::COLUMNS, 4),
+        number(tags::BITS_ALLOCATED, 16),
+        DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::from(vec![7_u8; 32]),
+        ),
+    ]);
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()

@@ -532,8 +532,6 @@ async fn admit_upload<'a>(
 impl Uploader<'_> {
     /// Stores each part of `body`, and answers with what was stored and what failed.
     async fn upload(mut self, boundary: String, body: Body) -> Result<Response, Error> {
-        let (state, caller) = (self.state, self.caller);
-        let up = &mut self;
         let mut parts = multer::Multipart::new(body.into_data_stream(), boundary);
         let mut outcomes = Vec::new();
         loop {
@@ -542,7 +540,7 @@ impl Uploader<'_> {
                 Ok(None) => break,
                 Err(e) => return Err(Error::field("body", format!("malformed multipart: {e}"))),
             };
-            outcomes.push(up.part(field).await?);
+            outcomes.push(self.part(field).await?);
         }
         if outcomes.is_empty() {
             return Err(Error::field("body", "no application/dicom parts"));
@@ -552,8 +550,8 @@ impl Uploader<'_> {
             .filter(|o| o.status == status::SUCCESS)
             .count();
         crate::audit::record(
-            &state.store,
-            caller,
+            &self.state.store,
+            self.caller,
             "study",
             "store",
             None,
@@ -571,10 +569,10 @@ impl Uploader<'_> {
         } else {
             StatusCode::ACCEPTED
         };
-        let study_url = up
+        let study_url = self
             .study
             .as_ref()
-            .map(|s| format!("{}/studies/{s}", up.base));
+            .map(|s| format!("{}/studies/{s}", self.base));
         Ok((
             code,
             [(header::CONTENT_TYPE, "application/dicom+json")],
@@ -582,9 +580,7 @@ impl Uploader<'_> {
         )
             .into_response())
     }
-}
 
-impl Uploader<'_> {
     /// Streams one part into the spool and keeps it, or says why not.
     async fn part(&mut self, mut field: multer::Field<'static>) -> Result<Outcome, Error> {
         let failed = |status| Outcome {
