@@ -305,35 +305,84 @@ async fn a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear
     let destination = Storescp::start_uncompressed("JMZX_PACS");
     let app = TestApp::spawn(backend).await;
     let relay = app.dicom.expect("DICOM listens");
-    wire(&app, destination.addr).await;
+    let (_, tertiary) = wire(&app, destination.addr).await;
     let dir = pydicom_files();
+    let jpeg = dir.join("SC_rgb_jpeg_dcmtk.dcm");
+    let lossy = dir.join("JPEG-lossy.dcm");
     send_all(
         relay,
-        &[dir.join("SC_rgb_jpeg_dcmtk.dcm"), dir.join("CT_small.dcm")],
+        &[jpeg.clone(), lossy.clone(), dir.join("CT_small.dcm")],
     );
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let list = loop {
         let list = forwards(&app).await;
-        let settled = list.len() == 2
+        let settled = list.len() == 3
             && list
                 .iter()
                 .all(|f| f["state"] == "delivered" || f["state"] == "failed");
         if settled {
-            let failed: Vec<&Value> = list.iter().filter(|f| f["state"] == "failed").collect();
-            assert_eq!(failed.len(), 1, "{list:#?}");
-            let error = failed[0]["last_error"].as_str().unwrap();
-            assert!(
-                error.contains("1.2.840.10008.1.2.4.50"),
-                "names the transfer syntax: {error}"
-            );
-            assert!(
-                list.iter().any(|f| f["state"] == "delivered"),
-                "the CT went through"
-            );
-            break;
+            break list;
         }
         assert!(Instant::now() < deadline, "not settled: {list:#?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let of = |file: &Path| {
+        let uid = dcmtk::describe(file).1;
+        list.iter()
+            .find(|f| f["sop_instance_uid"] == uid.as_str())
+            .unwrap()
+            .clone()
+    };
+    let (failed, other_failed) = (of(&jpeg), of(&lossy));
+    for (f, ts) in [
+        (&failed, "1.2.840.10008.1.2.4.50"),
+        (&other_failed, "1.2.840.10008.1.2.4.51"),
+    ] {
+        assert_eq!(f["state"], "failed", "{f}");
+        let error = f["last_error"].as_str().unwrap();
+        assert!(error.contains(ts), "names the transfer syntax: {error}");
     }
+    let delivered = of(&dir.join("CT_small.dcm"));
+    assert_eq!(delivered["state"], "delivered", "the CT went through");
+
+    // The operator of the reading hospital cancels one failed forward, points the hospital
+    // at a PACS that takes JPEG and retries the other: it arrives; the cancelled one does
+    // not. A delivered forward can be neither cancelled nor retried.
+    let (_, office) = app.user("jm.office", tertiary, &["coordinator"]).await;
+    let act = |id: &Value, step: &'static str| {
+        let (app, office) = (&app, office.clone());
+        let path = format!("/api/v1/forwards/{id}/{step}");
+        async move { app.post(&path, &office, json!({})).await }
+    };
+    let (status, cancelled) = act(&other_failed["id"], "cancel").await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    for step in ["cancel", "retry"] {
+        let (status, problem) = act(&delivered["id"], step).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{step}: {problem}");
+    }
+    let jpeg_pacs = Storescp::start("JMZX_PACS");
+    let (status, d) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/institutions/{tertiary}/imaging-destination"),
+            Some(&office),
+            Some(json!({"ae_title": "JMZX_PACS", "host": "127.0.0.1", "port": jpeg_pacs.addr.port()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let (status, retried) = act(&failed["id"], "retry").await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert_eq!(retried["port"], jpeg_pacs.addr.port());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while jpeg_pacs.received(&dcmtk::describe(&jpeg).1).is_none() {
+        assert!(Instant::now() < deadline, "the retried forward arrives");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        jpeg_pacs.received(&dcmtk::describe(&lossy).1).is_none(),
+        "the cancelled forward stays cancelled"
+    );
     app.stop().await;
 }
