@@ -136,6 +136,12 @@ async fn stored_instances_are_kept_byte_for_byte_and_indexed_once(backend: Backe
     // the wire.
     let reference = Storescp::start("REFERENCE");
     let spool = app.db.dir.path().join("dicom");
+    // A crash between placing a file and indexing it leaves an unindexed file where the
+    // first sample goes: it is replaced, not taken for a stored copy.
+    let first = dcmtk::describe(&files[0]).1;
+    let leftover = spool.join(duikou_imaging::spool::Spool::relative_path(&first));
+    std::fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+    std::fs::write(&leftover, b"half of an instance").unwrap();
     let mut uids = std::collections::BTreeSet::new();
     for file in &files {
         let (ts, uid) = dcmtk::describe(file);
