@@ -1,8 +1,8 @@
 //! The storage SCP: C-ECHO and C-STORE over DICOM associations (dicom-ul does the upper
 //! layer; the DIMSE service layer is here). Each instance streams into the spool as its
-//! PDUs arrive; at its last fragment the file is synced, parsed and checked against the
-//! command, moved into place, synced again and indexed, and only then does the response
-//! say success. Anything else gets a failure status and leaves nothing behind.
+//! PDUs arrive; at its last fragment the file is moved into place, then synced while it
+//! is parsed and checked against the command, then indexed, and only then does the
+//! response say success. Anything else gets a failure status and leaves nothing behind.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::dimse::{self, Command, status};
 use crate::sop_classes;
-use crate::spool::{Incoming, Spool};
+use crate::spool::{Incoming, Placed, Spool};
 
 /// The implementation class UID written into the file meta of stored instances (a UUID
 /// derived root, PS3.5 B.2).
@@ -222,8 +222,6 @@ struct Receiving {
     transfer_syntax: String,
     incoming: Option<Incoming>,
     failure: Option<u16>,
-    /// Stored already: the data is dropped and the answer is success.
-    duplicate: bool,
 }
 
 async fn association<A: Archive>(
@@ -338,7 +336,6 @@ where
                                     current = Some(
                                         begin(
                                             spool,
-                                            archive,
                                             command,
                                             pdv.presentation_context_id,
                                             &ts,
@@ -428,13 +425,11 @@ where
         .map_err(|e| format!("cannot send a response: {e}"))
 }
 
-/// Opens the spool file of a C-STORE and writes the preamble and file meta. An instance
-/// stored already is not written again: its data is read and dropped, and it is answered
-/// with success. (Looking this up before the data arrives lets the sender go on sending
-/// into the socket buffer meanwhile.)
-async fn begin<A: Archive>(
+/// Opens the spool file of a C-STORE (made ahead of time, see [`Spool::begin`]) and
+/// writes the preamble and file meta. Whether the instance is stored already is found
+/// when it is moved into place.
+async fn begin(
     spool: &Spool,
-    archive: &A,
     command: Command,
     context_id: u8,
     ts: &str,
@@ -446,7 +441,6 @@ async fn begin<A: Archive>(
         transfer_syntax: ts.to_owned(),
         incoming: None,
         failure: None,
-        duplicate: false,
     };
     if !sop_classes::STORAGE.contains(&r.command.sop_class_uid.as_str()) {
         r.failure = Some(status::SOP_CLASS_NOT_SUPPORTED);
@@ -470,27 +464,7 @@ async fn begin<A: Archive>(
         r.failure = Some(status::CANNOT_UNDERSTAND);
         return r;
     }
-    // Whether it is stored already is asked while its file is opened.
-    let (known, opened) = tokio::join!(archive.known(&r.command.sop_instance_uid), spool.begin());
-    match known {
-        Ok(true) => {
-            r.duplicate = true;
-            if let Ok(incoming) = opened {
-                incoming.discard().await;
-            }
-            return r;
-        }
-        Ok(false) => {}
-        Err(e) => {
-            tracing::error!(error = %e, "cannot look up an instance");
-            r.failure = Some(status::OUT_OF_RESOURCES);
-            if let Ok(incoming) = opened {
-                incoming.discard().await;
-            }
-            return r;
-        }
-    }
-    match opened {
+    match spool.begin().await {
         Ok(mut incoming) => {
             if incoming.write(&header).await.is_err() {
                 incoming.discard().await;
@@ -599,7 +573,7 @@ pub fn inspect(
     })
 }
 
-/// Finishes a C-STORE: sync, check, move into place, index. Returns the status.
+/// Finishes a C-STORE: move into place, check while it syncs, index. Returns the status.
 async fn finish<A: Archive>(
     r: Receiving,
     spool: &Spool,
@@ -608,9 +582,6 @@ async fn finish<A: Archive>(
     calling: &str,
     institution_id: i64,
 ) -> u16 {
-    if r.duplicate {
-        return status::SUCCESS;
-    }
     let Some(mut incoming) = r.incoming else {
         return r.failure.unwrap_or(status::OUT_OF_RESOURCES);
     };
@@ -618,11 +589,16 @@ async fn finish<A: Archive>(
         incoming.discard().await;
         return code;
     }
-    // The data set is checked while the file is synced: both read what is written.
     if incoming.flush().await.is_err() {
         incoming.discard().await;
         return status::OUT_OF_RESOURCES;
     }
+    let mut incoming = match place(spool, archive, incoming, &r.command.sop_instance_uid).await {
+        Ok(Some(placed)) => placed,
+        Ok(None) => return status::SUCCESS,
+        Err(code) => return code,
+    };
+    // The data set is checked while the file is synced: both read what is written.
     let path = incoming.path().to_path_buf();
     let command = r.command.clone();
     let ts = r.transfer_syntax.clone();
@@ -644,7 +620,7 @@ async fn finish<A: Archive>(
         Ok(mut record) => {
             record.calling_ae = calling.to_owned();
             record.institution_id = institution_id;
-            keep(spool, archive, route, incoming, record).await
+            index(archive, route, incoming, record).await
         }
         Err(code) => {
             incoming.discard().await;
@@ -653,55 +629,90 @@ async fn finish<A: Archive>(
     }
 }
 
-/// Keeps a synced and inspected instance: moves it into place (synced) and indexes it,
-/// queued on `route`. Returns the status to answer with; on failure nothing is left
-/// behind. `record` names the sender (`calling_ae`, `institution_id`); its size and path
-/// are filled in here. The caller has checked that the SOP Instance UID is new (see
-/// [`Archive::known`]); if another copy was indexed meanwhile, the index keeps the first.
-pub async fn keep<A: Archive>(
+/// Moves a received instance to its place under `objects/`. Returns it
+/// placed, or `None` when a copy of the instance is stored already (this one is dropped,
+/// and the answer is success), or the failure status (nothing is left). A file there
+/// that the index does not know is one a crash left, and is replaced; a copy being
+/// placed at the same moment by another association is waited for.
+async fn place<A: Archive>(
     spool: &Spool,
+    archive: &A,
+    mut incoming: Incoming,
+    sop_instance_uid: &str,
+) -> Result<Option<Incoming>, u16> {
+    let relative = Spool::relative_path(sop_instance_uid);
+    loop {
+        let placed = match spool.place(&mut incoming, &relative).await {
+            Ok(Placed::Occupied) => match archive.known(sop_instance_uid).await {
+                Ok(true) => {
+                    incoming.discard().await;
+                    return Ok(None);
+                }
+                Ok(false) => spool.replace(&mut incoming, &relative).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot look up an instance");
+                    incoming.discard().await;
+                    return Err(status::OUT_OF_RESOURCES);
+                }
+            },
+            other => other,
+        };
+        match placed {
+            Ok(Placed::Placed) => return Ok(Some(incoming)),
+            Ok(Placed::Busy) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Ok(Placed::Occupied) => unreachable!("replace never finds the place occupied"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store an instance");
+                incoming.discard().await;
+                return Err(status::OUT_OF_RESOURCES);
+            }
+        }
+    }
+}
+
+/// Indexes a placed, synced and inspected instance, queued on `route`; on failure the
+/// file goes again. Returns the status.
+async fn index<A: Archive>(
     archive: &A,
     route: &A::Route,
     incoming: Incoming,
     mut record: InstanceRecord,
 ) -> u16 {
-    let size = incoming.written();
-    let relative = Spool::relative_path(&record.sop_instance_uid);
-    match spool.commit(&incoming, &relative).await {
-        Ok(true) => {}
-        Ok(false) => match archive.known(&record.sop_instance_uid).await {
-            // Another copy was stored meanwhile; the first stays.
-            Ok(true) => {
-                incoming.discard().await;
-                return status::SUCCESS;
-            }
-            // A file that a crash left before it was indexed.
-            Ok(false) => {
-                if let Err(e) = spool.replace(incoming, &relative).await {
-                    tracing::error!(error = %e, "cannot store an instance");
-                    return status::OUT_OF_RESOURCES;
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot look up an instance");
-                incoming.discard().await;
-                return status::OUT_OF_RESOURCES;
-            }
-        },
-        Err(e) => {
-            tracing::error!(error = %e, "cannot store an instance");
-            incoming.discard().await;
-            return status::OUT_OF_RESOURCES;
-        }
-    }
-    record.size = i64::try_from(size).unwrap_or(i64::MAX);
-    record.path = relative.to_string_lossy().into_owned();
+    record.size = i64::try_from(incoming.written()).unwrap_or(i64::MAX);
+    record.path = Spool::relative_path(&record.sop_instance_uid)
+        .to_string_lossy()
+        .into_owned();
     match archive.index(record, route).await {
+        // A duplicate found only now (its file had gone) keeps this file: same place.
         Ok(_) => status::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cannot index an instance");
-            let _ = tokio::fs::remove_file(spool.path(&relative)).await;
+            incoming.discard().await;
             status::OUT_OF_RESOURCES
         }
     }
+}
+
+/// Keeps an inspected instance (STOW-RS): moves it into place, syncs and indexes it,
+/// queued on `route`. Returns the status to answer with; on failure nothing is left
+/// behind. `record` names the sender (`calling_ae`, `institution_id`); its size and path
+/// are filled in here. If the instance is stored already, this copy is dropped and the
+/// answer is success.
+pub async fn keep<A: Archive>(
+    spool: &Spool,
+    archive: &A,
+    route: &A::Route,
+    incoming: Incoming,
+    record: InstanceRecord,
+) -> u16 {
+    let mut incoming = match place(spool, archive, incoming, &record.sop_instance_uid).await {
+        Ok(Some(placed)) => placed,
+        Ok(None) => return status::SUCCESS,
+        Err(code) => return code,
+    };
+    if incoming.finish().await.is_err() {
+        incoming.discard().await;
+        return status::OUT_OF_RESOURCES;
+    }
+    index(archive, route, incoming, record).await
 }

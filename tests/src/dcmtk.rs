@@ -113,6 +113,28 @@ pub fn python<A: AsRef<std::ffi::OsStr>>(script: &str, args: &[A]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Writes `n` copies of CT_small.dcm with fresh SOP Instance UIDs (one series) into `dir`;
+/// returns the files and their UIDs.
+pub fn ct_images(dir: &std::path::Path, n: usize) -> (Vec<std::path::PathBuf>, Vec<String>) {
+    let script = "import sys, pydicom, os\n\
+        from pydicom.uid import generate_uid\n\
+        src = os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files', 'CT_small.dcm')\n\
+        out, n = sys.argv[1], int(sys.argv[2])\n\
+        series = generate_uid()\n\
+        for i in range(n):\n\
+        \x20   ds = pydicom.dcmread(src)\n\
+        \x20   ds.SOPInstanceUID = generate_uid()\n\
+        \x20   ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID\n\
+        \x20   ds.SeriesInstanceUID = series\n\
+        \x20   ds.InstanceNumber = i + 1\n\
+        \x20   ds.save_as(os.path.join(out, f'ct{i:04}.dcm'))\n\
+        \x20   print(ds.SOPInstanceUID)\n";
+    let out = python(script, &[dir.as_os_str(), n.to_string().as_ref()]);
+    let uids: Vec<String> = out.lines().map(str::to_owned).collect();
+    let files = (0..n).map(|i| dir.join(format!("ct{i:04}.dcm"))).collect();
+    (files, uids)
+}
+
 /// The directory of pydicom's sample files.
 pub fn pydicom_files() -> PathBuf {
     let out = python(

@@ -359,6 +359,17 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// Files with data in the spool's `incoming/` (under `dicom_dir`): instances half
+/// written. (Empty ones are files the relay made ready for the next instances.)
+pub fn half_written(dicom_dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dicom_dir.join("incoming"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Percent-encodes a query value.
 pub fn urlencode(s: &str) -> String {
     s.bytes()

@@ -624,7 +624,8 @@ impl Uploader<'_> {
             incoming.discard().await;
             return Ok(failed(code));
         }
-        if incoming.finish().await.is_err() {
+        // Synced once it is in place (see `scp::keep`); read back meanwhile.
+        if incoming.flush().await.is_err() {
             incoming.discard().await;
             return Ok(failed(status::OUT_OF_RESOURCES));
         }

@@ -178,10 +178,9 @@ async fn stored_instances_are_kept_byte_for_byte_and_indexed_once(backend: Backe
     }
     let rows = instances(&app).await;
     assert_eq!(rows.len(), uids.len());
-    assert!(
-        !std::fs::read_dir(spool.join("incoming"))
-            .unwrap()
-            .any(|_| true),
+    assert_eq!(
+        duikou_tests::half_written(&spool),
+        Vec::<PathBuf>::new(),
         "nothing is left half-written"
     );
 
@@ -195,6 +194,41 @@ async fn stored_instances_are_kept_byte_for_byte_and_indexed_once(backend: Backe
     );
     assert!(again.status.success());
     assert_eq!(instances(&app).await.len(), uids.len());
+
+    // New instances sent on two associations at once: both senders succeed, and each
+    // instance is stored once, whole.
+    let dir = tempfile::tempdir().unwrap();
+    let (twice, twice_uids) = dcmtk::ct_images(dir.path(), 30);
+    let senders: Vec<_> = (0..2)
+        .map(|_| {
+            let twice = twice.clone();
+            std::thread::spawn(move || {
+                dcmtk::store(addr, "TAISHAN_CT", "DUIKOU", "1.2.840.10008.1.2.1", &twice)
+            })
+        })
+        .collect();
+    for sender in senders {
+        let sent = sender.join().unwrap();
+        let said = String::from_utf8_lossy(&sent.stderr);
+        assert!(sent.status.success(), "{said}");
+    }
+    let rows = instances(&app).await;
+    assert_eq!(rows.len(), uids.len() + twice.len());
+    let sent = dcmtk::store(
+        reference.addr,
+        "TAISHAN_CT",
+        "REFERENCE",
+        "1.2.840.10008.1.2.1",
+        &twice,
+    );
+    assert!(sent.status.success());
+    for uid in &twice_uids {
+        let (_, path, _) = rows.iter().find(|(u, _, _)| u == uid).expect("indexed");
+        let stored = std::fs::read(spool.join(path)).unwrap();
+        let wire = std::fs::read(reference.received(uid).expect("storescp got it")).unwrap();
+        assert!(data_set(&stored) == data_set(&wire), "{uid} is whole");
+    }
+    assert_eq!(duikou_tests::half_written(&spool), Vec::<PathBuf>::new());
     app.stop().await;
 }
 
@@ -219,9 +253,7 @@ fn describe_bytes(bytes: &[u8]) -> String {
 async fn nothing_kept(app: &TestApp) {
     let spool = app.db.dir.path().join("dicom");
     for _ in 0..50 {
-        let incoming_empty = !std::fs::read_dir(spool.join("incoming"))
-            .unwrap()
-            .any(|_| true);
+        let incoming_empty = duikou_tests::half_written(&spool).is_empty();
         let objects_empty = walk(&spool.join("objects")).is_empty();
         if incoming_empty && objects_empty {
             assert!(instances(app).await.is_empty());

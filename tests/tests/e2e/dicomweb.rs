@@ -572,10 +572,11 @@ async fn stow_keeps_and_forwards_uploads_and_refuses_what_it_must(backend: Backe
         4,
         "CT, MR, RT dose, SC"
     );
-    let spooled = std::fs::read_dir(app.db.dir.path().join("dicom/incoming"))
-        .unwrap()
-        .count();
-    assert_eq!(spooled, 0, "no partial file is left in the spool");
+    assert_eq!(
+        duikou_tests::half_written(&app.db.dir.path().join("dicom")),
+        Vec::<std::path::PathBuf>::new(),
+        "no partial file is left in the spool"
+    );
 
     // Not multipart, or no parts: a problem naming the body.
     let response = app

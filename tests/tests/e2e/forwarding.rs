@@ -220,35 +220,13 @@ async fn an_unreachable_destination_is_retried_until_it_answers(backend: Backend
     app.stop().await;
 }
 
-/// Writes `n` copies of CT_small.dcm with fresh SOP Instance UIDs (one series) into `dir`;
-/// returns the files and their UIDs.
-fn many_ct_images(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<String>) {
-    let script = "import sys, pydicom, os\n\
-        from pydicom.uid import generate_uid\n\
-        src = os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files', 'CT_small.dcm')\n\
-        out, n = sys.argv[1], int(sys.argv[2])\n\
-        series = generate_uid()\n\
-        for i in range(n):\n\
-        \x20   ds = pydicom.dcmread(src)\n\
-        \x20   ds.SOPInstanceUID = generate_uid()\n\
-        \x20   ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID\n\
-        \x20   ds.SeriesInstanceUID = series\n\
-        \x20   ds.InstanceNumber = i + 1\n\
-        \x20   ds.save_as(os.path.join(out, f'ct{i:04}.dcm'))\n\
-        \x20   print(ds.SOPInstanceUID)\n";
-    let out = dcmtk::python(script, &[dir.as_os_str(), n.to_string().as_ref()]);
-    let uids: Vec<String> = out.lines().map(str::to_owned).collect();
-    let files = (0..n).map(|i| dir.join(format!("ct{i:04}.dcm"))).collect();
-    (files, uids)
-}
-
 async fn forwarding_survives_a_kill_9_of_the_relay(backend: Backend) {
     let destination = Storescp::start("JMZX_PACS");
     // This gateway only sets things up; the relay is a separate `duikou serve`.
     let app = TestApp::spawn_with(backend, |c| c.imaging.listen = None).await;
     wire(&app, destination.addr).await;
     let images = tempfile::tempdir().unwrap();
-    let (files, uids) = many_ct_images(images.path(), 120);
+    let (files, uids) = dcmtk::ct_images(images.path(), 120);
     let env = [
         ("DUIKOU_IMAGING_FORWARD_LEASE_SECONDS", "2"),
         ("DUIKOU_IMAGING_FORWARD_RETRY_BASE_MS", "200"),
