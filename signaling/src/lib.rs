@@ -13,6 +13,8 @@
 //! - [`server`]: the thin tokio/axum shell: a task owning the hub, one reader and one
 //!   writer per WebSocket, room tokens checked at the first message.
 //! - [`token`]: room tokens, short-lived HS256 JWTs naming room, identity, role and grants.
+//! - [`sfu`]: the forwarding unit of teaching sessions, sans-I/O around str0m: one
+//!   presenter's media to many receivers, a simulcast layer each.
 //! - [`turn`]: TURN credentials in coturn's shared-secret form (the REST API of
 //!   draft-uberti-behave-turn-rest), minted per join.
 //!
@@ -24,6 +26,7 @@ pub mod hub;
 pub mod protocol;
 pub mod room;
 pub mod server;
+pub mod sfu;
 pub mod token;
 pub mod turn;
 

@@ -1,0 +1,429 @@
+//! The forwarding unit of teaching sessions: what a presenter (or a trainee given the
+//! microphone) publishes is carried to everyone else in the room, without mixing or
+//! transcoding. Sans-I/O around str0m (see `README.md` for why str0m): every peer
+//! connection of the process shares one UDP socket, and the shell feeds datagrams and
+//! time in and sends out what [`Unit::poll_transmit`] returns.
+//!
+//! Each participant offers first (Chrome fixes its RTP header-extension ids from its own
+//! offer): the presenter with its tracks to send, a trainee with empty slots to receive
+//! into (audio, camera, screen). The unit answers with its one candidate in the SDP.
+//! Incoming tracks are given, per receiver, the first free slot of their kind. Of a
+//! simulcast video track each receiver gets one layer ([`Layer`]); a receiver that starts
+//! or changes layer has a key frame asked for it.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// Why an offer was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SfuError {
+    /// The SDP could not be parsed.
+    #[error("the offer is not valid SDP: {0}")]
+    BadOffer(String),
+    /// str0m refused the offer (no common codec, a malformed media section).
+    #[error("the offer cannot be answered: {0}")]
+    Refused(String),
+}
+
+/// Simulcast layers, as the presenter's page names them (RIDs), lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    /// A quarter of the resolution (`q`).
+    Quarter,
+    /// Half the resolution (`h`).
+    Half,
+    /// Full resolution (`f`).
+    Full,
+}
+
+impl Layer {
+    /// The RID of this layer.
+    pub fn rid(self) -> Rid {
+        match self {
+            Layer::Quarter => "q".into(),
+            Layer::Half => "h".into(),
+            Layer::Full => "f".into(),
+        }
+    }
+
+    fn of(rid: Rid) -> Option<Layer> {
+        [Layer::Quarter, Layer::Half, Layer::Full]
+            .into_iter()
+            .find(|l| l.rid() == rid)
+    }
+}
+
+/// What a participant may send through the unit, from its room token's grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct May {
+    /// Its audio is forwarded.
+    pub audio: bool,
+    /// Its video (camera, screen) is forwarded.
+    pub video: bool,
+}
+
+/// A participant: its room and identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    /// The room.
+    pub room: String,
+    /// The participant's identity.
+    pub identity: String,
+}
+
+/// A datagram to send.
+#[derive(Debug)]
+pub struct Transmit {
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Vec<u8>,
+}
+
+/// One incoming track: who sends it and on which of its media lines.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TrackKey {
+    origin: u64,
+    mid: Mid,
+}
+
+struct Peer {
+    id: u64,
+    key: PeerKey,
+    rtc: Rtc,
+    may: May,
+    /// Slots this peer receives into, by kind, in the order of its offer.
+    slots: Vec<(Mid, MediaKind)>,
+    /// Which incoming track each used slot carries.
+    carrying: HashMap<Mid, TrackKey>,
+    /// The simulcast layer this peer receives.
+    layer: Layer,
+    /// Media lines this peer sends on, with whether they are simulcast.
+    sending: HashMap<Mid, MediaKind>,
+    /// Payload bytes forwarded to this peer.
+    forwarded_bytes: u64,
+    /// When its connection's timers are due next.
+    due: Instant,
+}
+
+/// Every forwarded peer connection of the process.
+pub struct Unit {
+    local: SocketAddr,
+    peers: Vec<Peer>,
+    next_id: u64,
+    out: VecDeque<Transmit>,
+    /// Key frame requests already sent, per (origin, mid, layer), to throttle them.
+    asked: HashMap<(u64, Mid, Option<Rid>), Instant>,
+}
+
+/// Key frame requests for the same layer are sent at most this often.
+const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+
+impl Unit {
+    /// A unit whose socket is at `local` (the address peers reach, in the answers).
+    pub fn new(local: SocketAddr) -> Self {
+        Self {
+            local,
+            peers: Vec::new(),
+            next_id: 0,
+            out: VecDeque::new(),
+            asked: HashMap::new(),
+        }
+    }
+
+    /// Answers `key`'s offer, replacing an earlier connection of the same participant.
+    pub fn offer(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        may: May,
+        sdp: &str,
+    ) -> Result<String, SfuError> {
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        let mut rtc = Rtc::builder().build(now);
+        let candidate =
+            Candidate::host(self.local, "udp").map_err(|e| SfuError::Refused(e.to_string()))?;
+        let _ = rtc.add_local_candidate(candidate);
+        let answer: SdpAnswer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| SfuError::Refused(e.to_string()))?;
+        self.leave(&key);
+        self.next_id += 1;
+        self.peers.push(Peer {
+            id: self.next_id,
+            key,
+            rtc,
+            may,
+            slots: Vec::new(),
+            carrying: HashMap::new(),
+            layer: Layer::Full,
+            sending: HashMap::new(),
+            forwarded_bytes: 0,
+            due: now,
+        });
+        self.drive(now);
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Drops `key`'s connection, if any.
+    pub fn leave(&mut self, key: &PeerKey) {
+        if let Some(i) = self.peers.iter().position(|p| p.key == *key) {
+            let mut peer = self.peers.remove(i);
+            peer.rtc.disconnect();
+            let gone = peer.id;
+            for p in &mut self.peers {
+                p.carrying.retain(|_, t| t.origin != gone);
+            }
+        }
+    }
+
+    /// Changes what `key` may send (a grant or revoke of the microphone).
+    pub fn set_may(&mut self, key: &PeerKey, may: May) {
+        if let Some(p) = self.peers.iter_mut().find(|p| p.key == *key) {
+            p.may = may;
+        }
+    }
+
+    /// Sets the simulcast layer `key` receives; a key frame is asked for it.
+    pub fn set_layer(&mut self, now: Instant, key: &PeerKey, layer: Layer) {
+        let Some(p) = self.peers.iter_mut().find(|p| p.key == *key) else {
+            return;
+        };
+        if p.layer == layer {
+            return;
+        }
+        p.layer = layer;
+        let wanted: Vec<TrackKey> = p.carrying.values().cloned().collect();
+        for track in wanted {
+            self.ask_keyframe(now, &track, Some(layer.rid()));
+        }
+        self.drive(now);
+    }
+
+    /// Whether `key` is connected here.
+    pub fn has(&self, key: &PeerKey) -> bool {
+        self.peers.iter().any(|p| p.key == *key && p.rtc.is_alive())
+    }
+
+    /// Payload bytes forwarded to `key` so far.
+    pub fn forwarded_bytes(&self, key: &PeerKey) -> u64 {
+        self.peers
+            .iter()
+            .find(|p| p.key == *key)
+            .map_or(0, |p| p.forwarded_bytes)
+    }
+
+    /// A datagram arrived from `source`; returns whether a peer took it.
+    pub fn receive(&mut self, now: Instant, source: SocketAddr, contents: &[u8]) -> bool {
+        let Ok(contents) = contents.try_into() else {
+            return false;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        let Some(peer) = self.peers.iter_mut().find(|p| p.rtc.accepts(&input)) else {
+            return false;
+        };
+        if peer.rtc.handle_input(input).is_err() {
+            peer.rtc.disconnect();
+        }
+        self.drive(now);
+        true
+    }
+
+    /// Time passed: timers of every peer connection run.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for p in &mut self.peers {
+            if p.rtc.handle_input(Input::Timeout(now)).is_err() {
+                p.rtc.disconnect();
+            }
+        }
+        self.drive(now);
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// When [`Unit::handle_timeout`] is due next.
+    pub fn poll_timeout(&self, now: Instant) -> Instant {
+        self.peers
+            .iter()
+            .map(|p| p.due)
+            .fold(now + Duration::from_millis(100), Instant::min)
+    }
+
+    /// Polls every peer until it waits for time or input; forwards what publishers sent.
+    fn drive(&mut self, now: Instant) {
+        loop {
+            let mut media: Vec<(u64, MediaData)> = Vec::new();
+            let mut keyframes = Vec::new();
+            for p in &mut self.peers {
+                while p.rtc.is_alive() {
+                    match p.rtc.poll_output() {
+                        Ok(Output::Timeout(due)) => {
+                            p.due = due;
+                            break;
+                        }
+                        Ok(Output::Transmit(t)) => self.out.push_back(Transmit {
+                            destination: t.destination,
+                            contents: t.contents.to_vec(),
+                        }),
+                        Ok(Output::Event(event)) => match event {
+                            Event::MediaAdded(m) => match m.direction {
+                                Direction::RecvOnly => {
+                                    p.sending.insert(m.mid, m.kind);
+                                }
+                                Direction::SendOnly => p.slots.push((m.mid, m.kind)),
+                                _ => {
+                                    p.sending.insert(m.mid, m.kind);
+                                    p.slots.push((m.mid, m.kind));
+                                }
+                            },
+                            Event::MediaData(data) => media.push((p.id, data)),
+                            Event::KeyframeRequest(r) => {
+                                if let Some(track) = p.carrying.get(&r.mid) {
+                                    keyframes.push((track.clone(), Some(p.layer.rid())));
+                                }
+                            }
+                            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                                p.rtc.disconnect();
+                            }
+                            _ => {}
+                        },
+                        Err(_) => p.rtc.disconnect(),
+                    }
+                }
+            }
+            if media.is_empty() && keyframes.is_empty() {
+                break;
+            }
+            for (origin, data) in media {
+                self.forward(now, origin, &data);
+            }
+            for (track, rid) in keyframes {
+                self.ask_keyframe(now, &track, rid);
+            }
+        }
+        let alive: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|p| p.rtc.is_alive())
+            .map(|p| p.id)
+            .collect();
+        self.peers.retain(|p| p.rtc.is_alive());
+        for p in &mut self.peers {
+            p.carrying.retain(|_, t| alive.contains(&t.origin));
+        }
+    }
+
+    /// Writes one frame of `origin` to every other peer of its room that has a slot for
+    /// it, in the layer each receives.
+    fn forward(&mut self, now: Instant, origin: u64, data: &MediaData) {
+        let Some(from) = self.peers.iter().find(|p| p.id == origin) else {
+            return;
+        };
+        let Some(&kind) = from.sending.get(&data.mid) else {
+            return;
+        };
+        let allowed = match kind {
+            MediaKind::Audio => from.may.audio,
+            MediaKind::Video => from.may.video,
+        };
+        if !allowed {
+            return;
+        }
+        let room = from.key.room.clone();
+        let track = TrackKey {
+            origin,
+            mid: data.mid,
+        };
+        let layer = data.rid.and_then(Layer::of);
+        let mut wanted = Vec::new();
+        for p in self.peers.iter_mut() {
+            if p.id == origin || p.key.room != room || !p.rtc.is_alive() {
+                continue;
+            }
+            if layer.is_some_and(|l| l != p.layer) {
+                continue;
+            }
+            let slot = match p.carrying.iter().find(|(_, t)| **t == track) {
+                Some((mid, _)) => *mid,
+                None => {
+                    let free = p
+                        .slots
+                        .iter()
+                        .find(|(mid, k)| *k == kind && !p.carrying.contains_key(mid))
+                        .map(|(mid, _)| *mid);
+                    let Some(mid) = free else { continue };
+                    p.carrying.insert(mid, track.clone());
+                    if kind == MediaKind::Video {
+                        wanted.push(data.rid);
+                    }
+                    mid
+                }
+            };
+            let Some(writer) = p.rtc.writer(slot) else {
+                continue;
+            };
+            let Some(pt) = writer.match_params(data.params) else {
+                continue;
+            };
+            let bytes = data.data.len() as u64;
+            if writer
+                .write(pt, data.network_time, data.time, Arc::clone(&data.data))
+                .is_ok()
+            {
+                p.forwarded_bytes += bytes;
+            }
+        }
+        // A receiver that just started on this track needs a key frame to decode.
+        for rid in wanted {
+            self.ask_keyframe(now, &track, rid);
+        }
+    }
+
+    /// Asks the sender of `track` for a key frame of `rid`, at most every
+    /// [`KEYFRAME_INTERVAL`].
+    fn ask_keyframe(&mut self, now: Instant, track: &TrackKey, rid: Option<Rid>) {
+        let key = (track.origin, track.mid, rid);
+        if self
+            .asked
+            .get(&key)
+            .is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_INTERVAL)
+        {
+            return;
+        }
+        let Some(p) = self.peers.iter_mut().find(|p| p.id == track.origin) else {
+            return;
+        };
+        let Some(mut writer) = p.rtc.writer(track.mid) else {
+            return;
+        };
+        if writer
+            .request_keyframe(rid, KeyframeRequestKind::Pli)
+            .is_ok()
+        {
+            self.asked.insert(key, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
