@@ -160,6 +160,7 @@ pub async fn dicom(mut config: Config, images: usize) -> anyhow::Result<()> {
     config.data.dir = root.join("relay");
     config.http.listen = "127.0.0.1:0".parse()?;
     config.imaging.listen = Some("127.0.0.1:0".parse()?);
+    config.signaling.media_listen = None;
     config.imaging.tls_listen = None;
     let config_is_postgres = config.database_url().starts_with("postgres");
     let prepared = crate::startup::prepare(config).await?;

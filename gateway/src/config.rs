@@ -5,7 +5,7 @@
 //! the section from the key.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -208,6 +208,13 @@ pub struct SignalingConfig {
     pub resume_seconds: u64,
     /// Seconds of silence before the server pings; as long again without a pong closes.
     pub ping_seconds: u64,
+    /// UDP address of the forwarding unit that carries teaching sessions' media; unset,
+    /// teaching rooms refuse offers.
+    pub media_listen: Option<SocketAddr>,
+    /// The address browsers reach the forwarding unit at (put in its answers). Unset: the
+    /// listen address if it names one, otherwise the address of the interface that routes
+    /// outwards, otherwise 127.0.0.1.
+    pub media_address: Option<IpAddr>,
 }
 
 impl Default for SignalingConfig {
@@ -228,6 +235,8 @@ impl Default for SignalingConfig {
             burst: 200,
             resume_seconds: 30,
             ping_seconds: 10,
+            media_listen: Some(SocketAddr::from(([0, 0, 0, 0], 7882))),
+            media_address: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::store::{NewInstitution, NewUser, Store};
 use crate::tls;
 use duikou_signaling::hub::HubConfig;
 use duikou_signaling::room::RoomConfig;
-use duikou_signaling::server::{IceConfig, ShellConfig, Signaling};
+use duikou_signaling::server::{IceConfig, MediaConfig, ShellConfig, Signaling};
 
 /// A migrated, seeded store and what the first start created.
 pub struct Prepared {
@@ -197,13 +197,32 @@ async fn signaling(prepared: &Prepared) -> anyhow::Result<Signaling> {
             ..HubConfig::default()
         },
         handshake_timeout: secs(10),
+        media: c.media_listen.map(|listen| MediaConfig {
+            listen,
+            advertised: c.media_address.unwrap_or_else(|| reachable_address(listen)),
+        }),
     };
     let bus = match &prepared.store {
         Store::Postgres(pool) => Some(crate::bus::start(pool.clone()).await?),
         Store::Sqlite(_) => None,
     };
     let presence = Arc::new(crate::rooms::StorePresence(prepared.store.clone()));
-    Ok(Signaling::start(config, presence, bus))
+    Ok(Signaling::start(config, presence, bus)?)
+}
+
+/// The address peers reach a socket bound to `listen` at: the one it names, or the
+/// address of the interface that routes outwards (a UDP connect sends nothing), or
+/// loopback.
+fn reachable_address(listen: std::net::SocketAddr) -> std::net::IpAddr {
+    if !listen.ip().is_unspecified() {
+        return listen.ip();
+    }
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("198.51.100.1:9")?;
+            s.local_addr()
+        })
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip())
 }
 
 /// The TLS configuration, when the configuration asks for HTTPS.

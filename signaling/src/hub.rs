@@ -39,6 +39,9 @@ pub struct HubConfig {
     pub heartbeat: Duration,
     /// Silence after which another process counts as gone.
     pub node_timeout: Duration,
+    /// Rooms whose names start with one of these send their media through the
+    /// forwarding unit (teaching sessions).
+    pub forwarded_rooms: Vec<String>,
 }
 
 impl Default for HubConfig {
@@ -52,6 +55,7 @@ impl Default for HubConfig {
             abuse_window: Duration::from_secs(10),
             heartbeat: Duration::from_secs(5),
             node_timeout: Duration::from_secs(20),
+            forwarded_rooms: vec!["teaching-".to_owned()],
         }
     }
 }
@@ -136,6 +140,17 @@ pub enum HubEffect {
     },
     /// Tell the other processes.
     Publish(BusEvent),
+    /// Hand a participant's request to the forwarding unit.
+    Media {
+        /// The room.
+        room: String,
+        /// Who.
+        identity: String,
+        /// What its room token grants.
+        grants: crate::Grants,
+        /// The request.
+        request: room::MediaRequest,
+    },
 }
 
 #[derive(Debug)]
@@ -222,14 +237,46 @@ impl Hub {
                     room: room.to_owned(),
                     event,
                 }),
+                room::Effect::Media {
+                    identity,
+                    grants,
+                    request,
+                } => HubEffect::Media {
+                    room: room.to_owned(),
+                    identity,
+                    grants,
+                    request,
+                },
             })
             .collect()
     }
 
     fn room_mut(&mut self, room: &str) -> &mut Room {
-        self.rooms
-            .entry(room.to_owned())
-            .or_insert_with(|| Room::new(self.config.room.clone()))
+        let forwarded = self
+            .config
+            .forwarded_rooms
+            .iter()
+            .any(|prefix| room.starts_with(prefix.as_str()));
+        self.rooms.entry(room.to_owned()).or_insert_with(|| {
+            let mut r = Room::new(self.config.room.clone());
+            r.set_forwarded(forwarded);
+            r
+        })
+    }
+
+    /// A message from the forwarding unit (its answer, or why it refused) for `identity`
+    /// in `room`.
+    pub fn from_unit(
+        &mut self,
+        room: &str,
+        identity: &str,
+        message: ServerMessage,
+    ) -> Vec<HubEffect> {
+        let effects = match self.rooms.get_mut(room) {
+            Some(r) => r.from_unit(identity, message),
+            None => Vec::new(),
+        };
+        self.lift(room, effects)
     }
 
     fn attach(&mut self, conn: ConnId, room: &str, now: Instant) {

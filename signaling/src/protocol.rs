@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;
 
+/// The identity of the forwarding unit in rooms whose media it carries. Account
+/// identities never start with `@`.
+pub const UNIT: &str = "@sfu";
+
 /// A message from a client.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -144,6 +148,10 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
         /// Whether this welcome continues an earlier connection.
         resumed: bool,
+        /// In a room whose media goes through the forwarding unit, the identity to offer
+        /// to ([`UNIT`]) instead of offering to the other participants.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
     },
     /// Someone entered.
     Joined {

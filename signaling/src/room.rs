@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{ClientMessage, IceServer, ParticipantInfo, ServerMessage, VERSION};
+use crate::Grants;
+use crate::protocol::{ClientMessage, IceServer, ParticipantInfo, ServerMessage, UNIT, VERSION};
 
 /// Identifies one WebSocket connection of the shell.
 pub type ConnId = u64;
@@ -70,6 +71,25 @@ pub struct Entrant {
     pub session_id: String,
     /// STUN and TURN servers for the welcome.
     pub ice_servers: Vec<IceServer>,
+    /// What the room token grants.
+    pub grants: Grants,
+}
+
+/// What a participant asks of the forwarding unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaRequest {
+    /// Its offer, to be answered.
+    Offer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// A trickled candidate of its.
+    Candidate {
+        /// The candidate line.
+        candidate: String,
+    },
+    /// It is gone: drop its media.
+    Leave,
 }
 
 /// What another process must hear of this room.
@@ -134,6 +154,15 @@ pub enum Effect {
     },
     /// Tell the other processes.
     Publish(RoomEvent),
+    /// Hand a participant's request to the forwarding unit (rooms it serves only).
+    Media {
+        /// Who.
+        identity: String,
+        /// What its room token grants.
+        grants: Grants,
+        /// The request.
+        request: MediaRequest,
+    },
 }
 
 /// Why a join or resume is refused.
@@ -165,6 +194,7 @@ struct Local {
 #[derive(Debug)]
 struct Participant {
     info: ParticipantInfo,
+    grants: Grants,
     /// `None` when connected to another process (named by `node`).
     local: Option<Local>,
     node: Option<String>,
@@ -175,6 +205,8 @@ struct Participant {
 pub struct Room {
     config: RoomConfig,
     participants: BTreeMap<String, Participant>,
+    /// Media goes through the forwarding unit, not from peer to peer.
+    forwarded: bool,
 }
 
 impl Room {
@@ -183,7 +215,26 @@ impl Room {
         Self {
             config,
             participants: BTreeMap::new(),
+            forwarded: false,
         }
+    }
+
+    /// Sends this room's media through the forwarding unit ([`UNIT`]).
+    pub fn set_forwarded(&mut self, forwarded: bool) {
+        self.forwarded = forwarded;
+    }
+
+    /// A message from the forwarding unit for `identity` (connected here).
+    pub fn from_unit(&mut self, identity: &str, message: ServerMessage) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if self
+            .participants
+            .get(identity)
+            .is_some_and(|p| p.local.is_some())
+        {
+            self.deliver(identity, |seq| message.renumbered(seq), &mut out);
+        }
+        out
     }
 
     /// Who is in the room (connected here or elsewhere, or within the resume window).
@@ -275,6 +326,7 @@ impl Room {
             role,
             session_id,
             ice_servers,
+            grants,
         } = entrant;
         let mut out = Vec::new();
         let existing = self.participants.get(&identity);
@@ -300,6 +352,7 @@ impl Room {
             identity.clone(),
             Participant {
                 info: info.clone(),
+                grants,
                 local: Some(Local {
                     session_id: session_id.clone(),
                     conn: Some(conn),
@@ -313,6 +366,7 @@ impl Room {
             },
         );
         let welcome_identity = identity.clone();
+        let unit = self.forwarded.then(|| UNIT.to_owned());
         self.deliver(
             &identity,
             |seq| ServerMessage::Welcome {
@@ -323,6 +377,7 @@ impl Room {
                 participants,
                 ice_servers,
                 resumed: false,
+                unit,
             },
             &mut out,
         );
@@ -391,6 +446,7 @@ impl Room {
                 participants: others,
                 ice_servers,
                 resumed: true,
+                unit: self.forwarded.then(|| UNIT.to_owned()),
             },
         });
         for message in p.kept.iter().filter(|m| m.seq() > last_seq) {
@@ -472,6 +528,9 @@ impl Room {
             _ => None,
         };
         if let Some(to) = &relay_to {
+            if self.forwarded && to == UNIT {
+                return self.ask_unit(conn, &from, message);
+            }
             if *to == from || !self.participants.contains_key(to) {
                 return self.refuse(
                     conn,
@@ -557,10 +616,42 @@ impl Room {
         self.broadcast(identity, &m, out);
     }
 
+    /// A participant's offer or candidate for the forwarding unit.
+    fn ask_unit(&mut self, conn: ConnId, from: &str, message: ClientMessage) -> Vec<Effect> {
+        let grants = self
+            .participants
+            .get(from)
+            .map(|p| p.grants)
+            .unwrap_or_default();
+        let request = match message {
+            ClientMessage::Offer { sdp, .. } => MediaRequest::Offer { sdp },
+            ClientMessage::Candidate { candidate, .. } => MediaRequest::Candidate { candidate },
+            _ => {
+                return self.refuse(
+                    conn,
+                    "unknown_participant",
+                    &format!("{UNIT} answers offers; it takes no answers"),
+                );
+            }
+        };
+        vec![Effect::Media {
+            identity: from.to_owned(),
+            grants,
+            request,
+        }]
+    }
+
     fn remove(&mut self, identity: &str, now: Instant, out: &mut Vec<Effect>) {
         let Some(p) = self.participants.remove(identity) else {
             return;
         };
+        if self.forwarded && p.local.is_some() {
+            out.push(Effect::Media {
+                identity: identity.to_owned(),
+                grants: p.grants,
+                request: MediaRequest::Leave,
+            });
+        }
         // Someone who never came back was present until the connection dropped.
         let at = p
             .local
@@ -714,6 +805,7 @@ impl Room {
             identity.clone(),
             Participant {
                 info: info.clone(),
+                grants: Grants::default(),
                 local: None,
                 node: Some(node.to_owned()),
             },

@@ -16,8 +16,9 @@ use rand::RngCore as _;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::hub::{BusEvent, Hub, HubConfig, HubEffect, Resume};
-use crate::protocol::{self, ClientMessage, IceServer, ServerMessage, VERSION};
-use crate::room::{ConnId, Entrant, RoomError};
+use crate::protocol::{self, ClientMessage, IceServer, ServerMessage, UNIT, VERSION};
+use crate::room::{ConnId, Entrant, MediaRequest, RoomError};
+use crate::sfu::{May, PeerKey, Unit};
 use crate::token::{self, RoomClaims, TokenError};
 use crate::turn;
 
@@ -84,6 +85,17 @@ pub struct ShellConfig {
     pub hub: HubConfig,
     /// How long a new connection may take to send `join` or `resume`.
     pub handshake_timeout: Duration,
+    /// The forwarding unit's socket; without it, forwarded rooms refuse offers.
+    pub media: Option<MediaConfig>,
+}
+
+/// Where the forwarding unit listens and how peers reach it.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaConfig {
+    /// The UDP address to bind.
+    pub listen: std::net::SocketAddr,
+    /// The address put in answers as the unit's candidate (its port is the bound one).
+    pub advertised: std::net::IpAddr,
 }
 
 /// Where joins and leaves go: the gateway records them as attendance.
@@ -140,6 +152,11 @@ enum Command {
     Closed {
         conn: ConnId,
     },
+    FromUnit {
+        room: String,
+        identity: String,
+        message: ServerMessage,
+    },
     Stop {
         done: oneshot::Sender<()>,
     },
@@ -156,6 +173,7 @@ struct Inner {
     config: ShellConfig,
     next_conn: AtomicU64,
     node: String,
+    media_addr: Option<std::net::SocketAddr>,
 }
 
 fn unix_now() -> i64 {
@@ -171,20 +189,51 @@ fn random_hex(bytes: usize) -> String {
 }
 
 impl Signaling {
-    /// Starts the hub task. Without a bus this process is alone (SQLite).
-    pub fn start(config: ShellConfig, presence: Arc<dyn Presence>, bus: Option<BusLink>) -> Self {
+    /// Starts the hub task, and the forwarding unit on its UDP socket if configured.
+    /// Without a bus this process is alone (SQLite).
+    pub fn start(
+        config: ShellConfig,
+        presence: Arc<dyn Presence>,
+        bus: Option<BusLink>,
+    ) -> std::io::Result<Self> {
         let node = random_hex(8);
         let hub = Hub::new(node.clone(), config.hub.clone());
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(hub, rx, bus, presence));
-        Self {
+        let media = match config.media {
+            Some(media) => {
+                let socket = std::net::UdpSocket::bind(media.listen)?;
+                socket.set_nonblocking(true)?;
+                let socket = tokio::net::UdpSocket::from_std(socket)?;
+                let advertised =
+                    std::net::SocketAddr::new(media.advertised, socket.local_addr()?.port());
+                tracing::info!(%advertised, "forwarding unit listening (udp)");
+                let (requests, incoming) = mpsc::unbounded_channel();
+                tokio::spawn(forward_media(
+                    socket,
+                    advertised,
+                    incoming,
+                    commands.clone(),
+                ));
+                Some((requests, advertised))
+            }
+            None => None,
+        };
+        let media_addr = media.as_ref().map(|(_, a)| *a);
+        tokio::spawn(run(hub, rx, bus, presence, media.map(|(r, _)| r)));
+        Ok(Self {
             inner: Arc::new(Inner {
                 commands,
                 config,
                 next_conn: AtomicU64::new(1),
                 node,
+                media_addr,
             }),
-        }
+        })
+    }
+
+    /// Where the forwarding unit receives media, if it runs.
+    pub fn media_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.media_addr
     }
 
     /// This process's name on the bus.
@@ -357,6 +406,7 @@ impl Signaling {
                         role: claims.role.clone(),
                         session_id: random_hex(16),
                         ice_servers,
+                        grants: claims.grants,
                     },
                     capacity: usize::try_from(claims.capacity).unwrap_or(usize::MAX),
                     outbox: outbox.clone(),
@@ -406,6 +456,7 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     bus: Option<BusLink>,
     presence: Arc<dyn Presence>,
+    media: Option<mpsc::UnboundedSender<ToUnit>>,
 ) {
     let (bus_out, mut bus_in) = match bus {
         Some(link) => (Some(link.outgoing), Some(link.incoming)),
@@ -422,6 +473,7 @@ async fn run(
         outboxes: HashMap::new(),
         bus: bus_out,
         attendance,
+        media,
     };
     let hello = hub.start();
     shell.apply(&mut hub, vec![hello]);
@@ -475,6 +527,9 @@ async fn run(
                         shell.outboxes.remove(&conn);
                         hub.disconnected(conn, now)
                     }
+                    Command::FromUnit { room, identity, message } => {
+                        hub.from_unit(&room, &identity, message)
+                    }
                     Command::Stop { done } => {
                         let bye = hub.stop();
                         shell.apply(&mut hub, vec![bye]);
@@ -499,6 +554,70 @@ struct Shell {
     outboxes: HashMap<ConnId, mpsc::Sender<Outgoing>>,
     bus: Option<mpsc::UnboundedSender<BusEvent>>,
     attendance: mpsc::UnboundedSender<(String, String, bool, SystemTime)>,
+    media: Option<mpsc::UnboundedSender<ToUnit>>,
+}
+
+/// A participant's request for the forwarding unit.
+struct ToUnit {
+    key: PeerKey,
+    may: May,
+    request: MediaRequest,
+}
+
+/// The forwarding unit's task: datagrams, requests and its timers in, datagrams and
+/// answers out. Answers go back through the hub, which numbers them in the receiver's
+/// stream.
+async fn forward_media(
+    socket: tokio::net::UdpSocket,
+    advertised: std::net::SocketAddr,
+    mut requests: mpsc::UnboundedReceiver<ToUnit>,
+    replies: mpsc::UnboundedSender<Command>,
+) {
+    let mut unit = Unit::new(advertised);
+    let mut buf = vec![0_u8; 2048];
+    loop {
+        let due = unit.poll_timeout(Instant::now());
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = received {
+                    unit.receive(Instant::now(), from, &buf[..n]);
+                }
+            }
+            request = requests.recv() => {
+                let Some(ToUnit { key, may, request }) = request else { break };
+                let now = Instant::now();
+                match request {
+                    MediaRequest::Offer { sdp } => {
+                        let message = match unit.offer(now, key.clone(), may, &sdp) {
+                            Ok(sdp) => ServerMessage::Answer {
+                                v: VERSION,
+                                seq: 0,
+                                from: UNIT.to_owned(),
+                                sdp,
+                            },
+                            Err(e) => ServerMessage::Error {
+                                v: VERSION,
+                                seq: 0,
+                                code: "media_refused".into(),
+                                message: e.to_string(),
+                            },
+                        };
+                        let _ = replies.send(Command::FromUnit {
+                            room: key.room,
+                            identity: key.identity,
+                            message,
+                        });
+                    }
+                    MediaRequest::Candidate { candidate } => unit.candidate(now, &key, &candidate),
+                    MediaRequest::Leave => unit.leave(&key),
+                }
+            }
+            () = tokio::time::sleep_until(due.into()) => unit.handle_timeout(Instant::now()),
+        }
+        while let Some(t) = unit.poll_transmit() {
+            let _ = socket.send_to(&t.contents, t.destination).await;
+        }
+    }
 }
 
 impl Shell {
@@ -532,6 +651,36 @@ impl Shell {
                 HubEffect::Publish(event) => {
                     if let Some(bus) = &self.bus {
                         let _ = bus.send(event);
+                    }
+                }
+                HubEffect::Media {
+                    room,
+                    identity,
+                    grants,
+                    request,
+                } => {
+                    let may = May {
+                        audio: grants.publish,
+                        video: grants.publish,
+                    };
+                    let key = PeerKey { room, identity };
+                    let sent = self.media.as_ref().is_some_and(|m| {
+                        m.send(ToUnit {
+                            key: key.clone(),
+                            may,
+                            request: request.clone(),
+                        })
+                        .is_ok()
+                    });
+                    if !sent && matches!(request, MediaRequest::Offer { .. }) {
+                        let refused = ServerMessage::Error {
+                            v: VERSION,
+                            seq: 0,
+                            code: "media_refused".into(),
+                            message: "the forwarding unit does not run on this server".into(),
+                        };
+                        let more = hub.from_unit(&key.room, &key.identity, refused);
+                        self.apply(hub, more);
                     }
                 }
             }

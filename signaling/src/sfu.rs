@@ -174,6 +174,20 @@ impl Unit {
         Ok(answer.to_sdp_string())
     }
 
+    /// A candidate `key` trickled (`candidate:…`, RFC 8839). Ones that cannot be used
+    /// here (mDNS names, other protocols) are ignored: the peer's checks reach the unit
+    /// anyway, and the unit learns its address from them.
+    pub fn candidate(&mut self, now: Instant, key: &PeerKey, candidate: &str) {
+        let line = candidate.strip_prefix("a=").unwrap_or(candidate);
+        let Ok(c) = Candidate::from_sdp_string(line) else {
+            return;
+        };
+        if let Some(p) = self.peers.iter_mut().find(|p| p.key == *key) {
+            p.rtc.add_remote_candidate(c);
+        }
+        self.drive(now);
+    }
+
     /// Drops `key`'s connection, if any.
     pub fn leave(&mut self, key: &PeerKey) {
         if let Some(i) = self.peers.iter().position(|p| p.key == *key) {

@@ -119,6 +119,7 @@ impl TestDb {
         config.database.max_connections = 5;
         config.http.listen = "127.0.0.1:0".parse().expect("an address");
         config.imaging.listen = Some("127.0.0.1:0".parse().expect("an address"));
+        config.signaling.media_listen = Some("127.0.0.1:0".parse().expect("an address"));
         config
     }
 

@@ -37,6 +37,7 @@ impl Served {
             .env("DUIKOU_DATABASE_URL", &db.url)
             .env("DUIKOU_HTTP_LISTEN", "127.0.0.1:0")
             .env("DUIKOU_IMAGING_LISTEN", "127.0.0.1:0")
+            .env("DUIKOU_SIGNALING_MEDIA_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

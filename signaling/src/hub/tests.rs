@@ -8,6 +8,7 @@ fn entrant(identity: &str) -> Entrant {
         role: "requester".into(),
         session_id: format!("s-{identity}"),
         ice_servers: vec![],
+        grants: crate::Grants::default(),
     }
 }
 

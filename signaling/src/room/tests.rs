@@ -18,6 +18,7 @@ fn e(identity: &str, role: &str, session_id: &str) -> Entrant {
         role: role.into(),
         session_id: session_id.into(),
         ice_servers: vec![],
+        grants: crate::Grants::default(),
     }
 }
 
@@ -418,4 +419,76 @@ fn a_starting_process_learns_who_is_present_without_displacing_anyone() {
         matches!(to_doctor[..], [ServerMessage::Joined { participant, .. }] if participant.identity == "trainee")
     );
     assert_eq!(room.local_participants().len(), 2);
+}
+
+#[test]
+fn in_a_forwarded_room_offers_go_to_the_unit_and_its_answers_come_back() {
+    let t0 = Instant::now();
+    let mut room = Room::new(RoomConfig::default());
+    room.set_forwarded(true);
+    let presenter = Entrant {
+        grants: crate::Grants {
+            publish: true,
+            subscribe: true,
+            moderate: true,
+        },
+        ..e("teacher", "presenter", "s1")
+    };
+    let welcome = room.join(1, presenter, t0).unwrap();
+    assert!(
+        matches!(sends(&welcome, 1)[0], ServerMessage::Welcome { unit: Some(u), .. } if u == UNIT),
+        "the welcome names the unit to offer to"
+    );
+    room.join(2, e("trainee", "trainee", "s2"), t0).unwrap();
+    let out = room.message(1, offer(UNIT), t0);
+    assert_eq!(
+        out,
+        [Effect::Media {
+            identity: "teacher".into(),
+            grants: crate::Grants {
+                publish: true,
+                subscribe: true,
+                moderate: true,
+            },
+            request: MediaRequest::Offer { sdp: "v=0".into() },
+        }]
+    );
+    let answered = room.from_unit(
+        "teacher",
+        ServerMessage::Answer {
+            v: VERSION,
+            seq: 0,
+            from: UNIT.into(),
+            sdp: "v=0 answer".into(),
+        },
+    );
+    assert!(
+        matches!(sends(&answered, 1)[0], ServerMessage::Answer { from, seq, .. } if from == UNIT && *seq == 3),
+        "numbered in the receiver's stream (after its welcome and a joined): {answered:?}"
+    );
+    let answer_to_unit = ClientMessage::Answer {
+        v: VERSION,
+        to: UNIT.into(),
+        sdp: "v=0".into(),
+    };
+    let refused = room.message(2, answer_to_unit, t0);
+    assert!(
+        matches!(sends(&refused, 2)[0], ServerMessage::Error { code, .. } if code == "unknown_participant")
+    );
+    let left = room.message(2, ClientMessage::Leave { v: VERSION }, t0);
+    assert!(left.contains(&Effect::Media {
+        identity: "trainee".into(),
+        grants: crate::Grants::default(),
+        request: MediaRequest::Leave,
+    }));
+}
+
+#[test]
+fn in_a_room_of_peers_the_unit_is_nobody() {
+    let (mut room, t0) = two();
+    let out = room.message(1, offer(UNIT), t0);
+    assert!(
+        matches!(sends(&out, 1)[0], ServerMessage::Error { code, .. } if code == "unknown_participant")
+    );
+    assert!(!out.iter().any(|e| matches!(e, Effect::Media { .. })));
 }
