@@ -21,6 +21,7 @@ pub use duikou;
 pub mod certs;
 pub mod coturn;
 pub mod dcmtk;
+pub mod media;
 pub mod peer;
 pub mod process;
 pub mod scu;

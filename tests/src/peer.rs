@@ -152,7 +152,7 @@ pub struct Peer {
     reader: tokio::task::JoinHandle<()>,
 }
 
-async fn poll_until(
+pub(crate) async fn poll_until(
     timeout: Duration,
     what: &str,
     mut done: impl FnMut() -> bool,
@@ -344,28 +344,44 @@ impl State {
     }
 }
 
+/// The two halves of a signaling WebSocket.
+pub(crate) type WsSink = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+pub(crate) type WsStream = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
+
+/// Opens the signaling WebSocket at `ws_url`, joins with `token` and returns the socket
+/// and the welcome.
+pub(crate) async fn enter(ws_url: &str, token: &str) -> anyhow::Result<(WsSink, WsStream, Value)> {
+    let (ws, _) = connect_async(ws_url).await.context("the WebSocket opens")?;
+    let (mut sink, mut stream) = ws.split();
+    sink.send(Message::Text(
+        json!({"v": 1, "type": "join", "token": token})
+            .to_string()
+            .into(),
+    ))
+    .await?;
+    let welcome: Value = loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await? {
+            Some(Ok(Message::Text(t))) => break serde_json::from_str(&t)?,
+            Some(Ok(_)) => continue,
+            other => bail!("no welcome: {other:?}"),
+        }
+    };
+    if welcome["type"] != "welcome" {
+        bail!("refused: {welcome}");
+    }
+    Ok((sink, stream, welcome))
+}
+
 impl Peer {
     /// Opens the WebSocket at `ws_url`, joins with `token` and waits for the welcome; then
     /// meets everyone in the room, and everyone who comes later.
     pub async fn join(ws_url: &str, token: &str, options: PeerOptions) -> anyhow::Result<Self> {
-        let (ws, _) = connect_async(ws_url).await.context("the WebSocket opens")?;
-        let (mut sink, mut stream) = ws.split();
-        sink.send(Message::Text(
-            json!({"v": 1, "type": "join", "token": token})
-                .to_string()
-                .into(),
-        ))
-        .await?;
-        let welcome: Value = loop {
-            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await? {
-                Some(Ok(Message::Text(t))) => break serde_json::from_str(&t)?,
-                Some(Ok(_)) => continue,
-                other => bail!("no welcome: {other:?}"),
-            }
-        };
-        if welcome["type"] != "welcome" {
-            bail!("refused: {welcome}");
-        }
+        let (mut sink, mut stream, welcome) = enter(ws_url, token).await?;
         let (out, mut outgoing) = mpsc::unbounded_channel::<Value>();
         let sent = Arc::new(Mutex::new(Vec::new()));
         let log = sent.clone();

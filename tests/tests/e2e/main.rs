@@ -15,3 +15,4 @@ mod rounds;
 mod seeds;
 mod server;
 mod teaching;
+mod teaching_media;

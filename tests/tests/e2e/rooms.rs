@@ -404,11 +404,9 @@ async fn teaching_attendance(app: &TestApp, session_id: i64) -> Vec<(i64, bool)>
         .unwrap())
 }
 
-async fn a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_their_attendance(
-    backend: Backend,
-) {
-    let app = app(backend).await;
-    let c = cast(&app).await;
+/// A teaching session tomorrow by the tertiary hospital's consultant for `capacity`
+/// trainees of the county, which the two are paired for; returns its id.
+pub(crate) async fn teaching_session(app: &TestApp, c: &Cast, capacity: usize) -> i64 {
     let (status, p) = app
         .post(
             "/api/v1/pairings",
@@ -425,11 +423,19 @@ async fn a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_
             "/api/v1/teaching",
             &c.coordinator,
             json!({"presenter_clinician_id": c.consultant_id, "topic": "脑卒中早期识别",
-                   "starts_at": starts, "ends_at": starts + Duration::hours(2), "capacity": 1}),
+                   "starts_at": starts, "ends_at": starts + Duration::hours(2), "capacity": capacity}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
-    let id = session["id"].as_i64().unwrap();
+    session["id"].as_i64().unwrap()
+}
+
+async fn a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_their_attendance(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let c = cast(&app).await;
+    let id = teaching_session(&app, &c, 1).await;
     let room = format!("teaching-{id}");
     let (first_id, first) = app.user("ts.t1", c.county, &["trainee"]).await;
     let (_, second) = app.user("ts.t2", c.county, &["trainee"]).await;

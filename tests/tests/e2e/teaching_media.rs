@@ -1,0 +1,106 @@
+//! Teaching sessions' media through the forwarding unit (issue 6): a presenter and twenty
+//! trainees, each a `webrtc` 0.21 peer that offers to the unit through the signaling
+//! WebSocket.
+
+use duikou_tests::media::{MediaPeer, Part};
+use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::requests::cast;
+use crate::rooms::teaching_session;
+
+on_both_backends!(every_trainee_receives_the_presenters_audio_and_video);
+
+fn ws_url(base: &str, answer: &Value) -> String {
+    format!(
+        "{}{}",
+        base.replacen("http", "ws", 1),
+        answer["signal_url"].as_str().unwrap()
+    )
+}
+
+/// A teaching session of the tertiary hospital's consultant for `places` trainees of the
+/// paired county, all enrolled; returns the room and the join answers of the presenter
+/// and of each trainee.
+async fn teaching_room(app: &TestApp, places: usize) -> (String, Value, Vec<Value>) {
+    let c = cast(app).await;
+    let id = teaching_session(app, &c, places).await;
+    let room = format!("teaching-{id}");
+    let join = |token: String| {
+        let room = room.clone();
+        async move {
+            let (status, answer) = app
+                .post(&format!("/api/v1/sessions/{room}/join"), &token, json!({}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            answer
+        }
+    };
+    let presenter = join(c.consultant.clone()).await;
+    let mut trainees = Vec::new();
+    for n in 0..places {
+        let (_, token) = app.user(&format!("tm.t{n}"), c.county, &["trainee"]).await;
+        let (status, r) = app
+            .post(&format!("/api/v1/teaching/{id}/enrol"), &token, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+        trainees.push(join(token).await);
+    }
+    (room, presenter, trainees)
+}
+
+async fn every_trainee_receives_the_presenters_audio_and_video(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
+    let (_, presenter, trainees) = teaching_room(&app, 20).await;
+    let url = ws_url(&app.base, &presenter);
+    let teacher = MediaPeer::join(&url, presenter["token"].as_str().unwrap(), Part::Present)
+        .await
+        .unwrap();
+    assert_eq!(teacher.welcome()["unit"], "@sfu");
+    let joining = trainees.iter().map(|t| {
+        let url = ws_url(&app.base, t);
+        let token = t["token"].as_str().unwrap().to_owned();
+        async move { MediaPeer::join(&url, &token, Part::Receive).await.unwrap() }
+    });
+    let listeners = futures_util::future::join_all(joining).await;
+    let patience = std::time::Duration::from_secs(30);
+    for (n, l) in listeners.iter().enumerate() {
+        l.receives(50, 50, patience)
+            .await
+            .unwrap_or_else(|e| panic!("trainee {n}: {e:#}"));
+    }
+
+    // What the unit cannot answer is refused, and the connection stays.
+    let first = &listeners[0];
+    first.send(json!({"v": 1, "type": "offer", "to": "@sfu", "sdp": "not SDP"}));
+    first.send(json!({"v": 1, "type": "answer", "to": "@sfu", "sdp": "v=0"}));
+    first.send(json!({"v": 1, "type": "mute", "audio": true, "video": true}));
+    let mut codes = Vec::new();
+    for _ in 0..100 {
+        codes = first
+            .messages()
+            .iter()
+            .filter(|m| m["type"] == "error")
+            .map(|m| m["code"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let muted = teacher.messages().iter().any(|m| m["type"] == "mute");
+        if codes.len() == 2 && muted {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The unit answers on its own task, so the two may come in either order.
+    codes.sort();
+    assert_eq!(codes, ["media_refused", "unknown_participant"]);
+    let (audio, video) = first.received();
+    first
+        .receives(audio + 25, video + 25, patience)
+        .await
+        .expect("the refused offer left the working connection alone");
+    for l in listeners {
+        l.vanish().await;
+    }
+    teacher.vanish().await;
+    app.stop().await;
+}
