@@ -8,14 +8,19 @@
 //! offer): the presenter with its tracks to send, a trainee with empty slots to receive
 //! into (audio, camera, screen). The unit answers with its one candidate in the SDP.
 //! Incoming tracks are given, per receiver, the first free slot of their kind. Of a
-//! simulcast video track each receiver gets one layer ([`Layer`]); a receiver that starts
-//! or changes layer has a key frame asked for it.
+//! simulcast video track each receiver gets one layer ([`Layer`]), the highest its link
+//! carries by the unit's bandwidth estimate for it (transport-wide congestion control
+//! feedback, str0m's port of GoogCC): down at once when the estimate falls, up only after
+//! it has held for [`UPGRADE_AFTER`]. Below the lowest layer a receiver keeps the audio
+//! and loses the video, as it does when it asks for audio only. A receiver that starts or
+//! changes layer has a key frame asked for it.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive};
@@ -58,7 +63,31 @@ impl Layer {
             .into_iter()
             .find(|l| l.rid() == rid)
     }
+
+    /// The estimate a receiver's link needs for this layer (with the audio), from what
+    /// the presenter's page sends: about 150 kbit/s, 500 kbit/s and 1.2 Mbit/s.
+    pub fn needs(self) -> Bitrate {
+        match self {
+            Layer::Quarter => Bitrate::kbps(200),
+            Layer::Half => Bitrate::kbps(650),
+            Layer::Full => Bitrate::kbps(1_400),
+        }
+    }
+
+    /// The highest layer `estimate` carries; `None` when not even the lowest.
+    pub fn for_estimate(estimate: Bitrate) -> Option<Layer> {
+        [Layer::Full, Layer::Half, Layer::Quarter]
+            .into_iter()
+            .find(|l| estimate.as_f64() >= l.needs().as_f64())
+    }
 }
+
+/// How long a higher estimate must hold before a receiver moves up a layer.
+pub const UPGRADE_AFTER: Duration = Duration::from_secs(3);
+
+/// The estimate each receiver's link starts from, and what the unit probes towards.
+const START_ESTIMATE: Bitrate = Bitrate::kbps(300);
+const DESIRED_ESTIMATE: Bitrate = Bitrate::kbps(2_000);
 
 /// What a participant may send through the unit, from its room token's grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,10 +132,16 @@ struct Peer {
     slots: Vec<(Mid, MediaKind)>,
     /// Which incoming track each used slot carries.
     carrying: HashMap<Mid, TrackKey>,
-    /// The simulcast layer this peer receives.
-    layer: Layer,
-    /// Media lines this peer sends on, with whether they are simulcast.
+    /// The simulcast layer this peer receives; `None`: its link carries audio only.
+    layer: Option<Layer>,
+    /// A higher layer the estimate allows, and since when.
+    better: Option<(Layer, Instant)>,
+    /// It asked for audio only.
+    audio_only: bool,
+    /// Media lines this peer sends on, and their kind.
     sending: HashMap<Mid, MediaKind>,
+    /// Those of them that are simulcast.
+    simulcast: Vec<Mid>,
     /// Payload bytes forwarded to this peer.
     forwarded_bytes: u64,
     /// When its connection's timers are due next.
@@ -148,7 +183,8 @@ impl Unit {
     ) -> Result<String, SfuError> {
         let offer =
             SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::BadOffer(e.to_string()))?;
-        let mut rtc = Rtc::builder().build(now);
+        let mut rtc = Rtc::builder().enable_bwe(Some(START_ESTIMATE)).build(now);
+        rtc.bwe().set_desired_bitrate(DESIRED_ESTIMATE);
         let candidate =
             Candidate::host(self.local, "udp").map_err(|e| SfuError::Refused(e.to_string()))?;
         let _ = rtc.add_local_candidate(candidate);
@@ -165,8 +201,11 @@ impl Unit {
             may,
             slots: Vec::new(),
             carrying: HashMap::new(),
-            layer: Layer::Full,
+            layer: Layer::for_estimate(START_ESTIMATE),
+            better: None,
+            audio_only: false,
             sending: HashMap::new(),
+            simulcast: Vec::new(),
             forwarded_bytes: 0,
             due: now,
         });
@@ -207,20 +246,73 @@ impl Unit {
         }
     }
 
-    /// Sets the simulcast layer `key` receives; a key frame is asked for it.
-    pub fn set_layer(&mut self, now: Instant, key: &PeerKey, layer: Layer) {
+    /// `key` asks for audio only (`true`) or for video again.
+    pub fn set_audio_only(&mut self, now: Instant, key: &PeerKey, audio_only: bool) {
         let Some(p) = self.peers.iter_mut().find(|p| p.key == *key) else {
             return;
         };
-        if p.layer == layer {
-            return;
-        }
-        p.layer = layer;
-        let wanted: Vec<TrackKey> = p.carrying.values().cloned().collect();
-        for track in wanted {
-            self.ask_keyframe(now, &track, Some(layer.rid()));
+        p.audio_only = audio_only;
+        let layer = p.layer;
+        let id = p.id;
+        if !audio_only {
+            self.keyframes_for(now, id, layer);
         }
         self.drive(now);
+    }
+
+    /// The layer `key` receives now (`None`: audio only).
+    pub fn layer(&self, key: &PeerKey) -> Option<Layer> {
+        self.peers
+            .iter()
+            .find(|p| p.key == *key)
+            .and_then(|p| if p.audio_only { None } else { p.layer })
+    }
+
+    /// A new estimate of what peer `id`'s link carries: its layer follows.
+    fn estimated(&mut self, now: Instant, id: u64, estimate: Bitrate) {
+        let Some(p) = self.peers.iter_mut().find(|p| p.id == id) else {
+            return;
+        };
+        let fits = Layer::for_estimate(estimate);
+        let changed = if fits < p.layer {
+            p.layer = fits;
+            p.better = None;
+            true
+        } else if fits > p.layer {
+            let target = fits.expect("above None");
+            match p.better {
+                Some((l, since))
+                    if l == target && now.saturating_duration_since(since) >= UPGRADE_AFTER =>
+                {
+                    p.layer = fits;
+                    p.better = None;
+                    true
+                }
+                Some((l, _)) if l == target => false,
+                _ => {
+                    p.better = Some((target, now));
+                    false
+                }
+            }
+        } else {
+            p.better = None;
+            false
+        };
+        if changed {
+            let layer = p.layer;
+            self.keyframes_for(now, id, layer);
+        }
+    }
+
+    /// Asks for key frames of `layer` of every video track peer `id` receives.
+    fn keyframes_for(&mut self, now: Instant, id: u64, layer: Option<Layer>) {
+        let (Some(p), Some(layer)) = (self.peers.iter().find(|p| p.id == id), layer) else {
+            return;
+        };
+        let wanted: Vec<TrackKey> = p.carrying.values().cloned().collect();
+        for track in wanted {
+            self.ask_keyframe(now, &track, Some(layer));
+        }
     }
 
     /// Whether `key` is connected here.
@@ -288,6 +380,7 @@ impl Unit {
         loop {
             let mut media: Vec<(u64, MediaData)> = Vec::new();
             let mut keyframes = Vec::new();
+            let mut estimates = Vec::new();
             for p in &mut self.peers {
                 while p.rtc.is_alive() {
                     match p.rtc.poll_output() {
@@ -300,21 +393,29 @@ impl Unit {
                             contents: t.contents.to_vec(),
                         }),
                         Ok(Output::Event(event)) => match event {
-                            Event::MediaAdded(m) => match m.direction {
-                                Direction::RecvOnly => {
-                                    p.sending.insert(m.mid, m.kind);
+                            Event::MediaAdded(m) => {
+                                if m.simulcast.is_some() {
+                                    p.simulcast.push(m.mid);
                                 }
-                                Direction::SendOnly => p.slots.push((m.mid, m.kind)),
-                                _ => {
-                                    p.sending.insert(m.mid, m.kind);
-                                    p.slots.push((m.mid, m.kind));
+                                match m.direction {
+                                    Direction::RecvOnly => {
+                                        p.sending.insert(m.mid, m.kind);
+                                    }
+                                    Direction::SendOnly => p.slots.push((m.mid, m.kind)),
+                                    _ => {
+                                        p.sending.insert(m.mid, m.kind);
+                                        p.slots.push((m.mid, m.kind));
+                                    }
                                 }
-                            },
+                            }
                             Event::MediaData(data) => media.push((p.id, data)),
                             Event::KeyframeRequest(r) => {
                                 if let Some(track) = p.carrying.get(&r.mid) {
-                                    keyframes.push((track.clone(), Some(p.layer.rid())));
+                                    keyframes.push((track.clone(), p.layer));
                                 }
+                            }
+                            Event::EgressBitrateEstimate(BweKind::Twcc(estimate)) => {
+                                estimates.push((p.id, estimate));
                             }
                             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                                 p.rtc.disconnect();
@@ -325,14 +426,17 @@ impl Unit {
                     }
                 }
             }
-            if media.is_empty() && keyframes.is_empty() {
+            if media.is_empty() && keyframes.is_empty() && estimates.is_empty() {
                 break;
+            }
+            for (id, estimate) in estimates {
+                self.estimated(now, id, estimate);
             }
             for (origin, data) in media {
                 self.forward(now, origin, &data);
             }
-            for (track, rid) in keyframes {
-                self.ask_keyframe(now, &track, rid);
+            for (track, layer) in keyframes {
+                self.ask_keyframe(now, &track, layer);
             }
         }
         let alive: Vec<u64> = self
@@ -374,7 +478,10 @@ impl Unit {
             if p.id == origin || p.key.room != room || !p.rtc.is_alive() {
                 continue;
             }
-            if layer.is_some_and(|l| l != p.layer) {
+            if kind == MediaKind::Video && (p.audio_only || p.layer.is_none()) {
+                continue;
+            }
+            if layer.is_some() && layer != p.layer {
                 continue;
             }
             let slot = match p.carrying.iter().find(|(_, t)| **t == track) {
@@ -388,7 +495,7 @@ impl Unit {
                     let Some(mid) = free else { continue };
                     p.carrying.insert(mid, track.clone());
                     if kind == MediaKind::Video {
-                        wanted.push(data.rid);
+                        wanted.push(p.layer);
                     }
                     mid
                 }
@@ -408,14 +515,27 @@ impl Unit {
             }
         }
         // A receiver that just started on this track needs a key frame to decode.
-        for rid in wanted {
-            self.ask_keyframe(now, &track, rid);
+        for layer in wanted {
+            self.ask_keyframe(now, &track, layer);
         }
     }
 
-    /// Asks the sender of `track` for a key frame of `rid`, at most every
-    /// [`KEYFRAME_INTERVAL`].
-    fn ask_keyframe(&mut self, now: Instant, track: &TrackKey, rid: Option<Rid>) {
+    /// Asks the sender of `track` for a key frame (of `layer`, if it sends simulcast), at
+    /// most every [`KEYFRAME_INTERVAL`].
+    fn ask_keyframe(&mut self, now: Instant, track: &TrackKey, layer: Option<Layer>) {
+        let simulcast = self
+            .peers
+            .iter()
+            .find(|p| p.id == track.origin)
+            .is_some_and(|p| p.simulcast.contains(&track.mid));
+        let rid = if simulcast {
+            match layer {
+                Some(l) => Some(l.rid()),
+                None => return,
+            }
+        } else {
+            None
+        };
         let key = (track.origin, track.mid, rid);
         if self
             .asked
