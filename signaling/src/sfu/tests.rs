@@ -64,6 +64,20 @@ impl Client {
         }
     }
 
+    /// A datagram from the unit arrives.
+    fn receive(&mut self, now: Instant, bytes: &[u8]) {
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source: UNIT.parse().unwrap(),
+                destination: self.addr,
+                contents: bytes.try_into().unwrap(),
+            },
+        );
+        self.rtc.handle_input(input).unwrap();
+    }
+
     /// Offers audio and video to send (video in three layers with `simulcast`).
     fn offer_to_send(&mut self, simulcast: bool) -> String {
         let mut api = self.rtc.sdp_api();
@@ -242,7 +256,6 @@ impl Net {
     /// at its time.
     fn run(&mut self, duration: Duration, senders: &[usize]) {
         let end = self.now + duration;
-        let unit: SocketAddr = UNIT.parse().unwrap();
         loop {
             let mut next = self.next_media.min(end);
             next = next.min(self.unit.poll_timeout(self.now));
@@ -276,16 +289,7 @@ impl Net {
                     c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
                 }
                 while let Some(bytes) = c.link.as_mut().and_then(|l| l.pop(self.now)) {
-                    let input = Input::Receive(
-                        self.now,
-                        Receive {
-                            proto: Protocol::Udp,
-                            source: unit,
-                            destination: c.addr,
-                            contents: bytes.as_slice().try_into().unwrap(),
-                        },
-                    );
-                    c.rtc.handle_input(input).unwrap();
+                    c.receive(self.now, &bytes);
                 }
             }
             self.deliver();
@@ -294,7 +298,6 @@ impl Net {
 
     /// Moves datagrams until nobody has any to send.
     fn deliver(&mut self) {
-        let unit: SocketAddr = UNIT.parse().unwrap();
         for _ in 0..10_000 {
             let mut moved = false;
             while let Some(t) = self.unit.poll_transmit() {
@@ -304,16 +307,7 @@ impl Net {
                         link.push(self.now, t.contents);
                         continue;
                     }
-                    let input = Input::Receive(
-                        self.now,
-                        Receive {
-                            proto: Protocol::Udp,
-                            source: unit,
-                            destination: c.addr,
-                            contents: t.contents.as_slice().try_into().unwrap(),
-                        },
-                    );
-                    c.rtc.handle_input(input).unwrap();
+                    c.receive(self.now, &t.contents);
                 }
             }
             for c in &mut self.clients {
