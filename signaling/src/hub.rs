@@ -146,8 +146,8 @@ pub enum HubEffect {
         room: String,
         /// Who.
         identity: String,
-        /// What its room token grants.
-        grants: crate::Grants,
+        /// What the unit may forward of its media.
+        may: crate::sfu::May,
         /// The request.
         request: room::MediaRequest,
     },
@@ -239,12 +239,12 @@ impl Hub {
                 }),
                 room::Effect::Media {
                     identity,
-                    grants,
+                    may,
                     request,
                 } => HubEffect::Media {
                     room: room.to_owned(),
                     identity,
-                    grants,
+                    may,
                     request,
                 },
             })

@@ -83,6 +83,36 @@ pub enum ClientMessage {
         /// Protocol version.
         v: u32,
     },
+    /// Raises (or lowers) the sender's hand, asking for the microphone.
+    Hand {
+        /// Protocol version.
+        v: u32,
+        /// Raised.
+        raised: bool,
+    },
+    /// Gives `to` the microphone, or takes it back (moderators only).
+    Grant {
+        /// Protocol version.
+        v: u32,
+        /// The participant.
+        to: String,
+        /// May speak.
+        audio: bool,
+    },
+    /// Removes a participant from the room for the rest of the session (moderators only).
+    Remove {
+        /// Protocol version.
+        v: u32,
+        /// The participant.
+        identity: String,
+    },
+    /// Asks the forwarding unit for audio only (`true`) or for video again.
+    AudioOnly {
+        /// Protocol version.
+        v: u32,
+        /// Audio only.
+        on: bool,
+    },
 }
 
 impl ClientMessage {
@@ -96,7 +126,11 @@ impl ClientMessage {
             | Self::Candidate { v, .. }
             | Self::Mute { v, .. }
             | Self::Pong { v }
-            | Self::Leave { v } => *v,
+            | Self::Leave { v }
+            | Self::Hand { v, .. }
+            | Self::Grant { v, .. }
+            | Self::Remove { v, .. }
+            | Self::AudioOnly { v, .. } => *v,
         }
     }
 }
@@ -228,6 +262,28 @@ pub enum ServerMessage {
         /// Sequence number.
         seq: u64,
     },
+    /// Someone raised or lowered a hand.
+    Hand {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// Who.
+        identity: String,
+        /// Raised.
+        raised: bool,
+    },
+    /// A moderator gave someone the microphone or took it back.
+    Granted {
+        /// Protocol version.
+        v: u32,
+        /// Sequence number.
+        seq: u64,
+        /// Who.
+        identity: String,
+        /// May speak.
+        audio: bool,
+    },
     /// The last message was refused; the connection stays.
     Error {
         /// Protocol version.
@@ -253,6 +309,8 @@ impl ServerMessage {
             | Self::Candidate { seq, .. }
             | Self::Mute { seq, .. }
             | Self::Ping { seq, .. }
+            | Self::Hand { seq, .. }
+            | Self::Granted { seq, .. }
             | Self::Error { seq, .. } => *seq,
         }
     }
@@ -268,6 +326,8 @@ impl ServerMessage {
             | Self::Candidate { seq, .. }
             | Self::Mute { seq, .. }
             | Self::Ping { seq, .. }
+            | Self::Hand { seq, .. }
+            | Self::Granted { seq, .. }
             | Self::Error { seq, .. } => *seq = n,
         }
         self

@@ -15,13 +15,14 @@
 //! `remote_*` methods. Only the process holding a connection numbers, keeps and sends its
 //! messages, and only it reports attendance.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::Grants;
 use crate::protocol::{ClientMessage, IceServer, ParticipantInfo, ServerMessage, UNIT, VERSION};
+use crate::sfu::May;
 
 /// Identifies one WebSocket connection of the shell.
 pub type ConnId = u64;
@@ -32,6 +33,8 @@ pub const CLOSE_REPLACED: u16 = 4001;
 pub const CLOSE_PING_TIMEOUT: u16 = 4002;
 /// WebSocket close code: the participant left.
 pub const CLOSE_NORMAL: u16 = 1000;
+/// WebSocket close code: a moderator removed the participant.
+pub const CLOSE_REMOVED: u16 = 4007;
 
 /// Timing and sizes of a room.
 #[derive(Debug, Clone)]
@@ -90,6 +93,13 @@ pub enum MediaRequest {
     },
     /// It is gone: drop its media.
     Leave,
+    /// What it may send changed (a moderator gave or took the microphone).
+    May,
+    /// It asks for audio only, or for video again.
+    AudioOnly {
+        /// Audio only.
+        on: bool,
+    },
 }
 
 /// What another process must hear of this room.
@@ -158,8 +168,8 @@ pub enum Effect {
     Media {
         /// Who.
         identity: String,
-        /// What its room token grants.
-        grants: Grants,
+        /// What the unit may forward of its media.
+        may: May,
         /// The request.
         request: MediaRequest,
     },
@@ -177,6 +187,9 @@ pub enum RoomError {
     /// The messages after that number are no longer kept.
     #[error("too much was missed to resume; join again")]
     TooOld,
+    /// A moderator removed this participant for the rest of the session.
+    #[error("a moderator removed you from this session")]
+    Removed,
 }
 
 /// A participant connected to this process.
@@ -195,6 +208,10 @@ struct Local {
 struct Participant {
     info: ParticipantInfo,
     grants: Grants,
+    /// A moderator gave it the microphone.
+    mic: bool,
+    /// Its hand is raised.
+    hand: bool,
     /// `None` when connected to another process (named by `node`).
     local: Option<Local>,
     node: Option<String>,
@@ -207,6 +224,8 @@ pub struct Room {
     participants: BTreeMap<String, Participant>,
     /// Media goes through the forwarding unit, not from peer to peer.
     forwarded: bool,
+    /// Identities a moderator removed; they may not come back.
+    removed: BTreeSet<String>,
 }
 
 impl Room {
@@ -216,6 +235,7 @@ impl Room {
             config,
             participants: BTreeMap::new(),
             forwarded: false,
+            removed: BTreeSet::new(),
         }
     }
 
@@ -328,6 +348,9 @@ impl Room {
             ice_servers,
             grants,
         } = entrant;
+        if self.removed.contains(&identity) {
+            return Err(RoomError::Removed);
+        }
         let mut out = Vec::new();
         let existing = self.participants.get(&identity);
         if existing.is_none() && self.participants.len() >= self.config.capacity {
@@ -341,11 +364,13 @@ impl Room {
                 reason: "joined again elsewhere",
             });
         }
+        // Where the unit forwards, those who may not send join muted.
+        let muted = self.forwarded && !grants.publish;
         let info = ParticipantInfo {
             identity: identity.clone(),
             role,
-            audio_muted: false,
-            video_muted: false,
+            audio_muted: muted,
+            video_muted: muted,
         };
         let participants = self.others_info(&identity);
         self.participants.insert(
@@ -353,6 +378,8 @@ impl Room {
             Participant {
                 info: info.clone(),
                 grants,
+                mic: false,
+                hand: false,
                 local: Some(Local {
                     session_id: session_id.clone(),
                     conn: Some(conn),
@@ -588,6 +615,39 @@ impl Room {
                 }));
             }
             ClientMessage::Pong { .. } => {}
+            ClientMessage::Hand { raised, .. } => {
+                if let Some(p) = self.participants.get_mut(&from) {
+                    p.hand = raised;
+                }
+                let m = ServerMessage::Hand {
+                    v: VERSION,
+                    seq: 0,
+                    identity: from.clone(),
+                    raised,
+                };
+                self.broadcast("", &m, &mut out);
+            }
+            ClientMessage::Grant { to, audio, .. } => {
+                return self.grant(conn, &from, &to, audio);
+            }
+            ClientMessage::Remove { identity, .. } => {
+                return self.remove_by_moderator(conn, &from, &identity, now);
+            }
+            ClientMessage::AudioOnly { on, .. } => {
+                if !self.forwarded {
+                    return self.refuse(
+                        conn,
+                        "not_allowed",
+                        "audio_only is for rooms served by the forwarding unit",
+                    );
+                }
+                let may = self.may(&from);
+                out.push(Effect::Media {
+                    identity: from,
+                    may,
+                    request: MediaRequest::AudioOnly { on },
+                });
+            }
             ClientMessage::Leave { .. } => {
                 out.push(Effect::Close {
                     conn,
@@ -616,13 +676,97 @@ impl Room {
         self.broadcast(identity, &m, out);
     }
 
+    /// What the unit may forward of `identity`'s media: everything with the publish
+    /// grant, its audio once a moderator gave it the microphone.
+    fn may(&self, identity: &str) -> May {
+        self.participants
+            .get(identity)
+            .map(|p| May {
+                audio: p.grants.publish || p.mic,
+                video: p.grants.publish,
+            })
+            .unwrap_or_default()
+    }
+
+    fn is_moderator(&self, identity: &str) -> bool {
+        self.participants
+            .get(identity)
+            .is_some_and(|p| p.grants.moderate)
+    }
+
+    /// `from` gives `to` the microphone (`audio`) or takes it back.
+    fn grant(&mut self, conn: ConnId, from: &str, to: &str, audio: bool) -> Vec<Effect> {
+        if !self.is_moderator(from) {
+            return self.refuse(conn, "not_allowed", "only moderators give the microphone");
+        }
+        let Some(p) = self.participants.get_mut(to) else {
+            return self.refuse(
+                conn,
+                "unknown_participant",
+                &format!("{to} is not a participant of this room"),
+            );
+        };
+        p.mic = audio;
+        if audio {
+            p.hand = false;
+        }
+        let mut out = Vec::new();
+        let m = ServerMessage::Granted {
+            v: VERSION,
+            seq: 0,
+            identity: to.to_owned(),
+            audio,
+        };
+        self.broadcast("", &m, &mut out);
+        if self.forwarded {
+            out.push(Effect::Media {
+                identity: to.to_owned(),
+                may: self.may(to),
+                request: MediaRequest::May,
+            });
+        }
+        out
+    }
+
+    /// `from` removes `identity` for the rest of the session.
+    fn remove_by_moderator(
+        &mut self,
+        conn: ConnId,
+        from: &str,
+        identity: &str,
+        now: Instant,
+    ) -> Vec<Effect> {
+        if !self.is_moderator(from) {
+            return self.refuse(conn, "not_allowed", "only moderators remove participants");
+        }
+        if identity == from || !self.participants.contains_key(identity) {
+            return self.refuse(
+                conn,
+                "unknown_participant",
+                &format!("{identity} is not another participant of this room"),
+            );
+        }
+        let mut out = Vec::new();
+        if let Some(c) = self
+            .participants
+            .get(identity)
+            .and_then(|p| p.local.as_ref())
+            .and_then(|l| l.conn)
+        {
+            out.push(Effect::Close {
+                conn: c,
+                code: CLOSE_REMOVED,
+                reason: "removed by a moderator",
+            });
+        }
+        self.removed.insert(identity.to_owned());
+        self.remove(identity, now, &mut out);
+        out
+    }
+
     /// A participant's offer or candidate for the forwarding unit.
     fn ask_unit(&mut self, conn: ConnId, from: &str, message: ClientMessage) -> Vec<Effect> {
-        let grants = self
-            .participants
-            .get(from)
-            .map(|p| p.grants)
-            .unwrap_or_default();
+        let may = self.may(from);
         let request = match message {
             ClientMessage::Offer { sdp, .. } => MediaRequest::Offer { sdp },
             ClientMessage::Candidate { candidate, .. } => MediaRequest::Candidate { candidate },
@@ -636,7 +780,7 @@ impl Room {
         };
         vec![Effect::Media {
             identity: from.to_owned(),
-            grants,
+            may,
             request,
         }]
     }
@@ -648,7 +792,7 @@ impl Room {
         if self.forwarded && p.local.is_some() {
             out.push(Effect::Media {
                 identity: identity.to_owned(),
-                grants: p.grants,
+                may: May::default(),
                 request: MediaRequest::Leave,
             });
         }
@@ -806,6 +950,8 @@ impl Room {
             Participant {
                 info: info.clone(),
                 grants: Grants::default(),
+                mic: false,
+                hand: false,
                 local: None,
                 node: Some(node.to_owned()),
             },

@@ -439,6 +439,15 @@ impl Signaling {
                         .await;
                     return false;
                 }
+                Ok(Err(RoomError::Removed)) => {
+                    let _ = outbox
+                        .send(say("removed", RoomError::Removed.to_string()))
+                        .await;
+                    let _ = outbox
+                        .send(Outgoing::Close(crate::room::CLOSE_REMOVED, "removed"))
+                        .await;
+                    return false;
+                }
                 // A resume that cannot be honoured: the client may join afresh.
                 Ok(Err(e)) => {
                     let _ = outbox.send(say("resume_refused", e.to_string())).await;
@@ -610,6 +619,8 @@ async fn forward_media(
                     }
                     MediaRequest::Candidate { candidate } => unit.candidate(now, &key, &candidate),
                     MediaRequest::Leave => unit.leave(&key),
+                    MediaRequest::May => unit.set_may(&key, may),
+                    MediaRequest::AudioOnly { on } => unit.set_audio_only(now, &key, on),
                 }
             }
             () = tokio::time::sleep_until(due.into()) => unit.handle_timeout(Instant::now()),
@@ -656,13 +667,9 @@ impl Shell {
                 HubEffect::Media {
                     room,
                     identity,
-                    grants,
+                    may,
                     request,
                 } => {
-                    let may = May {
-                        audio: grants.publish,
-                        video: grants.publish,
-                    };
                     let key = PeerKey { room, identity };
                     let sent = self.media.as_ref().is_some_and(|m| {
                         m.send(ToUnit {

@@ -421,20 +421,24 @@ fn a_starting_process_learns_who_is_present_without_displacing_anyone() {
     assert_eq!(room.local_participants().len(), 2);
 }
 
-#[test]
-fn in_a_forwarded_room_offers_go_to_the_unit_and_its_answers_come_back() {
-    let t0 = Instant::now();
-    let mut room = Room::new(RoomConfig::default());
-    room.set_forwarded(true);
-    let presenter = Entrant {
+/// A teaching session's presenter: sends, and moderates.
+fn presenter() -> Entrant {
+    Entrant {
         grants: crate::Grants {
             publish: true,
             subscribe: true,
             moderate: true,
         },
         ..e("teacher", "presenter", "s1")
-    };
-    let welcome = room.join(1, presenter, t0).unwrap();
+    }
+}
+
+#[test]
+fn in_a_forwarded_room_offers_go_to_the_unit_and_its_answers_come_back() {
+    let t0 = Instant::now();
+    let mut room = Room::new(RoomConfig::default());
+    room.set_forwarded(true);
+    let welcome = room.join(1, presenter(), t0).unwrap();
     assert!(
         matches!(sends(&welcome, 1)[0], ServerMessage::Welcome { unit: Some(u), .. } if u == UNIT),
         "the welcome names the unit to offer to"
@@ -445,10 +449,9 @@ fn in_a_forwarded_room_offers_go_to_the_unit_and_its_answers_come_back() {
         out,
         [Effect::Media {
             identity: "teacher".into(),
-            grants: crate::Grants {
-                publish: true,
-                subscribe: true,
-                moderate: true,
+            may: May {
+                audio: true,
+                video: true,
             },
             request: MediaRequest::Offer { sdp: "v=0".into() },
         }]
@@ -478,7 +481,7 @@ fn in_a_forwarded_room_offers_go_to_the_unit_and_its_answers_come_back() {
     let left = room.message(2, ClientMessage::Leave { v: VERSION }, t0);
     assert!(left.contains(&Effect::Media {
         identity: "trainee".into(),
-        grants: crate::Grants::default(),
+        may: May::default(),
         request: MediaRequest::Leave,
     }));
 }
@@ -491,4 +494,124 @@ fn in_a_room_of_peers_the_unit_is_nobody() {
         matches!(sends(&out, 1)[0], ServerMessage::Error { code, .. } if code == "unknown_participant")
     );
     assert!(!out.iter().any(|e| matches!(e, Effect::Media { .. })));
+}
+
+/// A teaching room with the presenter (a moderator) on connection 1 and two trainees on
+/// 2 and 3.
+fn classroom() -> (Room, Instant) {
+    let t0 = Instant::now();
+    let mut room = Room::new(RoomConfig {
+        capacity: 10,
+        ..RoomConfig::default()
+    });
+    room.set_forwarded(true);
+    room.join(1, presenter(), t0).unwrap();
+    room.join(2, e("t1", "trainee", "s2"), t0).unwrap();
+    room.join(3, e("t2", "trainee", "s3"), t0).unwrap();
+    (room, t0)
+}
+
+#[test]
+fn trainees_join_muted_raise_hands_and_speak_only_when_given_the_microphone() {
+    let (mut room, t0) = classroom();
+    let late = room.join(4, e("t3", "trainee", "s4"), t0).unwrap();
+    let ServerMessage::Welcome { participants, .. } = sends(&late, 4)[0] else {
+        panic!("a welcome");
+    };
+    let t1 = participants.iter().find(|p| p.identity == "t1").unwrap();
+    assert!(t1.audio_muted && t1.video_muted, "trainees are muted");
+    let teacher = participants
+        .iter()
+        .find(|p| p.identity == "teacher")
+        .unwrap();
+    assert!(!teacher.audio_muted, "the presenter is not");
+
+    let hand = room.message(
+        2,
+        ClientMessage::Hand {
+            v: VERSION,
+            raised: true,
+        },
+        t0,
+    );
+    assert!(
+        matches!(sends(&hand, 1)[0], ServerMessage::Hand { identity, raised: true, .. } if identity == "t1"),
+        "the presenter sees the hand"
+    );
+    // A trainee cannot give itself or another the microphone.
+    let grant = |to: &str, audio| ClientMessage::Grant {
+        v: VERSION,
+        to: to.into(),
+        audio,
+    };
+    let refused = room.message(2, grant("t1", true), t0);
+    assert!(
+        matches!(sends(&refused, 2)[0], ServerMessage::Error { code, .. } if code == "not_allowed")
+    );
+    assert!(!refused.iter().any(|e| matches!(e, Effect::Media { .. })));
+    // The presenter can; the unit hears of it.
+    let granted = room.message(1, grant("t1", true), t0);
+    assert!(granted.contains(&Effect::Media {
+        identity: "t1".into(),
+        may: May {
+            audio: true,
+            video: false,
+        },
+        request: MediaRequest::May,
+    }));
+    assert!(
+        matches!(sends(&granted, 3)[0], ServerMessage::Granted { identity, audio: true, .. } if identity == "t1"),
+        "everyone sees who may speak"
+    );
+    let revoked = room.message(1, grant("t1", false), t0);
+    assert!(revoked.contains(&Effect::Media {
+        identity: "t1".into(),
+        may: May::default(),
+        request: MediaRequest::May,
+    }));
+    let unknown = room.message(1, grant("nobody", true), t0);
+    assert!(
+        matches!(sends(&unknown, 1)[0], ServerMessage::Error { code, .. } if code == "unknown_participant")
+    );
+}
+
+#[test]
+fn a_moderator_removes_a_participant_who_cannot_come_back() {
+    let (mut room, t0) = classroom();
+    let remove = |identity: &str| ClientMessage::Remove {
+        v: VERSION,
+        identity: identity.into(),
+    };
+    let refused = room.message(2, remove("t2"), t0);
+    assert!(
+        matches!(sends(&refused, 2)[0], ServerMessage::Error { code, .. } if code == "not_allowed")
+    );
+    let out = room.message(1, remove("t2"), t0);
+    assert!(out.contains(&Effect::Close {
+        conn: 3,
+        code: CLOSE_REMOVED,
+        reason: "removed by a moderator",
+    }));
+    assert!(matches!(sends(&out, 2)[0], ServerMessage::Left { identity, .. } if identity == "t2"));
+    assert!(out.iter().any(|e| matches!(e, Effect::Media { identity, request: MediaRequest::Leave, .. } if identity == "t2")));
+    assert_eq!(
+        room.join(5, e("t2", "trainee", "s5"), t0),
+        Err(RoomError::Removed)
+    );
+    let audio_only = room.message(
+        2,
+        ClientMessage::AudioOnly {
+            v: VERSION,
+            on: true,
+        },
+        t0,
+    );
+    assert_eq!(
+        audio_only,
+        [Effect::Media {
+            identity: "t1".into(),
+            may: May::default(),
+            request: MediaRequest::AudioOnly { on: true },
+        }]
+    );
 }

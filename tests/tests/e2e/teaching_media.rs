@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use crate::requests::cast;
 use crate::rooms::teaching_session;
 
-on_both_backends!(every_trainee_receives_the_presenters_audio_and_video);
+on_both_backends!(
+    every_trainee_receives_the_presenters_audio_and_video,
+    a_trainee_is_heard_only_while_the_presenter_gives_it_the_microphone,
+);
 
 fn ws_url(base: &str, answer: &Value) -> String {
     format!(
@@ -103,4 +106,64 @@ async fn every_trainee_receives_the_presenters_audio_and_video(backend: Backend)
     }
     teacher.vanish().await;
     app.stop().await;
+}
+
+async fn a_trainee_is_heard_only_while_the_presenter_gives_it_the_microphone(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
+    let (_, presenter, trainees) = teaching_room(&app, 2).await;
+    let join = |answer: &Value, part| {
+        let url = ws_url(&app.base, answer);
+        let token = answer["token"].as_str().unwrap().to_owned();
+        async move { MediaPeer::join(&url, &token, part).await.unwrap() }
+    };
+    // The presenter listens here; the first trainee sends audio and video, the second
+    // listens.
+    let teacher = join(&presenter, Part::Receive).await;
+    let speaker = join(&trainees[0], Part::Present).await;
+    let neighbour = join(&trainees[1], Part::Receive).await;
+    let speaker_id = speaker.welcome()["identity"].as_str().unwrap().to_owned();
+    let quiet = std::time::Duration::from_secs(3);
+    tokio::time::sleep(quiet).await;
+    assert_eq!(
+        teacher.received(),
+        (0, 0),
+        "a trainee without the grant is not forwarded"
+    );
+    assert_eq!(neighbour.received(), (0, 0));
+
+    speaker.send(json!({"v": 1, "type": "hand", "raised": true}));
+    let patience = std::time::Duration::from_secs(20);
+    wait_for(&teacher, "hand", patience).await;
+    // A trainee cannot give the microphone.
+    neighbour.send(json!({"v": 1, "type": "grant", "to": speaker_id, "audio": true}));
+    wait_for(&neighbour, "error", patience).await;
+    teacher.send(json!({"v": 1, "type": "grant", "to": speaker_id, "audio": true}));
+    for listener in [&teacher, &neighbour] {
+        listener.receives(50, 0, patience).await.unwrap();
+    }
+    assert_eq!(teacher.received().1, 0, "the microphone, not the camera");
+
+    teacher.send(json!({"v": 1, "type": "grant", "to": speaker_id, "audio": false}));
+    wait_for(&speaker, "granted", patience).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (after_revoke, _) = teacher.received();
+    tokio::time::sleep(quiet).await;
+    assert_eq!(teacher.received().0, after_revoke, "taken back, not heard");
+    for p in [teacher, speaker, neighbour] {
+        p.vanish().await;
+    }
+    app.stop().await;
+}
+
+/// Waits until `peer` got a message of `kind`.
+async fn wait_for(peer: &MediaPeer, kind: &str, patience: std::time::Duration) {
+    let deadline = std::time::Instant::now() + patience;
+    while !peer.messages().iter().any(|m| m["type"] == kind) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {kind}: {:?}",
+            peer.messages()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
