@@ -379,7 +379,10 @@ pub fn record(room: String, stretches: Vec<Presence>, now: DateTime<Utc>) -> Roo
     }
 }
 
-/// Records the joins and leaves the signaling layer reports.
+/// Records what the signaling layer reports: joins and leaves as presence in the room
+/// (the evidence a session took place), and in teaching rooms, where the forwarding unit
+/// carries the media, the stretches in which media actually reached an enrolled trainee
+/// as its attendance.
 pub struct StorePresence(pub Store);
 
 impl StorePresence {
@@ -390,7 +393,7 @@ impl StorePresence {
         present: bool,
         at: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let (Ok(session), Some(user_id)) = (room.parse::<SessionRef>(), user_of(identity)) else {
+        let (Ok(_), Some(user_id)) = (room.parse::<SessionRef>(), user_of(identity)) else {
             return Ok(());
         };
         let store = &self.0;
@@ -399,23 +402,45 @@ impl StorePresence {
         } else {
             store.presence_close(room, user_id, at).await?;
         }
-        if let SessionRef::Teaching(id) = session {
-            let enrolled = store
-                .enrolments(id)
-                .await?
-                .iter()
-                .any(|e| e.user_id == user_id && e.status == "enrolled");
-            if enrolled && present {
-                let a = crate::booking::Attendance {
-                    session_id: id,
-                    user_id,
-                    joined_at: at,
-                    left_at: None,
-                };
-                store.record_attendance(&a, None).await?;
-            } else if enrolled {
-                store.attendance_close(id, user_id, at).await?;
-            }
+        Ok(())
+    }
+
+    async fn apply_media(
+        &self,
+        room: &str,
+        identity: &str,
+        receiving: bool,
+        at: DateTime<Utc>,
+        seconds: u64,
+    ) -> Result<(), Error> {
+        let (Ok(SessionRef::Teaching(id)), Some(user_id)) =
+            (room.parse::<SessionRef>(), user_of(identity))
+        else {
+            return Ok(());
+        };
+        let store = &self.0;
+        let enrolled = store
+            .enrolments(id)
+            .await?
+            .iter()
+            .any(|e| e.user_id == user_id && e.status == "enrolled");
+        if !enrolled {
+            return Ok(());
+        }
+        if receiving {
+            let a = crate::booking::Attendance {
+                session_id: id,
+                user_id,
+                joined_at: at,
+                left_at: None,
+                received_seconds: None,
+            };
+            store.record_attendance(&a, None).await?;
+        } else {
+            let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+            store
+                .attendance_close(id, user_id, at, Some(seconds))
+                .await?;
         }
         Ok(())
     }
@@ -433,6 +458,25 @@ impl PresenceSink for StorePresence {
             let at = DateTime::<Utc>::from(at);
             if let Err(e) = self.apply(&room, &identity, present, at).await {
                 tracing::error!(room, identity, present, error = %e, "cannot record presence");
+            }
+        })
+    }
+
+    fn media(
+        &self,
+        room: String,
+        identity: String,
+        receiving: bool,
+        at: SystemTime,
+        seconds: u64,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let at = DateTime::<Utc>::from(at);
+            if let Err(e) = self
+                .apply_media(&room, &identity, receiving, at, seconds)
+                .await
+            {
+                tracing::error!(room, identity, receiving, error = %e, "cannot record attendance");
             }
         })
     }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::hub::{BusEvent, Hub, HubConfig, HubEffect, Resume};
 use crate::protocol::{self, ClientMessage, IceServer, ServerMessage, UNIT, VERSION};
 use crate::room::{ConnId, Entrant, MediaRequest, RoomError};
-use crate::sfu::{May, PeerKey, Unit};
+use crate::sfu::{May, PeerKey, Receiving, Unit};
 use crate::token::{self, RoomClaims, TokenError};
 use crate::turn;
 
@@ -98,10 +98,10 @@ pub struct MediaConfig {
     pub advertised: std::net::IpAddr,
 }
 
-/// Where joins and leaves go: the gateway records them as attendance.
+/// Where joins and leaves go, and when media reached whom: the gateway records them as
+/// presence and attendance. Calls come in order, one at a time.
 pub trait Presence: Send + Sync + 'static {
-    /// `identity` entered (`present`) or left `room` at `at`. Called in order, one at a
-    /// time.
+    /// `identity` entered (`present`) or left `room` at `at`.
     fn record(
         &self,
         room: String,
@@ -109,6 +109,39 @@ pub trait Presence: Send + Sync + 'static {
         present: bool,
         at: SystemTime,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// In a room served by the forwarding unit, media started reaching `identity` at `at`
+    /// (`receiving`), or stopped, having reached it in `seconds` seconds.
+    fn media(
+        &self,
+        room: String,
+        identity: String,
+        receiving: bool,
+        at: SystemTime,
+        seconds: u64,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// What the recorder task hands to [`Presence`].
+enum Record {
+    Presence {
+        room: String,
+        identity: String,
+        present: bool,
+        at: SystemTime,
+    },
+    Media {
+        room: String,
+        identity: String,
+        receiving: bool,
+        at: SystemTime,
+        seconds: u64,
+    },
+}
+
+/// The wall-clock time of `at`.
+fn wall(at: Instant) -> SystemTime {
+    SystemTime::now() - Instant::now().saturating_duration_since(at)
 }
 
 /// The two ends of the bus between gateway processes: events to publish, and events the
@@ -199,6 +232,26 @@ impl Signaling {
         let node = random_hex(8);
         let hub = Hub::new(node.clone(), config.hub.clone());
         let (commands, rx) = mpsc::unbounded_channel();
+        let (attendance, mut records) = mpsc::unbounded_channel::<Record>();
+        tokio::spawn(async move {
+            while let Some(record) = records.recv().await {
+                match record {
+                    Record::Presence {
+                        room,
+                        identity,
+                        present,
+                        at,
+                    } => presence.record(room, identity, present, at).await,
+                    Record::Media {
+                        room,
+                        identity,
+                        receiving,
+                        at,
+                        seconds,
+                    } => presence.media(room, identity, receiving, at, seconds).await,
+                }
+            }
+        });
         let media = match config.media {
             Some(media) => {
                 let socket = std::net::UdpSocket::bind(media.listen)?;
@@ -208,18 +261,20 @@ impl Signaling {
                     std::net::SocketAddr::new(media.advertised, socket.local_addr()?.port());
                 tracing::info!(%advertised, "forwarding unit listening (udp)");
                 let (requests, incoming) = mpsc::unbounded_channel();
+                let records = attendance.clone();
                 tokio::spawn(forward_media(
                     socket,
                     advertised,
                     incoming,
                     commands.clone(),
+                    records,
                 ));
                 Some((requests, advertised))
             }
             None => None,
         };
         let media_addr = media.as_ref().map(|(_, a)| *a);
-        tokio::spawn(run(hub, rx, bus, presence, media.map(|(r, _)| r)));
+        tokio::spawn(run(hub, rx, bus, attendance, media.map(|(r, _)| r)));
         Ok(Self {
             inner: Arc::new(Inner {
                 commands,
@@ -464,20 +519,13 @@ async fn run(
     mut hub: Hub,
     mut commands: mpsc::UnboundedReceiver<Command>,
     bus: Option<BusLink>,
-    presence: Arc<dyn Presence>,
+    attendance: mpsc::UnboundedSender<Record>,
     media: Option<mpsc::UnboundedSender<ToUnit>>,
 ) {
     let (bus_out, mut bus_in) = match bus {
         Some(link) => (Some(link.outgoing), Some(link.incoming)),
         None => (None, None),
     };
-    let (attendance, mut attendance_rx) =
-        mpsc::unbounded_channel::<(String, String, bool, SystemTime)>();
-    tokio::spawn(async move {
-        while let Some((room, identity, present, at)) = attendance_rx.recv().await {
-            presence.record(room, identity, present, at).await;
-        }
-    });
     let mut shell = Shell {
         outboxes: HashMap::new(),
         bus: bus_out,
@@ -562,7 +610,7 @@ async fn run(
 struct Shell {
     outboxes: HashMap<ConnId, mpsc::Sender<Outgoing>>,
     bus: Option<mpsc::UnboundedSender<BusEvent>>,
-    attendance: mpsc::UnboundedSender<(String, String, bool, SystemTime)>,
+    attendance: mpsc::UnboundedSender<Record>,
     media: Option<mpsc::UnboundedSender<ToUnit>>,
 }
 
@@ -581,6 +629,7 @@ async fn forward_media(
     advertised: std::net::SocketAddr,
     mut requests: mpsc::UnboundedReceiver<ToUnit>,
     replies: mpsc::UnboundedSender<Command>,
+    attendance: mpsc::UnboundedSender<Record>,
 ) {
     let mut unit = Unit::new(advertised);
     let mut buf = vec![0_u8; 2048];
@@ -628,6 +677,19 @@ async fn forward_media(
         while let Some(t) = unit.poll_transmit() {
             let _ = socket.send_to(&t.contents, t.destination).await;
         }
+        while let Some(event) = unit.poll_event() {
+            let (key, receiving, at, seconds) = match event {
+                Receiving::Started { key, at } => (key, true, at, 0),
+                Receiving::Stopped { key, at, seconds } => (key, false, at, seconds),
+            };
+            let _ = attendance.send(Record::Media {
+                room: key.room,
+                identity: key.identity,
+                receiving,
+                at: wall(at),
+                seconds,
+            });
+        }
     }
 }
 
@@ -656,8 +718,12 @@ impl Shell {
                     present,
                     at,
                 } => {
-                    let at = SystemTime::now() - Instant::now().saturating_duration_since(at);
-                    let _ = self.attendance.send((room, identity, present, at));
+                    let _ = self.attendance.send(Record::Presence {
+                        room,
+                        identity,
+                        present,
+                        at: wall(at),
+                    });
                 }
                 HubEffect::Publish(event) => {
                     if let Some(bus) = &self.bus {

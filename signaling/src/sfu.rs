@@ -107,6 +107,27 @@ pub struct PeerKey {
     pub identity: String,
 }
 
+/// When a participant actually receives media: the evidence of attendance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receiving {
+    /// The first media was forwarded to it (after it connected, or came back).
+    Started {
+        /// Who.
+        key: PeerKey,
+        /// When.
+        at: Instant,
+    },
+    /// Its connection is gone (it left, was removed, or stopped answering).
+    Stopped {
+        /// Who.
+        key: PeerKey,
+        /// The last time it was heard from.
+        at: Instant,
+        /// Seconds in which media was forwarded to it while it was still heard from.
+        seconds: u64,
+    },
+}
+
 /// A datagram to send.
 #[derive(Debug)]
 pub struct Transmit {
@@ -146,6 +167,10 @@ struct Peer {
     forwarded_bytes: u64,
     /// When its connection's timers are due next.
     due: Instant,
+    /// Since when media reaches it, and the seconds (counted from then) in which some did.
+    receiving: Option<(Instant, std::collections::BTreeSet<u64>)>,
+    /// The last time a datagram came from it.
+    heard: Instant,
 }
 
 /// Every forwarded peer connection of the process.
@@ -154,6 +179,8 @@ pub struct Unit {
     peers: Vec<Peer>,
     next_id: u64,
     out: VecDeque<Transmit>,
+    /// Who started or stopped receiving.
+    events: VecDeque<Receiving>,
     /// Key frame requests already sent, per (origin, mid, layer), to throttle them.
     asked: HashMap<(u64, Mid, Option<Rid>), Instant>,
 }
@@ -169,6 +196,7 @@ impl Unit {
             peers: Vec::new(),
             next_id: 0,
             out: VecDeque::new(),
+            events: VecDeque::new(),
             asked: HashMap::new(),
         }
     }
@@ -208,6 +236,8 @@ impl Unit {
             simulcast: Vec::new(),
             forwarded_bytes: 0,
             due: now,
+            receiving: None,
+            heard: now,
         });
         self.drive(now);
         Ok(answer.to_sdp_string())
@@ -236,6 +266,7 @@ impl Unit {
             for p in &mut self.peers {
                 p.carrying.retain(|_, t| t.origin != gone);
             }
+            self.stopped(peer);
         }
     }
 
@@ -345,6 +376,7 @@ impl Unit {
         let Some(peer) = self.peers.iter_mut().find(|p| p.rtc.accepts(&input)) else {
             return false;
         };
+        peer.heard = now;
         if peer.rtc.handle_input(input).is_err() {
             peer.rtc.disconnect();
         }
@@ -360,6 +392,25 @@ impl Unit {
             }
         }
         self.drive(now);
+    }
+
+    /// The next start or end of someone receiving media.
+    pub fn poll_event(&mut self) -> Option<Receiving> {
+        self.events.pop_front()
+    }
+
+    /// `peer` is gone: if it was receiving, say so, up to when it was last heard from.
+    fn stopped(&mut self, peer: Peer) {
+        let Some((since, seconds)) = peer.receiving else {
+            return;
+        };
+        let at = peer.heard.max(since);
+        let last = at.saturating_duration_since(since).as_secs();
+        self.events.push_back(Receiving::Stopped {
+            key: peer.key,
+            at,
+            seconds: seconds.range(..=last).count() as u64,
+        });
     }
 
     /// The next datagram to send.
@@ -445,7 +496,13 @@ impl Unit {
             .filter(|p| p.rtc.is_alive())
             .map(|p| p.id)
             .collect();
-        self.peers.retain(|p| p.rtc.is_alive());
+        let (live, dead): (Vec<Peer>, Vec<Peer>) = std::mem::take(&mut self.peers)
+            .into_iter()
+            .partition(|p| p.rtc.is_alive());
+        self.peers = live;
+        for peer in dead {
+            self.stopped(peer);
+        }
         for p in &mut self.peers {
             p.carrying.retain(|_, t| alive.contains(&t.origin));
         }
@@ -512,6 +569,18 @@ impl Unit {
                 .is_ok()
             {
                 p.forwarded_bytes += bytes;
+                match &mut p.receiving {
+                    Some((since, seconds)) => {
+                        seconds.insert(now.saturating_duration_since(*since).as_secs());
+                    }
+                    None => {
+                        p.receiving = Some((now, [0].into()));
+                        self.events.push_back(Receiving::Started {
+                            key: p.key.clone(),
+                            at: now,
+                        });
+                    }
+                }
             }
         }
         // A receiver that just started on this track needs a key frame to decode.

@@ -84,8 +84,70 @@ impl PeerConnectionEventHandler for Events {
     }
 }
 
+/// A UDP relay between a peer and the unit that a test can cut: the peer's link
+/// vanishes without a word.
+struct Relay {
+    cut: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// Relays between whoever sends to the returned address and `unit`.
+    async fn start(unit: std::net::SocketAddr) -> anyhow::Result<(Self, std::net::SocketAddr)> {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        let addr = socket.local_addr()?;
+        let cut = Arc::new(AtomicBool::new(false));
+        let stop = cut.clone();
+        let task = tokio::spawn(async move {
+            let mut peer = None;
+            let mut buf = vec![0_u8; 2048];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                if stop.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let to = if from == unit {
+                    match peer {
+                        Some(p) => p,
+                        None => continue,
+                    }
+                } else {
+                    peer = Some(from);
+                    unit
+                };
+                let _ = socket.send_to(&buf[..n], to).await;
+            }
+        });
+        Ok((Self { cut, task }, addr))
+    }
+}
+
+/// Points the unit's candidate in `sdp` (`… <ip> <port> typ host`) at `to`; returns the
+/// changed SDP and the unit's address.
+fn redirect(sdp: &str, to: std::net::SocketAddr) -> anyhow::Result<(String, std::net::SocketAddr)> {
+    let mut unit = None;
+    let lines: Vec<String> = sdp
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if line.starts_with("a=candidate:") && fields.len() > 7 && fields[7] == "host" {
+                if let Ok(addr) = format!("{}:{}", fields[4], fields[5]).parse() {
+                    unit = Some(addr);
+                    let mut f: Vec<String> = fields.iter().map(|x| (*x).to_owned()).collect();
+                    f[4] = to.ip().to_string();
+                    f[5] = to.port().to_string();
+                    return f.join(" ");
+                }
+            }
+            line.to_owned()
+        })
+        .collect();
+    let unit = unit.context("the answer has the unit's host candidate")?;
+    Ok((lines.join("\r\n") + "\r\n", unit))
+}
+
 /// A participant with one peer connection to the forwarding unit.
 pub struct MediaPeer {
+    relay: Option<Relay>,
     pc: Arc<dyn PeerConnection>,
     counters: Arc<Counters>,
     welcome: Value,
@@ -187,6 +249,17 @@ fn opus(_: u64) -> Vec<u8> {
 impl MediaPeer {
     /// Joins the room at `ws_url` with `token` and connects to its forwarding unit.
     pub async fn join(ws_url: &str, token: &str, part: Part) -> anyhow::Result<Self> {
+        Self::join_via(ws_url, token, part, false).await
+    }
+
+    /// As [`MediaPeer::join`], with its media through a relay that [`MediaPeer::cut`]
+    /// stops, when `relayed`.
+    pub async fn join_via(
+        ws_url: &str,
+        token: &str,
+        part: Part,
+        relayed: bool,
+    ) -> anyhow::Result<Self> {
         let (mut sink, mut stream_in, welcome) = crate::peer::enter(ws_url, token).await?;
         let unit = welcome["unit"]
             .as_str()
@@ -279,12 +352,22 @@ impl MediaPeer {
             .await
             .context("the unit answers")?
             .context("the connection stays")?;
+        let mut relay = None;
+        let answer = if relayed {
+            let (_, unit) = redirect(&answer, "127.0.0.1:9".parse()?)?;
+            let (r, addr) = Relay::start(unit).await?;
+            relay = Some(r);
+            redirect(&answer, addr)?.0
+        } else {
+            answer
+        };
         pc.set_remote_description(RTCSessionDescription::answer(answer)?)
             .await?;
         for (track, sender, every, sample) in senders {
             tasks.push(stream(track, sender, every, sample));
         }
         Ok(Self {
+            relay,
             pc,
             counters,
             welcome,
@@ -337,8 +420,19 @@ impl MediaPeer {
         .with_context(|| format!("received {:?}", self.received()))
     }
 
+    /// Cuts the link to the unit (see [`MediaPeer::join_via`]): from now on nothing
+    /// passes either way, and the peer says nothing.
+    pub fn cut(&self) {
+        if let Some(r) = &self.relay {
+            r.cut.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Closes the peer connection and the WebSocket without a `leave`.
     pub async fn vanish(self) {
+        if let Some(r) = self.relay {
+            r.task.abort();
+        }
         let _ = self.pc.close().await;
         for t in self.tasks {
             t.abort();

@@ -54,6 +54,9 @@ pub struct Attendance {
     pub joined_at: DateTime<Utc>,
     /// Left; open while present.
     pub left_at: Option<DateTime<Utc>>,
+    /// Seconds in which media actually reached the trainee during this stretch, as the
+    /// forwarding unit counted them; none for stretches recorded by hand or still open.
+    pub received_seconds: Option<i64>,
 }
 
 /// Where the signaling layer reports who joined and left a teaching room (and, later,
@@ -228,6 +231,7 @@ pub mod rules {
                 return Err(Error::field("user_id", "only enrolled trainees attend"));
             }
             let a = Attendance {
+                received_seconds: None,
                 session_id,
                 user_id,
                 joined_at,

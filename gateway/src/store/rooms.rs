@@ -48,13 +48,18 @@ impl Store {
         dispatch!(self, rooms::presence(room))
     }
 
-    /// Closes a trainee's open attendance stretch in a teaching session.
+    /// Closes a trainee's open attendance stretch in a teaching session, with the seconds
+    /// in which media reached it, when the forwarding unit counted them.
     pub async fn attendance_close(
         &self,
         session_id: i64,
         user_id: i64,
         at: DateTime<Utc>,
+        received_seconds: Option<i64>,
     ) -> Result<bool, StoreError> {
-        dispatch!(self, rooms::attendance_close(session_id, user_id, at))
+        dispatch!(
+            self,
+            rooms::attendance_close(session_id, user_id, at, received_seconds)
+        )
     }
 }

@@ -12,7 +12,7 @@ use str0m::media::{
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
-use super::{Layer, May, PeerKey, Unit};
+use super::{Layer, May, PeerKey, Receiving, Unit};
 
 const UNIT: &str = "10.0.0.1:5000";
 
@@ -36,6 +36,8 @@ struct Client {
     link: Option<Link>,
     /// When its timers are due next.
     due: Instant,
+    /// It vanished: it neither sends nor receives any more.
+    gone: bool,
     keyframes_asked: usize,
 }
 
@@ -60,6 +62,7 @@ impl Client {
             audio_frames: 0,
             link: None,
             due: now,
+            gone: false,
             keyframes_asked: 0,
         }
     }
@@ -259,7 +262,7 @@ impl Net {
         loop {
             let mut next = self.next_media.min(end);
             next = next.min(self.unit.poll_timeout(self.now));
-            for c in &self.clients {
+            for c in self.clients.iter().filter(|c| !c.gone) {
                 next = next.min(c.due);
                 if let Some((at, _)) = c.link.as_ref().and_then(|l| l.queue.front()) {
                     next = next.min(*at);
@@ -284,7 +287,7 @@ impl Net {
             if self.unit.poll_timeout(self.now) <= self.now {
                 self.unit.handle_timeout(self.now);
             }
-            for c in &mut self.clients {
+            for c in self.clients.iter_mut().filter(|c| !c.gone) {
                 if c.due <= self.now {
                     c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
                 }
@@ -302,7 +305,11 @@ impl Net {
             let mut moved = false;
             while let Some(t) = self.unit.poll_transmit() {
                 moved = true;
-                if let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination) {
+                if let Some(c) = self
+                    .clients
+                    .iter_mut()
+                    .find(|c| c.addr == t.destination && !c.gone)
+                {
                     if let Some(link) = c.link.as_mut() {
                         link.push(self.now, t.contents);
                         continue;
@@ -310,7 +317,7 @@ impl Net {
                     c.receive(self.now, &t.contents);
                 }
             }
-            for c in &mut self.clients {
+            for c in self.clients.iter_mut().filter(|c| !c.gone) {
                 loop {
                     match c.rtc.poll_output().unwrap() {
                         Output::Timeout(due) => {
@@ -498,4 +505,60 @@ fn a_peer_that_leaves_is_dropped_and_a_bad_offer_is_refused() {
     assert!(!net.unit.has(&key));
     let refused = net.unit.offer(net.now, key, May::default(), "not sdp");
     assert!(matches!(refused, Err(super::SfuError::BadOffer(_))));
+}
+
+#[test]
+fn media_presence_starts_with_the_first_media_and_ends_when_a_vanished_receiver_is_given_up() {
+    let mut net = Net::new();
+    let presenter = net.join_sending(1, false, PRESENTER);
+    let stays = net.join_receiving(2);
+    let vanishes = net.join_receiving(3);
+    let t0 = net.now;
+    net.run(Duration::from_secs(5), &[presenter]);
+    let started: Vec<Receiving> = std::iter::from_fn(|| net.unit.poll_event()).collect();
+    let keys: Vec<&PeerKey> = started
+        .iter()
+        .map(|e| match e {
+            Receiving::Started { key, at } => {
+                assert!(*at < t0 + Duration::from_secs(2), "{e:?}");
+                key
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [&net.clients[stays].key, &net.clients[vanishes].key],
+        "the presenter receives nothing"
+    );
+    // It goes without a word; the unit gives it up once its checks go unanswered.
+    net.clients[vanishes].gone = true;
+    let gone_at = net.now;
+    let mut stopped = None;
+    for _ in 0..60 {
+        net.run(Duration::from_secs(1), &[presenter]);
+        if let Some(e) = net.unit.poll_event() {
+            stopped = Some(e);
+            break;
+        }
+    }
+    let Some(Receiving::Stopped { key, at, seconds }) = stopped else {
+        panic!("not given up: {stopped:?}");
+    };
+    assert_eq!(key, net.clients[vanishes].key);
+    assert!(
+        at <= gone_at && at + Duration::from_secs(1) >= gone_at,
+        "last heard when it vanished"
+    );
+    assert!(
+        (4..=6).contains(&seconds),
+        "about five seconds of media, not the wait: {seconds}"
+    );
+    assert!(!net.unit.has(&key));
+    assert!(net.unit.has(&net.clients[stays].key));
+    assert_eq!(
+        net.unit.poll_event(),
+        None,
+        "the one that stays is still receiving"
+    );
 }

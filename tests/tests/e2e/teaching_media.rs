@@ -3,6 +3,7 @@
 //! WebSocket.
 
 use duikou_tests::media::{MediaPeer, Part};
+use duikou_tests::signal::SignalClient;
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -13,6 +14,7 @@ use crate::rooms::teaching_session;
 on_both_backends!(
     every_trainee_receives_the_presenters_audio_and_video,
     a_trainee_is_heard_only_while_the_presenter_gives_it_the_microphone,
+    attendance_is_the_time_media_reached_a_trainee_and_a_vanished_one_is_given_up,
 );
 
 fn ws_url(base: &str, answer: &Value) -> String {
@@ -24,9 +26,9 @@ fn ws_url(base: &str, answer: &Value) -> String {
 }
 
 /// A teaching session of the tertiary hospital's consultant for `places` trainees of the
-/// paired county, all enrolled; returns the room and the join answers of the presenter
-/// and of each trainee.
-async fn teaching_room(app: &TestApp, places: usize) -> (String, Value, Vec<Value>) {
+/// paired county, all enrolled; returns the session's id and the join answers of the
+/// presenter and of each trainee.
+async fn teaching_room(app: &TestApp, places: usize) -> (i64, Value, Vec<Value>) {
     let c = cast(app).await;
     let id = teaching_session(app, &c, places).await;
     let room = format!("teaching-{id}");
@@ -50,7 +52,7 @@ async fn teaching_room(app: &TestApp, places: usize) -> (String, Value, Vec<Valu
         assert_eq!(status, StatusCode::CREATED, "{r}");
         trainees.push(join(token).await);
     }
-    (room, presenter, trainees)
+    (id, presenter, trainees)
 }
 
 async fn every_trainee_receives_the_presenters_audio_and_video(backend: Backend) {
@@ -166,4 +168,90 @@ async fn wait_for(peer: &MediaPeer, kind: &str, patience: std::time::Duration) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// (user, joined, left, seconds received) of each attendance stretch of `session`.
+type Stretch = (
+    i64,
+    chrono::DateTime<chrono::Utc>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<i64>,
+);
+
+async fn attendance(app: &TestApp, session: i64) -> Vec<Stretch> {
+    let query = "select user_id, joined_at, left_at, received_seconds from attendance
+                 where session_id = $1 order by id";
+    duikou_tests::on_db!(app.db, |conn| sqlx::query_as(query)
+        .bind(session)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap())
+}
+
+async fn attendance_is_the_time_media_reached_a_trainee_and_a_vanished_one_is_given_up(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signaling.lead_minutes = 4 * 24 * 60;
+        c.signaling.resume_seconds = 2;
+    })
+    .await;
+    let (session, presenter, trainees) = teaching_room(&app, 2).await;
+    let user =
+        |answer: &Value| -> i64 { answer["identity"].as_str().unwrap()[1..].parse().unwrap() };
+    let join = |answer: &Value, part, relayed| {
+        let url = ws_url(&app.base, answer);
+        let token = answer["token"].as_str().unwrap().to_owned();
+        async move {
+            MediaPeer::join_via(&url, &token, part, relayed)
+                .await
+                .unwrap()
+        }
+    };
+    let teacher = join(&presenter, Part::Present, false).await;
+    let watcher = join(&trainees[0], Part::Receive, true).await;
+    // The second trainee is in the room but never takes media.
+    let (_signal_only, _) = SignalClient::join(&app.base, &trainees[1]).await;
+    let patience = std::time::Duration::from_secs(60);
+    watcher.receives(25, 25, patience).await.unwrap();
+    let receiving_since = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // Its link goes, and it says nothing: no leave, no DTLS close that gets through.
+    watcher.cut();
+    let watched = receiving_since.elapsed().as_secs_f64();
+    watcher.vanish().await;
+
+    let deadline = std::time::Instant::now() + patience;
+    let rows = loop {
+        let rows = attendance(&app, session).await;
+        if rows.iter().any(|(_, _, left, _)| left.is_some()) {
+            break rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never given up: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        rows.len(),
+        1,
+        "only the trainee who received media attended: {rows:?}"
+    );
+    let (who, joined, left, seconds) = rows[0];
+    assert_eq!(who, user(&trainees[0]));
+    let stretch = (left.unwrap() - joined).num_milliseconds() as f64 / 1000.0;
+    let seconds = seconds.expect("counted by the unit") as f64;
+    // From the first media (a little before the 25th packet) to the cut, not to when the
+    // unit gave up on it.
+    assert!(
+        stretch >= watched - 1.0 && stretch <= watched + 3.0,
+        "stretch {stretch} s for {watched} s watched"
+    );
+    assert!(
+        seconds >= watched - 1.0 && seconds <= watched + 3.0,
+        "{seconds} s received for {watched} s watched"
+    );
+    teacher.vanish().await;
+    app.stop().await;
 }

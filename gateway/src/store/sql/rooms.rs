@@ -76,14 +76,16 @@ pub async fn attendance_close(
     session_id: i64,
     user_id: i64,
     at: DateTime<Utc>,
+    received_seconds: Option<i64>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query::<Db>(
-        "update attendance set left_at = $3 where id = (select max(id) from attendance
-         where session_id = $1 and user_id = $2 and left_at is null)",
+        "update attendance set left_at = $3, received_seconds = $4 where id = (select max(id)
+         from attendance where session_id = $1 and user_id = $2 and left_at is null)",
     )
     .bind(session_id)
     .bind(user_id)
     .bind(at)
+    .bind(received_seconds)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() > 0)

@@ -224,6 +224,7 @@ struct AttendanceRow {
     user_id: i64,
     joined_at: DateTime<Utc>,
     left_at: Option<DateTime<Utc>>,
+    received_seconds: Option<i64>,
 }
 
 /// Attendance of one user, or of one session.
@@ -233,7 +234,7 @@ pub async fn attendance(
     session_id: Option<i64>,
 ) -> Result<Vec<Attendance>, StoreError> {
     let rows = sqlx::query_as::<Db, AttendanceRow>(
-        "select session_id, user_id, joined_at, left_at from attendance
+        "select session_id, user_id, joined_at, left_at, received_seconds from attendance
          where ($1 is null or user_id = $1) and ($2 is null or session_id = $2) order by joined_at, id",
     )
     .bind(user_id)
@@ -247,6 +248,7 @@ pub async fn attendance(
             user_id: r.user_id,
             joined_at: r.joined_at,
             left_at: r.left_at,
+            received_seconds: r.received_seconds,
         })
         .collect())
 }
