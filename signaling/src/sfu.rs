@@ -171,6 +171,9 @@ struct Peer {
     receiving: Option<(Instant, std::collections::BTreeSet<u64>)>,
     /// The last time a datagram came from it.
     heard: Instant,
+    /// What it reported of what the unit sends it, per media line: NACKs (packets it
+    /// asked to have sent again) and the fraction lost.
+    egress: HashMap<Mid, (u64, f32)>,
 }
 
 /// Every forwarded peer connection of the process.
@@ -211,7 +214,10 @@ impl Unit {
     ) -> Result<String, SfuError> {
         let offer =
             SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::BadOffer(e.to_string()))?;
-        let mut rtc = Rtc::builder().enable_bwe(Some(START_ESTIMATE)).build(now);
+        let mut rtc = Rtc::builder()
+            .enable_bwe(Some(START_ESTIMATE))
+            .set_stats_interval(Some(Duration::from_secs(1)))
+            .build(now);
         rtc.bwe().set_desired_bitrate(DESIRED_ESTIMATE);
         let candidate =
             Candidate::host(self.local, "udp").map_err(|e| SfuError::Refused(e.to_string()))?;
@@ -238,6 +244,7 @@ impl Unit {
             due: now,
             receiving: None,
             heard: now,
+            egress: HashMap::new(),
         });
         self.drive(now);
         Ok(answer.to_sdp_string())
@@ -394,6 +401,22 @@ impl Unit {
         self.drive(now);
     }
 
+    /// What `key` reported of the media the unit sends it: the packets it asked to have
+    /// sent again (NACK, answered from the send buffer over RTX), and the largest
+    /// fraction lost on one of its media lines.
+    pub fn egress(&self, key: &PeerKey) -> (u64, f32) {
+        self.peers
+            .iter()
+            .find(|p| p.key == *key)
+            .map_or((0, 0.0), |p| {
+                p.egress
+                    .values()
+                    .fold((0, 0.0_f32), |(n, l), (nacks, loss)| {
+                        (n + nacks, l.max(*loss))
+                    })
+            })
+    }
+
     /// The next start or end of someone receiving media.
     pub fn poll_event(&mut self) -> Option<Receiving> {
         self.events.pop_front()
@@ -467,6 +490,10 @@ impl Unit {
                             }
                             Event::EgressBitrateEstimate(BweKind::Twcc(estimate)) => {
                                 estimates.push((p.id, estimate));
+                            }
+                            Event::MediaEgressStats(stats) => {
+                                let loss = stats.loss.unwrap_or(0.0);
+                                p.egress.insert(stats.mid, (stats.nacks, loss));
                             }
                             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                                 p.rtc.disconnect();

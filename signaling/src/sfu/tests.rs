@@ -176,6 +176,9 @@ struct Link {
     depth: Duration,
     free_at: Instant,
     queue: VecDeque<(Instant, Vec<u8>)>,
+    /// Every this many video datagrams one is lost.
+    lose_every: Option<u64>,
+    carried: u64,
 }
 
 impl Link {
@@ -185,10 +188,19 @@ impl Link {
             depth: Duration::from_millis(200),
             free_at: now,
             queue: VecDeque::new(),
+            lose_every: None,
+            carried: 0,
         }
     }
 
     fn push(&mut self, now: Instant, bytes: Vec<u8>) {
+        // Of the large datagrams (video), every n-th is lost.
+        if bytes.len() > 500 {
+            self.carried += 1;
+            if self.lose_every.is_some_and(|n| self.carried % n == 0) {
+                return;
+            }
+        }
         let start = self.free_at.max(now);
         if start.saturating_duration_since(now) > self.depth {
             return;
@@ -560,5 +572,32 @@ fn media_presence_starts_with_the_first_media_and_ends_when_a_vanished_receiver_
         net.unit.poll_event(),
         None,
         "the one that stays is still receiving"
+    );
+}
+
+#[test]
+fn what_a_lossy_link_drops_is_sent_again() {
+    let mut net = Net::new();
+    let presenter = net.join_sending(1, false, PRESENTER);
+    let trainee = net.join_receiving(2);
+    let mut lossy = Link::new(50_000_000, net.now);
+    lossy.lose_every = Some(10);
+    net.clients[trainee].link = Some(lossy);
+    net.run(Duration::from_secs(3), &[presenter]);
+    // 50 video frames a second, one datagram each: one in ten is lost on the way, and
+    // comes again when the trainee asks (NACK, RTX). Audio is not touched.
+    let (video, audio) = counted(&mut net, trainee, |n| {
+        n.run(Duration::from_secs(4), &[presenter])
+    });
+    let frames = video.get(&'-').copied().unwrap_or(0);
+    assert!(frames >= 195, "{frames} of 200 video frames");
+    assert!(
+        audio >= 395,
+        "{audio} of 400 audio frames (no audio was lost)"
+    );
+    let (nacks, _) = net.unit.egress(&net.clients[trainee].key);
+    assert!(
+        nacks >= 20,
+        "the lost ones were asked for again: {nacks} NACKs"
     );
 }
