@@ -46,7 +46,8 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Measure against DCMTK (needs `storescu` and `storescp`); prints figures and ratios.
+    /// Measure: DICOM against DCMTK (needs `storescu` and `storescp`), the forwarding
+    /// unit on loopback; prints figures and ratios.
     Bench {
         /// What to measure.
         #[command(subcommand)]
@@ -62,6 +63,15 @@ pub enum BenchCommand {
         /// Images in the series.
         #[arg(long, default_value_t = 300)]
         images: usize,
+    },
+    /// The forwarding unit: one publisher at about 1.5 Mbit/s to each count of receivers.
+    Sfu {
+        /// Receiver counts, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
+        receivers: Vec<usize>,
+        /// Seconds each run lasts.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
 }
 
@@ -136,6 +146,15 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                     command: BenchCommand::Dicom { images },
                 } => {
                     crate::bench::dicom(config, images).await?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Command::Bench {
+                    command: BenchCommand::Sfu { receivers, seconds },
+                } => {
+                    tokio::task::spawn_blocking(move || {
+                        crate::bench::sfu(&receivers, std::time::Duration::from_secs(seconds))
+                    })
+                    .await??;
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::Seeds {

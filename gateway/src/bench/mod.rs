@@ -1,0 +1,12 @@
+//! `duikou bench …`: measurements, not tests. Each prints its figures and, where a peer
+//! can run here, the peer's figures from the same run and the ratio.
+//!
+//! - [`dicom()`]: the relay's DICOM ingest and forwarding beside DCMTK.
+//! - [`sfu()`]: the forwarding unit of teaching sessions, one presenter to many
+//!   receivers on loopback.
+
+mod dicom;
+mod sfu;
+
+pub use dicom::dicom;
+pub use sfu::sfu;
