@@ -184,6 +184,10 @@ pub struct Unit {
     out: VecDeque<Transmit>,
     /// Who started or stopped receiving.
     events: VecDeque<Receiving>,
+    /// Peers (by index) with new input or media since they were last polled.
+    touched: Vec<usize>,
+    /// Which peer (by index) datagrams from an address went to last.
+    by_source: HashMap<SocketAddr, usize>,
     /// Key frame requests already sent, per (origin, mid, layer), to throttle them.
     asked: HashMap<(u64, Mid, Option<Rid>), Instant>,
 }
@@ -200,6 +204,8 @@ impl Unit {
             next_id: 0,
             out: VecDeque::new(),
             events: VecDeque::new(),
+            touched: Vec::new(),
+            by_source: HashMap::new(),
             asked: HashMap::new(),
         }
     }
@@ -246,6 +252,7 @@ impl Unit {
             heard: now,
             egress: HashMap::new(),
         });
+        self.touched.push(self.peers.len() - 1);
         self.drive(now);
         Ok(answer.to_sdp_string())
     }
@@ -258,8 +265,9 @@ impl Unit {
         let Ok(c) = Candidate::from_sdp_string(line) else {
             return;
         };
-        if let Some(p) = self.peers.iter_mut().find(|p| p.key == *key) {
-            p.rtc.add_remote_candidate(c);
+        if let Some(i) = self.peers.iter().position(|p| p.key == *key) {
+            self.peers[i].rtc.add_remote_candidate(c);
+            self.touched.push(i);
         }
         self.drive(now);
     }
@@ -268,6 +276,7 @@ impl Unit {
     pub fn leave(&mut self, key: &PeerKey) {
         if let Some(i) = self.peers.iter().position(|p| p.key == *key) {
             let mut peer = self.peers.remove(i);
+            self.by_source.clear();
             peer.rtc.disconnect();
             let gone = peer.id;
             for p in &mut self.peers {
@@ -380,23 +389,38 @@ impl Unit {
                 contents,
             },
         );
-        let Some(peer) = self.peers.iter_mut().find(|p| p.rtc.accepts(&input)) else {
+        // Most datagrams come from an address seen before; a scan finds the others (STUN
+        // checks from a new address, by their username).
+        let known = self
+            .by_source
+            .get(&source)
+            .copied()
+            .filter(|&i| i < self.peers.len() && self.peers[i].rtc.accepts(&input));
+        let Some(i) = known.or_else(|| self.peers.iter().position(|p| p.rtc.accepts(&input)))
+        else {
             return false;
         };
+        self.by_source.insert(source, i);
+        let peer = &mut self.peers[i];
         peer.heard = now;
         if peer.rtc.handle_input(input).is_err() {
             peer.rtc.disconnect();
         }
+        self.touched.push(i);
         self.drive(now);
         true
     }
 
     /// Time passed: timers of every peer connection run.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for p in &mut self.peers {
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            if p.due > now {
+                continue;
+            }
             if p.rtc.handle_input(Input::Timeout(now)).is_err() {
                 p.rtc.disconnect();
             }
+            self.touched.push(i);
         }
         self.drive(now);
     }
@@ -449,13 +473,24 @@ impl Unit {
             .fold(now + Duration::from_millis(100), Instant::min)
     }
 
-    /// Polls every peer until it waits for time or input; forwards what publishers sent.
+    /// Polls the peers that got input or media until each waits for time or input again;
+    /// forwards what publishers sent (which gives their receivers media to send, so they
+    /// are polled next), and drops the peers whose connection is gone.
     fn drive(&mut self, now: Instant) {
+        let mut any_dead = false;
         loop {
+            let mut todo = std::mem::take(&mut self.touched);
+            todo.sort_unstable();
+            todo.dedup();
+            todo.retain(|&i| i < self.peers.len());
+            if todo.is_empty() {
+                break;
+            }
             let mut media: Vec<(u64, MediaData)> = Vec::new();
             let mut keyframes = Vec::new();
             let mut estimates = Vec::new();
-            for p in &mut self.peers {
+            for &i in &todo {
+                let p = &mut self.peers[i];
                 while p.rtc.is_alive() {
                     match p.rtc.poll_output() {
                         Ok(Output::Timeout(due)) => {
@@ -503,9 +538,7 @@ impl Unit {
                         Err(_) => p.rtc.disconnect(),
                     }
                 }
-            }
-            if media.is_empty() && keyframes.is_empty() && estimates.is_empty() {
-                break;
+                any_dead |= !p.rtc.is_alive();
             }
             for (id, estimate) in estimates {
                 self.estimated(now, id, estimate);
@@ -517,6 +550,10 @@ impl Unit {
                 self.ask_keyframe(now, &track, layer);
             }
         }
+        if !any_dead {
+            return;
+        }
+        self.by_source.clear();
         let alive: Vec<u64> = self
             .peers
             .iter()
@@ -558,7 +595,7 @@ impl Unit {
         };
         let layer = data.rid.and_then(Layer::of);
         let mut wanted = Vec::new();
-        for p in self.peers.iter_mut() {
+        for (i, p) in self.peers.iter_mut().enumerate() {
             if p.id == origin || p.key.room != room || !p.rtc.is_alive() {
                 continue;
             }
@@ -596,6 +633,7 @@ impl Unit {
                 .is_ok()
             {
                 p.forwarded_bytes += bytes;
+                self.touched.push(i);
                 match &mut p.receiving {
                     Some((since, seconds)) => {
                         seconds.insert(now.saturating_duration_since(*since).as_secs());
@@ -640,10 +678,10 @@ impl Unit {
         {
             return;
         }
-        let Some(p) = self.peers.iter_mut().find(|p| p.id == track.origin) else {
+        let Some(i) = self.peers.iter().position(|p| p.id == track.origin) else {
             return;
         };
-        let Some(mut writer) = p.rtc.writer(track.mid) else {
+        let Some(mut writer) = self.peers[i].rtc.writer(track.mid) else {
             return;
         };
         if writer
@@ -651,6 +689,7 @@ impl Unit {
             .is_ok()
         {
             self.asked.insert(key, now);
+            self.touched.push(i);
         }
     }
 }
