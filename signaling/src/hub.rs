@@ -42,6 +42,10 @@ pub struct HubConfig {
     /// Rooms whose names start with one of these send their media through the
     /// forwarding unit (teaching sessions).
     pub forwarded_rooms: Vec<String>,
+    /// Rooms that hold more participants than this send their media through the
+    /// forwarding unit too (a ward round's two teams): beyond four, a mesh of peer
+    /// connections costs each browser more than a village link carries.
+    pub mesh_at_most: usize,
 }
 
 impl Default for HubConfig {
@@ -56,6 +60,7 @@ impl Default for HubConfig {
             heartbeat: Duration::from_secs(5),
             node_timeout: Duration::from_secs(20),
             forwarded_rooms: vec!["teaching-".to_owned()],
+            mesh_at_most: 4,
         }
     }
 }
@@ -252,16 +257,9 @@ impl Hub {
     }
 
     fn room_mut(&mut self, room: &str) -> &mut Room {
-        let forwarded = self
-            .config
-            .forwarded_rooms
-            .iter()
-            .any(|prefix| room.starts_with(prefix.as_str()));
-        self.rooms.entry(room.to_owned()).or_insert_with(|| {
-            let mut r = Room::new(self.config.room.clone());
-            r.set_forwarded(forwarded);
-            r
-        })
+        self.rooms
+            .entry(room.to_owned())
+            .or_insert_with(|| Room::new(self.config.room.clone()))
     }
 
     /// A message from the forwarding unit (its answer, or why it refused) for `identity`
@@ -300,8 +298,15 @@ impl Hub {
         capacity: usize,
         now: Instant,
     ) -> Result<Vec<HubEffect>, RoomError> {
+        let forwarded = capacity > self.config.mesh_at_most
+            || self
+                .config
+                .forwarded_rooms
+                .iter()
+                .any(|prefix| room.starts_with(prefix.as_str()));
         let r = self.room_mut(room);
         r.set_capacity(capacity);
+        r.set_forwarded(forwarded);
         let joined = r.join(conn, entrant, now);
         if joined.is_err() && r.is_empty() {
             self.rooms.remove(room);

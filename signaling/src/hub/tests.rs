@@ -1,6 +1,7 @@
 //! The hub, driven without sockets.
 
 use super::*;
+use crate::protocol::UNIT;
 
 fn entrant(identity: &str) -> Entrant {
     Entrant {
@@ -148,4 +149,25 @@ fn a_full_room_is_refused_and_leaves_nothing_behind() {
     );
     assert!(hub.text(2, r#"{"v":1,"type":"pong"}"#, t0).is_empty());
     assert_eq!(hub.identities("consultation-9"), ["u1"]);
+}
+
+#[test]
+fn teaching_rooms_and_rooms_of_more_than_four_go_through_the_unit() {
+    let t0 = Instant::now();
+    let mut hub = Hub::new("a".into(), HubConfig::default());
+    let unit_of = |effects: &[HubEffect]| {
+        effects.iter().find_map(|e| match e {
+            HubEffect::Send {
+                message: ServerMessage::Welcome { unit, .. },
+                ..
+            } => Some(unit.clone()),
+            _ => None,
+        })
+    };
+    let consultation = hub.join(1, "consultation-1", entrant("u1"), 4, t0).unwrap();
+    assert_eq!(unit_of(&consultation), Some(None), "four meet peer to peer");
+    let round = hub.join(2, "ward-round-1", entrant("u2"), 16, t0).unwrap();
+    assert_eq!(unit_of(&round), Some(Some(UNIT.to_owned())));
+    let small_class = hub.join(3, "teaching-1", entrant("u3"), 3, t0).unwrap();
+    assert_eq!(unit_of(&small_class), Some(Some(UNIT.to_owned())));
 }

@@ -25,6 +25,8 @@ struct Client {
     /// Media lines it sends on: audio, video.
     audio: Option<Mid>,
     video: Option<Mid>,
+    /// A second video line it sends on: a shared screen.
+    screen: Option<Mid>,
     simulcast: bool,
     /// Frames received, by kind.
     got: HashMap<MediaKind, usize>,
@@ -56,6 +58,7 @@ impl Client {
             pending: None,
             audio: None,
             video: None,
+            screen: None,
             simulcast: false,
             got: HashMap::new(),
             layers: HashMap::new(),
@@ -103,9 +106,16 @@ impl Client {
 
     /// Offers slots to receive into: one audio, one video.
     fn offer_to_receive(&mut self) -> String {
+        self.offer_slots(1)
+    }
+
+    /// Offers one audio slot and `videos` video slots to receive into.
+    fn offer_slots(&mut self, videos: usize) -> String {
         let mut api = self.rtc.sdp_api();
         api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-        api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        for _ in 0..videos {
+            api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        }
         let (offer, pending) = api.apply().unwrap();
         self.pending = Some(pending);
         offer.to_sdp_string()
@@ -119,6 +129,20 @@ impl Client {
 
     /// Sends one audio frame and, every other call, one video frame (per layer).
     fn send_media(&mut self, now: Instant, tick: u64) {
+        if let (Some(mid), true) = (self.screen, tick % 10 == 0) {
+            // A shared screen: five frames a second, tagged `s`.
+            let writer = self.rtc.writer(mid).unwrap();
+            let pt = writer
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::Vp8)
+                .unwrap()
+                .pt();
+            let mut frame = vec![b's'; 1_200];
+            frame[0] = if tick % 100 == 0 { 0x10 } else { 0x11 };
+            let time = MediaTime::new(tick * 900, Frequency::NINETY_KHZ);
+            writer.write(pt, now, time, frame).unwrap();
+            self.rtc.handle_input(Input::Timeout(now)).unwrap();
+        }
         if let Some(mid) = self.audio {
             let writer = self.rtc.writer(mid).unwrap();
             let pt = writer
@@ -599,5 +623,47 @@ fn what_a_lossy_link_drops_is_sent_again() {
     assert!(
         nacks >= 20,
         "the lost ones were asked for again: {nacks} NACKs"
+    );
+}
+
+#[test]
+fn a_shared_screen_reaches_a_receiver_with_a_second_video_slot() {
+    let mut net = Net::new();
+    let mut presenter = Client::new(1, net.now);
+    let offer = {
+        let mut api = presenter.rtc.sdp_api();
+        presenter.audio =
+            Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        presenter.video =
+            Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        presenter.screen =
+            Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        let (offer, pending) = api.apply().unwrap();
+        presenter.pending = Some(pending);
+        offer.to_sdp_string()
+    };
+    let answer = net
+        .unit
+        .offer(net.now, presenter.key.clone(), PRESENTER, &offer)
+        .unwrap();
+    presenter.accept(&answer);
+    net.clients.push(presenter);
+    let mut trainee = Client::new(2, net.now);
+    let offer = trainee.offer_slots(2);
+    let answer = net
+        .unit
+        .offer(net.now, trainee.key.clone(), May::default(), &offer)
+        .unwrap();
+    trainee.accept(&answer);
+    net.clients.push(trainee);
+    net.run(Duration::from_secs(4), &[0]);
+    let got = &net.clients[1].layers;
+    assert!(
+        got.get(&b'-').is_some_and(|n| *n > 100),
+        "the camera: {got:?}"
+    );
+    assert!(
+        got.get(&b's').is_some_and(|n| *n > 10),
+        "the screen: {got:?}"
     );
 }
