@@ -13,8 +13,9 @@
 //! - [`server`]: the thin tokio/axum shell: a task owning the hub, one reader and one
 //!   writer per WebSocket, room tokens checked at the first message.
 //! - [`token`]: room tokens, short-lived HS256 JWTs naming room, identity, role and grants.
-//! - [`sfu`]: the forwarding unit of teaching sessions, sans-I/O around str0m: one
-//!   presenter's media to many receivers, a simulcast layer each.
+//! - [`sfu`]: the forwarding unit of teaching sessions and ward rounds, sans-I/O around
+//!   str0m: one presenter's media to many receivers, each the simulcast layer its link
+//!   carries; media presence for attendance.
 //! - [`turn`]: TURN credentials in coturn's shared-secret form (the REST API of
 //!   draft-uberti-behave-turn-rest), minted per join.
 //!

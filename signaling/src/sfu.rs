@@ -1,5 +1,5 @@
-//! The forwarding unit of teaching sessions: what a presenter (or a trainee given the
-//! microphone) publishes is carried to everyone else in the room, without mixing or
+//! The forwarding unit of teaching sessions and ward rounds: what a presenter (or a
+//! trainee given the microphone) publishes is carried to everyone else in the room, without mixing or
 //! transcoding. Sans-I/O around str0m (see `README.md` for why str0m): every peer
 //! connection of the process shares one UDP socket, and the shell feeds datagrams and
 //! time in and sends out what [`Unit::poll_transmit`] returns.
@@ -13,7 +13,17 @@
 //! feedback, str0m's port of GoogCC): down at once when the estimate falls, up only after
 //! it has held for [`UPGRADE_AFTER`]. Below the lowest layer a receiver keeps the audio
 //! and loses the video, as it does when it asks for audio only. A receiver that starts or
-//! changes layer has a key frame asked for it.
+//! changes layer has a key frame asked for it; what a receiver lost is sent again when it
+//! asks (NACK, RTX, str0m's send buffer).
+//!
+//! What a participant may send ([`May`]) comes from its room token and the moderator's
+//! microphone grants (the room decides; the unit obeys). When media first reaches a
+//! receiver, and when its connection goes, [`Unit::poll_event`] says so ([`Receiving`]):
+//! that is a trainee's attendance.
+//!
+//! Cost: a datagram is handled by the one connection it belongs to (found by its source
+//! address), and only connections that got input or media are polled afterwards, so the
+//! work per forwarded frame grows with the receivers of that frame, not with everyone.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
