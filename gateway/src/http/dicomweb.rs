@@ -471,12 +471,6 @@ struct Uploader<'a> {
     route: Option<crate::store::NewForward>,
 }
 
-/// Reads and drops up to 16 MiB of a request body that is refused before it is read, so
-/// that the client, still sending, gets the answer instead of a reset connection.
-async fn drain(body: Body) {
-    let _ = axum::body::to_bytes(body, 16 * 1024 * 1024).await;
-}
-
 async fn stow_request(
     state: &AppState,
     caller: &User,
@@ -487,7 +481,7 @@ async fn stow_request(
     match admit_upload(state, caller, headers, study).await {
         Ok((boundary, up)) => up.upload(boundary, body).await,
         Err(e) => {
-            drain(body).await;
+            super::extract::drain(body).await;
             Err(e)
         }
     }

@@ -1,13 +1,48 @@
 //! Extractors that turn every malformed input into a problem naming the field: a JSON
 //! body, a query string, a path id.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use http_body_util::BodyExt as _;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+
+/// How much of a refused request body is read and dropped, so that a client still sending
+/// gets the answer instead of a reset connection. Beyond this the connection may reset.
+const DRAIN_AT_MOST: usize = 16 * 1024 * 1024;
+
+/// Reads and drops up to [`DRAIN_AT_MOST`] of a request body that is refused before it
+/// is read (a reset would lose the answer to a client still sending).
+pub async fn drain(mut body: Body) {
+    let mut read = 0;
+    while read <= DRAIN_AT_MOST {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+            _ => return,
+        }
+    }
+}
+
+/// Reads a body of at most `limit` bytes; a larger one is drained (see [`drain`]) and
+/// refused with 413.
+pub async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, Error> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::field("body", format!("the body broke off: {e}")))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        if bytes.len() + data.len() > limit {
+            drain(body).await;
+            return Err(Error::PayloadTooLarge(limit));
+        }
+        bytes.extend_from_slice(data);
+    }
+    Ok(Bytes::from(bytes))
+}
 
 /// A JSON body, deserialised with the path of the offending field in every error.
 pub struct ApiJson<T>(pub T);
@@ -34,7 +69,7 @@ fn blame(path: &serde_path_to_error::Path, message: &str) -> String {
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Error> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -48,9 +83,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .extensions()
             .get::<BodyLimit>()
             .map_or(usize::MAX, |l| l.0);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| Error::PayloadTooLarge(limit))?;
+        let bytes = read_limited(req.into_body(), limit).await?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let message = e.inner().to_string();

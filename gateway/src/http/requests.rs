@@ -260,9 +260,7 @@ async fn add_attachment(
         .unwrap_or_default()
         .to_owned();
     let limit = state.config.booking.max_attachment_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| Error::PayloadTooLarge(limit))?;
+    let bytes = super::extract::read_limited(body, limit).await?;
     booking::check_type(&content_type, &bytes)?;
     let dir = state.config.data.dir.clone();
     let to_store = bytes.clone();
