@@ -235,7 +235,8 @@ impl Default for SignalingConfig {
             burst: 200,
             resume_seconds: 30,
             ping_seconds: 10,
-            media_listen: Some(SocketAddr::from(([0, 0, 0, 0], 7882))),
+            // Loopback, like the other listeners: a deployment opens it on purpose.
+            media_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7882))),
             media_address: None,
         }
     }
