@@ -379,6 +379,26 @@ mod tests {
     }
 
     #[test]
+    fn the_classroom_messages_parse_strictly_too() {
+        assert_eq!(
+            parse(r#"{"v":1,"type":"grant","to":"u2","audio":true}"#),
+            Ok(ClientMessage::Grant {
+                v: 1,
+                to: "u2".into(),
+                audio: true
+            })
+        );
+        for bad in [
+            r#"{"v":1,"type":"grant","to":"u2"}"#,
+            r#"{"v":1,"type":"hand","raised":"yes"}"#,
+            r#"{"v":1,"type":"remove"}"#,
+            r#"{"v":1,"type":"audio_only","on":true,"for":"u3"}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn server_messages_carry_version_type_and_seq() {
         let m = ServerMessage::Left {
             v: VERSION,

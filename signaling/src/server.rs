@@ -206,7 +206,6 @@ struct Inner {
     config: ShellConfig,
     next_conn: AtomicU64,
     node: String,
-    media_addr: Option<std::net::SocketAddr>,
 }
 
 fn unix_now() -> i64 {
@@ -269,26 +268,19 @@ impl Signaling {
                     commands.clone(),
                     records,
                 ));
-                Some((requests, advertised))
+                Some(requests)
             }
             None => None,
         };
-        let media_addr = media.as_ref().map(|(_, a)| *a);
-        tokio::spawn(run(hub, rx, bus, attendance, media.map(|(r, _)| r)));
+        tokio::spawn(run(hub, rx, bus, attendance, media));
         Ok(Self {
             inner: Arc::new(Inner {
                 commands,
                 config,
                 next_conn: AtomicU64::new(1),
                 node,
-                media_addr,
             }),
         })
-    }
-
-    /// Where the forwarding unit receives media, if it runs.
-    pub fn media_addr(&self) -> Option<std::net::SocketAddr> {
-        self.inner.media_addr
     }
 
     /// This process's name on the bus.

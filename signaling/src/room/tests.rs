@@ -489,6 +489,19 @@ fn in_a_forwarded_room_offers_go_to_the_unit_and_its_answers_come_back() {
 #[test]
 fn in_a_room_of_peers_the_unit_is_nobody() {
     let (mut room, t0) = two();
+    let audio_only = room.message(
+        2,
+        ClientMessage::AudioOnly {
+            v: VERSION,
+            on: true,
+        },
+        t0,
+    );
+    assert!(
+        matches!(sends(&audio_only, 2)[0], ServerMessage::Error { code, .. } if code == "not_allowed"),
+        "audio only is the unit's to give"
+    );
+    assert!(!audio_only.iter().any(|e| matches!(e, Effect::Media { .. })));
     let out = room.message(1, offer(UNIT), t0);
     assert!(
         matches!(sends(&out, 1)[0], ServerMessage::Error { code, .. } if code == "unknown_participant")

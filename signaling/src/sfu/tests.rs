@@ -541,6 +541,17 @@ fn a_peer_that_leaves_is_dropped_and_a_bad_offer_is_refused() {
     assert!(!net.unit.has(&key));
     let refused = net.unit.offer(net.now, key, May::default(), "not sdp");
     assert!(matches!(refused, Err(super::SfuError::BadOffer(_))));
+    // Stray datagrams are nobody's; damaged ones from a peer's own address do not cost it
+    // its connection.
+    let stranger: SocketAddr = "10.9.9.9:9".parse().unwrap();
+    let junk: [&[u8]; 3] = [b"", b"\x00\x01\x00\x00garbage", &[0x80; 1500]];
+    for bytes in junk {
+        assert!(!net.unit.receive(net.now, stranger, bytes));
+        net.unit
+            .receive(net.now, net.clients[presenter].addr, bytes);
+    }
+    net.run(Duration::from_millis(500), &[presenter]);
+    assert!(net.unit.has(&net.clients[presenter].key), "still connected");
 }
 
 #[test]
