@@ -4,7 +4,7 @@
 //! designated imaging supporter; the forward worker drains the queue.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use rustls::pki_types::pem::PemObject as _;
@@ -100,11 +100,16 @@ impl Archive for StoreArchive {
         Ok(callers)
     }
 
-    async fn known(&self, sop_instance_uid: &str) -> Result<bool, String> {
-        self.store
-            .instance_known(sop_instance_uid)
+    async fn indexed_ends(&self) -> Result<HashMap<String, u64>, String> {
+        let ends = self
+            .store
+            .indexed_ends()
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(ends
+            .into_iter()
+            .map(|(path, end)| (path, u64::try_from(end).unwrap_or(0)))
+            .collect())
     }
 
     async fn route(&self, institution_id: i64) -> NewForward {
@@ -129,7 +134,7 @@ impl Archive for StoreArchive {
 /// The forward queue in the database.
 pub struct StoreQueue {
     store: Store,
-    spool: PathBuf,
+    spool: Spool,
 }
 
 impl Queue for StoreQueue {
@@ -144,7 +149,7 @@ impl Queue for StoreQueue {
             .map(|c| Job {
                 id: c.id,
                 attempts: c.attempts,
-                path: self.spool.join(&c.path),
+                stored: self.spool.stored(&c.path, c.byte_offset, c.size),
                 sop_class_uid: c.sop_class_uid,
                 sop_instance_uid: c.sop_instance_uid,
                 transfer_syntax: c.transfer_syntax,
@@ -242,24 +247,30 @@ pub struct Relay {
     pub spool: Spool,
     /// The index, the registry and the forward queue.
     pub archive: Arc<StoreArchive>,
-    root: PathBuf,
     wake: Arc<Notify>,
 }
 
 impl Relay {
-    /// Opens the spool (clearing what an interrupted run left in `incoming/`).
-    pub fn open(prepared: &Prepared) -> anyhow::Result<Self> {
+    /// Opens the spool and indexes what a crash kept from the index (see
+    /// [`scp::recover`]).
+    pub async fn open(prepared: &Prepared) -> anyhow::Result<Self> {
         let root = prepared.config.imaging.spool(&prepared.config.data.dir);
         let spool = Spool::open(&root)
             .with_context(|| format!("opening the DICOM spool {}", root.display()))?;
         let wake = Arc::new(Notify::new());
+        let archive = Arc::new(StoreArchive {
+            store: prepared.store.clone(),
+            wake: wake.clone(),
+        });
+        let recovered = scp::recover(&spool, archive.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("recovering the DICOM spool {}: {e}", root.display()))?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "instances stored before a crash were indexed now");
+        }
         Ok(Self {
             spool,
-            archive: Arc::new(StoreArchive {
-                store: prepared.store.clone(),
-                wake: wake.clone(),
-            }),
-            root,
+            archive,
             wake,
         })
     }
@@ -293,7 +304,7 @@ pub fn start(
     });
     let queue = Arc::new(StoreQueue {
         store: prepared.store.clone(),
-        spool: relay.root.clone(),
+        spool: relay.spool.clone(),
     });
     let mut tasks = Vec::new();
     if let Some(tls_listener) = tls_listener {

@@ -164,7 +164,7 @@ pub async fn state(prepared: &Prepared, tls: bool) -> anyhow::Result<AppState> {
         tls,
         dummy_hash: Arc::new(dummy),
         signaling: signaling(prepared).await?,
-        relay: crate::imaging::Relay::open(prepared)?,
+        relay: crate::imaging::Relay::open(prepared).await?,
     })
 }
 

@@ -3,11 +3,12 @@
 //! `BulkDataURI`s. The gateway's routes call these and add access control.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 
 use dicom_dictionary_std::tags;
-use dicom_object::OpenFileOptions;
 use serde_json::{Map, Value, json};
+
+use crate::scp;
+use crate::spool::Stored;
 
 /// One indexed instance, as QIDO-RS sees it.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -371,13 +372,10 @@ pub fn search_instances(all: &[Indexed], q: &Query, base: &str) -> Vec<Value> {
 /// Value representations whose values are bulk data, never put inline.
 const BULK_VRS: [&str; 8] = ["OB", "OD", "OF", "OL", "OV", "OW", "UN", "UNKNOWN"];
 
-/// The DICOM JSON metadata of the stored instance at `path`: every attribute, with bulk
+/// The DICOM JSON metadata of the stored instance `stored`: every attribute, with bulk
 /// data (pixel data and other binary values) as `BulkDataURI`s under `instance_url`.
-pub fn metadata(path: &Path, instance_url: &str) -> Result<Value, String> {
-    let obj = OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| e.to_string())?;
+pub fn metadata(stored: &Stored, instance_url: &str) -> Result<Value, String> {
+    let obj = scp::open(stored, Some(tags::PIXEL_DATA))?;
     let mut value = dicom_json::to_value(&*obj).map_err(|e| e.to_string())?;
     if let Value::Object(map) = &mut value {
         bulk_to_uris(map, instance_url);
@@ -405,17 +403,15 @@ pub fn metadata(path: &Path, instance_url: &str) -> Result<Value, String> {
             );
             a
         };
-        if has_pixel_data(path) {
+        if has_pixel_data(stored) {
             map.insert("7FE00010".into(), Value::Object(pixel));
         }
     }
     Ok(value)
 }
 
-fn has_pixel_data(path: &Path) -> bool {
-    OpenFileOptions::new()
-        .open_file(path)
-        .is_ok_and(|o| o.element(tags::PIXEL_DATA).is_ok())
+fn has_pixel_data(stored: &Stored) -> bool {
+    scp::open(stored, None).is_ok_and(|o| o.element(tags::PIXEL_DATA).is_ok())
 }
 
 fn bulk_to_uris(map: &mut Map<String, Value>, url: &str) {
@@ -443,15 +439,13 @@ fn bulk_to_uris(map: &mut Map<String, Value>, url: &str) {
     }
 }
 
-/// The raw value of the top-level attribute `tag` (8 hex digits) of the instance at
-/// `path`, for a `BulkDataURI`: pixel data as stored (native, or the encapsulated
+/// The raw value of the top-level attribute `tag` (8 hex digits) of the stored instance
+/// `stored`, for a `BulkDataURI`: pixel data as stored (native, or the encapsulated
 /// fragments concatenated).
-pub fn bulk_data(path: &Path, tag: &str) -> Result<Option<Vec<u8>>, String> {
+pub fn bulk_data(stored: &Stored, tag: &str) -> Result<Option<Vec<u8>>, String> {
     let number = u32::from_str_radix(tag, 16).map_err(|_| "not a tag".to_owned())?;
     let tag = dicom_core::Tag((number >> 16) as u16, (number & 0xFFFF) as u16);
-    let obj = OpenFileOptions::new()
-        .open_file(path)
-        .map_err(|e| e.to_string())?;
+    let obj = scp::open(stored, None)?;
     let Ok(element) = obj.element(tag) else {
         return Ok(None);
     };
@@ -476,10 +470,8 @@ pub enum FrameError {
 /// in, with that transfer syntax: slices of native pixel data, or the compressed bit
 /// stream of each frame of encapsulated pixel data (one fragment per frame, frames split
 /// by the Basic Offset Table, or all fragments for a single frame). Blocking.
-pub fn frames(path: &Path, numbers: &[u32]) -> Result<(String, Vec<Vec<u8>>), FrameError> {
-    let obj = OpenFileOptions::new()
-        .open_file(path)
-        .map_err(|e| FrameError::Unreadable(e.to_string()))?;
+pub fn frames(stored: &Stored, numbers: &[u32]) -> Result<(String, Vec<Vec<u8>>), FrameError> {
+    let obj = scp::open(stored, None).map_err(FrameError::Unreadable)?;
     let stored = obj
         .meta()
         .transfer_syntax()

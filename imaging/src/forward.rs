@@ -7,15 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dicom_ul::association::client::{AsyncClientAssociation, ClientAssociationOptions};
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::dimse::{self, status};
+use crate::spool::Stored;
 
 /// Where an instance goes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -37,8 +37,8 @@ pub struct Job {
     pub id: i64,
     /// Attempts so far.
     pub attempts: i32,
-    /// The stored file.
-    pub path: PathBuf,
+    /// The stored instance.
+    pub stored: Stored,
     /// SOP Class UID.
     pub sop_class_uid: String,
     /// SOP Instance UID.
@@ -298,9 +298,13 @@ async fn store_one<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let mut file = tokio::fs::File::open(&job.path)
+    let mut file = tokio::fs::File::open(&job.stored.path)
         .await
         .map_err(|e| format!("cannot read the stored instance: {e}"))?;
+    file.seek(std::io::SeekFrom::Start(job.stored.offset))
+        .await
+        .map_err(|e| format!("cannot read the stored instance: {e}"))?;
+    let mut file = file.take(job.stored.length);
     let mut head = [0_u8; 144];
     file.read_exact(&mut head)
         .await

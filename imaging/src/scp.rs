@@ -1,8 +1,9 @@
 //! The storage SCP: C-ECHO and C-STORE over DICOM associations (dicom-ul does the upper
 //! layer; the DIMSE service layer is here). Each instance streams into the spool as its
-//! PDUs arrive; at its last fragment the file is moved into place, then synced while it
+//! PDUs arrive (see [`crate::spool`]); at its last fragment the record is synced while it
 //! is parsed and checked against the command, then indexed, and only then does the
 //! response say success. Anything else gets a failure status and leaves nothing behind.
+//! Records a crash kept from the index are indexed at the next start ([`recover`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::dimse::{self, Command, status};
 use crate::sop_classes;
-use crate::spool::{Incoming, Placed, Spool};
+use crate::spool::{Incoming, Sender, Spool, Stored};
 
 /// The implementation class UID written into the file meta of stored instances (a UUID
 /// derived root, PS3.5 B.2).
@@ -108,10 +109,12 @@ pub struct InstanceRecord {
     pub instance_number: Option<i32>,
     /// The transfer syntax it was received (and is stored) in.
     pub transfer_syntax: String,
-    /// File size in bytes.
+    /// Size of its Part 10 bytes.
     pub size: i64,
-    /// Path relative to the spool.
+    /// The segment holding it, relative to the spool.
     pub path: String,
+    /// Where its bytes start in the segment.
+    pub offset: i64,
     /// The calling AE title.
     pub calling_ae: String,
     /// The sending institution.
@@ -148,8 +151,9 @@ pub trait Archive: Send + Sync + 'static {
     fn callers(&self) -> impl Future<Output = Result<HashMap<String, Caller>, String>> + Send;
     /// The route of `institution_id`'s instances.
     fn route(&self, institution_id: i64) -> impl Future<Output = Self::Route> + Send;
-    /// Whether `sop_instance_uid` is stored already.
-    fn known(&self, sop_instance_uid: &str) -> impl Future<Output = Result<bool, String>> + Send;
+    /// For each segment (relative to the spool) with indexed instances, where the last
+    /// of them ends: the index names everything before.
+    fn indexed_ends(&self) -> impl Future<Output = Result<HashMap<String, u64>, String>> + Send;
     /// Indexes a stored instance and queues it on `route` (in one transaction).
     fn index(
         &self,
@@ -220,6 +224,8 @@ struct Receiving {
     command: Command,
     context_id: u8,
     transfer_syntax: String,
+    calling_ae: String,
+    institution_id: i64,
     incoming: Option<Incoming>,
     failure: Option<u16>,
 }
@@ -340,6 +346,7 @@ where
                                             pdv.presentation_context_id,
                                             &ts,
                                             &calling,
+                                            institution_id,
                                         )
                                         .await,
                                     );
@@ -365,7 +372,7 @@ where
                                     // Too large, or the disk refuses: out of resources.
                                     let too_large = incoming.written() + pdv.data.len() as u64
                                         > config.max_instance_bytes;
-                                    if too_large || incoming.write(&pdv.data).await.is_err() {
+                                    if too_large || incoming.write(&pdv.data).is_err() {
                                         r.failure = Some(status::OUT_OF_RESOURCES);
                                     }
                                 }
@@ -374,9 +381,7 @@ where
                                 let r = current.take().expect("present");
                                 let context = r.context_id;
                                 let command = r.command.clone();
-                                let code =
-                                    finish(r, spool, archive, &route, &calling, institution_id)
-                                        .await;
+                                let code = finish(r, archive, &route).await;
                                 let reply = dimse::response(dimse::C_STORE_RSP, &command, code);
                                 send(&mut association, context, reply).await?;
                             }
@@ -425,20 +430,22 @@ where
         .map_err(|e| format!("cannot send a response: {e}"))
 }
 
-/// Opens the spool file of a C-STORE (made ahead of time, see [`Spool::begin`]) and
-/// writes the preamble and file meta. Whether the instance is stored already is found
-/// when it is moved into place.
+/// Starts the spool record of a C-STORE with the preamble and file meta. Whether the
+/// instance is stored already is found when it is indexed.
 async fn begin(
     spool: &Spool,
     command: Command,
     context_id: u8,
     ts: &str,
     calling: &str,
+    institution_id: i64,
 ) -> Receiving {
     let mut r = Receiving {
         command,
         context_id,
         transfer_syntax: ts.to_owned(),
+        calling_ae: calling.to_owned(),
+        institution_id,
         incoming: None,
         failure: None,
     };
@@ -464,9 +471,13 @@ async fn begin(
         r.failure = Some(status::CANNOT_UNDERSTAND);
         return r;
     }
-    match spool.begin().await {
+    let sender = Sender {
+        institution_id,
+        calling_ae: calling.to_owned(),
+    };
+    match spool.begin(sender).await {
         Ok(mut incoming) => {
-            if incoming.write(&header).await.is_err() {
+            if incoming.write(&header).is_err() {
                 incoming.discard().await;
                 r.failure = Some(status::OUT_OF_RESOURCES);
             } else {
@@ -499,21 +510,26 @@ fn number(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Optio
     obj.element(tag).ok().and_then(|e| e.to_int::<i32>().ok())
 }
 
-/// Walks the data set of the spooled file at `path`, whose file meta says `transfer_syntax`
-/// (see [`crate::walk`]).
-fn walk_file(path: &std::path::Path, transfer_syntax: &str) -> Result<(), u16> {
-    use std::io::{BufReader, Read, Seek, SeekFrom};
-    let mut file = BufReader::new(std::fs::File::open(path).map_err(|_| status::OUT_OF_RESOURCES)?);
+/// Walks the data set of the spooled instance `stored`, whose file meta says
+/// `transfer_syntax` (see [`crate::walk`]).
+fn walk_file(stored: &Stored, transfer_syntax: &str) -> Result<(), u16> {
+    use std::io::Read;
+    let mut file = stored.open().map_err(|_| status::OUT_OF_RESOURCES)?;
     let mut head = [0_u8; 144];
     file.read_exact(&mut head)
         .map_err(|_| status::CANNOT_UNDERSTAND)?;
     let meta_length = u32::from_le_bytes([head[140], head[141], head[142], head[143]]);
-    file.seek(SeekFrom::Start(144 + u64::from(meta_length)))
-        .map_err(|_| status::CANNOT_UNDERSTAND)?;
+    std::io::copy(
+        &mut (&mut file).take(u64::from(meta_length)),
+        &mut std::io::sink(),
+    )
+    .ok()
+    .filter(|&skipped| skipped == u64::from(meta_length))
+    .ok_or(status::CANNOT_UNDERSTAND)?;
     let encoding = crate::walk::Encoding::of(transfer_syntax);
     let walked = if transfer_syntax == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN {
         // A deflated data set may not inflate to more than 64 times its size (a bomb).
-        let limit = std::fs::metadata(path).map_or(0, |m| m.len()) * 64;
+        let limit = stored.length * 64;
         crate::walk::walk(
             flate2::read::DeflateDecoder::new(file).take(limit),
             encoding,
@@ -524,20 +540,17 @@ fn walk_file(path: &std::path::Path, transfer_syntax: &str) -> Result<(), u16> {
     walked.map_err(|_| status::CANNOT_UNDERSTAND)
 }
 
-/// Reads back the spooled file at `path` and checks it against what it should be: the
+/// Reads back the spooled instance `stored` and checks it against what it should be: the
 /// SOP class and instance its C-STORE command (or STOW-RS file meta) named, in
 /// `transfer_syntax`. Blocking.
 pub fn inspect(
-    path: &std::path::Path,
+    stored: &Stored,
     sop_class_uid: &str,
     sop_instance_uid: &str,
     transfer_syntax: &str,
 ) -> Result<InstanceRecord, u16> {
-    walk_file(path, transfer_syntax)?;
-    let obj = OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|_| status::CANNOT_UNDERSTAND)?;
+    walk_file(stored, transfer_syntax)?;
+    let obj = open(stored, Some(tags::PIXEL_DATA)).map_err(|_| status::CANNOT_UNDERSTAND)?;
     if attr(&obj, tags::SOP_INSTANCE_UID) != sop_instance_uid
         || attr(&obj, tags::SOP_CLASS_UID) != sop_class_uid
     {
@@ -573,15 +586,22 @@ pub fn inspect(
     })
 }
 
-/// Finishes a C-STORE: move into place, check while it syncs, index. Returns the status.
-async fn finish<A: Archive>(
-    r: Receiving,
-    spool: &Spool,
-    archive: &A,
-    route: &A::Route,
-    calling: &str,
-    institution_id: i64,
-) -> u16 {
+/// Parses the stored instance `stored` (up to `until`, if given). Blocking.
+pub fn open(
+    stored: &Stored,
+    until: Option<dicom_core::Tag>,
+) -> Result<dicom_object::DefaultDicomObject, String> {
+    let mut options =
+        OpenFileOptions::new().read_preamble(dicom_object::file::ReadPreamble::Always);
+    if let Some(tag) = until {
+        options = options.read_until(tag);
+    }
+    let reader = stored.open().map_err(|e| e.to_string())?;
+    options.from_reader(reader).map_err(|e| e.to_string())
+}
+
+/// Finishes a C-STORE: sync while checking, then index. Returns the status.
+async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 {
     let Some(mut incoming) = r.incoming else {
         return r.failure.unwrap_or(status::OUT_OF_RESOURCES);
     };
@@ -589,22 +609,17 @@ async fn finish<A: Archive>(
         incoming.discard().await;
         return code;
     }
-    if incoming.flush().await.is_err() {
+    if incoming.flush().is_err() {
         incoming.discard().await;
         return status::OUT_OF_RESOURCES;
     }
-    let mut incoming = match place(spool, archive, incoming, &r.command.sop_instance_uid).await {
-        Ok(Some(placed)) => placed,
-        Ok(None) => return status::SUCCESS,
-        Err(code) => return code,
-    };
-    // The data set is checked while the file is synced: both read what is written.
-    let path = incoming.path().to_path_buf();
+    // The data set is checked while the record is synced: both read what is written.
+    let stored = incoming.stored();
     let command = r.command.clone();
     let ts = r.transfer_syntax.clone();
     let checking = tokio::task::spawn_blocking(move || {
         inspect(
-            &path,
+            &stored,
             &command.sop_class_uid,
             &command.sop_instance_uid,
             &ts,
@@ -618,8 +633,8 @@ async fn finish<A: Archive>(
     }
     match inspected {
         Ok(mut record) => {
-            record.calling_ae = calling.to_owned();
-            record.institution_id = institution_id;
+            record.calling_ae = r.calling_ae;
+            record.institution_id = r.institution_id;
             index(archive, route, incoming, record).await
         }
         Err(code) => {
@@ -629,49 +644,9 @@ async fn finish<A: Archive>(
     }
 }
 
-/// Moves a received instance to its place under `objects/`. Returns it
-/// placed, or `None` when a copy of the instance is stored already (this one is dropped,
-/// and the answer is success), or the failure status (nothing is left). A file there
-/// that the index does not know is one a crash left, and is replaced; a copy being
-/// placed at the same moment by another association is waited for.
-async fn place<A: Archive>(
-    spool: &Spool,
-    archive: &A,
-    mut incoming: Incoming,
-    sop_instance_uid: &str,
-) -> Result<Option<Incoming>, u16> {
-    let relative = Spool::relative_path(sop_instance_uid);
-    loop {
-        let placed = match spool.place(&mut incoming, &relative).await {
-            Ok(Placed::Occupied) => match archive.known(sop_instance_uid).await {
-                Ok(true) => {
-                    incoming.discard().await;
-                    return Ok(None);
-                }
-                Ok(false) => spool.replace(&mut incoming, &relative).await,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot look up an instance");
-                    incoming.discard().await;
-                    return Err(status::OUT_OF_RESOURCES);
-                }
-            },
-            other => other,
-        };
-        match placed {
-            Ok(Placed::Placed) => return Ok(Some(incoming)),
-            Ok(Placed::Busy) => tokio::time::sleep(Duration::from_millis(5)).await,
-            Ok(Placed::Occupied) => unreachable!("replace never finds the place occupied"),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store an instance");
-                incoming.discard().await;
-                return Err(status::OUT_OF_RESOURCES);
-            }
-        }
-    }
-}
-
-/// Indexes a placed, synced and inspected instance, queued on `route`; on failure the
-/// file goes again. Returns the status.
+/// Indexes a synced and inspected instance, queued on `route`. A new one is kept; a
+/// duplicate (its SOP Instance UID is stored already) is dropped and the answer is
+/// success; if the index fails, the record goes again. Returns the status.
 async fn index<A: Archive>(
     archive: &A,
     route: &A::Route,
@@ -679,12 +654,16 @@ async fn index<A: Archive>(
     mut record: InstanceRecord,
 ) -> u16 {
     record.size = i64::try_from(incoming.written()).unwrap_or(i64::MAX);
-    record.path = Spool::relative_path(&record.sop_instance_uid)
-        .to_string_lossy()
-        .into_owned();
+    (record.path, record.offset) = incoming.place();
     match archive.index(record, route).await {
-        // A duplicate found only now (its file had gone) keeps this file: same place.
-        Ok(_) => status::SUCCESS,
+        Ok(Indexed::New) => {
+            incoming.keep();
+            status::SUCCESS
+        }
+        Ok(Indexed::Duplicate) => {
+            incoming.discard().await;
+            status::SUCCESS
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot index an instance");
             incoming.discard().await;
@@ -693,26 +672,67 @@ async fn index<A: Archive>(
     }
 }
 
-/// Keeps an inspected instance (STOW-RS): moves it into place, syncs and indexes it,
-/// queued on `route`. Returns the status to answer with; on failure nothing is left
-/// behind. `record` names the sender (`calling_ae`, `institution_id`); its size and path
-/// are filled in here. If the instance is stored already, this copy is dropped and the
-/// answer is success.
+/// Keeps an inspected instance (STOW-RS): syncs and indexes it, queued on `route`.
+/// Returns the status to answer with; on failure nothing is left behind. `record` names
+/// the sender (`calling_ae`, `institution_id`); its size and place are filled in here. If
+/// the instance is stored already, this copy is dropped and the answer is success.
 pub async fn keep<A: Archive>(
-    spool: &Spool,
     archive: &A,
     route: &A::Route,
-    incoming: Incoming,
+    mut incoming: Incoming,
     record: InstanceRecord,
 ) -> u16 {
-    let mut incoming = match place(spool, archive, incoming, &record.sop_instance_uid).await {
-        Ok(Some(placed)) => placed,
-        Ok(None) => return status::SUCCESS,
-        Err(code) => return code,
-    };
     if incoming.finish().await.is_err() {
         incoming.discard().await;
         return status::OUT_OF_RESOURCES;
     }
     index(archive, route, incoming, record).await
+}
+
+/// Indexes the records a crash left in the spool beyond what the index names (synced,
+/// so perhaps answered with success, but not indexed), and opens the spool's segments
+/// for appending. Run once at start, before any association. Returns how many were
+/// indexed now.
+pub async fn recover<A: Archive>(spool: &Spool, archive: &A) -> Result<usize, String> {
+    let ends = archive.indexed_ends().await?;
+    let opened = spool.clone();
+    let found = tokio::task::spawn_blocking(move || opened.recover(&ends))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("reading the spool: {e}"))?;
+    let mut routes: HashMap<i64, A::Route> = HashMap::new();
+    let mut indexed = 0;
+    for f in found {
+        let stored = f.stored.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let meta = crate::stow::read_meta(stored.open().map_err(|_| status::OUT_OF_RESOURCES)?)?;
+            inspect(
+                &stored,
+                &meta.sop_class_uid,
+                &meta.sop_instance_uid,
+                &meta.transfer_syntax,
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        // A record is synced only after it was checked like this; one that fails now
+        // was damaged since, and is left out.
+        let Ok(mut record) = checked else {
+            tracing::warn!(segment = %f.relative, offset = f.stored.offset, "a spool record cannot be read; left out");
+            continue;
+        };
+        record.calling_ae = f.sender.calling_ae.clone();
+        record.institution_id = f.sender.institution_id;
+        record.size = i64::try_from(f.stored.length).unwrap_or(i64::MAX);
+        record.path = f.relative.clone();
+        record.offset = i64::try_from(f.stored.offset).unwrap_or(i64::MAX);
+        if !routes.contains_key(&record.institution_id) {
+            let route = archive.route(record.institution_id).await;
+            routes.insert(record.institution_id, route);
+        }
+        if archive.index(record, &routes[&f.sender.institution_id]).await? == Indexed::New {
+            indexed += 1;
+        }
+    }
+    Ok(indexed)
 }

@@ -1,79 +1,112 @@
-//! Durable storage of received instances. An instance is written into a file in
-//! `incoming/` as its PDUs arrive (files made ahead of time, so that none is created while
-//! a sender waits), moved under `objects/` to a name derived from its SOP Instance UID
-//! (never over another copy), then synced with its directory: after that it survives a
-//! crash. It is indexed only after that, so a file under `objects/` that the index does
-//! not name is one a crash interrupted, and the next copy of that instance replaces it.
-//! A failed or aborted transfer leaves nothing; leftovers in `incoming/` are removed at
-//! start.
+//! Durable storage of received instances: append-only segment files under `segments/`.
+//!
+//! Each instance is one record in a segment: a 64-byte header, then the instance's Part 10
+//! file (preamble, file meta, data set) exactly as the gateway keeps it. The bytes are
+//! written to the segment as they arrive and handed to the disk every 128 KiB, so that the
+//! one sync before the answer waits only for the tail. The header is written last: it
+//! holds the record's length, a CRC-32 of its bytes, the sender, and the segment's random
+//! nonce; a record whose header does not check out is not a record. Once a record is
+//! synced it survives a crash, and it holds all the index needs, so the index is rebuilt
+//! from the segments' records beyond what it already names ([`Spool::recover`]).
+//!
+//! One writer appends to a segment at a time (an association, or a STOW-RS part); other
+//! writers get other segments. A record that fails (refused, cut off, a duplicate) is
+//! given back: the next record is written over it, and one that was already synced has
+//! its header wiped first. A segment is closed once it passes [`SEGMENT_BYTES`].
+//!
+//! Instances are read back as a byte range of a segment ([`Stored`]); an instance kept as a
+//! whole file (offset 0, its length) reads the same way.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rand::RngCore as _;
-use sha1::{Digest as _, Sha1};
-use tokio::io::AsyncWriteExt as _;
 
-/// The spool's directories.
+/// A segment is closed once a record ends beyond this many bytes.
+pub const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Every this many bytes received, what has arrived goes to the disk in the background.
+const WRITE_EVERY: usize = 128 * 1024;
+
+/// The length of a segment's header and of a record's.
+const HEADER: u64 = 64;
+
+const SEGMENT_MAGIC: &[u8; 8] = b"DKSEGMT1";
+const RECORD_MAGIC: &[u8; 8] = b"DKRECRD1";
+
+/// Where a stored instance's Part 10 bytes are: `length` bytes from `offset` in `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The segment (or whole file) holding it.
+    pub path: PathBuf,
+    /// Where its bytes start.
+    pub offset: u64,
+    /// How many bytes it has.
+    pub length: u64,
+}
+
+impl Stored {
+    /// A reader over the instance's bytes. Blocking.
+    pub fn open(&self) -> std::io::Result<std::io::Take<std::io::BufReader<File>>> {
+        let mut file = std::io::BufReader::new(File::open(&self.path)?);
+        file.seek(SeekFrom::Start(self.offset))?;
+        Ok(file.take(self.length))
+    }
+
+    /// All of the instance's bytes. Blocking.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        let file = File::open(&self.path)?;
+        let length = usize::try_from(self.length).map_err(std::io::Error::other)?;
+        let mut bytes = vec![0_u8; length];
+        file.read_exact_at(&mut bytes, self.offset)?;
+        Ok(bytes)
+    }
+}
+
+/// Who sent a record: kept in its header so that the index can be rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// The sending institution.
+    pub institution_id: i64,
+    /// The calling AE title (or `STOW-RS`), at most 16 characters.
+    pub calling_ae: String,
+}
+
+/// A record found in a segment beyond what the index names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Where it is.
+    pub stored: Stored,
+    /// The segment, relative to the spool, and the offset: what the index records.
+    pub relative: String,
+    /// Who sent it.
+    pub sender: Sender,
+}
+
+/// A segment open for appending.
+#[derive(Debug)]
+struct Segment {
+    file: Arc<File>,
+    /// Relative to the spool: `segments/00000001.seg`.
+    relative: String,
+    nonce: [u8; 8],
+    /// Where the next record goes.
+    end: u64,
+}
+
+/// The spool.
 #[derive(Debug, Clone)]
 pub struct Spool {
     root: PathBuf,
-    /// Empty files in `incoming/`, made in the background: creating a file costs ext4 a
-    /// search for a free inode, which is better spent while nobody waits.
-    ready: Arc<Mutex<Vec<(PathBuf, std::fs::File)>>>,
-    /// Objects moved into place whose instance is not settled yet (synced and indexed, or
-    /// removed again): another copy of the same instance waits for them.
-    placing: Arc<Mutex<HashSet<PathBuf>>>,
-}
-
-/// How many empty incoming files are kept ready.
-const READY: usize = 4;
-
-/// Where an instance is placed.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Placed {
-    /// Moved to its name under `objects/`.
-    Placed,
-    /// A file is there already (stored before, or left by a crash); the incoming file is
-    /// still in `incoming/`.
-    Occupied,
-    /// Another copy of the same instance is being placed right now.
-    Busy,
-}
-
-/// An instance being received.
-#[derive(Debug)]
-pub struct Incoming {
-    path: PathBuf,
-    /// Set once moved into place: the object's key in [`Spool::placing`] and whether its
-    /// directory was made for it.
-    placed: Option<Settling>,
-    file: tokio::io::BufWriter<tokio::fs::File>,
-    written: u64,
-    /// The same file, for syncs in the background while the rest arrives.
-    syncer: std::sync::Arc<std::fs::File>,
-    syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    /// Bytes handed to a sync so far.
-    synced: u64,
-}
-
-/// Every this many bytes received, what has arrived is synced in the background, so
-/// that the sync before the answer waits only for the tail.
-const SYNC_EVERY: u64 = 128 * 1024;
-
-/// An object in place but not yet settled; dropping it lets other copies in.
-#[derive(Debug)]
-struct Settling {
-    placing: Arc<Mutex<HashSet<PathBuf>>>,
-    relative: PathBuf,
-    new_dir: bool,
-}
-
-impl Drop for Settling {
-    fn drop(&mut self) {
-        lock(&self.placing).remove(&self.relative);
-    }
+    /// Segments nobody is appending to right now.
+    idle: Arc<Mutex<Vec<Segment>>>,
+    /// The number of the next new segment.
+    next: Arc<AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,194 +114,293 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+    File::open(dir)?.sync_all()
 }
 
-/// Makes an empty file with a random name in `incoming/`.
-fn create_incoming(root: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let mut name = [0_u8; 12];
-    rand::thread_rng().fill_bytes(&mut name);
-    let path = root
-        .join("incoming")
-        .join(format!("{}.part", hex::encode(name)));
-    let file = std::fs::File::options()
+/// Starts writing back `length` bytes of `file` from `offset`, without waiting for it
+/// (sync_file_range with SYNC_FILE_RANGE_WRITE). Nothing is promised by it; the sync
+/// before the answer then finds only the tail left to write.
+#[allow(unsafe_code)]
+fn write_back(file: &File, offset: u64, length: usize) {
+    use std::os::fd::AsRawFd as _;
+    let (Ok(offset), Ok(length)) = (i64::try_from(offset), i64::try_from(length)) else {
+        return;
+    };
+    // SAFETY: the descriptor is borrowed from a live `File`; the call reads no memory of
+    // ours, and its failure only means the final sync has more to do.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset,
+            length,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+/// The record header: magic, nonce, length, CRC-32, institution, calling AE title.
+fn record_header(nonce: &[u8; 8], length: u64, crc: u32, sender: &Sender) -> [u8; 64] {
+    let mut h = [0_u8; 64];
+    h[0..8].copy_from_slice(RECORD_MAGIC);
+    h[8..16].copy_from_slice(nonce);
+    h[16..24].copy_from_slice(&length.to_le_bytes());
+    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    h[28..36].copy_from_slice(&sender.institution_id.to_le_bytes());
+    let ae = sender.calling_ae.as_bytes();
+    let n = ae.len().min(16);
+    h[36..36 + n].copy_from_slice(&ae[..n]);
+    h
+}
+
+/// The segment file `number`'s name.
+fn segment_name(number: u64) -> String {
+    format!("segments/{number:08}.seg")
+}
+
+/// Makes segment `number` and syncs it and its directory. Blocking.
+fn create_segment(root: &Path, number: u64) -> std::io::Result<Segment> {
+    let relative = segment_name(number);
+    let path = root.join(&relative);
+    let file = File::options()
+        .read(true)
         .write(true)
         .create_new(true)
         .open(&path)?;
-    Ok((path, file))
+    let mut nonce = [0_u8; 8];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let mut header = [0_u8; HEADER as usize];
+    header[0..8].copy_from_slice(SEGMENT_MAGIC);
+    header[16..24].copy_from_slice(&nonce);
+    file.write_all_at(&header, 0)?;
+    file.sync_all()?;
+    sync_dir(&root.join("segments"))?;
+    Ok(Segment {
+        file: Arc::new(file),
+        relative,
+        nonce,
+        end: HEADER,
+    })
 }
 
-/// Renames `from` to `to` unless something is at `to` (returns false then).
-fn rename_new(from: &Path, to: &Path) -> std::io::Result<bool> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(true),
-        Err(rustix::io::Errno::EXIST) => Ok(false),
-        // A file system without RENAME_NOREPLACE: a link never replaces either.
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-            match std::fs::hard_link(from, to) {
-                Ok(()) => std::fs::remove_file(from).map(|()| true),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-                Err(e) => Err(e),
-            }
+/// The records of `file` from `from` on, while they check out: (offset of the Part 10
+/// bytes, their length, sender) of each, and where the last one ends. Blocking.
+fn scan(file: &File, nonce: &[u8; 8], from: u64) -> std::io::Result<(Vec<(u64, u64, Sender)>, u64)> {
+    let size = file.metadata()?.len();
+    let mut records = Vec::new();
+    let mut at = from;
+    let mut buffer = vec![0_u8; 1024 * 1024];
+    while at + HEADER <= size {
+        let mut h = [0_u8; HEADER as usize];
+        file.read_exact_at(&mut h, at)?;
+        let length = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+        if &h[0..8] != RECORD_MAGIC
+            || h[8..16] != nonce[..]
+            || length > size - at - HEADER
+        {
+            break;
         }
-        Err(e) => Err(e.into()),
+        let crc = u32::from_le_bytes(h[24..28].try_into().expect("4 bytes"));
+        let mut hasher = crc32fast::Hasher::new();
+        let mut read = 0;
+        while read < length {
+            let n = usize::try_from((length - read).min(buffer.len() as u64)).expect("small");
+            file.read_exact_at(&mut buffer[..n], at + HEADER + read)?;
+            hasher.update(&buffer[..n]);
+            read += n as u64;
+        }
+        if hasher.finalize() != crc {
+            break;
+        }
+        let sender = Sender {
+            institution_id: i64::from_le_bytes(h[28..36].try_into().expect("8 bytes")),
+            calling_ae: String::from_utf8_lossy(&h[36..52])
+                .trim_end_matches(['\0', ' '])
+                .to_owned(),
+        };
+        records.push((at + HEADER, length, sender));
+        at += HEADER + length;
     }
+    Ok((records, at))
+}
+
+/// Opens an existing segment: its file and nonce, or `None` if its header is not one (a
+/// crash while it was made; nothing was ever stored in it). Blocking.
+fn open_segment(path: &Path) -> std::io::Result<Option<(File, [u8; 8])>> {
+    let file = File::options().read(true).write(true).open(path)?;
+    let mut header = [0_u8; HEADER as usize];
+    if file.read_exact_at(&mut header, 0).is_err() || &header[0..8] != SEGMENT_MAGIC {
+        return Ok(None);
+    }
+    let nonce = header[16..24].try_into().expect("8 bytes");
+    Ok(Some((file, nonce)))
+}
+
+/// The segments under `root`, by number.
+fn segment_numbers(root: &Path) -> std::io::Result<Vec<u64>> {
+    let mut numbers: Vec<u64> = std::fs::read_dir(root.join("segments"))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".seg")?.parse().ok()
+        })
+        .collect();
+    numbers.sort_unstable();
+    Ok(numbers)
 }
 
 impl Spool {
-    /// Opens (creating) the spool under `root` and clears what an interrupted run left in
-    /// `incoming/`.
+    /// Opens (creating) the spool under `root`. No segment takes records until
+    /// [`Spool::recover`] has found where each one ends.
     pub fn open(root: &Path) -> std::io::Result<Self> {
-        let incoming = root.join("incoming");
-        if incoming.exists() {
-            std::fs::remove_dir_all(&incoming)?;
-        }
-        std::fs::create_dir_all(&incoming)?;
-        std::fs::create_dir_all(root.join("objects"))?;
-        let ready = (0..READY)
-            .map(|_| create_incoming(root))
-            .collect::<std::io::Result<Vec<_>>>()?;
+        std::fs::create_dir_all(root.join("segments"))?;
+        let next = segment_numbers(root)?.last().map_or(1, |n| n + 1);
         Ok(Self {
             root: root.to_path_buf(),
-            ready: Arc::new(Mutex::new(ready)),
-            placing: Arc::default(),
+            idle: Arc::default(),
+            next: Arc::new(AtomicU64::new(next)),
         })
     }
 
-    /// Where the instance `sop_instance_uid` lives, relative to the spool: spread over 256
-    /// directories by a hash of the UID, so no directory grows too large.
-    pub fn relative_path(sop_instance_uid: &str) -> PathBuf {
-        let hash = hex::encode(Sha1::digest(sop_instance_uid.as_bytes()));
-        PathBuf::from("objects")
-            .join(&hash[..2])
-            .join(format!("{hash}.dcm"))
+    /// Reads every segment beyond `indexed` (segment → where the last record the index
+    /// names ends) and returns the records found there, which the index lacks: ones a
+    /// crash kept from being indexed. The segments are then open for appending after
+    /// their last record. Blocking.
+    pub fn recover(&self, indexed: &HashMap<String, u64>) -> std::io::Result<Vec<Found>> {
+        let mut found = Vec::new();
+        for number in segment_numbers(&self.root)? {
+            let relative = segment_name(number);
+            let path = self.root.join(&relative);
+            let Some((file, nonce)) = open_segment(&path)? else {
+                std::fs::remove_file(&path)?;
+                continue;
+            };
+            let from = indexed.get(&relative).copied().unwrap_or(HEADER).max(HEADER);
+            let (records, end) = scan(&file, &nonce, from)?;
+            found.extend(records.into_iter().map(|(offset, length, sender)| Found {
+                stored: Stored {
+                    path: path.clone(),
+                    offset,
+                    length,
+                },
+                relative: relative.clone(),
+                sender,
+            }));
+            if end < SEGMENT_BYTES {
+                lock(&self.idle).push(Segment {
+                    file: Arc::new(file),
+                    relative,
+                    nonce,
+                    end,
+                });
+            }
+        }
+        Ok(found)
     }
 
-    /// The absolute path of a relative one.
+    /// Every record in the spool's segments. Blocking; for checks and tests.
+    pub fn records(root: &Path) -> std::io::Result<Vec<Stored>> {
+        let mut all = Vec::new();
+        for number in segment_numbers(root)? {
+            let path = root.join(segment_name(number));
+            if let Some((file, nonce)) = open_segment(&path)? {
+                let (records, _) = scan(&file, &nonce, HEADER)?;
+                all.extend(records.into_iter().map(|(offset, length, _)| Stored {
+                    path: path.clone(),
+                    offset,
+                    length,
+                }));
+            }
+        }
+        Ok(all)
+    }
+
+    /// The absolute path of one relative to the spool.
     pub fn path(&self, relative: &Path) -> PathBuf {
         self.root.join(relative)
     }
 
-    /// Starts receiving an instance, in a file made ahead of time if one is ready.
-    pub async fn begin(&self) -> std::io::Result<Incoming> {
-        let taken = lock(&self.ready).pop();
-        let (path, file) = match taken {
-            Some(ready) => ready,
+    /// Where an indexed instance is: `relative` (to the spool), from `offset`, `length`
+    /// bytes.
+    pub fn stored(&self, relative: &str, offset: i64, length: i64) -> Stored {
+        Stored {
+            path: self.root.join(relative),
+            offset: u64::try_from(offset).unwrap_or(0),
+            length: u64::try_from(length).unwrap_or(0),
+        }
+    }
+
+    /// Starts receiving an instance from `sender`, at the end of an idle segment or in a
+    /// new one.
+    pub async fn begin(&self, sender: Sender) -> std::io::Result<Incoming> {
+        let taken = lock(&self.idle).pop();
+        let segment = match taken {
+            Some(segment) => segment,
             None => {
-                let root = self.root.clone();
-                tokio::task::spawn_blocking(move || create_incoming(&root))
+                let (root, number) = (self.root.clone(), self.next.fetch_add(1, Ordering::Relaxed));
+                tokio::task::spawn_blocking(move || create_segment(&root, number))
                     .await
                     .map_err(std::io::Error::other)??
             }
         };
-        let (root, ready) = (self.root.clone(), self.ready.clone());
-        tokio::task::spawn_blocking(move || {
-            if lock(&ready).len() < READY {
-                if let Ok(made) = create_incoming(&root) {
-                    lock(&ready).push(made);
-                }
-            }
-        });
-        let syncer = std::sync::Arc::new(file.try_clone()?);
+        let start = segment.end;
         Ok(Incoming {
-            path,
-            placed: None,
-            file: tokio::io::BufWriter::with_capacity(
-                SYNC_EVERY as usize,
-                tokio::fs::File::from_std(file),
-            ),
+            spool: self.clone(),
+            segment: Some(segment),
+            sender,
+            start,
+            buffer: Vec::with_capacity(WRITE_EVERY),
             written: 0,
-            syncer,
-            syncing: None,
-            synced: 0,
+            crc: crc32fast::Hasher::new(),
+            state: State::Writing,
         })
     }
 
-    /// Moves a received instance to `relative` under `objects/`, unless a file is there
-    /// or another copy is being placed there. Nothing is synced yet: [`Incoming::finish`]
-    /// does that, and until then the object is the incoming file's to remove again
-    /// ([`Incoming::discard`]).
-    pub async fn place(&self, incoming: &mut Incoming, relative: &Path) -> std::io::Result<Placed> {
-        self.move_into_place(incoming, relative, false).await
-    }
-
-    /// Moves a received instance to `relative`, replacing the file there: one that a crash
-    /// left before it was indexed.
-    pub async fn replace(
-        &self,
-        incoming: &mut Incoming,
-        relative: &Path,
-    ) -> std::io::Result<Placed> {
-        self.move_into_place(incoming, relative, true).await
-    }
-
-    async fn move_into_place(
-        &self,
-        incoming: &mut Incoming,
-        relative: &Path,
-        replace: bool,
-    ) -> std::io::Result<Placed> {
-        if !lock(&self.placing).insert(relative.to_path_buf()) {
-            return Ok(Placed::Busy);
+    fn give_back(&self, segment: Segment) {
+        if segment.end < SEGMENT_BYTES {
+            lock(&self.idle).push(segment);
         }
-        // Until the move is done, this holds the place (and gives it back if it fails).
-        let mut settling = Settling {
-            placing: self.placing.clone(),
-            relative: relative.to_path_buf(),
-            new_dir: false,
-        };
-        let from = incoming.path.clone();
-        let to = self.root.join(relative);
-        let moved = tokio::task::spawn_blocking(move || {
-            let dir = to.parent().expect("a parent");
-            let new_dir = !dir.exists();
-            if new_dir {
-                std::fs::create_dir_all(dir)?;
-            }
-            let moved = if replace {
-                std::fs::rename(&from, &to).map(|()| true)?
-            } else {
-                rename_new(&from, &to)?
-            };
-            Ok::<_, std::io::Error>(moved.then_some((to, new_dir)))
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        Ok(match moved {
-            Some((to, new_dir)) => {
-                incoming.path = to;
-                settling.new_dir = new_dir;
-                incoming.placed = Some(settling);
-                Placed::Placed
-            }
-            None => Placed::Occupied,
-        })
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Bytes are arriving; nothing at the record's place is a record yet.
+    Writing,
+    /// Its header is written: it may be synced, and it may be indexed.
+    Finished,
+}
+
+/// An instance being received: a record at the end of a segment.
+#[derive(Debug)]
+pub struct Incoming {
+    spool: Spool,
+    /// Taken back by [`Incoming::keep`] and [`Incoming::discard`].
+    segment: Option<Segment>,
+    sender: Sender,
+    /// Where the record's header goes; its bytes follow.
+    start: u64,
+    /// Bytes not yet handed to the segment.
+    buffer: Vec<u8>,
+    written: u64,
+    crc: crc32fast::Hasher,
+    state: State,
+}
+
 impl Incoming {
-    /// Appends bytes; now and then starts syncing what has arrived, in the background.
-    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(bytes).await?;
-        self.written += bytes.len() as u64;
-        let idle = self.syncing.as_ref().is_none_or(|s| s.is_finished());
-        if self.written - self.synced >= SYNC_EVERY && idle {
-            self.settle().await?;
-            self.file.flush().await?;
-            let file = self.syncer.clone();
-            self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
-            self.synced = self.written;
-        }
-        Ok(())
+    fn segment(&self) -> &Segment {
+        self.segment.as_ref().expect("held until kept or discarded")
     }
 
-    /// Waits for the background sync, if any.
-    async fn settle(&mut self) -> std::io::Result<()> {
-        match self.syncing.take() {
-            Some(sync) => sync.await.map_err(std::io::Error::other)?,
-            None => Ok(()),
+    /// Appends bytes. They go to the segment (the page cache, not the disk) every 128 KiB,
+    /// from the calling task: a thread hop would cost more than the copy.
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.crc.update(bytes);
+        self.buffer.extend_from_slice(bytes);
+        self.written += bytes.len() as u64;
+        if self.buffer.len() >= WRITE_EVERY {
+            self.flush()?;
         }
+        Ok(())
     }
 
     /// Bytes written so far.
@@ -276,50 +408,209 @@ impl Incoming {
         self.written
     }
 
-    /// Where the partial file is.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Hands what is buffered to the segment (so that it can be read back) and starts
+    /// writing it to the disk.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let at = self.start + HEADER + self.written - self.buffer.len() as u64;
+        let file = &self.segment().file;
+        file.write_all_at(&self.buffer, at)?;
+        write_back(file, at, self.buffer.len());
+        self.buffer.clear();
+        Ok(())
     }
 
-    /// Hands what is buffered to the operating system, so that the file can be read.
-    pub async fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush().await
+    /// Where the instance's bytes are (all of them once flushed).
+    pub fn stored(&self) -> Stored {
+        Stored {
+            path: self.spool.root.join(&self.segment().relative),
+            offset: self.start + HEADER,
+            length: self.written,
+        }
     }
 
-    /// Flushes and syncs the file, and once it is in place its directory: when this
-    /// returns, all of it is on disk where it belongs.
+    /// The segment relative to the spool, and the offset: what the index records.
+    pub fn place(&self) -> (String, i64) {
+        (
+            self.segment().relative.clone(),
+            i64::try_from(self.start + HEADER).unwrap_or(i64::MAX),
+        )
+    }
+
+    /// Writes the record's header and syncs the segment: when this returns, the instance
+    /// survives a crash (and is found again by [`Spool::recover`] if never indexed).
     pub async fn finish(&mut self) -> std::io::Result<()> {
-        self.file.flush().await?;
-        self.settle().await?;
-        let file = self.syncer.clone();
-        let dir = self.placed.as_ref().map(|s| {
-            (
-                self.path.parent().expect("a parent").to_path_buf(),
-                s.new_dir,
-            )
-        });
-        tokio::task::spawn_blocking(move || {
-            // Synced after the move, the file's metadata and its new name go to the
-            // journal together, and the directory's sync finds little left to do.
-            file.sync_all()?;
-            if let Some((dir, new_dir)) = dir {
-                sync_dir(&dir)?;
-                if new_dir {
-                    sync_dir(dir.parent().expect("objects/"))?;
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(std::io::Error::other)?
+        self.flush()?;
+        let header = record_header(
+            &self.segment().nonce,
+            self.written,
+            self.crc.clone().finalize(),
+            &self.sender,
+        );
+        self.segment().file.write_all_at(&header, self.start)?;
+        self.state = State::Finished;
+        let file = self.segment().file.clone();
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(std::io::Error::other)?
     }
 
-    /// Drops the file, in `incoming/` or in place.
+    /// Keeps the record: the segment's next record goes after it.
+    pub fn keep(mut self) {
+        if let Some(mut segment) = self.segment.take() {
+            segment.end = self.start + HEADER + self.written;
+            self.spool.give_back(segment);
+        }
+    }
+
+    /// Drops the record: the segment's next record is written over it. A finished one
+    /// has its header wiped and synced first, so that it is not found again. If that
+    /// fails, the segment is closed instead.
     pub async fn discard(mut self) {
-        let _ = self.settle().await;
-        drop(self.file);
-        let _ = tokio::fs::remove_file(&self.path).await;
-        // Only now may another copy take the place.
-        drop(self.placed.take());
+        let Some(segment) = self.segment.take() else {
+            return;
+        };
+        if self.state == State::Finished {
+            let (file, start) = (segment.file.clone(), self.start);
+            let wiped = tokio::task::spawn_blocking(move || {
+                file.write_all_at(&[0_u8; HEADER as usize], start)?;
+                file.sync_data()
+            })
+            .await
+            .map_err(std::io::Error::other);
+            if !matches!(wiped, Ok(Ok(()))) {
+                return;
+            }
+        }
+        self.spool.give_back(segment);
+    }
+}
+
+impl Drop for Incoming {
+    /// Given up without a word (its task was cancelled): an unfinished record is written
+    /// over; a finished one might be indexed, so its segment takes no more records.
+    fn drop(&mut self) {
+        if let Some(segment) = self.segment.take() {
+            if self.state == State::Writing {
+                self.spool.give_back(segment);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sender() -> Sender {
+        Sender {
+            institution_id: 7,
+            calling_ae: "COUNTY_CT".into(),
+        }
+    }
+
+    async fn put(spool: &Spool, bytes: &[u8]) -> Incoming {
+        let mut incoming = spool.begin(sender()).await.unwrap();
+        for chunk in bytes.chunks(16 * 1024) {
+            incoming.write(chunk).unwrap();
+        }
+        incoming.finish().await.unwrap();
+        incoming
+    }
+
+    #[tokio::test]
+    async fn kept_records_read_back_and_are_found_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        assert!(spool.recover(&HashMap::new()).unwrap().is_empty());
+        let first: Vec<u8> = (0..300_000_u32).map(|i| (i % 251) as u8).collect();
+        let second = b"a small one".to_vec();
+        let a = put(&spool, &first).await;
+        let stored_a = a.stored();
+        let place_a = a.place();
+        a.keep();
+        let b = put(&spool, &second).await;
+        let stored_b = b.stored();
+        b.keep();
+        assert_eq!(stored_a.read().unwrap(), first);
+        let mut read = Vec::new();
+        stored_b.open().unwrap().read_to_end(&mut read).unwrap();
+        assert_eq!(read, second);
+        assert_eq!(Spool::records(dir.path()).unwrap(), vec![stored_a.clone(), stored_b.clone()]);
+
+        // After a restart, what the index names is skipped and the rest found again.
+        let again = Spool::open(dir.path()).unwrap();
+        let indexed = HashMap::from([(place_a.0.clone(), stored_a.offset + stored_a.length)]);
+        let found = again.recover(&indexed).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].stored, stored_b);
+        assert_eq!(found[0].sender, sender());
+        assert_eq!(found[0].relative, place_a.0);
+        // New records go after the last one.
+        let c = put(&again, b"third").await;
+        assert_eq!(c.stored().offset, stored_b.offset + stored_b.length + HEADER);
+        c.keep();
+        assert_eq!(Spool::records(dir.path()).unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn discarded_unfinished_and_damaged_records_are_not_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        spool.recover(&HashMap::new()).unwrap();
+        // Finished, then discarded (a duplicate, or the index refused it): wiped.
+        let a = put(&spool, &[1_u8; 200_000]).await;
+        a.discard().await;
+        assert!(Spool::records(dir.path()).unwrap().is_empty());
+        // Cut off while arriving: nothing; the next record takes its place.
+        let mut b = spool.begin(sender()).await.unwrap();
+        b.write(&[2_u8; 300_000]).unwrap();
+        let start_b = b.stored().offset;
+        drop(b);
+        let c = put(&spool, &[3_u8; 1000]).await;
+        assert_eq!(c.stored().offset, start_b);
+        c.keep();
+        assert_eq!(Spool::records(dir.path()).unwrap().len(), 1);
+        // A record whose bytes do not match its CRC (torn by a crash) ends the segment.
+        let d = put(&spool, &[4_u8; 5000]).await;
+        let stored_d = d.stored();
+        d.keep();
+        let e = put(&spool, &[5_u8; 5000]).await;
+        e.keep();
+        assert_eq!(Spool::records(dir.path()).unwrap().len(), 3);
+        let file = File::options().write(true).open(&stored_d.path).unwrap();
+        file.write_all_at(&[9_u8], stored_d.offset + 10).unwrap();
+        assert_eq!(Spool::records(dir.path()).unwrap().len(), 1);
+        // And a restart appends after the last good record.
+        let again = Spool::open(dir.path()).unwrap();
+        assert!(again.recover(&HashMap::new()).unwrap().len() == 1);
+        let f = put(&again, b"after").await;
+        assert_eq!(f.stored().offset, stored_d.offset);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_use_their_own_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        spool.recover(&HashMap::new()).unwrap();
+        let mut a = spool.begin(sender()).await.unwrap();
+        let mut b = spool.begin(sender()).await.unwrap();
+        assert_ne!(a.place().0, b.place().0);
+        a.write(b"one").unwrap();
+        b.write(b"two").unwrap();
+        a.finish().await.unwrap();
+        b.finish().await.unwrap();
+        let (sa, sb) = (a.stored(), b.stored());
+        a.keep();
+        b.keep();
+        assert_eq!(sa.read().unwrap(), b"one");
+        assert_eq!(sb.read().unwrap(), b"two");
+        // A segment header a crash cut short is removed at the next start.
+        std::fs::write(dir.path().join("segments/00000009.seg"), b"DKSEG").unwrap();
+        let again = Spool::open(dir.path()).unwrap();
+        assert_eq!(again.recover(&HashMap::new()).unwrap().len(), 2);
+        assert!(!dir.path().join("segments/00000009.seg").exists());
     }
 }

@@ -5,7 +5,6 @@
 //! [`crate::scp::keep`]).
 
 use std::io::Read;
-use std::path::Path;
 
 use dicom_object::FileMetaTable;
 use serde_json::{Map, Value, json};
@@ -13,6 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::dimse::status;
 use crate::scp::TRANSFER_SYNTAXES;
 use crate::sop_classes;
+use crate::spool::Stored;
 
 /// Failure reasons of STOW-RS beyond the DIMSE statuses (PS3.18 Table 10.5.3-1).
 pub mod reason {
@@ -65,11 +65,10 @@ pub struct Meta {
     pub transfer_syntax: String,
 }
 
-/// Reads the file meta of the Part 10 file at `path` and checks that the relay stores
-/// its SOP class and transfer syntax; otherwise the failure reason. Blocking.
-pub fn meta(path: &Path) -> Result<Meta, u16> {
-    let file = std::fs::File::open(path).map_err(|_| status::OUT_OF_RESOURCES)?;
-    read_meta(std::io::BufReader::new(file))
+/// Reads the file meta of the spooled Part 10 file `stored` and checks that the relay
+/// stores its SOP class and transfer syntax; otherwise the failure reason. Blocking.
+pub fn meta(stored: &Stored) -> Result<Meta, u16> {
+    read_meta(stored.open().map_err(|_| status::OUT_OF_RESOURCES)?)
 }
 
 /// The largest file meta group read, in bytes.

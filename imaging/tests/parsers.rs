@@ -67,7 +67,12 @@ fn inspect(bytes: &[u8]) -> Result<scp::InstanceRecord, u16> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("part.dcm");
     std::fs::write(&path, bytes).unwrap();
-    scp::inspect(&path, CT, SOP, uids::EXPLICIT_VR_LITTLE_ENDIAN)
+    let stored = duikou_imaging::spool::Stored {
+        path,
+        offset: 0,
+        length: bytes.len() as u64,
+    };
+    scp::inspect(&stored, CT, SOP, uids::EXPLICIT_VR_LITTLE_ENDIAN)
 }
 
 #[test]

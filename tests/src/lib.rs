@@ -361,15 +361,29 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
-/// Files with data in the spool's `incoming/` (under `dicom_dir`): instances half
-/// written. (Empty ones are files the relay made ready for the next instances.)
-pub fn half_written(dicom_dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dicom_dir.join("incoming"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.metadata().is_ok_and(|m| m.len() > 0))
-        .map(|e| e.path())
-        .collect()
+/// How many records the spool under `dicom_dir` holds: instances synced, whether indexed
+/// or not. A refused or cut-off instance leaves none, so this equals the number indexed.
+pub fn spool_records(dicom_dir: &Path) -> usize {
+    duikou_imaging::spool::Spool::records(dicom_dir)
+        .expect("the spool reads")
+        .len()
+}
+
+/// The bytes the relay keeps for the instance `uid` (indexed in `db`, spooled under
+/// `dicom_dir`).
+pub async fn stored_bytes(db: &TestDb, dicom_dir: &Path, uid: &str) -> Vec<u8> {
+    let query = "select path, byte_offset, size from dicom_instance where sop_instance_uid = $1";
+    let (path, offset, length): (String, i64, i64) = on_db!(db, |conn| sqlx::query_as(query)
+        .bind(uid)
+        .fetch_one(&mut conn)
+        .await
+        .expect("the instance is indexed"));
+    let stored = duikou_imaging::spool::Stored {
+        path: dicom_dir.join(path),
+        offset: u64::try_from(offset).unwrap(),
+        length: u64::try_from(length).unwrap(),
+    };
+    stored.read().expect("the stored instance reads")
 }
 
 /// Percent-encodes a query value.

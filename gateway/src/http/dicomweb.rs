@@ -18,6 +18,7 @@ use axum::routing::get;
 use duikou_imaging::dicomweb::{self, FrameError, Indexed};
 use duikou_imaging::dimse::status;
 use duikou_imaging::scp::{self, Archive as _};
+use duikou_imaging::spool::Sender;
 use duikou_imaging::stow::{self, Outcome};
 use rand::RngCore as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -240,9 +241,8 @@ async fn search_series_instances(
     )))
 }
 
-fn spool(state: &AppState) -> std::path::PathBuf {
-    state.config.imaging.spool(&state.config.data.dir)
-}
+/// The calling AE title recorded for instances uploaded over STOW-RS.
+const STOW_RS: &str = "STOW-RS";
 
 /// Parts as `multipart/related; type="{kind}"`, each part of `part_type`.
 fn multipart(kind: &str, part_type: &str, parts: &[Vec<u8>]) -> Response {
@@ -263,11 +263,13 @@ fn multipart(kind: &str, part_type: &str, parts: &[Vec<u8>]) -> Response {
 
 /// The stored files as `multipart/related; type="application/dicom"`.
 async fn files(state: &AppState, instances: &[VisibleInstance]) -> Result<Response, Error> {
-    let root = spool(state);
+    let spool = &state.relay.spool;
     let mut parts = Vec::with_capacity(instances.len());
     for i in instances {
-        let bytes = tokio::fs::read(root.join(&i.path))
+        let stored = spool.stored(&i.path, i.byte_offset, i.size);
+        let bytes = tokio::task::spawn_blocking(move || stored.read())
             .await
+            .map_err(|e| Error::Internal(e.into()))?
             .map_err(|e| Error::Internal(anyhow::anyhow!("reading a stored instance: {e}")))?;
         parts.push(bytes);
     }
@@ -327,12 +329,15 @@ async fn metadata_of(
     headers: &HeaderMap,
     instances: Vec<VisibleInstance>,
 ) -> Result<Response, Error> {
-    let root = spool(state);
+    let spool = state.relay.spool.clone();
     let base = base(state, headers);
     let values = tokio::task::spawn_blocking(move || {
         instances
             .iter()
-            .map(|i| dicomweb::metadata(&root.join(&i.path), &instance_url(&base, &i.indexed)))
+            .map(|i| {
+                let stored = spool.stored(&i.path, i.byte_offset, i.size);
+                dicomweb::metadata(&stored, &instance_url(&base, &i.indexed))
+            })
             .collect::<Result<Vec<_>, _>>()
     })
     .await
@@ -377,8 +382,8 @@ async fn bulk_data(
     Path((study, series, instance, tag)): Path<(String, String, String, String)>,
 ) -> Result<Response, Error> {
     let i = one(&state, &caller.0, &study, &series, &instance).await?;
-    let path = spool(&state).join(&i.path);
-    let value = tokio::task::spawn_blocking(move || dicomweb::bulk_data(&path, &tag))
+    let stored = state.relay.spool.stored(&i.path, i.byte_offset, i.size);
+    let value = tokio::task::spawn_blocking(move || dicomweb::bulk_data(&stored, &tag))
         .await
         .map_err(|e| Error::Internal(e.into()))?
         .map_err(|e| Error::field("tag", e))?
@@ -407,8 +412,8 @@ async fn retrieve_frames(
 ) -> Result<Response, Error> {
     let numbers = frame_numbers(&frames)?;
     let i = one(&state, &caller.0, &study, &series, &instance).await?;
-    let path = spool(&state).join(&i.path);
-    let (ts, frames) = tokio::task::spawn_blocking(move || dicomweb::frames(&path, &numbers))
+    let stored = state.relay.spool.stored(&i.path, i.byte_offset, i.size);
+    let (ts, frames) = tokio::task::spawn_blocking(move || dicomweb::frames(&stored, &numbers))
         .await
         .map_err(|e| Error::Internal(e.into()))?
         .map_err(|e| match e {
@@ -590,7 +595,11 @@ impl Uploader<'_> {
             return Ok(failed(status::CANNOT_UNDERSTAND));
         }
         let relay = &self.state.relay;
-        let Ok(mut incoming) = relay.spool.begin().await else {
+        let sender = Sender {
+            institution_id: self.institution,
+            calling_ae: STOW_RS.into(),
+        };
+        let Ok(mut incoming) = relay.spool.begin(sender).await else {
             return Ok(failed(status::OUT_OF_RESOURCES));
         };
         let limit = self.state.config.imaging.max_instance_bytes;
@@ -602,7 +611,7 @@ impl Uploader<'_> {
                         continue;
                     }
                     if incoming.written() + chunk.len() as u64 > limit
-                        || incoming.write(&chunk).await.is_err()
+                        || incoming.write(&chunk).is_err()
                     {
                         failure = Some(status::OUT_OF_RESOURCES);
                     }
@@ -619,15 +628,15 @@ impl Uploader<'_> {
             return Ok(failed(code));
         }
         // Synced once it is in place (see `scp::keep`); read back meanwhile.
-        if incoming.flush().await.is_err() {
+        if incoming.flush().is_err() {
             incoming.discard().await;
             return Ok(failed(status::OUT_OF_RESOURCES));
         }
-        let path = incoming.path().to_path_buf();
+        let stored = incoming.stored();
         let checked = tokio::task::spawn_blocking(move || {
-            let meta = stow::meta(&path).map_err(|code| (stow::Meta::default(), code))?;
+            let meta = stow::meta(&stored).map_err(|code| (stow::Meta::default(), code))?;
             match scp::inspect(
-                &path,
+                &stored,
                 &meta.sop_class_uid,
                 &meta.sop_instance_uid,
                 &meta.transfer_syntax,
@@ -662,7 +671,7 @@ impl Uploader<'_> {
                 code
             }
             None => {
-                record.calling_ae = "STOW-RS".into();
+                record.calling_ae = STOW_RS.into();
                 record.institution_id = self.institution;
                 let indexed = Indexed {
                     study_instance_uid: record.study_instance_uid.clone(),
@@ -675,7 +684,6 @@ impl Uploader<'_> {
                 }
                 let route = self.route.as_ref().expect("just set");
                 let code = scp::keep(
-                    &relay.spool,
                     relay.archive.as_ref(),
                     route,
                     incoming,

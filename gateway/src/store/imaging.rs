@@ -67,8 +67,12 @@ pub struct ClaimedForward {
     pub id: i64,
     /// Attempts so far.
     pub attempts: i32,
-    /// The stored file, relative to the spool.
+    /// The segment holding it, relative to the spool.
     pub path: String,
+    /// Where its bytes start there.
+    pub byte_offset: i64,
+    /// How many there are.
+    pub size: i64,
     /// SOP Class UID.
     pub sop_class_uid: String,
     /// SOP Instance UID.
@@ -153,8 +157,12 @@ pub struct ForwardFilter {
 pub struct VisibleInstance {
     /// What QIDO-RS matches and answers.
     pub indexed: Indexed,
-    /// File, relative to the spool.
+    /// The segment holding it, relative to the spool.
     pub path: String,
+    /// Where its bytes start there.
+    pub byte_offset: i64,
+    /// How many there are.
+    pub size: i64,
 }
 
 impl<'r, R> sqlx::FromRow<'r, R> for VisibleInstance
@@ -163,6 +171,7 @@ where
     &'static str: sqlx::ColumnIndex<R>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<i32>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
         Ok(Self {
@@ -185,6 +194,8 @@ where
                 transfer_syntax: row.try_get("transfer_syntax")?,
             },
             path: row.try_get("path")?,
+            byte_offset: row.try_get("byte_offset")?,
+            size: row.try_get("size")?,
         })
     }
 }
@@ -303,9 +314,9 @@ impl Store {
         dispatch!(self, imaging::dicom_nodes(institution_id))
     }
 
-    /// Whether an instance is stored.
-    pub async fn instance_known(&self, sop_instance_uid: &str) -> Result<bool, StoreError> {
-        dispatch!(self, imaging::instance_known(sop_instance_uid))
+    /// For each spool segment with indexed instances, where the last of them ends.
+    pub async fn indexed_ends(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, imaging::indexed_ends())
     }
 
     /// Indexes a stored instance and queues its forward in one transaction; false when it

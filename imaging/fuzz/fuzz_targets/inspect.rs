@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use duikou_imaging::scp::inspect;
+use duikou_imaging::spool::Stored;
 use libfuzzer_sys::fuzz_target;
 
 static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -14,6 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let path = dir.path().join("instance.dcm");
     std::fs::write(&path, data).expect("written");
     for ts in ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99"] {
-        let _ = inspect(&path, "1.2.840.10008.5.1.4.1.1.2", "2.25.1", ts);
+        let stored = Stored {
+            path: path.clone(),
+            offset: 0,
+            length: data.len() as u64,
+        };
+        let _ = inspect(&stored, "1.2.840.10008.5.1.4.1.1.2", "2.25.1", ts);
     }
 });

@@ -573,9 +573,9 @@ async fn stow_keeps_and_forwards_uploads_and_refuses_what_it_must(backend: Backe
         "CT, MR, RT dose, SC"
     );
     assert_eq!(
-        duikou_tests::half_written(&app.db.dir.path().join("dicom")),
-        Vec::<std::path::PathBuf>::new(),
-        "no partial file is left in the spool"
+        duikou_tests::spool_records(&app.db.dir.path().join("dicom")),
+        4,
+        "the spool holds the stored instances and nothing of the refused ones"
     );
 
     // Not multipart, or no parts: a problem naming the body.

@@ -128,7 +128,7 @@ async fn instances_reach_the_supporters_destination_byte_for_byte(backend: Backe
             .received(&uid)
             .unwrap_or_else(|| panic!("{} reached the destination", file.display()));
         let relayed = std::fs::read(&got).unwrap();
-        let stored = stored_file(&app, &spool, &uid).await;
+        let stored = duikou_tests::stored_bytes(&app.db, &spool, &uid).await;
         assert!(
             data_set(&relayed) == data_set(&stored),
             "{} ({ts}) reached the destination byte for byte",
@@ -148,16 +148,6 @@ async fn instances_reach_the_supporters_destination_byte_for_byte(backend: Backe
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     app.stop().await;
-}
-
-async fn stored_file(app: &TestApp, spool: &Path, uid: &str) -> Vec<u8> {
-    let query = "select path from dicom_instance where sop_instance_uid = $1";
-    let path: String = duikou_tests::on_db!(app.db, |conn| sqlx::query_scalar(query)
-        .bind(uid)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap());
-    std::fs::read(spool.join(path)).unwrap()
 }
 
 fn free_port() -> u16 {

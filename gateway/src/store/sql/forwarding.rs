@@ -72,7 +72,7 @@ pub async fn claim(
     for id in ids {
         claimed.push(
             sqlx::query_as::<Db, ClaimedForward>(
-                "select f.id, f.attempts, i.path, i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax,
+                "select f.id, f.attempts, i.path, i.byte_offset, i.size, i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax,
                         f.ae_title, f.host, f.port, f.tls
                  from forward_job f join dicom_instance i on i.id = f.instance_id where f.id = $1",
             )

@@ -47,34 +47,75 @@ pub async fn dicom_nodes(
     .await?)
 }
 
-/// Whether an instance is stored.
-pub async fn instance_known(pool: &Pool, sop_instance_uid: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar::<Db, i64>(
-        "select count(*) from dicom_instance where sop_instance_uid = $1",
+/// For each spool segment with indexed instances, where the last of them ends.
+pub async fn indexed_ends(pool: &Pool) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (String, i64)>(
+        "select path, max(byte_offset + size) from dicom_instance
+         where path like 'segments/%' group by path",
     )
-    .bind(sop_instance_uid)
-    .fetch_one(pool)
-    .await?
-        > 0)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A connection whose commits are not synced until [`Unsynced::restore`]; one dropped
+/// before that is closed rather than given back to the pool.
+struct Unsynced(Option<sqlx::pool::PoolConnection<Db>>);
+
+impl Unsynced {
+    async fn restore(mut self) {
+        if let (Some(mut conn), Some((_, synced))) = (self.0.take(), super::INDEX_UNSYNCED) {
+            if sqlx::query::<Db>(synced).execute(&mut *conn).await.is_err() {
+                drop(conn.detach());
+            }
+        }
+    }
+}
+
+impl Drop for Unsynced {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
 }
 
 /// Indexes a stored instance and queues its forward, in one transaction; false when its
-/// SOP Instance UID was there already (nothing is queued then).
+/// SOP Instance UID was there already (nothing is queued then). The commit is synced only
+/// where the backend needs it (see `INDEX_UNSYNCED`): the instance itself is synced in
+/// the spool already, which the index can be rebuilt from.
 pub async fn index_instance(
     pool: &Pool,
     r: &InstanceRecord,
     forward: &NewForward,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut conn = pool.acquire().await?;
+    let Some((unsynced, _)) = super::INDEX_UNSYNCED else {
+        return index_on(&mut conn, r, forward, now).await;
+    };
+    sqlx::query::<Db>(unsynced).execute(&mut *conn).await?;
+    let mut guard = Unsynced(Some(conn));
+    let indexed = index_on(guard.0.as_mut().expect("held"), r, forward, now).await;
+    guard.restore().await;
+    indexed
+}
+
+async fn index_on(
+    conn: &mut sqlx::pool::PoolConnection<Db>,
+    r: &InstanceRecord,
+    forward: &NewForward,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await?;
     let id = sqlx::query_scalar::<Db, i64>(
         "insert into dicom_instance (sop_instance_uid, sop_class_uid, study_instance_uid,
             series_instance_uid, patient_id, patient_name, patient_birth_date, patient_sex,
             study_date, study_time, study_description, accession_number, modality,
             series_number, instance_number, transfer_syntax, size, path, calling_ae,
-            institution_id, received_at)
+            institution_id, received_at, byte_offset)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-            $18, $19, $20, $21)
+            $18, $19, $20, $21, $22)
          on conflict (sop_instance_uid) do nothing returning id",
     )
     .bind(&r.sop_instance_uid)
@@ -98,6 +139,7 @@ pub async fn index_instance(
     .bind(&r.calling_ae)
     .bind(r.institution_id)
     .bind(now)
+    .bind(r.offset)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else {
@@ -141,7 +183,7 @@ pub async fn visible_instances(
         "select i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid, i.sop_class_uid,
                 i.patient_name, i.patient_id, i.patient_birth_date, i.patient_sex, i.study_date,
                 i.study_time, i.study_description, i.accession_number, i.modality, i.series_number,
-                i.instance_number, i.transfer_syntax, i.path
+                i.instance_number, i.transfer_syntax, i.path, i.byte_offset, i.size
          from dicom_instance i
          where (i.institution_id = $1 or exists (select 1 from forward_job f
                 where f.instance_id = i.id and f.destination_institution_id = $1))
