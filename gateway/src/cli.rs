@@ -63,6 +63,10 @@ pub enum BenchCommand {
         /// Images in the series.
         #[arg(long, default_value_t = 300)]
         images: usize,
+        /// Rounds of each measurement (the medians are compared: the machines' neighbours
+        /// make single runs vary by a third).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// The forwarding unit: one publisher at about 1.5 Mbit/s to each count of receivers.
     Sfu {
@@ -143,9 +147,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 } => import(config, dir).await,
                 Command::User { command } => user(config, command).await,
                 Command::Bench {
-                    command: BenchCommand::Dicom { images },
+                    command: BenchCommand::Dicom { images, rounds },
                 } => {
-                    crate::bench::dicom(config, images).await?;
+                    crate::bench::dicom(config, images, rounds.max(1)).await?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::Bench {

@@ -185,7 +185,9 @@ impl From<StoreError> for Error {
             StoreError::Conflict(what) => Self::Conflict(format!("{what} exists already")),
             StoreError::Stale(what) => Self::Conflict(what),
             StoreError::Invalid { field, message } => Self::field(field, message),
-            e @ (StoreError::Corrupt(_) | StoreError::Db(_)) => Self::Internal(e.into()),
+            e @ (StoreError::Corrupt(_) | StoreError::Abandoned(_) | StoreError::Db(_)) => {
+                Self::Internal(e.into())
+            }
         }
     }
 }

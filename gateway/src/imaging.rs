@@ -101,11 +101,7 @@ impl Archive for StoreArchive {
     }
 
     async fn indexed_ends(&self) -> Result<HashMap<String, u64>, String> {
-        let ends = self
-            .store
-            .indexed_ends()
-            .await
-            .map_err(|e| e.to_string())?;
+        let ends = self.store.indexed_ends().await.map_err(|e| e.to_string())?;
         Ok(ends
             .into_iter()
             .map(|(path, end)| (path, u64::try_from(end).unwrap_or(0)))
@@ -116,18 +112,25 @@ impl Archive for StoreArchive {
         forward_target(&self.store, institution_id).await
     }
 
-    async fn index(&self, record: InstanceRecord, route: &NewForward) -> Result<Indexed, String> {
+    async fn index(
+        &self,
+        record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
+        route: &NewForward,
+        durable: impl std::future::Future<Output = bool> + Send,
+    ) -> Result<Option<Indexed>, String> {
         let indexed = self
             .store
-            .index_instance(&record, route)
+            .index_instance(record, route, durable)
             .await
             .map_err(|e| e.to_string())?;
-        if indexed {
-            self.wake.notify_one();
-            Ok(Indexed::New)
-        } else {
-            Ok(Indexed::Duplicate)
-        }
+        Ok(indexed.map(|new| {
+            if new {
+                self.wake.notify_one();
+                Indexed::New
+            } else {
+                Indexed::Duplicate
+            }
+        }))
     }
 }
 
@@ -266,7 +269,10 @@ impl Relay {
             .await
             .map_err(|e| anyhow::anyhow!("recovering the DICOM spool {}: {e}", root.display()))?;
         if recovered > 0 {
-            tracing::warn!(recovered, "instances stored before a crash were indexed now");
+            tracing::warn!(
+                recovered,
+                "instances stored before a crash were indexed now"
+            );
         }
         Ok(Self {
             spool,

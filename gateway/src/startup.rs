@@ -204,7 +204,7 @@ async fn signaling(prepared: &Prepared) -> anyhow::Result<Signaling> {
     };
     let bus = match &prepared.store {
         Store::Postgres(pool) => Some(crate::bus::start(pool.clone()).await?),
-        Store::Sqlite(_) => None,
+        Store::Sqlite { .. } => None,
     };
     let presence = Arc::new(crate::rooms::StorePresence(prepared.store.clone()));
     Ok(Signaling::start(config, presence, bus)?)

@@ -154,12 +154,18 @@ pub trait Archive: Send + Sync + 'static {
     /// For each segment (relative to the spool) with indexed instances, where the last
     /// of them ends: the index names everything before.
     fn indexed_ends(&self) -> impl Future<Output = Result<HashMap<String, u64>, String>> + Send;
-    /// Indexes a stored instance and queues it on `route` (in one transaction).
+    /// Indexes the stored instance that `record` gives and queues it on `route`, in one
+    /// transaction committed once `durable` says the instance's spool record is synced;
+    /// if it says not, nothing is indexed and the answer is an error. The index may get
+    /// ready (a connection, a transaction) while `record` is still being worked out; if
+    /// it gives nothing, nothing is written and the answer is `None`. A duplicate may be
+    /// answered before `durable`.
     fn index(
         &self,
-        record: InstanceRecord,
+        record: impl Future<Output = Option<InstanceRecord>> + Send,
         route: &Self::Route,
-    ) -> impl Future<Output = Result<Indexed, String>> + Send;
+        durable: impl Future<Output = bool> + Send,
+    ) -> impl Future<Output = Result<Option<Indexed>, String>> + Send;
 }
 
 /// Admits registered callers from their hosts, calling this relay's AE title.
@@ -228,6 +234,8 @@ struct Receiving {
     institution_id: i64,
     incoming: Option<Incoming>,
     failure: Option<u16>,
+    /// The attributes read while the rest arrives (see [`early`]).
+    early: Option<tokio::task::JoinHandle<Option<InstanceRecord>>>,
 }
 
 async fn association<A: Archive>(
@@ -374,6 +382,12 @@ where
                                         > config.max_instance_bytes;
                                     if too_large || incoming.write(&pdv.data).is_err() {
                                         r.failure = Some(status::OUT_OF_RESOURCES);
+                                    } else if r.early.is_none()
+                                        && !pdv.is_last
+                                        && incoming.written() >= EARLY_AT
+                                    {
+                                        r.early =
+                                            read_early(incoming, &r.command, &r.transfer_syntax);
                                     }
                                 }
                             }
@@ -448,6 +462,7 @@ async fn begin(
         institution_id,
         incoming: None,
         failure: None,
+        early: None,
     };
     if !sop_classes::STORAGE.contains(&r.command.sop_class_uid.as_str()) {
         r.failure = Some(status::SOP_CLASS_NOT_SUPPORTED);
@@ -513,29 +528,36 @@ fn number(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Optio
 /// Walks the data set of the spooled instance `stored`, whose file meta says
 /// `transfer_syntax` (see [`crate::walk`]).
 fn walk_file(stored: &Stored, transfer_syntax: &str) -> Result<(), u16> {
-    use std::io::Read;
-    let mut file = stored.open().map_err(|_| status::OUT_OF_RESOURCES)?;
+    use std::io::{Read, Seek, SeekFrom};
+    let file = std::fs::File::open(&stored.path).map_err(|_| status::OUT_OF_RESOURCES)?;
+    let mut file = std::io::BufReader::new(file);
+    file.seek(SeekFrom::Start(stored.offset))
+        .map_err(|_| status::OUT_OF_RESOURCES)?;
     let mut head = [0_u8; 144];
+    if stored.length < 144 {
+        return Err(status::CANNOT_UNDERSTAND);
+    }
     file.read_exact(&mut head)
         .map_err(|_| status::CANNOT_UNDERSTAND)?;
-    let meta_length = u32::from_le_bytes([head[140], head[141], head[142], head[143]]);
-    std::io::copy(
-        &mut (&mut file).take(u64::from(meta_length)),
-        &mut std::io::sink(),
-    )
-    .ok()
-    .filter(|&skipped| skipped == u64::from(meta_length))
-    .ok_or(status::CANNOT_UNDERSTAND)?;
+    let meta_length = u64::from(u32::from_le_bytes([
+        head[140], head[141], head[142], head[143],
+    ]));
+    let Some(data_set) = stored.length.checked_sub(144 + meta_length) else {
+        return Err(status::CANNOT_UNDERSTAND);
+    };
+    file.seek_relative(i64::try_from(meta_length).map_err(|_| status::CANNOT_UNDERSTAND)?)
+        .map_err(|_| status::CANNOT_UNDERSTAND)?;
     let encoding = crate::walk::Encoding::of(transfer_syntax);
     let walked = if transfer_syntax == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN {
         // A deflated data set may not inflate to more than 64 times its size (a bomb).
         let limit = stored.length * 64;
         crate::walk::walk(
-            flate2::read::DeflateDecoder::new(file).take(limit),
+            flate2::read::DeflateDecoder::new(file.take(data_set)).take(limit),
             encoding,
         )
     } else {
-        crate::walk::walk(file, encoding)
+        // Values are skipped, not read: the pixel data is not read back.
+        crate::walk::walk_seekable(file, data_set, encoding)
     };
     walked.map_err(|_| status::CANNOT_UNDERSTAND)
 }
@@ -550,6 +572,17 @@ pub fn inspect(
     transfer_syntax: &str,
 ) -> Result<InstanceRecord, u16> {
     walk_file(stored, transfer_syntax)?;
+    attributes(stored, sop_class_uid, sop_instance_uid)
+}
+
+/// The attributes the index keeps, read from `stored` up to its pixel data (which need
+/// not have arrived), checked against the SOP class and instance it should be. Only for
+/// bytes the walk has passed. Blocking.
+fn attributes(
+    stored: &Stored,
+    sop_class_uid: &str,
+    sop_instance_uid: &str,
+) -> Result<InstanceRecord, u16> {
     let obj = open(stored, Some(tags::PIXEL_DATA)).map_err(|_| status::CANNOT_UNDERSTAND)?;
     if attr(&obj, tags::SOP_INSTANCE_UID) != sop_instance_uid
         || attr(&obj, tags::SOP_CLASS_UID) != sop_class_uid
@@ -586,6 +619,41 @@ pub fn inspect(
     })
 }
 
+/// Reads the attributes of an instance still arriving, from what `so_far` holds of it,
+/// if that reaches the pixel data and all before it walks well: then only the pixel data
+/// is left to check when the rest has come. `None` otherwise (deflated data sets too):
+/// everything is read at the end. Blocking.
+fn early(
+    so_far: &Stored,
+    sop_class_uid: &str,
+    sop_instance_uid: &str,
+    transfer_syntax: &str,
+) -> Option<InstanceRecord> {
+    use std::io::Read;
+    if transfer_syntax == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN {
+        return None;
+    }
+    let mut file = so_far.open().ok()?;
+    let mut head = [0_u8; 144];
+    file.read_exact(&mut head).ok()?;
+    let meta_length = u64::from(u32::from_le_bytes([
+        head[140], head[141], head[142], head[143],
+    ]));
+    let skipped = std::io::copy(&mut (&mut file).take(meta_length), &mut std::io::sink()).ok()?;
+    if skipped != meta_length {
+        return None;
+    }
+    let at = crate::walk::pixel_data_at(file, crate::walk::Encoding::of(transfer_syntax))?;
+    let head = Stored {
+        length: 144 + meta_length + at,
+        ..so_far.clone()
+    };
+    attributes(&head, sop_class_uid, sop_instance_uid).ok()
+}
+
+/// How many bytes of an instance arrive before its attributes are read early.
+const EARLY_AT: u64 = 64 * 1024;
+
 /// Parses the stored instance `stored` (up to `until`, if given). Blocking.
 pub fn open(
     stored: &Stored,
@@ -614,9 +682,27 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
         return status::OUT_OF_RESOURCES;
     }
     // The data set is checked while the record is synced: both read what is written.
+    // If its attributes were read early, only the walk is left, and the index rows are
+    // written meanwhile.
     let stored = incoming.stored();
     let command = r.command.clone();
     let ts = r.transfer_syntax.clone();
+    let early = match r.early {
+        Some(reading) => reading.await.ok().flatten(),
+        None => None,
+    };
+    let (calling_ae, institution_id) = (r.calling_ae, r.institution_id);
+    let sender = move |mut record: InstanceRecord| {
+        record.calling_ae = calling_ae;
+        record.institution_id = institution_id;
+        record
+    };
+    if let Some(record) = early {
+        let walking = tokio::task::spawn_blocking(move || walk_file(&stored, &ts));
+        let walked = async move { walking.await.unwrap_or(Err(status::CANNOT_UNDERSTAND)) };
+        let inspected = std::future::ready(Ok(sender(record)));
+        return sync_and_index(archive, route, incoming, inspected, walked).await;
+    }
     let checking = tokio::task::spawn_blocking(move || {
         inspect(
             &stored,
@@ -625,47 +711,105 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
             &ts,
         )
     });
-    let (synced, inspected) = tokio::join!(incoming.finish(), checking);
-    let inspected = inspected.unwrap_or(Err(status::CANNOT_UNDERSTAND));
-    if synced.is_err() {
-        incoming.discard().await;
-        return status::OUT_OF_RESOURCES;
-    }
-    match inspected {
-        Ok(mut record) => {
-            record.calling_ae = r.calling_ae;
-            record.institution_id = r.institution_id;
-            index(archive, route, incoming, record).await
-        }
-        Err(code) => {
-            incoming.discard().await;
-            code
-        }
-    }
+    let inspected = async move {
+        let record = checking.await.unwrap_or(Err(status::CANNOT_UNDERSTAND))?;
+        Ok(sender(record))
+    };
+    sync_and_index(
+        archive,
+        route,
+        incoming,
+        inspected,
+        std::future::ready(Ok(())),
+    )
+    .await
 }
 
-/// Indexes a synced and inspected instance, queued on `route`. A new one is kept; a
-/// duplicate (its SOP Instance UID is stored already) is dropped and the answer is
-/// success; if the index fails, the record goes again. Returns the status.
-async fn index<A: Archive>(
+/// Starts reading an arriving instance's attributes early (see [`early`]).
+fn read_early(
+    incoming: &mut Incoming,
+    command: &Command,
+    transfer_syntax: &str,
+) -> Option<tokio::task::JoinHandle<Option<InstanceRecord>>> {
+    incoming.flush().ok()?;
+    let so_far = incoming.stored();
+    let (class, instance, ts) = (
+        command.sop_class_uid.clone(),
+        command.sop_instance_uid.clone(),
+        transfer_syntax.to_owned(),
+    );
+    Some(tokio::task::spawn_blocking(move || {
+        early(&so_far, &class, &instance, &ts)
+    }))
+}
+
+/// Seals the record of `incoming` and, while it is synced, indexes it (queued on
+/// `route`) with what `inspected` finds, committing once the sync is done and `walked`
+/// has found the data set sound. A new instance is kept; a duplicate (its SOP Instance
+/// UID is stored already) is dropped and the answer is success; anything else fails,
+/// and the record goes again. Returns the status.
+async fn sync_and_index<A: Archive>(
     archive: &A,
     route: &A::Route,
-    incoming: Incoming,
-    mut record: InstanceRecord,
+    mut incoming: Incoming,
+    inspected: impl Future<Output = Result<InstanceRecord, u16>> + Send,
+    walked: impl Future<Output = Result<(), u16>> + Send,
 ) -> u16 {
-    record.size = i64::try_from(incoming.written()).unwrap_or(i64::MAX);
-    (record.path, record.offset) = incoming.place();
-    match archive.index(record, route).await {
-        Ok(Indexed::New) => {
+    let syncing = match incoming.seal() {
+        Ok(syncing) => syncing,
+        Err(_) => {
+            incoming.discard().await;
+            return status::OUT_OF_RESOURCES;
+        }
+    };
+    let size = i64::try_from(incoming.written()).unwrap_or(i64::MAX);
+    let (path, offset) = incoming.place();
+    // Four things at once: the sync; the walk; the check; the index rows, written once
+    // the check gives them and committed once the sync and the walk are done.
+    let (tell_synced, synced) = tokio::sync::oneshot::channel();
+    let syncing = async move {
+        let ok = syncing.wait().await.is_ok();
+        let _ = tell_synced.send(ok);
+        ok
+    };
+    let (tell_walked, sound) = tokio::sync::oneshot::channel();
+    let walking = async move {
+        let result = walked.await;
+        let _ = tell_walked.send(result.is_ok());
+        result
+    };
+    let (give, given) = tokio::sync::oneshot::channel();
+    let checking = async move {
+        let mut record = inspected.await?;
+        (record.size, record.path, record.offset) = (size, path, offset);
+        let _ = give.send(record);
+        Ok::<(), u16>(())
+    };
+    let durable = async move {
+        let (synced, sound) = tokio::join!(synced, sound);
+        synced.unwrap_or(false) && sound.unwrap_or(false)
+    };
+    let indexing = archive.index(async move { given.await.ok() }, route, durable);
+    let (synced, walked, checked, indexed) = tokio::join!(syncing, walking, checking, indexing);
+    let indexed = indexed.map_err(|e| tracing::error!(error = %e, "cannot index an instance"));
+    match (synced, walked.and(checked), indexed) {
+        (true, Ok(()), Ok(Some(Indexed::New))) => {
             incoming.keep();
             status::SUCCESS
         }
-        Ok(Indexed::Duplicate) => {
+        // Stored before: this copy is not needed, synced or not. (The duplicate is found
+        // before the walk of this copy ends; the copy stored is the one answered for.)
+        (_, Ok(()), Ok(Some(Indexed::Duplicate))) => {
             incoming.discard().await;
             status::SUCCESS
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot index an instance");
+        (_, Err(code), _) => {
+            incoming.discard().await;
+            code
+        }
+        // The sync or the index failed (the index commits nothing unless the sync
+        // succeeded).
+        _ => {
             incoming.discard().await;
             status::OUT_OF_RESOURCES
         }
@@ -679,14 +823,18 @@ async fn index<A: Archive>(
 pub async fn keep<A: Archive>(
     archive: &A,
     route: &A::Route,
-    mut incoming: Incoming,
+    incoming: Incoming,
     record: InstanceRecord,
 ) -> u16 {
-    if incoming.finish().await.is_err() {
-        incoming.discard().await;
-        return status::OUT_OF_RESOURCES;
-    }
-    index(archive, route, incoming, record).await
+    let inspected = std::future::ready(Ok(record));
+    sync_and_index(
+        archive,
+        route,
+        incoming,
+        inspected,
+        std::future::ready(Ok(())),
+    )
+    .await
 }
 
 /// Indexes the records a crash left in the spool beyond what the index names (synced,
@@ -705,7 +853,8 @@ pub async fn recover<A: Archive>(spool: &Spool, archive: &A) -> Result<usize, St
     for f in found {
         let stored = f.stored.clone();
         let checked = tokio::task::spawn_blocking(move || {
-            let meta = crate::stow::read_meta(stored.open().map_err(|_| status::OUT_OF_RESOURCES)?)?;
+            let meta =
+                crate::stow::read_meta(stored.open().map_err(|_| status::OUT_OF_RESOURCES)?)?;
             inspect(
                 &stored,
                 &meta.sop_class_uid,
@@ -726,11 +875,20 @@ pub async fn recover<A: Archive>(spool: &Spool, archive: &A) -> Result<usize, St
         record.size = i64::try_from(f.stored.length).unwrap_or(i64::MAX);
         record.path = f.relative.clone();
         record.offset = i64::try_from(f.stored.offset).unwrap_or(i64::MAX);
-        if !routes.contains_key(&record.institution_id) {
-            let route = archive.route(record.institution_id).await;
-            routes.insert(record.institution_id, route);
-        }
-        if archive.index(record, &routes[&f.sender.institution_id]).await? == Indexed::New {
+        let route = match routes.entry(record.institution_id) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => {
+                new.insert(archive.route(record.institution_id).await)
+            }
+        };
+        let outcome = archive
+            .index(
+                std::future::ready(Some(record)),
+                route,
+                std::future::ready(true),
+            )
+            .await?;
+        if outcome == Some(Indexed::New) {
             indexed += 1;
         }
     }

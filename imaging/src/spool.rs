@@ -182,9 +182,12 @@ fn create_segment(root: &Path, number: u64) -> std::io::Result<Segment> {
     })
 }
 
-/// The records of `file` from `from` on, while they check out: (offset of the Part 10
-/// bytes, their length, sender) of each, and where the last one ends. Blocking.
-fn scan(file: &File, nonce: &[u8; 8], from: u64) -> std::io::Result<(Vec<(u64, u64, Sender)>, u64)> {
+/// A record found by [`scan`]: where its Part 10 bytes start, their length, the sender.
+type Scanned = (u64, u64, Sender);
+
+/// The records of `file` from `from` on, while they check out, and where the last one
+/// ends. Blocking.
+fn scan(file: &File, nonce: &[u8; 8], from: u64) -> std::io::Result<(Vec<Scanned>, u64)> {
     let size = file.metadata()?.len();
     let mut records = Vec::new();
     let mut at = from;
@@ -193,10 +196,7 @@ fn scan(file: &File, nonce: &[u8; 8], from: u64) -> std::io::Result<(Vec<(u64, u
         let mut h = [0_u8; HEADER as usize];
         file.read_exact_at(&mut h, at)?;
         let length = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
-        if &h[0..8] != RECORD_MAGIC
-            || h[8..16] != nonce[..]
-            || length > size - at - HEADER
-        {
+        if &h[0..8] != RECORD_MAGIC || h[8..16] != nonce[..] || length > size - at - HEADER {
             break;
         }
         let crc = u32::from_le_bytes(h[24..28].try_into().expect("4 bytes"));
@@ -274,7 +274,11 @@ impl Spool {
                 std::fs::remove_file(&path)?;
                 continue;
             };
-            let from = indexed.get(&relative).copied().unwrap_or(HEADER).max(HEADER);
+            let from = indexed
+                .get(&relative)
+                .copied()
+                .unwrap_or(HEADER)
+                .max(HEADER);
             let (records, end) = scan(&file, &nonce, from)?;
             found.extend(records.into_iter().map(|(offset, length, sender)| Found {
                 stored: Stored {
@@ -362,6 +366,17 @@ impl Spool {
     }
 }
 
+/// A record's sync under way.
+#[derive(Debug)]
+pub struct Syncing(tokio::task::JoinHandle<std::io::Result<()>>);
+
+impl Syncing {
+    /// Waits until the record is on disk, or the sync failed.
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.0.await.map_err(std::io::Error::other)?
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Bytes are arriving; nothing at the record's place is a record yet.
@@ -439,9 +454,10 @@ impl Incoming {
         )
     }
 
-    /// Writes the record's header and syncs the segment: when this returns, the instance
-    /// survives a crash (and is found again by [`Spool::recover`] if never indexed).
-    pub async fn finish(&mut self) -> std::io::Result<()> {
+    /// Writes the record's header and starts syncing the segment; once the returned
+    /// [`Syncing`] says so, the instance survives a crash (and is found again by
+    /// [`Spool::recover`] if never indexed).
+    pub fn seal(&mut self) -> std::io::Result<Syncing> {
         self.flush()?;
         let header = record_header(
             &self.segment().nonce,
@@ -452,9 +468,14 @@ impl Incoming {
         self.segment().file.write_all_at(&header, self.start)?;
         self.state = State::Finished;
         let file = self.segment().file.clone();
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(std::io::Error::other)?
+        Ok(Syncing(tokio::task::spawn_blocking(move || {
+            file.sync_data()
+        })))
+    }
+
+    /// [`Incoming::seal`], and waits for the sync.
+    pub async fn finish(&mut self) -> std::io::Result<()> {
+        self.seal()?.wait().await
     }
 
     /// Keeps the record: the segment's next record goes after it.
@@ -538,7 +559,10 @@ mod tests {
         let mut read = Vec::new();
         stored_b.open().unwrap().read_to_end(&mut read).unwrap();
         assert_eq!(read, second);
-        assert_eq!(Spool::records(dir.path()).unwrap(), vec![stored_a.clone(), stored_b.clone()]);
+        assert_eq!(
+            Spool::records(dir.path()).unwrap(),
+            vec![stored_a.clone(), stored_b.clone()]
+        );
 
         // After a restart, what the index names is skipped and the rest found again.
         let again = Spool::open(dir.path()).unwrap();
@@ -550,7 +574,10 @@ mod tests {
         assert_eq!(found[0].relative, place_a.0);
         // New records go after the last one.
         let c = put(&again, b"third").await;
-        assert_eq!(c.stored().offset, stored_b.offset + stored_b.length + HEADER);
+        assert_eq!(
+            c.stored().offset,
+            stored_b.offset + stored_b.length + HEADER
+        );
         c.keep();
         assert_eq!(Spool::records(dir.path()).unwrap().len(), 3);
     }

@@ -683,13 +683,7 @@ impl Uploader<'_> {
                     self.route = Some(relay.archive.route(self.institution).await);
                 }
                 let route = self.route.as_ref().expect("just set");
-                let code = scp::keep(
-                    relay.archive.as_ref(),
-                    route,
-                    incoming,
-                    record,
-                )
-                .await;
+                let code = scp::keep(relay.archive.as_ref(), route, incoming, record).await;
                 if code == status::SUCCESS {
                     return Ok(Outcome {
                         sop_class_uid: meta.sop_class_uid,

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// A stored value the domain cannot read.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The write was given up before its commit (what it depended on failed).
+    #[error("given up: {0}")]
+    Abandoned(String),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),

@@ -319,13 +319,26 @@ impl Store {
         dispatch!(self, imaging::indexed_ends())
     }
 
-    /// Indexes a stored instance and queues its forward in one transaction; false when it
-    /// was there already.
+    /// Indexes the stored instance `record` gives and queues its forward in one
+    /// transaction, committed once `durable` says the instance is synced (given up if it
+    /// says not); false when it was there already, `None` when `record` gave nothing.
     pub async fn index_instance(
         &self,
-        record: &InstanceRecord,
+        record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
         forward: &NewForward,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, imaging::index_instance(record, forward, Utc::now()))
+        durable: impl std::future::Future<Output = bool> + Send,
+    ) -> Result<Option<bool>, StoreError> {
+        // SQLite commits these without a sync (see `Store::Sqlite`); PostgreSQL syncs
+        // them: a database server that crashes while the gateway runs would otherwise
+        // lose rows nobody restores until the gateway's next start.
+        let now = Utc::now();
+        match self {
+            Store::Sqlite { unsynced, .. } => {
+                sqlite::imaging::index_instance(unsynced, record, forward, now, durable).await
+            }
+            Store::Postgres(pool) => {
+                postgres::imaging::index_instance(pool, record, forward, now, durable).await
+            }
+        }
     }
 }

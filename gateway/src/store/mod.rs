@@ -46,7 +46,16 @@ use crate::seeds::SeedSet;
 #[derive(Debug, Clone)]
 pub enum Store {
     /// A SQLite file.
-    Sqlite(sqlx::SqlitePool),
+    Sqlite {
+        /// Its connections; every commit is synced.
+        pool: sqlx::SqlitePool,
+        /// Connections to the same file whose commits are not synced, for the index of
+        /// stored instances only: their spool records are synced, and the index is
+        /// rebuilt from them if a crash of the machine takes the last commits
+        /// (`duikou_imaging::scp::recover`). A crash of the process loses nothing in WAL
+        /// mode.
+        unsynced: sqlx::SqlitePool,
+    },
     /// A PostgreSQL database.
     Postgres(sqlx::PgPool),
 }
@@ -55,7 +64,7 @@ pub enum Store {
 macro_rules! dispatch {
     ($self:expr, $module:ident :: $op:ident ( $($arg:expr),* $(,)? )) => {
         match $self {
-            Store::Sqlite(pool) => sqlite::$module::$op(pool, $($arg),*).await,
+            Store::Sqlite { pool, .. } => sqlite::$module::$op(pool, $($arg),*).await,
             Store::Postgres(pool) => postgres::$module::$op(pool, $($arg),*).await,
         }
     };
@@ -469,11 +478,14 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
+            let unsynced = SqlitePoolOptions::new()
+                .max_connections(max_connections.min(4))
+                .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Normal));
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .connect_with(options)
                 .await?;
-            Ok(Self::Sqlite(pool))
+            Ok(Self::Sqlite { pool, unsynced })
         } else {
             anyhow::bail!("database.url must start with sqlite:// or postgres://")
         }
@@ -482,7 +494,7 @@ impl Store {
     /// Applies the backend's migrations.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Self::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+            Self::Sqlite { pool, .. } => sqlx::migrate!("./migrations/sqlite").run(pool).await,
             Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
         }
     }
@@ -490,7 +502,7 @@ impl Store {
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self {
-            Self::Sqlite(_) => "sqlite",
+            Self::Sqlite { .. } => "sqlite",
             Self::Postgres(_) => "postgres",
         }
     }
@@ -503,7 +515,10 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite { pool, unsynced } => {
+                unsynced.close().await;
+                pool.close().await;
+            }
             Self::Postgres(pool) => pool.close().await,
         }
     }

@@ -9,11 +9,6 @@ pub type Pool = sqlx::PgPool;
 /// a transaction-scoped advisory lock, released at commit.
 const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 
-/// An instance's index transaction commits durably: a database server that crashes
-/// while the gateway runs would otherwise lose rows nobody restores until the gateway's
-/// next start.
-const INDEX_UNSYNCED: Option<(&str, &str)> = None;
-
 #[path = "sql/attachments.rs"]
 pub mod attachments;
 #[path = "sql/audit.rs"]

@@ -9,13 +9,6 @@ pub type Pool = sqlx::SqlitePool;
 /// first statement writes, so nothing more is needed.
 const SEED_IMPORT_LOCK: &str = "select 1";
 
-/// Around an instance's index transaction: its commit is not synced (WAL with
-/// `synchronous = normal` survives a crash of the process, and a crash of the machine
-/// loses only what the spool's synced records restore at the next start; see
-/// `duikou_imaging::spool`), then the connection is durable again.
-const INDEX_UNSYNCED: Option<(&str, &str)> =
-    Some(("pragma synchronous = normal", "pragma synchronous = full"));
-
 #[path = "sql/attachments.rs"]
 pub mod attachments;
 #[path = "sql/audit.rs"]

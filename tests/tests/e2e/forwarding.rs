@@ -19,6 +19,7 @@ on_both_backends!(
     instances_reach_the_supporters_destination_byte_for_byte,
     an_unreachable_destination_is_retried_until_it_answers,
     forwarding_survives_a_kill_9_of_the_relay,
+    what_a_machine_crash_takes_from_the_index_is_found_again_in_the_spool,
     a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear_error,
 );
 
@@ -262,6 +263,73 @@ async fn forwarding_survives_a_kill_9_of_the_relay(backend: Backend) {
     for uid in &uids {
         assert!(destination.received(uid).is_some(), "{uid} arrived");
     }
+    drop(relay);
+    app.stop().await;
+}
+
+/// The index commits of SQLite are not synced (the instance's spool record is): a crash of
+/// the machine may take the last rows. Here they are taken by hand while the relay is
+/// down; at its next start it finds those instances in the spool, indexes and forwards
+/// them.
+async fn what_a_machine_crash_takes_from_the_index_is_found_again_in_the_spool(backend: Backend) {
+    let destination = Storescp::start("JMZX_PACS");
+    let app = TestApp::spawn_with(backend, |c| c.imaging.listen = None).await;
+    wire(&app, destination.addr).await;
+    let images = tempfile::tempdir().unwrap();
+    let (files, uids) = dcmtk::ct_images(images.path(), 20);
+    let relay = Served::start(&app.db, &[], &[]);
+    let addr = relay.dicom.expect("the relay speaks DICOM");
+    let sent = dcmtk::store(addr, "TAISHAN_CT", "DUIKOU", "1.2.840.10008.1.2.1", &files);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    all_delivered(&app, files.len(), Duration::from_secs(60)).await;
+    relay.kill();
+
+    // The last eight rows are gone, as if their commits never reached the disk.
+    let lost: Vec<String> = duikou_tests::on_db!(app.db, |conn| {
+        let lost: Vec<(i64, String)> = sqlx::query_as(
+            "select id, sop_instance_uid from dicom_instance order by id desc limit 8",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        for (id, _) in &lost {
+            for sql in [
+                "delete from forward_job where instance_id = $1",
+                "delete from dicom_instance where id = $1",
+            ] {
+                sqlx::query(sql).bind(id).execute(&mut conn).await.unwrap();
+            }
+        }
+        lost.into_iter().map(|(_, uid)| uid).collect()
+    });
+    assert_eq!(lost.len(), 8);
+    // What the destination got of them before, kept aside to compare.
+    let before: Vec<Vec<u8>> = lost
+        .iter()
+        .map(|uid| {
+            let path = destination.received(uid).expect("delivered before");
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            bytes
+        })
+        .collect();
+
+    let relay = Served::start(&app.db, &[], &[]);
+    let delivered = all_delivered(&app, files.len(), Duration::from_secs(60)).await;
+    assert_eq!(delivered.len(), files.len());
+    for uid in &uids {
+        assert!(destination.received(uid).is_some(), "{uid} arrived");
+    }
+    for (uid, before) in lost.iter().zip(&before) {
+        let again = std::fs::read(destination.received(uid).unwrap()).unwrap();
+        assert!(data_set(&again) == data_set(before), "{uid} found again whole");
+    }
+    let spool = app.db.dir.path().join("dicom");
+    assert_eq!(duikou_tests::spool_records(&spool), files.len());
     drop(relay);
     app.stop().await;
 }

@@ -57,57 +57,26 @@ pub async fn indexed_ends(pool: &Pool) -> Result<Vec<(String, i64)>, StoreError>
     .await?)
 }
 
-/// A connection whose commits are not synced until [`Unsynced::restore`]; one dropped
-/// before that is closed rather than given back to the pool.
-struct Unsynced(Option<sqlx::pool::PoolConnection<Db>>);
-
-impl Unsynced {
-    async fn restore(mut self) {
-        if let (Some(mut conn), Some((_, synced))) = (self.0.take(), super::INDEX_UNSYNCED) {
-            if sqlx::query::<Db>(synced).execute(&mut *conn).await.is_err() {
-                drop(conn.detach());
-            }
-        }
-    }
-}
-
-impl Drop for Unsynced {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            drop(conn.detach());
-        }
-    }
-}
-
-/// Indexes a stored instance and queues its forward, in one transaction; false when its
-/// SOP Instance UID was there already (nothing is queued then). The commit is synced only
-/// where the backend needs it (see `INDEX_UNSYNCED`): the instance itself is synced in
-/// the spool already, which the index can be rebuilt from.
+/// Indexes the stored instance `record` gives and queues its forward, in one
+/// transaction; false when its SOP Instance UID was there already (nothing is queued
+/// then), `None` when `record` gives nothing. The connection and transaction are made
+/// ready while `record` is worked out; the rows are written while the instance's spool
+/// record is being synced and committed once `durable` says it is (rolled back if it says
+/// not), so the index never names an instance a crash could take. (On SQLite `pool`
+/// commits without a sync; see `Store::Sqlite`.)
 pub async fn index_instance(
     pool: &Pool,
-    r: &InstanceRecord,
+    record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
     forward: &NewForward,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let Some((unsynced, _)) = super::INDEX_UNSYNCED else {
-        return index_on(&mut conn, r, forward, now).await;
+    durable: impl std::future::Future<Output = bool> + Send,
+) -> Result<Option<bool>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let Some(r) = record.await else {
+        tx.rollback().await?;
+        return Ok(None);
     };
-    sqlx::query::<Db>(unsynced).execute(&mut *conn).await?;
-    let mut guard = Unsynced(Some(conn));
-    let indexed = index_on(guard.0.as_mut().expect("held"), r, forward, now).await;
-    guard.restore().await;
-    indexed
-}
-
-async fn index_on(
-    conn: &mut sqlx::pool::PoolConnection<Db>,
-    r: &InstanceRecord,
-    forward: &NewForward,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    use sqlx::Connection as _;
-    let mut tx = conn.begin().await?;
+    let r = &r;
     let id = sqlx::query_scalar::<Db, i64>(
         "insert into dicom_instance (sop_instance_uid, sop_class_uid, study_instance_uid,
             series_instance_uid, patient_id, patient_name, patient_birth_date, patient_sex,
@@ -143,7 +112,8 @@ async fn index_on(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else {
-        return Ok(false);
+        // Nothing was written; the duplicate is dropped whether or not it was synced.
+        return Ok(Some(false));
     };
     let t = &forward.target;
     sqlx::query::<Db>(
@@ -167,8 +137,14 @@ async fn index_on(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    if !durable.await {
+        tx.rollback().await?;
+        return Err(StoreError::Abandoned(
+            "the instance's spool record was not synced".into(),
+        ));
+    }
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(true))
 }
 
 /// Instances visible to `institution_id`: those it sent, and those forwarded to it;
