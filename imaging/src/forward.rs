@@ -5,14 +5,14 @@
 //! crash, `kill -9`) makes the instance due again, so nothing is lost and a duplicate can
 //! only be a re-send of the same instance.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dicom_ul::association::client::{AsyncClientAssociation, ClientAssociationOptions};
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+use tokio::sync::mpsc;
 
 use crate::dimse::{self, status};
 use crate::spool::Stored;
@@ -109,12 +109,20 @@ pub fn backoff(config: &ForwardConfig, attempts: i32) -> Duration {
 }
 
 /// Drains the queue until the task is dropped; `wake` is notified when something is
-/// queued, so that forwarding starts while a study is still arriving.
+/// queued, so that forwarding starts while a study is still arriving. Each destination
+/// gets `config.associations` lanes; a lane keeps its association open while jobs keep
+/// coming and closes it after [`IDLE`] without any, and outcomes are recorded together as
+/// they gather, so forwarding keeps pace with a study arriving instance by instance. The
+/// first lane takes jobs and associates as it needs; the others associate first and
+/// take jobs only once accepted, so that a destination taking one association at a time
+/// (DCMTK's `storescp`, small PACS) keeps no job waiting behind an association it will
+/// not accept yet.
 pub async fn run<Q: Queue>(
     queue: Arc<Q>,
     config: Arc<ForwardConfig>,
     wake: Arc<tokio::sync::Notify>,
 ) {
+    let mut lanes: HashMap<Target, (mpsc::Sender<Job>, Arc<Shared>)> = HashMap::new();
     loop {
         let jobs = match queue.claim(config.batch, config.lease).await {
             Ok(jobs) => jobs,
@@ -127,44 +135,252 @@ pub async fn run<Q: Queue>(
             let _ = tokio::time::timeout(Duration::from_millis(500), wake.notified()).await;
             continue;
         }
-        let mut by_target: BTreeMap<Target, Vec<Job>> = BTreeMap::new();
-        for job in jobs {
-            by_target.entry(job.target.clone()).or_default().push(job);
-        }
-        let mut running = tokio::task::JoinSet::new();
-        for (target, jobs) in by_target {
-            let per = jobs.len().div_ceil(config.associations.max(1));
-            for chunk in jobs.chunks(per.max(1)) {
-                let (queue, config, target, chunk) = (
-                    queue.clone(),
-                    config.clone(),
-                    target.clone(),
-                    chunk.to_vec(),
-                );
-                running.spawn(async move {
-                    let results = send(&target, &chunk, &config).await;
-                    let mut outcomes = Vec::with_capacity(chunk.len());
-                    for (job, attempt) in chunk.into_iter().zip(results) {
-                        if let Attempt::Retry(e) | Attempt::Failed(e) = &attempt {
-                            tracing::info!(job = job.id, error = %e, "forward not delivered");
-                        }
-                        let delay = backoff(&config, job.attempts);
-                        outcomes.push((job, attempt, delay));
+        for mut job in jobs {
+            let target = job.target.clone();
+            loop {
+                let (lane, shared) = lanes
+                    .entry(target.clone())
+                    .or_insert_with(|| start_lanes(&queue, &config, &target));
+                match lane.send(job).await {
+                    Ok(()) => {
+                        shared.arrived.notify_waiters();
+                        break;
                     }
-                    // Unrecorded deliveries are sent again after the lease: a duplicate,
-                    // never a loss.
-                    if let Err(e) = queue.record(&outcomes).await {
-                        tracing::error!(error = %e, "cannot record forwards");
+                    // Its lanes retired after a long quiet: start them again.
+                    Err(mpsc::error::SendError(back)) => {
+                        lanes.remove(&target);
+                        job = back;
                     }
-                });
+                }
             }
         }
-        while running.join_next().await.is_some() {}
     }
 }
 
-/// Sends `jobs` to `target` on one association; one outcome per job, in order.
-pub async fn send(target: &Target, jobs: &[Job], config: &ForwardConfig) -> Vec<Attempt> {
+/// How long a lane keeps an association open without a job.
+pub const IDLE: Duration = Duration::from_secs(2);
+/// How long a lane waits for a job before it ends.
+const RETIRE: Duration = Duration::from_secs(600);
+
+/// One job's outcome, and the delay before its retry.
+type Outcome = (Job, Attempt, Duration);
+
+/// What the lanes of one destination share.
+#[derive(Default)]
+struct Shared {
+    /// The (SOP class, transfer syntax) pairs offered so far: the helpers offer them too.
+    offered: std::sync::Mutex<Vec<(String, String)>>,
+    /// Notified when jobs are handed to the lanes.
+    arrived: tokio::sync::Notify,
+}
+
+/// Starts the lanes of `target` and the task recording their outcomes; returns where
+/// their jobs go.
+fn start_lanes<Q: Queue>(
+    queue: &Arc<Q>,
+    config: &Arc<ForwardConfig>,
+    target: &Target,
+) -> (mpsc::Sender<Job>, Arc<Shared>) {
+    let (jobs, waiting) = mpsc::channel(usize::try_from(config.batch).unwrap_or(1).max(1));
+    let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
+    let shared = Arc::new(Shared::default());
+    let (outcomes, done) = mpsc::unbounded_channel();
+    tokio::spawn(record(queue.clone(), done));
+    for n in 0..config.associations.max(1) {
+        tokio::spawn(lane(
+            Lane {
+                config: config.clone(),
+                target: target.clone(),
+                waiting: waiting.clone(),
+                outcomes: outcomes.clone(),
+                shared: shared.clone(),
+            },
+            n == 0,
+        ));
+    }
+    (jobs, shared)
+}
+
+/// What a lane works with.
+struct Lane {
+    config: Arc<ForwardConfig>,
+    target: Target,
+    waiting: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    shared: Arc<Shared>,
+}
+
+/// Records outcomes as they come, whatever has gathered in one go. Unrecorded
+/// deliveries are sent again after their lease: a duplicate, never a loss.
+async fn record<Q: Queue>(queue: Arc<Q>, mut done: mpsc::UnboundedReceiver<Outcome>) {
+    while let Some(first) = done.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = done.try_recv() {
+            batch.push(more);
+        }
+        if let Err(e) = queue.record(&batch).await {
+            tracing::error!(error = %e, "cannot record forwards");
+        }
+    }
+}
+
+/// One lane to its destination: takes jobs one at a time and sends each on its
+/// association. The first lane (`first`) associates when it has a job; the others
+/// associate when jobs arrive and take jobs only once accepted.
+async fn lane(lane: Lane, first: bool) {
+    let Lane {
+        config,
+        target,
+        waiting,
+        outcomes,
+        shared,
+    } = lane;
+    let mut link = Link::default();
+    let mut quiet_since = Instant::now();
+    loop {
+        if !first && link.open.is_none() {
+            let arrived = tokio::time::timeout(RETIRE, shared.arrived.notified()).await;
+            if arrived.is_err() {
+                break;
+            }
+            let offered = crate::lock(&shared.offered).clone();
+            if offered.is_empty() {
+                continue;
+            }
+            match connect(&target, &config, &offered).await {
+                Ok(open) => (link.open, link.offered) = (Some(open), offered),
+                Err(_) => continue,
+            }
+        }
+        let next = {
+            let mut waiting = waiting.lock().await;
+            tokio::time::timeout(IDLE, waiting.recv()).await
+        };
+        let job = match next {
+            Ok(Some(job)) => job,
+            Ok(None) => break,
+            Err(_) => {
+                link.close().await;
+                if quiet_since.elapsed() > RETIRE {
+                    break;
+                }
+                continue;
+            }
+        };
+        let attempt = link.deliver(&target, &config, &job, &shared).await;
+        if let Attempt::Retry(e) | Attempt::Failed(e) = &attempt {
+            tracing::info!(job = job.id, error = %e, "forward not delivered");
+        }
+        let delay = backoff(&config, job.attempts);
+        let _ = outcomes.send((job, attempt, delay));
+        quiet_since = Instant::now();
+    }
+    link.close().await;
+}
+
+/// An open association, plain or over TLS.
+enum Open {
+    Plain(Box<AsyncClientAssociation<tokio::net::TcpStream>>),
+    Tls(Box<AsyncClientAssociation<dicom_ul::association::client::AsyncTlsStream>>),
+}
+
+/// A lane's association to its destination, opened when needed, with the (SOP class,
+/// transfer syntax) pairs it was offered.
+#[derive(Default)]
+struct Link {
+    open: Option<Open>,
+    /// Pairs offered on the open association (and offered again on the next one).
+    offered: Vec<(String, String)>,
+    messages: u16,
+}
+
+/// At most this many pairs are offered on one association (DICOM allows 128 contexts).
+const MOST_PAIRS: usize = 64;
+
+impl Link {
+    /// Sends `job`, opening an association (offering its pair) if none is open that was
+    /// offered it.
+    async fn deliver(
+        &mut self,
+        target: &Target,
+        config: &ForwardConfig,
+        job: &Job,
+        shared: &Shared,
+    ) -> Attempt {
+        let pair = (job.sop_class_uid.clone(), job.transfer_syntax.clone());
+        if !self.offered.contains(&pair) {
+            self.close().await;
+            if self.offered.len() >= MOST_PAIRS {
+                self.offered.clear();
+            }
+            self.offered.push(pair.clone());
+            crate::lock(&shared.offered).clone_from(&self.offered);
+        }
+        if self.open.is_none() {
+            match connect(target, config, &self.offered).await {
+                Ok(open) => self.open = Some(open),
+                Err(Refusal::NoContext) => return not_accepted(target, job),
+                Err(Refusal::Other(why)) => return Attempt::Retry(why),
+            }
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Attempt::Retry("no association".into());
+        };
+        self.messages = self.messages % 65_000 + 1;
+        let message_id = self.messages;
+        let sent = match open {
+            Open::Plain(a) => store_on(a.as_mut(), job, message_id).await,
+            Open::Tls(a) => store_on(a.as_mut(), job, message_id).await,
+        };
+        match sent {
+            Some(Ok(status::SUCCESS | 0xB000..=0xBFFF)) => Attempt::Delivered,
+            Some(Ok(code)) => {
+                Attempt::Retry(format!("{} answered status {code:#06x}", target.ae_title))
+            }
+            Some(Err(e)) => {
+                // Broken: the next job opens another.
+                self.open = None;
+                Attempt::Retry(e)
+            }
+            None => not_accepted(target, job),
+        }
+    }
+
+    /// Releases the association, if one is open.
+    async fn close(&mut self) {
+        match self.open.take() {
+            Some(Open::Plain(a)) => {
+                let _ = a.release().await;
+            }
+            Some(Open::Tls(a)) => {
+                let _ = a.release().await;
+            }
+            None => {}
+        }
+    }
+}
+
+fn not_accepted(target: &Target, job: &Job) -> Attempt {
+    Attempt::Failed(format!(
+        "{} accepts neither the SOP class {} nor it in the transfer syntax {}",
+        target.ae_title, job.sop_class_uid, job.transfer_syntax
+    ))
+}
+
+/// Why an association was not opened.
+enum Refusal {
+    /// The destination accepted none of the offered pairs: retrying cannot help.
+    NoContext,
+    /// Anything else (unreachable, rejected): try again later.
+    Other(String),
+}
+
+/// Opens an association to `target` offering `pairs`.
+async fn connect(
+    target: &Target,
+    config: &ForwardConfig,
+    pairs: &[(String, String)],
+) -> Result<Open, Refusal> {
     let mut options = ClientAssociationOptions::new()
         .calling_ae_title(config.calling_ae_title.as_str())
         .called_ae_title(target.ae_title.as_str())
@@ -172,120 +388,68 @@ pub async fn send(target: &Target, jobs: &[Job], config: &ForwardConfig) -> Vec<
         .connection_timeout(config.timeout)
         .read_timeout(config.timeout)
         .write_timeout(config.timeout);
-    let mut contexts: Vec<(String, String)> = Vec::new();
-    for job in jobs {
-        let pair = (job.sop_class_uid.clone(), job.transfer_syntax.clone());
-        if !contexts.contains(&pair) {
-            contexts.push(pair);
-        }
-    }
-    for (class, ts) in &contexts {
+    for (class, ts) in pairs {
         options = options.with_presentation_context(class.as_str(), vec![ts.as_str()]);
     }
     let address = format!("{}:{}", target.host, target.port);
-    let refused = |e: &dicom_ul::association::Error| {
+    let refused = |e: dicom_ul::association::Error| {
         if matches!(
             e,
             dicom_ul::association::Error::NoAcceptedPresentationContexts { .. }
         ) {
-            // Retrying cannot help: the destination takes none of these as stored.
-            return jobs
-                .iter()
-                .map(|job| {
-                    Attempt::Failed(format!(
-                        "{} accepts neither the SOP class {} nor it in the transfer syntax {}",
-                        target.ae_title, job.sop_class_uid, job.transfer_syntax
-                    ))
-                })
-                .collect();
+            return Refusal::NoContext;
         }
-        let why = format!(
+        Refusal::Other(format!(
             "cannot associate with {} at {address}: {e}",
             target.ae_title
-        );
-        jobs.iter().map(|_| Attempt::Retry(why.clone())).collect()
+        ))
     };
     if !target.tls {
-        return match options.establish_async(address.as_str()).await {
-            Ok(mut a) => {
-                let _ = a.inner_stream().set_nodelay(true);
-                exchange(a, target, jobs).await
-            }
-            Err(e) => refused(&e),
-        };
+        let mut a = options
+            .establish_async(address.as_str())
+            .await
+            .map_err(refused)?;
+        // dicom-ul leaves Nagle on; without this every message waits for a delayed ACK.
+        let _ = a.inner_stream().set_nodelay(true);
+        return Ok(Open::Plain(Box::new(a)));
     }
     let Some(tls) = config.tls.clone() else {
-        return jobs
-            .iter()
-            .map(|_| {
-                Attempt::Retry(
-                    "the destination speaks TLS and no certificate authority is configured to trust"
-                        .into(),
-                )
-            })
-            .collect();
+        return Err(Refusal::Other(
+            "the destination speaks TLS and no certificate authority is configured to trust".into(),
+        ));
     };
-    match options
+    let mut a = options
         .tls_config(tls)
         .server_name(&target.host)
         .establish_tls_async(address.as_str())
         .await
-    {
-        Ok(mut a) => {
-            let _ = a.inner_stream().get_mut().0.set_nodelay(true);
-            exchange(a, target, jobs).await
-        }
-        Err(e) => refused(&e),
-    }
+        .map_err(refused)?;
+    let _ = a.inner_stream().get_mut().0.set_nodelay(true);
+    Ok(Open::Tls(Box::new(a)))
 }
 
-/// The C-STOREs of `jobs` on an established association, plain or over TLS.
-async fn exchange<S>(
-    mut association: AsyncClientAssociation<S>,
-    target: &Target,
-    jobs: &[Job],
-) -> Vec<Attempt>
+/// Sends `job` on `association` if a context for its pair was accepted (`None` if not):
+/// the destination's status, or why the association broke.
+async fn store_on<S>(
+    association: &mut AsyncClientAssociation<S>,
+    job: &Job,
+    message_id: u16,
+) -> Option<Result<u16, String>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
+    let context = association.presentation_contexts().iter().find(|pc| {
+        pc.reason == PresentationContextResultReason::Acceptance
+            && pc.abstract_syntax.trim_end_matches('\0') == job.sop_class_uid
+            && pc.transfer_syntax.trim_end_matches('\0') == job.transfer_syntax
+    })?;
+    let context = context.id;
     let max_pdv = (association.acceptor_max_pdu_length().max(4096) as usize).saturating_sub(6);
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    let mut broken: Option<String> = None;
-    for (n, job) in jobs.iter().enumerate() {
-        if let Some(why) = &broken {
-            outcomes.push(Attempt::Retry(why.clone()));
-            continue;
-        }
-        let accepted = association.presentation_contexts().iter().find(|pc| {
-            pc.reason == PresentationContextResultReason::Acceptance
-                && pc.abstract_syntax.trim_end_matches('\0') == job.sop_class_uid
-                && pc.transfer_syntax.trim_end_matches('\0') == job.transfer_syntax
-        });
-        let Some(context) = accepted.map(|pc| pc.id) else {
-            outcomes.push(Attempt::Failed(format!(
-                "{} accepts neither the SOP class {} nor it in the transfer syntax {}",
-                target.ae_title, job.sop_class_uid, job.transfer_syntax
-            )));
-            continue;
-        };
-        let message_id = u16::try_from(n % 65_000 + 1).unwrap_or(1);
-        match store_one(&mut association, context, message_id, job, max_pdv).await {
-            Ok(status::SUCCESS) | Ok(0xB000..=0xBFFF) => outcomes.push(Attempt::Delivered),
-            Ok(code) => outcomes.push(Attempt::Retry(format!(
-                "{} answered status {code:#06x}",
-                target.ae_title
-            ))),
-            Err(e) => {
-                broken = Some(e.clone());
-                outcomes.push(Attempt::Retry(e));
-            }
-        }
-    }
-    if broken.is_none() {
-        let _ = association.release().await;
-    }
-    outcomes
+    Some(store_one(association, context, message_id, job, max_pdv).await)
 }
+
+/// How much of a stored instance is read at once when it is sent.
+const PIECE: u64 = 4 * 1024 * 1024;
 
 /// One C-STORE: the command, then the stored data set in fragments; returns the status.
 async fn store_one<S>(
@@ -298,22 +462,37 @@ async fn store_one<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let mut file = tokio::fs::File::open(&job.stored.path)
+    let unreadable = |e: std::io::Error| format!("cannot read the stored instance: {e}");
+    // The stored bytes are read in large pieces, each in one blocking call: a thread hop
+    // per PDU would cost more than sending it.
+    let file = Arc::new(std::fs::File::open(&job.stored.path).map_err(unreadable)?);
+    let read = |offset: u64, length: u64| {
+        let file = file.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt as _;
+                let mut piece = vec![0_u8; usize::try_from(length).map_err(std::io::Error::other)?];
+                file.read_exact_at(&mut piece, offset)?;
+                Ok::<_, std::io::Error>(piece)
+            })
+            .await
+            .map_err(std::io::Error::other)?
+        }
+    };
+    let (start, end) = (job.stored.offset, job.stored.offset + job.stored.length);
+    let head = read(start, 144.min(job.stored.length))
         .await
-        .map_err(|e| format!("cannot read the stored instance: {e}"))?;
-    file.seek(std::io::SeekFrom::Start(job.stored.offset))
-        .await
-        .map_err(|e| format!("cannot read the stored instance: {e}"))?;
-    let mut file = file.take(job.stored.length);
-    let mut head = [0_u8; 144];
-    file.read_exact(&mut head)
-        .await
-        .map_err(|e| format!("cannot read the stored instance: {e}"))?;
-    let meta = u32::from_le_bytes([head[140], head[141], head[142], head[143]]);
-    let mut skip = vec![0_u8; meta as usize];
-    file.read_exact(&mut skip)
-        .await
-        .map_err(|e| format!("cannot read the stored instance: {e}"))?;
+        .map_err(unreadable)?;
+    if head.len() < 144 {
+        return Err("the stored instance is cut short".into());
+    }
+    let meta = u64::from(u32::from_le_bytes([
+        head[140], head[141], head[142], head[143],
+    ]));
+    let data_set = start + 144 + meta;
+    if data_set > end {
+        return Err("the stored instance is cut short".into());
+    }
     let command = dimse::store_request(message_id, &job.sop_class_uid, &job.sop_instance_uid);
     let pdv = |value_type, is_last, data| Pdu::PData {
         data: vec![PDataValue {
@@ -327,31 +506,31 @@ where
         .send(&pdv(PDataValueType::Command, true, command))
         .await
         .map_err(|e| format!("the association broke: {e}"))?;
-    let mut chunk = vec![0_u8; max_pdv];
-    let mut pending: Option<Vec<u8>> = None;
-    loop {
-        let mut filled = 0;
-        while filled < chunk.len() {
-            let n = file
-                .read(&mut chunk[filled..])
-                .await
-                .map_err(|e| format!("cannot read the stored instance: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        if let Some(previous) = pending.take() {
-            let last = filled == 0;
+    let mut at = data_set;
+    let mut next = (at < end).then(|| read(at, (end - at).min(PIECE)));
+    if next.is_none() {
+        // An empty data set still ends with a last fragment.
+        association
+            .send(&pdv(PDataValueType::Data, true, Vec::new()))
+            .await
+            .map_err(|e| format!("the association broke: {e}"))?;
+    }
+    while let Some(reading) = next.take() {
+        let piece = reading.await.map_err(unreadable)?;
+        at += piece.len() as u64;
+        let last_piece = at >= end;
+        let chunks = piece.chunks(max_pdv.max(1));
+        let count = chunks.len();
+        for (n, chunk) in chunks.enumerate() {
+            let last = last_piece && n + 1 == count;
             association
-                .send(&pdv(PDataValueType::Data, last, previous))
+                .send(&pdv(PDataValueType::Data, last, chunk.to_vec()))
                 .await
                 .map_err(|e| format!("the association broke: {e}"))?;
         }
-        if filled == 0 {
-            break;
+        if !last_piece {
+            next = Some(read(at, (end - at).min(PIECE)));
         }
-        pending = Some(chunk[..filled].to_vec());
     }
     match association.receive().await {
         Ok(Pdu::PData { data }) if !data.is_empty() => dimse::parse_command(&data[0].data)

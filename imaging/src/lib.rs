@@ -8,14 +8,15 @@
 //! - [`dimse`]: C-ECHO and C-STORE commands and responses (PS3.7); dicom-ul does the upper
 //!   layer, the service layer is here.
 //! - [`sop_classes`]: the storage SOP classes accepted.
-//! - [`spool`]: durable files: written as PDUs arrive, synced, renamed, directory synced.
+//! - [`spool`]: durable storage: append-only segments, one record per instance, written as
+//!   PDUs arrive and synced once; the index is rebuilt from them after a crash.
 //! - [`scp`]: the storage SCP, which asks the gateway through [`scp::Archive`] who may
 //!   call and where the index is, so this crate never imports the gateway.
 //! - [`dicomweb`]: QIDO-RS matching and DICOM JSON, metadata with bulk data URIs, frames.
 //! - [`stow`]: STOW-RS: the content type, each part's file meta, the answer.
 //! - [`walk`]: a fast structural check of a data set before any full parse.
 //! - [`forward`]: the storage SCU and the worker draining the gateway's forward queue
-//!   (through [`forward::Queue`]).
+//!   (through [`forward::Queue`]), with associations kept open while jobs keep coming.
 
 mod ae_title;
 pub mod dicomweb;
@@ -28,3 +29,8 @@ pub mod stow;
 pub mod walk;
 
 pub use ae_title::{AeTitle, AeTitleError};
+
+/// Locks a mutex, also one a panic poisoned (what it guards stays usable).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

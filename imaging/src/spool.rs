@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::lock;
+
 use rand::RngCore as _;
 
 /// A segment is closed once a record ends beyond this many bytes.
@@ -107,10 +109,6 @@ pub struct Spool {
     idle: Arc<Mutex<Vec<Segment>>>,
     /// The number of the next new segment.
     next: Arc<AtomicU64>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

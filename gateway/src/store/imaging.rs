@@ -266,12 +266,14 @@ impl Store {
     ) -> Result<Vec<ClaimedForward>, StoreError> {
         let now = Utc::now();
         let lease = chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::seconds(30));
-        dispatch!(self, forwarding::claim(now, now + lease, limit))
+        // A claim lost in a crash only makes its jobs due again.
+        dispatch_relaxed!(self, forwarding::claim(now, now + lease, limit))
     }
 
-    /// Records the outcomes of attempts, in one transaction.
+    /// Records the outcomes of attempts, in one transaction. (An outcome lost in a crash
+    /// only makes its job due again after its lease: a re-send, never a loss.)
     pub async fn record_forwards(&self, outcomes: &[ForwardOutcome]) -> Result<(), StoreError> {
-        dispatch!(self, forwarding::record(outcomes, Utc::now()))
+        dispatch_relaxed!(self, forwarding::record(outcomes, Utc::now()))
     }
 
     /// Lists forwards.

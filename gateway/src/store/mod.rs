@@ -49,8 +49,8 @@ pub enum Store {
     Sqlite {
         /// Its connections; every commit is synced.
         pool: sqlx::SqlitePool,
-        /// Connections to the same file whose commits are not synced, for the index of
-        /// stored instances only: their spool records are synced, and the index is
+        /// A connection to the same file whose commits are not synced, for the index of
+        /// stored instances and the forward queue only: their spool records are synced, and the index is
         /// rebuilt from them if a crash of the machine takes the last commits
         /// (`duikou_imaging::scp::recover`). A crash of the process loses nothing in WAL
         /// mode.
@@ -65,6 +65,18 @@ macro_rules! dispatch {
     ($self:expr, $module:ident :: $op:ident ( $($arg:expr),* $(,)? )) => {
         match $self {
             Store::Sqlite { pool, .. } => sqlite::$module::$op(pool, $($arg),*).await,
+            Store::Postgres(pool) => postgres::$module::$op(pool, $($arg),*).await,
+        }
+    };
+}
+
+/// [`dispatch!`] for writes whose loss in a crash costs only a repeat: on SQLite through
+/// the pool whose commits are not synced; on PostgreSQL each such operation relaxes its
+/// own commit (`RELAXED_COMMIT`).
+macro_rules! dispatch_relaxed {
+    ($self:expr, $module:ident :: $op:ident ( $($arg:expr),* $(,)? )) => {
+        match $self {
+            Store::Sqlite { unsynced, .. } => sqlite::$module::$op(unsynced, $($arg),*).await,
             Store::Postgres(pool) => postgres::$module::$op(pool, $($arg),*).await,
         }
     };
@@ -478,8 +490,10 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
+            // One connection: its writers queue for it rather than meet SQLite's lock,
+            // whose busy handler sleeps for milliseconds.
             let unsynced = SqlitePoolOptions::new()
-                .max_connections(max_connections.min(4))
+                .max_connections(1)
                 .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Normal));
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)

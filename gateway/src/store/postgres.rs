@@ -9,6 +9,10 @@ pub type Pool = sqlx::PgPool;
 /// a transaction-scoped advisory lock, released at commit.
 const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 
+/// Relaxes the commit of a transaction whose loss costs only a repeat: it does not wait
+/// for the WAL to reach the disk.
+const RELAXED_COMMIT: Option<&str> = Some("set local synchronous_commit = off");
+
 #[path = "sql/attachments.rs"]
 pub mod attachments;
 #[path = "sql/audit.rs"]

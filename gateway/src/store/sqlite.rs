@@ -9,6 +9,10 @@ pub type Pool = sqlx::SqlitePool;
 /// first statement writes, so nothing more is needed.
 const SEED_IMPORT_LOCK: &str = "select 1";
 
+/// Relaxes the commit of a transaction whose loss costs only a repeat: nothing to do,
+/// such writes go through the pool whose commits are not synced.
+const RELAXED_COMMIT: Option<&str> = None;
+
 #[path = "sql/attachments.rs"]
 pub mod attachments;
 #[path = "sql/audit.rs"]

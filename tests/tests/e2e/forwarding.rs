@@ -326,7 +326,10 @@ async fn what_a_machine_crash_takes_from_the_index_is_found_again_in_the_spool(b
     }
     for (uid, before) in lost.iter().zip(&before) {
         let again = std::fs::read(destination.received(uid).unwrap()).unwrap();
-        assert!(data_set(&again) == data_set(before), "{uid} found again whole");
+        assert!(
+            data_set(&again) == data_set(before),
+            "{uid} found again whole"
+        );
     }
     let spool = app.db.dir.path().join("dicom");
     assert_eq!(duikou_tests::spool_records(&spool), files.len());

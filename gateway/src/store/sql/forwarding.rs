@@ -55,6 +55,9 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<ClaimedForward>, StoreError> {
     let mut tx = pool.begin().await?;
+    if let Some(relax) = super::RELAXED_COMMIT {
+        sqlx::query::<Db>(relax).execute(&mut *tx).await?;
+    }
     let ids = sqlx::query_scalar::<Db, i64>(
         "update forward_job set state = 'sending', next_attempt_at = $2
          where id in (select id from forward_job
@@ -68,18 +71,18 @@ pub async fn claim(
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    let mut claimed = Vec::with_capacity(ids.len());
-    for id in ids {
-        claimed.push(
-            sqlx::query_as::<Db, ClaimedForward>(
-                "select f.id, f.attempts, i.path, i.byte_offset, i.size, i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax,
-                        f.ae_title, f.host, f.port, f.tls
-                 from forward_job f join dicom_instance i on i.id = f.instance_id where f.id = $1",
-            )
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?,
-        );
+    let mut claimed = Vec::new();
+    if !ids.is_empty() {
+        // The ids are the database's own integers, written into the statement.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        claimed = sqlx::query_as::<Db, ClaimedForward>(&format!(
+            "select f.id, f.attempts, i.path, i.byte_offset, i.size, i.sop_class_uid,
+                    i.sop_instance_uid, i.transfer_syntax, f.ae_title, f.host, f.port, f.tls
+             from forward_job f join dicom_instance i on i.id = f.instance_id
+             where f.id in ({list})"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     claimed.sort_by_key(|c| c.id);
@@ -94,6 +97,9 @@ pub async fn record(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
+    if let Some(relax) = super::RELAXED_COMMIT {
+        sqlx::query::<Db>(relax).execute(&mut *tx).await?;
+    }
     for o in outcomes {
         match &o.error {
             None => {
