@@ -116,10 +116,20 @@ pub fn python<A: AsRef<std::ffi::OsStr>>(script: &str, args: &[A]) -> String {
 /// Writes `n` copies of CT_small.dcm with fresh SOP Instance UIDs (one series) into `dir`;
 /// returns the files and their UIDs.
 pub fn ct_images(dir: &std::path::Path, n: usize) -> (Vec<std::path::PathBuf>, Vec<String>) {
+    ct_images_of_side(dir, n, 128)
+}
+
+/// [`ct_images`] of `side`×`side` pixels (CT_small's own are 128×128; larger ones get a
+/// made-up 16-bit pattern): 512 makes instances of about half a megabyte, like a CT's.
+pub fn ct_images_of_side(
+    dir: &std::path::Path,
+    n: usize,
+    side: usize,
+) -> (Vec<std::path::PathBuf>, Vec<String>) {
     let script = "import sys, pydicom, os\n\
         from pydicom.uid import generate_uid\n\
         src = os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files', 'CT_small.dcm')\n\
-        out, n = sys.argv[1], int(sys.argv[2])\n\
+        out, n, side = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n\
         series = generate_uid()\n\
         for i in range(n):\n\
         \x20   ds = pydicom.dcmread(src)\n\
@@ -127,9 +137,19 @@ pub fn ct_images(dir: &std::path::Path, n: usize) -> (Vec<std::path::PathBuf>, V
         \x20   ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID\n\
         \x20   ds.SeriesInstanceUID = series\n\
         \x20   ds.InstanceNumber = i + 1\n\
+        \x20   if side != 128:\n\
+        \x20       ds.Rows = ds.Columns = side\n\
+        \x20       ds.PixelData = bytes((j * 7 + i) % 251 for j in range(side * side * 2))\n\
         \x20   ds.save_as(os.path.join(out, f'ct{i:04}.dcm'))\n\
         \x20   print(ds.SOPInstanceUID)\n";
-    let out = python(script, &[dir.as_os_str(), n.to_string().as_ref()]);
+    let out = python(
+        script,
+        &[
+            dir.as_os_str(),
+            n.to_string().as_ref(),
+            side.to_string().as_ref(),
+        ],
+    );
     let uids: Vec<String> = out.lines().map(str::to_owned).collect();
     let files = (0..n).map(|i| dir.join(format!("ct{i:04}.dcm"))).collect();
     (files, uids)

@@ -15,6 +15,7 @@ on_both_backends!(
     stored_instances_are_kept_byte_for_byte_and_indexed_once,
     bad_input_gets_the_proper_status_or_an_abort_and_leaves_nothing,
     dicom_over_tls_works_with_a_test_certificate,
+    large_instances_are_read_while_they_arrive_and_still_checked_whole,
 );
 
 /// Registers `ae` from `host` for 台山市人民医院; returns the institution's id.
@@ -223,6 +224,75 @@ async fn stored_instances_are_kept_byte_for_byte_and_indexed_once(backend: Backe
         assert!(data_set(&stored) == data_set(&wire), "{uid} is whole");
     }
     assert_eq!(duikou_tests::spool_records(&spool), rows.len());
+    app.stop().await;
+}
+
+/// Instances larger than 64 KiB have their attributes read while the pixel data still
+/// arrives; the whole is still walked before the answer, and a mismatch or a cut found
+/// only then gets its status.
+async fn large_instances_are_read_while_they_arrive_and_still_checked_whole(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let addr = app.dicom.expect("DICOM listens");
+    register(&app, "TAISHAN_CT", "*").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut files, mut uids) = dcmtk::ct_images_of_side(dir.path(), 5, 512);
+    assert!(std::fs::metadata(&files[0]).unwrap().len() > 500_000);
+    // The fifth is only ever sent cut short.
+    let (unsent, unsent_uid) = (files.pop().unwrap(), uids.pop().unwrap());
+    let reference = Storescp::start("REFERENCE");
+    for (to, called) in [(addr, "DUIKOU"), (reference.addr, "REFERENCE")] {
+        let sent = dcmtk::store(to, "TAISHAN_CT", called, "1.2.840.10008.1.2.1", &files);
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+    let spool = app.db.dir.path().join("dicom");
+    for uid in &uids {
+        let stored = duikou_tests::stored_bytes(&app.db, &spool, uid).await;
+        let wire = std::fs::read(reference.received(uid).expect("storescp got it")).unwrap();
+        assert!(
+            data_set(&stored) == data_set(&wire),
+            "{uid} is stored whole"
+        );
+    }
+    let query = "select patient_name, series_instance_uid from dicom_instance
+                 where sop_instance_uid = $1";
+    let (name, series): (String, String) = duikou_tests::on_db!(app.db, |conn| {
+        sqlx::query_as(query)
+            .bind(&uids[0])
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        name, "CompressedSamples^CT1",
+        "indexed from what arrived first"
+    );
+    assert!(!series.is_empty());
+
+    // A data set of another instance than its command names, and one cut inside its
+    // pixel data: both are found out although their start reads well.
+    let whole = std::fs::read(&files[1]).unwrap();
+    let data = data_set(&whole).to_vec();
+    let mut scu = RawScu::connect(addr, "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
+    assert_eq!(
+        scu.store(CT, "2.25.12345", &data).await,
+        Outcome::Status(0xA900)
+    );
+    let cut = data_set(&std::fs::read(&unsent).unwrap()).to_vec();
+    assert_eq!(
+        scu.store(CT, &unsent_uid, &cut[..cut.len() - 1000]).await,
+        Outcome::Status(0xC000)
+    );
+    scu.release().await;
+    assert_eq!(instances(&app).await.len(), 4);
+    assert_eq!(
+        duikou_tests::spool_records(&spool),
+        4,
+        "nothing of the refused kept"
+    );
     app.stop().await;
 }
 
