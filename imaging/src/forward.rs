@@ -292,6 +292,8 @@ struct Link {
     /// Pairs offered on the open association (and offered again on the next one).
     offered: Vec<(String, String)>,
     messages: u16,
+    /// Stored bytes being sent, kept from one instance to the next.
+    buffer: Vec<u8>,
 }
 
 /// At most this many pairs are offered on one association (DICOM allows 128 contexts).
@@ -328,9 +330,10 @@ impl Link {
         };
         self.messages = self.messages % 65_000 + 1;
         let message_id = self.messages;
+        let buffer = &mut self.buffer;
         let sent = match open {
-            Open::Plain(a) => store_on(a.as_mut(), job, message_id).await,
-            Open::Tls(a) => store_on(a.as_mut(), job, message_id).await,
+            Open::Plain(a) => store_on(a.as_mut(), job, message_id, buffer).await,
+            Open::Tls(a) => store_on(a.as_mut(), job, message_id, buffer).await,
         };
         match sent {
             Some(Ok(status::SUCCESS | 0xB000..=0xBFFF)) => Attempt::Delivered,
@@ -434,6 +437,7 @@ async fn store_on<S>(
     association: &mut AsyncClientAssociation<S>,
     job: &Job,
     message_id: u16,
+    buffer: &mut Vec<u8>,
 ) -> Option<Result<u16, String>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
@@ -445,7 +449,7 @@ where
     })?;
     let context = context.id;
     let max_pdv = (association.acceptor_max_pdu_length().max(4096) as usize).saturating_sub(6);
-    Some(store_one(association, context, message_id, job, max_pdv).await)
+    Some(store_one(association, context, message_id, job, max_pdv, buffer).await)
 }
 
 /// How much of a stored instance is read at once when it is sent.
@@ -458,42 +462,18 @@ async fn store_one<S>(
     message_id: u16,
     job: &Job,
     max_pdv: usize,
+    buffer: &mut Vec<u8>,
 ) -> Result<u16, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     let unreadable = |e: std::io::Error| format!("cannot read the stored instance: {e}");
-    // The stored bytes are read in large pieces, each in one blocking call: a thread hop
-    // per PDU would cost more than sending it.
+    let broke = |e: dicom_ul::association::Error| format!("the association broke: {e}");
+    // The stored bytes are read in large pieces into one buffer, each piece in one
+    // blocking call: a thread hop per PDU, or memory fresh from the system per instance,
+    // would cost more than sending it.
     let file = Arc::new(std::fs::File::open(&job.stored.path).map_err(unreadable)?);
-    let read = |offset: u64, length: u64| {
-        let file = file.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                use std::os::unix::fs::FileExt as _;
-                let mut piece = vec![0_u8; usize::try_from(length).map_err(std::io::Error::other)?];
-                file.read_exact_at(&mut piece, offset)?;
-                Ok::<_, std::io::Error>(piece)
-            })
-            .await
-            .map_err(std::io::Error::other)?
-        }
-    };
     let (start, end) = (job.stored.offset, job.stored.offset + job.stored.length);
-    let head = read(start, 144.min(job.stored.length))
-        .await
-        .map_err(unreadable)?;
-    if head.len() < 144 {
-        return Err("the stored instance is cut short".into());
-    }
-    let meta = u64::from(u32::from_le_bytes([
-        head[140], head[141], head[142], head[143],
-    ]));
-    let data_set = start + 144 + meta;
-    if data_set > end {
-        return Err("the stored instance is cut short".into());
-    }
-    let command = dimse::store_request(message_id, &job.sop_class_uid, &job.sop_instance_uid);
     let pdv = |value_type, is_last, data| Pdu::PData {
         data: vec![PDataValue {
             presentation_context_id: context,
@@ -502,34 +482,70 @@ where
             data,
         }],
     };
-    association
-        .send(&pdv(PDataValueType::Command, true, command))
+    let mut at = start;
+    let mut first = true;
+    loop {
+        let length = usize::try_from((end - at).min(PIECE)).unwrap_or(0);
+        let (file, mut piece) = (file.clone(), std::mem::take(buffer));
+        let piece = tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt as _;
+            if piece.len() < length {
+                piece.resize(length, 0);
+            }
+            file.read_exact_at(&mut piece[..length], at)?;
+            Ok::<_, std::io::Error>(piece)
+        })
         .await
-        .map_err(|e| format!("the association broke: {e}"))?;
-    let mut at = data_set;
-    let mut next = (at < end).then(|| read(at, (end - at).min(PIECE)));
-    if next.is_none() {
-        // An empty data set still ends with a last fragment.
-        association
-            .send(&pdv(PDataValueType::Data, true, Vec::new()))
-            .await
-            .map_err(|e| format!("the association broke: {e}"))?;
-    }
-    while let Some(reading) = next.take() {
-        let piece = reading.await.map_err(unreadable)?;
-        at += piece.len() as u64;
+        .map_err(std::io::Error::other)
+        .and_then(|read| read)
+        .map_err(unreadable)?;
+        at += length as u64;
         let last_piece = at >= end;
-        let chunks = piece.chunks(max_pdv.max(1));
+        let mut bytes = &piece[..length];
+        if first {
+            // The file meta stays here: the data set alone goes out.
+            let meta = bytes
+                .get(140..144)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            let Some(data_set) = meta.map(|m| 144 + m).filter(|&d| d <= bytes.len()) else {
+                *buffer = piece;
+                return Err("the stored instance is cut short".into());
+            };
+            bytes = &bytes[data_set..];
+            first = false;
+            let command =
+                dimse::store_request(message_id, &job.sop_class_uid, &job.sop_instance_uid);
+            if let Err(e) = association
+                .send(&pdv(PDataValueType::Command, true, command))
+                .await
+            {
+                *buffer = piece;
+                return Err(broke(e));
+            }
+        }
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            // An empty data set still ends with a last fragment.
+            vec![&[][..]]
+        } else {
+            bytes.chunks(max_pdv.max(1)).collect()
+        };
         let count = chunks.len();
-        for (n, chunk) in chunks.enumerate() {
+        for (n, chunk) in chunks.into_iter().enumerate() {
             let last = last_piece && n + 1 == count;
-            association
+            if bytes.is_empty() && !last {
+                break;
+            }
+            if let Err(e) = association
                 .send(&pdv(PDataValueType::Data, last, chunk.to_vec()))
                 .await
-                .map_err(|e| format!("the association broke: {e}"))?;
+            {
+                *buffer = piece;
+                return Err(broke(e));
+            }
         }
-        if !last_piece {
-            next = Some(read(at, (end - at).min(PIECE)));
+        *buffer = piece;
+        if last_piece {
+            break;
         }
     }
     match association.receive().await {

@@ -99,6 +99,9 @@ struct Segment {
     nonce: [u8; 8],
     /// Where the next record goes.
     end: u64,
+    /// The bytes of the record being written that are not in the file yet (kept with the
+    /// segment, so that each record does not allocate its own).
+    buffer: Vec<u8>,
 }
 
 /// The spool.
@@ -177,6 +180,7 @@ fn create_segment(root: &Path, number: u64) -> std::io::Result<Segment> {
         relative,
         nonce,
         end: HEADER,
+        buffer: Vec::new(),
     })
 }
 
@@ -293,6 +297,7 @@ impl Spool {
                     relative,
                     nonce,
                     end,
+                    buffer: Vec::new(),
                 });
             }
         }
@@ -335,7 +340,7 @@ impl Spool {
     /// new one.
     pub async fn begin(&self, sender: Sender) -> std::io::Result<Incoming> {
         let taken = lock(&self.idle).pop();
-        let segment = match taken {
+        let mut segment = match taken {
             Some(segment) => segment,
             None => {
                 let (root, number) = (self.root.clone(), self.next.fetch_add(1, Ordering::Relaxed));
@@ -345,12 +350,13 @@ impl Spool {
             }
         };
         let start = segment.end;
+        segment.buffer.clear();
+        segment.buffer.reserve(WRITE_EVERY);
         Ok(Incoming {
             spool: self.clone(),
             segment: Some(segment),
             sender,
             start,
-            buffer: Vec::with_capacity(WRITE_EVERY),
             written: 0,
             crc: crc32fast::Hasher::new(),
             state: State::Writing,
@@ -392,8 +398,6 @@ pub struct Incoming {
     sender: Sender,
     /// Where the record's header goes; its bytes follow.
     start: u64,
-    /// Bytes not yet handed to the segment.
-    buffer: Vec<u8>,
     written: u64,
     crc: crc32fast::Hasher,
     state: State,
@@ -404,13 +408,19 @@ impl Incoming {
         self.segment.as_ref().expect("held until kept or discarded")
     }
 
+    fn segment_mut(&mut self) -> &mut Segment {
+        self.segment.as_mut().expect("held until kept or discarded")
+    }
+
     /// Appends bytes. They go to the segment (the page cache, not the disk) every 128 KiB,
     /// from the calling task: a thread hop would cost more than the copy.
     pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.crc.update(bytes);
-        self.buffer.extend_from_slice(bytes);
+        let buffer = &mut self.segment_mut().buffer;
+        buffer.extend_from_slice(bytes);
+        let full = buffer.len() >= WRITE_EVERY;
         self.written += bytes.len() as u64;
-        if self.buffer.len() >= WRITE_EVERY {
+        if full {
             self.flush()?;
         }
         Ok(())
@@ -424,14 +434,15 @@ impl Incoming {
     /// Hands what is buffered to the segment (so that it can be read back) and starts
     /// writing it to the disk.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        if self.buffer.is_empty() {
+        let (start, written) = (self.start, self.written);
+        let segment = self.segment_mut();
+        if segment.buffer.is_empty() {
             return Ok(());
         }
-        let at = self.start + HEADER + self.written - self.buffer.len() as u64;
-        let file = &self.segment().file;
-        file.write_all_at(&self.buffer, at)?;
-        write_back(file, at, self.buffer.len());
-        self.buffer.clear();
+        let at = start + HEADER + written - segment.buffer.len() as u64;
+        segment.file.write_all_at(&segment.buffer, at)?;
+        write_back(&segment.file, at, segment.buffer.len());
+        segment.buffer.clear();
         Ok(())
     }
 
