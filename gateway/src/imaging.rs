@@ -15,13 +15,13 @@ use std::time::Duration;
 use duikou_imaging::forward::{self, Attempt, ForwardConfig, Job, Queue, Target};
 use duikou_imaging::scp::{self, Archive, Caller, Indexed, InstanceRecord, ScpConfig};
 use duikou_imaging::spool::Spool;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use crate::config::ImagingConfig;
 use crate::domain::Service;
 use crate::registry::{supporter_chain, today_in_china};
 use crate::startup::Prepared;
-use crate::store::{ForwardOutcome, ForwardTarget, NewForward, Store};
+use crate::store::{ForwardOutcome, ForwardTarget, Indexing, NewForward, Store};
 
 /// Where studies from `institution_id` go today: its designated imaging supporter's
 /// destination, or why there is none.
@@ -77,8 +77,18 @@ pub async fn forward_target(store: &Store, institution_id: i64) -> NewForward {
 /// The index, the registry and the queue, for the SCP.
 pub struct StoreArchive {
     store: Store,
+    spool: Spool,
+    /// Where new instances' forwards go, claimed as they are queued.
+    handoff: mpsc::Sender<Job>,
+    /// How long such a claim holds.
+    lease: Duration,
+    /// Tells the forward worker to ask the queue (for what did not fit `handoff`).
     wake: Arc<Notify>,
 }
+
+/// How many claimed forwards of new instances may wait for the forward worker; beyond
+/// them, new instances are queued as pending and claimed from the queue.
+const HANDOFF: usize = 64;
 
 impl Archive for StoreArchive {
     type Route = NewForward;
@@ -118,18 +128,53 @@ impl Archive for StoreArchive {
         route: &NewForward,
         durable: impl std::future::Future<Output = bool> + Send,
     ) -> Result<Option<Indexed>, String> {
+        // A place among the jobs handed to the forward worker is taken first: with one, the
+        // forward is claimed in the same transaction and handed over after the commit,
+        // without a claim of its own; without one (the worker is behind), it is pending.
+        let routed = route.error.is_none();
+        let permit = if routed {
+            self.handoff.try_reserve().ok()
+        } else {
+            None
+        };
+        let lease = permit.as_ref().map(|_| self.lease);
+        let lease_ends = std::time::Instant::now() + self.lease;
+        let mut kept = None;
+        let record = async {
+            let record = record.await;
+            kept.clone_from(&record);
+            record
+        };
         let indexed = self
             .store
-            .index_instance(record, route, durable)
+            .index_instance(record, route, lease, durable)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(indexed.map(|new| {
-            if new {
-                self.wake.notify_one();
+        Ok(indexed.map(|indexing| match (indexing, kept) {
+            (Indexing::Duplicate, _) => Indexed::Duplicate,
+            (Indexing::New { forward_job }, Some(r)) => {
+                match permit {
+                    Some(permit) => permit.send(Job {
+                        id: forward_job,
+                        attempts: 0,
+                        stored: self.spool.stored(&r.path, r.offset, r.size),
+                        sop_class_uid: r.sop_class_uid,
+                        sop_instance_uid: r.sop_instance_uid,
+                        transfer_syntax: r.transfer_syntax,
+                        target: Target {
+                            ae_title: route.target.ae_title.clone(),
+                            host: route.target.host.clone(),
+                            port: u16::try_from(route.target.port).unwrap_or(0),
+                            tls: route.target.tls,
+                        },
+                        lease_ends,
+                    }),
+                    None if routed => self.wake.notify_one(),
+                    None => {}
+                }
                 Indexed::New
-            } else {
-                Indexed::Duplicate
             }
+            (Indexing::New { .. }, None) => Indexed::New,
         }))
     }
 }
@@ -142,6 +187,7 @@ pub struct StoreQueue {
 
 impl Queue for StoreQueue {
     async fn claim(&self, limit: i64, lease: Duration) -> Result<Vec<Job>, String> {
+        let lease_ends = std::time::Instant::now() + lease;
         let claimed = self
             .store
             .claim_forwards(limit, lease)
@@ -162,6 +208,7 @@ impl Queue for StoreQueue {
                     port: u16::try_from(c.port).unwrap_or(0),
                     tls: c.tls,
                 },
+                lease_ends,
             })
             .collect())
     }
@@ -251,6 +298,8 @@ pub struct Relay {
     /// The index, the registry and the forward queue.
     pub archive: Arc<StoreArchive>,
     wake: Arc<Notify>,
+    /// The forwards the archive hands over, for the forward worker once it starts.
+    handed: Arc<std::sync::Mutex<Option<mpsc::Receiver<Job>>>>,
 }
 
 impl Relay {
@@ -261,8 +310,12 @@ impl Relay {
         let spool = Spool::open(&root)
             .with_context(|| format!("opening the DICOM spool {}", root.display()))?;
         let wake = Arc::new(Notify::new());
+        let (handoff, handed) = mpsc::channel(HANDOFF);
         let archive = Arc::new(StoreArchive {
             store: prepared.store.clone(),
+            spool: spool.clone(),
+            handoff,
+            lease: Duration::from_secs(prepared.config.imaging.forward_lease_seconds.max(1)),
             wake: wake.clone(),
         });
         let recovered = scp::recover(&spool, archive.as_ref())
@@ -278,6 +331,7 @@ impl Relay {
             spool,
             archive,
             wake,
+            handed: Arc::new(std::sync::Mutex::new(Some(handed))),
         })
     }
 }
@@ -336,10 +390,18 @@ pub fn start(
             None,
         )));
     }
+    // Started once per relay; a second start claims from the queue alone.
+    let handed = relay
+        .handed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .unwrap_or_else(|| mpsc::channel(1).1);
     tasks.push(tokio::spawn(forward::run(
         queue,
         forwarding,
         relay.wake.clone(),
+        handed,
     )));
     Ok(tasks)
 }

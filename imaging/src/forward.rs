@@ -47,6 +47,9 @@ pub struct Job {
     pub transfer_syntax: String,
     /// Where it goes.
     pub target: Target,
+    /// When its lease runs out: from then on the queue may hand it out again, so a lane
+    /// that has not started it by then leaves it to the next claim.
+    pub lease_ends: Instant,
 }
 
 /// How one attempt ended.
@@ -108,32 +111,46 @@ pub fn backoff(config: &ForwardConfig, attempts: i32) -> Duration {
         .min(config.retry_max)
 }
 
-/// Drains the queue until the task is dropped; `wake` is notified when something is
-/// queued, so that forwarding starts while a study is still arriving. Each destination
-/// gets `config.associations` lanes; a lane keeps its association open while jobs keep
-/// coming and closes it after [`IDLE`] without any, and outcomes are recorded together as
-/// they gather, so forwarding keeps pace with a study arriving instance by instance. The
-/// first lane takes jobs and associates as it needs; the others associate first and
-/// take jobs only once accepted, so that a destination taking one association at a time
-/// (DCMTK's `storescp`, small PACS) keeps no job waiting behind an association it will
-/// not accept yet.
+/// Drains the queue until the task is dropped. New instances come as jobs already
+/// claimed on `handed` (the index claims them as it queues them, which spares a claim per
+/// instance and starts forwarding while a study is still arriving); every [`CLAIM_EVERY`],
+/// and at once when `wake` is notified, the queue is asked for the rest that is due
+/// (retries, jobs whose lease ran out, jobs queued while `handed` was full). Each
+/// destination gets `config.associations` lanes; a lane keeps its association open while
+/// jobs keep coming and closes it after [`IDLE`] without any, and outcomes are recorded
+/// together as they gather. The first lane takes jobs and associates as it needs; the
+/// others associate first and take jobs only once accepted, so that a destination taking
+/// one association at a time (DCMTK's `storescp`, small PACS) keeps no job waiting
+/// behind an association it will not accept yet.
 pub async fn run<Q: Queue>(
     queue: Arc<Q>,
     config: Arc<ForwardConfig>,
     wake: Arc<tokio::sync::Notify>,
+    mut handed: mpsc::Receiver<Job>,
 ) {
     let mut lanes: HashMap<Target, (mpsc::Sender<Job>, Arc<Shared>)> = HashMap::new();
+    let mut next_claim = tokio::time::Instant::now();
     loop {
-        let jobs = match queue.claim(config.batch, config.lease).await {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim forwards");
-                Vec::new()
+        let mut jobs = Vec::new();
+        if tokio::time::Instant::now() >= next_claim {
+            match queue.claim(config.batch, config.lease).await {
+                Ok(claimed) => jobs = claimed,
+                Err(e) => tracing::warn!(error = %e, "cannot claim forwards"),
             }
-        };
+            // A full batch suggests more is due.
+            let full = i64::try_from(jobs.len()).unwrap_or(i64::MAX) >= config.batch;
+            next_claim =
+                tokio::time::Instant::now() + if full { Duration::ZERO } else { CLAIM_EVERY };
+        }
+        while let Ok(job) = handed.try_recv() {
+            jobs.push(job);
+        }
         if jobs.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_millis(500), wake.notified()).await;
-            continue;
+            tokio::select! {
+                Some(job) = handed.recv() => jobs.push(job),
+                () = tokio::time::sleep_until(next_claim) => {}
+                () = wake.notified() => next_claim = tokio::time::Instant::now(),
+            }
         }
         for mut job in jobs {
             let target = job.target.clone();
@@ -156,6 +173,9 @@ pub async fn run<Q: Queue>(
         }
     }
 }
+
+/// How often the queue is asked for due jobs when nothing wakes the worker.
+pub const CLAIM_EVERY: Duration = Duration::from_millis(500);
 
 /// How long a lane keeps an association open without a job.
 pub const IDLE: Duration = Duration::from_secs(2);
@@ -210,10 +230,14 @@ struct Lane {
     shared: Arc<Shared>,
 }
 
-/// Records outcomes as they come, whatever has gathered in one go. Unrecorded
-/// deliveries are sent again after their lease: a duplicate, never a loss.
+/// How long outcomes gather before they are recorded together.
+const GATHER: Duration = Duration::from_millis(20);
+
+/// Records outcomes as they come, whatever has gathered within [`GATHER`] in one go.
+/// Unrecorded deliveries are sent again after their lease: a duplicate, never a loss.
 async fn record<Q: Queue>(queue: Arc<Q>, mut done: mpsc::UnboundedReceiver<Outcome>) {
     while let Some(first) = done.recv().await {
+        tokio::time::sleep(GATHER).await;
         let mut batch = vec![first];
         while let Ok(more) = done.try_recv() {
             batch.push(more);
@@ -267,6 +291,11 @@ async fn lane(lane: Lane, first: bool) {
                 continue;
             }
         };
+        if Instant::now() >= job.lease_ends {
+            // It waited past its lease: the next claim hands it out again, and one lane
+            // sending it is enough.
+            continue;
+        }
         let attempt = link.deliver(&target, &config, &job, &shared).await;
         if let Attempt::Retry(e) | Attempt::Failed(e) = &attempt {
             tracing::info!(job = job.id, error = %e, "forward not delivered");

@@ -60,6 +60,18 @@ pub struct NewForward {
     pub error: Option<String>,
 }
 
+/// What indexing an instance did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexing {
+    /// It was there already; nothing was written.
+    Duplicate,
+    /// Indexed, with its forward queued as this job.
+    New {
+        /// The forward's queue id.
+        forward_job: i64,
+    },
+}
+
 /// A claimed forward with what sending needs.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedForward {
@@ -323,23 +335,29 @@ impl Store {
 
     /// Indexes the stored instance `record` gives and queues its forward in one
     /// transaction, committed once `durable` says the instance is synced (given up if it
-    /// says not); false when it was there already, `None` when `record` gave nothing.
+    /// says not); `None` when `record` gave nothing. Given a `lease`, the forward is
+    /// claimed for it at once (the caller hands it to the forward worker itself).
     pub async fn index_instance(
         &self,
         record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
         forward: &NewForward,
+        lease: Option<std::time::Duration>,
         durable: impl std::future::Future<Output = bool> + Send,
-    ) -> Result<Option<bool>, StoreError> {
+    ) -> Result<Option<Indexing>, StoreError> {
         // SQLite commits these without a sync (see `Store::Sqlite`); PostgreSQL syncs
         // them: a database server that crashes while the gateway runs would otherwise
         // lose rows nobody restores until the gateway's next start.
         let now = Utc::now();
+        let until = lease.map(|l| {
+            now + chrono::TimeDelta::from_std(l).unwrap_or(chrono::TimeDelta::seconds(30))
+        });
         match self {
             Store::Sqlite { unsynced, .. } => {
-                sqlite::imaging::index_instance(unsynced, record, forward, now, durable).await
+                sqlite::imaging::index_instance(unsynced, record, forward, now, until, durable)
+                    .await
             }
             Store::Postgres(pool) => {
-                postgres::imaging::index_instance(pool, record, forward, now, durable).await
+                postgres::imaging::index_instance(pool, record, forward, now, until, durable).await
             }
         }
     }

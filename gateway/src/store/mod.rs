@@ -27,7 +27,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use error::StoreError;
 pub use imaging::{
     ClaimedForward, DicomNode, ForwardFilter, ForwardOutcome, ForwardTarget, ForwardView,
-    Forwarded, ImagingDestination, NewForward, VisibleInstance,
+    Forwarded, ImagingDestination, Indexing, NewForward, VisibleInstance,
 };
 pub use rooms::Presence;
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use duikou_imaging::scp::InstanceRecord;
 
 use super::{Db, Pool};
-use crate::store::{DicomNode, NewForward, StoreError};
+use crate::store::{DicomNode, Indexing, NewForward, StoreError};
 
 /// Registers a calling AE title.
 pub async fn add_dicom_node(
@@ -69,8 +69,9 @@ pub async fn index_instance(
     record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
     forward: &NewForward,
     now: DateTime<Utc>,
+    lease_until: Option<DateTime<Utc>>,
     durable: impl std::future::Future<Output = bool> + Send,
-) -> Result<Option<bool>, StoreError> {
+) -> Result<Option<Indexing>, StoreError> {
     let mut tx = pool.begin().await?;
     let Some(r) = record.await else {
         tx.rollback().await?;
@@ -113,13 +114,21 @@ pub async fn index_instance(
     .await?;
     let Some(id) = id else {
         // Nothing was written; the duplicate is dropped whether or not it was synced.
-        return Ok(Some(false));
+        return Ok(Some(Indexing::Duplicate));
     };
     let t = &forward.target;
-    sqlx::query::<Db>(
+    // A forward with somewhere to go is pending, or, given a lease, already being sent
+    // by this process (claimed at birth); one without is failed, for an operator.
+    let (state, next) = match (&forward.error, lease_until) {
+        (Some(_), _) => ("failed", now),
+        (None, Some(until)) => ("sending", until),
+        (None, None) => ("pending", now),
+    };
+    let job = sqlx::query_scalar::<Db, i64>(
         "insert into forward_job (instance_id, source_institution_id, destination_institution_id,
             ae_title, host, port, tls, state, last_error, next_attempt_at, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         returning id",
     )
     .bind(id)
     .bind(r.institution_id)
@@ -128,14 +137,11 @@ pub async fn index_instance(
     .bind(&t.host)
     .bind(t.port)
     .bind(t.tls)
-    .bind(if forward.error.is_some() {
-        "failed"
-    } else {
-        "pending"
-    })
+    .bind(state)
     .bind(forward.error.as_deref())
+    .bind(next)
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     if !durable.await {
         tx.rollback().await?;
@@ -144,7 +150,7 @@ pub async fn index_instance(
         ));
     }
     tx.commit().await?;
-    Ok(Some(true))
+    Ok(Some(Indexing::New { forward_job: job }))
 }
 
 /// Instances visible to `institution_id`: those it sent, and those forwarded to it;
