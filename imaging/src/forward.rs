@@ -321,8 +321,7 @@ struct Link {
     /// Pairs offered on the open association (and offered again on the next one).
     offered: Vec<(String, String)>,
     messages: u16,
-    /// Stored bytes being sent, kept from one instance to the next.
-    buffer: Vec<u8>,
+    buffers: Buffers,
 }
 
 /// At most this many pairs are offered on one association (DICOM allows 128 contexts).
@@ -359,10 +358,10 @@ impl Link {
         };
         self.messages = self.messages % 65_000 + 1;
         let message_id = self.messages;
-        let buffer = &mut self.buffer;
+        let (buffers, timeout) = (&mut self.buffers, config.timeout);
         let sent = match open {
-            Open::Plain(a) => store_on(a.as_mut(), job, message_id, buffer).await,
-            Open::Tls(a) => store_on(a.as_mut(), job, message_id, buffer).await,
+            Open::Plain(a) => store_on(a.as_mut(), job, message_id, timeout, buffers).await,
+            Open::Tls(a) => store_on(a.as_mut(), job, message_id, timeout, buffers).await,
         };
         match sent {
             Some(Ok(status::SUCCESS | 0xB000..=0xBFFF)) => Attempt::Delivered,
@@ -466,7 +465,8 @@ async fn store_on<S>(
     association: &mut AsyncClientAssociation<S>,
     job: &Job,
     message_id: u16,
-    buffer: &mut Vec<u8>,
+    timeout: Duration,
+    buffers: &mut Buffers,
 ) -> Option<Result<u16, String>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
@@ -478,45 +478,88 @@ where
     })?;
     let context = context.id;
     let max_pdv = (association.acceptor_max_pdu_length().max(4096) as usize).saturating_sub(6);
-    Some(store_one(association, context, message_id, job, max_pdv, buffer).await)
+    let sent = store_one(
+        association,
+        Fragments { context, max_pdv },
+        message_id,
+        job,
+        timeout,
+        buffers,
+    );
+    Some(sent.await)
 }
 
 /// How much of a stored instance is read at once when it is sent.
 const PIECE: u64 = 4 * 1024 * 1024;
 
+/// The buffers a lane keeps from one instance to the next: memory fresh from the system
+/// for every instance costs more than sending it.
+#[derive(Default)]
+struct Buffers {
+    /// Stored bytes as read.
+    read: Vec<u8>,
+    /// The same bytes framed as P-DATA-TF PDUs, as they go on the wire.
+    framed: Vec<u8>,
+}
+
+/// How a data set is cut into PDUs on one presentation context.
+#[derive(Clone, Copy)]
+struct Fragments {
+    context: u8,
+    /// The most data bytes in one PDU (the acceptor's largest PDU less the headers).
+    max_pdv: usize,
+}
+
+impl Fragments {
+    /// Appends `data` to `out` as P-DATA-TF PDUs of one data fragment each (PS3.8 9.3.5),
+    /// the last of them marked last when `last`; an empty `data` that is `last` still
+    /// makes one, empty, fragment.
+    fn frame(self, out: &mut Vec<u8>, data: &[u8], last: bool) {
+        let size = self.max_pdv.max(1);
+        let count = data.len().div_ceil(size).max(usize::from(last));
+        out.reserve(data.len() + 12 * count);
+        for n in 0..count {
+            let chunk = data
+                .get(n * size..data.len().min((n + 1) * size))
+                .unwrap_or(&[]);
+            let item = u32::try_from(chunk.len() + 2).unwrap_or(u32::MAX);
+            out.extend_from_slice(&[0x04, 0x00]);
+            out.extend_from_slice(&(item + 4).to_be_bytes());
+            out.extend_from_slice(&item.to_be_bytes());
+            let control = if last && n + 1 == count { 0x02 } else { 0x00 };
+            out.extend_from_slice(&[self.context, control]);
+            out.extend_from_slice(chunk);
+        }
+    }
+}
+
 /// One C-STORE: the command, then the stored data set in fragments; returns the status.
+/// The data set's PDUs are framed here and written to the association's stream a piece
+/// at a time, between dicom-ul's PDUs (so at PDU boundaries): one write per piece
+/// instead of an encoded copy and a write for every PDU.
 async fn store_one<S>(
     association: &mut AsyncClientAssociation<S>,
-    context: u8,
+    fragments: Fragments,
     message_id: u16,
     job: &Job,
-    max_pdv: usize,
-    buffer: &mut Vec<u8>,
+    timeout: Duration,
+    buffers: &mut Buffers,
 ) -> Result<u16, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
+    use tokio::io::AsyncWriteExt as _;
     let unreadable = |e: std::io::Error| format!("cannot read the stored instance: {e}");
-    let broke = |e: dicom_ul::association::Error| format!("the association broke: {e}");
-    // The stored bytes are read in large pieces into one buffer, each piece in one
-    // blocking call: a thread hop per PDU, or memory fresh from the system per instance,
-    // would cost more than sending it.
+    let broke = |e: String| format!("the association broke: {e}");
+    // Read in large pieces, each in one blocking call (no thread hop per PDU).
     let file = Arc::new(std::fs::File::open(&job.stored.path).map_err(unreadable)?);
     let (start, end) = (job.stored.offset, job.stored.offset + job.stored.length);
-    let pdv = |value_type, is_last, data| Pdu::PData {
-        data: vec![PDataValue {
-            presentation_context_id: context,
-            value_type,
-            is_last,
-            data,
-        }],
-    };
     let mut at = start;
     let mut first = true;
     loop {
         let length = usize::try_from((end - at).min(PIECE)).unwrap_or(0);
-        let (file, mut piece) = (file.clone(), std::mem::take(buffer));
-        let piece = tokio::task::spawn_blocking(move || {
+        let (file, mut piece) = (file.clone(), std::mem::take(&mut buffers.read));
+        buffers.read = tokio::task::spawn_blocking(move || {
             use std::os::unix::fs::FileExt as _;
             if piece.len() < length {
                 piece.resize(length, 0);
@@ -530,49 +573,47 @@ where
         .map_err(unreadable)?;
         at += length as u64;
         let last_piece = at >= end;
-        let mut bytes = &piece[..length];
+        let mut bytes = &buffers.read[..length];
         if first {
             // The file meta stays here: the data set alone goes out.
             let meta = bytes
                 .get(140..144)
                 .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
             let Some(data_set) = meta.map(|m| 144 + m).filter(|&d| d <= bytes.len()) else {
-                *buffer = piece;
                 return Err("the stored instance is cut short".into());
             };
             bytes = &bytes[data_set..];
             first = false;
-            let command =
-                dimse::store_request(message_id, &job.sop_class_uid, &job.sop_instance_uid);
-            if let Err(e) = association
-                .send(&pdv(PDataValueType::Command, true, command))
+            let command = Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: fragments.context,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: dimse::store_request(
+                        message_id,
+                        &job.sop_class_uid,
+                        &job.sop_instance_uid,
+                    ),
+                }],
+            };
+            association
+                .send(&command)
                 .await
-            {
-                *buffer = piece;
-                return Err(broke(e));
-            }
+                .map_err(|e| broke(e.to_string()))?;
         }
-        let chunks: Vec<&[u8]> = if bytes.is_empty() {
-            // An empty data set still ends with a last fragment.
-            vec![&[][..]]
-        } else {
-            bytes.chunks(max_pdv.max(1)).collect()
-        };
-        let count = chunks.len();
-        for (n, chunk) in chunks.into_iter().enumerate() {
-            let last = last_piece && n + 1 == count;
-            if bytes.is_empty() && !last {
-                break;
-            }
-            if let Err(e) = association
-                .send(&pdv(PDataValueType::Data, last, chunk.to_vec()))
-                .await
-            {
-                *buffer = piece;
-                return Err(broke(e));
-            }
+        buffers.framed.clear();
+        fragments.frame(&mut buffers.framed, bytes, last_piece);
+        let stream = association.inner_stream();
+        match tokio::time::timeout(timeout, async {
+            stream.write_all(&buffers.framed).await?;
+            stream.flush().await
+        })
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(broke(e.to_string())),
+            Err(_) => return Err(broke("timed out writing".into())),
         }
-        *buffer = piece;
         if last_piece {
             break;
         }
@@ -591,6 +632,43 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framed_fragments_are_the_pdus_dicom_ul_would_write() {
+        let fragments = Fragments {
+            context: 3,
+            max_pdv: 10,
+        };
+        let data: Vec<u8> = (0..35_u8).collect();
+        for (length, last) in [(0, true), (1, true), (10, true), (11, false), (35, true)] {
+            let mut ours = Vec::new();
+            fragments.frame(&mut ours, &data[..length], last);
+            // dicom-ul's encoding of the same fragments, PDU by PDU.
+            let mut theirs = Vec::new();
+            let chunks: Vec<&[u8]> = if length == 0 {
+                vec![&[][..]]
+            } else {
+                data[..length].chunks(10).collect()
+            };
+            for (n, chunk) in chunks.iter().enumerate() {
+                let pdu = Pdu::PData {
+                    data: vec![PDataValue {
+                        presentation_context_id: 3,
+                        value_type: PDataValueType::Data,
+                        is_last: last && n + 1 == chunks.len(),
+                        data: chunk.to_vec(),
+                    }],
+                };
+                dicom_ul::write_pdu(&mut theirs, &pdu).unwrap();
+            }
+            assert_eq!(ours, theirs, "{length} bytes, last: {last}");
+        }
+        // Appending frames after what is there.
+        let mut out = vec![9];
+        fragments.frame(&mut out, &data[..5], false);
+        assert_eq!(out.len(), 1 + 12 + 5);
+        assert_eq!(out[0], 9);
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_the_limit() {
