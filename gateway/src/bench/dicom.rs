@@ -5,7 +5,8 @@
 //! (a) `storescu` straight to DCMTK's `storescp`; (b) `storescu` to the relay until the
 //! last success (every instance synced and indexed); (c) `storescu` through the relay
 //! until the destination `storescp` holds the last instance. Targets: (b) within 1.2× of
-//! (a), (c) within 1.5× of (a).
+//! (a), (c) within 1.5× of (a). Each timed run starts after a `sync`, and the CPU seconds of
+//! the side measured are printed beside the wall times.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -132,6 +133,35 @@ fn storescu(dir: &Path, calling: &str, called: &str, port: u16) -> anyhow::Resul
     Ok(started.elapsed())
 }
 
+/// CPU seconds so far of this process (all its threads) and of its children that ended,
+/// from `/proc/self/stat` (clock ticks of 10 ms).
+fn cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command's name: state (0) … utime (11), stime (12), cutime (13), cstime (14).
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let seconds = |i: usize| fields.get(i).copied().unwrap_or(0.0) / 100.0;
+    (seconds(11) + seconds(12), seconds(13) + seconds(14))
+}
+
+/// Writes out what earlier runs left in the page cache, so that their writeback does not
+/// fall into the next timed run.
+fn settle() {
+    let _ = Command::new("sync").status();
+}
+
+/// One timed run: its wall time and the CPU seconds of the side measured (DCMTK's two
+/// processes for (a), the relay for (b) and (c)).
+#[derive(Clone, Copy)]
+struct Timed {
+    wall: Duration,
+    cpu: f64,
+}
+
 fn count(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
@@ -144,14 +174,32 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// (a): `storescu` of `dir` straight to a DCMTK `storescp`, into a directory under `root`
 /// that is removed after.
-fn dcmtk_to_dcmtk(root: &Path, dir: &Path) -> anyhow::Result<Duration> {
+fn dcmtk_to_dcmtk(root: &Path, dir: &Path) -> anyhow::Result<Timed> {
     let port = free_port()?;
     let out = root.join("out-a");
     let scp = storescp(&out, port, "PEER")?;
-    let a = storescu(dir, "BENCH", "PEER", port)?;
+    settle();
+    let before = cpu().1;
+    let wall = storescu(dir, "BENCH", "PEER", port)?;
     drop(scp);
+    let cpu = cpu().1 - before;
     std::fs::remove_dir_all(&out)?;
-    Ok(a)
+    Ok(Timed { wall, cpu })
+}
+
+/// Times `run` with the CPU seconds this process (the relay) spent meanwhile.
+async fn relay_timed<F: std::future::Future<Output = anyhow::Result<()>>>(
+    run: F,
+) -> anyhow::Result<Timed> {
+    settle();
+    let before = cpu().0;
+    let started = Instant::now();
+    run.await?;
+    let wall = started.elapsed();
+    Ok(Timed {
+        wall,
+        cpu: cpu().0 - before,
+    })
 }
 
 /// Runs the benchmark with `images` per series, `rounds` times each; `config` supplies
@@ -255,7 +303,11 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     for r in 0..rounds {
         let dir = root.join(format!("b{r}"));
         let a = dcmtk_to_dcmtk(root, &dir)?;
-        let b = storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
+        let b = relay_timed(async {
+            storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
+            Ok(())
+        })
+        .await?;
         ab.push((a, b));
     }
 
@@ -274,17 +326,20 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     for r in 0..rounds {
         let dir = root.join(format!("c{r}"));
         let a = dcmtk_to_dcmtk(root, &dir)?;
-        let started = Instant::now();
-        storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let expected = images * (r + 1);
-        while count(&out_c) < expected {
-            if Instant::now() > deadline {
-                bail!("the destination got only {} of {expected}", count(&out_c));
+        let c = relay_timed(async {
+            storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
+            let deadline = Instant::now() + Duration::from_secs(600);
+            let expected = images * (r + 1);
+            while count(&out_c) < expected {
+                if Instant::now() > deadline {
+                    bail!("the destination got only {} of {expected}", count(&out_c));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        ac.push((a, started.elapsed()));
+            Ok(())
+        })
+        .await?;
+        ac.push((a, c));
     }
     drop(scp_c);
     let _ = stop.send(());
@@ -298,20 +353,23 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
         "SQLite"
     };
     println!("\n{images} images, {mb:.1} MB, {cores} cores, {db}, {rounds} rounds");
-    println!("{:<52} {:>8} {:>8}", "", "seconds", "× (a)");
-    let secs = |d: &Duration| d.as_secs_f64();
-    let report = |name: &str, pairs: &[(Duration, Duration)]| {
+    println!("{:<52} {:>8} {:>8} {:>8}", "", "seconds", "× (a)", "CPU s");
+    let secs = |t: &Timed| t.wall.as_secs_f64();
+    let report = |name: &str, pairs: &[(Timed, Timed)]| {
         for (n, (a, x)) in pairs.iter().enumerate() {
             println!(
-                "{:<52} {:>8.3}",
+                "{:<52} {:>8.3} {:>8} {:>8.2}",
                 format!("(a) storescu → DCMTK storescp, round {}", n + 1),
-                secs(a)
+                secs(a),
+                "",
+                a.cpu
             );
             println!(
-                "{:<52} {:>8.3} {:>8.2}",
+                "{:<52} {:>8.3} {:>8.2} {:>8.2}",
                 format!("{name}, round {}", n + 1),
                 secs(x),
-                secs(x) / secs(a)
+                secs(x) / secs(a),
+                x.cpu
             );
         }
         let ratios = pairs.iter().map(|(a, x)| secs(x) / secs(a)).collect();
@@ -321,5 +379,9 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     let c = report("(c) storescu → relay → storescp, last there", &ac);
     println!("median ratios: (b) {b:.2} × (a), (c) {c:.2} × (a)");
     println!("targets: (b) ≤ 1.2 × (a), (c) ≤ 1.5 × (a)");
+    println!(
+        "CPU s: of DCMTK's storescu and storescp for (a), of the relay for (b) and (c) \
+         (the sender and the destination not counted)"
+    );
     Ok(())
 }
