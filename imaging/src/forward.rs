@@ -129,8 +129,11 @@ pub async fn run<Q: Queue>(
     mut handed: mpsc::Receiver<Job>,
 ) {
     let mut lanes: HashMap<Target, (mpsc::Sender<Job>, Arc<Shared>)> = HashMap::new();
+    // The lanes and their recorders end with this task.
+    let mut tasks = tokio::task::JoinSet::new();
     let mut next_claim = tokio::time::Instant::now();
     loop {
+        while tasks.try_join_next().is_some() {}
         let mut jobs = Vec::new();
         if tokio::time::Instant::now() >= next_claim {
             match queue.claim(config.batch, config.lease).await {
@@ -157,7 +160,7 @@ pub async fn run<Q: Queue>(
             loop {
                 let (lane, shared) = lanes
                     .entry(target.clone())
-                    .or_insert_with(|| start_lanes(&queue, &config, &target));
+                    .or_insert_with(|| start_lanes(&queue, &config, &target, &mut tasks));
                 match lane.send(job).await {
                     Ok(()) => {
                         shared.arrived.notify_waiters();
@@ -200,14 +203,15 @@ fn start_lanes<Q: Queue>(
     queue: &Arc<Q>,
     config: &Arc<ForwardConfig>,
     target: &Target,
+    tasks: &mut tokio::task::JoinSet<()>,
 ) -> (mpsc::Sender<Job>, Arc<Shared>) {
     let (jobs, waiting) = mpsc::channel(usize::try_from(config.batch).unwrap_or(1).max(1));
     let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
     let shared = Arc::new(Shared::default());
     let (outcomes, done) = mpsc::unbounded_channel();
-    tokio::spawn(record(queue.clone(), done));
+    tasks.spawn(record(queue.clone(), done));
     for n in 0..config.associations.max(1) {
-        tokio::spawn(lane(
+        tasks.spawn(lane(
             Lane {
                 config: config.clone(),
                 target: target.clone(),
