@@ -250,7 +250,7 @@ pub struct ImagingConfig {
     pub listen: Option<SocketAddr>,
     /// The relay's AE title, which callers must call.
     pub ae_title: String,
-    /// Largest PDU accepted, in bytes.
+    /// Largest PDU accepted, in bytes (senders cut instances into PDUs of this size).
     pub max_pdu_length: u32,
     /// Largest instance accepted, in bytes.
     pub max_instance_bytes: u64,
@@ -288,7 +288,7 @@ impl Default for ImagingConfig {
         Self {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 11112))),
             ae_title: "DUIKOU".into(),
-            max_pdu_length: 65536,
+            max_pdu_length: 131_072,
             max_instance_bytes: 2 * 1024 * 1024 * 1024,
             timeout_seconds: 60,
             spool_dir: None,
