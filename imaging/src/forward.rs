@@ -5,7 +5,7 @@
 //! crash, `kill -9`) makes the instance due again, so nothing is lost and a duplicate can
 //! only be a re-send of the same instance.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,10 +118,12 @@ pub fn backoff(config: &ForwardConfig, attempts: i32) -> Duration {
 /// (retries, jobs whose lease ran out, jobs queued while `handed` was full). Each
 /// destination gets `config.associations` lanes; a lane keeps its association open while
 /// jobs keep coming and closes it after [`IDLE`] without any, and outcomes are recorded
-/// together as they gather. The first lane takes jobs and associates as it needs; the
-/// others associate first and take jobs only once accepted, so that a destination taking
-/// one association at a time (DCMTK's `storescp`, small PACS) keeps no job waiting
-/// behind an association it will not accept yet.
+/// together as they gather. Jobs wait in the worker until their destination's lanes have
+/// room, so a destination that is slow or hangs holds up only its own. The first lane
+/// takes jobs and associates as it needs; the others associate first and take jobs only
+/// once accepted, so that a destination taking one association at a time (DCMTK's
+/// `storescp`, small PACS) keeps no job waiting behind an association it will not accept
+/// yet.
 pub async fn run<Q: Queue>(
     queue: Arc<Q>,
     config: Arc<ForwardConfig>,
@@ -129,53 +131,84 @@ pub async fn run<Q: Queue>(
     mut handed: mpsc::Receiver<Job>,
 ) {
     let mut lanes: HashMap<Target, (mpsc::Sender<Job>, Arc<Shared>)> = HashMap::new();
+    // Jobs not yet taken by their destination's lanes. A destination that is slow or
+    // hangs keeps its own jobs waiting here, not the others'.
+    let mut waiting: HashMap<Target, VecDeque<Job>> = HashMap::new();
     // The lanes and their recorders end with this task.
     let mut tasks = tokio::task::JoinSet::new();
     let mut next_claim = tokio::time::Instant::now();
     loop {
         while tasks.try_join_next().is_some() {}
-        let mut jobs = Vec::new();
-        if tokio::time::Instant::now() >= next_claim {
-            match queue.claim(config.batch, config.lease).await {
-                Ok(claimed) => jobs = claimed,
-                Err(e) => tracing::warn!(error = %e, "cannot claim forwards"),
-            }
+        let held: usize = waiting.values().map(VecDeque::len).sum();
+        if tokio::time::Instant::now() >= next_claim && held < MOST_WAITING {
+            let claimed = match queue.claim(config.batch, config.lease).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim forwards");
+                    Vec::new()
+                }
+            };
             // A full batch suggests more is due.
-            let full = i64::try_from(jobs.len()).unwrap_or(i64::MAX) >= config.batch;
+            let full = i64::try_from(claimed.len()).unwrap_or(i64::MAX) >= config.batch;
             next_claim =
                 tokio::time::Instant::now() + if full { Duration::ZERO } else { CLAIM_EVERY };
-        }
-        while let Ok(job) = handed.try_recv() {
-            jobs.push(job);
-        }
-        if jobs.is_empty() {
-            tokio::select! {
-                Some(job) = handed.recv() => jobs.push(job),
-                () = tokio::time::sleep_until(next_claim) => {}
-                () = wake.notified() => next_claim = tokio::time::Instant::now(),
+            for job in claimed {
+                waiting
+                    .entry(job.target.clone())
+                    .or_default()
+                    .push_back(job);
             }
         }
-        for mut job in jobs {
-            let target = job.target.clone();
-            loop {
+        while let Ok(job) = handed.try_recv() {
+            waiting
+                .entry(job.target.clone())
+                .or_default()
+                .push_back(job);
+        }
+        // Each destination's lanes take what they have room for.
+        waiting.retain(|target, jobs| {
+            while let Some(job) = jobs.pop_front() {
+                if Instant::now() >= job.lease_ends {
+                    // Due again in the queue: the next claim hands it out.
+                    continue;
+                }
                 let (lane, shared) = lanes
                     .entry(target.clone())
-                    .or_insert_with(|| start_lanes(&queue, &config, &target, &mut tasks));
-                match lane.send(job).await {
-                    Ok(()) => {
-                        shared.arrived.notify_waiters();
+                    .or_insert_with(|| start_lanes(&queue, &config, target, &mut tasks));
+                match lane.try_send(job) {
+                    Ok(()) => shared.arrived.notify_waiters(),
+                    Err(mpsc::error::TrySendError::Full(job)) => {
+                        jobs.push_front(job);
                         break;
                     }
-                    // Its lanes retired after a long quiet: start them again.
-                    Err(mpsc::error::SendError(back)) => {
-                        lanes.remove(&target);
-                        job = back;
+                    // Its lanes retired after a long quiet: they start again.
+                    Err(mpsc::error::TrySendError::Closed(job)) => {
+                        lanes.remove(target);
+                        jobs.push_front(job);
                     }
                 }
             }
+            !jobs.is_empty()
+        });
+        let mut until = next_claim;
+        if !waiting.is_empty() {
+            until = until.min(tokio::time::Instant::now() + FEED_EVERY);
+        }
+        tokio::select! {
+            Some(job) = handed.recv() => {
+                waiting.entry(job.target.clone()).or_default().push_back(job);
+            }
+            () = tokio::time::sleep_until(until) => {}
+            () = wake.notified() => next_claim = tokio::time::Instant::now(),
         }
     }
 }
+
+/// While jobs wait for full lanes, how often the lanes are offered them again.
+const FEED_EVERY: Duration = Duration::from_millis(20);
+
+/// The queue is not asked for more while this many jobs wait for lanes.
+const MOST_WAITING: usize = 1024;
 
 /// How often the queue is asked for due jobs when nothing wakes the worker.
 pub const CLAIM_EVERY: Duration = Duration::from_millis(500);
@@ -636,6 +669,177 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    /// A queue with nothing due; it keeps the outcomes.
+    #[derive(Default)]
+    struct Outcomes(std::sync::Mutex<Vec<(i64, Attempt)>>);
+
+    impl Queue for Outcomes {
+        async fn claim(&self, _limit: i64, _lease: Duration) -> Result<Vec<Job>, String> {
+            Ok(Vec::new())
+        }
+
+        async fn record(&self, outcomes: &[(Job, Attempt, Duration)]) -> Result<(), String> {
+            let mut kept = crate::lock(&self.0);
+            kept.extend(outcomes.iter().map(|(job, a, _)| (job.id, a.clone())));
+            Ok(())
+        }
+    }
+
+    impl Outcomes {
+        fn of(&self, id: i64) -> Option<Attempt> {
+            let kept = crate::lock(&self.0);
+            kept.iter().find(|(i, _)| *i == id).map(|(_, a)| a.clone())
+        }
+    }
+
+    /// DCMTK's `storescp` as `ae_title`, storing into `dir`; killed on drop.
+    struct Storescp(std::process::Child);
+
+    impl Storescp {
+        fn start(ae_title: &str, dir: &Path) -> (Self, u16) {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            let child = std::process::Command::new("storescp")
+                .args(["-aet", ae_title, "-od"])
+                .arg(dir)
+                .arg(port.to_string())
+                .env("TCP_NODELAY", "1")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("DCMTK's storescp (tests/run installs it)");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "storescp listens");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (Self(child), port)
+        }
+    }
+
+    impl Drop for Storescp {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn job(id: i64, dir: &Path, target: &Target, lease: Duration) -> Job {
+        let sop = format!("2.25.{}", 1000 + id);
+        let path = dir.join(format!("{id}.dcm"));
+        let bytes = crate::testing::ct(&sop, 20_000);
+        std::fs::write(&path, &bytes).unwrap();
+        Job {
+            id,
+            attempts: 0,
+            stored: Stored {
+                path,
+                offset: 0,
+                length: bytes.len() as u64,
+            },
+            sop_class_uid: crate::testing::CT.into(),
+            sop_instance_uid: sop,
+            transfer_syntax: "1.2.840.10008.1.2.1".into(),
+            target: target.clone(),
+            lease_ends: Instant::now() + lease,
+        }
+    }
+
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_destination_that_hangs_holds_up_its_own_jobs_only() {
+        let stored = tempfile::tempdir().unwrap();
+        let received = tempfile::tempdir().unwrap();
+        let (_scp, port) = Storescp::start("PACS", received.path());
+        let working = Target {
+            ae_title: "PACS".into(),
+            host: "127.0.0.1".into(),
+            port,
+            tls: false,
+        };
+        // Takes connections and never answers an association request.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hanging = Target {
+            ae_title: "SILENT".into(),
+            host: "127.0.0.1".into(),
+            port: silent.local_addr().unwrap().port(),
+            tls: false,
+        };
+        std::thread::spawn(move || {
+            let held: Vec<_> = silent.incoming().take(8).collect();
+            std::thread::sleep(Duration::from_secs(120));
+            drop(held);
+        });
+        let config = Arc::new(ForwardConfig {
+            calling_ae_title: "DUIKOU".into(),
+            associations: 1,
+            batch: 2,
+            lease: Duration::from_secs(60),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            timeout: Duration::from_secs(60),
+            max_pdu_length: 65536,
+            tls: None,
+        });
+        let queue = Arc::new(Outcomes::default());
+        let (handoff, handed) = mpsc::channel(64);
+        let worker = tokio::spawn(run(
+            queue.clone(),
+            config,
+            Arc::new(tokio::sync::Notify::new()),
+            handed,
+        ));
+        let lease = Duration::from_secs(60);
+        // More jobs for the silent destination than its lanes hold, then three for the
+        // working one: those arrive although the first still wait.
+        for id in 0..8 {
+            handoff
+                .send(job(id, stored.path(), &hanging, lease))
+                .await
+                .unwrap();
+        }
+        for id in 100..103 {
+            handoff
+                .send(job(id, stored.path(), &working, lease))
+                .await
+                .unwrap();
+        }
+        let count = || std::fs::read_dir(received.path()).unwrap().count();
+        until("the working destination gets its jobs", || {
+            (100..103).all(|id| queue.of(id) == Some(Attempt::Delivered))
+        })
+        .await;
+        assert_eq!(count(), 3);
+        assert!((0..8).all(|id| queue.of(id).is_none()), "still associating");
+
+        // A job whose lease has run out is left to the next claim: not sent.
+        handoff
+            .send(job(200, stored.path(), &working, Duration::ZERO))
+            .await
+            .unwrap();
+        handoff
+            .send(job(201, stored.path(), &working, lease))
+            .await
+            .unwrap();
+        until("the next job is delivered", || {
+            queue.of(201) == Some(Attempt::Delivered)
+        })
+        .await;
+        assert_eq!(queue.of(200), None);
+        assert_eq!(count(), 4);
+        worker.abort();
+    }
 
     #[test]
     fn framed_fragments_are_the_pdus_dicom_ul_would_write() {

@@ -898,46 +898,13 @@ pub async fn recover<A: Archive>(spool: &Spool, archive: &A) -> Result<usize, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dicom_core::{DataElement, PrimitiveValue, VR};
-    use dicom_object::InMemDicomObject;
+    use crate::testing::CT;
 
-    const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
     const SOP: &str = "2.25.4242";
 
     /// A CT with a sequence before 200 KB of pixel data, as a Part 10 file.
     fn large_ct() -> Vec<u8> {
-        let text = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
-        let mut item = InMemDicomObject::new_empty();
-        item.put(text(tags::CODE_VALUE, VR::SH, "T-A0100"));
-        let obj = InMemDicomObject::from_element_iter([
-            text(tags::SOP_CLASS_UID, VR::UI, CT),
-            text(tags::SOP_INSTANCE_UID, VR::UI, SOP),
-            text(tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1"),
-            text(tags::SERIES_INSTANCE_UID, VR::UI, "2.25.2"),
-            text(tags::PATIENT_NAME, VR::PN, "Test^Patient"),
-            text(tags::MODALITY, VR::CS, "CT"),
-            DataElement::new(
-                tags::ANATOMIC_REGION_SEQUENCE,
-                VR::SQ,
-                dicom_core::value::DataSetSequence::from(vec![item]),
-            ),
-            DataElement::new(
-                tags::PIXEL_DATA,
-                VR::OW,
-                PrimitiveValue::from(vec![7_u8; 200_000]),
-            ),
-        ]);
-        let file = obj
-            .with_meta(
-                FileMetaTableBuilder::new()
-                    .media_storage_sop_class_uid(CT)
-                    .media_storage_sop_instance_uid(SOP)
-                    .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN),
-            )
-            .expect("a file meta");
-        let mut bytes = Vec::new();
-        file.write_all(&mut bytes).expect("written");
-        bytes
+        crate::testing::ct(SOP, 200_000)
     }
 
     #[test]
