@@ -731,7 +731,7 @@ mod tests {
     fn job(id: i64, dir: &Path, target: &Target, lease: Duration) -> Job {
         let sop = format!("2.25.{}", 1000 + id);
         let path = dir.join(format!("{id}.dcm"));
-        let bytes = crate::testing::ct(&sop, 20_000);
+        let bytes = crate::testing::ct(&sop, 100, 100);
         std::fs::write(&path, &bytes).unwrap();
         Job {
             id,

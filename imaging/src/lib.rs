@@ -26,8 +26,8 @@ pub mod scp;
 pub mod sop_classes;
 pub mod spool;
 pub mod stow;
-#[cfg(test)]
-mod testing;
+#[doc(hidden)]
+pub mod testing;
 pub mod walk;
 
 pub use ae_title::{AeTitle, AeTitleError};

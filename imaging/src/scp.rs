@@ -904,7 +904,7 @@ mod tests {
 
     /// A CT with a sequence before 200 KB of pixel data, as a Part 10 file.
     fn large_ct() -> Vec<u8> {
-        crate::testing::ct(SOP, 200_000)
+        crate::testing::ct(SOP, 100, 1000)
     }
 
     #[test]

@@ -1,16 +1,19 @@
-//! What the unit tests share.
+//! What the tests share (the crate's unit tests and its integration tests); not for use
+//! outside tests.
 
-use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
 /// The CT Image Storage SOP class.
 pub const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
 
-/// A CT instance `sop` with a sequence before `pixels` bytes of pixel data, as a Part 10
-/// file in explicit VR little endian.
-pub fn ct(sop: &str, pixels: usize) -> Vec<u8> {
+/// A CT instance `sop` of `rows` × `columns` 16-bit pixels, with a sequence before its
+/// native pixel data, as a Part 10 file in explicit VR little endian.
+pub fn ct(sop: &str, rows: u16, columns: u16) -> Vec<u8> {
     let text = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
+    let number = |tag, value: u16| DataElement::new(tag, VR::US, dicom_value!(U16, [value]));
+    let pixels = usize::from(rows) * usize::from(columns) * 2;
     let mut item = InMemDicomObject::new_empty();
     item.put(text(tags::CODE_VALUE, VR::SH, "T-A0100"));
     let obj = InMemDicomObject::from_element_iter([
@@ -25,6 +28,9 @@ pub fn ct(sop: &str, pixels: usize) -> Vec<u8> {
             VR::SQ,
             dicom_core::value::DataSetSequence::from(vec![item]),
         ),
+        number(tags::ROWS, rows),
+        number(tags::COLUMNS, columns),
+        number(tags::BITS_ALLOCATED, 16),
         DataElement::new(
             tags::PIXEL_DATA,
             VR::OW,

@@ -6,54 +6,17 @@
 
 use std::io::Cursor;
 
-use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
-use dicom_dictionary_std::{tags, uids};
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_dictionary_std::uids;
 use duikou_imaging::walk::{Encoding, walk};
 use duikou_imaging::{dimse, scp, stow};
 use proptest::prelude::*;
 
-const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+use duikou_imaging::testing::CT;
 const SOP: &str = "2.25.987654321";
 
 /// A small CT instance with a sequence and native pixel data, as a Part 10 file.
 fn part10() -> Vec<u8> {
-    let text = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
-    let number = |tag, value: u16| DataElement::new(tag, VR::US, dicom_value!(U16, [value]));
-    let mut item = InMemDicomObject::new_empty();
-    item.put(text(tags::CODE_VALUE, VR::SH, "T-A0100"));
-    let obj = InMemDicomObject::from_element_iter([
-        text(tags::SOP_CLASS_UID, VR::UI, CT),
-        text(tags::SOP_INSTANCE_UID, VR::UI, SOP),
-        text(tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1"),
-        text(tags::SERIES_INSTANCE_UID, VR::UI, "2.25.2"),
-        text(tags::PATIENT_NAME, VR::PN, "Test^Patient"),
-        text(tags::MODALITY, VR::CS, "CT"),
-        DataElement::new(
-            tags::ANATOMIC_REGION_SEQUENCE,
-            VR::SQ,
-            dicom_core::value::DataSetSequence::from(vec![item]),
-        ),
-        number(tags::ROWS, 4),
-        number(tags::COLUMNS, 4),
-        number(tags::BITS_ALLOCATED, 16),
-        DataElement::new(
-            tags::PIXEL_DATA,
-            VR::OW,
-            PrimitiveValue::from(vec![7_u8; 32]),
-        ),
-    ]);
-    let file = obj
-        .with_meta(
-            FileMetaTableBuilder::new()
-                .media_storage_sop_class_uid(CT)
-                .media_storage_sop_instance_uid(SOP)
-                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN),
-        )
-        .expect("a file meta");
-    let mut bytes = Vec::new();
-    file.write_all(&mut bytes).expect("written");
-    bytes
+    duikou_imaging::testing::ct(SOP, 4, 4)
 }
 
 /// The data set part of a Part 10 file.
