@@ -304,7 +304,7 @@ where
     let mut command_bytes = Vec::new();
     let mut current: Option<Receiving> = None;
     let outcome = loop {
-        let pdu = match association.receive().await {
+        let pdu = match receive(&mut association, config).await {
             Ok(pdu) => pdu,
             Err(e) => {
                 // A PDU larger than negotiated, a malformed one, a timeout: abort.
@@ -318,11 +318,15 @@ where
             }
         };
         match pdu {
-            Pdu::PData { data } => {
+            Received::PData(bytes) => {
+                let Some(data) = fragments(&bytes) else {
+                    let _ = association.abort().await;
+                    return Err("a malformed P-DATA-TF PDU".into());
+                };
                 for pdv in data {
                     match pdv.value_type {
                         PDataValueType::Command => {
-                            command_bytes.extend_from_slice(&pdv.data);
+                            command_bytes.extend_from_slice(pdv.data);
                             if !pdv.is_last {
                                 continue;
                             }
@@ -380,7 +384,7 @@ where
                                     // Too large, or the disk refuses: out of resources.
                                     let too_large = incoming.written() + pdv.data.len() as u64
                                         > config.max_instance_bytes;
-                                    if too_large || incoming.write(&pdv.data).is_err() {
+                                    if too_large || incoming.write(pdv.data).is_err() {
                                         r.failure = Some(status::OUT_OF_RESOURCES);
                                     } else if r.early.is_none()
                                         && !pdv.is_last
@@ -403,12 +407,12 @@ where
                     }
                 }
             }
-            Pdu::ReleaseRQ => {
+            Received::Other(Pdu::ReleaseRQ) => {
                 let _ = association.send(&Pdu::ReleaseRP).await;
                 break Ok(());
             }
-            Pdu::AbortRQ { .. } => break Err("the caller aborted".into()),
-            other => {
+            Received::Other(Pdu::AbortRQ { .. }) => break Err("the caller aborted".into()),
+            Received::Other(other) => {
                 let _ = association.abort().await;
                 return Err(format!("unexpected {}", other.short_description()));
             }
@@ -421,6 +425,92 @@ where
         }
     }
     outcome
+}
+
+/// A PDU from the caller.
+enum Received {
+    /// A P-DATA-TF PDU, whole, split off the association's read buffer (its values are
+    /// not copied out as dicom-ul would).
+    PData(bytes::BytesMut),
+    /// Any other PDU, as dicom-ul reads it.
+    Other(Pdu),
+}
+
+/// Receives the next PDU: P-DATA-TF (by far the most) straight from the association's
+/// read buffer, anything else through dicom-ul. A PDU longer than the negotiated maximum
+/// is an error, as in dicom-ul.
+async fn receive<S>(
+    association: &mut AsyncServerAssociation<S>,
+    config: &ScpConfig,
+) -> Result<Received, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    use dicom_ul::association::AsyncAssociation as _;
+    use tokio::io::AsyncReadExt as _;
+    loop {
+        let (stream, buffer) = association.get_mut();
+        if buffer.len() >= 6 {
+            if buffer[0] != 0x04 {
+                return association
+                    .receive()
+                    .await
+                    .map(Received::Other)
+                    .map_err(|e| e.to_string());
+            }
+            let length = u32::from_be_bytes([buffer[2], buffer[3], buffer[4], buffer[5]]);
+            if length > config.max_pdu_length {
+                return Err(format!(
+                    "a PDU of {length} bytes, more than the {} negotiated",
+                    config.max_pdu_length
+                ));
+            }
+            let whole = 6 + length as usize;
+            if buffer.len() >= whole {
+                return Ok(Received::PData(buffer.split_to(whole)));
+            }
+            buffer.reserve(whole - buffer.len());
+        }
+        let read = tokio::time::timeout(config.timeout, stream.read_buf(buffer))
+            .await
+            .map_err(|_| "the caller went silent".to_owned())?
+            .map_err(|e| format!("reading a PDU: {e}"))?;
+        if read == 0 {
+            return Err("the connection was closed".into());
+        }
+    }
+}
+
+/// One presentation data value of a P-DATA-TF PDU, borrowed from it.
+struct Fragment<'a> {
+    presentation_context_id: u8,
+    value_type: PDataValueType,
+    is_last: bool,
+    data: &'a [u8],
+}
+
+/// The presentation data values of a whole P-DATA-TF PDU (PS3.8 9.3.5), or `None` if
+/// its items do not fill it exactly.
+fn fragments(pdu: &[u8]) -> Option<Vec<Fragment<'_>>> {
+    let mut items = Vec::new();
+    let mut rest = pdu.get(6..)?;
+    while !rest.is_empty() {
+        let length = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let item = rest.get(4..4 + length)?;
+        let (&[context, control], data) = item.split_first_chunk::<2>()?;
+        items.push(Fragment {
+            presentation_context_id: context,
+            value_type: if control & 0x01 == 0x01 {
+                PDataValueType::Command
+            } else {
+                PDataValueType::Data
+            },
+            is_last: control & 0x02 == 0x02,
+            data,
+        });
+        rest = &rest[4 + length..];
+    }
+    Some(items)
 }
 
 async fn send<S>(
@@ -905,6 +995,56 @@ mod tests {
     /// A CT with a sequence before 200 KB of pixel data, as a Part 10 file.
     fn large_ct() -> Vec<u8> {
         crate::testing::ct(SOP, 100, 1000)
+    }
+
+    #[test]
+    fn p_data_fragments_are_read_in_place_as_dicom_ul_writes_them() {
+        let pdu = Pdu::PData {
+            data: vec![
+                PDataValue {
+                    presentation_context_id: 1,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: vec![1, 2, 3],
+                },
+                PDataValue {
+                    presentation_context_id: 3,
+                    value_type: PDataValueType::Data,
+                    is_last: false,
+                    data: vec![],
+                },
+                PDataValue {
+                    presentation_context_id: 3,
+                    value_type: PDataValueType::Data,
+                    is_last: true,
+                    data: vec![9; 1000],
+                },
+            ],
+        };
+        let mut bytes = Vec::new();
+        dicom_ul::write_pdu(&mut bytes, &pdu).unwrap();
+        let Pdu::PData { data } = pdu else {
+            unreachable!()
+        };
+        let read = fragments(&bytes).expect("well formed");
+        assert_eq!(read.len(), data.len());
+        for (ours, theirs) in read.iter().zip(&data) {
+            assert_eq!(ours.presentation_context_id, theirs.presentation_context_id);
+            assert_eq!(ours.value_type, theirs.value_type);
+            assert_eq!(ours.is_last, theirs.is_last);
+            assert_eq!(ours.data, &theirs.data[..]);
+        }
+        // Items that overrun the PDU, are too short for their header, or leave bytes over.
+        let mut overrun = bytes.clone();
+        overrun[6..10].copy_from_slice(&5000_u32.to_be_bytes());
+        assert!(fragments(&overrun).is_none());
+        let mut short = bytes.clone();
+        short[6..10].copy_from_slice(&1_u32.to_be_bytes());
+        assert!(fragments(&short).is_none());
+        let mut over = bytes.clone();
+        over.extend_from_slice(&[0, 0]);
+        assert!(fragments(&over).is_none());
+        assert!(fragments(&bytes[..4]).is_none());
     }
 
     #[test]
