@@ -6,7 +6,9 @@
 //! ## Layout
 //! - [`AeTitle`]: the Application Entity title that names every DICOM peer (PS3.5 §6.2).
 //! - [`dimse`]: C-ECHO and C-STORE commands and responses (PS3.7); dicom-ul does the upper
-//!   layer, the service layer is here.
+//!   layer (association negotiation and PDUs), the service layer is here. The data sets'
+//!   P-DATA-TF PDUs, the bulk of the bytes, are read in place by [`scp`] and framed by
+//!   [`forward`] themselves, between dicom-ul's own PDUs.
 //! - [`sop_classes`]: the storage SOP classes accepted.
 //! - [`spool`]: durable storage: append-only segments, one record per instance, written as
 //!   PDUs arrive and synced once; the index is rebuilt from them after a crash.
