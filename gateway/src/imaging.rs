@@ -138,7 +138,6 @@ impl Archive for StoreArchive {
             None
         };
         let lease = permit.as_ref().map(|_| self.lease);
-        let lease_ends = std::time::Instant::now() + self.lease;
         let mut kept = None;
         let record = async {
             let record = record.await;
@@ -167,7 +166,6 @@ impl Archive for StoreArchive {
                             port: u16::try_from(route.target.port).unwrap_or(0),
                             tls: route.target.tls,
                         },
-                        lease_ends,
                     }),
                     None if routed => self.wake.notify_one(),
                     None => {}
@@ -187,7 +185,6 @@ pub struct StoreQueue {
 
 impl Queue for StoreQueue {
     async fn claim(&self, limit: i64, lease: Duration) -> Result<Vec<Job>, String> {
-        let lease_ends = std::time::Instant::now() + lease;
         let claimed = self
             .store
             .claim_forwards(limit, lease)
@@ -208,7 +205,6 @@ impl Queue for StoreQueue {
                     port: u16::try_from(c.port).unwrap_or(0),
                     tls: c.tls,
                 },
-                lease_ends,
             })
             .collect())
     }

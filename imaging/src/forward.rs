@@ -47,9 +47,6 @@ pub struct Job {
     pub transfer_syntax: String,
     /// Where it goes.
     pub target: Target,
-    /// When its lease runs out: from then on the queue may hand it out again, so a lane
-    /// that has not started it by then leaves it to the next claim.
-    pub lease_ends: Instant,
 }
 
 /// How one attempt ended.
@@ -168,10 +165,6 @@ pub async fn run<Q: Queue>(
         // Each destination's lanes take what they have room for.
         waiting.retain(|target, jobs| {
             while let Some(job) = jobs.pop_front() {
-                if Instant::now() >= job.lease_ends {
-                    // Due again in the queue: the next claim hands it out.
-                    continue;
-                }
                 let (lane, shared) = lanes
                     .entry(target.clone())
                     .or_insert_with(|| start_lanes(&queue, &config, target, &mut tasks));
@@ -328,11 +321,6 @@ async fn lane(lane: Lane, first: bool) {
                 continue;
             }
         };
-        if Instant::now() >= job.lease_ends {
-            // It waited past its lease: the next claim hands it out again, and one lane
-            // sending it is enough.
-            continue;
-        }
         let attempt = link.deliver(&target, &config, &job, &shared).await;
         if let Attempt::Retry(e) | Attempt::Failed(e) = &attempt {
             tracing::info!(job = job.id, error = %e, "forward not delivered");
@@ -728,7 +716,7 @@ mod tests {
         }
     }
 
-    fn job(id: i64, dir: &Path, target: &Target, lease: Duration) -> Job {
+    fn job(id: i64, dir: &Path, target: &Target) -> Job {
         let sop = format!("2.25.{}", 1000 + id);
         let path = dir.join(format!("{id}.dcm"));
         let bytes = crate::testing::ct(&sop, 100, 100);
@@ -745,7 +733,6 @@ mod tests {
             sop_instance_uid: sop,
             transfer_syntax: "1.2.840.10008.1.2.1".into(),
             target: target.clone(),
-            lease_ends: Instant::now() + lease,
         }
     }
 
@@ -800,18 +787,17 @@ mod tests {
             Arc::new(tokio::sync::Notify::new()),
             handed,
         ));
-        let lease = Duration::from_secs(60);
         // More jobs for the silent destination than its lanes hold, then three for the
         // working one: those arrive although the first still wait.
         for id in 0..8 {
             handoff
-                .send(job(id, stored.path(), &hanging, lease))
+                .send(job(id, stored.path(), &hanging))
                 .await
                 .unwrap();
         }
         for id in 100..103 {
             handoff
-                .send(job(id, stored.path(), &working, lease))
+                .send(job(id, stored.path(), &working))
                 .await
                 .unwrap();
         }
@@ -823,21 +809,6 @@ mod tests {
         assert_eq!(count(), 3);
         assert!((0..8).all(|id| queue.of(id).is_none()), "still associating");
 
-        // A job whose lease has run out is left to the next claim: not sent.
-        handoff
-            .send(job(200, stored.path(), &working, Duration::ZERO))
-            .await
-            .unwrap();
-        handoff
-            .send(job(201, stored.path(), &working, lease))
-            .await
-            .unwrap();
-        until("the next job is delivered", || {
-            queue.of(201) == Some(Attempt::Delivered)
-        })
-        .await;
-        assert_eq!(queue.of(200), None);
-        assert_eq!(count(), 4);
         worker.abort();
     }
 
