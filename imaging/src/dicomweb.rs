@@ -411,7 +411,7 @@ pub fn metadata(stored: &Stored, instance_url: &str) -> Result<Value, String> {
 }
 
 fn has_pixel_data(stored: &Stored) -> bool {
-    scp::open(stored, None).is_ok_and(|o| o.element(tags::PIXEL_DATA).is_ok())
+    scp::open(stored, None).is_ok_and(|o| o.get(tags::PIXEL_DATA).is_some())
 }
 
 fn bulk_to_uris(map: &mut Map<String, Value>, url: &str) {
@@ -446,7 +446,7 @@ pub fn bulk_data(stored: &Stored, tag: &str) -> Result<Option<Vec<u8>>, String> 
     let number = u32::from_str_radix(tag, 16).map_err(|_| "not a tag".to_owned())?;
     let tag = dicom_core::Tag((number >> 16) as u16, (number & 0xFFFF) as u16);
     let obj = scp::open(stored, None)?;
-    let Ok(element) = obj.element(tag) else {
+    let Some(element) = obj.get(tag) else {
         return Ok(None);
     };
     if let Some(fragments) = element.fragments() {
@@ -477,12 +477,9 @@ pub fn frames(stored: &Stored, numbers: &[u32]) -> Result<(String, Vec<Vec<u8>>)
         .transfer_syntax()
         .trim_end_matches('\0')
         .to_owned();
-    let element = obj
-        .element(tags::PIXEL_DATA)
-        .map_err(|_| FrameError::NoPixelData)?;
+    let element = obj.get(tags::PIXEL_DATA).ok_or(FrameError::NoPixelData)?;
     let count = obj
-        .element(tags::NUMBER_OF_FRAMES)
-        .ok()
+        .get(tags::NUMBER_OF_FRAMES)
         .and_then(|e| e.to_int::<u32>().ok())
         .unwrap_or(1)
         .max(1);
@@ -493,8 +490,7 @@ pub fn frames(stored: &Stored, numbers: &[u32]) -> Result<(String, Vec<Vec<u8>>)
         encapsulated_frames(fragments, element.offset_table(), count)?
     } else {
         let int = |tag| {
-            obj.element(tag)
-                .ok()
+            obj.get(tag)
                 .and_then(|e| e.to_int::<u64>().ok())
                 .unwrap_or(0)
         };

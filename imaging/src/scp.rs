@@ -594,9 +594,10 @@ async fn begin(
     r
 }
 
+// `get`, not `element`: dicom-object captures a backtrace for every missing attribute
+// `element` is asked for, which cost the relay about 3% of its CPU at ingest.
 fn attr(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
-    obj.element(tag)
-        .ok()
+    obj.get(tag)
         .and_then(|e| {
             if e.vr() == dicom_core::VR::UN {
                 // Some converters write standard attributes as UN; their bytes are the text.
@@ -612,7 +613,7 @@ fn attr(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String 
 }
 
 fn number(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Option<i32> {
-    obj.element(tag).ok().and_then(|e| e.to_int::<i32>().ok())
+    obj.get(tag).and_then(|e| e.to_int::<i32>().ok())
 }
 
 /// Walks the data set of the spooled instance `stored`, whose file meta says
