@@ -523,8 +523,8 @@ const PIECE: u64 = 4 * 1024 * 1024;
 struct Buffers {
     /// Stored bytes as read.
     read: Vec<u8>,
-    /// The same bytes framed as P-DATA-TF PDUs, as they go on the wire.
-    framed: Vec<u8>,
+    /// The headers of the P-DATA-TF PDUs that carry them.
+    headers: Vec<[u8; 12]>,
 }
 
 /// How a data set is cut into PDUs on one presentation context.
@@ -536,32 +536,66 @@ struct Fragments {
 }
 
 impl Fragments {
-    /// Appends `data` to `out` as P-DATA-TF PDUs of one data fragment each (PS3.8 9.3.5),
-    /// the last of them marked last when `last`; an empty `data` that is `last` still
-    /// makes one, empty, fragment.
-    fn frame(self, out: &mut Vec<u8>, data: &[u8], last: bool) {
+    /// `data` as P-DATA-TF PDUs of one data fragment each (PS3.8 9.3.5), the last of them
+    /// marked last when `last`; an empty `data` that is `last` still makes one, empty,
+    /// fragment. Each PDU is its header (kept in `headers`) and its slice of `data`, to
+    /// be written together without copying `data`.
+    fn frame<'a>(
+        self,
+        headers: &'a mut Vec<[u8; 12]>,
+        data: &'a [u8],
+        last: bool,
+    ) -> Vec<std::io::IoSlice<'a>> {
         let size = self.max_pdv.max(1);
         let count = data.len().div_ceil(size).max(usize::from(last));
-        out.reserve(data.len() + 12 * count);
-        for n in 0..count {
-            let chunk = data
-                .get(n * size..data.len().min((n + 1) * size))
-                .unwrap_or(&[]);
-            let item = u32::try_from(chunk.len() + 2).unwrap_or(u32::MAX);
-            out.extend_from_slice(&[0x04, 0x00]);
-            out.extend_from_slice(&(item + 4).to_be_bytes());
-            out.extend_from_slice(&item.to_be_bytes());
+        let chunk = |n: usize| {
+            data.get(n * size..data.len().min((n + 1) * size))
+                .unwrap_or(&[])
+        };
+        headers.clear();
+        headers.extend((0..count).map(|n| {
+            let item = u32::try_from(chunk(n).len() + 2).unwrap_or(u32::MAX);
             let control = if last && n + 1 == count { 0x02 } else { 0x00 };
-            out.extend_from_slice(&[self.context, control]);
-            out.extend_from_slice(chunk);
-        }
+            let mut h = [0_u8; 12];
+            h[0] = 0x04;
+            h[2..6].copy_from_slice(&(item + 4).to_be_bytes());
+            h[6..10].copy_from_slice(&item.to_be_bytes());
+            h[10] = self.context;
+            h[11] = control;
+            h
+        }));
+        headers
+            .iter()
+            .enumerate()
+            .flat_map(|(n, h)| [std::io::IoSlice::new(h), std::io::IoSlice::new(chunk(n))])
+            .filter(|slice| !slice.is_empty())
+            .collect()
     }
+}
+
+/// Writes all of `slices` to `stream`, as few calls as the system allows.
+async fn write_all_vectored<S>(
+    stream: &mut S,
+    mut slices: &mut [std::io::IoSlice<'_>],
+) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt as _;
+    while !slices.is_empty() {
+        let written = stream.write_vectored(slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut slices, written);
+    }
+    stream.flush().await
 }
 
 /// One C-STORE: the command, then the stored data set in fragments; returns the status.
 /// The data set's PDUs are framed here and written to the association's stream a piece
-/// at a time, between dicom-ul's PDUs (so at PDU boundaries): one write per piece
-/// instead of an encoded copy and a write for every PDU.
+/// at a time, between dicom-ul's PDUs (so at PDU boundaries): one vectored write per
+/// piece instead of an encoded copy and a write for every PDU.
 async fn store_one<S>(
     association: &mut AsyncClientAssociation<S>,
     fragments: Fragments,
@@ -573,7 +607,6 @@ async fn store_one<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    use tokio::io::AsyncWriteExt as _;
     let unreadable = |e: std::io::Error| format!("cannot read the stored instance: {e}");
     let broke = |e: String| format!("the association broke: {e}");
     // Read in large pieces, each in one blocking call (no thread hop per PDU).
@@ -626,15 +659,9 @@ where
                 .await
                 .map_err(|e| broke(e.to_string()))?;
         }
-        buffers.framed.clear();
-        fragments.frame(&mut buffers.framed, bytes, last_piece);
+        let mut slices = fragments.frame(&mut buffers.headers, bytes, last_piece);
         let stream = association.inner_stream();
-        match tokio::time::timeout(timeout, async {
-            stream.write_all(&buffers.framed).await?;
-            stream.flush().await
-        })
-        .await
-        {
+        match tokio::time::timeout(timeout, write_all_vectored(stream, &mut slices)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(broke(e.to_string())),
             Err(_) => return Err(broke("timed out writing".into())),
@@ -820,8 +847,12 @@ mod tests {
         };
         let data: Vec<u8> = (0..35_u8).collect();
         for (length, last) in [(0, true), (1, true), (10, true), (11, false), (35, true)] {
-            let mut ours = Vec::new();
-            fragments.frame(&mut ours, &data[..length], last);
+            let mut headers = Vec::new();
+            let ours: Vec<u8> = fragments
+                .frame(&mut headers, &data[..length], last)
+                .iter()
+                .flat_map(|slice| slice.to_vec())
+                .collect();
             // dicom-ul's encoding of the same fragments, PDU by PDU.
             let mut theirs = Vec::new();
             let chunks: Vec<&[u8]> = if length == 0 {
@@ -842,11 +873,34 @@ mod tests {
             }
             assert_eq!(ours, theirs, "{length} bytes, last: {last}");
         }
-        // Appending frames after what is there.
-        let mut out = vec![9];
-        fragments.frame(&mut out, &data[..5], false);
-        assert_eq!(out.len(), 1 + 12 + 5);
-        assert_eq!(out[0], 9);
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_go_out_whole_however_the_stream_takes_them() {
+        let fragments = Fragments {
+            context: 1,
+            max_pdv: 7,
+        };
+        let data: Vec<u8> = (0..=255_u8).cycle().take(5000).collect();
+        let mut headers = Vec::new();
+        let expected: Vec<u8> = fragments
+            .frame(&mut headers, &data, true)
+            .iter()
+            .flat_map(|slice| slice.to_vec())
+            .collect();
+        // A pipe whose far end reads slowly takes the slices a few bytes at a time.
+        let (mut near, mut far) = tokio::io::duplex(13);
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut far, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        let mut slices = fragments.frame(&mut headers, &data, true);
+        write_all_vectored(&mut near, &mut slices).await.unwrap();
+        drop(near);
+        assert_eq!(reading.await.unwrap(), expected);
     }
 
     #[test]
