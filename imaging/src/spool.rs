@@ -554,10 +554,21 @@ mod tests {
         }
     }
 
+    /// Writes `bytes` in pieces of several sizes: small ones are buffered, large ones go
+    /// straight to the segment when nothing is buffered, through the buffer otherwise.
     async fn put(spool: &Spool, bytes: &[u8]) -> Incoming {
         let mut incoming = spool.begin(sender()).await.unwrap();
-        for chunk in bytes.chunks(16 * 1024) {
-            incoming.write(chunk).unwrap();
+        let mut rest = bytes;
+        for size in [16 * 1024, 40 * 1024, 7, 130 * 1024, 40 * 1024]
+            .iter()
+            .cycle()
+        {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, after) = rest.split_at((*size).min(rest.len()));
+            incoming.write(piece).unwrap();
+            rest = after;
         }
         incoming.finish().await.unwrap();
         incoming
@@ -568,7 +579,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path()).unwrap();
         assert!(spool.recover(&HashMap::new()).unwrap().is_empty());
-        let first: Vec<u8> = (0..300_000_u32).map(|i| (i % 251) as u8).collect();
+        let first: Vec<u8> = (0..700_000_u32).map(|i| (i % 251) as u8).collect();
         let second = b"a small one".to_vec();
         let a = put(&spool, &first).await;
         let stored_a = a.stored();
