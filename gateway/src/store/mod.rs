@@ -492,11 +492,15 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10));
             // One connection: its writers queue for it rather than meet SQLite's lock,
             // whose busy handler sleeps for milliseconds.
+            // A connection to a local file does not go stale: it is not pinged before each
+            // use (a round trip to its worker thread for every transaction).
             let unsynced = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Normal));
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Ok(Self::Sqlite { pool, unsynced })
