@@ -13,6 +13,9 @@ const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 /// for the WAL to reach the disk.
 const RELAXED_COMMIT: Option<&str> = Some("set local synchronous_commit = off");
 
+/// The ids in a JSON array bound as text, as a subquery (`id in (…)`).
+const IDS_IN_JSON: &str = "select jsonb_array_elements_text($1::jsonb)::bigint";
+
 #[path = "sql/attachments.rs"]
 pub mod attachments;
 #[path = "sql/audit.rs"]

@@ -13,6 +13,9 @@ const SEED_IMPORT_LOCK: &str = "select 1";
 /// such writes go through the pool whose commits are not synced.
 const RELAXED_COMMIT: Option<&str> = None;
 
+/// The ids in a JSON array bound as text, as a subquery (`id in (…)`).
+const IDS_IN_JSON: &str = "select value from json_each($1)";
+
 #[path = "sql/attachments.rs"]
 pub mod attachments;
 #[path = "sql/audit.rs"]

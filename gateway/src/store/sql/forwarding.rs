@@ -100,18 +100,27 @@ pub async fn record(
     if let Some(relax) = super::RELAXED_COMMIT {
         sqlx::query::<Db>(relax).execute(&mut *tx).await?;
     }
+    // Deliveries, by far the most, in one statement.
+    let delivered: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.error.is_none())
+        .map(|o| o.id.to_string())
+        .collect();
+    if !delivered.is_empty() {
+        let ids = format!("[{}]", delivered.join(","));
+        sqlx::query::<Db>(&format!(
+            "update forward_job set state = 'delivered', attempts = attempts + 1, delivered_at = $2, last_error = null
+             where id in ({}) and state = 'sending'",
+            super::IDS_IN_JSON
+        ))
+        .bind(ids)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
     for o in outcomes {
         match &o.error {
-            None => {
-                sqlx::query::<Db>(
-                    "update forward_job set state = 'delivered', attempts = attempts + 1, delivered_at = $2, last_error = null
-                     where id = $1 and state = 'sending'",
-                )
-                .bind(o.id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            None => {}
             Some(error) => {
                 sqlx::query::<Db>(
                     "update forward_job set state = $3, attempts = attempts + 1, last_error = $2, next_attempt_at = $4
