@@ -446,10 +446,14 @@ async fn receive<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
+    use bytes::BufMut as _;
     use dicom_ul::association::AsyncAssociation as _;
     use tokio::io::AsyncReadExt as _;
     loop {
         let (stream, buffer) = association.get_mut();
+        // Reads stop at the end of the PDU, so that nothing of the next is left over to
+        // be copied when room is made for it. (Six bytes first: its header.)
+        let mut wanted = 6 - buffer.len().min(6);
         if buffer.len() >= 6 {
             if buffer[0] != 0x04 {
                 return association
@@ -469,9 +473,10 @@ where
             if buffer.len() >= whole {
                 return Ok(Received::PData(buffer.split_to(whole)));
             }
-            buffer.reserve(whole - buffer.len());
+            wanted = whole - buffer.len();
         }
-        let read = tokio::time::timeout(config.timeout, stream.read_buf(buffer))
+        buffer.reserve(wanted);
+        let read = tokio::time::timeout(config.timeout, stream.read_buf(&mut buffer.limit(wanted)))
             .await
             .map_err(|_| "the caller went silent".to_owned())?
             .map_err(|e| format!("reading a PDU: {e}"))?;
@@ -735,8 +740,11 @@ fn early(
         return None;
     }
     let at = crate::walk::pixel_data_at(file, crate::walk::Encoding::of(transfer_syntax))?;
+    // With the pixel data's element header (12 bytes at most) the parser stops at the tag
+    // it was told to read until; without it, it stops at the end of its input, but only
+    // after making an error with a backtrace, which costs more than the parse.
     let head = Stored {
-        length: 144 + meta_length + at,
+        length: (144 + meta_length + at + 12).min(so_far.length),
         ..so_far.clone()
     };
     attributes(&head, sop_class_uid, sop_instance_uid).ok()
