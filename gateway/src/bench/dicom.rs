@@ -162,6 +162,19 @@ struct Timed {
     cpu: f64,
 }
 
+/// Free memory and page cache in GiB, from /proc/meminfo.
+fn free_memory() -> Option<(f64, f64)> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / (1024.0 * 1024.0))
+    };
+    Some((field("MemFree:")?, field("Cached:")?))
+}
+
 fn count(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
@@ -207,6 +220,7 @@ async fn relay_timed<F: std::future::Future<Output = anyhow::Result<()>>>(
 /// Each round of (b) and of (c) has its own (a) just before it, on the same files, and the
 /// ratios are of those pairs.
 pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::Result<()> {
+    let free_memory = free_memory();
     let work = tempfile::tempdir()?;
     let root = work.path();
     println!(
@@ -353,6 +367,11 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
         "SQLite"
     };
     println!("\n{images} images, {mb:.1} MB, {cores} cores, {db}, {rounds} rounds");
+    if let Some((free, cached)) = free_memory {
+        // With little memory free, every write first makes the kernel reclaim page cache,
+        // which slows (a) more than the relay: the ratios look better than they are.
+        println!("memory at the start: {free:.1} GiB free, {cached:.1} GiB page cache");
+    }
     println!("{:<52} {:>8} {:>8} {:>8}", "", "seconds", "× (a)", "CPU s");
     let secs = |t: &Timed| t.wall.as_secs_f64();
     let report = |name: &str, pairs: &[(Timed, Timed)]| {
