@@ -406,14 +406,18 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `duikou` binary, built with cargo if it is not there yet.
+/// The `duikou` binary, built with cargo if it is not there yet. It is built as
+/// `tests/run` builds (the whole workspace, all targets), so that after it this is a
+/// check of a second: `-p duikou --bin duikou` alone unifies the dependencies' features
+/// differently (without the dev-dependencies') and rebuilt the gateway, for minutes in a
+/// fresh clone, inside the first test that started a relay.
 pub fn duikou_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let binary = target.join("debug").join("duikou");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "duikou", "--bin", "duikou"])
+        .args(["build", "--quiet", "--workspace", "--all-targets"])
         .current_dir(workspace_root())
         .status()
         .expect("cargo runs");
