@@ -119,21 +119,17 @@ pub async fn record(
         .await?;
     }
     for o in outcomes {
-        match &o.error {
-            None => {}
-            Some(error) => {
-                sqlx::query::<Db>(
-                    "update forward_job set state = $3, attempts = attempts + 1, last_error = $2, next_attempt_at = $4
-                     where id = $1 and state = 'sending'",
-                )
-                .bind(o.id)
-                .bind(error)
-                .bind(if o.retry { "pending" } else { "failed" })
-                .bind(o.next)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        let Some(error) = &o.error else { continue };
+        sqlx::query::<Db>(
+            "update forward_job set state = $3, attempts = attempts + 1, last_error = $2, next_attempt_at = $4
+             where id = $1 and state = 'sending'",
+        )
+        .bind(o.id)
+        .bind(error)
+        .bind(if o.retry { "pending" } else { "failed" })
+        .bind(o.next)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())
