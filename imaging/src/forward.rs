@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::dimse::{self, status};
 use crate::spool::Stored;
+use crate::walk::PART10_HEAD;
 
 /// Where an instance goes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -634,10 +635,11 @@ where
         let mut bytes = &buffers.read[..length];
         if first {
             // The file meta stays here: the data set alone goes out.
-            let meta = bytes
-                .get(140..144)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-            let Some(data_set) = meta.map(|m| 144 + m).filter(|&d| d <= bytes.len()) else {
+            let Some(data_set) = crate::walk::meta_length(bytes)
+                .and_then(|m| usize::try_from(m).ok())
+                .map(|m| PART10_HEAD + m)
+                .filter(|&d| d <= bytes.len())
+            else {
                 return Err("the stored instance is cut short".into());
             };
             bytes = &bytes[data_set..];

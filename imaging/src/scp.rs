@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::dimse::{self, Command, status};
 use crate::sop_classes;
 use crate::spool::{Incoming, Sender, Spool, Stored};
+use crate::walk::{PART10_HEAD, meta_length};
 
 /// The implementation class UID written into the file meta of stored instances (a UUID
 /// derived root, PS3.5 B.2).
@@ -629,16 +630,15 @@ fn walk_file(stored: &Stored, transfer_syntax: &str) -> Result<(), u16> {
     let mut file = std::io::BufReader::new(file);
     file.seek(SeekFrom::Start(stored.offset))
         .map_err(|_| status::OUT_OF_RESOURCES)?;
-    let mut head = [0_u8; 144];
-    if stored.length < 144 {
+    // The file goes on past the record: nothing beyond its length is read.
+    if stored.length < PART10_HEAD as u64 {
         return Err(status::CANNOT_UNDERSTAND);
     }
+    let mut head = [0_u8; PART10_HEAD];
     file.read_exact(&mut head)
         .map_err(|_| status::CANNOT_UNDERSTAND)?;
-    let meta_length = u64::from(u32::from_le_bytes([
-        head[140], head[141], head[142], head[143],
-    ]));
-    let Some(data_set) = stored.length.checked_sub(144 + meta_length) else {
+    let meta_length = meta_length(&head).ok_or(status::CANNOT_UNDERSTAND)?;
+    let Some(data_set) = stored.length.checked_sub(PART10_HEAD as u64 + meta_length) else {
         return Err(status::CANNOT_UNDERSTAND);
     };
     file.seek_relative(i64::try_from(meta_length).map_err(|_| status::CANNOT_UNDERSTAND)?)
@@ -730,11 +730,9 @@ fn early(
         return None;
     }
     let mut file = so_far.open().ok()?;
-    let mut head = [0_u8; 144];
+    let mut head = [0_u8; PART10_HEAD];
     file.read_exact(&mut head).ok()?;
-    let meta_length = u64::from(u32::from_le_bytes([
-        head[140], head[141], head[142], head[143],
-    ]));
+    let meta_length = meta_length(&head)?;
     let skipped = std::io::copy(&mut (&mut file).take(meta_length), &mut std::io::sink()).ok()?;
     if skipped != meta_length {
         return None;
@@ -744,7 +742,7 @@ fn early(
     // it was told to read until; without it, it stops at the end of its input, but only
     // after making an error with a backtrace, which costs more than the parse.
     let head = Stored {
-        length: (144 + meta_length + at + 12).min(so_far.length),
+        length: (PART10_HEAD as u64 + meta_length + at + 12).min(so_far.length),
         ..so_far.clone()
     };
     attributes(&head, sop_class_uid, sop_instance_uid).ok()

@@ -13,6 +13,7 @@ use crate::dimse::status;
 use crate::scp::TRANSFER_SYNTAXES;
 use crate::sop_classes;
 use crate::spool::Stored;
+use crate::walk::{PART10_HEAD, meta_length};
 
 /// Failure reasons of STOW-RS beyond the DIMSE statuses (PS3.18 Table 10.5.3-1).
 pub mod reason {
@@ -79,14 +80,16 @@ const MAX_META: usize = 64 * 1024;
 /// is walked before it is parsed, so that a damaged length is refused rather than
 /// allocated.
 pub fn read_meta(mut input: impl Read) -> Result<Meta, u16> {
-    let mut head = [0_u8; 144];
+    let mut head = [0_u8; PART10_HEAD];
     input
         .read_exact(&mut head)
         .map_err(|_| status::CANNOT_UNDERSTAND)?;
     if &head[128..132] != b"DICM" || head[132..140] != *b"\x02\x00\x00\x00UL\x04\x00" {
         return Err(status::CANNOT_UNDERSTAND);
     }
-    let length = u32::from_le_bytes([head[140], head[141], head[142], head[143]]) as usize;
+    let length = meta_length(&head)
+        .and_then(|l| usize::try_from(l).ok())
+        .ok_or(status::CANNOT_UNDERSTAND)?;
     if length > MAX_META {
         return Err(status::CANNOT_UNDERSTAND);
     }

@@ -30,6 +30,18 @@ impl Encoding {
     }
 }
 
+/// The bytes of a Part 10 file up to its file meta group's length: the 128-byte preamble,
+/// `DICM`, the group length element's header (8 bytes) and its value (4).
+pub const PART10_HEAD: usize = 144;
+
+/// How long the file meta group of a Part 10 file is past its length element, from its
+/// first [`PART10_HEAD`] bytes; its data set starts that many bytes after them. `None`
+/// if `head` is shorter.
+pub fn meta_length(head: &[u8]) -> Option<u64> {
+    let value = head.get(PART10_HEAD - 4..PART10_HEAD)?;
+    Some(u64::from(u32::from_le_bytes(value.try_into().ok()?)))
+}
+
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 const ITEM: (u16, u16) = (0xFFFE, 0xE000);
 const ITEM_END: (u16, u16) = (0xFFFE, 0xE00D);
