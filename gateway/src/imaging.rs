@@ -90,6 +90,29 @@ pub struct StoreArchive {
 /// them, new instances are queued as pending and claimed from the queue.
 const HANDOFF: usize = 64;
 
+impl StoreArchive {
+    /// The archive over `store` and `spool`, which hands up to `handoff` claimed forwards
+    /// (claimed for `lease`) to the forward worker through the returned receiver, and
+    /// wakes it through the returned notify for the rest.
+    pub fn new(
+        store: Store,
+        spool: Spool,
+        handoff: usize,
+        lease: Duration,
+    ) -> (Self, mpsc::Receiver<Job>, Arc<Notify>) {
+        let wake = Arc::new(Notify::new());
+        let (handoff, handed) = mpsc::channel(handoff.max(1));
+        let archive = Self {
+            store,
+            spool,
+            handoff,
+            lease,
+            wake: wake.clone(),
+        };
+        (archive, handed, wake)
+    }
+}
+
 impl Archive for StoreArchive {
     type Route = NewForward;
 
@@ -305,15 +328,13 @@ impl Relay {
         let root = prepared.config.imaging.spool(&prepared.config.data.dir);
         let spool = Spool::open(&root)
             .with_context(|| format!("opening the DICOM spool {}", root.display()))?;
-        let wake = Arc::new(Notify::new());
-        let (handoff, handed) = mpsc::channel(HANDOFF);
-        let archive = Arc::new(StoreArchive {
-            store: prepared.store.clone(),
-            spool: spool.clone(),
-            handoff,
-            lease: Duration::from_secs(prepared.config.imaging.forward_lease_seconds.max(1)),
-            wake: wake.clone(),
-        });
+        let (archive, handed, wake) = StoreArchive::new(
+            prepared.store.clone(),
+            spool.clone(),
+            HANDOFF,
+            Duration::from_secs(prepared.config.imaging.forward_lease_seconds.max(1)),
+        );
+        let archive = Arc::new(archive);
         let recovered = scp::recover(&spool, archive.as_ref())
             .await
             .map_err(|e| anyhow::anyhow!("recovering the DICOM spool {}: {e}", root.display()))?;

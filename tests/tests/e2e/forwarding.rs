@@ -21,6 +21,7 @@ on_both_backends!(
     forwarding_survives_a_kill_9_of_the_relay,
     what_a_machine_crash_takes_from_the_index_is_found_again_in_the_spool,
     a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear_error,
+    new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from_it,
 );
 
 /// 台山市人民医院 sends as `TAISHAN_CT`; 江门市中心医院 reads its images and receives them
@@ -424,4 +425,126 @@ async fn a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear
         "the cancelled forward stays cancelled"
     );
     app.stop().await;
+}
+
+/// A new instance's forward is claimed in its index transaction and handed straight to the
+/// forward worker while there is room for it; when the worker is behind (the handoff is
+/// full), the forward is queued as pending, the worker is woken, and the queue's claim
+/// gives it. A duplicate queues nothing. (The archive and the store as the relay has them,
+/// with a handoff of one and no worker draining it.)
+async fn new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from_it(
+    backend: Backend,
+) {
+    use duikou_imaging::scp::{Archive as _, Indexed, InstanceRecord};
+    use duikou_tests::duikou::imaging::StoreArchive;
+    use duikou_tests::duikou::store::{ForwardFilter, ForwardTarget, NewForward};
+
+    let db = duikou_tests::TestDb::new(backend).await.unwrap();
+    let prepared = duikou_tests::duikou::startup::prepare(db.config())
+        .await
+        .unwrap();
+    let store = prepared.store.clone();
+    let named = |name: &'static str| {
+        let store = store.clone();
+        async move { store.institutions_named(name).await.unwrap()[0].id }
+    };
+    let (county, tertiary) = (named("台山市人民医院").await, named("江门市中心医院").await);
+    let spool = duikou_imaging::spool::Spool::open(&db.dir.path().join("spool")).unwrap();
+    let lease = Duration::from_secs(60);
+    let (archive, mut handed, wake) = StoreArchive::new(store.clone(), spool, 1, lease);
+    let route = NewForward {
+        target: ForwardTarget {
+            institution_id: Some(tertiary),
+            ae_title: "JMZX_PACS".into(),
+            host: "127.0.0.1".into(),
+            port: 11112,
+            tls: false,
+        },
+        error: None,
+    };
+    let record = |n: u32| InstanceRecord {
+        sop_instance_uid: format!("2.25.{n}"),
+        sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+        study_instance_uid: "2.25.100".into(),
+        series_instance_uid: "2.25.101".into(),
+        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+        size: 1000,
+        path: "segments/00000001.seg".into(),
+        offset: 64 + i64::from(n) * 1064,
+        calling_ae: "TAISHAN_CT".into(),
+        institution_id: county,
+        instance_number: Some(i32::try_from(n).unwrap()),
+        ..InstanceRecord::default()
+    };
+    for n in 1..=3 {
+        let indexed = archive
+            .index(
+                std::future::ready(Some(record(n))),
+                &route,
+                std::future::ready(true),
+            )
+            .await
+            .unwrap();
+        assert_eq!(indexed, Some(Indexed::New), "instance {n}");
+    }
+    // The first went to the worker, claimed; the handoff then was full.
+    let first = handed.try_recv().expect("the first forward is handed over");
+    assert_eq!(first.stored.length, 1000);
+    assert!(handed.try_recv().is_err(), "only one fits the handoff");
+    tokio::time::timeout(Duration::from_secs(1), wake.notified())
+        .await
+        .expect("the worker is woken for the rest");
+    let forwards = store
+        .forwards(&ForwardFilter {
+            limit: 10,
+            ..ForwardFilter::default()
+        })
+        .await
+        .unwrap();
+    let mut states: Vec<(String, String)> = forwards
+        .iter()
+        .map(|f| (f.sop_instance_uid.clone(), f.state.clone()))
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            ("2.25.1".into(), "sending".into()),
+            ("2.25.2".into(), "pending".into()),
+            ("2.25.3".into(), "pending".into()),
+        ]
+    );
+    // The queue gives the two pending ones, not the one already handed over (its lease
+    // holds).
+    let claimed = store.claim_forwards(10, lease).await.unwrap();
+    let mut uids: Vec<&str> = claimed
+        .iter()
+        .map(|c| c.sop_instance_uid.as_str())
+        .collect();
+    uids.sort_unstable();
+    assert_eq!(uids, ["2.25.2", "2.25.3"]);
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.ae_title == "JMZX_PACS" && c.size == 1000)
+    );
+    assert!(store.claim_forwards(10, lease).await.unwrap().is_empty());
+    // The same SOP Instance UID again: success, and nothing queued.
+    let again = archive
+        .index(
+            std::future::ready(Some(record(2))),
+            &route,
+            std::future::ready(true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, Some(Indexed::Duplicate));
+    let after = store
+        .forwards(&ForwardFilter {
+            limit: 10,
+            ..ForwardFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 3);
 }
