@@ -494,13 +494,11 @@ async fn new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from
     tokio::time::timeout(Duration::from_secs(1), wake.notified())
         .await
         .expect("the worker is woken for the rest");
-    let forwards = store
-        .forwards(&ForwardFilter {
-            limit: 10,
-            ..ForwardFilter::default()
-        })
-        .await
-        .unwrap();
+    let all = ForwardFilter {
+        limit: 10,
+        ..ForwardFilter::default()
+    };
+    let forwards = store.forwards(&all).await.unwrap();
     let mut states: Vec<(String, String)> = forwards
         .iter()
         .map(|f| (f.sop_instance_uid.clone(), f.state.clone()))
@@ -539,12 +537,5 @@ async fn new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from
         .await
         .unwrap();
     assert_eq!(again, Some(Indexed::Duplicate));
-    let after = store
-        .forwards(&ForwardFilter {
-            limit: 10,
-            ..ForwardFilter::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(after.len(), 3);
+    assert_eq!(store.forwards(&all).await.unwrap().len(), 3);
 }
