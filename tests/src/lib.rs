@@ -410,13 +410,24 @@ pub fn workspace_root() -> PathBuf {
 /// `tests/run` builds (the whole workspace, all targets), so that after it this is a
 /// check of a second: `-p duikou --bin duikou` alone unifies the dependencies' features
 /// differently (without the dev-dependencies') and rebuilt the gateway, for minutes in a
-/// fresh clone, inside the first test that started a relay.
+/// fresh clone, inside the first test that started a relay. It is built without the
+/// variables cargo sets for a test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`): ring's build
+/// script reruns when `CARGO_MANIFEST_DIR` differs, and rebuilding everything above ring
+/// took 80 s inside the first test to start a relay, and as long again at the next build
+/// from a shell.
 pub fn duikou_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let binary = target.join("debug").join("duikou");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name == "CARGO_MANIFEST_DIR" || name.starts_with("CARGO_PKG_") {
+            build.env_remove(name.as_ref());
+        }
+    }
+    let status = build
         .args(["build", "--quiet", "--workspace", "--all-targets"])
         .current_dir(workspace_root())
         .status()
