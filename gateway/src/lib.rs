@@ -15,6 +15,7 @@
 //! - [`http`]: the axum application under `/api/v1`, health and metrics.
 //! - [`rooms`]: who may enter a booked session's video room, and the record of presence.
 //! - [`bus`]: signaling events between gateway processes over PostgreSQL LISTEN/NOTIFY.
+//! - [`web`]: the browser pages (the files under `gateway/web/`, compiled in).
 //! - [`startup`]: prepare the store, then serve until shutdown; shared by `main` and tests.
 
 pub mod audit;
@@ -37,3 +38,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod web;

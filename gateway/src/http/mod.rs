@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(health::router())
         .merge(dicomweb::router(&state.config.http.cors_origins))
+        .merge(crate::web::router())
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), health::track))
         .layer(middleware::from_fn(log_errors))

@@ -1,0 +1,259 @@
+//! The browser pages: one HTML shell per page path, and the files under `gateway/web/`
+//! (JavaScript modules, the style sheet, the message catalogues) at `/static/`.
+//!
+//! The pages hold no data: each is the shell, in which `web/js/app.js` loads the page's
+//! module, and the module reads and changes everything through `/api/v1` with the session
+//! cookie. So a page shows exactly what the API lets its user see; a refused call shows
+//! the refusal, never a partial page. The files are compiled into the binary (rust-embed),
+//! so the product runs with no front-end build and no files beside it.
+//!
+//! Text comes from the message catalogues `web/i18n/<lang>/*.json` (one file per area,
+//! merged per language at `/static/i18n/<lang>.json`). Chinese is the default; the
+//! `duikou_lang` cookie, set by the language switch, picks English.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use rust_embed::RustEmbed;
+use serde_json::{Map, Value};
+
+use crate::http::AppState;
+
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct Assets;
+
+#[derive(RustEmbed)]
+#[folder = "web/i18n/"]
+struct Catalogues;
+
+/// The languages there are catalogues for; the first is the default.
+pub const LANGUAGES: [&str; 2] = ["zh", "en"];
+
+/// The cookie that holds the chosen language.
+pub const LANG_COOKIE: &str = "duikou_lang";
+
+/// Where each page is, and the name of its module under `web/js/pages/`.
+const PAGES: [(&str, &str); 12] = [
+    ("/login", "login"),
+    ("/home", "home"),
+    ("/requests", "requests"),
+    ("/requests/new", "request_new"),
+    ("/requests/{id}", "request"),
+    ("/inbox", "inbox"),
+    ("/rooms/{session}", "room"),
+    ("/worklist", "worklist"),
+    ("/viewer/{study}", "viewer"),
+    ("/teaching", "teaching"),
+    ("/program", "program"),
+    ("/audit", "audit"),
+];
+
+/// The pages and their files.
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new()
+        .route("/", get(|| async { Redirect::to("/home") }))
+        .route("/static/i18n/{file}", get(catalogue))
+        .route("/static/{*path}", get(asset));
+    for (path, module) in PAGES {
+        router = router.route(path, get(move |headers: HeaderMap| page(module, headers)));
+    }
+    router
+}
+
+/// The language a request asks for by its cookie, else the default.
+fn language(headers: &HeaderMap) -> &'static str {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LANG_COOKIE)
+        .and_then(|(_, value)| LANGUAGES.into_iter().find(|l| *l == value))
+        .unwrap_or(LANGUAGES[0])
+}
+
+/// The merged catalogue of each language.
+fn catalogues() -> &'static BTreeMap<&'static str, Value> {
+    static MERGED: OnceLock<BTreeMap<&'static str, Value>> = OnceLock::new();
+    MERGED.get_or_init(|| {
+        LANGUAGES
+            .into_iter()
+            .map(|lang| {
+                let mut merged = Map::new();
+                let prefix = format!("{lang}/");
+                for name in Catalogues::iter().filter(|n| n.starts_with(&prefix)) {
+                    let file = Catalogues::get(&name).expect("listed by iter");
+                    // The catalogues are part of the build; `web_catalogues_agree` checks
+                    // that each parses and that both languages have the same keys.
+                    if let Ok(Value::Object(messages)) = serde_json::from_slice(&file.data) {
+                        merged.extend(messages);
+                    }
+                }
+                (lang, Value::Object(merged))
+            })
+            .collect()
+    })
+}
+
+/// One message of a language's catalogue (the key itself when it is missing).
+pub fn message(lang: &str, key: &str) -> String {
+    catalogues()
+        .get(lang)
+        .and_then(|c| c.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or(key)
+        .to_owned()
+}
+
+/// Escapes text for HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The shell of a page: the module loads the page's data and draws it.
+async fn page(module: &'static str, headers: HeaderMap) -> Response {
+    let lang = language(&headers);
+    let html_lang = if lang == "zh" { "zh-CN" } else { "en" };
+    let title = escape(&message(lang, "app.title"));
+    let noscript = escape(&message(lang, "app.noscript"));
+    let body = format!(
+        r#"<!doctype html>
+<html lang="{html_lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="/static/app.css">
+<script type="module" src="/static/js/app.js"></script>
+</head>
+<body data-page="{module}" data-lang="{lang}">
+<header id="bar"></header>
+<main id="app" aria-live="polite"></main>
+<noscript>{noscript}</noscript>
+</body>
+</html>
+"#
+    );
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+             connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// A file under `web/`.
+async fn asset(Path(path): Path<String>) -> Response {
+    let Some(file) = Assets::get(&path) else {
+        return crate::error::Error::NotFound(format!("/static/{path}")).into_response();
+    };
+    let mime = file.metadata.mimetype();
+    let mut response = file.data.into_owned().into_response();
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(mime) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    // Revalidated each time: a new version of the gateway serves new files at once.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// `/static/i18n/<lang>.json`: a language's merged catalogue.
+async fn catalogue(Path(file): Path<String>) -> Response {
+    let lang = file.strip_suffix(".json").unwrap_or_default();
+    match catalogues().get(lang) {
+        Some(messages) => {
+            let mut response = axum::Json(messages.clone()).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+        None => crate::error::Error::NotFound(format!("/static/i18n/{file}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every catalogue parses, and both languages have the same keys, none empty.
+    #[test]
+    fn web_catalogues_agree() {
+        let mut keys = Vec::new();
+        for lang in LANGUAGES {
+            let prefix = format!("{lang}/");
+            let mut all = Vec::new();
+            for name in Catalogues::iter().filter(|n| n.starts_with(&prefix)) {
+                let file = Catalogues::get(&name).unwrap();
+                let parsed: Map<String, Value> =
+                    serde_json::from_slice(&file.data).unwrap_or_else(|e| panic!("{name}: {e}"));
+                for (k, v) in parsed {
+                    assert!(
+                        v.as_str().is_some_and(|s| !s.trim().is_empty()),
+                        "{name}: {k} is not a text"
+                    );
+                    all.push(k);
+                }
+            }
+            all.sort();
+            keys.push((lang, all));
+        }
+        let (first, rest) = keys.split_first().unwrap();
+        for (lang, k) in rest {
+            let missing: Vec<_> = first.1.iter().filter(|x| !k.contains(x)).collect();
+            let extra: Vec<_> = k.iter().filter(|x| !first.1.contains(x)).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{lang} lacks {missing:?} and has extra {extra:?} against {}",
+                first.0
+            );
+        }
+        assert!(!first.1.is_empty());
+    }
+
+    #[test]
+    fn the_language_comes_from_the_cookie_and_defaults_to_chinese() {
+        let mut h = HeaderMap::new();
+        assert_eq!(language(&h), "zh");
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; duikou_lang=en"),
+        );
+        assert_eq!(language(&h), "en");
+        h.insert(header::COOKIE, HeaderValue::from_static("duikou_lang=fr"));
+        assert_eq!(language(&h), "zh");
+    }
+}

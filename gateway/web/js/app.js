@@ -1,0 +1,60 @@
+// The entry of every page: loads the catalogue and the caller, draws the bar (the
+// sections the caller's roles use, the language switch, log out), then the page's module
+// (`pages/<name>.js`, named by the shell's `data-page`) draws into `<main>`.
+import { loadCatalogue, t, lang, switchLanguage } from "./i18n.js";
+import { api } from "./api.js";
+import { h, fill } from "./dom.js";
+
+/** The sections of the bar: page, catalogue key, and who uses it. */
+const SECTIONS = [
+  ["/home", "nav.home", () => true],
+  ["/requests", "nav.requests", (r) => r.includes("clinician")],
+  ["/requests/new", "nav.new_request", (r) => r.includes("clinician")],
+  ["/inbox", "nav.inbox", (r) => r.includes("clinician") || r.includes("coordinator")],
+];
+
+function bar(me) {
+  const other = lang() === "zh" ? "en" : "zh";
+  const links = me
+    ? SECTIONS.filter(([, , who]) => who(me.roles)).map(([href, key]) =>
+        h("a", { href, class: location.pathname === href ? "current" : null }, t(key)))
+    : [];
+  return [
+    h("a", { class: "brand", href: "/home" }, t("app.name")),
+    h("nav", { "aria-label": t("nav.label") }, links),
+    h("span", { class: "spacer" }),
+    me ? h("span", { class: "who", id: "who" }, me.display_name) : null,
+    h("button", {
+      type: "button", id: "lang-switch", class: "link", lang: other === "zh" ? "zh-CN" : "en",
+      onclick: () => switchLanguage(other),
+    }, t("lang.switch")),
+    me ? h("button", {
+      type: "button", id: "logout", class: "link",
+      onclick: async () => { await api("POST", "/auth/logout"); location.href = "/login"; },
+    }, t("nav.logout")) : null,
+  ];
+}
+
+async function main() {
+  await loadCatalogue();
+  document.title = t("app.title");
+  const page = document.body.dataset.page;
+  const root = document.getElementById("app");
+  let me = null;
+  if (page !== "login") {
+    const { status, data } = await api("GET", "/me");
+    if (status !== 200) return; // api() sends a stranger to the login page
+    me = data;
+  }
+  fill(document.getElementById("bar"), bar(me));
+  const segments = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  const query = new URLSearchParams(location.search);
+  const module = await import(`./pages/${page}.js`);
+  await module.default(root, { me, segments, query });
+  document.body.dataset.ready = "true";
+}
+
+main().catch((e) => {
+  console.error(e);
+  fill(document.getElementById("app"), h("p", { class: "problem" }, t("error.page")));
+});
