@@ -58,6 +58,7 @@ const PAGES: [(&str, &str); 12] = [
 pub fn router() -> Router<AppState> {
     let mut router = Router::new()
         .route("/", get(|| async { Redirect::to("/home") }))
+        .route("/favicon.ico", get(|| async { Redirect::permanent("/static/icon.svg") }))
         .route("/static/i18n/{file}", get(catalogue))
         .route("/static/{*path}", get(asset));
     for (path, module) in PAGES {
@@ -133,6 +134,7 @@ async fn page(module: &'static str, headers: HeaderMap) -> Response {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
+<link rel="icon" href="/static/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">
 <script type="module" src="/static/js/app.js"></script>
 </head>

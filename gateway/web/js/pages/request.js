@@ -1,0 +1,274 @@
+// One request, for both sides: what was asked, the timeline with its deadlines, the
+// attachments, the opinions, and the steps the caller may take now (accept with a slot
+// or decline with a reason; start and join the session; write, sign and amend the
+// opinion; acknowledge it). The server decides who may do what; this page only offers
+// the steps that fit the caller's side and the request's state.
+import { t, when } from "../i18n.js";
+import { api, problemText } from "../api.js";
+import { h, fill, field } from "../dom.js";
+import { badges, institutionName } from "../requests.js";
+
+const DECLINE_CODES = ["no_specialist", "out_of_scope", "incomplete", "capacity"];
+
+function facts(pairs) {
+  return h("dl", { class: "facts" },
+    pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
+      .flatMap(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)]));
+}
+
+export default async function render(root, { me, segments }) {
+  const id = segments[1];
+  const problem = h("p", { class: "problem", role: "alert", id: "step-problem" });
+  const load = async () => {
+    const [r, o, a] = await Promise.all([
+      api("GET", `/requests/${id}`),
+      api("GET", `/requests/${id}/opinions`),
+      api("GET", `/requests/${id}/attachments`),
+    ]);
+    if (r.status !== 200) {
+      document.body.dataset.access = "refused";
+      fill(root, h("h1", {}, t("request.title", { id })),
+        h("p", { class: "problem", id: "refused" },
+          r.status === 403 ? t("request.no_access") : problemText(r.status, r.data)));
+      return;
+    }
+    await draw(r.data, o.status === 200 ? o.data : [], a.status === 200 ? a.data : []);
+  };
+
+  /** Takes a step; on success draws the page again, else says why. */
+  const step = async (name, body = {}, version) => {
+    fill(problem);
+    const { status, data } = await api("POST", `/requests/${id}/${name}`, { ...body, version });
+    if (status !== 200) {
+      fill(problem, problemText(status, data));
+      return false;
+    }
+    await load();
+    return true;
+  };
+
+  const draw = async (r, opinions, attachments) => {
+    const mine = me.institution_id;
+    const requester = mine === r.requester_institution_id;
+    const supporter = mine === r.supporter_institution_id;
+    const consultant = me.clinician_id !== null && me.clinician_id === r.consultant_id;
+    const c = r.content;
+    const summary = c.case_summary ?? {};
+    const sections = [];
+
+    sections.push(h("section", { class: "card", id: "request-facts" }, facts([
+      ["request.kind", t(`kind.${r.kind}`)],
+      ["request.from", await institutionName(r.requester_institution_id)],
+      ["request.to", await institutionName(r.supporter_institution_id)],
+      ["request.created", when(r.created_at)],
+      ["request.submitted", when(r.submitted_at)],
+      ["request.decision_due", r.state === "submitted" ? when(r.decision_due_at) : null],
+      ["request.window", c.window ? `${when(c.window.start)} – ${when(c.window.end)}` : null],
+      ["request.scheduled", r.scheduled_start ? `${when(r.scheduled_start)} – ${when(r.scheduled_end)}` : null],
+      ["request.specialty", c.specialty],
+      ["request.min_title", c.min_title ? t(`title.${c.min_title}`) : null],
+      ["request.reason", c.reason],
+      ["request.purpose", c.purpose],
+      ["patient.name", c.patient?.name],
+      ["patient.sex", c.patient ? t(`sex.${c.patient.sex}`) : null],
+      ["patient.birth_date", c.patient?.birth_date],
+      ["request.consent", c.consent ? t("request.consent_by", { by: t(`consent.by.${c.consent.given_by}`), at: when(c.consent.at) }) : null],
+      ["request.study", c.study_instance_uid ? h("a", { href: `/viewer/${encodeURIComponent(c.study_instance_uid)}` }, c.accession_number || c.study_instance_uid) : null],
+      ["request.decline_reason", r.decline_code ? `${t(`decline.${r.decline_code}`)}: ${r.decline_text ?? ""}` : null],
+    ])));
+
+    sections.push(h("section", { class: "card" }, h("h2", {}, t("new.summary")), facts([
+      ["summary.chief_complaint", summary.chief_complaint],
+      ["summary.history", summary.history],
+      ["summary.findings", summary.findings],
+      ["summary.question", summary.question],
+    ])));
+
+    // What the caller may do now.
+    const actions = h("div", { class: "actions", id: "actions" });
+    const v = r.version;
+    if (requester && r.state === "draft") {
+      actions.append(h("button", { class: "primary", id: "submit", onclick: () => step("submit", {}, v) }, t("step.submit")));
+    }
+    if (requester && ["draft", "submitted", "accepted", "scheduled"].includes(r.state)) {
+      actions.append(h("button", { class: "danger", id: "cancel-request", onclick: () => {
+        if (confirm(t("step.cancel_confirm"))) step("cancel", {}, v);
+      } }, t("step.cancel")));
+    }
+    if (supporter && r.state === "submitted") {
+      sections.push(await acceptForm(r, me, step));
+      sections.push(declineForm(step, v));
+    }
+    if (supporter && r.state === "accepted" && r.kind === "consultation") {
+      sections.push(await scheduleForm(r, me, step));
+    }
+    if (r.kind === "consultation" && ["scheduled", "in_session"].includes(r.state) && (requester || supporter)) {
+      if (r.state === "scheduled") {
+        actions.append(h("button", { id: "start", onclick: () => step("start", {}, v) }, t("step.start")));
+      }
+      actions.append(h("a", { class: "button primary", id: "join", href: `/rooms/consultation-${r.id}` }, t("step.join")));
+    }
+    if (requester && r.state === "opinion_signed") {
+      actions.append(h("button", { class: "primary", id: "acknowledge", onclick: () => step("acknowledge", {}, v) }, t("step.acknowledge")));
+    }
+    if (requester && r.state === "acknowledged") {
+      actions.append(h("button", { id: "close", onclick: () => step("close", {}, v) }, t("step.close")));
+    }
+    sections.unshift(h("div", {}, actions, problem));
+
+    // Opinions: signed versions for everyone; the consultant's draft for them.
+    const signed = opinions.filter((o) => o.status !== "draft").sort((a, b) => b.version - a.version);
+    const draft = opinions.find((o) => o.status === "draft");
+    const opinionSection = h("section", { class: "card", id: "opinions" }, h("h2", {}, t("opinion.title")));
+    if (!signed.length) opinionSection.append(h("p", { class: "muted" }, t("opinion.none")));
+    signed.forEach((o, i) => opinionSection.append(h("article", { class: "opinion-version", "data-version": o.version },
+      h("h3", {}, t(i === 0 ? "opinion.latest" : "opinion.earlier", { version: o.version }),
+        " ", h("span", { class: "muted" }, t("opinion.signed_at", { at: when(o.signed_at) }))),
+      h("p", { class: "opinion" }, o.body))));
+    const writable = consultant && (
+      r.state === "in_session" || r.state === "opinion_signed" || r.state === "acknowledged"
+      || (r.kind !== "consultation" && ["accepted", "scheduled"].includes(r.state)));
+    if (writable) opinionSection.append(opinionEditor(id, draft, signed.length > 0, step, load, v));
+    sections.push(opinionSection);
+
+    sections.push(h("section", { class: "card", id: "attachments" }, h("h2", {}, t("attachments.title")),
+      attachments.length
+        ? h("ul", {}, attachments.map((a) => h("li", {},
+            h("a", { href: `/api/v1/requests/${id}/attachments/${a.id}` }, a.filename),
+            " ", h("span", { class: "muted" }, `${Math.ceil(a.size / 1024)} KB`))))
+        : h("p", { class: "muted" }, t("common.none")),
+      requester && ["draft", "submitted", "accepted", "scheduled"].includes(r.state) ? uploadForm(id, load) : null));
+
+    sections.push(h("section", { class: "card", id: "timeline" }, h("h2", {}, t("timeline.title")),
+      h("ol", { class: "timeline" }, r.events.map((e) => h("li", { "data-to": e.to_state },
+        h("strong", {}, t(`state.${e.to_state}`)), " ", h("span", { class: "muted" }, when(e.at)))),
+        upcoming(r))));
+
+    fill(root, h("h1", {}, t("request.title", { id: r.id }), " ", badges(r)), sections);
+    document.body.dataset.state = r.state;
+  };
+
+  await load();
+}
+
+/** What the request waits for next, with its deadline or time. */
+function upcoming(r) {
+  const next = (key, at, late) => h("li", { class: `upcoming${late ? " late" : ""}`, id: "next-deadline" },
+    h("strong", {}, t(key)), " ", h("span", {}, when(at)));
+  if (r.state === "submitted") return next("timeline.decision_due", r.decision_due_at, r.overdue);
+  if (r.state === "accepted" && r.content.window) return next("timeline.schedule_by", r.content.window.end, false);
+  if (r.state === "scheduled") return next("timeline.session", r.scheduled_start, false);
+  if (r.state === "opinion_signed") return h("li", { class: "upcoming" }, h("strong", {}, t("timeline.acknowledge")));
+  return null;
+}
+
+/** Accept: the consultant (the caller, or one chosen by a coordinator) and, for a
+ * consultation, one of their free slots inside the proposed window. */
+async function acceptForm(r, me, step) {
+  const { data: list } = await api("GET", `/clinicians?institution_id=${me.institution_id}&limit=200`);
+  const consultants = (list ?? []).filter((c) => c.licence_number);
+  const who = h("select", { name: "consultant_id", id: "consultant" },
+    consultants.map((c) => h("option", { value: c.id, selected: c.id === me.clinician_id }, `${c.name} · ${c.title}`)));
+  const slot = h("select", { name: "start", id: "slot" });
+  const needsSlot = r.kind === "consultation";
+  const loadSlots = async () => fillSlots(slot, who.value, r);
+  who.addEventListener("change", loadSlots);
+  if (needsSlot) await loadSlots();
+  const form = h("form", { class: "card", id: "accept-form" },
+    h("h2", {}, t("accept.title")),
+    h("div", { class: "row" },
+      field(t("accept.consultant"), who),
+      needsSlot ? field(t("accept.slot"), slot) : null),
+    h("button", { type: "submit", class: "primary", id: "accept" }, t("step.accept")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (needsSlot && !slot.value) return;
+    const ok = await step("accept", { consultant_id: Number(who.value) }, r.version);
+    // Accepted: book the slot at once (the request's version has moved on by one).
+    if (ok && needsSlot) await step("schedule", { start: slot.value });
+  });
+  return form;
+}
+
+async function fillSlots(select, consultant, r) {
+  const from = new Date(Math.max(Date.now(), Date.parse(r.content.window.start)));
+  const to = new Date(Date.parse(r.content.window.end));
+  const day = (d) => new Date(d.getTime() + 8 * 3600e3).toISOString().slice(0, 10);
+  const { status, data } = await api("GET", `/clinicians/${consultant}/slots?from=${day(from)}&to=${day(to)}`);
+  const slots = status === 200 ? data.filter((s) =>
+    Date.parse(s.start) >= Date.parse(r.content.window.start) && Date.parse(s.end) <= Date.parse(r.content.window.end)) : [];
+  fill(select, slots.length
+    ? slots.map((s) => h("option", { value: s.start }, when(s.start)))
+    : h("option", { value: "" }, t("accept.no_slots")));
+}
+
+async function scheduleForm(r, me, step) {
+  const slot = h("select", { name: "start", id: "slot" });
+  await fillSlots(slot, r.consultant_id, r);
+  const form = h("form", { class: "card", id: "schedule-form" },
+    h("h2", {}, t("schedule.title")),
+    field(t("accept.slot"), slot),
+    h("button", { type: "submit", class: "primary", id: "schedule" }, t("step.schedule")));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (slot.value) step("schedule", { start: slot.value }, r.version);
+  });
+  return form;
+}
+
+function declineForm(step, version) {
+  const code = h("select", { name: "reason_code", id: "decline-code" },
+    DECLINE_CODES.map((c) => h("option", { value: c }, t(`decline.${c}`))));
+  const text = h("textarea", { name: "reason_text", id: "decline-text", required: true });
+  const form = h("form", { class: "card", id: "decline-form" },
+    h("h2", {}, t("decline.title")),
+    field(t("decline.code"), code),
+    field(t("decline.text"), text),
+    h("button", { type: "submit", class: "danger", id: "decline" }, t("step.decline")));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    step("decline", { reason_code: code.value, reason_text: text.value }, version);
+  });
+  return form;
+}
+
+function opinionEditor(id, draft, amending, step, load, version) {
+  const body = h("textarea", { name: "body", id: "opinion-body", rows: 8 }, draft?.body ?? "");
+  const note = h("p", { class: "problem", role: "alert" });
+  const save = async () => {
+    fill(note);
+    const { status, data } = await api("PUT", `/requests/${id}/opinions`, { body: body.value });
+    if (status !== 200) fill(note, problemText(status, data));
+    return status === 200;
+  };
+  return h("div", { id: "opinion-editor" },
+    h("h3", {}, t(amending ? "opinion.amend" : "opinion.write")),
+    body, note,
+    h("div", { class: "actions" },
+      h("button", { type: "button", id: "save-opinion", onclick: async () => { if (await save()) await load(); } }, t("opinion.save")),
+      h("button", { type: "button", class: "primary", id: "sign", onclick: async () => {
+        if (!(await save())) return;
+        if (confirm(t("opinion.sign_confirm"))) await step("sign", {}, undefined);
+      } }, t("step.sign"))));
+}
+
+function uploadForm(id, load) {
+  const file = h("input", { type: "file", name: "file", id: "attachment-file", accept: "application/pdf,image/jpeg,image/png" });
+  const note = h("p", { class: "problem", role: "alert" });
+  const form = h("form", { id: "attach-form" }, field(t("attachments.add"), file), note,
+    h("button", { type: "submit" }, t("attachments.upload")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = file.files[0];
+    if (!f) return;
+    const response = await fetch(`/api/v1/requests/${id}/attachments?filename=${encodeURIComponent(f.name)}`, {
+      method: "POST", credentials: "same-origin", headers: { "content-type": f.type || "application/octet-stream" }, body: f,
+    });
+    if (response.status !== 201) {
+      fill(note, problemText(response.status, await response.json().catch(() => null)));
+      return;
+    }
+    await load();
+  });
+  return form;
+}
