@@ -11,6 +11,7 @@ const SECTIONS = [
   ["/requests", "nav.requests", (r) => r.includes("clinician")],
   ["/requests/new", "nav.new_request", (r) => r.includes("clinician")],
   ["/inbox", "nav.inbox", (r) => r.includes("clinician") || r.includes("coordinator")],
+  ["/worklist", "nav.worklist", (r) => r.includes("radiologist") || r.includes("coordinator")],
 ];
 
 function bar(me) {

@@ -1,0 +1,362 @@
+// The video room of a booked session (`/rooms/consultation-12`, `ward-round-3`,
+// `teaching-5`): the local camera, one tile per remote participant (or, where the
+// forwarding unit carries the media, per video it forwards), the controls, who is there
+// and, in classrooms, raised hands. The connection itself is `../room.js`.
+//
+// For tests: `#room-status` (the state in words), `body[data-room-state]` (joining,
+// connected, reconnecting, left, replaced, removed, full, refused, closed), `#quality`
+// (`data-quality`), `video#local`, `video[data-identity][data-role]` per remote tile (and
+// `data-slot` where the unit forwards), buttons `#mic`, `#camera`, `#audio-only`,
+// `#screen`, `#hand`, `#leave` (`data-on` says whether the thing is on), and for
+// moderators `button.grant[data-identity]` per raised hand.
+import { t } from "../i18n.js";
+import { problemText } from "../api.js";
+import { h, fill } from "../dom.js";
+import { RoomClient } from "../room.js";
+
+const KINDS = [
+  ["consultation-", "consultation"],
+  ["ward-round-", "ward_round"],
+  ["teaching-", "teaching"],
+];
+
+/** States after which the room is over for this page. */
+const OVER = ["left", "replaced", "removed", "full", "refused", "closed"];
+
+function setRoomState(state) {
+  document.body.dataset.roomState = state;
+}
+
+function roleName(role) {
+  return role ? t(`room.role.${role}`) : t("room.role.unknown");
+}
+
+export default async function render(root, { segments }) {
+  const session = segments[1] ?? "";
+  const kind = KINDS.find(([prefix]) => session.startsWith(prefix))?.[1] ?? "consultation";
+  const number = session.slice(session.lastIndexOf("-") + 1);
+
+  const client = new RoomClient(session);
+  const status = h("p", { id: "room-status", role: "status" }, t("room.status.joining"));
+  const quality = h("span", { id: "quality", class: "quality", "data-quality": "unknown" }, t("room.quality.unknown"));
+  const notice = h("p", { id: "room-notice", class: "problem", role: "alert" });
+  const localVideo = h("video", { id: "local", autoplay: true, playsinline: true, muted: true });
+  localVideo.muted = true;
+  const localCaption = h("figcaption", {});
+  const localTile = h("figure", { class: "tile self empty" }, localVideo,
+    h("span", { class: "placeholder" }, t("room.tile.camera_off")), localCaption);
+  const tiles = h("div", { id: "tiles", class: "tiles", "data-count": "0" }, localTile);
+  const sounds = h("div", { class: "room-sounds", "aria-hidden": "true" });
+  const peopleList = h("ul", { id: "people-list" });
+  const peopleTitle = h("h2", {}, t("room.people.title", { n: 1 }));
+  const people = h("aside", { id: "people", class: "room-side card" }, peopleTitle, peopleList);
+
+  const button = (id, onclick, cls = null) => h("button", { type: "button", id, class: cls, onclick });
+  const mic = button("mic", () => client.toggleMic());
+  const camera = button("camera", () => client.toggleCamera());
+  const audioOnly = button("audio-only", () => client.setAudioOnly(!client.audioOnly));
+  const screen = button("screen", () => client.toggleScreen());
+  const hand = button("hand", () => client.raiseHand(!client.handRaised));
+  const sound = button("sound", () => unblockSound(), "primary");
+  const leave = button("leave", () => client.leave(), "danger");
+  fill(leave, t("room.leave"));
+  fill(sound, t("room.sound"));
+  hand.hidden = true;
+  sound.hidden = true;
+  if (!navigator.mediaDevices?.getDisplayMedia) screen.hidden = true;
+  const controls = h("div", { class: "room-controls", role: "toolbar", "aria-label": t("room.controls") },
+    mic, camera, audioOnly, screen, hand, sound, leave);
+
+  const head = h("header", { class: "room-head" },
+    h("h1", {}, t(`room.title.${kind}`, { id: number })), status, quality);
+  const room = h("section", { class: "room", "data-session": session },
+    head,
+    notice,
+    h("div", { class: "room-body" }, h("div", { class: "room-stage" }, tiles, sounds), people),
+    controls);
+
+  /** Remote tiles (and, where the unit forwards, audio slots) by key. */
+  const remotes = new Map();
+  /** Media elements the browser would not start with sound. */
+  const blocked = new Set();
+  let noticeTimer = null;
+
+  function say(text, { problem = false } = {}) {
+    fill(status, text);
+    status.classList.toggle("problem", problem);
+  }
+
+  function tell(text) {
+    fill(notice, text);
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => fill(notice), 8_000);
+  }
+
+  function play(el) {
+    const started = el.play();
+    if (!started) return;
+    started.catch((e) => {
+      if (e.name !== "NotAllowedError") return;
+      // No sound before the user touches the page: play muted, offer a button for sound.
+      el.muted = true;
+      blocked.add(el);
+      sound.hidden = false;
+      el.play().catch(() => {});
+    });
+  }
+
+  function unblockSound() {
+    for (const el of blocked) {
+      el.muted = false;
+      el.play().catch(() => {});
+    }
+    blocked.clear();
+    sound.hidden = true;
+  }
+
+  function attach(el, stream) {
+    const ids = (s) => (s ? s.getTracks().map((x) => x.id).sort().join() : "");
+    if (ids(el.srcObject) === ids(stream)) return;
+    el.srcObject = stream;
+    if (stream) play(el);
+  }
+
+  function connectedText() {
+    const n = client.participants.size;
+    return n === 0 ? t("room.status.waiting") : t("room.status.connected", { n: n + 1 });
+  }
+
+  // ---- tiles -----------------------------------------------------------------------
+
+  function countTiles() {
+    tiles.dataset.count = String([...remotes.values()].filter((r) => r.kind === "video").length);
+  }
+
+  function tile(key, { identity = null, role = null, slot = null } = {}) {
+    let r = remotes.get(key);
+    if (r && r.kind === "video") {
+      if (identity) r.video.dataset.identity = identity;
+      if (role) {
+        r.video.dataset.role = role;
+        fill(r.name, roleName(role));
+      }
+      return r;
+    }
+    const dataset = {};
+    if (identity) dataset.identity = identity;
+    if (role) dataset.role = role;
+    if (slot !== null) dataset.slot = slot;
+    const video = h("video", { autoplay: true, playsinline: true, dataset });
+    const name = h("span", { class: "name" }, role ? roleName(role) : t("room.tile.forwarded"));
+    const badges = h("span", { class: "badges" });
+    const placeholder = h("span", { class: "placeholder" }, t("room.tile.waiting"));
+    const fig = h("figure", { class: "tile" }, video, placeholder, h("figcaption", {}, name, badges));
+    video.addEventListener("resize", () => fig.classList.toggle("has-video", video.videoWidth > 0));
+    video.addEventListener("loadeddata", () => fig.classList.toggle("has-video", video.videoWidth > 0));
+    tiles.append(fig);
+    r = { kind: "video", fig, video, name, badges, placeholder };
+    remotes.set(key, r);
+    countTiles();
+    return r;
+  }
+
+  function badgesOf(p) {
+    return [
+      p.audioMuted ? h("span", { class: "badge" }, t("room.badge.muted")) : null,
+      p.videoMuted ? h("span", { class: "badge" }, t("room.badge.camera_off")) : null,
+      p.hand ? h("span", { class: "badge hand" }, t("room.badge.hand")) : null,
+      p.mic && client.forwarded ? h("span", { class: "badge speaking" }, t("room.badge.speaking")) : null,
+    ];
+  }
+
+  function removeRemote(key) {
+    const r = remotes.get(key);
+    if (!r) return;
+    remotes.delete(key);
+    const el = r.kind === "video" ? r.video : r.audio;
+    el.srcObject = null;
+    blocked.delete(el);
+    (r.kind === "video" ? r.fig : r.audio).remove();
+    countTiles();
+  }
+
+  // ---- who is there ----------------------------------------------------------------
+
+  function drawPeople() {
+    const me = {
+      identity: client.identity, role: client.role, hand: client.handRaised,
+      mic: client.micGranted, ...mutedSelf(),
+    };
+    const everyone = [me, ...client.participants.values()];
+    fill(peopleTitle, t("room.people.title", { n: everyone.length }));
+    const moderating = client.grants.moderate && client.forwarded;
+    fill(peopleList, everyone.map((p) => {
+      const self = p.identity === client.identity;
+      const actions = [];
+      if (moderating && !self && p.hand && !p.mic) {
+        actions.push(h("button", {
+          type: "button", class: "grant primary", "data-identity": p.identity,
+          onclick: () => client.grant(p.identity, true),
+        }, t("room.grant")));
+      }
+      if (moderating && !self && p.mic) {
+        actions.push(h("button", {
+          type: "button", class: "revoke", "data-identity": p.identity,
+          onclick: () => client.grant(p.identity, false),
+        }, t("room.revoke")));
+      }
+      return h("li", { "data-identity": p.identity, "data-role": p.role ?? "", class: self ? "self" : null },
+        h("span", { class: "name" }, self ? t("room.people.me", { role: roleName(p.role) }) : roleName(p.role)),
+        h("span", { class: "badges" }, badgesOf(p)),
+        actions.length ? h("span", { class: "actions" }, actions) : null);
+    }));
+  }
+
+  function mutedSelf() {
+    return {
+      audioMuted: !(client.mic && client.micOn && client.mayTalk),
+      videoMuted: !(client.grants.publish && client.cam && !client.audioOnly && (client.sharing || client.camOn)),
+    };
+  }
+
+  // ---- controls --------------------------------------------------------------------
+
+  function drawControls() {
+    const micUsable = Boolean(client.mic) && client.mayTalk;
+    mic.disabled = !micUsable;
+    mic.dataset.on = String(micUsable && client.micOn);
+    fill(mic, micUsable && client.micOn ? t("room.mic.off") : t("room.mic.on"));
+    camera.disabled = !client.cam || client.audioOnly;
+    camera.dataset.on = String(Boolean(client.cam) && client.camOn);
+    fill(camera, client.cam && client.camOn ? t("room.camera.off") : t("room.camera.on"));
+    audioOnly.dataset.on = String(client.audioOnly);
+    audioOnly.setAttribute("aria-pressed", String(client.audioOnly));
+    fill(audioOnly, client.audioOnly ? t("room.audio_only.off") : t("room.audio_only.on"));
+    screen.hidden = !navigator.mediaDevices?.getDisplayMedia || !client.grants.publish;
+    screen.disabled = client.audioOnly;
+    screen.dataset.on = String(client.sharing);
+    screen.setAttribute("aria-pressed", String(client.sharing));
+    fill(screen, client.sharing ? t("room.screen.off") : t("room.screen.on"));
+    hand.hidden = !(client.forwarded && !client.grants.publish);
+    hand.disabled = client.micGranted;
+    hand.dataset.on = String(client.handRaised);
+    hand.setAttribute("aria-pressed", String(client.handRaised));
+    fill(hand, client.handRaised ? t("room.hand.lower") : t("room.hand.raise"));
+    room.classList.toggle("audio-only", client.audioOnly);
+    localTile.classList.toggle("video-off", mutedSelf().videoMuted);
+    fill(localCaption,
+      h("span", { class: "name" }, t("room.tile.me")),
+      h("span", { class: "badges" }, badgesOf({ ...mutedSelf(), videoMuted: false })));
+    drawPeople();
+  }
+
+  // ---- what the client says ----------------------------------------------------------
+
+  client.addEventListener("state", ({ detail }) => {
+    setRoomState(detail.state);
+    switch (detail.state) {
+      case "joining": say(t("room.status.joining")); break;
+      case "connecting": say(t("room.status.connecting")); break;
+      case "connected": say(connectedText()); break;
+      case "reconnecting": say(t("room.status.reconnecting", { attempt: detail.attempt ?? 1 }), { problem: true }); break;
+      case "refused": say(problemText(detail.status, detail.problem), { problem: true }); break;
+      default: say(t(`room.status.${detail.state}`), { problem: detail.state !== "left" });
+    }
+    if (OVER.includes(detail.state) && room.isConnected) over(detail.state);
+  });
+
+  client.addEventListener("welcome", () => {
+    drawControls();
+  });
+
+  client.addEventListener("participant", ({ detail: p }) => {
+    if (!client.forwarded) {
+      const r = tile(p.identity, { identity: p.identity, role: p.role });
+      fill(r.badges, badgesOf(p));
+      r.fig.classList.toggle("video-off", Boolean(p.videoMuted));
+      fill(r.placeholder, p.videoMuted ? t("room.tile.camera_off") : t("room.tile.waiting"));
+    }
+    drawPeople();
+    if (client.state === "connected") say(connectedText());
+  });
+
+  client.addEventListener("departed", ({ detail }) => {
+    removeRemote(detail.identity);
+    drawPeople();
+    if (client.state === "connected") say(connectedText());
+  });
+
+  client.addEventListener("remote", ({ detail }) => {
+    if (detail.kind === "audio") {
+      let r = remotes.get(detail.key);
+      if (!r) {
+        const audio = h("audio", { autoplay: true, dataset: { slot: detail.slot ?? "" } });
+        sounds.append(audio);
+        r = { kind: "audio", audio };
+        remotes.set(detail.key, r);
+      }
+      attach(r.audio, detail.stream);
+      return;
+    }
+    const r = tile(detail.key, { identity: detail.identity, role: detail.role, slot: detail.slot ?? null });
+    attach(r.video, detail.stream);
+    if (client.forwarded) fill(r.placeholder, t("room.tile.waiting"));
+  });
+
+  client.addEventListener("remote-gone", ({ detail }) => removeRemote(detail.key));
+
+  client.addEventListener("local", ({ detail }) => {
+    attach(localVideo, detail.stream);
+    localTile.classList.toggle("empty", !detail.stream);
+    drawControls();
+  });
+
+  client.addEventListener("controls", () => drawControls());
+
+  client.addEventListener("quality", ({ detail }) => {
+    quality.dataset.quality = detail.quality;
+    fill(quality, t(`room.quality.${detail.quality}`));
+    if (detail.quality === "unknown") {
+      quality.removeAttribute("title");
+    } else {
+      quality.title = t("room.quality.detail", {
+        rtt: detail.rtt === undefined ? "–" : Math.round(detail.rtt * 1000),
+        loss: detail.loss === undefined ? "–" : (detail.loss * 100).toFixed(1),
+        kbps: detail.bitrate === undefined ? "–" : Math.round(detail.bitrate / 1000),
+      });
+    }
+  });
+
+  client.addEventListener("problem", ({ detail }) => {
+    const key = `room.problem.${detail.code}`;
+    const text = t(key);
+    tell(text === key ? t("room.problem.other", { code: detail.code }) : text);
+  });
+
+  client.addEventListener("media-error", ({ detail }) => {
+    if (detail.what === "screen" && detail.error?.name === "NotAllowedError") return;
+    tell(t(`room.media.${detail.what}`));
+  });
+
+  /** The room is over for this page: say why, and offer the way back. */
+  function over(state) {
+    const again = ["left", "replaced", "closed"].includes(state)
+      ? h("button", { type: "button", id: "rejoin", class: "primary", onclick: () => location.reload() }, t("room.rejoin"))
+      : null;
+    for (const r of remotes.values()) (r.kind === "video" ? r.video : r.audio).srcObject = null;
+    localVideo.srcObject = null;
+    fill(root, h("section", { class: "room over" },
+      h("header", { class: "room-head" }, h("h1", {}, t(`room.title.${kind}`, { id: number })), status),
+      h("div", { class: "actions" }, again, h("a", { href: "/home" }, t("room.home")))));
+  }
+
+  window.addEventListener("pagehide", () => client.leave());
+
+  fill(root, status);
+  const answer = await client.start();
+  if (answer.status !== 200) return;
+  drawControls();
+  if (OVER.includes(client.state)) return;
+  head.insertBefore(status, quality);
+  fill(root, room);
+}
