@@ -26,6 +26,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol))
         .routes(routes!(withdraw))
         .routes(routes!(list_enrolments))
+        .routes(routes!(my_enrolments))
         .routes(routes!(record_attendance))
         .routes(routes!(hours))
         .routes(routes!(list_visits, add_visit))
@@ -174,6 +175,16 @@ async fn list_enrolments(
     let s = session(&state, id).await?;
     teaching_rules::require_organiser(&caller.0, s.presenter_institution_id)?;
     Ok(Json(state.store.enrolments(id).await?))
+}
+
+/// The caller's own enrolments (enrolled, waiting or withdrawn), in every session.
+#[utoipa::path(get, path = "/teaching/enrolments", tag = "teaching",
+    responses((status = 200, body = Vec<Enrolment>), (status = 401, body = Problem)))]
+async fn my_enrolments(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Enrolment>>, Error> {
+    Ok(Json(state.store.enrolments_of(caller.0.id).await?))
 }
 
 /// A stretch of presence.

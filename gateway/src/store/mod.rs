@@ -883,7 +883,12 @@ impl Store {
 
     /// A session's enrolments.
     pub async fn enrolments(&self, session_id: i64) -> Result<Vec<Enrolment>, StoreError> {
-        dispatch!(self, teaching::enrolments(session_id))
+        dispatch!(self, teaching::enrolments(Some(session_id), None))
+    }
+
+    /// A trainee's enrolments, in every session.
+    pub async fn enrolments_of(&self, user_id: i64) -> Result<Vec<Enrolment>, StoreError> {
+        dispatch!(self, teaching::enrolments(None, Some(user_id)))
     }
 
     /// Records a stretch of attendance.

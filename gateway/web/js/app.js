@@ -12,6 +12,7 @@ const SECTIONS = [
   ["/requests/new", "nav.new_request", (r) => r.includes("clinician")],
   ["/inbox", "nav.inbox", (r) => r.includes("clinician") || r.includes("coordinator")],
   ["/worklist", "nav.worklist", (r) => r.includes("radiologist") || r.includes("coordinator")],
+  ["/teaching", "nav.teaching", (r) => r.includes("trainee")],
 ];
 
 function bar(me) {

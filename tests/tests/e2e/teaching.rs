@@ -127,6 +127,16 @@ async fn trainees_of_paired_institutions_enrol_with_a_waiting_list_and_earn_hour
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "twice is once");
+    // Each trainee sees their own enrolments, and only theirs.
+    for ((user, token), expected) in trainees.iter().zip(["enrolled", "enrolled", "waiting"]) {
+        let (status, mine) = app.get("/api/v1/teaching/enrolments", token).await;
+        assert_eq!(status, StatusCode::OK, "{mine}");
+        let mine = mine.as_array().unwrap();
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert_eq!(mine[0]["session_id"], id);
+        assert_eq!(mine[0]["status"], expected);
+        assert_eq!(mine[0]["user_id"], *user);
+    }
 
     let kaiping = app.institution_id("开平市中心医院").await;
     let (_, outsider) = app.user("kp.trainee", kaiping, &["trainee"]).await;

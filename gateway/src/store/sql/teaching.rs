@@ -179,12 +179,18 @@ struct EnrolmentRow {
 }
 
 /// A session's enrolments, in order of asking.
-pub async fn enrolments(pool: &Pool, session_id: i64) -> Result<Vec<Enrolment>, StoreError> {
+pub async fn enrolments(
+    pool: &Pool,
+    session_id: Option<i64>,
+    user_id: Option<i64>,
+) -> Result<Vec<Enrolment>, StoreError> {
     let rows = sqlx::query_as::<Db, EnrolmentRow>(
         "select session_id, user_id, institution_id, status, created_at from enrolment
-         where session_id = $1 order by created_at, id",
+         where ($1 is null or session_id = $1) and ($2 is null or user_id = $2)
+         order by created_at, id",
     )
     .bind(session_id)
+    .bind(user_id)
     .fetch_all(pool)
     .await?;
     Ok(rows

@@ -6,7 +6,8 @@
 // For tests: `#room-status` (the state in words), `body[data-room-state]` (joining,
 // connected, reconnecting, left, replaced, removed, full, refused, closed), `#quality`
 // (`data-quality`), `video#local`, `video[data-identity][data-role]` per remote tile (and
-// `data-slot` where the unit forwards), buttons `#mic`, `#camera`, `#audio-only`,
+// `data-slot` where the unit forwards; `data-audio-muted`, `data-video-muted` from the
+// participant's mute state, peer to peer), buttons `#mic`, `#camera`, `#audio-only`,
 // `#screen`, `#hand`, `#leave` (`data-on` says whether the thing is on), and for
 // moderators `button.grant[data-identity]` per raised hand.
 import { t } from "../i18n.js";
@@ -273,6 +274,8 @@ export default async function render(root, { segments }) {
     if (!client.forwarded) {
       const r = tile(p.identity, { identity: p.identity, role: p.role });
       fill(r.badges, badgesOf(p));
+      r.video.dataset.audioMuted = String(Boolean(p.audioMuted));
+      r.video.dataset.videoMuted = String(Boolean(p.videoMuted));
       r.fig.classList.toggle("video-off", Boolean(p.videoMuted));
       fill(r.placeholder, p.videoMuted ? t("room.tile.camera_off") : t("room.tile.waiting"));
     }
