@@ -13,6 +13,8 @@ const SECTIONS = [
   ["/inbox", "nav.inbox", (r) => r.includes("clinician") || r.includes("coordinator")],
   ["/worklist", "nav.worklist", (r) => r.includes("radiologist") || r.includes("coordinator")],
   ["/teaching", "nav.teaching", (r) => r.includes("trainee")],
+  ["/program", "nav.program", (r) => r.includes("admin") || r.includes("coordinator")],
+  ["/audit", "nav.audit", (r) => r.includes("admin")],
 ];
 
 function bar(me) {

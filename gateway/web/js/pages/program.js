@@ -1,0 +1,120 @@
+// Program staff: the institutions as a tree by region, the pairings, and each pairing
+// against the program's targets for a year or quarter, with a chart.
+import { t } from "../i18n.js";
+import { api, problemText } from "../api.js";
+import { h, fill } from "../dom.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+/** Institutions nested by their region path (province/city/county/town/village). */
+function regionTree(institutions) {
+  const root = { name: "", children: new Map(), institutions: [] };
+  for (const i of institutions) {
+    let node = root;
+    for (const part of i.region.split("/").filter(Boolean)) {
+      if (!node.children.has(part)) node.children.set(part, { name: part, children: new Map(), institutions: [] });
+      node = node.children.get(part);
+    }
+    node.institutions.push(i);
+  }
+  const count = (n) => n.institutions.length + [...n.children.values()].reduce((s, c) => s + count(c), 0);
+  const draw = (n, depth) => h("details", { open: depth < 2, "data-region": n.name },
+    h("summary", {}, `${n.name} `, h("span", { class: "muted" }, t("program.count", { n: count(n) }))),
+    h("ul", { class: "tree" },
+      n.institutions.map((i) => h("li", { "data-institution": i.id }, i.name, " ",
+        h("span", { class: "muted" }, `${t(`level.${i.level}`)} · ${t(`kindof.${i.kind}`)}`),
+        i.remote ? [" ", h("span", { class: "badge remote" }, t("request.remote"))] : null)),
+      [...n.children.values()].map((c) => h("li", {}, draw(c, depth + 1)))));
+  return [...root.children.values()].map((c) => draw(c, 0));
+}
+
+/** A bar chart of `{label: value}` as inline SVG. */
+function bars(data, caption) {
+  const entries = Object.entries(data);
+  const max = Math.max(1, ...entries.map(([, v]) => v));
+  const rowH = 26;
+  const chart = svg("svg", { viewBox: `0 0 420 ${entries.length * rowH + 4}`, class: "chart", role: "img", "aria-label": caption });
+  entries.forEach(([label, v], i) => {
+    const y = i * rowH + 2;
+    chart.append(
+      svg("text", { x: 0, y: y + 17, class: "chart-label" }, label),
+      svg("rect", { x: 150, y: y + 4, width: Math.max(2, (v / max) * 230), height: 16, class: "chart-bar" }),
+      svg("text", { x: 156 + (v / max) * 230, y: y + 17, class: "chart-value" }, v));
+  });
+  return h("figure", { class: "chart-box" }, chart, h("figcaption", { class: "muted" }, caption));
+}
+
+export default async function render(root) {
+  const [inst, pairs] = await Promise.all([api("GET", "/institutions?limit=1000"), api("GET", "/pairings?limit=1000")]);
+  if (inst.status !== 200 || pairs.status !== 200) {
+    const bad = inst.status !== 200 ? inst : pairs;
+    return fill(root, h("h1", {}, t("nav.program")), h("p", { class: "problem" }, problemText(bad.status, bad.data)));
+  }
+  const byId = new Map(inst.data.map((i) => [i.id, i]));
+  const names = new Map();
+  const supporterName = async (s) => {
+    if (s.kind === "institution") return byId.get(s.id)?.name ?? `#${s.id}`;
+    const key = `${s.kind}:${s.id}`;
+    if (!names.has(key)) {
+      const r = await api("GET", s.kind === "team" ? `/teams/${s.id}` : `/clinicians/${s.id}`);
+      names.set(key, r.status === 200 ? `${r.data.name} (${byId.get(r.data.institution_id)?.name ?? ""})` : `#${s.id}`);
+    }
+    return names.get(key);
+  };
+  const supportedName = (s) => (s.kind === "institution" ? byId.get(s.value)?.name ?? `#${s.value}` : s.value);
+  const report = h("section", { class: "card", id: "pairing-report" }, h("p", { class: "muted" }, t("program.pick")));
+
+  const showReport = async (p, period) => {
+    const input = h("input", { id: "period", value: period, size: 8, "aria-label": t("program.period") });
+    const reload = h("button", { type: "button", onclick: () => showReport(p, input.value) }, t("program.show"));
+    fill(report, h("h2", {}, t("program.report_of", { supporter: await supporterName(p.supporter), supported: supportedName(p.supported) })),
+      h("div", { class: "row narrow-row" }, input, reload), h("p", {}, t("common.loading")));
+    const r = await api("GET", `/reports/pairings/${p.id}?period=${encodeURIComponent(period)}`);
+    report.lastChild.remove();
+    if (r.status !== 200) return report.append(h("p", { class: "problem" }, problemText(r.status, r.data)));
+    const d = r.data;
+    const byState = Object.fromEntries(Object.entries(d.requests_by_state).map(([k, v]) => [t(`state.${k}`), v]));
+    report.append(
+      h("dl", { class: "facts" },
+        h("dt", {}, t("program.sessions")), h("dd", {}, d.sessions_held),
+        h("dt", {}, t("program.rounds")), h("dd", {}, d.ward_rounds),
+        h("dt", {}, t("program.teaching_hours")), h("dd", {}, d.teaching_hours.toFixed(1)),
+        h("dt", {}, t("program.trainees")), h("dd", {}, d.trainees_attended),
+        h("dt", {}, t("program.to_accept")), h("dd", {}, d.median_hours_to_accept?.toFixed(1) ?? "–"),
+        h("dt", {}, t("program.to_opinion")), h("dd", {}, d.median_hours_to_opinion?.toFixed(1) ?? "–")),
+      Object.keys(byState).length ? bars(byState, t("program.requests_chart", { period: d.period })) : h("p", { class: "muted" }, t("program.no_requests")),
+      h("h3", {}, t("program.targets")),
+      h("table", { class: "stack", id: "targets" },
+        h("thead", {}, h("tr", {}, ["program.target", "program.source", "program.actual", "program.met"].map((k) => h("th", {}, t(k))))),
+        h("tbody", {}, d.targets.map((x) => h("tr", { "data-met": String(x.met) },
+          h("td", {}, x.target), h("td", {}, x.source), h("td", {}, x.actual),
+          h("td", {}, x.met === null ? h("span", { class: "muted" }, t("program.na"))
+            : h("span", { class: `badge ${x.met ? "met" : "urgent"}` }, t(x.met ? "program.yes" : "program.no"))))))));
+  };
+
+  const pairingRows = await Promise.all(pairs.data.map(async (p) => h("tr", { "data-pairing": p.id },
+    h("td", {}, await supporterName(p.supporter)),
+    h("td", {}, supportedName(p.supported)),
+    h("td", {}, p.services.map((s) => t(`service.${s}`)).join("、")),
+    h("td", {}, `${p.valid_from} – ${p.valid_to}`),
+    h("td", {}, t(`pairing.${p.status}`)),
+    h("td", {}, h("button", { type: "button", class: "report", onclick: () => showReport(p, p.valid_from.slice(0, 4)) }, t("program.report"))))));
+
+  fill(root,
+    h("h1", {}, t("nav.program")),
+    h("div", { class: "program-layout" },
+      h("section", { class: "card", id: "regions" }, h("h2", {}, t("program.institutions", { n: inst.data.length })), regionTree(inst.data)),
+      h("div", {},
+        h("section", { class: "card", id: "pairings" }, h("h2", {}, t("program.pairings", { n: pairs.data.length })),
+          h("div", { class: "scroll" }, h("table", { class: "stack" },
+            h("thead", {}, h("tr", {}, ["program.supporter", "program.supported", "program.services", "program.period", "program.status", ""].map((k) => h("th", {}, k ? t(k) : "")))),
+            h("tbody", {}, pairingRows)))),
+        report)));
+}
