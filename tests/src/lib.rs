@@ -18,11 +18,13 @@ use tokio::sync::oneshot;
 
 pub use duikou;
 
+pub mod browser;
 pub mod certs;
 pub mod coturn;
 pub mod dcmtk;
 pub mod media;
 pub mod peer;
+pub mod phantom;
 pub mod process;
 pub mod scu;
 pub mod signal;

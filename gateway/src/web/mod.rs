@@ -58,7 +58,10 @@ const PAGES: [(&str, &str); 12] = [
 pub fn router() -> Router<AppState> {
     let mut router = Router::new()
         .route("/", get(|| async { Redirect::to("/home") }))
-        .route("/favicon.ico", get(|| async { Redirect::permanent("/static/icon.svg") }))
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/static/icon.svg") }),
+        )
         .route("/static/i18n/{file}", get(catalogue))
         .route("/static/{*path}", get(asset));
     for (path, module) in PAGES {

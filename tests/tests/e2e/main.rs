@@ -8,6 +8,8 @@ mod dicomweb;
 mod forwarding;
 mod login;
 mod lookup;
+mod pages;
+mod pages_flows;
 mod pairings;
 mod requests;
 mod rooms;

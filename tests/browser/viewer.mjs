@@ -1,0 +1,91 @@
+// A radiologist of the supporting hospital opens a forwarded study from the worklist in
+// the viewer, scrolls through the series (the wheel, the keys, the slider: each step shows
+// the next image, with other pixels), changes window and level by dragging, and writes and
+// signs the read beside the images.
+// Input: {"username", "password", "study", "images", "request_id", "report"}.
+import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
+
+/** The slice the viewer drew, and a checksum of the canvas's pixels. */
+async function drawn(page) {
+  return page.evaluate(() => {
+    const c = document.getElementById("image");
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) sum += d[i];
+    return { slice: Number(c.dataset.slice), sum, width: c.width, height: c.height };
+  });
+}
+
+/** Waits until the viewer has drawn slice `n`. */
+async function showing(page, n) {
+  await page.waitForFunction((n) => document.getElementById("image")?.dataset.slice === String(n), n);
+  return drawn(page);
+}
+
+await scenario("viewer", async ({ browser }) => {
+  const context = await newContext(browser);
+  const page = await context.newPage();
+  page.on("dialog", (d) => d.accept());
+  await login(page, input.username, input.password);
+
+  await open(page, "/worklist");
+  const row = page.locator(`#worklist tr[data-study="${input.study}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /TS20261201/, "the worklist names the study by its accession number");
+  await screenshot(page, "worklist");
+  await row.locator("a.open-viewer").click();
+  await page.waitForURL((url) => url.pathname.startsWith("/viewer/"));
+  await page.locator('body[data-viewer="ready"]').waitFor({ state: "attached" });
+
+  const first = await showing(page, 1);
+  assert.equal(first.width, 128, "the image is drawn at its own size");
+  assert.ok(first.sum > 0, "the first image is not blank");
+  assert.equal(await text(page, "#slice-label"), `第 1 / ${input.images} 层`);
+  await screenshot(page, "viewer-first");
+
+  // The wheel over the image moves one image a step; each shows other pixels.
+  const canvas = page.locator("#image");
+  const box = await canvas.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  let previous = first;
+  for (let n = 2; n <= 4; n++) {
+    await page.mouse.wheel(0, 120);
+    const now = await showing(page, n);
+    assert.notEqual(now.sum, previous.sum, `image ${n} differs from image ${n - 1}`);
+    previous = now;
+  }
+  // The keys, to the end and back.
+  await canvas.focus();
+  await page.keyboard.press("End");
+  const last = await showing(page, input.images);
+  assert.ok(last.sum > first.sum, "the last image's brighter disc is larger than the first's");
+  assert.equal(await text(page, "#slice-label"), `第 ${input.images} / ${input.images} 层`);
+  await page.keyboard.press("ArrowUp");
+  await showing(page, input.images - 1);
+  // The slider.
+  await page.locator("#slice").fill("6");
+  await showing(page, 6);
+
+  // Window and level: dragging widens the window, and the image changes.
+  const before = await drawn(page);
+  const wl = await text(page, "#wl-label");
+  assert.match(wl, /窗位 40\s+窗宽 400/, "the default window is the images' own");
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 100, box.y + box.height / 2 + 40, { steps: 5 });
+  await page.mouse.up();
+  assert.notEqual(await text(page, "#wl-label"), wl, "dragging changes window and level");
+  assert.notEqual((await drawn(page)).sum, before.sum, "and the image with them");
+  await page.locator("#wl-preset").selectOption("bone");
+  assert.match(await text(page, "#wl-label"), /窗位 400\s+窗宽 1800/);
+  await screenshot(page, "viewer-scrolled");
+
+  // The read, written and signed beside the images.
+  assert.match(await text(page, "#read-request"), new RegExp(`#${input.request_id}`));
+  await page.locator("#report-body").fill(input.report);
+  await page.locator("#sign-report").click();
+  await page.locator('#report .opinion-version[data-version="1"]').waitFor();
+  assert.equal(await text(page, '#report .opinion-version[data-version="1"] .opinion'), input.report);
+  await screenshot(page, "viewer-signed");
+  return { scrolled: input.images };
+});
