@@ -14,6 +14,7 @@
 //   departed     {identity}
 //   remote       {key, identity, role, stream, kind: "video" | "audio", slot}  media to show
 //   remote-gone  {key}
+//   slot         {key, active}        where the unit forwards: video decodes in a slot, or stopped
 //   local        {stream, audio, video, sharing}                 the local preview changed
 //   controls     {}                                              mic, camera, audio-only, screen,
 //                                                               hand or grant state changed
@@ -109,6 +110,8 @@ export class RoomClient extends EventTarget {
     this.watchdog = null;
     this.statsTimer = null;
     this.prevStats = new WeakMap();
+    /** Frames decoded per slot of the unit's connection, and samples without a new one. */
+    this.slotFrames = new Map();
     this.chain = Promise.resolve();
     this.quality = "unknown";
     this.onOnline = () => {
@@ -541,9 +544,16 @@ export class RoomClient extends EventTarget {
       this.#flush();
       return;
     }
-    // A fresh entry: everyone negotiates with this connection anew.
+    // A fresh entry: everyone negotiates with this connection anew, and the room has
+    // forgotten any microphone a moderator gave.
     this.lastSeq = m.seq;
     this.outbox = [];
+    if (this.micGranted && !this.grants.publish) {
+      this.micGranted = false;
+      this.mic?.stop();
+      this.mic = null;
+      this.#emitLocal();
+    }
     for (const id of [...this.peers.keys()]) this.#dropPeer(id);
     this.#dropSfu();
     for (const id of [...this.participants.keys()]) {
@@ -780,7 +790,7 @@ export class RoomClient extends EventTarget {
       // Both offered (the rule makes this side the offerer): the other side answers ours.
       return;
     }
-    if (!peer) peer = this.#createPeer(from, false);
+    if (!peer || peer.pc.signalingState === "closed") peer = this.#createPeer(from, false);
     const pc = peer.pc;
     await pc.setRemoteDescription({ type: "offer", sdp });
     await this.#attachLocal(peer);
@@ -879,6 +889,7 @@ export class RoomClient extends EventTarget {
     sfu.pc.close();
     clearTimeout(sfu.disconnectedTimer);
     for (const key of sfu.keys) this.#emit("remote-gone", { key });
+    this.slotFrames.clear();
   }
 
   /** Offers to the unit on a new connection, which replaces the old one. */
@@ -979,7 +990,11 @@ export class RoomClient extends EventTarget {
       let lost = 0;
       let received = 0;
       let sendingVideo = false;
+      const slots = pc === this.sfu?.pc ? new Map() : null;
       stats.forEach((r) => {
+        if (slots && r.type === "inbound-rtp" && r.kind === "video" && r.mid !== undefined) {
+          slots.set(`slot:${r.mid}`, r.framesDecoded ?? 0);
+        }
         if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId) ?? pair;
         if (r.type === "inbound-rtp") {
           lost += r.packetsLost ?? 0;
@@ -992,6 +1007,7 @@ export class RoomClient extends EventTarget {
           if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") pair = r;
         });
       }
+      if (slots) this.#slotActivity(slots);
       const prev = this.prevStats.get(pc);
       this.prevStats.set(pc, { lost, received });
       let loss;
@@ -1010,6 +1026,18 @@ export class RoomClient extends EventTarget {
       if (RANK[quality] >= RANK[worst.quality]) worst = { quality, ...figures };
     }
     this.#setQuality(worst);
+  }
+
+  /** Says which of the unit's video slots have video decoding (two idle samples: none). */
+  #slotActivity(frames) {
+    for (const [key, decoded] of frames) {
+      const before = this.slotFrames.get(key) ?? { decoded: 0, idle: 0, active: false };
+      const now = { decoded, idle: decoded > before.decoded ? 0 : before.idle + 1, active: before.active };
+      if (decoded > before.decoded) now.active = true;
+      else if (now.idle >= 2) now.active = false;
+      this.slotFrames.set(key, now);
+      if (now.active !== before.active) this.#emit("slot", { key, active: now.active });
+    }
   }
 
   #setQuality(q) {

@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 
 use crate::requests::{clinician, content, draft, ok_step, pair};
 
-on_both_backends!(a_radiologist_scrolls_a_forwarded_study_and_signs_the_read);
+on_both_backends!(
+    a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages,
+    a_radiologist_scrolls_a_forwarded_study_and_signs_the_read,
+);
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
 /// log in with.
@@ -30,7 +33,7 @@ async fn account(
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    json!({"username": username, "password": body["initial_password"]})
+    json!({"username": username, "password": body["initial_password"], "id": body["user"]["id"]})
 }
 
 async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Backend) {
@@ -116,5 +119,108 @@ async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Bac
         .await;
     assert_eq!(opinions[0]["body"], report);
     assert_eq!(opinions[0]["consultant_id"], reader);
+    app.stop().await;
+}
+
+async fn a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages(backend: Backend) {
+    // Rooms open four days ahead, so that the session can be joined now.
+    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let other_county = app.institution_id("开平市中心医院").await;
+    pair(&app, tertiary, county, json!(["consult"])).await;
+    let lin = clinician(
+        &app,
+        tertiary,
+        "林主任",
+        "主任医师",
+        Some("110440700000001"),
+        20,
+    )
+    .await;
+    let consultant = account(&app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
+    let wang = clinician(
+        &app,
+        county,
+        "王医生",
+        "主治医师",
+        Some("110440700000003"),
+        6,
+    )
+    .await;
+    let doctor = account(&app, "ts.wang", county, &["clinician"], Some(wang)).await;
+    let stranger = account(&app, "kp.zhou", other_county, &["clinician"], None).await;
+    // The consultant takes consultations at any time of day, in 30-minute slots.
+    let token = app
+        .login("jm.lin", consultant["password"].as_str().unwrap())
+        .await;
+    for weekday in 1..=7 {
+        let (status, p) = app
+            .post(
+                &format!("/api/v1/clinicians/{lin}/availability"),
+                &token,
+                json!({"weekday": weekday, "start_time": "00:00", "end_time": "23:30", "slot_minutes": 30}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+    }
+
+    let out = run_scenario(
+        "consultation",
+        &on_backend("consultation", backend),
+        &app.base,
+        json!({"doctor": doctor, "consultant": consultant, "stranger": stranger}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+
+    // What the pages did is what the API holds: acknowledged, by these two, in one room.
+    let id = out["id"].as_i64().expect("the scenario names the request");
+    let admin = &app.admin_token;
+    let county_token = app
+        .login("ts.wang", doctor["password"].as_str().unwrap())
+        .await;
+    let (status, r) = app
+        .get(&format!("/api/v1/requests/{id}"), &county_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["state"], "acknowledged", "{r}");
+    assert_eq!(r["consultant_id"], lin);
+    assert_eq!(r["scheduled_start"], out["slot"]);
+    let (status, record) = app
+        .get(
+            &format!("/api/v1/sessions/consultation-{id}/attendance"),
+            admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    let present: Vec<&Value> = record["stretches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["user_id"])
+        .collect();
+    for who in [&doctor, &consultant] {
+        assert!(
+            present.contains(&&who["id"]),
+            "{who} was in the room: {record}"
+        );
+    }
+    assert!(
+        record["together_seconds"].as_i64().unwrap() >= 1,
+        "{record}"
+    );
+    // The other county's look was refused and recorded.
+    let (_, audit) = app
+        .get("/api/v1/audit?outcome=denied&object_kind=request", admin)
+        .await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["object_id"] == id),
+        "{audit}"
+    );
     app.stop().await;
 }

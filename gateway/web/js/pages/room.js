@@ -5,9 +5,9 @@
 //
 // For tests: `#room-status` (the state in words), `body[data-room-state]` (joining,
 // connected, reconnecting, left, replaced, removed, full, refused, closed), `#quality`
-// (`data-quality`), `video#local`, `video[data-identity][data-role]` per remote tile (and
-// `data-slot` where the unit forwards; `data-audio-muted`, `data-video-muted` from the
-// participant's mute state, peer to peer), buttons `#mic`, `#camera`, `#audio-only`,
+// (`data-quality`), `video#local`, `video[data-identity][data-role]` per remote tile
+// (where the unit forwards: per slot with video in it, with `data-slot`; the presenter's
+// identity in classrooms), `data-audio-muted`, `data-video-muted` (peer to peer), buttons `#mic`, `#camera`, `#audio-only`,
 // `#screen`, `#hand`, `#leave` (`data-on` says whether the thing is on), and for
 // moderators `button.grant[data-identity]` per raised hand.
 import { t } from "../i18n.js";
@@ -130,41 +130,58 @@ export default async function render(root, { segments }) {
   // ---- tiles -----------------------------------------------------------------------
 
   function countTiles() {
-    tiles.dataset.count = String([...remotes.values()].filter((r) => r.kind === "video").length);
+    tiles.dataset.count = String([...remotes.values()].filter((r) => r.kind === "video" && !r.fig.hidden).length);
   }
 
+  /**
+   * The tile of `key`. A participant's tile (peer to peer) shows from the start; a slot
+   * the unit forwards into shows, with whose it is, once video decodes in it (the unit's
+   * bandwidth probes wake up empty slots too).
+   */
   function tile(key, { identity = null, role = null, slot = null } = {}) {
     let r = remotes.get(key);
-    if (r && r.kind === "video") {
-      if (identity) r.video.dataset.identity = identity;
-      if (role) {
-        r.video.dataset.role = role;
-        fill(r.name, roleName(role));
-      }
-      return r;
+    if (!r || r.kind !== "video") {
+      const video = h("video", { autoplay: true, playsinline: true, dataset: slot !== null ? { slot } : {} });
+      const name = h("span", { class: "name" });
+      const badges = h("span", { class: "badges" });
+      const placeholder = h("span", { class: "placeholder" }, t("room.tile.waiting"));
+      const fig = h("figure", { class: "tile" }, video, placeholder, h("figcaption", {}, name, badges));
+      r = { kind: "video", fig, video, name, badges, placeholder, slot: slot !== null, identity: null, role: null };
+      const seen = () => {
+        const has = video.videoWidth > 0;
+        fig.classList.toggle("has-video", has);
+        if (has && r.slot && fig.hidden) {
+          fig.hidden = false;
+          label(r);
+          countTiles();
+        }
+      };
+      video.addEventListener("resize", seen);
+      video.addEventListener("loadeddata", seen);
+      fig.hidden = r.slot;
+      tiles.append(fig);
+      remotes.set(key, r);
     }
-    const dataset = {};
-    if (identity) dataset.identity = identity;
-    if (role) dataset.role = role;
-    if (slot !== null) dataset.slot = slot;
-    const video = h("video", { autoplay: true, playsinline: true, dataset });
-    const name = h("span", { class: "name" }, role ? roleName(role) : t("room.tile.forwarded"));
-    const badges = h("span", { class: "badges" });
-    const placeholder = h("span", { class: "placeholder" }, t("room.tile.waiting"));
-    const fig = h("figure", { class: "tile" }, video, placeholder, h("figcaption", {}, name, badges));
-    video.addEventListener("resize", () => fig.classList.toggle("has-video", video.videoWidth > 0));
-    video.addEventListener("loadeddata", () => fig.classList.toggle("has-video", video.videoWidth > 0));
-    tiles.append(fig);
-    r = { kind: "video", fig, video, name, badges, placeholder };
-    remotes.set(key, r);
+    if (identity) r.identity = identity;
+    if (role) r.role = role;
+    if (!r.slot || !r.fig.hidden) label(r);
     countTiles();
     return r;
   }
 
+  function label(r) {
+    if (r.identity) r.video.dataset.identity = r.identity;
+    if (r.role) r.video.dataset.role = r.role;
+    fill(r.name, r.role ? roleName(r.role) : t("room.tile.forwarded"));
+  }
+
   function badgesOf(p) {
+    // Where the unit forwards, trainees send nothing unless given the microphone: their
+    // mute state says nothing.
+    const listener = client.forwarded && p.role === "trainee";
     return [
-      p.audioMuted ? h("span", { class: "badge" }, t("room.badge.muted")) : null,
-      p.videoMuted ? h("span", { class: "badge" }, t("room.badge.camera_off")) : null,
+      p.audioMuted && (!listener || p.mic) ? h("span", { class: "badge" }, t("room.badge.muted")) : null,
+      p.videoMuted && !listener ? h("span", { class: "badge" }, t("room.badge.camera_off")) : null,
       p.hand ? h("span", { class: "badge hand" }, t("room.badge.hand")) : null,
       p.mic && client.forwarded ? h("span", { class: "badge speaking" }, t("room.badge.speaking")) : null,
     ];
@@ -303,10 +320,24 @@ export default async function render(root, { segments }) {
     }
     const r = tile(detail.key, { identity: detail.identity, role: detail.role, slot: detail.slot ?? null });
     attach(r.video, detail.stream);
-    if (client.forwarded) fill(r.placeholder, t("room.tile.waiting"));
   });
 
   client.addEventListener("remote-gone", ({ detail }) => removeRemote(detail.key));
+
+  // Where the unit forwards: a slot shows while video decodes in it.
+  client.addEventListener("slot", ({ detail }) => {
+    const r = remotes.get(detail.key);
+    if (!r || !r.slot) return;
+    if (detail.active && r.fig.hidden) {
+      r.fig.hidden = false;
+      label(r);
+    } else if (!detail.active && !r.fig.hidden) {
+      r.fig.hidden = true;
+      delete r.video.dataset.identity;
+      delete r.video.dataset.role;
+    }
+    countTiles();
+  });
 
   client.addEventListener("local", ({ detail }) => {
     attach(localVideo, detail.stream);

@@ -1,0 +1,136 @@
+// A whole remote consultation in the pages, with two people in two browsers with fake
+// cameras and microphones: the county doctor writes and submits the request (consent
+// first); the consultant accepts it with a slot from the inbox; a doctor of another
+// county gets no access to the request or its room; both join the room and each sees the
+// other's video playing (frames advancing); the consultant signs the opinion; the county
+// doctor reads and acknowledges it.
+// Input: {"doctor": {username, password}, "consultant": {…}, "stranger": {…}}.
+import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
+
+const PATIENT = "王某某";
+const OPINION = "考虑高血压相关头痛。建议规律服用降压药，监测血压，一周后复诊；如头痛加重或出现肢体无力，及时转诊行头颅 CT 检查。";
+
+/** Waits until the page shows the request in `state`. */
+async function inState(page, state) {
+  await page.locator(`body[data-state="${state}"]`).waitFor({ state: "attached" });
+}
+
+/** The remote video of the room on `page`: its size and frames, twice, 1.5 s apart. */
+async function remoteVideoPlays(page) {
+  const video = page.locator("video[data-identity]").first();
+  await video.waitFor();
+  await page.waitForFunction(() => {
+    const v = document.querySelector("video[data-identity]");
+    return v && v.videoWidth > 0 && v.readyState >= 2;
+  }, null, { timeout: 30_000 });
+  const sample = () => page.evaluate(() => {
+    const v = document.querySelector("video[data-identity]");
+    return { time: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, width: v.videoWidth, paused: v.paused };
+  });
+  const a = await sample();
+  await page.waitForTimeout(1500);
+  const b = await sample();
+  assert.ok(b.time > a.time, `the remote video's time advances (${a.time} → ${b.time})`);
+  assert.ok(b.frames > a.frames, `its frames advance (${a.frames} → ${b.frames})`);
+  assert.equal(b.paused, false);
+  return b;
+}
+
+await scenario("consultation", async ({ browser }) => {
+  // The county doctor writes the request.
+  const doctorContext = await newContext(browser);
+  const doctor = await doctorContext.newPage();
+  doctor.on("dialog", (d) => d.accept());
+  await login(doctor, input.doctor.username, input.doctor.password);
+  await open(doctor, "/requests/new");
+  const form = doctor.locator("#request-form");
+  // Submitting before the consent is confirmed is refused on the page.
+  await doctor.locator("#submit-request").click();
+  assert.match(await text(doctor, "#form-problem"), /知情同意/);
+  await form.locator('input[name="consent.confirmed"]').check();
+  await form.locator('textarea[name="reason"]').fill("基层无神经内科专科医师，需上级医院会诊");
+  await form.locator('textarea[name="purpose"]').fill("明确头痛病因并指导下一步治疗");
+  await form.locator('input[name="specialty"]').fill("神经内科");
+  await form.locator('input[name="patient.name"]').fill(PATIENT);
+  await form.locator('input[name="patient.birth_date"]').fill("1958-03-02");
+  await form.locator('input[name="case_summary.chief_complaint"]').fill("反复头痛三天");
+  await form.locator('textarea[name="case_summary.history"]').fill("三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐");
+  await form.locator('textarea[name="case_summary.findings"]').fill("血压 168/102 mmHg，神经系统查体未见明显异常");
+  await form.locator('textarea[name="case_summary.question"]').fill("是否需要转诊行头颅 CT 检查？");
+  await screenshot(doctor, "request-new");
+  await doctor.locator("#submit-request").click();
+  await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));
+  await inState(doctor, "submitted");
+  const id = Number(new URL(doctor.url()).pathname.split("/").pop());
+  assert.match(await text(doctor, "#next-deadline"), /等待受理/);
+  await screenshot(doctor, "request-submitted");
+
+  // The consultant finds it in the inbox and accepts it with a slot.
+  const consultantContext = await newContext(browser);
+  const consultant = await consultantContext.newPage();
+  consultant.on("dialog", (d) => d.accept());
+  await login(consultant, input.consultant.username, input.consultant.password);
+  await open(consultant, "/inbox");
+  const row = consultant.locator(`tr[data-request="${id}"]`);
+  await row.waitFor();
+  await screenshot(consultant, "inbox");
+  await row.locator("a").click();
+  await inState(consultant, "submitted");
+  const slot = await consultant.locator("#slot option").first().getAttribute("value");
+  assert.ok(slot, "the consultant is offered a free slot");
+  await consultant.locator("#accept").click();
+  await inState(consultant, "scheduled");
+  await screenshot(consultant, "request-scheduled");
+
+  // A doctor of another county sees neither the request nor its room.
+  const strangerContext = await newContext(browser);
+  const stranger = await strangerContext.newPage();
+  await login(stranger, input.stranger.username, input.stranger.password);
+  await open(stranger, `/requests/${id}`);
+  assert.match(await text(stranger, "#refused"), /无权查看/);
+  assert.ok(!(await stranger.locator("main").innerText()).includes(PATIENT), "no patient data on a refused page");
+  await screenshot(stranger, "request-refused");
+  await open(stranger, `/rooms/consultation-${id}`);
+  await stranger.locator("#room-status").filter({ hasText: /./ }).waitFor();
+  await stranger.waitForFunction(() => document.body.dataset.roomState !== "joining");
+  assert.notEqual(await stranger.evaluate(() => document.body.dataset.roomState), "connected");
+  assert.equal(await stranger.locator("video[data-identity]").count(), 0);
+  await screenshot(stranger, "room-refused");
+  await strangerContext.close();
+
+  // The session: started, both join from the request page, each sees the other.
+  await consultant.locator("#start").click();
+  await inState(consultant, "in_session");
+  await doctor.reload();
+  await inState(doctor, "in_session");
+  await consultant.locator("#join").click();
+  await doctor.locator("#join").click();
+  for (const page of [doctor, consultant]) {
+    await page.waitForURL((url) => url.pathname === `/rooms/consultation-${id}`);
+    await page.locator('body[data-room-state="connected"]').waitFor({ state: "attached", timeout: 30_000 });
+  }
+  const seenByDoctor = await remoteVideoPlays(doctor);
+  const seenByConsultant = await remoteVideoPlays(consultant);
+  assert.equal(await doctor.locator("video[data-identity]").first().getAttribute("data-role"), "consultant");
+  assert.equal(await consultant.locator("video[data-identity]").first().getAttribute("data-role"), "requester");
+  await screenshot(doctor, "room-doctor");
+  await screenshot(consultant, "room-consultant");
+
+  // The consultant leaves, writes and signs the opinion.
+  await consultant.locator("#leave").click();
+  await open(consultant, `/requests/${id}`);
+  await consultant.locator("#opinion-body").fill(OPINION);
+  await consultant.locator("#sign").click();
+  await inState(consultant, "opinion_signed");
+  await screenshot(consultant, "request-signed");
+
+  // The county doctor reads it and acknowledges it.
+  await doctor.locator("#leave").click();
+  await open(doctor, `/requests/${id}`);
+  await inState(doctor, "opinion_signed");
+  assert.equal(await text(doctor, '.opinion-version[data-version="1"] .opinion'), OPINION);
+  await doctor.locator("#acknowledge").click();
+  await inState(doctor, "acknowledged");
+  await screenshot(doctor, "request-acknowledged");
+  return { id, slot, seenByDoctor, seenByConsultant };
+});
