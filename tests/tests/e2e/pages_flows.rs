@@ -3,6 +3,7 @@
 //! pairings, the studies, the requests the task starts from. Screenshots land in
 //! `target/browser-artifacts/<scenario>-<backend>/`.
 
+use chrono::{Duration, Utc};
 use duikou_tests::browser::{on_backend, run_scenario};
 use duikou_tests::{Backend, TestApp, dcmtk, on_both_backends, phantom};
 use reqwest::StatusCode;
@@ -13,6 +14,7 @@ use crate::requests::{clinician, content, draft, ok_step, pair};
 on_both_backends!(
     a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages,
     a_radiologist_scrolls_a_forwarded_study_and_signs_the_read,
+    a_trainee_enrols_joins_the_classroom_and_is_given_the_microphone,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -222,5 +224,53 @@ async fn a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages
             .any(|e| e["object_id"] == id),
         "{audit}"
     );
+    app.stop().await;
+}
+
+async fn a_trainee_enrols_joins_the_classroom_and_is_given_the_microphone(backend: Backend) {
+    // Rooms open four days ahead, so that a session starting tomorrow can be joined now.
+    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    pair(&app, tertiary, county, json!(["teaching"])).await;
+    let huang = clinician(
+        &app,
+        tertiary,
+        "黄教授",
+        "主任医师",
+        Some("110440700000005"),
+        25,
+    )
+    .await;
+    let presenter = account(&app, "jm.huang", tertiary, &["clinician"], Some(huang)).await;
+    let trainee = account(&app, "ts.li", county, &["trainee"], None).await;
+    let (_, office) = app.user("jm.edu", tertiary, &["coordinator"]).await;
+    let starts = Utc::now() + Duration::days(1);
+    let topic = "脑卒中早期识别与转诊";
+    let (status, session) = app
+        .post(
+            "/api/v1/teaching",
+            &office,
+            json!({"presenter_clinician_id": huang, "topic": topic, "starts_at": starts,
+                   "ends_at": starts + Duration::hours(2), "capacity": 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let id = session["id"].clone();
+    run_scenario(
+        "teaching",
+        &on_backend("teaching", backend),
+        &app.base,
+        json!({"presenter": presenter, "trainee": trainee, "session": id, "topic": topic}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // The enrolment made in the page is the trainee's.
+    let (status, enrolments) = app
+        .get(&format!("/api/v1/teaching/{id}/enrolments"), &office)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{enrolments}");
+    assert_eq!(enrolments[0]["user_id"], trainee["id"]);
+    assert_eq!(enrolments[0]["status"], "enrolled");
     app.stop().await;
 }
