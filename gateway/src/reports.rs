@@ -119,6 +119,9 @@ pub struct QuarterService {
 /// One target and whether it is met.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Target {
+    /// A stable name of the rule, for clients' own wording: `village_quarterly`,
+    /// `team_bimonthly`, `training_three_a_year`.
+    pub code: &'static str,
     /// The rule.
     pub target: String,
     /// The document it comes from.
@@ -371,6 +374,7 @@ pub async fn pairing_report(
     }
 
     let village_target = Target {
+        code: "village_quarterly",
         target: "every village is served at least once a quarter".into(),
         source: "000".into(),
         actual: if villages.is_empty() {
@@ -403,6 +407,7 @@ pub async fn pairing_report(
             }
         }
         Some(Target {
+            code: "team_bimonthly",
             target: "the team visits each village at least every two months".into(),
             source: "003".into(),
             actual: if late.is_empty() {
@@ -416,6 +421,7 @@ pub async fn pairing_report(
         None
     };
     let training_target = Target {
+        code: "training_three_a_year",
         target: "at least three trained clinicians a year".into(),
         source: "004".into(),
         actual: format!("{} in {}", attended_year.len(), period.year),

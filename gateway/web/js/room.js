@@ -44,6 +44,8 @@ const HANDSHAKE_MS = 12_000;
 const DISCONNECTED_MS = 8_000;
 /** How often the network quality is measured. */
 const STATS_MS = 2_000;
+/** The available outgoing bitrate counts in the quality once a connection is this old. */
+const BITRATE_AFTER_MS = 10_000;
 
 const encoder = new TextEncoder();
 
@@ -110,6 +112,7 @@ export class RoomClient extends EventTarget {
     this.watchdog = null;
     this.statsTimer = null;
     this.prevStats = new WeakMap();
+    this.connectedAt = new WeakMap();
     /** Frames decoded per slot of the unit's connection, and samples without a new one. */
     this.slotFrames = new Map();
     this.chain = Promise.resolve();
@@ -1016,10 +1019,13 @@ export class RoomClient extends EventTarget {
         const dr = Math.max(0, received - prev.received);
         loss = dl + dr > 0 ? dl / (dl + dr) : 0;
       }
+      // The estimate of what can be sent starts low and climbs: judge it after a while.
+      if (!this.connectedAt.has(pc)) this.connectedAt.set(pc, Date.now());
+      const settled = Date.now() - this.connectedAt.get(pc) > BITRATE_AFTER_MS;
       const figures = {
         rtt: pair?.currentRoundTripTime,
         loss,
-        bitrate: pair?.availableOutgoingBitrate,
+        bitrate: settled ? pair?.availableOutgoingBitrate : undefined,
         sendingVideo: sendingVideo && !this.audioOnly,
       };
       const quality = grade(figures);

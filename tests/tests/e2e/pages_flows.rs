@@ -15,6 +15,7 @@ on_both_backends!(
     a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages,
     a_radiologist_scrolls_a_forwarded_study_and_signs_the_read,
     a_trainee_enrols_joins_the_classroom_and_is_given_the_microphone,
+    program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a_phone,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -272,5 +273,99 @@ async fn a_trainee_enrols_joins_the_classroom_and_is_given_the_microphone(backen
     assert_eq!(status, StatusCode::OK, "{enrolments}");
     assert_eq!(enrolments[0]["user_id"], trainee["id"]);
     assert_eq!(enrolments[0]["status"], "enrolled");
+    app.stop().await;
+}
+
+async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a_phone(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let other_county = app.institution_id("开平市中心医院").await;
+    pair(
+        &app,
+        tertiary,
+        county,
+        json!(["consult", "imaging_read", "teaching"]),
+    )
+    .await;
+    let (status, pairings) = app
+        .get(
+            &format!("/api/v1/pairings?supported_institution_id={county}&service=teaching"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let pairing = pairings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["supported"]["value"] == county)
+        .expect("the new pairing")["id"]
+        .clone();
+    // A request, and another county's refused look at it, for the report and the audit.
+    let lin = clinician(
+        &app,
+        tertiary,
+        "林主任",
+        "主任医师",
+        Some("110440700000001"),
+        20,
+    )
+    .await;
+    let consultant = account(&app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
+    let doctor = account(&app, "ts.wang", county, &["clinician"], None).await;
+    let doctor_token = app
+        .login("ts.wang", doctor["password"].as_str().unwrap())
+        .await;
+    let r = draft(
+        &app,
+        &doctor_token,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(&app, &doctor_token, &r["id"], "submit", json!({})).await;
+    let (_, stranger) = app.user("kp.zhou", other_county, &["clinician"]).await;
+    let (status, _) = app
+        .get(&format!("/api/v1/requests/{}", r["id"]), &stranger)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let radiologist = account(&app, "jm.rad", tertiary, &["radiologist"], None).await;
+    let trainee = account(&app, "ts.li", county, &["trainee"], None).await;
+    let commission = app.institution_id("江门市卫生计生局").await;
+    let admin = account(&app, "hc.zhang", commission, &["admin"], None).await;
+    let page = |who: &Value, path: &str, name: &str, ready: &str| json!({"who": who, "path": path, "name": name, "ready": ready});
+    let pages = json!([
+        page(&doctor, "/home", "home", "main h1"),
+        page(&doctor, "/requests", "requests", "table.requests, main p"),
+        page(&doctor, "/requests/new", "request-new", "#request-form"),
+        page(
+            &doctor,
+            &format!("/requests/{}", r["id"]),
+            "request",
+            "#timeline"
+        ),
+        page(&consultant, "/inbox", "inbox", "table.requests"),
+        page(
+            &radiologist,
+            "/worklist",
+            "worklist",
+            "main h1 + label + div > *"
+        ),
+        page(&trainee, "/teaching", "teaching", "#hours"),
+        page(&admin, "/program", "program", "#pairings tbody tr"),
+        page(&admin, "/audit", "audit", "#audit tbody tr"),
+    ]);
+    let year = Utc::now().format("%Y").to_string();
+    let out = run_scenario(
+        "staff",
+        &on_backend("staff", backend),
+        &app.base,
+        json!({"admin": admin, "pairing": pairing, "period": year, "pages": pages}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(out["drawn"].as_array().unwrap().len(), 9);
     app.stop().await;
 }

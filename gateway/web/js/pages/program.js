@@ -94,7 +94,7 @@ export default async function render(root) {
       h("table", { class: "stack", id: "targets" },
         h("thead", {}, h("tr", {}, ["program.target", "program.source", "program.actual", "program.met"].map((k) => h("th", {}, t(k))))),
         h("tbody", {}, d.targets.map((x) => h("tr", { "data-met": String(x.met) },
-          h("td", {}, x.target), h("td", {}, x.source), h("td", {}, x.actual),
+          h("td", {}, t(`target.${x.code}`)), h("td", {}, x.source), h("td", {}, x.actual),
           h("td", {}, x.met === null ? h("span", { class: "muted" }, t("program.na"))
             : h("span", { class: `badge ${x.met ? "met" : "urgent"}` }, t(x.met ? "program.yes" : "program.no"))))))));
   };

@@ -1,0 +1,48 @@
+// Program staff and every main page on a phone: the administrator's institutions tree
+// and pairings, a pairing's report against its targets (with its chart), the audit log
+// (with the refusal the Rust side provoked); then each main page of each role drawn on a
+// phone's screen without sideways scrolling. Screenshots of all of them.
+// Input: {"admin": {username, password}, "pairing": id, "period",
+//         "pages": [{"who": {username, password}, "path", "name", "ready"}]}.
+import { assert, input, scenario, newContext, login, open, screenshot, overflowsSideways } from "./lib.mjs";
+
+await scenario("staff", async ({ browser }) => {
+  const context = await newContext(browser);
+  const page = await context.newPage();
+  await login(page, input.admin.username, input.admin.password);
+  await open(page, "/program");
+  await page.locator("#regions details").first().waitFor();
+  assert.ok((await page.locator("#regions [data-institution]").count()) > 100, "the seeded institutions are in the tree");
+  const row = page.locator(`#pairings tr[data-pairing="${input.pairing}"]`);
+  await row.waitFor();
+  await row.locator("button.report").click();
+  await page.locator("#period").fill(input.period);
+  await page.locator("#pairing-report button").click();
+  await page.locator("#targets tbody tr").first().waitFor();
+  assert.ok((await page.locator("#pairing-report svg.chart rect").count()) >= 1, "the report has its chart");
+  assert.ok((await page.locator("#targets tbody tr").count()) >= 2, "the report lists the targets");
+  assert.match(await page.locator("#targets").innerText(), /每年至少培养三名骨干医师/, "in the page's language");
+  await screenshot(page, "program");
+
+  await open(page, "/audit");
+  await page.locator("#audit tbody tr").first().waitFor();
+  await page.locator("#outcome").selectOption("denied");
+  await page.locator('#audit tbody tr[data-outcome="denied"]').first().waitFor();
+  assert.equal(await page.locator('#audit tbody tr[data-outcome="allowed"]').count(), 0, "the filter keeps refusals only");
+  await screenshot(page, "audit");
+
+  // Every main page on a phone.
+  const drawn = [];
+  for (const p of input.pages) {
+    const phone = await newContext(browser, { phone: true });
+    const tab = await phone.newPage();
+    await login(tab, p.who.username, p.who.password);
+    await open(tab, p.path);
+    await tab.locator(p.ready).first().waitFor();
+    assert.ok(!(await overflowsSideways(tab)), `${p.path} does not scroll sideways on a phone`);
+    await screenshot(tab, `phone-${p.name}`);
+    drawn.push(p.path);
+    await phone.close();
+  }
+  return { drawn };
+});
