@@ -2,8 +2,10 @@
 // cameras and microphones: the county doctor writes and submits the request (consent
 // first); the consultant accepts it with a slot from the inbox; a doctor of another
 // county gets no access to the request or its room; both join the room and each sees the
-// other's video playing (frames advancing); the consultant signs the opinion; the county
-// doctor reads and acknowledges it.
+// other's video playing (frames advancing); the doctor mutes, goes audio-only, shares the
+// screen and loses the signaling connection, which the page resumes; the consultant
+// signs the opinion; the county doctor reads and acknowledges it; the consultant amends
+// it, and the doctor acknowledges the new version.
 // Input: {"doctor": {username, password}, "consultant": {…}, "stranger": {…}}.
 import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
 
@@ -39,6 +41,19 @@ async function remoteVideoPlays(page) {
 await scenario("consultation", async ({ browser }) => {
   // The county doctor writes the request.
   const doctorContext = await newContext(browser);
+  // The doctor's sockets are kept at hand, to cut one as a weak link would.
+  await doctorContext.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__sockets = [];
+    window.__received = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__sockets.push(this);
+        this.addEventListener("message", (e) => window.__received.push(String(e.data)));
+      }
+    };
+  });
   const doctor = await doctorContext.newPage();
   doctor.on("dialog", (d) => d.accept());
   await login(doctor, input.doctor.username, input.doctor.password);
@@ -116,6 +131,43 @@ await scenario("consultation", async ({ browser }) => {
   await screenshot(doctor, "room-doctor");
   await screenshot(consultant, "room-consultant");
 
+  // The doctor mutes the microphone: the consultant's tile says so.
+  const doctorTile = consultant.locator('video[data-role="requester"]');
+  await doctor.locator("#mic").click();
+  await consultant.waitForFunction(() => document.querySelector('video[data-role="requester"]')?.dataset.audioMuted === "true");
+  await doctor.locator("#mic").click();
+  await consultant.waitForFunction(() => document.querySelector('video[data-role="requester"]')?.dataset.audioMuted === "false");
+
+  // Audio only (a weak village link): the doctor's video stops reaching the consultant,
+  // and comes back when it is switched off.
+  const frames = () => doctorTile.evaluate((v) => v.getVideoPlaybackQuality().totalVideoFrames);
+  await doctor.locator("#audio-only").click();
+  assert.equal(await doctor.locator("#audio-only").getAttribute("data-on"), "true");
+  await consultant.waitForTimeout(1000);
+  const stopped = await frames();
+  await consultant.waitForTimeout(1500);
+  assert.ok((await frames()) - stopped <= 2, "no video reaches the consultant while the doctor is audio-only");
+  await doctor.locator("#audio-only").click();
+  await remoteVideoPlays(consultant);
+
+  // Screen share: the consultant receives the doctor's screen, then the camera again.
+  await doctor.locator("#screen").click();
+  await consultant.waitForFunction(() => document.querySelector('video[data-role="requester"]')?.videoWidth > 640, null, { timeout: 20_000 });
+  await screenshot(consultant, "room-screen-shared");
+  await doctor.locator("#screen").click();
+  await consultant.waitForFunction((width) => document.querySelector('video[data-role="requester"]')?.videoWidth === width, seenByConsultant.width, { timeout: 20_000 });
+
+  // The doctor's signaling connection drops: the page resumes it, the consultant sees
+  // nobody leave, and both videos play on.
+  const before = await doctor.evaluate(() => window.__sockets.length);
+  await doctor.evaluate(() => window.__sockets.at(-1).close(4000, "cut"));
+  await doctor.waitForFunction((before) => window.__sockets.length > before
+    && window.__received.some((m) => m.includes('"welcome"') && m.includes('"resumed":true')), before, { timeout: 30_000 });
+  await doctor.locator('body[data-room-state="connected"]').waitFor({ state: "attached" });
+  assert.equal(await consultant.locator("#people-list li").count(), 2, "the consultant saw nobody leave");
+  await remoteVideoPlays(doctor);
+  await remoteVideoPlays(consultant);
+
   // The consultant leaves, writes and signs the opinion.
   await consultant.locator("#leave").click();
   await open(consultant, `/requests/${id}`);
@@ -132,5 +184,19 @@ await scenario("consultation", async ({ browser }) => {
   await doctor.locator("#acknowledge").click();
   await inState(doctor, "acknowledged");
   await screenshot(doctor, "request-acknowledged");
+
+  // An amendment is a new signed version; the first stays as it was.
+  await consultant.reload();
+  await inState(consultant, "acknowledged");
+  await consultant.locator("#opinion-body").fill(`${OPINION}补充：复诊时复查血常规。`);
+  await consultant.locator("#sign").click();
+  await inState(consultant, "opinion_signed");
+  await doctor.reload();
+  await inState(doctor, "opinion_signed");
+  assert.equal(await text(doctor, '.opinion-version[data-version="1"] .opinion'), OPINION);
+  assert.match(await text(doctor, '.opinion-version[data-version="2"] .opinion'), /补充：复诊时复查血常规/);
+  await doctor.locator("#acknowledge").click();
+  await inState(doctor, "acknowledged");
+  await screenshot(doctor, "request-amended");
   return { id, slot, seenByDoctor, seenByConsultant };
 });
