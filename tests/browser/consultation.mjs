@@ -2,7 +2,8 @@
 // cameras and microphones: the county doctor writes and submits the request (consent
 // first); the consultant accepts it with a slot from the inbox; a doctor of another
 // county gets no access to the request or its room; both join the room and each sees the
-// other's video playing (frames advancing); the doctor mutes, goes audio-only, shares the
+// other's video playing (frames advancing) and a network-quality grade; ICE fails and is
+// restarted; the doctor mutes, goes audio-only, shares the
 // screen and loses the signaling connection, which the page resumes; the consultant
 // signs the opinion; the county doctor reads and acknowledges it; the consultant amends
 // it, and the doctor acknowledges the new version.
@@ -11,6 +12,32 @@ import { assert, input, scenario, newContext, login, open, text, screenshot } fr
 
 const PATIENT = "王某某";
 const OPINION = "考虑高血压相关头痛。建议规律服用降压药，监测血压，一周后复诊；如头痛加重或出现肢体无力，及时转诊行头颅 CT 检查。";
+
+/**
+ * Keeps the page's peer connections at hand, records the ICE username fragment of each
+ * local description, and lets the test report a connection's ICE state as failed (as a
+ * link that dies would) to see the page restart ICE.
+ */
+function watchPeerConnections() {
+  const Native = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.__ufrags = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.__failed = false;
+      window.__pcs.push(this);
+    }
+    get iceConnectionState() {
+      return this.__failed ? "failed" : super.iceConnectionState;
+    }
+    async setLocalDescription(...args) {
+      await super.setLocalDescription(...args);
+      const ufrag = /a=ice-ufrag:(\S+)/.exec(this.localDescription?.sdp ?? "")?.[1];
+      if (ufrag) window.__ufrags.push(ufrag);
+    }
+  };
+}
 
 /** Waits until the page shows the request in `state`. */
 async function inState(page, state) {
@@ -54,6 +81,7 @@ await scenario("consultation", async ({ browser }) => {
       }
     };
   });
+  await doctorContext.addInitScript(watchPeerConnections);
   const doctor = await doctorContext.newPage();
   doctor.on("dialog", (d) => d.accept());
   await login(doctor, input.doctor.username, input.doctor.password);
@@ -82,6 +110,7 @@ await scenario("consultation", async ({ browser }) => {
 
   // The consultant finds it in the inbox and accepts it with a slot.
   const consultantContext = await newContext(browser);
+  await consultantContext.addInitScript(watchPeerConnections);
   const consultant = await consultantContext.newPage();
   consultant.on("dialog", (d) => d.accept());
   await login(consultant, input.consultant.username, input.consultant.password);
@@ -128,8 +157,33 @@ await scenario("consultation", async ({ browser }) => {
   const seenByConsultant = await remoteVideoPlays(consultant);
   assert.equal(await doctor.locator("video[data-identity]").first().getAttribute("data-role"), "consultant");
   assert.equal(await consultant.locator("video[data-identity]").first().getAttribute("data-role"), "requester");
+  for (const page of [doctor, consultant]) {
+    await page.waitForFunction(() => ["good", "fair", "poor"].includes(document.querySelector("#quality")?.dataset.quality), null, { timeout: 20_000 });
+  }
   await screenshot(doctor, "room-doctor");
   await screenshot(consultant, "room-consultant");
+
+  // ICE fails (reported so on both sides): the offering side restarts ICE with new
+  // credentials, the other answers, and the videos play on.
+  const ufrags = () => Promise.all([doctor, consultant].map((page) => page.evaluate(() => window.__ufrags.length)));
+  const [doctorBefore, consultantBefore] = await ufrags();
+  assert.ok(doctorBefore > 0 && consultantBefore > 0);
+  const fail = (on) => (page) => page.evaluate((on) => {
+    for (const pc of window.__pcs) {
+      if (pc.connectionState === "closed") continue;
+      pc.__failed = on;
+      if (on) pc.dispatchEvent(new Event("iceconnectionstatechange"));
+    }
+  }, on);
+  await Promise.all([doctor, consultant].map(fail(true)));
+  // Both sides end with new credentials: the offer's, and the answer's to it.
+  await Promise.all([doctor, consultant].map((page, i) => page.waitForFunction((before) => {
+    const u = window.__ufrags;
+    return u.length > before && u.at(-1) !== u[before - 1];
+  }, [doctorBefore, consultantBefore][i], { timeout: 20_000 })));
+  await Promise.all([doctor, consultant].map(fail(false)));
+  await remoteVideoPlays(doctor);
+  await remoteVideoPlays(consultant);
 
   // The doctor mutes the microphone: the consultant's tile says so.
   const doctorTile = consultant.locator('video[data-role="requester"]');
