@@ -1,8 +1,10 @@
-// A radiologist of the supporting hospital opens a forwarded study from the worklist in
-// the viewer, scrolls through the series (the wheel, the keys, the slider: each step shows
+// A county doctor asks for a read of a study the county sent, attaching it in the form;
+// the supporting hospital's office assigns its radiologist; the radiologist opens the
+// forwarded study from the worklist in the viewer, scrolls through the series (the wheel, the keys, the slider: each step shows
 // the next image, with other pixels), changes window and level by dragging, and writes and
 // signs the read beside the images.
-// Input: {"username", "password", "study", "images", "request_id", "report"}.
+// Input: {"username", "password" (the radiologist's), "doctor", "office", "reader" (the
+// radiologist's clinician id), "study", "images", "report"}.
 import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
 
 /** The slice the viewer drew, and a checksum of the canvas's pixels. */
@@ -23,6 +25,41 @@ async function showing(page, n) {
 }
 
 await scenario("viewer", async ({ browser }) => {
+  // The county doctor asks for a read of the study the county sent, picked in the form.
+  const doctorContext = await newContext(browser);
+  const doctor = await doctorContext.newPage();
+  await login(doctor, input.doctor.username, input.doctor.password);
+  await open(doctor, "/requests/new");
+  const form = doctor.locator("#request-form");
+  await form.locator('input[name="consent.confirmed"]').check();
+  await form.locator('select[name="kind"]').selectOption("imaging_read");
+  await form.locator(`select[name="study"] option[value="${input.study}"]`).waitFor({ state: "attached" });
+  await form.locator('select[name="study"]').selectOption(input.study);
+  await form.locator('textarea[name="reason"]').fill("本院无影像专科医师，需上级医院阅片");
+  await form.locator('textarea[name="purpose"]').fill("明确头颅 CT 有无出血或占位");
+  await form.locator('input[name="specialty"]').fill("神经内科");
+  await form.locator('input[name="patient.name"]').fill("王某某");
+  await form.locator('input[name="patient.birth_date"]').fill("1958-03-02");
+  await form.locator('input[name="case_summary.chief_complaint"]').fill("头痛伴呕吐一天");
+  await form.locator('textarea[name="case_summary.history"]').fill("一天前突发剧烈头痛，伴喷射性呕吐两次，无发热");
+  await form.locator('textarea[name="case_summary.findings"]').fill("血压 182/110 mmHg，颈软，双侧瞳孔等大等圆");
+  await form.locator('textarea[name="case_summary.question"]').fill("头颅 CT 有无出血或占位？");
+  await doctor.locator("#submit-request").click();
+  await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));
+  await doctor.locator('body[data-state="submitted"]').waitFor({ state: "attached" });
+  const requestId = Number(new URL(doctor.url()).pathname.split("/").pop());
+  assert.match(await text(doctor, "#request-facts"), /TS20261201/, "the request names the study it was given");
+
+  // The supporting hospital's office assigns its radiologist.
+  const officeContext = await newContext(browser);
+  const office = await officeContext.newPage();
+  await login(office, input.office.username, input.office.password);
+  await open(office, `/requests/${requestId}`);
+  await office.locator("#consultant").selectOption(String(input.reader));
+  await office.locator("#accept").click();
+  await office.locator('body[data-state="accepted"]').waitFor({ state: "attached" });
+  await officeContext.close();
+
   const context = await newContext(browser);
   const page = await context.newPage();
   page.on("dialog", (d) => d.accept());
@@ -81,11 +118,11 @@ await scenario("viewer", async ({ browser }) => {
   await screenshot(page, "viewer-scrolled");
 
   // The read, written and signed beside the images.
-  assert.match(await text(page, "#read-request"), new RegExp(`#${input.request_id}`));
+  assert.match(await text(page, "#read-request"), new RegExp(`#${requestId}`));
   await page.locator("#report-body").fill(input.report);
   await page.locator("#sign-report").click();
   await page.locator('#report .opinion-version[data-version="1"]').waitFor();
   assert.equal(await text(page, '#report .opinion-version[data-version="1"] .opinion'), input.report);
   await screenshot(page, "viewer-signed");
-  return { scrolled: input.images };
+  return { scrolled: input.images, request: requestId };
 });

@@ -16,6 +16,7 @@ on_both_backends!(
     a_radiologist_scrolls_a_forwarded_study_and_signs_the_read,
     a_trainee_enrols_joins_the_classroom_and_is_given_the_microphone,
     program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a_phone,
+    a_consultant_declines_with_a_reason_the_doctor_then_reads,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -69,7 +70,6 @@ async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Bac
         String::from_utf8_lossy(&sent.stderr)
     );
 
-    // The county asks for a read of the study; the tertiary's office assigns its radiologist.
     let reader = clinician(
         &app,
         tertiary,
@@ -80,43 +80,41 @@ async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Bac
     )
     .await;
     let radiologist = account(&app, "jm.huang", tertiary, &["radiologist"], Some(reader)).await;
-    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
-    let (_, office) = app.user("jm.office", tertiary, &["coordinator"]).await;
-    let mut body = content();
-    body["study_instance_uid"] = json!(series.study);
-    body["accession_number"] = json!("TS20261201");
-    let r = draft(
+    let wang = clinician(
         &app,
-        &doctor,
-        json!({"kind": "imaging_read", "content": body}),
+        county,
+        "王医生",
+        "主治医师",
+        Some("110440700000003"),
+        6,
     )
     .await;
-    let id = r["id"].clone();
-    ok_step(&app, &doctor, &id, "submit", json!({})).await;
-    ok_step(
-        &app,
-        &office,
-        &id,
-        "accept",
-        json!({"consultant_id": reader}),
-    )
-    .await;
-
+    let doctor = account(&app, "ts.wang", county, &["clinician"], Some(wang)).await;
+    let office = account(&app, "jm.office", tertiary, &["coordinator"], None).await;
     let report = "头颅 CT 平扫：未见明确出血及占位。建议结合临床，必要时 MRI 检查。";
     let mut input = radiologist;
+    input["doctor"] = doctor.clone();
+    input["office"] = office;
+    input["reader"] = json!(reader);
     input["study"] = json!(series.study);
     input["images"] = json!(images);
-    input["request_id"] = id.clone();
     input["report"] = json!(report);
     let out = run_scenario("viewer", &on_backend("viewer", backend), &app.base, input)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(out["scrolled"], images);
+    let id = out["request"].clone();
+    let doctor = app
+        .login("ts.wang", doctor["password"].as_str().unwrap())
+        .await;
 
     // The read went back through booking: signed, for the county to see.
     let (status, r) = app.get(&format!("/api/v1/requests/{id}"), &doctor).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(r["state"], "opinion_signed", "{r}");
+    assert_eq!(r["kind"], "imaging_read");
+    assert_eq!(r["content"]["study_instance_uid"], series.study.as_str());
+    assert_eq!(r["content"]["accession_number"], "TS20261201");
     let (_, opinions) = app
         .get(&format!("/api/v1/requests/{id}/opinions"), &doctor)
         .await;
@@ -367,5 +365,47 @@ async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(out["drawn"].as_array().unwrap().len(), 9);
+    app.stop().await;
+}
+
+async fn a_consultant_declines_with_a_reason_the_doctor_then_reads(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    pair(&app, tertiary, county, json!(["consult"])).await;
+    let lin = clinician(
+        &app,
+        tertiary,
+        "林主任",
+        "主任医师",
+        Some("110440700000001"),
+        20,
+    )
+    .await;
+    let consultant = account(&app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
+    let doctor = account(&app, "ts.wang", county, &["clinician"], None).await;
+    let token = app
+        .login("ts.wang", doctor["password"].as_str().unwrap())
+        .await;
+    let r = draft(
+        &app,
+        &token,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(&app, &token, &r["id"], "submit", json!({})).await;
+    run_scenario(
+        "decline",
+        &on_backend("decline", backend),
+        &app.base,
+        json!({"doctor": doctor, "consultant": consultant, "request": r["id"]}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let (_, r) = app
+        .get(&format!("/api/v1/requests/{}", r["id"]), &token)
+        .await;
+    assert_eq!(r["state"], "declined");
+    assert_eq!(r["decline_code"], "no_specialist");
     app.stop().await;
 }
