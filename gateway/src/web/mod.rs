@@ -249,6 +249,61 @@ mod tests {
         assert!(!first.1.is_empty());
     }
 
+    /// The keys the pages' modules name literally (`t("key"` and `t(\`key\``without a
+    /// placeholder), each of which must be in the catalogues.
+    fn keys_named_in_modules() -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for name in Assets::iter().filter(|n| n.ends_with(".js")) {
+            let file = Assets::get(&name).unwrap();
+            // Comments may show the call with a made-up key.
+            let text: String = std::str::from_utf8(&file.data)
+                .unwrap()
+                .lines()
+                .filter(|l| {
+                    let l = l.trim_start();
+                    !(l.starts_with("//") || l.starts_with('*') || l.starts_with("/*"))
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            for quote in ['"', '`'] {
+                let opening = format!("t({quote}");
+                let mut rest = text.as_str();
+                while let Some(at) = rest.find(&opening) {
+                    // Only the function `t` itself, not a name ending in t (`split(`…).
+                    let before = rest[..at].chars().next_back();
+                    rest = &rest[at + opening.len()..];
+                    if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                        continue;
+                    }
+                    let Some(end) = rest.find(quote) else { break };
+                    let key = &rest[..end];
+                    if !key.contains("${") {
+                        found.push((name.to_string(), key.to_owned()));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_key_the_modules_name_is_in_both_catalogues() {
+        let named = keys_named_in_modules();
+        assert!(
+            named.len() > 100,
+            "the scan finds the keys: {}",
+            named.len()
+        );
+        for lang in LANGUAGES {
+            let catalogue = &catalogues()[lang];
+            let missing: Vec<_> = named
+                .iter()
+                .filter(|(_, key)| catalogue.get(key).is_none())
+                .collect();
+            assert!(missing.is_empty(), "{lang} lacks {missing:?}");
+        }
+    }
+
     #[test]
     fn the_language_comes_from_the_cookie_and_defaults_to_chinese() {
         let mut h = HeaderMap::new();
