@@ -17,6 +17,7 @@ on_both_backends!(
     a_trainee_enrols_joins_the_classroom_and_is_given_the_microphone,
     program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a_phone,
     a_consultant_declines_with_a_reason_the_doctor_then_reads,
+    a_ward_round_is_joined_from_the_home_pages_of_both_sides,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -407,5 +408,71 @@ async fn a_consultant_declines_with_a_reason_the_doctor_then_reads(backend: Back
         .await;
     assert_eq!(r["state"], "declined");
     assert_eq!(r["decline_code"], "no_specialist");
+    app.stop().await;
+}
+
+async fn a_ward_round_is_joined_from_the_home_pages_of_both_sides(backend: Backend) {
+    // Rooms open four days ahead, so that tomorrow's round can be joined now.
+    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
+    let admin = &app.admin_token;
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let zhou = clinician(
+        &app,
+        tertiary,
+        "周主任",
+        "主任医师",
+        Some("110440700000011"),
+        22,
+    )
+    .await;
+    let (status, team) = app
+        .post(
+            "/api/v1/teams",
+            admin,
+            json!({"name": "内科查房组", "institution_id": tertiary, "leader_id": zhou}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    let today = Utc::now().date_naive();
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            admin,
+            json!({"supporter": {"kind": "team", "id": team["id"]}, "supported": {"kind": "institution", "value": county},
+                   "services": ["ward_round"], "valid_from": today - Duration::days(10), "valid_to": today + Duration::days(400)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let leader = account(&app, "jm.zhou", tertiary, &["clinician"], Some(zhou)).await;
+    let wang = clinician(
+        &app,
+        county,
+        "王医生",
+        "主治医师",
+        Some("110440700000003"),
+        6,
+    )
+    .await;
+    let ward_doctor = account(&app, "ts.wang", county, &["clinician"], Some(wang)).await;
+    let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
+    let starts = Utc::now() + Duration::days(1);
+    let (status, rounds) = app
+        .post(
+            "/api/v1/ward-rounds",
+            &office,
+            json!({"team_id": team["id"], "supported_institution_id": county, "ward": "内科病区",
+                   "starts_at": starts, "duration_minutes": 60, "weeks": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rounds}");
+    run_scenario(
+        "ward_round",
+        &on_backend("ward_round", backend),
+        &app.base,
+        json!({"leader": leader, "ward_doctor": ward_doctor, "round": rounds[0]["id"]}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
     app.stop().await;
 }

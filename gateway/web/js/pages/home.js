@@ -1,14 +1,67 @@
-// Home: who is logged in, and the sections their roles use.
-import { t } from "../i18n.js";
+// Home: who is logged in, the sessions coming up that they can join (consultations of
+// their institution's requests, ward rounds of their institution or teams, teaching
+// sessions they present or are enrolled in), and the sections their roles use.
+import { t, when } from "../i18n.js";
+import { api } from "../api.js";
 import { h, fill } from "../dom.js";
+
+/** `[{kind, room, title, starts, ends}]` the caller may join, soonest first. */
+async function upcoming(me) {
+  const out = [];
+  const roles = me.roles;
+  if (roles.includes("clinician") || roles.includes("coordinator")) {
+    const boxes = await Promise.all(["outbox", "inbox"].map((box) => api("GET", `/requests?box=${box}`)));
+    for (const { status, data } of boxes) {
+      if (status !== 200) continue;
+      for (const r of data) {
+        if (r.kind !== "consultation" || !["scheduled", "in_session"].includes(r.state)) continue;
+        out.push({ kind: "consultation", room: `consultation-${r.id}`, title: t("home.consultation", { id: r.id }),
+          starts: r.scheduled_start, ends: r.scheduled_end, link: `/requests/${r.id}` });
+      }
+    }
+    const rounds = await api("GET", "/ward-rounds");
+    if (rounds.status === 200) {
+      for (const w of rounds.data) {
+        out.push({ kind: "ward_round", room: `ward-round-${w.id}`, title: t("home.ward_round", { ward: w.ward }),
+          starts: w.starts_at, ends: w.ends_at });
+      }
+    }
+  }
+  const sessions = await api("GET", "/teaching");
+  if (sessions.status === 200) {
+    const mine = await api("GET", "/teaching/enrolments");
+    const enrolled = new Set((mine.data ?? []).filter((e) => e.status === "enrolled").map((e) => e.session_id));
+    for (const s of sessions.data) {
+      const presenting = me.clinician_id !== null && s.presenter_clinician_id === me.clinician_id;
+      if (!presenting && !enrolled.has(s.id)) continue;
+      out.push({ kind: "teaching", room: `teaching-${s.id}`,
+        title: t(presenting ? "home.teaching_presenting" : "home.teaching", { topic: s.topic }),
+        starts: s.starts_at, ends: s.ends_at });
+    }
+  }
+  // Each room once, soonest first.
+  const seen = new Set();
+  return out.filter((x) => !seen.has(x.room) && seen.add(x.room))
+    .sort((a, b) => Date.parse(a.starts) - Date.parse(b.starts));
+}
 
 export default async function render(root, { me }) {
   const roles = me.roles.map((r) => t(`role.${r}`)).join("、");
   const links = [...document.querySelectorAll("#bar nav a")]
     .filter((a) => a.getAttribute("href") !== "/home")
     .map((a) => h("li", {}, h("a", { href: a.getAttribute("href") }, a.textContent)));
+  const sessions = await upcoming(me);
   fill(root,
     h("h1", {}, t("home.title", { name: me.display_name })),
     h("p", { class: "muted" }, t("home.roles", { roles })),
-    h("ul", { class: "card" }, links));
+    h("section", { class: "card", id: "upcoming" },
+      h("h2", {}, t("home.upcoming")),
+      sessions.length
+        ? h("ul", { class: "sessions" }, sessions.map((s) => h("li", { "data-room": s.room },
+            h("span", { class: "badge" }, t(`home.kind.${s.kind}`)), " ",
+            s.link ? h("a", { href: s.link }, s.title) : s.title, " ",
+            h("span", { class: "muted" }, `${when(s.starts)} – ${when(s.ends)}`), " ",
+            h("a", { class: "button primary join", href: `/rooms/${s.room}` }, t("home.join")))))
+        : h("p", { class: "muted" }, t("home.none"))),
+    links.length ? h("ul", { class: "card" }, links) : null);
 }
