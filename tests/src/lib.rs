@@ -24,7 +24,6 @@ pub mod coturn;
 pub mod dcmtk;
 pub mod media;
 pub mod peer;
-pub mod phantom;
 pub mod process;
 pub mod scu;
 pub mod signal;

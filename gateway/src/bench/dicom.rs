@@ -14,72 +14,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::{tags, uids};
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use rand::RngCore as _;
 use serde_json::json;
 
 use crate::config::Config;
 
-fn uid() -> String {
-    let mut b = [0_u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    format!("2.25.{}", u128::from_be_bytes(b))
-}
-
 /// Writes a CT series of `n` images of 512×512, 16 bits, into `dir`.
 fn series(dir: &Path, n: usize) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let (study, series) = (uid(), uid());
-    let mut pixels = vec![0_u8; 512 * 512 * 2];
-    for (i, p) in pixels.chunks_mut(2).enumerate() {
-        let v = u16::try_from((i * 7) % 4096).unwrap_or(0);
-        p.copy_from_slice(&v.to_le_bytes());
-    }
-    for i in 0..n {
-        let sop = uid();
-        let mut obj = InMemDicomObject::new_empty();
-        let mut put = |tag, vr, value: PrimitiveValue| obj.put(DataElement::new(tag, vr, value));
-        put(tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE.into());
-        put(tags::SOP_INSTANCE_UID, VR::UI, sop.as_str().into());
-        put(tags::STUDY_INSTANCE_UID, VR::UI, study.as_str().into());
-        put(tags::SERIES_INSTANCE_UID, VR::UI, series.as_str().into());
-        put(tags::PATIENT_NAME, VR::PN, "BENCH^SYNTHETIC".into());
-        put(tags::PATIENT_ID, VR::LO, "BENCH0001".into());
-        put(tags::MODALITY, VR::CS, "CT".into());
-        put(tags::STUDY_DATE, VR::DA, "20261122".into());
-        put(tags::INSTANCE_NUMBER, VR::IS, (i + 1).to_string().into());
-        put(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1_u16));
-        put(
-            tags::PHOTOMETRIC_INTERPRETATION,
-            VR::CS,
-            "MONOCHROME2".into(),
-        );
-        put(tags::ROWS, VR::US, PrimitiveValue::from(512_u16));
-        put(tags::COLUMNS, VR::US, PrimitiveValue::from(512_u16));
-        put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16_u16));
-        put(tags::BITS_STORED, VR::US, PrimitiveValue::from(12_u16));
-        put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11_u16));
-        put(
-            tags::PIXEL_REPRESENTATION,
-            VR::US,
-            PrimitiveValue::from(0_u16),
-        );
-        put(
-            tags::PIXEL_DATA,
-            VR::OW,
-            PrimitiveValue::from(pixels.clone()),
-        );
-        let meta = FileMetaTableBuilder::new()
-            .media_storage_sop_class_uid(uids::CT_IMAGE_STORAGE)
-            .media_storage_sop_instance_uid(sop.as_str())
-            .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-            .build()?;
-        obj.with_exact_meta(meta)
-            .write_to_file(dir.join(format!("ct{i:04}.dcm")))?;
-    }
-    Ok(())
+    super::series::ct_series(dir, n, 512, "BENCH0001").map(|_| ())
 }
 
 fn free_port() -> anyhow::Result<u16> {

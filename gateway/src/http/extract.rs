@@ -1,5 +1,5 @@
 //! Extractors that turn every malformed input into a problem naming the field: a JSON
-//! body, a query string, a path id.
+//! body, a query string, a path id; and the reading of a cookie.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -9,6 +9,18 @@ use http_body_util::BodyExt as _;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+
+/// The value of the cookie `name` in a request's `Cookie` headers (RFC 6265 §5.4).
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
 
 /// How much of a refused request body is read and dropped, so that a client still sending
 /// gets the answer instead of a reset connection. Beyond this the connection may reset.

@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::Caller;
-pub use extract::{ApiJson, ApiQuery, BodyLimit, Id};
+pub use extract::{ApiJson, ApiQuery, BodyLimit, Id, cookie};
 pub use health::Metrics;
 pub use users::check_username;
 

@@ -72,14 +72,8 @@ pub fn router() -> Router<AppState> {
 
 /// The language a request asks for by its cookie, else the default.
 fn language(headers: &HeaderMap) -> &'static str {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LANG_COOKIE)
-        .and_then(|(_, value)| LANGUAGES.into_iter().find(|l| *l == value))
+    crate::http::cookie(headers, LANG_COOKIE)
+        .and_then(|value| LANGUAGES.into_iter().find(|l| *l == value))
         .unwrap_or(LANGUAGES[0])
 }
 

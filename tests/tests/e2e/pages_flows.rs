@@ -4,8 +4,9 @@
 //! `target/browser-artifacts/<scenario>-<backend>/`.
 
 use chrono::{Duration, Utc};
+use duikou::bench::series;
 use duikou_tests::browser::{on_backend, run_scenario};
-use duikou_tests::{Backend, TestApp, dcmtk, on_both_backends, phantom};
+use duikou_tests::{Backend, TestApp, dcmtk, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -41,6 +42,73 @@ async fn account(
     json!({"username": username, "password": body["initial_password"], "id": body["user"]["id"]})
 }
 
+/// Taishan People's Hospital and Jiangmen Central Hospital, paired for some services, and
+/// a doctor of each who logs in through the pages.
+struct Paired {
+    county: i64,
+    tertiary: i64,
+    /// 林主任's clinician id: a chief physician of 20 years, qualified to consult.
+    lin: i64,
+    /// 林主任's account, `jm.lin`.
+    consultant: Value,
+    /// The county's 王医生, `ts.wang`.
+    doctor: Value,
+}
+
+async fn paired(app: &TestApp, services: Value) -> Paired {
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    pair(app, tertiary, county, services).await;
+    let lin = clinician(
+        app,
+        tertiary,
+        "林主任",
+        "主任医师",
+        Some("110440700000001"),
+        20,
+    )
+    .await;
+    let consultant = account(app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
+    let wang = clinician(
+        app,
+        county,
+        "王医生",
+        "主治医师",
+        Some("110440700000003"),
+        6,
+    )
+    .await;
+    let doctor = account(app, "ts.wang", county, &["clinician"], Some(wang)).await;
+    Paired {
+        county,
+        tertiary,
+        lin,
+        consultant,
+        doctor,
+    }
+}
+
+/// The bearer token of a browser account, for the test's own calls.
+async fn token_of(app: &TestApp, account: &Value) -> String {
+    app.login(
+        account["username"].as_str().unwrap(),
+        account["password"].as_str().unwrap(),
+    )
+    .await
+}
+
+/// A complete consultation request drafted and submitted with `token`; its id.
+async fn submitted_consultation(app: &TestApp, token: &str) -> Value {
+    let r = draft(
+        app,
+        token,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(app, token, &r["id"], "submit", json!({})).await;
+    r["id"].clone()
+}
+
 async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let relay = app.dicom.expect("DICOM listens");
@@ -57,7 +125,7 @@ async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Bac
     assert_eq!(status, StatusCode::CREATED, "{node}");
     let dir = tempfile::tempdir().unwrap();
     let images = 12;
-    let series = phantom::ct_series(dir.path(), images, 128, "TS20261201").unwrap();
+    let series = series::ct_series(dir.path(), images, 128, "TS20261201").unwrap();
     let sent = dcmtk::store(
         relay,
         "TAISHAN_CT",
@@ -127,35 +195,16 @@ async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Bac
 async fn a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages(backend: Backend) {
     // Rooms open four days ahead, so that the session can be joined now.
     let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
-    let county = app.institution_id("台山市人民医院").await;
-    let tertiary = app.institution_id("江门市中心医院").await;
+    let Paired {
+        lin,
+        consultant,
+        doctor,
+        ..
+    } = paired(&app, json!(["consult"])).await;
     let other_county = app.institution_id("开平市中心医院").await;
-    pair(&app, tertiary, county, json!(["consult"])).await;
-    let lin = clinician(
-        &app,
-        tertiary,
-        "林主任",
-        "主任医师",
-        Some("110440700000001"),
-        20,
-    )
-    .await;
-    let consultant = account(&app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
-    let wang = clinician(
-        &app,
-        county,
-        "王医生",
-        "主治医师",
-        Some("110440700000003"),
-        6,
-    )
-    .await;
-    let doctor = account(&app, "ts.wang", county, &["clinician"], Some(wang)).await;
     let stranger = account(&app, "kp.zhou", other_county, &["clinician"], None).await;
     // The consultant takes consultations at any time of day, in 30-minute slots.
-    let token = app
-        .login("jm.lin", consultant["password"].as_str().unwrap())
-        .await;
+    let token = token_of(&app, &consultant).await;
     for weekday in 1..=7 {
         let (status, p) = app
             .post(
@@ -179,9 +228,7 @@ async fn a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages
     // What the pages did is what the API holds: acknowledged, by these two, in one room.
     let id = out["id"].as_i64().expect("the scenario names the request");
     let admin = &app.admin_token;
-    let county_token = app
-        .login("ts.wang", doctor["password"].as_str().unwrap())
-        .await;
+    let county_token = token_of(&app, &doctor).await;
     let (status, r) = app
         .get(&format!("/api/v1/requests/{id}"), &county_token)
         .await;
@@ -279,16 +326,14 @@ async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
-    let county = app.institution_id("台山市人民医院").await;
-    let tertiary = app.institution_id("江门市中心医院").await;
-    let other_county = app.institution_id("开平市中心医院").await;
-    pair(
-        &app,
-        tertiary,
+    let Paired {
         county,
-        json!(["consult", "imaging_read", "teaching"]),
-    )
-    .await;
+        tertiary,
+        consultant,
+        doctor,
+        ..
+    } = paired(&app, json!(["consult", "imaging_read", "teaching"])).await;
+    let other_county = app.institution_id("开平市中心医院").await;
     let (status, pairings) = app
         .get(
             &format!("/api/v1/pairings?supported_institution_id={county}&service=teaching"),
@@ -304,31 +349,9 @@ async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a
         .expect("the new pairing")["id"]
         .clone();
     // A request, and another county's refused look at it, for the report and the audit.
-    let lin = clinician(
-        &app,
-        tertiary,
-        "林主任",
-        "主任医师",
-        Some("110440700000001"),
-        20,
-    )
-    .await;
-    let consultant = account(&app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
-    let doctor = account(&app, "ts.wang", county, &["clinician"], None).await;
-    let doctor_token = app
-        .login("ts.wang", doctor["password"].as_str().unwrap())
-        .await;
-    let r = draft(
-        &app,
-        &doctor_token,
-        json!({"kind": "consultation", "content": content()}),
-    )
-    .await;
-    ok_step(&app, &doctor_token, &r["id"], "submit", json!({})).await;
+    let id = submitted_consultation(&app, &token_of(&app, &doctor).await).await;
     let (_, stranger) = app.user("kp.zhou", other_county, &["clinician"]).await;
-    let (status, _) = app
-        .get(&format!("/api/v1/requests/{}", r["id"]), &stranger)
-        .await;
+    let (status, _) = app.get(&format!("/api/v1/requests/{id}"), &stranger).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let radiologist = account(&app, "jm.rad", tertiary, &["radiologist"], None).await;
     let trainee = account(&app, "ts.li", county, &["trainee"], None).await;
@@ -339,12 +362,7 @@ async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a
         page(&doctor, "/home", "home", "main h1"),
         page(&doctor, "/requests", "requests", "table.requests, main p"),
         page(&doctor, "/requests/new", "request-new", "#request-form"),
-        page(
-            &doctor,
-            &format!("/requests/{}", r["id"]),
-            "request",
-            "#timeline"
-        ),
+        page(&doctor, &format!("/requests/{id}"), "request", "#timeline"),
         page(&consultant, "/inbox", "inbox", "table.requests"),
         page(
             &radiologist,
@@ -371,41 +389,20 @@ async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a
 
 async fn a_consultant_declines_with_a_reason_the_doctor_then_reads(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let county = app.institution_id("台山市人民医院").await;
-    let tertiary = app.institution_id("江门市中心医院").await;
-    pair(&app, tertiary, county, json!(["consult"])).await;
-    let lin = clinician(
-        &app,
-        tertiary,
-        "林主任",
-        "主任医师",
-        Some("110440700000001"),
-        20,
-    )
-    .await;
-    let consultant = account(&app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
-    let doctor = account(&app, "ts.wang", county, &["clinician"], None).await;
-    let token = app
-        .login("ts.wang", doctor["password"].as_str().unwrap())
-        .await;
-    let r = draft(
-        &app,
-        &token,
-        json!({"kind": "consultation", "content": content()}),
-    )
-    .await;
-    ok_step(&app, &token, &r["id"], "submit", json!({})).await;
+    let Paired {
+        consultant, doctor, ..
+    } = paired(&app, json!(["consult"])).await;
+    let token = token_of(&app, &doctor).await;
+    let id = submitted_consultation(&app, &token).await;
     run_scenario(
         "decline",
         &on_backend("decline", backend),
         &app.base,
-        json!({"doctor": doctor, "consultant": consultant, "request": r["id"]}),
+        json!({"doctor": doctor, "consultant": consultant, "request": id}),
     )
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
-    let (_, r) = app
-        .get(&format!("/api/v1/requests/{}", r["id"]), &token)
-        .await;
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &token).await;
     assert_eq!(r["state"], "declined");
     assert_eq!(r["decline_code"], "no_specialist");
     app.stop().await;

@@ -1,5 +1,6 @@
-//! A synthetic CT series whose images differ from slice to slice (a disc that grows),
-//! for the viewer's tests: scrolling must show other pixels, not only another number.
+//! Synthetic CT series whose images differ from slice to slice (a disc that grows): the
+//! benchmark's input, and the viewer's test data (scrolling must show other pixels, not
+//! only another number).
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,9 @@ pub struct Series {
     pub files: Vec<PathBuf>,
 }
 
-fn uid(n: u128) -> String {
-    format!("2.25.{n}")
+/// A UID under the `2.25` root (PS3.5 B.2): `base`, shifted, plus `n`.
+fn uid(base: u128, n: u128) -> String {
+    format!("2.25.{}", (base << 20) + n)
 }
 
 /// Writes `n` CT images of `size`×`size` (16-bit signed, Hounsfield units through a
@@ -27,12 +29,12 @@ fn uid(n: u128) -> String {
 pub fn ct_series(dir: &Path, n: usize, size: u16, accession: &str) -> anyhow::Result<Series> {
     std::fs::create_dir_all(dir)?;
     let base: u128 = rand::random::<u64>().into();
-    let (study, series) = (uid(base << 20), uid((base << 20) + 1));
+    let (study, series) = (uid(base, 0), uid(base, 1));
     let s = i64::from(size);
     let c = s / 2;
     let mut files = Vec::with_capacity(n);
     for i in 0..n {
-        let sop = uid((base << 20) + 2 + i as u128);
+        let sop = uid(base, 2 + i as u128);
         let inner = s / 8 + 2 * i as i64;
         let mut pixels = Vec::with_capacity((s * s * 2) as usize);
         for y in 0..s {
