@@ -9,6 +9,9 @@ pub type Pool = sqlx::PgPool;
 /// a transaction-scoped advisory lock, released at commit.
 const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 
+/// Begins a transaction that reads, then writes (see the SQLite backend's).
+const BEGIN_WRITE: &str = "begin";
+
 /// Relaxes the commit of a transaction whose loss costs only a repeat: it does not wait
 /// for the WAL to reach the disk.
 const RELAXED_COMMIT: Option<&str> = Some("set local synchronous_commit = off");

@@ -9,6 +9,12 @@ pub type Pool = sqlx::SqlitePool;
 /// first statement writes, so nothing more is needed.
 const SEED_IMPORT_LOCK: &str = "select 1";
 
+/// Begins a transaction that reads, then writes. A deferred one (SQLite's plain `begin`)
+/// takes the write lock at its first write, and fails at once with `SQLITE_BUSY` (the busy
+/// timeout is not consulted) when another connection committed since its first read;
+/// `immediate` takes the lock at the start, waiting its turn.
+const BEGIN_WRITE: &str = "begin immediate";
+
 /// Relaxes the commit of a transaction whose loss costs only a repeat: nothing to do,
 /// such writes go through the pool whose commits are not synced.
 const RELAXED_COMMIT: Option<&str> = None;

@@ -8,6 +8,7 @@ on_both_backends!(
     repeated_failed_logins_are_slowed_down,
     logout_ends_the_session_and_cookies_work_like_bearer_tokens,
     a_changed_password_ends_old_sessions,
+    accounts_created_at_the_same_time_are_all_created,
 );
 
 async fn repeated_failed_logins_are_slowed_down(backend: Backend) {
@@ -142,5 +143,43 @@ async fn a_changed_password_ends_old_sessions(backend: Backend) {
     let (status, _) = app.get("/api/v1/me", &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.login("mover", "second password 2").await;
+    app.stop().await;
+}
+
+/// Transactions that read, then write (an account checks its institution, then is
+/// inserted), forty at once: on SQLite each waits for the write lock instead of failing
+/// with `SQLITE_BUSY` when another commits between its read and its write (as happened
+/// under load in CI). Fails with a 500 when such transactions begin deferred.
+async fn accounts_created_at_the_same_time_are_all_created(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let (base, client, admin) = (
+            app.base.clone(),
+            app.client.clone(),
+            app.admin_token.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let created = client
+                .post(format!("{base}/api/v1/users"))
+                .bearer_auth(&admin)
+                .json(
+                    &json!({"username": format!("ts.u{n}"), "display_name": format!("u{n}"),
+                              "institution_id": county, "roles": ["clinician"]}),
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = created.status();
+            let body: serde_json::Value = created.json().await.unwrap();
+            (status, body)
+        }));
+    }
+    let results = futures_util::future::join_all(tasks).await;
+    for r in results {
+        let (status, body) = r.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
     app.stop().await;
 }

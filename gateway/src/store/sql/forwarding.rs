@@ -54,7 +54,7 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<ClaimedForward>, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     if let Some(relax) = super::RELAXED_COMMIT {
         sqlx::query::<Db>(relax).execute(&mut *tx).await?;
     }
@@ -96,7 +96,7 @@ pub async fn record(
     outcomes: &[ForwardOutcome],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     if let Some(relax) = super::RELAXED_COMMIT {
         sqlx::query::<Db>(relax).execute(&mut *tx).await?;
     }

@@ -34,7 +34,7 @@ pub async fn enqueue_now(
     messages: &[OutboxMessage],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     enqueue(&mut tx, messages, now).await?;
     tx.commit().await?;
     Ok(())

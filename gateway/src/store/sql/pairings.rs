@@ -306,7 +306,7 @@ pub async fn create(
     at: DateTime<Utc>,
 ) -> Result<Pairing, StoreError> {
     check_references(pool, d).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let id = insert(&mut tx, d, None, Some(by), at, None)
         .await?
         .ok_or_else(|| StoreError::Corrupt("a pairing without seed key conflicted".into()))?;
@@ -331,7 +331,7 @@ pub async fn change(
     args.add(id).map_err(encoding)?;
     args.add(expected).map_err(encoding)?;
     let args = with_draft(args, d)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let updated = sqlx::query_with::<Db, _>(
         "update pairing set version = version + 1,
              supporter_institution_id = $3, supporter_team_id = $4, supporter_clinician_id = $5,

@@ -336,7 +336,7 @@ pub async fn create_team(
             }
         }
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let id: i64 = sqlx::query_scalar::<Db, i64>(
         "insert into team (name, institution_id, leader_id, created_at) values ($1, $2, $3, $4) returning id",
     )

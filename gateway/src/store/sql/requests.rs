@@ -112,7 +112,7 @@ async fn record_step(
 #[tracing::instrument(skip_all)]
 pub async fn create(pool: &Pool, new: &NewRequest, step: &StepRecord) -> Result<i64, StoreError> {
     let (supporter_kind, supporter_id) = supporter_columns(new.supporter);
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let id = sqlx::query_scalar::<Db, i64>(
         "insert into consult_request (kind, state, version, requester_user_id, requester_institution_id,
              pairing_id, supporter_kind, supporter_id, supporter_institution_id, urgency, remote, content,
@@ -191,7 +191,7 @@ pub async fn update(
     opinion: Option<&OpinionChange>,
 ) -> Result<(), StoreError> {
     let (supporter_kind, supporter_id) = u.supporter.map(supporter_columns).unzip();
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let changed = sqlx::query::<Db>(
         "update consult_request set version = version + 1, updated_at = $3,
              state = coalesce($4, state),

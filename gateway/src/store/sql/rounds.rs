@@ -41,7 +41,7 @@ pub async fn create_series(
     by: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let mut ids = Vec::with_capacity(rounds.len());
     for r in rounds {
         let id = sqlx::query_scalar::<Db, i64>(

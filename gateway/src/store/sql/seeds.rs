@@ -27,7 +27,7 @@ pub async fn import(
     now: DateTime<Utc>,
 ) -> Result<ImportCounts, StoreError> {
     let mut counts = ImportCounts::default();
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     sqlx::query::<Db>(SEED_IMPORT_LOCK)
         .execute(&mut *tx)
         .await?;

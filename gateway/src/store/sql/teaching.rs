@@ -104,7 +104,7 @@ pub async fn enrol(
     institution_id: i64,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     sqlx::query::<Db>("update teaching_session set capacity = capacity where id = $1")
         .bind(session_id)
         .execute(&mut *tx)
@@ -144,7 +144,7 @@ pub async fn enrol(
 
 /// Withdraws a trainee; the first on the waiting list takes a freed place.
 pub async fn withdraw(pool: &Pool, session_id: i64, user_id: i64) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     sqlx::query::<Db>("update teaching_session set capacity = capacity where id = $1")
         .bind(session_id)
         .execute(&mut *tx)

@@ -100,7 +100,7 @@ async fn insert(
 /// Creates an account.
 #[tracing::instrument(skip_all)]
 pub async fn create(pool: &Pool, new: &NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let id = insert(&mut tx, new, now).await?;
     tx.commit().await?;
     user(pool, id)
@@ -117,7 +117,7 @@ pub async fn create_first(
     new: &NewUser,
     now: DateTime<Utc>,
 ) -> Result<Option<User>, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let existing = sqlx::query_scalar::<Db, i64>("select count(*) from app_user")
         .fetch_one(&mut *tx)
         .await?;
@@ -175,7 +175,7 @@ pub async fn list(pool: &Pool, institution_id: Option<i64>) -> Result<Vec<User>,
 
 /// Replaces the password hash and ends every session of the user, in one transaction.
 pub async fn set_password(pool: &Pool, user_id: i64, hash: &str) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     sqlx::query::<Db>("update app_user set password_hash = $2 where id = $1")
         .bind(user_id)
         .bind(hash)
@@ -271,7 +271,7 @@ pub async fn record_failure(
     max_delay_seconds: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let failures = sqlx::query_scalar::<Db, i32>(
         "insert into login_throttle (username, failures, locked_until) values ($1, 1, null)
          on conflict (username) do update set failures = login_throttle.failures + 1
