@@ -369,6 +369,12 @@ pub fn search_instances(all: &[Indexed], q: &Query, base: &str) -> Vec<Value> {
     page(out, q)
 }
 
+// Native frames are served as the machine holds them, labelled little endian (`frames`).
+const _: () = assert!(
+    cfg!(target_endian = "little"),
+    "native frames would need swapping to little endian"
+);
+
 /// Value representations whose values are bulk data, never put inline.
 const BULK_VRS: [&str; 8] = ["OB", "OD", "OF", "OL", "OV", "OW", "UN", "UNKNOWN"];
 
@@ -512,11 +518,12 @@ pub fn frames(stored: &Stored, numbers: &[u32]) -> Result<(String, Vec<Vec<u8>>)
             .map(<[u8]>::to_vec)
             .collect()
     };
-    let ts = if element.fragments().is_some() || stored == "1.2.840.10008.1.2.2" {
+    let ts = if element.fragments().is_some() {
         stored
     } else {
-        // Native pixel data (deflated files included, once inflated) is explicit VR
-        // little endian.
+        // Native pixel data, as read (deflated files inflated, big endian ones in their
+        // values), comes out of `to_bytes` in the machine's byte order: little endian on
+        // every target this builds for (checked below), so explicit VR little endian.
         dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned()
     };
     Ok((
