@@ -48,7 +48,7 @@ pub enum SfuError {
 }
 
 /// Simulcast layers, as the presenter's page names them (RIDs), lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Layer {
     /// A quarter of the resolution (`q`).
     Quarter,
@@ -59,6 +59,9 @@ pub enum Layer {
 }
 
 impl Layer {
+    /// Every layer, lowest first.
+    const ALL: [Layer; 3] = [Layer::Quarter, Layer::Half, Layer::Full];
+
     /// The RID of this layer.
     pub fn rid(self) -> Rid {
         match self {
@@ -69,9 +72,7 @@ impl Layer {
     }
 
     fn of(rid: Rid) -> Option<Layer> {
-        [Layer::Quarter, Layer::Half, Layer::Full]
-            .into_iter()
-            .find(|l| l.rid() == rid)
+        Layer::ALL.into_iter().find(|l| l.rid() == rid)
     }
 
     /// The estimate a receiver's link needs for this layer (with the audio), from what
@@ -163,6 +164,9 @@ struct Peer {
     slots: Vec<(Mid, MediaKind)>,
     /// Which incoming track each used slot carries.
     carrying: HashMap<Mid, TrackKey>,
+    /// The layer of each simulcast track it is being sent (its own, or the nearest the
+    /// sender sends).
+    track_layers: HashMap<TrackKey, Layer>,
     /// The simulcast layer this peer receives; `None`: its link carries audio only.
     layer: Option<Layer>,
     /// A higher layer the estimate allows, and since when.
@@ -200,7 +204,14 @@ pub struct Unit {
     by_source: HashMap<SocketAddr, usize>,
     /// Key frame requests already sent, per (origin, mid, layer), to throttle them.
     asked: HashMap<(u64, Mid, Option<Rid>), Instant>,
+    /// When each simulcast layer of a track last brought a packet: a sender's browser
+    /// stops sending layers its CPU or link cannot keep up, and a receiver must not wait
+    /// for one that does not come.
+    seen: HashMap<(u64, Mid, Layer), Instant>,
 }
+
+/// A simulcast layer without a packet for this long counts as not being sent.
+const LAYER_SILENT: Duration = Duration::from_millis(500);
 
 /// Key frame requests for the same layer are sent at most this often.
 const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
@@ -217,6 +228,7 @@ impl Unit {
             touched: Vec::new(),
             by_source: HashMap::new(),
             asked: HashMap::new(),
+            seen: HashMap::new(),
         }
     }
 
@@ -251,6 +263,7 @@ impl Unit {
             may,
             slots: Vec::new(),
             carrying: HashMap::new(),
+            track_layers: HashMap::new(),
             layer: Layer::for_estimate(START_ESTIMATE),
             better: None,
             audio_only: false,
@@ -530,7 +543,8 @@ impl Unit {
                             Event::MediaData(data) => media.push((p.id, data)),
                             Event::KeyframeRequest(r) => {
                                 if let Some(track) = p.carrying.get(&r.mid) {
-                                    keyframes.push((track.clone(), p.layer));
+                                    let layer = p.track_layers.get(track).copied().or(p.layer);
+                                    keyframes.push((track.clone(), layer));
                                 }
                             }
                             Event::EgressBitrateEstimate(BweKind::Twcc(estimate)) => {
@@ -577,8 +591,10 @@ impl Unit {
         for peer in dead {
             self.stopped(peer);
         }
+        self.seen.retain(|(origin, _, _), _| alive.contains(origin));
         for p in &mut self.peers {
             p.carrying.retain(|_, t| alive.contains(&t.origin));
+            p.track_layers.retain(|t, _| alive.contains(&t.origin));
         }
     }
 
@@ -604,6 +620,19 @@ impl Unit {
             mid: data.mid,
         };
         let layer = data.rid.and_then(Layer::of);
+        // The layers of this track the sender is sending now.
+        let mut sent = Vec::new();
+        if let Some(l) = layer {
+            self.seen.insert((origin, data.mid, l), now);
+            sent = Layer::ALL
+                .into_iter()
+                .filter(|&x| {
+                    self.seen
+                        .get(&(origin, data.mid, x))
+                        .is_some_and(|t| now.saturating_duration_since(*t) < LAYER_SILENT)
+                })
+                .collect();
+        }
         let mut wanted = Vec::new();
         for (i, p) in self.peers.iter_mut().enumerate() {
             if p.id == origin || p.key.room != room || !p.rtc.is_alive() {
@@ -612,8 +641,24 @@ impl Unit {
             if kind == MediaKind::Video && (p.audio_only || p.layer.is_none()) {
                 continue;
             }
-            if layer.is_some() && layer != p.layer {
-                continue;
+            if let (Some(l), Some(own)) = (layer, p.layer) {
+                // The receiver's layer if it is being sent, else the highest below it, else
+                // the lowest being sent.
+                let gets = sent
+                    .iter()
+                    .rev()
+                    .find(|&&x| x <= own)
+                    .or(sent.first())
+                    .copied()
+                    .unwrap_or(own);
+                if l != gets {
+                    continue;
+                }
+                // A change of layer (the receiver's, or what the sender sends) needs a key
+                // frame of the new one to decode from.
+                if p.track_layers.insert(track.clone(), gets) != Some(gets) {
+                    wanted.push(Some(gets));
+                }
             }
             let slot = match p.carrying.iter().find(|(_, t)| **t == track) {
                 Some((mid, _)) => *mid,

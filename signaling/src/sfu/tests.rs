@@ -28,6 +28,8 @@ struct Client {
     /// A second video line it sends on: a shared screen.
     screen: Option<Mid>,
     simulcast: bool,
+    /// Simulcast layers it has stopped sending (as a browser short of CPU does), by tag.
+    paused: Vec<u8>,
     /// Frames received, by kind.
     got: HashMap<MediaKind, usize>,
     /// Video frames received, by the layer they were sent in (`q`, `h`, `f`, or `-`).
@@ -60,6 +62,7 @@ impl Client {
             video: None,
             screen: None,
             simulcast: false,
+            paused: Vec::new(),
             got: HashMap::new(),
             layers: HashMap::new(),
             audio_frames: 0,
@@ -164,6 +167,9 @@ impl Client {
             };
             for rid in rids {
                 let tag = rid.map_or(b'-', |r| r.as_bytes()[0]);
+                if self.paused.contains(&tag) {
+                    continue;
+                }
                 let mut writer = self.rtc.writer(mid).unwrap();
                 let pt = writer
                     .payload_params()
@@ -677,4 +683,38 @@ fn a_shared_screen_reaches_a_receiver_with_a_second_video_slot() {
         got.get(&b's').is_some_and(|n| *n > 10),
         "the screen: {got:?}"
     );
+}
+
+#[test]
+fn a_receiver_gets_a_lower_layer_when_the_sender_stops_sending_its_own() {
+    let mut net = Net::new();
+    let presenter = net.join_sending(1, true, PRESENTER);
+    let trainee = net.join_receiving(2);
+    net.run(Duration::from_secs(12), &[presenter]);
+    let key = net.clients[trainee].key.clone();
+    assert_eq!(
+        net.unit.layer(&key),
+        Some(Layer::Full),
+        "a fast link has the full layer"
+    );
+    // The presenter's browser, short of CPU, sends the quarter layer only.
+    net.clients[presenter].paused = vec![b'h', b'f'];
+    let asked = net.clients[presenter].keyframes_asked;
+    let (layers, _) = counted(&mut net, trainee, |net| {
+        net.run(Duration::from_secs(3), &[presenter]);
+    });
+    assert!(
+        layers.get(&'q').copied().unwrap_or(0) > 50,
+        "the trainee is sent the layer that is still sent: {layers:?}"
+    );
+    assert!(
+        net.clients[presenter].keyframes_asked > asked,
+        "with a key frame of it to start from"
+    );
+    // When the full layer comes back, the trainee gets it again.
+    net.clients[presenter].paused.clear();
+    let (layers, _) = counted(&mut net, trainee, |net| {
+        net.run(Duration::from_secs(2), &[presenter]);
+    });
+    assert!(layers.get(&'f').copied().unwrap_or(0) > 20, "{layers:?}");
 }
