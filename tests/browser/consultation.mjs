@@ -95,6 +95,7 @@ await scenario("consultation", async ({ browser }) => {
   await form.locator('textarea[name="purpose"]').fill("明确头痛病因并指导下一步治疗");
   await form.locator('input[name="specialty"]').fill("神经内科");
   await form.locator('input[name="patient.name"]').fill(PATIENT);
+  await form.locator('select[name="patient.sex"]').selectOption("M");
   await form.locator('input[name="patient.birth_date"]').fill("1958-03-02");
   await form.locator('input[name="case_summary.chief_complaint"]').fill("反复头痛三天");
   await form.locator('textarea[name="case_summary.history"]').fill("三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐");

@@ -1,5 +1,6 @@
 // A stranger (no session) who opens a page is sent to the login page, which remembers
-// where they were going and takes them there after logging in.
+// where they were going and takes them there after logging in; a `next` that leads off
+// the site leads home instead.
 // Input: {"username", "password"}.
 import { assert, input, scenario, newContext, ready, login, text, screenshot } from "./lib.mjs";
 
@@ -17,5 +18,23 @@ await scenario("stranger", async ({ browser }) => {
 
   await login(page, input.username, input.password);
   assert.equal(new URL(page.url()).pathname, "/home", "after logging in the stranger is where they were going");
+
+  // Another page than home, and addresses that would leave the site.
+  for (const [next, expected] of [
+    ["/requests", "/requests"],
+    ["/%5Cevil.example/x", "/home"],
+    ["//evil.example", "/home"],
+    ["https://evil.example/", "/home"],
+    ["/%09/evil.example", "/home"],
+  ]) {
+    const fresh = await newContext(browser);
+    const tab = await fresh.newPage();
+    await tab.goto(`/login?next=${encodeURIComponent(decodeURIComponent(next))}`);
+    await login(tab, input.username, input.password);
+    const at = new URL(tab.url());
+    assert.equal(at.origin, new URL(page.url()).origin, `next=${next} stays on the site`);
+    if (expected === "/requests") assert.equal(at.pathname, "/requests");
+    await fresh.close();
+  }
   return { landed: url.pathname + url.search };
 });

@@ -39,6 +39,7 @@ await scenario("viewer", async ({ browser }) => {
   await form.locator('textarea[name="purpose"]').fill("明确头颅 CT 有无出血或占位");
   await form.locator('input[name="specialty"]').fill("神经内科");
   await form.locator('input[name="patient.name"]').fill("王某某");
+  await form.locator('select[name="patient.sex"]').selectOption("M");
   await form.locator('input[name="patient.birth_date"]').fill("1958-03-02");
   await form.locator('input[name="case_summary.chief_complaint"]').fill("头痛伴呕吐一天");
   await form.locator('textarea[name="case_summary.history"]').fill("一天前突发剧烈头痛，伴喷射性呕吐两次，无发热");

@@ -4,22 +4,45 @@
 // Input: {"leader": {username, password}, "ward_doctor": {…}, "round": id}.
 import { assert, input, scenario, newContext, login, open, screenshot } from "./lib.mjs";
 
-/** Some video the unit forwards to `page` plays: its frames advance. */
+/**
+ * Some video the unit forwards to `page` plays: a slot's frames advance by several within
+ * 1.5 s. Slots woken by the unit's bandwidth probes show a frame or two and stop, so
+ * the check looks for up to 20 s for one that keeps going.
+ */
 async function forwardedVideoPlays(page) {
-  const playing = () => page.evaluate(() => [...document.querySelectorAll("video[data-slot]")]
-    .filter((v) => v.videoWidth > 0)
-    .map((v) => ({ slot: v.dataset.slot, frames: v.getVideoPlaybackQuality().totalVideoFrames })));
-  await page.waitForFunction(() => [...document.querySelectorAll("video[data-slot]")].some((v) => v.videoWidth > 0), null, { timeout: 30_000 });
-  const a = await playing();
-  await page.waitForTimeout(1500);
-  const b = await playing();
-  assert.ok(b.some((x) => (a.find((y) => y.slot === x.slot)?.frames ?? 0) < x.frames), `forwarded video plays: ${JSON.stringify(a)} → ${JSON.stringify(b)}`);
+  const frames = () => page.evaluate(() => Object.fromEntries([...document.querySelectorAll("video[data-slot]")]
+    .map((v) => [v.dataset.slot, v.getVideoPlaybackQuality().totalVideoFrames])));
+  const seen = [];
+  for (let tries = 0; tries < 13; tries++) {
+    const a = await frames();
+    await page.waitForTimeout(1500);
+    const b = await frames();
+    seen.push(b);
+    if (Object.entries(b).some(([slot, n]) => n - (a[slot] ?? 0) >= 5)) return;
+  }
+  const stats = await page.evaluate(async () => {
+    const out = [];
+    for (const pc of window.__pcs ?? []) {
+      const r = await pc.getStats();
+      r.forEach((x) => { if ((x.type === "inbound-rtp" || x.type === "outbound-rtp") && x.kind === "video") out.push({ type: x.type, mid: x.mid, rid: x.rid, packets: x.packetsReceived ?? x.packetsSent, frames: x.framesDecoded ?? x.framesSent, keys: x.keyFramesDecoded ?? x.keyFramesEncoded, pli: x.pliCount, nack: x.nackCount, w: x.frameWidth }); });
+      out.push({ state: pc.connectionState, sdp: (pc.remoteDescription?.sdp ?? "").split("\n").filter((l) => /^a=(mid|sendrecv|recvonly|sendonly|inactive|ssrc:\d+ msid)/.test(l)).join(" | ") });
+    }
+    return out;
+  });
+  assert.fail(`no forwarded video plays on ${page.url()} ${await page.evaluate(() => document.querySelector("#people-list li.self")?.dataset.role)}: ${JSON.stringify(seen)} ${JSON.stringify(stats)}`);
 }
 
 await scenario("ward_round", async ({ browser }) => {
   const pages = [];
   for (const who of [input.leader, input.ward_doctor]) {
     const context = await newContext(browser);
+    await context.addInitScript(() => {
+      const Native = window.RTCPeerConnection;
+      window.__pcs = [];
+      window.RTCPeerConnection = class extends Native {
+        constructor(...a) { super(...a); window.__pcs.push(this); }
+      };
+    });
     const page = await context.newPage();
     await login(page, who.username, who.password);
     const item = page.locator(`#upcoming li[data-room="ward-round-${input.round}"]`);

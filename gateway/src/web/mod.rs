@@ -154,7 +154,7 @@ async fn page(module: &'static str, headers: HeaderMap) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
-             connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
              frame-ancestors 'none'",
         ),
     );

@@ -40,3 +40,9 @@ export function problemText(status, problem) {
   if (status === 0) return t("error.network");
   return problem?.detail || problem?.title || t("error.generic", { status });
 }
+
+/** Where lists of sessions start: twelve hours back, so that one under way is still there
+ * (the API lists sessions starting from `from`). */
+export function since() {
+  return new Date(Date.now() - 12 * 3600e3).toISOString();
+}

@@ -47,7 +47,12 @@ async function main() {
   let me = null;
   if (page !== "login") {
     const { status, data } = await api("GET", "/me");
-    if (status !== 200) return; // api() sends a stranger to the login page
+    if (status === 401) return; // api() sends a stranger to the login page
+    if (status !== 200) {
+      fill(document.getElementById("bar"), bar(null));
+      fill(root, h("p", { class: "problem", role: "alert" }, t("error.page")));
+      return;
+    }
     me = data;
   }
   fill(document.getElementById("bar"), bar(me));

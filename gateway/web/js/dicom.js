@@ -38,6 +38,21 @@ export function series(study) {
   return json(`/dicomweb/studies/${encodeURIComponent(study)}/series`);
 }
 
+/**
+ * The images of a series in slice order: `{meta, frame}` for each frame of each instance
+ * (a multi-frame instance gives as many images as it has frames).
+ */
+export async function images(study, seriesUid) {
+  const { status, data } = await instances(study, seriesUid);
+  if (status !== 200) return { status, data };
+  const out = [];
+  for (const meta of data) {
+    const frames = Math.max(1, Number(value(meta, "00280008") ?? 1) || 1);
+    for (let frame = 1; frame <= frames; frame++) out.push({ meta, frame });
+  }
+  return { status, data: out };
+}
+
 /** The instances of a series with their attributes, in slice order. */
 export async function instances(study, seriesUid) {
   const { status, data } = await json(
@@ -55,7 +70,8 @@ export function parts(buffer, contentType) {
   if (!boundary) throw new Error("no multipart boundary");
   const bytes = new Uint8Array(buffer);
   const enc = new TextEncoder();
-  const delimiter = enc.encode(`--${boundary}`);
+  // A delimiter is CRLF "--" boundary (RFC 2046 §5.1.1); the first may open the body.
+  const delimiter = enc.encode(`\r\n--${boundary}`);
   const find = (from, needle) => {
     outer: for (let i = from; i <= bytes.length - needle.length; i++) {
       for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
@@ -65,8 +81,10 @@ export function parts(buffer, contentType) {
   };
   const crlf2 = enc.encode("\r\n\r\n");
   const out = [];
-  let at = find(0, delimiter);
-  while (at >= 0) {
+  // Where the delimiter before the next part starts; -2 when the body opens with it (no
+  // CRLF before the first).
+  let at = find(0, enc.encode(`--${boundary}`)) === 0 ? -2 : find(0, delimiter);
+  while (at !== -1) {
     const headerStart = at + delimiter.length;
     if (bytes[headerStart] === 45 && bytes[headerStart + 1] === 45) break; // "--": the end
     const headerEnd = find(headerStart, crlf2);
@@ -75,15 +93,15 @@ export function parts(buffer, contentType) {
     const next = find(headerEnd + 4, delimiter);
     if (next < 0) break;
     const type = /content-type:\s*([^\r\n]+)/i.exec(headers)?.[1] ?? "";
-    out.push({ type, bytes: bytes.slice(headerEnd + 4, next - 2) }); // the CRLF before the delimiter
+    out.push({ type, bytes: bytes.slice(headerEnd + 4, next) });
     at = next;
   }
   return out;
 }
 
-/** Frame 1 of an instance: its transfer syntax and bytes (WADO-RS). */
-export async function frame(instanceUrl) {
-  const response = await fetch(`${instanceUrl}/frames/1`, { credentials: "same-origin", headers: FRAME_ACCEPT });
+/** Frame `n` (from 1) of an instance: its transfer syntax and bytes (WADO-RS). */
+export async function frame(instanceUrl, n = 1) {
+  const response = await fetch(`${instanceUrl}/frames/${n}`, { credentials: "same-origin", headers: FRAME_ACCEPT });
   if (!response.ok) throw new Error(`frames: ${response.status}`);
   const [part] = parts(await response.arrayBuffer(), response.headers.get("content-type") ?? "");
   if (!part) throw new Error("frames: an empty answer");
@@ -131,6 +149,8 @@ export async function decode(f, meta) {
   const rows = Number(value(meta, "00280010"));
   const columns = Number(value(meta, "00280011"));
   const bits = Number(value(meta, "00280100") ?? 16);
+  const stored = Number(value(meta, "00280101") ?? bits);
+  const high = Number(value(meta, "00280102") ?? stored - 1);
   const signed = Number(value(meta, "00280103") ?? 0) === 1;
   const samples = Number(value(meta, "00280002") ?? 1);
   const slope = Number(value(meta, "00281053") ?? 1);
@@ -138,6 +158,11 @@ export async function decode(f, meta) {
   const photometric = String(value(meta, "00280004") ?? "MONOCHROME2");
   const planar = Number(value(meta, "00280006") ?? 0);
   const pixels = rows * columns;
+  // What this viewer draws right; anything else is said to be not shown, never drawn wrong.
+  const drawable = (photometric.startsWith("MONOCHROME") && samples === 1 && (bits === 8 || bits === 16))
+    || (photometric === "RGB" && samples === 3 && bits === 8)
+    || (f.ts === SYNTAX.jpegBaseline && bits === 8);
+  if (!drawable) return { kind: "unsupported", ts: `${f.ts} ${photometric} ${bits}` };
   if (f.ts === SYNTAX.jpegBaseline) {
     const bitmap = await createImageBitmap(new Blob([f.bytes], { type: "image/jpeg" }));
     const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
@@ -173,11 +198,16 @@ export async function decode(f, meta) {
     }
     return { kind: "rgb", rgba, rows, columns };
   }
+  // PS3.5 8.1.1: the stored value is `stored` bits ending at bit `high`; the bits around
+  // it are not the pixel's (overlays, or nothing), and a signed value extends its top bit.
+  const shift = high + 1 - stored;
+  const mask = stored >= 32 ? 0xffffffff : (1 << stored) - 1;
+  const sign = 1 << (stored - 1);
   const vals = new Float32Array(pixels);
   for (let p = 0; p < pixels; p++) {
-    let v;
-    if (bits === 8) v = signed ? view.getInt8(p) : view.getUint8(p);
-    else v = signed ? view.getInt16(p * 2, littleEndian) : view.getUint16(p * 2, littleEndian);
+    let v = bits === 8 ? view.getUint8(p) : view.getUint16(p * 2, littleEndian);
+    v = (v >> shift) & mask;
+    if (signed && v & sign) v -= mask + 1;
     vals[p] = v * slope + intercept;
   }
   return gray(vals, rows, columns, photometric);

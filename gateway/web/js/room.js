@@ -36,6 +36,8 @@ const LAYERS = [
 /** Reconnect delays: doubling from this, up to the maximum (with some jitter). */
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 8_000;
+/** How long a connection must hold before the reconnect back-off starts over. */
+const STABLE_MS = 30_000;
 /** The server pings after 10 s of silence; nothing heard for this long means a dead link. */
 const SILENCE_MS = 30_000;
 /** A socket that is open but not welcomed within this long is given up. */
@@ -355,6 +357,7 @@ export class RoomClient extends EventTarget {
   /** Stops everything: sockets, timers, peer connections, the camera and microphone. */
   #shutdown(state, extra = {}) {
     clearTimeout(this.retryTimer);
+    clearTimeout(this.stableTimer);
     clearTimeout(this.handshakeTimer);
     clearInterval(this.watchdog);
     clearInterval(this.statsTimer);
@@ -447,7 +450,11 @@ export class RoomClient extends EventTarget {
       case 4001: this.#shutdown("replaced", { code }); return;
       case 4004: this.#shutdown("full", { code }); return;
       case 4007: this.#shutdown("removed", { code }); return;
-      case 1000: this.#shutdown("closed", { code }); return;
+      // Left; or refused for too many bad messages or too large a frame: coming back at
+      // once would only be refused again.
+      case 1000:
+      case 1008:
+      case 1009: this.#shutdown("closed", { code }); return;
       case 4003:
         // The token was refused: ask for a new one and join afresh (twice at most in a row).
         this.freshTokenFailures += 1;
@@ -532,8 +539,16 @@ export class RoomClient extends EventTarget {
   async #welcome(m) {
     clearTimeout(this.handshakeTimer);
     this.welcomed = true;
-    this.attempt = 0;
-    this.freshTokenFailures = 0;
+    // The back-off starts over only once a connection has held for a while: a server that
+    // closes each one right after its welcome must not be called twice a second.
+    clearTimeout(this.stableTimer);
+    const ws = this.ws;
+    this.stableTimer = setTimeout(() => {
+      if (this.ws === ws && this.welcomed) {
+        this.attempt = 0;
+        this.freshTokenFailures = 0;
+      }
+    }, STABLE_MS);
     this.identity = m.identity;
     this.sessionId = m.session_id;
     this.unit = m.unit ?? null;

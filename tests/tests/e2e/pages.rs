@@ -182,3 +182,20 @@ async fn a_stranger_is_sent_to_the_login_page(backend: Backend) {
     assert_eq!(result["landed"], "/login?next=%2Fhome", "{result}");
     app.stop().await;
 }
+
+/// The viewer's decoding, function by function (`tests/browser/dicom.test.mjs`, in Node).
+#[test]
+fn the_viewer_decodes_what_it_draws_and_refuses_the_rest() {
+    duikou_tests::browser::check_installed().unwrap_or_else(|e| panic!("{e:#}"));
+    let out = std::process::Command::new("node")
+        .args(["--test", "tests/browser/dicom.test.mjs"])
+        .current_dir(duikou_tests::workspace_root())
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

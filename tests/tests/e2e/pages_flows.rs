@@ -19,6 +19,7 @@ on_both_backends!(
     program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a_phone,
     a_consultant_declines_with_a_reason_the_doctor_then_reads,
     a_ward_round_is_joined_from_the_home_pages_of_both_sides,
+    a_draft_is_kept_and_finished_later,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -471,5 +472,31 @@ async fn a_ward_round_is_joined_from_the_home_pages_of_both_sides(backend: Backe
     )
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
+    app.stop().await;
+}
+
+async fn a_draft_is_kept_and_finished_later(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let Paired { doctor, .. } = paired(&app, json!(["consult"])).await;
+    let out = run_scenario(
+        "draft",
+        &on_backend("draft", backend),
+        &app.base,
+        json!({"doctor": doctor}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let token = token_of(&app, &doctor).await;
+    let (_, r) = app
+        .get(&format!("/api/v1/requests/{}", out["id"]), &token)
+        .await;
+    assert_eq!(r["state"], "submitted", "{r}");
+    assert_eq!(r["content"]["consent"]["given_by"], "patient");
+    let (_, all) = app.get("/api/v1/requests?box=outbox", &token).await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        1,
+        "one request, not a second draft"
+    );
     app.stop().await;
 }

@@ -9,11 +9,15 @@ export default async function render(root, { query }) {
     h("option", { value: o, selected: o === (query.get("outcome") ?? "") }, o ? t(`audit.${o}`) : t("audit.any"))));
   const kind = h("input", { id: "object-kind", value: query.get("object_kind") ?? "", placeholder: t("audit.kind") });
   const table = h("div");
+  // Each change of filter asks again; only the latest answer is drawn.
+  let asked = 0;
   const draw = async () => {
+    const mine = ++asked;
     const q = new URLSearchParams({ limit: "200" });
     if (outcome.value) q.set("outcome", outcome.value);
     if (kind.value.trim()) q.set("object_kind", kind.value.trim());
     const { status, data } = await api("GET", `/audit?${q}`);
+    if (mine !== asked) return;
     if (status !== 200) return fill(table, h("p", { class: "problem", id: "refused" }, problemText(status, data)));
     fill(table, h("table", { class: "stack", id: "audit" },
       h("thead", {}, h("tr", {}, ["audit.at", "audit.user", "audit.roles", "audit.action", "audit.object", "audit.outcome", "audit.detail"].map((k) => h("th", {}, t(k))))),

@@ -2,7 +2,7 @@
 // their institution's requests, ward rounds of their institution or teams, teaching
 // sessions they present or are enrolled in), and the sections their roles use.
 import { t, when } from "../i18n.js";
-import { api } from "../api.js";
+import { api, since } from "../api.js";
 import { h, fill } from "../dom.js";
 
 /** `[{kind, room, title, starts, ends}]` the caller may join, soonest first. */
@@ -10,7 +10,8 @@ async function upcoming(me) {
   const out = [];
   const roles = me.roles;
   if (roles.includes("clinician") || roles.includes("coordinator")) {
-    const boxes = await Promise.all(["outbox", "inbox"].map((box) => api("GET", `/requests?box=${box}`)));
+    const boxes = await Promise.all(["outbox", "inbox"].flatMap((box) => ["scheduled", "in_session"]
+      .map((state) => api("GET", `/requests?box=${box}&state=${state}&limit=1000`))));
     for (const { status, data } of boxes) {
       if (status !== 200) continue;
       for (const r of data) {
@@ -19,7 +20,7 @@ async function upcoming(me) {
           starts: r.scheduled_start, ends: r.scheduled_end, link: `/requests/${r.id}` });
       }
     }
-    const rounds = await api("GET", "/ward-rounds");
+    const rounds = await api("GET", `/ward-rounds?from=${encodeURIComponent(since())}`);
     if (rounds.status === 200) {
       for (const w of rounds.data) {
         out.push({ kind: "ward_round", room: `ward-round-${w.id}`, title: t("home.ward_round", { ward: w.ward }),
@@ -27,7 +28,7 @@ async function upcoming(me) {
       }
     }
   }
-  const sessions = await api("GET", "/teaching");
+  const sessions = await api("GET", `/teaching?from=${encodeURIComponent(since())}`);
   if (sessions.status === 200) {
     const mine = await api("GET", "/teaching/enrolments");
     const enrolled = new Set((mine.data ?? []).filter((e) => e.status === "enrolled").map((e) => e.session_id));
@@ -39,9 +40,9 @@ async function upcoming(me) {
         starts: s.starts_at, ends: s.ends_at });
     }
   }
-  // Each room once, soonest first.
+  // Each room once, those not over yet, soonest first.
   const seen = new Set();
-  return out.filter((x) => !seen.has(x.room) && seen.add(x.room))
+  return out.filter((x) => Date.parse(x.ends) > Date.now() && !seen.has(x.room) && seen.add(x.room))
     .sort((a, b) => Date.parse(a.starts) - Date.parse(b.starts));
 }
 

@@ -9,13 +9,18 @@ import { requestTable } from "../requests.js";
 const OPEN = ["submitted", "accepted", "scheduled", "in_session", "opinion_signed", "acknowledged"];
 
 export default async function render(root) {
-  const { status, data } = await api("GET", "/requests?box=inbox");
-  if (status !== 200) {
-    fill(root, h("h1", {}, t("nav.inbox")), h("p", { class: "problem" }, problemText(status, data)));
+  // What awaits a decision on its own, so that no number of older requests hides it.
+  const [submitted, all] = await Promise.all([
+    api("GET", "/requests?box=inbox&state=submitted&limit=1000"),
+    api("GET", "/requests?box=inbox&limit=1000"),
+  ]);
+  const failed = [submitted, all].find((x) => x.status !== 200);
+  if (failed) {
+    fill(root, h("h1", {}, t("nav.inbox")), h("p", { class: "problem" }, problemText(failed.status, failed.data)));
     return;
   }
-  const waiting = data.filter((r) => r.state === "submitted");
-  const open = data.filter((r) => r.state !== "submitted" && OPEN.includes(r.state));
+  const waiting = submitted.data;
+  const open = all.data.filter((r) => r.state !== "submitted" && OPEN.includes(r.state));
   fill(root,
     h("h1", {}, t("nav.inbox")),
     h("h2", {}, t("inbox.waiting", { n: waiting.length })),

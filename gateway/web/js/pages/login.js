@@ -4,6 +4,18 @@ import { t } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill, field } from "../dom.js";
 
+/** Where to go after logging in: `next` when it is a page of this site, else home. */
+export function sameSite(next) {
+  if (!next) return "/home";
+  try {
+    // The browser's own reading of the address, `/\\host` and stray tabs included.
+    const url = new URL(next, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : "/home";
+  } catch {
+    return "/home";
+  }
+}
+
 export default async function render(root, { query }) {
   const username = h("input", { name: "username", autocomplete: "username", required: true });
   const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
@@ -21,8 +33,7 @@ export default async function render(root, { query }) {
       username: username.value, password: password.value,
     });
     if (status === 200) {
-      const next = query.get("next");
-      location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/home";
+      location.href = sameSite(query.get("next"));
     } else if (status === 401) {
       fill(message, t("login.wrong"));
     } else if (status === 429) {

@@ -3,7 +3,7 @@
 // or decline with a reason; start and join the session; write, sign and amend the
 // opinion; acknowledge it). The server decides who may do what; this page only offers
 // the steps that fit the caller's side and the request's state.
-import { t, when } from "../i18n.js";
+import { t, has, when } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill, field } from "../dom.js";
 import { badges, institutionName } from "../requests.js";
@@ -18,6 +18,10 @@ function facts(pairs) {
 
 export default async function render(root, { me, segments }) {
   const id = segments[1];
+  if (!/^\d+$/.test(id ?? "")) {
+    fill(root, h("p", { class: "problem", id: "refused" }, t("error.not_found")));
+    return;
+  }
   const problem = h("p", { class: "problem", role: "alert", id: "step-problem" });
   const load = async () => {
     const [r, o, a] = await Promise.all([
@@ -38,7 +42,11 @@ export default async function render(root, { me, segments }) {
   /** Takes a step; on success draws the page again, else says why. */
   const step = async (name, body = {}, version) => {
     fill(problem);
+    // One step at a time: a second click must not send the step again.
+    const buttons = [...root.querySelectorAll("button")];
+    for (const b of buttons) b.disabled = true;
     const { status, data } = await api("POST", `/requests/${id}/${name}`, { ...body, version });
+    for (const b of buttons) b.disabled = false;
     if (status !== 200) {
       fill(problem, problemText(status, data));
       return false;
@@ -52,6 +60,9 @@ export default async function render(root, { me, segments }) {
     const requester = mine === r.requester_institution_id;
     const supporter = mine === r.supporter_institution_id;
     const consultant = me.clinician_id !== null && me.clinician_id === r.consultant_id;
+    // The people the booking names: only they are let into the session's room.
+    const named = consultant || me.id === r.requester_user_id
+      || (me.clinician_id !== null && me.clinician_id === r.content.accompanying_clinician_id);
     const c = r.content;
     const summary = c.case_summary ?? {};
     const sections = [];
@@ -60,6 +71,7 @@ export default async function render(root, { me, segments }) {
       ["request.kind", t(`kind.${r.kind}`)],
       ["request.from", await institutionName(r.requester_institution_id)],
       ["request.to", await institutionName(r.supporter_institution_id)],
+      ["request.consultant", r.consultant_id ? await clinicianName(r.consultant_id) : null],
       ["request.created", when(r.created_at)],
       ["request.submitted", when(r.submitted_at)],
       ["request.decision_due", r.state === "submitted" ? when(r.decision_due_at) : null],
@@ -73,8 +85,9 @@ export default async function render(root, { me, segments }) {
       ["patient.sex", c.patient ? t(`sex.${c.patient.sex}`) : null],
       ["patient.birth_date", c.patient?.birth_date],
       ["request.consent", c.consent ? t("request.consent_by", { by: t(`consent.by.${c.consent.given_by}`), at: when(c.consent.at) }) : null],
-      ["request.study", c.study_instance_uid ? h("a", { href: `/viewer/${encodeURIComponent(c.study_instance_uid)}` }, c.accession_number || c.study_instance_uid) : null],
-      ["request.decline_reason", r.decline_code ? `${t(`decline.${r.decline_code}`)}: ${r.decline_text ?? ""}` : null],
+      ["request.study", c.study_instance_uid ? h("a", { href: `/viewer/${encodeURIComponent(c.study_instance_uid)}?request=${r.id}` }, c.accession_number || c.study_instance_uid) : null],
+      ["request.decline_reason", r.decline_code ? t("request.decline_value", {
+        reason: has(`decline.${r.decline_code}`) ? t(`decline.${r.decline_code}`) : r.decline_code, text: r.decline_text ?? "" }) : null],
     ])));
 
     sections.push(h("section", { class: "card" }, h("h2", {}, t("new.summary")), facts([
@@ -88,7 +101,9 @@ export default async function render(root, { me, segments }) {
     const actions = h("div", { class: "actions", id: "actions" });
     const v = r.version;
     if (requester && r.state === "draft") {
-      actions.append(h("button", { class: "primary", id: "submit", onclick: () => step("submit", {}, v) }, t("step.submit")));
+      actions.append(
+        h("a", { class: "button", id: "edit-draft", href: `/requests/new?draft=${r.id}` }, t("step.edit")),
+        h("button", { class: "primary", id: "submit", onclick: () => step("submit", {}, v) }, t("step.submit")));
     }
     if (requester && ["draft", "submitted", "accepted", "scheduled"].includes(r.state)) {
       actions.append(h("button", { class: "danger", id: "cancel-request", onclick: () => {
@@ -106,7 +121,9 @@ export default async function render(root, { me, segments }) {
       if (r.state === "scheduled") {
         actions.append(h("button", { id: "start", onclick: () => step("start", {}, v) }, t("step.start")));
       }
-      actions.append(h("a", { class: "button primary", id: "join", href: `/rooms/consultation-${r.id}` }, t("step.join")));
+      if (named) {
+        actions.append(h("a", { class: "button primary", id: "join", href: `/rooms/consultation-${r.id}` }, t("step.join")));
+      }
     }
     if (requester && r.state === "opinion_signed") {
       actions.append(h("button", { class: "primary", id: "acknowledge", onclick: () => step("acknowledge", {}, v) }, t("step.acknowledge")));
@@ -135,7 +152,7 @@ export default async function render(root, { me, segments }) {
       attachments.length
         ? h("ul", {}, attachments.map((a) => h("li", {},
             h("a", { href: `/api/v1/requests/${id}/attachments/${a.id}` }, a.filename),
-            " ", h("span", { class: "muted" }, `${Math.ceil(a.size / 1024)} KB`))))
+            " ", h("span", { class: "muted" }, t("attachments.size", { kb: Math.ceil(a.size / 1024) })))))
         : h("p", { class: "muted" }, t("common.none")),
       requester && ["draft", "submitted", "accepted", "scheduled"].includes(r.state) ? uploadForm(id, load) : null));
 
@@ -149,6 +166,17 @@ export default async function render(root, { me, segments }) {
   };
 
   await load();
+}
+
+const clinicians = new Map();
+
+/** A clinician's name and title (looked up once per page). */
+function clinicianName(id) {
+  if (!clinicians.has(id)) {
+    clinicians.set(id, api("GET", `/clinicians/${id}`).then(({ status, data }) =>
+      status === 200 ? `${data.name} · ${data.title}` : `#${id}`));
+  }
+  return clinicians.get(id);
 }
 
 /** What the request waits for next, with its deadline or time. */
@@ -180,11 +208,17 @@ async function acceptForm(r, me, step) {
       field(t("accept.consultant"), who),
       needsSlot ? field(t("accept.slot"), slot) : null),
     h("button", { type: "submit", class: "primary", id: "accept" }, t("step.accept")));
+  const note = h("p", { class: "problem", role: "alert" });
+  form.insertBefore(note, form.lastChild);
+  who.addEventListener("change", () => fill(note));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (needsSlot && !slot.value) return;
+    if (needsSlot && !slot.value) {
+      fill(note, t("accept.no_slots_hint"));
+      return;
+    }
     const ok = await step("accept", { consultant_id: Number(who.value) }, r.version);
-    // Accepted: book the slot at once (the request's version has moved on by one).
+    // Accepted: the slot is booked at once.
     if (ok && needsSlot) await step("schedule", { start: slot.value });
   });
   return form;
@@ -192,7 +226,8 @@ async function acceptForm(r, me, step) {
 
 async function fillSlots(select, consultant, r) {
   const from = new Date(Math.max(Date.now(), Date.parse(r.content.window.start)));
-  const to = new Date(Date.parse(r.content.window.end));
+  // The slots of at most 31 days are asked for at once (the API's limit).
+  const to = new Date(Math.min(Date.parse(r.content.window.end), from.getTime() + 30 * 86400e3));
   const day = (d) => new Date(d.getTime() + 8 * 3600e3).toISOString().slice(0, 10);
   const { status, data } = await api("GET", `/clinicians/${consultant}/slots?from=${day(from)}&to=${day(to)}`);
   const slots = status === 200 ? data.filter((s) =>
@@ -261,9 +296,15 @@ function uploadForm(id, load) {
     e.preventDefault();
     const f = file.files[0];
     if (!f) return;
-    const response = await fetch(`/api/v1/requests/${id}/attachments?filename=${encodeURIComponent(f.name)}`, {
-      method: "POST", credentials: "same-origin", headers: { "content-type": f.type || "application/octet-stream" }, body: f,
-    });
+    let response;
+    try {
+      response = await fetch(`/api/v1/requests/${id}/attachments?filename=${encodeURIComponent(f.name)}`, {
+        method: "POST", credentials: "same-origin", headers: { "content-type": f.type || "application/octet-stream" }, body: f,
+      });
+    } catch {
+      fill(note, t("error.network"));
+      return;
+    }
     if (response.status !== 201) {
       fill(note, problemText(response.status, await response.json().catch(() => null)));
       return;

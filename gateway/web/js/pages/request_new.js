@@ -44,10 +44,17 @@ async function studies() {
     date: value(s, "00080020") ?? "",
     modalities: (s["00080061"]?.Value ?? []).join("/"),
     description: value(s, "00081030") ?? "",
+    patient: [String(s["00100010"]?.Value?.[0]?.Alphabetic ?? "").replaceAll("^", " "), value(s, "00100020")]
+      .filter(Boolean).join(" "),
   }));
 }
 
-export default async function render(root) {
+/** `YYYY-MM-DDTHH:MM` in China time of an ISO instant, for a datetime-local input. */
+function localOf(iso) {
+  return iso ? localValue(new Date(iso)) : "";
+}
+
+export default async function render(root, { query }) {
   const now = new Date();
   const f = {
     kind: select("kind", ["consultation", "imaging_read", "pathology_read"].map((k) => [k, t(`kind.${k}`)]), "consultation"),
@@ -63,7 +70,7 @@ export default async function render(root) {
     specialty: text("specialty"),
     minTitle: select("min_title", ["intermediate", "deputy_senior", "senior"].map((k) => [k, t(`title.${k}`)]), "deputy_senior"),
     patientName: text("patient.name", { autocomplete: "off" }),
-    sex: select("patient.sex", [["M", t("sex.M")], ["F", t("sex.F")]], "M"),
+    sex: select("patient.sex", [["", t("new.choose")], ["M", t("sex.M")], ["F", t("sex.F")]], ""),
     birth: text("patient.birth_date", { type: "date" }),
     idNumber: text("patient.id_number", { autocomplete: "off" }),
     givenBy: select("consent.given_by", ["patient", "guardian", "relative"].map((k) => [k, t(`consent.by.${k}`)]), "patient"),
@@ -89,9 +96,23 @@ export default async function render(root) {
   f.method.addEventListener("change", showConsentParts);
   showConsentParts();
 
+  // A draft to go on with (`?draft=<id>`): its parts fill the form, and saving changes it.
+  let draftId = null;
+  let draft = null;
+  const asked = query.get("draft");
+  if (asked && /^\d+$/.test(asked)) {
+    const { status, data } = await api("GET", `/requests/${asked}`);
+    if (status === 200 && data.state === "draft") {
+      draft = data;
+      draftId = data.id;
+      fillFrom(f, data);
+    }
+  }
+
+
   const message = h("p", { class: "problem", role: "alert", id: "form-problem" });
   const form = h("form", { id: "request-form", novalidate: true },
-    h("h1", {}, t("new.title")),
+    h("h1", {}, draftId ? t("new.title_draft", { id: draftId }) : t("new.title")),
     h("section", { class: "card" }, h("h2", {}, t("new.consent")),
       h("p", { class: "muted" }, t("new.consent_first")),
       h("label", { class: "check" }, f.consentGiven, " ", t("new.consent_confirm")),
@@ -132,34 +153,38 @@ export default async function render(root) {
   studies().then((list) => {
     for (const s of list) {
       f.study.append(h("option", { value: s.uid, "data-accession": s.accession },
-        [s.date, s.modalities, s.accession, s.description].filter(Boolean).join(" · ")));
+        [s.patient, s.date, s.modalities, s.accession, s.description].filter(Boolean).join(" · ")));
     }
+    if (draft?.content.study_instance_uid) f.study.value = draft.content.study_instance_uid;
   });
 
+  // Parts left incomplete are left out, so that a draft saves with what is known. The
+  // consent goes only once the clinician confirms it was obtained.
   const content = () => {
-    const consent = {
-      given_by: f.givenBy.value,
-      at: fromLocal(f.consentAt.value),
-      method: f.method.value,
-    };
-    if (f.givenBy.value !== "patient") {
-      Object.assign(consent, { name: f.consentName.value, relation: f.relation.value, reason: f.consentReason.value });
+    let consent = null;
+    if (f.consentGiven.checked) {
+      consent = { given_by: f.givenBy.value, at: fromLocal(f.consentAt.value), method: f.method.value };
+      if (f.givenBy.value !== "patient") {
+        Object.assign(consent, { name: f.consentName.value, relation: f.relation.value, reason: f.consentReason.value });
+      }
     }
+    const patient = f.patientName.value.trim() && f.birth.value && f.sex.value
+      ? { name: f.patientName.value, sex: f.sex.value, birth_date: f.birth.value, id_number: f.idNumber.value || null }
+      : null;
+    const start = fromLocal(f.start.value);
+    const end = fromLocal(f.end.value);
     const study = f.study.selectedOptions[0];
     return {
       reason: f.reason.value,
       purpose: f.purpose.value,
-      window: { start: fromLocal(f.start.value), end: fromLocal(f.end.value) },
+      window: start && end ? { start, end } : null,
       case_summary: {
         chief_complaint: f.chief.value, history: f.history.value,
         findings: f.findings.value, question: f.question.value,
       },
       specialty: f.specialty.value,
       min_title: f.minTitle.value,
-      patient: {
-        name: f.patientName.value, sex: f.sex.value,
-        birth_date: f.birth.value || null, id_number: f.idNumber.value || null,
-      },
+      patient,
       consent,
       study_instance_uid: study?.value || null,
       accession_number: study?.value ? study.dataset.accession || null : null,
@@ -168,7 +193,8 @@ export default async function render(root) {
 
   const show = (status, problem) => {
     for (const el of form.querySelectorAll(".field .error")) fill(el);
-    const name = problem?.field ?? "";
+    // The server names fields of the request's content as `content.<part>`.
+    const name = (problem?.field ?? "").replace(/^content\./, "");
     const target = [...form.querySelectorAll("[data-error-for]")]
       .find((el) => name && (el.dataset.errorFor === name || el.dataset.errorFor.endsWith(`.${name}`)
         || el.dataset.errorFor.startsWith(`${name}.`)));
@@ -180,7 +206,6 @@ export default async function render(root) {
     fill(message, text, problem?.detail && problem.detail !== text ? h("small", { class: "detail" }, ` (${problem.detail})`) : null);
   };
 
-  let draftId = null;
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const submit = e.submitter?.value === "submit";
@@ -192,6 +217,18 @@ export default async function render(root) {
     }
     if (f.method.value === "scan" && !f.scan.files.length) {
       fill(message, t("consent.scan_hint"));
+      return;
+    }
+    // A part is kept only whole: say what is missing rather than drop what was typed.
+    const partial = [
+      [[f.patientName, f.sex, f.birth], "new.patient_incomplete"],
+      [[f.start, f.end], "new.window_incomplete"],
+    ].find(([controls]) => controls.some((c) => c.value.trim()) && controls.some((c) => !c.value.trim()));
+    if (partial) {
+      const [controls, key] = partial;
+      const missing = controls.find((c) => !c.value.trim());
+      show(422, { field: missing.name, title: t(key) });
+      fill(message, t(key));
       return;
     }
     for (const b of form.querySelectorAll("button")) b.disabled = true;
@@ -210,14 +247,13 @@ export default async function render(root) {
       const id = draftId;
       if (f.method.value === "scan") {
         const file = f.scan.files[0];
-        const up = await fetch(`/api/v1/requests/${id}/attachments?filename=${encodeURIComponent(file.name)}`, {
-          method: "POST", credentials: "same-origin", headers: { "content-type": file.type }, body: file,
-        });
-        const info = await up.json();
-        if (up.status !== 201) return show(up.status, info);
-        const patched = await api("PATCH", `/requests/${id}`, {
+        const up = await upload(id, file);
+        if (up.status !== 201) return show(up.status, up.data);
+        const info = up.data;
+        const patched = body.consent && await api("PATCH", `/requests/${id}`, {
           content: { consent: { ...body.consent, scan_sha256: info.sha256 } },
         });
+        if (!patched) return show(422, { field: "consent.confirmed", title: t("new.consent_needed") });
         if (patched.status !== 200) return show(patched.status, patched.data);
       }
       if (submit) {
@@ -235,4 +271,50 @@ export default async function render(root) {
     }
   });
   fill(root, form);
+}
+
+/** Uploads `file` as an attachment of request `id`: `{status, data}` (status 0 when the
+ * network failed). */
+async function upload(id, file) {
+  try {
+    const response = await fetch(`/api/v1/requests/${id}/attachments?filename=${encodeURIComponent(file.name)}`, {
+      method: "POST", credentials: "same-origin", headers: { "content-type": file.type || "application/octet-stream" }, body: file,
+    });
+    return { status: response.status, data: await response.json().catch(() => null) };
+  } catch {
+    return { status: 0, data: null };
+  }
+}
+
+/** Fills the form's controls `f` from the request `r` (a draft being continued). */
+function fillFrom(f, r) {
+  const c = r.content;
+  f.kind.value = r.kind;
+  f.kind.disabled = true;
+  f.urgency.value = r.urgency;
+  const set = (control, value) => { if (value !== null && value !== undefined) control.value = value; };
+  set(f.reason, c.reason);
+  set(f.purpose, c.purpose);
+  set(f.start, c.window ? localOf(c.window.start) : null);
+  set(f.end, c.window ? localOf(c.window.end) : null);
+  set(f.chief, c.case_summary?.chief_complaint);
+  set(f.history, c.case_summary?.history);
+  set(f.findings, c.case_summary?.findings);
+  set(f.question, c.case_summary?.question);
+  set(f.specialty, c.specialty);
+  set(f.minTitle, c.min_title);
+  set(f.patientName, c.patient?.name);
+  set(f.sex, c.patient?.sex);
+  set(f.birth, c.patient?.birth_date);
+  set(f.idNumber, c.patient?.id_number);
+  if (c.consent) {
+    f.consentGiven.checked = true;
+    set(f.givenBy, c.consent.given_by);
+    set(f.consentName, c.consent.name);
+    set(f.relation, c.consent.relation);
+    set(f.consentReason, c.consent.reason);
+    set(f.consentAt, localOf(c.consent.at));
+    set(f.method, c.consent.method);
+  }
+  f.givenBy.dispatchEvent(new Event("change"));
 }

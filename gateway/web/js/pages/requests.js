@@ -5,7 +5,7 @@ import { h, fill } from "../dom.js";
 import { requestTable } from "../requests.js";
 
 export default async function render(root) {
-  const { status, data } = await api("GET", "/requests?box=outbox");
+  const { status, data } = await api("GET", "/requests?box=outbox&limit=1000");
   if (status !== 200) {
     fill(root, h("h1", {}, t("nav.requests")), h("p", { class: "problem" }, problemText(status, data)));
     return;
@@ -14,6 +14,6 @@ export default async function render(root) {
     h("h1", {}, t("nav.requests")),
     h("p", {}, h("a", { href: "/requests/new", id: "new-request" }, t("nav.new_request"))),
     data.length
-      ? await requestTable(data, (r) => r.supporter_institution_id)
+      ? await requestTable(data.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at)), (r) => r.supporter_institution_id)
       : h("p", { class: "muted" }, t("requests.empty")));
 }

@@ -2,7 +2,7 @@
 // withdraw), and the catalogue of upcoming sessions from the hospitals paired with their
 // institution for teaching (enrol; a full session puts them on the waiting list).
 import { t, when } from "../i18n.js";
-import { api, problemText } from "../api.js";
+import { api, problemText, since } from "../api.js";
 import { h, fill } from "../dom.js";
 import { institutionName } from "../requests.js";
 
@@ -24,7 +24,7 @@ export default async function render(root, { me }) {
   const note = h("p", { class: "problem", role: "alert", id: "teaching-problem" });
   const draw = async () => {
     const [sessions, mine, hours, paired] = await Promise.all([
-      api("GET", "/teaching"), api("GET", "/teaching/enrolments"), api("GET", "/teaching/hours"),
+      api("GET", `/teaching?from=${encodeURIComponent(since())}`), api("GET", "/teaching/enrolments"), api("GET", "/teaching/hours"),
       teachingSupporters(me.institution_id),
     ]);
     if (sessions.status !== 200) return fill(root, h("p", { class: "problem" }, problemText(sessions.status, sessions.data)));
@@ -49,7 +49,7 @@ export default async function render(root, { me }) {
           : h("button", { type: "button", class: "primary enrol", "data-session": s.id, onclick: () => act("POST", `/teaching/${s.id}/enrol`) },
               s.enrolled >= s.capacity ? t("teaching.wait") : t("teaching.enrol"))));
     };
-    const list = sessions.data;
+    const list = sessions.data.filter((s) => Date.parse(s.ends_at) > Date.now());
     const ours = list.filter((s) => paired.has(s.presenter_institution_id) || enrolment.has(s.id));
     const table = async (rows) => h("table", { class: "stack" },
       h("thead", {}, h("tr", {}, ["teaching.topic", "teaching.presenter", "teaching.time", "teaching.places_head", ""].map((k) => h("th", {}, k ? t(k) : "")))),

@@ -9,7 +9,7 @@ import * as dicom from "../dicom.js";
 
 const PRESETS = [["default", null, null], ["brain", 40, 80], ["lung", -600, 1500], ["bone", 400, 1800], ["abdomen", 40, 400]];
 
-export default async function render(root, { me, segments }) {
+export default async function render(root, { me, segments, query }) {
   const study = segments[1];
   const { status, data: seriesList } = await dicom.series(study);
   if (status !== 200) {
@@ -29,11 +29,13 @@ export default async function render(root, { me, segments }) {
   const seriesButtons = h("div", { class: "series-list", id: "series" });
   const report = h("aside", { class: "card report", id: "report" });
 
-  const state = { list: [], images: new Map(), index: 0, center: 40, width: 400, auto: true, seriesUid: null };
+  // `list`: the series' images, `{meta, frame}`; `images`: decoded ones by index, for the
+  // series `generation` names (a late answer for an earlier series is dropped).
+  const state = { list: [], images: new Map(), index: 0, center: 40, width: 400, auto: true, seriesUid: null, generation: 0 };
   const ctx = canvas.getContext("2d");
 
   const draw = () => {
-    const meta = state.list[state.index];
+    const meta = state.list[state.index]?.meta;
     if (!meta) return;
     fill(sliceLabel, t("viewer.slice_of", { n: state.index + 1, total: state.list.length }));
     slider.value = String(state.index + 1);
@@ -54,22 +56,27 @@ export default async function render(root, { me, segments }) {
     ctx.putImageData(out, 0, 0);
     canvas.dataset.slice = String(state.index + 1);
     canvas.dataset.instance = dicom.value(meta, "00080018") ?? "";
+    canvas.dataset.frame = String(state.list[state.index].frame);
     fill(wlLabel, image.kind === "gray" ? t("viewer.wl", { c: Math.round(state.center), w: Math.round(state.width) }) : "");
   };
 
   const load = (i) => {
     if (state.images.has(i)) return state.images.get(i);
-    const meta = state.list[i];
+    const { meta, frame } = state.list[i];
+    const generation = state.generation;
+    const images = state.images;
     const url = dicom.value(meta, "00081190") ?? instanceUrl(study, state.seriesUid, dicom.value(meta, "00080018"));
-    const pending = dicom.frame(url).then((f) => dicom.decode(f, meta)).then((image) => {
-      state.images.set(i, image);
+    const pending = dicom.frame(url, frame).then((f) => dicom.decode(f, meta)).then((image) => {
+      if (generation !== state.generation) return image;
+      images.set(i, image);
       if (i === state.index) {
         if (state.auto && image.kind === "gray") defaultWindow(image, meta);
         draw();
       }
       return image;
     }).catch((e) => {
-      state.images.delete(i);
+      if (generation !== state.generation) return;
+      images.delete(i);
       if (i === state.index) fill(note, t("viewer.load_failed"));
       console.error(e);
     });
@@ -99,15 +106,16 @@ export default async function render(root, { me, segments }) {
   };
 
   const openSeries = async (uid) => {
+    state.generation += 1;
     state.seriesUid = uid;
     state.images = new Map();
     state.auto = preset.value === "default";
     for (const b of seriesButtons.querySelectorAll("button")) b.classList.toggle("current", b.dataset.series === uid);
-    const { status: s, data } = await dicom.instances(study, uid);
+    const { status: s, data } = await dicom.images(study, uid);
     if (s !== 200) return fill(note, problemText(s, data));
     state.list = data;
     slider.max = String(Math.max(data.length, 1));
-    const first = data[0];
+    const first = data[0]?.meta;
     fill(info, [
       String(dicom.value(first, "00100010") ?? "").replaceAll("^", " "),
       dicom.value(first, "00080020"),
@@ -143,7 +151,7 @@ export default async function render(root, { me, segments }) {
     const [, c, w] = PRESETS.find(([name]) => name === preset.value);
     if (c === null) {
       const image = state.images.get(state.index);
-      if (image && !(image instanceof Promise) && image.kind === "gray") defaultWindow(image, state.list[state.index]);
+      if (image && !(image instanceof Promise) && image.kind === "gray") defaultWindow(image, state.list[state.index].meta);
     } else {
       state.center = c;
       state.width = w;
@@ -169,7 +177,8 @@ export default async function render(root, { me, segments }) {
         h("p", { class: "muted" }, t("viewer.help")),
         note),
       report));
-  await reportPanel(report, study, me);
+  const named = query.get("request");
+  await reportPanel(report, study, me, /^\d+$/.test(named ?? "") ? Number(named) : null);
   if (!usable.length) return fill(note, t("viewer.empty"));
   // The series with the most images first: usually the one to read.
   const main = [...usable].sort((a, b) => Number(dicom.value(b, "00201209") ?? 0) - Number(dicom.value(a, "00201209") ?? 0))[0];
@@ -183,15 +192,18 @@ function instanceUrl(study, series, instance) {
 
 /** The read beside the images: the request that names the study, and for its consultant
  * the report to write and sign (booking's opinion: a signed read never changes). */
-async function reportPanel(panel, study, me) {
+async function reportPanel(panel, study, me, given) {
   fill(panel, h("h2", {}, t("viewer.report")));
-  const { status, data } = await api("GET", "/imaging/worklist");
-  const entry = status === 200 ? data.find((s) => s.study_instance_uid === study) : null;
-  if (!entry?.request_id) {
+  // The request the page was opened from, else the one the worklist links to the study.
+  let id = given;
+  if (id === null) {
+    const { status, data } = await api("GET", "/imaging/worklist");
+    id = (status === 200 ? data.find((s) => s.study_instance_uid === study) : null)?.request_id ?? null;
+  }
+  if (id === null) {
     panel.append(h("p", { class: "muted" }, t("viewer.no_request")));
     return;
   }
-  const id = entry.request_id;
   const [r, o] = await Promise.all([api("GET", `/requests/${id}`), api("GET", `/requests/${id}/opinions`)]);
   if (r.status !== 200) {
     panel.append(h("p", { class: "problem" }, problemText(r.status, r.data)));
@@ -230,6 +242,6 @@ async function reportPanel(panel, study, me) {
         if (!(await save()) || !confirm(t("opinion.sign_confirm"))) return;
         const res = await api("POST", `/requests/${id}/sign`, {});
         if (res.status !== 200) return fill(note, problemText(res.status, res.data));
-        await reportPanel(panel, study, me);
+        await reportPanel(panel, study, me, id);
       } }, t("viewer.sign"))));
 }

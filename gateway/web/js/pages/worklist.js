@@ -13,8 +13,12 @@ function studyDate(da) {
 export default async function render(root) {
   const awaiting = h("input", { type: "checkbox", id: "awaiting-only", checked: true });
   const table = h("div");
+  // Each change of filter asks again; only the latest answer is drawn.
+  let asked = 0;
   const draw = async () => {
+    const mine = ++asked;
     const { status, data } = await api("GET", `/imaging/worklist${awaiting.checked ? "?awaiting=true" : ""}`);
+    if (mine !== asked) return;
     if (status !== 200) return fill(table, h("p", { class: "problem" }, problemText(status, data)));
     if (!data.length) return fill(table, h("p", { class: "muted" }, t("worklist.empty")));
     const rows = await Promise.all(data.map(async (s) => h("tr", { "data-study": s.study_instance_uid },
@@ -30,6 +34,7 @@ export default async function render(root) {
         : h("span", { class: "muted" }, t("worklist.no_request"))),
       h("td", {}, s.awaiting_read ? h("span", { class: "badge urgent" }, t("worklist.awaiting")) : t("worklist.read")),
       h("td", {}, h("a", { class: "button open-viewer", href: `/viewer/${encodeURIComponent(s.study_instance_uid)}` }, t("worklist.open"))))));
+    if (mine !== asked) return;
     fill(table, h("table", { class: "stack", id: "worklist" },
       h("thead", {}, h("tr", {}, ["worklist.date", "worklist.modality", "worklist.accession", "patient.name",
         "worklist.from", "worklist.count", "worklist.received", "worklist.request", "worklist.status", ""]
