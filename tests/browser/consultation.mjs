@@ -8,7 +8,7 @@
 // signs the opinion; the county doctor reads and acknowledges it; the consultant amends
 // it, and the doctor acknowledges the new version.
 // Input: {"doctor": {username, password}, "consultant": {…}, "stranger": {…}}.
-import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
+import { assert, input, scenario, newContext, login, open, text, screenshot, fillForm } from "./lib.mjs";
 
 const PATIENT = "王某某";
 const OPINION = "考虑高血压相关头痛。建议规律服用降压药，监测血压，一周后复诊；如头痛加重或出现肢体无力，及时转诊行头颅 CT 检查。";
@@ -90,17 +90,19 @@ await scenario("consultation", async ({ browser }) => {
   // Submitting before the consent is confirmed is refused on the page.
   await doctor.locator("#submit-request").click();
   assert.match(await text(doctor, "#form-problem"), /知情同意/);
-  await form.locator('input[name="consent.confirmed"]').check();
-  await form.locator('textarea[name="reason"]').fill("基层无神经内科专科医师，需上级医院会诊");
-  await form.locator('textarea[name="purpose"]').fill("明确头痛病因并指导下一步治疗");
-  await form.locator('input[name="specialty"]').fill("神经内科");
-  await form.locator('input[name="patient.name"]').fill(PATIENT);
-  await form.locator('select[name="patient.sex"]').selectOption("M");
-  await form.locator('input[name="patient.birth_date"]').fill("1958-03-02");
-  await form.locator('input[name="case_summary.chief_complaint"]').fill("反复头痛三天");
-  await form.locator('textarea[name="case_summary.history"]').fill("三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐");
-  await form.locator('textarea[name="case_summary.findings"]').fill("血压 168/102 mmHg，神经系统查体未见明显异常");
-  await form.locator('textarea[name="case_summary.question"]').fill("是否需要转诊行头颅 CT 检查？");
+  await fillForm(form, {
+    "consent.confirmed": true,
+    "reason": "基层无神经内科专科医师，需上级医院会诊",
+    "purpose": "明确头痛病因并指导下一步治疗",
+    "specialty": "神经内科",
+    "patient.name": PATIENT,
+    "patient.sex": "M",
+    "patient.birth_date": "1958-03-02",
+    "case_summary.chief_complaint": "反复头痛三天",
+    "case_summary.history": "三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐",
+    "case_summary.findings": "血压 168/102 mmHg，神经系统查体未见明显异常",
+    "case_summary.question": "是否需要转诊行头颅 CT 检查？",
+  });
   await screenshot(doctor, "request-new");
   await doctor.locator("#submit-request").click();
   await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));

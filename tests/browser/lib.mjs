@@ -260,3 +260,17 @@ export async function scenario(name, body) {
     await failed(error);
   }
 }
+
+/**
+ * Fills the controls of `form` named by `values`' keys: text into inputs and text areas,
+ * an option into selects, `true` ticks a check box.
+ */
+export async function fillForm(form, values) {
+  for (const [name, value] of Object.entries(values)) {
+    const control = form.locator(`[name="${name}"]`);
+    const tag = await control.evaluate((el) => `${el.tagName}:${el.type}`);
+    if (tag.startsWith("SELECT")) await control.selectOption(value);
+    else if (tag === "INPUT:checkbox") await control.setChecked(value);
+    else await control.fill(value);
+  }
+}

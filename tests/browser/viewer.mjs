@@ -5,7 +5,7 @@
 // signs the read beside the images.
 // Input: {"username", "password" (the radiologist's), "doctor", "office", "reader" (the
 // radiologist's clinician id), "study", "images", "report"}.
-import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
+import { assert, input, scenario, newContext, login, open, text, screenshot, fillForm } from "./lib.mjs";
 
 /** The slice the viewer drew, and a checksum of the canvas's pixels. */
 async function drawn(page) {
@@ -31,20 +31,24 @@ await scenario("viewer", async ({ browser }) => {
   await login(doctor, input.doctor.username, input.doctor.password);
   await open(doctor, "/requests/new");
   const form = doctor.locator("#request-form");
-  await form.locator('input[name="consent.confirmed"]').check();
-  await form.locator('select[name="kind"]').selectOption("imaging_read");
+  await fillForm(form, {
+    "consent.confirmed": true,
+    "kind": "imaging_read",
+  });
   await form.locator(`select[name="study"] option[value="${input.study}"]`).waitFor({ state: "attached" });
   await form.locator('select[name="study"]').selectOption(input.study);
-  await form.locator('textarea[name="reason"]').fill("本院无影像专科医师，需上级医院阅片");
-  await form.locator('textarea[name="purpose"]').fill("明确头颅 CT 有无出血或占位");
-  await form.locator('input[name="specialty"]').fill("神经内科");
-  await form.locator('input[name="patient.name"]').fill("王某某");
-  await form.locator('select[name="patient.sex"]').selectOption("M");
-  await form.locator('input[name="patient.birth_date"]').fill("1958-03-02");
-  await form.locator('input[name="case_summary.chief_complaint"]').fill("头痛伴呕吐一天");
-  await form.locator('textarea[name="case_summary.history"]').fill("一天前突发剧烈头痛，伴喷射性呕吐两次，无发热");
-  await form.locator('textarea[name="case_summary.findings"]').fill("血压 182/110 mmHg，颈软，双侧瞳孔等大等圆");
-  await form.locator('textarea[name="case_summary.question"]').fill("头颅 CT 有无出血或占位？");
+  await fillForm(form, {
+    "reason": "本院无影像专科医师，需上级医院阅片",
+    "purpose": "明确头颅 CT 有无出血或占位",
+    "specialty": "神经内科",
+    "patient.name": "王某某",
+    "patient.sex": "M",
+    "patient.birth_date": "1958-03-02",
+    "case_summary.chief_complaint": "头痛伴呕吐一天",
+    "case_summary.history": "一天前突发剧烈头痛，伴喷射性呕吐两次，无发热",
+    "case_summary.findings": "血压 182/110 mmHg，颈软，双侧瞳孔等大等圆",
+    "case_summary.question": "头颅 CT 有无出血或占位？",
+  });
   await doctor.locator("#submit-request").click();
   await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));
   await doctor.locator('body[data-state="submitted"]').waitFor({ state: "attached" });

@@ -11,8 +11,8 @@ use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::forwarding::{all_delivered, wire};
-use crate::requests::{cast, content, ok_step, pair};
+use crate::forwarding::{all_delivered, county_sends_for_reading, wire};
+use crate::requests::{cast, content, ok_step};
 
 on_both_backends!(
     the_paired_institutions_search_and_read_their_studies_and_nobody_else,
@@ -62,17 +62,7 @@ fn value<'a>(object: &'a Value, tag: &str) -> &'a Value {
 async fn the_paired_institutions_search_and_read_their_studies_and_nobody_else(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let relay = app.dicom.expect("DICOM listens");
-    let county = app.institution_id("台山市人民医院").await;
-    let tertiary = app.institution_id("江门市中心医院").await;
-    pair(&app, tertiary, county, json!(["imaging_read"])).await;
-    let (status, node) = app
-        .post(
-            &format!("/api/v1/institutions/{county}/dicom-nodes"),
-            &app.admin_token,
-            json!({"ae_title": "TAISHAN_CT", "host": "*"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{node}");
+    let (county, tertiary) = county_sends_for_reading(&app).await;
     let dir = pydicom_files();
     let files = [
         dir.join("CT_small.dcm"),

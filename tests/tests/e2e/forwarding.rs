@@ -24,9 +24,10 @@ on_both_backends!(
     new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from_it,
 );
 
-/// 台山市人民医院 sends as `TAISHAN_CT`; 江门市中心医院 reads its images and receives them
-/// at `destination`. Returns (county, tertiary).
-pub(crate) async fn wire(app: &TestApp, destination: SocketAddr) -> (i64, i64) {
+/// Taishan People's Hospital paired with Jiangmen Central Hospital for imaging reads, its
+/// CT registered as the calling AE title `TAISHAN_CT` from any host. Returns (county,
+/// tertiary).
+pub(crate) async fn county_sends_for_reading(app: &TestApp) -> (i64, i64) {
     let county = app.institution_id("台山市人民医院").await;
     let tertiary = app.institution_id("江门市中心医院").await;
     pair(app, tertiary, county, json!(["imaging_read"])).await;
@@ -38,6 +39,13 @@ pub(crate) async fn wire(app: &TestApp, destination: SocketAddr) -> (i64, i64) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{node}");
+    (county, tertiary)
+}
+
+/// 台山市人民医院 sends as `TAISHAN_CT`; 江门市中心医院 reads its images and receives them
+/// at `destination`. Returns (county, tertiary).
+pub(crate) async fn wire(app: &TestApp, destination: SocketAddr) -> (i64, i64) {
+    let (county, tertiary) = county_sends_for_reading(app).await;
     let (status, d) = app
         .call(
             reqwest::Method::PUT,

@@ -10,6 +10,7 @@ use duikou_tests::{Backend, TestApp, dcmtk, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::forwarding::county_sends_for_reading;
 use crate::requests::{clinician, content, draft, ok_step, pair};
 
 on_both_backends!(
@@ -113,17 +114,7 @@ async fn submitted_consultation(app: &TestApp, token: &str) -> Value {
 async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let relay = app.dicom.expect("DICOM listens");
-    let county = app.institution_id("台山市人民医院").await;
-    let tertiary = app.institution_id("江门市中心医院").await;
-    pair(&app, tertiary, county, json!(["imaging_read"])).await;
-    let (status, node) = app
-        .post(
-            &format!("/api/v1/institutions/{county}/dicom-nodes"),
-            &app.admin_token,
-            json!({"ae_title": "TAISHAN_CT", "host": "*"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{node}");
+    let (county, tertiary) = county_sends_for_reading(&app).await;
     let dir = tempfile::tempdir().unwrap();
     let images = 12;
     let series = series::ct_series(dir.path(), images, 128, "TS20261201").unwrap();
