@@ -299,6 +299,16 @@ mod tests {
     }
 
     #[test]
+    fn every_page_has_its_module() {
+        for (path, module) in PAGES {
+            assert!(
+                Assets::get(&format!("js/pages/{module}.js")).is_some(),
+                "{path} names js/pages/{module}.js, which is missing"
+            );
+        }
+    }
+
+    #[test]
     fn the_language_comes_from_the_cookie_and_defaults_to_chinese() {
         let mut h = HeaderMap::new();
         assert_eq!(language(&h), "zh");
