@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::forwarding::county_sends_for_reading;
-use crate::requests::{clinician, content, draft, ok_step, pair};
+use crate::requests::{available_daily, clinician, content, draft, ok_step, pair};
 
 on_both_backends!(
     a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages,
@@ -71,6 +71,19 @@ async fn paired(app: &TestApp, services: Value) -> Paired {
     )
     .await;
     let consultant = account(app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
+    let doctor = county_doctor(app, county).await;
+    Paired {
+        county,
+        tertiary,
+        lin,
+        consultant,
+        doctor,
+    }
+}
+
+/// 王医生, an attending doctor of the county hospital `county`, as the browser account
+/// `ts.wang`.
+async fn county_doctor(app: &TestApp, county: i64) -> Value {
     let wang = clinician(
         app,
         county,
@@ -80,14 +93,7 @@ async fn paired(app: &TestApp, services: Value) -> Paired {
         6,
     )
     .await;
-    let doctor = account(app, "ts.wang", county, &["clinician"], Some(wang)).await;
-    Paired {
-        county,
-        tertiary,
-        lin,
-        consultant,
-        doctor,
-    }
+    account(app, "ts.wang", county, &["clinician"], Some(wang)).await
 }
 
 /// The bearer token of a browser account, for the test's own calls.
@@ -141,16 +147,7 @@ async fn a_radiologist_scrolls_a_forwarded_study_and_signs_the_read(backend: Bac
     )
     .await;
     let radiologist = account(&app, "jm.huang", tertiary, &["radiologist"], Some(reader)).await;
-    let wang = clinician(
-        &app,
-        county,
-        "王医生",
-        "主治医师",
-        Some("110440700000003"),
-        6,
-    )
-    .await;
-    let doctor = account(&app, "ts.wang", county, &["clinician"], Some(wang)).await;
+    let doctor = county_doctor(&app, county).await;
     let office = account(&app, "jm.office", tertiary, &["coordinator"], None).await;
     let report = "头颅 CT 平扫：未见明确出血及占位。建议结合临床，必要时 MRI 检查。";
     let mut input = radiologist;
@@ -197,16 +194,7 @@ async fn a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages
     let stranger = account(&app, "kp.zhou", other_county, &["clinician"], None).await;
     // The consultant takes consultations at any time of day, in 30-minute slots.
     let token = token_of(&app, &consultant).await;
-    for weekday in 1..=7 {
-        let (status, p) = app
-            .post(
-                &format!("/api/v1/clinicians/{lin}/availability"),
-                &token,
-                json!({"weekday": weekday, "start_time": "00:00", "end_time": "23:30", "slot_minutes": 30}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{p}");
-    }
+    available_daily(&app, lin, &token, "00:00", "23:30").await;
 
     let out = run_scenario(
         "consultation",
@@ -434,16 +422,7 @@ async fn a_ward_round_is_joined_from_the_home_pages_of_both_sides(backend: Backe
         .await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     let leader = account(&app, "jm.zhou", tertiary, &["clinician"], Some(zhou)).await;
-    let wang = clinician(
-        &app,
-        county,
-        "王医生",
-        "主治医师",
-        Some("110440700000003"),
-        6,
-    )
-    .await;
-    let ward_doctor = account(&app, "ts.wang", county, &["clinician"], Some(wang)).await;
+    let ward_doctor = county_doctor(&app, county).await;
     let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
     let starts = Utc::now() + Duration::days(1);
     let (status, rounds) = app

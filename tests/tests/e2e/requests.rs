@@ -605,16 +605,7 @@ pub(crate) async fn cast(app: &TestApp) -> Cast {
     let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
     let (_, coordinator) = app.user("jm.office", tertiary, &["coordinator"]).await;
     // The consultant is available every day, 08:00 to 20:00 China time, in 30-minute slots.
-    for weekday in 1..=7 {
-        let (status, rule) = app
-            .post(
-                &format!("/api/v1/clinicians/{consultant_id}/availability"),
-                &consultant,
-                json!({"weekday": weekday, "start_time": "08:00", "end_time": "20:00", "slot_minutes": 30}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{rule}");
-    }
+    available_daily(app, consultant_id, &consultant, "08:00", "20:00").await;
     Cast {
         county,
         tertiary,
@@ -623,6 +614,27 @@ pub(crate) async fn cast(app: &TestApp) -> Cast {
         consultant,
         junior_id,
         coordinator,
+    }
+}
+
+/// Makes `clinician` available every day from `start` to `end` (China time), in 30-minute
+/// slots, with `token` (theirs or their coordinator's).
+pub(crate) async fn available_daily(
+    app: &TestApp,
+    clinician: i64,
+    token: &str,
+    start: &str,
+    end: &str,
+) {
+    for weekday in 1..=7 {
+        let (status, rule) = app
+            .post(
+                &format!("/api/v1/clinicians/{clinician}/availability"),
+                token,
+                json!({"weekday": weekday, "start_time": start, "end_time": end, "slot_minutes": 30}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{rule}");
     }
 }
 
