@@ -16,7 +16,7 @@ mod workflow;
 pub use attachments::{AttachmentInfo, check_type, path_of, store_bytes};
 pub use request::{
     CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, Patient,
-    RequestContent, RequestEvent, RequestKind, RequestState, Urgency, Window,
+    RequestContent, RequestEvent, RequestKind, RequestOrder, RequestState, Urgency, Window,
 };
 pub use rounds::{RoundPatient, WardRound};
 pub use service::{

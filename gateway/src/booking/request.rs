@@ -72,6 +72,19 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// The order a list of requests comes in.
+    #[derive(Default)]
+    RequestOrder {
+        /// The order consultants' time is given: urgent first, then remote institutions
+        /// (`000`: remote stations are served first), then first come.
+        #[default]
+        Priority = "priority",
+        /// Newest first (by creation, then id): what a requester looks for.
+        Newest = "newest",
+    }
+}
+
 /// The proposed time window, in UTC (shown in Asia/Shanghai by clients).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::request::{
-    ConsultRequest, Opinion, RequestContent, RequestEvent, RequestKind, RequestState, Urgency,
+    ConsultRequest, Opinion, RequestContent, RequestEvent, RequestKind, RequestOrder, RequestState,
+    Urgency,
 };
 use super::slots::{Slot, china, free_slots};
 use super::workflow::{Side, Step};
@@ -923,13 +924,14 @@ pub async fn request_view(store: &Store, caller: &User, id: i64) -> Result<Reque
     view(store, r).await
 }
 
-/// The caller's institution's requests: `inbox` (addressed to it, in priority order) or
-/// `outbox` (made by it).
+/// The caller's institution's requests: `inbox` (addressed to it) or `outbox` (made by
+/// it), in `order`.
 pub async fn list_requests(
     store: &Store,
     caller: &User,
     inbox: bool,
     states: Option<Vec<RequestState>>,
+    order: RequestOrder,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<RequestView>, Error> {
@@ -951,6 +953,7 @@ pub async fn list_requests(
         requester_institution_id: (!inbox).then_some(caller.institution_id),
         supporter_institution_id: inbox.then_some(caller.institution_id),
         states,
+        order,
         limit,
         offset,
     };

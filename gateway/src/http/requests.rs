@@ -12,8 +12,8 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::booking::{
-    self, AttachmentInfo, NewRequestInput, Opinion, RequestContent, RequestState, RequestView,
-    Step, StepInput, Urgency,
+    self, AttachmentInfo, NewRequestInput, Opinion, RequestContent, RequestOrder, RequestState,
+    RequestView, Step, StepInput, Urgency,
 };
 use crate::domain::Role;
 use crate::error::{Error, Problem};
@@ -30,18 +30,21 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_audit))
 }
 
-/// Which requests.
+/// Which requests, in which order.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RequestQuery {
-    /// `inbox`: addressed to the caller's institution, urgent first, then remote
-    /// institutions, then first come. `outbox` (default): made by it.
+    /// `inbox`: addressed to the caller's institution. `outbox` (default): made by it.
     #[serde(rename = "box")]
     #[param(rename = "box")]
     mailbox: Option<Mailbox>,
-    /// Only this state.
-    state: Option<RequestState>,
+    /// Only these states: one, or several separated by commas (`accepted,scheduled`).
+    #[param(example = "accepted,scheduled")]
+    state: Option<String>,
+    /// `priority` (default): urgent first, then remote institutions, then first come
+    /// (submitted, or created for drafts). `newest`: the newest first (by creation).
+    order: Option<RequestOrder>,
     /// Page size, 1 to 1000 (default 100).
     limit: Option<i64>,
     /// Rows to skip.
@@ -58,9 +61,11 @@ pub enum Mailbox {
     Outbox,
 }
 
-/// The caller's institution's requests.
+/// The caller's institution's requests, a page at a time, in the order asked for; an
+/// unknown state, order or page size is refused naming its field.
 #[utoipa::path(get, path = "/requests", tag = "requests", params(RequestQuery),
-    responses((status = 200, body = Vec<RequestView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<RequestView>), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem)))]
 async fn list_requests(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,16 +73,28 @@ async fn list_requests(
 ) -> Result<Json<Vec<RequestView>>, Error> {
     let (limit, offset) = page(q.limit, q.offset)?;
     let inbox = matches!(q.mailbox, Some(Mailbox::Inbox));
+    let states = q.state.as_deref().map(states).transpose()?;
     let list = booking::list_requests(
         &state.store,
         &caller.0,
         inbox,
-        q.state.map(|s| vec![s]),
+        states,
+        q.order.unwrap_or_default(),
         limit,
         offset,
     )
     .await?;
     Ok(Json(list))
+}
+
+/// The states of `state=a,b`: each one named, at least one.
+fn states(list: &str) -> Result<Vec<RequestState>, Error> {
+    let states = list
+        .split(',')
+        .map(|s| s.trim().parse::<RequestState>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::field("state", e.to_string()))?;
+    Ok(states)
 }
 
 /// Creates a draft addressed to the designated supporter; anyone else is refused.

@@ -33,8 +33,8 @@ pub use rooms::Presence;
 
 use crate::booking::{
     AttachmentInfo, Attendance, Availability, AvailabilityException, ConsultRequest, Enrolment,
-    Opinion, RequestEvent, RequestKind, RequestState, RoundPatient, TeachingSession, Urgency,
-    WardRound,
+    Opinion, RequestEvent, RequestKind, RequestOrder, RequestState, RoundPatient, TeachingSession,
+    Urgency, WardRound,
 };
 use crate::domain::{
     Clinician, Institution, Pairing, PairingVersion, Roles, Service, Services, Supporter, Team,
@@ -342,6 +342,8 @@ pub struct RequestFilter {
     pub supporter_institution_id: Option<i64>,
     /// Only these states.
     pub states: Option<Vec<RequestState>>,
+    /// In which order.
+    pub order: RequestOrder,
     /// Page size.
     pub limit: i64,
     /// Rows to skip.
@@ -771,7 +773,7 @@ impl Store {
         dispatch!(self, requests::request(id))
     }
 
-    /// Requests matching `filter`, in priority order.
+    /// Requests matching `filter`, in its order.
     pub async fn requests(
         &self,
         filter: &RequestFilter,

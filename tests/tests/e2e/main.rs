@@ -11,6 +11,7 @@ mod lookup;
 mod pages;
 mod pages_flows;
 mod pairings;
+mod request_lists;
 mod requests;
 mod rooms;
 mod rounds;

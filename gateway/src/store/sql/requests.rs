@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, Pool};
-use crate::booking::{ConsultRequest, Opinion, RequestEvent};
+use crate::booking::{ConsultRequest, Opinion, RequestEvent, RequestOrder};
 use crate::domain::Supporter;
 use crate::store::{
     NewRequest, OpinionChange, RequestFilter, RequestUpdate, StepRecord, StoreError,
@@ -148,11 +148,21 @@ pub async fn request(pool: &Pool, id: i64) -> Result<Option<ConsultRequest>, Sto
     row.map(ConsultRequest::try_from).transpose()
 }
 
-/// Requests of a requesting or a supporting institution. The supporter's inbox comes in
-/// the order consultants' time is given: urgent first, then remote institutions (`000`:
-/// remote stations are served first), then first come.
+/// Requests of a requesting or a supporting institution, in the filter's order: by
+/// priority, the order consultants' time is given (urgent first, then remote institutions,
+/// `000`: remote stations are served first, then first come), or newest first.
 #[tracing::instrument(skip_all)]
 pub async fn requests(pool: &Pool, f: &RequestFilter) -> Result<Vec<ConsultRequest>, StoreError> {
+    // One of two fixed clauses, never text from the caller. The id breaks ties of equal
+    // times so that pages neither repeat nor skip a request.
+    let order = match f.order {
+        RequestOrder::Priority => {
+            "case when urgency = 'urgent' then 0 else 1 end,
+             case when remote then 0 else 1 end,
+             coalesce(submitted_at, created_at), id"
+        }
+        RequestOrder::Newest => "created_at desc, id desc",
+    };
     let states = f.states.as_ref().map(|s| {
         format!(
             ",{},",
@@ -164,9 +174,7 @@ pub async fn requests(pool: &Pool, f: &RequestFilter) -> Result<Vec<ConsultReque
          where ($1 is null or requester_institution_id = $1)
            and ($2 is null or (supporter_institution_id = $2 and state <> 'draft'))
            and ($3 is null or $3 like '%,' || state || ',%')
-         order by case when urgency = 'urgent' then 0 else 1 end,
-                  case when remote then 0 else 1 end,
-                  coalesce(submitted_at, created_at), id
+         order by {order}
          limit $4 offset $5"
     ))
     .bind(f.requester_institution_id)

@@ -1,0 +1,123 @@
+//! Lists of requests: in priority order (the inbox's, `000`: urgent first, then remote
+//! stations) or newest first, filtered by one state or several, a page at a time; bad
+//! values are refused naming the query field.
+
+use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::requests::{cast, content, draft, ok_step};
+
+on_both_backends!(
+    lists_come_newest_first_or_by_priority_filtered_by_several_states,
+    a_bad_state_or_order_is_refused_naming_the_field,
+);
+
+/// The ids of a list of requests, in the order given.
+fn ids(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
+async fn lists_come_newest_first_or_by_priority_filtered_by_several_states(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    // Four requests, made in this order: submitted, urgent and submitted, a draft, and one
+    // the supporter accepted.
+    let mut made = Vec::new();
+    for urgency in ["normal", "urgent", "normal", "normal"] {
+        let r = draft(
+            &app,
+            &c.doctor,
+            json!({"kind": "consultation", "urgency": urgency, "content": content()}),
+        )
+        .await;
+        made.push(r["id"].clone());
+    }
+    for id in [&made[0], &made[1], &made[3]] {
+        ok_step(&app, &c.doctor, id, "submit", json!({})).await;
+    }
+    ok_step(
+        &app,
+        &c.coordinator,
+        &made[3],
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    let made: Vec<i64> = made.iter().map(|v| v.as_i64().unwrap()).collect();
+    let newest_first: Vec<i64> = made.iter().rev().copied().collect();
+    let list = |query: &str| {
+        let (app, path, token) = (&app, format!("/api/v1/requests?{query}"), &c.doctor);
+        async move {
+            let (status, list) = app.get(&path, token).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {list}");
+            ids(&list)
+        }
+    };
+
+    assert_eq!(list("box=outbox&order=newest").await, newest_first);
+    // Priority, the default: the urgent one first, then first come (submitted, or for the
+    // draft made before those were submitted, created).
+    let by_priority = vec![made[1], made[2], made[0], made[3]];
+    assert_eq!(list("box=outbox").await, by_priority);
+    assert_eq!(list("box=outbox&order=priority").await, by_priority);
+    // Pages of the newest first neither repeat nor skip.
+    assert_eq!(
+        list("box=outbox&order=newest&limit=3").await,
+        newest_first[..3]
+    );
+    assert_eq!(
+        list("box=outbox&order=newest&limit=3&offset=3").await,
+        newest_first[3..]
+    );
+    // Several states, comma-separated (spaces around a name are ignored).
+    assert_eq!(
+        list("box=outbox&state=draft,accepted&order=newest").await,
+        [made[3], made[2]]
+    );
+    assert_eq!(
+        list("box=outbox&state=submitted,%20draft").await,
+        [made[1], made[2], made[0]]
+    );
+    // The supporter's inbox never shows drafts, even when asked for them.
+    let (status, inbox) = app
+        .get(
+            "/api/v1/requests?box=inbox&state=draft,submitted,accepted&order=newest",
+            &c.coordinator,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{inbox}");
+    assert_eq!(ids(&inbox), [made[3], made[1], made[0]]);
+    app.stop().await;
+}
+
+async fn a_bad_state_or_order_is_refused_naming_the_field(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    for (query, field, names) in [
+        ("state=submitted,finished", "state", "finished"),
+        ("state=", "state", "\"\""),
+        ("state=submitted,", "state", "\"\""),
+        ("state=Submitted", "state", "Submitted"),
+        ("order=oldest", "order", "oldest"),
+        ("order=newest,priority", "order", "newest,priority"),
+        ("box=inbox&order=", "order", "priority"),
+    ] {
+        let (status, p) = app
+            .get(&format!("/api/v1/requests?{query}"), &c.doctor)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {p}");
+        assert_eq!(p["field"], field, "{query}: {p}");
+        assert!(
+            p["type"].as_str().unwrap().ends_with("/invalid-field"),
+            "{query}: {p}"
+        );
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains(names), "{query}: {detail}");
+    }
+    app.stop().await;
+}
