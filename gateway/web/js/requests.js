@@ -1,5 +1,5 @@
 // What the request pages share: names of states, kinds and the like, the institutions'
-// names, and a request as a table row.
+// names, a request as a table row, and lists of requests a page at a time.
 import { t, when } from "./i18n.js";
 import { api } from "./api.js";
 import { h } from "./dom.js";
@@ -41,4 +41,47 @@ export async function requestTable(list, other) {
       ["request.number", "request.kind", "request.other_side", "request.state", "request.decision_due", "request.scheduled"]
         .map((k) => h("th", {}, t(k))))),
     h("tbody", {}, rows));
+}
+
+/** How many requests a list shows at once. */
+export const PAGE_SIZE = 50;
+
+/** Which page of the list `name` the address asks for (`?name=N`, 1 and up). */
+export function pageOf(query, name) {
+  const n = Number(query.get(name));
+  return Number.isSafeInteger(n) && n > 1 ? n : 1;
+}
+
+/**
+ * Page `page` of `/requests?…params`: `{status, data}` as `api` gives it, with `rows` (at
+ * most PAGE_SIZE) and `more` (whether a page follows: one more row is asked for to know).
+ */
+export async function requestPage(params, page) {
+  const q = new URLSearchParams(params);
+  q.set("limit", String(PAGE_SIZE + 1));
+  q.set("offset", String((page - 1) * PAGE_SIZE));
+  const answer = await api("GET", `/requests?${q}`);
+  if (answer.status !== 200) return answer;
+  return { ...answer, rows: answer.data.slice(0, PAGE_SIZE), more: answer.data.length > PAGE_SIZE };
+}
+
+/** This page's address showing page `n` of the list `name`, other lists' pages kept. */
+function pageHref(name, n) {
+  const q = new URLSearchParams(location.search);
+  if (n > 1) q.set(name, String(n));
+  else q.delete(name);
+  const rest = q.toString();
+  return rest ? `${location.pathname}?${rest}` : location.pathname;
+}
+
+/**
+ * Links to the pages beside page `page` of the list `name`: `back` ({id, label}) to the
+ * one before, unless this is the first; `on` to the one after, when there is `more`.
+ */
+export function pager(name, page, more, back, on) {
+  if (page <= 1 && !more) return null;
+  return h("nav", { class: "pager", "aria-label": t("list.pages") },
+    page > 1 ? h("a", { href: pageHref(name, page - 1), id: back.id, rel: "prev" }, back.label) : null,
+    h("span", { class: "muted" }, t("list.page", { n: page })),
+    more ? h("a", { href: pageHref(name, page + 1), id: on.id, rel: "next" }, on.label) : null);
 }

@@ -21,6 +21,7 @@ on_both_backends!(
     a_consultant_declines_with_a_reason_the_doctor_then_reads,
     a_ward_round_is_joined_from_the_home_pages_of_both_sides,
     a_draft_is_kept_and_finished_later,
+    a_county_doctor_pages_through_sixty_drafts_newest_first,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -468,5 +469,34 @@ async fn a_draft_is_kept_and_finished_later(backend: Backend) {
         1,
         "one request, not a second draft"
     );
+    app.stop().await;
+}
+
+async fn a_county_doctor_pages_through_sixty_drafts_newest_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let Paired { doctor, .. } = paired(&app, json!(["consult"])).await;
+    let token = token_of(&app, &doctor).await;
+    // Every seventh urgent: by priority they would come first, newest first they do not.
+    let mut ids = Vec::new();
+    for n in 0..60 {
+        let urgency = if n % 7 == 3 { "urgent" } else { "normal" };
+        let r = draft(
+            &app,
+            &token,
+            json!({"kind": "consultation", "urgency": urgency, "content": content()}),
+        )
+        .await;
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    ids.reverse();
+    let out = run_scenario(
+        "request_list",
+        &on_backend("request_list", backend),
+        &app.base,
+        json!({"doctor": doctor, "ids": ids}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(out["pages"], 2);
     app.stop().await;
 }

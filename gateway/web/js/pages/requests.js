@@ -1,11 +1,13 @@
-// A clinician's requests: those of their institution, newest first.
+// A clinician's requests: those of their institution, newest first, 50 to a page
+// (`?page=N`), with links to the newer and the older ones.
 import { t } from "../i18n.js";
-import { api, problemText } from "../api.js";
+import { problemText } from "../api.js";
 import { h, fill } from "../dom.js";
-import { requestTable } from "../requests.js";
+import { pageOf, pager, requestPage, requestTable } from "../requests.js";
 
-export default async function render(root) {
-  const { status, data } = await api("GET", "/requests?box=outbox&limit=1000");
+export default async function render(root, { query }) {
+  const page = pageOf(query, "page");
+  const { status, data, rows, more } = await requestPage({ box: "outbox", order: "newest" }, page);
   if (status !== 200) {
     fill(root, h("h1", {}, t("nav.requests")), h("p", { class: "problem" }, problemText(status, data)));
     return;
@@ -13,7 +15,8 @@ export default async function render(root) {
   fill(root,
     h("h1", {}, t("nav.requests")),
     h("p", {}, h("a", { href: "/requests/new", id: "new-request" }, t("nav.new_request"))),
-    data.length
-      ? await requestTable(data.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at)), (r) => r.supporter_institution_id)
-      : h("p", { class: "muted" }, t("requests.empty")));
+    rows.length
+      ? await requestTable(rows, (r) => r.supporter_institution_id)
+      : h("p", { class: "muted" }, page > 1 ? t("list.past_end") : t("requests.empty")),
+    pager("page", page, more, { id: "newer", label: t("list.newer") }, { id: "older", label: t("list.older") }));
 }
