@@ -11,7 +11,9 @@
 //! simulcast video track each receiver gets one layer ([`Layer`]), the highest its link
 //! carries by the unit's bandwidth estimate for it (transport-wide congestion control
 //! feedback, str0m's port of GoogCC): down at once when the estimate falls, up only after
-//! it has held for [`UPGRADE_AFTER`]. Below the lowest layer a receiver keeps the audio
+//! it has held for [`UPGRADE_AFTER`]. Below the lowest layer for good (under
+//! [`VIDEO_CUT_BELOW`] for [`VIDEO_CUT_AFTER`]: estimates dip for a moment, as a
+//! connection starts or a busy machine delays its feedback) a receiver keeps the audio
 //! and loses the video, as it does when it asks for audio only. A receiver that starts or
 //! changes layer has a key frame asked for it; what a receiver lost is sent again when it
 //! asks (NACK, RTX, str0m's send buffer).
@@ -96,6 +98,14 @@ impl Layer {
 /// How long a higher estimate must hold before a receiver moves up a layer.
 pub const UPGRADE_AFTER: Duration = Duration::from_secs(3);
 
+/// A receiver loses the video (keeps the audio) once its estimate has stayed below this
+/// for [`VIDEO_CUT_AFTER`]; until then, and between this and what the lowest layer needs
+/// to be moved up to, it keeps the lowest layer.
+pub const VIDEO_CUT_BELOW: Bitrate = Bitrate::kbps(150);
+
+/// See [`VIDEO_CUT_BELOW`].
+pub const VIDEO_CUT_AFTER: Duration = Duration::from_secs(2);
+
 /// The estimate each receiver's link starts from, and what the unit probes towards.
 const START_ESTIMATE: Bitrate = Bitrate::kbps(300);
 const DESIRED_ESTIMATE: Bitrate = Bitrate::kbps(2_000);
@@ -171,6 +181,8 @@ struct Peer {
     layer: Option<Layer>,
     /// A higher layer the estimate allows, and since when.
     better: Option<(Layer, Instant)>,
+    /// Since when its estimate has been below [`VIDEO_CUT_BELOW`].
+    starved_since: Option<Instant>,
     /// It asked for audio only.
     audio_only: bool,
     /// Media lines this peer sends on, and their kind.
@@ -266,6 +278,7 @@ impl Unit {
             track_layers: HashMap::new(),
             layer: Layer::for_estimate(START_ESTIMATE),
             better: None,
+            starved_since: None,
             audio_only: false,
             sending: HashMap::new(),
             simulcast: Vec::new(),
@@ -344,10 +357,29 @@ impl Unit {
             return;
         };
         let fits = Layer::for_estimate(estimate);
+        let starved = estimate.as_f64() < VIDEO_CUT_BELOW.as_f64();
+        if !starved {
+            p.starved_since = None;
+        }
         let changed = if fits < p.layer {
-            p.layer = fits;
             p.better = None;
-            true
+            let lowest = Some(Layer::Quarter);
+            if fits.is_some() {
+                p.layer = fits;
+                true
+            } else if starved
+                && now.saturating_duration_since(*p.starved_since.get_or_insert(now))
+                    >= VIDEO_CUT_AFTER
+            {
+                p.layer = None;
+                p.starved_since = None;
+                true
+            } else if p.layer > lowest {
+                p.layer = lowest;
+                true
+            } else {
+                false
+            }
         } else if fits > p.layer {
             let target = fits.expect("above None");
             match p.better {

@@ -13,6 +13,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use super::{Layer, May, PeerKey, Receiving, Unit};
+use str0m::bwe::Bitrate;
 
 const UNIT: &str = "10.0.0.1:5000";
 
@@ -488,6 +489,36 @@ fn a_receiver_on_a_slow_link_gets_a_lower_layer_while_the_others_keep_the_high_o
     assert!(starved_got.is_empty(), "{starved_got:?}");
     assert!(starved_audio > 150, "{starved_audio}");
     assert!(asked > 0, "moving up asked for key frames");
+}
+
+#[test]
+fn a_receiver_keeps_the_lowest_layer_through_a_dip_and_loses_the_video_only_when_it_lasts() {
+    let mut net = Net::new();
+    let presenter = net.join_sending(1, true, PRESENTER);
+    let trainee = net.join_receiving(2);
+    net.run(Duration::from_secs(1), &[presenter]);
+    let key = net.clients[trainee].key.clone();
+    let id = net.unit.peers.iter().find(|p| p.key == key).unwrap().id;
+    assert_eq!(net.unit.layer(&key), Some(Layer::Quarter));
+    let at = |ms: u64| net.now + Duration::from_millis(ms);
+    let mut estimates = |unit: &mut Unit, list: &[(u64, u64)]| {
+        for &(ms, kbps) in list {
+            unit.estimated(at(ms), id, Bitrate::kbps(kbps));
+        }
+    };
+    // Below what moving up to the lowest layer needs, but above the cut, for long: the
+    // lowest layer stays (an estimate sinks so while little is being sent).
+    let dip: Vec<(u64, u64)> = (0..50).map(|i| (i * 100, 170)).collect();
+    estimates(&mut net.unit, &dip);
+    assert_eq!(net.unit.layer(&key), Some(Layer::Quarter));
+    // Below the cut for a moment, then back up: still the lowest layer.
+    estimates(&mut net.unit, &[(5_000, 100), (6_000, 100), (6_500, 400)]);
+    assert_eq!(net.unit.layer(&key), Some(Layer::Quarter));
+    // Below the cut again: the video goes only once it has lasted.
+    estimates(&mut net.unit, &[(7_000, 100), (8_500, 90)]);
+    assert_eq!(net.unit.layer(&key), Some(Layer::Quarter));
+    estimates(&mut net.unit, &[(9_000, 90)]);
+    assert_eq!(net.unit.layer(&key), None);
 }
 
 #[test]
