@@ -215,18 +215,15 @@ async fn save_opinion(
     ))
 }
 
-/// The uploaded file's name.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AttachmentQuery {
-    /// File name to keep with it.
-    filename: String,
-}
-
 /// Attaches a PDF, JPEG or PNG (the body, with its `Content-Type`) to a request; the
-/// requesting institution's clinicians, until the request is closed.
-#[utoipa::path(post, path = "/requests/{id}/attachments", tag = "requests", params(("id" = i64, Path), AttachmentQuery),
+/// requesting institution's clinicians, until the request is closed. The file name comes
+/// in `Content-Disposition` (RFC 6266), never in the URL, which proxies log: a name that
+/// may name the patient is sent as `attachment; filename*=UTF-8''<percent-encoded>`
+/// (RFC 8187), a plain ASCII one may be `attachment; filename="…"`.
+#[utoipa::path(post, path = "/requests/{id}/attachments", tag = "requests",
+    params(("id" = i64, Path),
+           ("Content-Disposition" = String, Header, example = "attachment; filename*=UTF-8''%E7%9F%A5%E6%83%85%E5%90%8C%E6%84%8F%E4%B9%A6.pdf",
+            description = "The file name to keep: trimmed, 1 to 200 bytes, no slashes, backslashes or control characters")),
     request_body(content = Vec<u8>, content_type = "application/pdf"),
     responses((status = 201, body = AttachmentInfo), (status = 403, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)))]
@@ -234,7 +231,6 @@ async fn add_attachment(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
-    ApiQuery(q): ApiQuery<AttachmentQuery>,
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<AttachmentInfo>), Error> {
@@ -264,13 +260,9 @@ async fn add_attachment(
             format!("the request is {}", r.state),
         ));
     }
-    let filename = q.filename.trim().to_owned();
-    if filename.is_empty() || filename.len() > 200 || filename.contains(['/', '\\']) {
-        return Err(Error::field(
-            "filename",
-            "a plain file name of at most 200 bytes",
-        ));
-    }
+    let filename =
+        super::disposition::upload_filename(headers.get(axum::http::header::CONTENT_DISPOSITION))
+            .map_err(|e| Error::field("filename", e.to_string()))?;
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -320,10 +312,13 @@ async fn list_attachments(
     Ok(Json(state.store.attachments(id).await?))
 }
 
-/// One attachment's bytes, checked against their checksum.
+/// One attachment's bytes, checked against their checksum, with its file name in
+/// `Content-Disposition: inline; filename*=UTF-8''…` (RFC 6266, RFC 8187).
 #[utoipa::path(get, path = "/requests/{id}/attachments/{attachment}", tag = "requests",
     params(("id" = i64, Path), ("attachment" = i64, Path)),
-    responses((status = 200, body = Vec<u8>, content_type = "application/octet-stream"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<u8>, content_type = "application/octet-stream",
+               headers(("Content-Disposition" = String, description = "inline; filename*=UTF-8''<the file name, percent-encoded>"))),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_attachment(
     State(state): State<AppState>,
     caller: Caller,
@@ -348,7 +343,18 @@ async fn get_attachment(
             a.id
         )));
     }
-    Ok(([(axum::http::header::CONTENT_TYPE, a.content_type)], bytes).into_response())
+    let disposition = super::disposition::inline(&a.filename);
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::try_from(a.content_type).map_err(anyhow::Error::from)?,
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// Audit log filter.

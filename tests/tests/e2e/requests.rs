@@ -3,6 +3,7 @@
 
 use chrono::{Duration, Utc};
 use duikou_tests::{Backend, TestApp, on_both_backends};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -310,6 +311,7 @@ async fn state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests
     app.stop().await;
 }
 
+/// Uploads `bytes` as `consent.pdf`.
 async fn upload(
     app: &TestApp,
     token: &str,
@@ -317,19 +319,34 @@ async fn upload(
     content_type: &str,
     bytes: &[u8],
 ) -> (StatusCode, Value) {
-    let response = app
+    let disposition = HeaderValue::from_static("attachment; filename=\"consent.pdf\"");
+    upload_with(app, token, id, content_type, Some(disposition), "", bytes).await
+}
+
+/// Uploads `bytes` with this `Content-Disposition` (none if `None`) and `query` after the
+/// path.
+async fn upload_with(
+    app: &TestApp,
+    token: &str,
+    id: &Value,
+    content_type: &str,
+    disposition: Option<HeaderValue>,
+    query: &str,
+    bytes: &[u8],
+) -> (StatusCode, Value) {
+    let mut request = app
         .client
         .post(format!(
-            "{}/api/v1/requests/{id}/attachments?filename=consent.pdf",
+            "{}/api/v1/requests/{id}/attachments{query}",
             app.base
         ))
         .bearer_auth(token)
         .header("content-type", content_type)
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    duikou_tests::read(response).await
+        .body(bytes.to_vec());
+    if let Some(disposition) = disposition {
+        request = request.header("content-disposition", disposition);
+    }
+    duikou_tests::read(request.send().await.unwrap()).await
 }
 
 async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_one(
@@ -353,10 +370,59 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
     assert_eq!(p["field"], "consent.scan_sha256");
 
     let pdf = b"%PDF-1.4\n% signed consent form\n%%EOF\n";
-    let (status, a) = upload(&app, &c.doctor, &id, "application/pdf", pdf).await;
+    // The name, which names the patient, travels in a header (RFC 6266, RFC 8187), never
+    // in the URL.
+    let name = "知情同意书（王某某）.pdf";
+    let encoded = format!("UTF-8''{}", duikou_tests::urlencode(name));
+    let disposition = |header: String| Some(HeaderValue::try_from(header).unwrap());
+    let (status, a) = upload_with(
+        &app,
+        &c.doctor,
+        &id,
+        "application/pdf",
+        disposition(format!(
+            "attachment; filename=\"fallback.pdf\"; filename*={encoded}"
+        )),
+        "",
+        pdf,
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{a}");
     assert_eq!(a["sha256"], hex::encode(sha2::Sha256::digest(pdf)));
     assert_eq!(a["size"], pdf.len());
+    assert_eq!(a["filename"], name, "filename* is preferred");
+    for (header, query) in [
+        (None, ""),
+        // The query parameter of old is no way to name the file any more.
+        (None, "?filename=consent.pdf"),
+        (disposition("inline; filename=consent.pdf".into()), ""),
+        (
+            disposition("attachment; filename*=UTF-8''%E7%9F".into()),
+            "",
+        ),
+        (
+            disposition("attachment; filename*=GBK''%D6%AA.pdf".into()),
+            "",
+        ),
+        (
+            disposition("attachment; filename=\"../consent.pdf\"".into()),
+            "",
+        ),
+        (
+            disposition(format!("attachment; filename*=UTF-8''{}", "x".repeat(201))),
+            "",
+        ),
+        (
+            Some(HeaderValue::from_bytes("attachment; filename=\"王.pdf\"".as_bytes()).unwrap()),
+            "",
+        ),
+    ] {
+        let shown = format!("{header:?}{query}");
+        let (status, p) =
+            upload_with(&app, &c.doctor, &id, "application/pdf", header, query, pdf).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{shown}: {p}");
+        assert_eq!(p["field"], "filename", "{shown}: {p}");
+    }
     let (status, p) = upload(
         &app,
         &c.doctor,
@@ -418,6 +484,11 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
         .await
         .unwrap();
     assert_eq!(bytes.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        bytes.headers()["content-disposition"],
+        format!("inline; filename*={encoded}").as_str(),
+        "the download keeps its name"
+    );
     assert_eq!(bytes.bytes().await.unwrap().as_ref(), pdf);
     let kaiping = app.institution_id("开平市中心医院").await;
     let (_, outsider) = app.user("kp.doctor", kaiping, &["clinician"]).await;

@@ -1,0 +1,440 @@
+//! The file name of an upload, read from its `Content-Disposition` header, and the header
+//! a download is sent with. File names may name the patient: in a header they stay out of
+//! the URLs that proxies and access logs keep.
+//!
+//! The header's grammar is RFC 6266 §4.1 (`attachment; filename="…"` or
+//! `attachment; filename*=UTF-8''…`); quoted strings and tokens are RFC 9110 §5.6; the
+//! `filename*` form is the ext-value of RFC 8187 §3.2, percent-encoded UTF-8.
+
+use axum::http::HeaderValue;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+/// The longest file name kept, in bytes of UTF-8.
+pub const MAX_FILENAME_BYTES: usize = 200;
+
+/// Why an upload's `Content-Disposition` gives no file name to keep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadDisposition {
+    /// No header at all.
+    #[error(
+        "send the file name as Content-Disposition: attachment; filename*=UTF-8''<percent-encoded name>"
+    )]
+    Missing,
+    /// Bytes a header may carry but this one may not: anything beyond visible ASCII.
+    #[error(
+        "the Content-Disposition header is not ASCII: percent-encode the name as filename*=UTF-8''…"
+    )]
+    NotAscii,
+    /// The header does not follow the grammar.
+    #[error("the Content-Disposition header cannot be read: {0}")]
+    Syntax(&'static str),
+    /// Another disposition type than `attachment`.
+    #[error("the Content-Disposition type is {0:?}, not attachment")]
+    NotAttachment(String),
+    /// A parameter given twice (RFC 6266 §4.1 forbids it).
+    #[error("the Content-Disposition parameter {0} is given more than once")]
+    Repeated(String),
+    /// Neither `filename` nor `filename*`.
+    #[error("the Content-Disposition header names no filename")]
+    NoFilename,
+    /// `filename*` in another character set than UTF-8 (RFC 8187 §3.2.1).
+    #[error("filename* is in {0:?}; only UTF-8 is read")]
+    Charset(String),
+    /// `filename*` whose percent-encoding or UTF-8 is broken.
+    #[error("filename* is not percent-encoded UTF-8: {0}")]
+    Encoding(&'static str),
+    /// A name that cannot be kept as a plain file name.
+    #[error(
+        "a plain file name of at most {MAX_FILENAME_BYTES} bytes, without slashes or control characters"
+    )]
+    Name,
+}
+
+/// RFC 9110 §5.6.2 `tchar`: what a token is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 8187 §3.2.1 `attr-char`: what `filename*` keeps unencoded.
+fn is_attr_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b)
+}
+
+/// Every byte but the `attr-char`s, percent-encoded in a `filename*`.
+const NOT_ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// A parameter's value as written: a token, or a quoted string already unescaped.
+#[derive(Debug, PartialEq, Eq)]
+enum Value {
+    Token(String),
+    Quoted(String),
+}
+
+/// Reads a header value from left to right.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    /// Skips optional white space (RFC 9110 §5.6.3).
+    fn skip_ows(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.at += 1;
+        }
+    }
+
+    fn token(&mut self) -> Option<&str> {
+        let start = self.at;
+        while self.peek().is_some_and(is_tchar) {
+            self.at += 1;
+        }
+        // Only ASCII tchars were taken, so the slice is on character boundaries.
+        (self.at > start).then(|| std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or(""))
+    }
+
+    /// A quoted string after its opening quote, with quoted pairs unescaped.
+    fn quoted(&mut self) -> Result<String, BadDisposition> {
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err(BadDisposition::Syntax("a quoted string is not closed")),
+                Some(b'"') => {
+                    self.at += 1;
+                    return String::from_utf8(out)
+                        .map_err(|_| BadDisposition::Syntax("a quoted string is not UTF-8"));
+                }
+                Some(b'\\') => {
+                    let escaped =
+                        self.bytes
+                            .get(self.at + 1)
+                            .copied()
+                            .ok_or(BadDisposition::Syntax(
+                                "a quoted string ends in a backslash",
+                            ))?;
+                    out.push(escaped);
+                    self.at += 2;
+                }
+                Some(b) => {
+                    out.push(b);
+                    self.at += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The disposition type, lowercased, and the parameters, names lowercased, in order.
+fn parse(header: &str) -> Result<(String, Vec<(String, Value)>), BadDisposition> {
+    use BadDisposition::Syntax;
+    let mut r = Reader {
+        bytes: header.as_bytes(),
+        at: 0,
+    };
+    r.skip_ows();
+    let kind = r
+        .token()
+        .ok_or(Syntax("no disposition type"))?
+        .to_ascii_lowercase();
+    let mut params = Vec::new();
+    loop {
+        r.skip_ows();
+        match r.peek() {
+            None => break,
+            Some(b';') => r.at += 1,
+            Some(_) => return Err(Syntax("parameters are separated by ';'")),
+        }
+        r.skip_ows();
+        // A trailing ';' is tolerated, as most readers do.
+        if r.peek().is_none() {
+            break;
+        }
+        let name = r
+            .token()
+            .ok_or(Syntax("a parameter has no name"))?
+            .to_ascii_lowercase();
+        r.skip_ows();
+        if r.peek() != Some(b'=') {
+            return Err(Syntax("a parameter has no '=' and value"));
+        }
+        r.at += 1;
+        r.skip_ows();
+        let value = if r.peek() == Some(b'"') {
+            r.at += 1;
+            Value::Quoted(r.quoted()?)
+        } else {
+            Value::Token(
+                r.token()
+                    .ok_or(Syntax("a parameter has no value"))?
+                    .to_owned(),
+            )
+        };
+        if params.iter().any(|(n, _)| *n == name) {
+            return Err(BadDisposition::Repeated(name));
+        }
+        params.push((name, value));
+    }
+    Ok((kind, params))
+}
+
+/// Decodes the RFC 8187 ext-value `UTF-8'[language]'<value-chars>`.
+fn ext_value(value: &str) -> Result<String, BadDisposition> {
+    let mut parts = value.splitn(3, '\'');
+    let (Some(charset), Some(_language), Some(encoded)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(BadDisposition::Encoding(
+            "it has no charset'language' prefix",
+        ));
+    };
+    if !charset.eq_ignore_ascii_case("utf-8") {
+        return Err(BadDisposition::Charset(charset.to_owned()));
+    }
+    let bytes = encoded.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).unwrap_or_default();
+            if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(BadDisposition::Encoding(
+                    "a '%' is not followed by two hex digits",
+                ));
+            }
+            i += 3;
+        } else if is_attr_char(bytes[i]) {
+            i += 1;
+        } else {
+            return Err(BadDisposition::Encoding(
+                "a character that must be percent-encoded is not",
+            ));
+        }
+    }
+    percent_decode_str(encoded)
+        .decode_utf8()
+        .map(|name| name.into_owned())
+        .map_err(|_| BadDisposition::Encoding("the bytes are not UTF-8"))
+}
+
+/// The file name an upload's `Content-Disposition: attachment; …` gives: `filename*`
+/// when present (RFC 6266 §4.3: it is preferred), else `filename`; trimmed, non-empty,
+/// at most [`MAX_FILENAME_BYTES`], without slashes, backslashes or control characters.
+pub fn upload_filename(header: Option<&HeaderValue>) -> Result<String, BadDisposition> {
+    let header = header.ok_or(BadDisposition::Missing)?;
+    let text = header.to_str().map_err(|_| BadDisposition::NotAscii)?;
+    let (kind, params) = parse(text)?;
+    if kind != "attachment" {
+        return Err(BadDisposition::NotAttachment(kind));
+    }
+    let find = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let name = match (find("filename*"), find("filename")) {
+        (Some(Value::Token(v)), _) => ext_value(v)?,
+        (Some(Value::Quoted(_)), _) => {
+            return Err(BadDisposition::Syntax(
+                "filename* is written without quotes",
+            ));
+        }
+        (None, Some(Value::Token(v) | Value::Quoted(v))) => v.clone(),
+        (None, None) => return Err(BadDisposition::NoFilename),
+    };
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > MAX_FILENAME_BYTES
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control)
+    {
+        return Err(BadDisposition::Name);
+    }
+    Ok(name.to_owned())
+}
+
+/// `inline; filename*=UTF-8''<name, percent-encoded>`: a download the browser shows
+/// (PDF, JPEG, PNG) and saves under its own name, whatever its characters.
+pub fn inline(filename: &str) -> HeaderValue {
+    let value = format!(
+        "inline; filename*=UTF-8''{}",
+        utf8_percent_encode(filename, NOT_ATTR_CHAR)
+    );
+    // Percent-encoding leaves only visible ASCII.
+    HeaderValue::from_str(&value).expect("percent-encoded text is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng as _, SeedableRng as _};
+
+    fn name_of(header: &str) -> Result<String, BadDisposition> {
+        upload_filename(Some(&HeaderValue::from_str(header).unwrap()))
+    }
+
+    #[test]
+    fn plain_names_come_as_tokens_or_quoted_strings() {
+        assert_eq!(
+            name_of("attachment; filename=consent.pdf").unwrap(),
+            "consent.pdf"
+        );
+        assert_eq!(
+            name_of("attachment; filename=\"signed consent; page 1.pdf\"").unwrap(),
+            "signed consent; page 1.pdf"
+        );
+        assert_eq!(
+            name_of(r#"attachment; filename="the \"final\" scan.png""#).unwrap(),
+            r#"the "final" scan.png"#
+        );
+        // Type and parameter names are case-insensitive; spaces around '=' and ';' are allowed.
+        assert_eq!(
+            name_of("Attachment ;FileName = \"  ct.jpg \" ;").unwrap(),
+            "ct.jpg"
+        );
+    }
+
+    #[test]
+    fn filename_star_is_decoded_and_preferred() {
+        assert_eq!(
+            name_of(
+                "attachment; filename*=UTF-8''%E7%9F%A5%E6%83%85%E5%90%8C%E6%84%8F%E4%B9%A6.pdf"
+            )
+            .unwrap(),
+            "知情同意书.pdf"
+        );
+        assert_eq!(
+            name_of("attachment; filename=\"fallback.pdf\"; filename*=utf-8'zh-CN'%E7%8E%8B.pdf")
+                .unwrap(),
+            "王.pdf"
+        );
+        assert_eq!(
+            name_of("attachment; filename*=UTF-8''a%20b.pdf; filename=fallback.pdf").unwrap(),
+            "a b.pdf"
+        );
+    }
+
+    #[test]
+    fn what_is_sent_back_reads_as_what_was_sent() {
+        for name in [
+            "知情同意书 (王某某).pdf",
+            "it's 100% * done.png",
+            "a;b=\"c\".jpg",
+        ] {
+            let inline = inline(name);
+            let sent = inline.to_str().unwrap();
+            assert!(sent.starts_with("inline; filename*=UTF-8''"), "{sent}");
+            let attachment = sent.replacen("inline", "attachment", 1);
+            assert_eq!(name_of(&attachment).unwrap(), name);
+        }
+        assert_eq!(
+            inline("知情同意书.pdf"),
+            "inline; filename*=UTF-8''%E7%9F%A5%E6%83%85%E5%90%8C%E6%84%8F%E4%B9%A6.pdf"
+        );
+    }
+
+    #[test]
+    fn bad_headers_are_refused_saying_why() {
+        use BadDisposition::*;
+        assert_eq!(upload_filename(None), Err(Missing));
+        let raw = HeaderValue::from_bytes("attachment; filename=\"王.pdf\"".as_bytes()).unwrap();
+        assert_eq!(upload_filename(Some(&raw)), Err(NotAscii));
+        for (header, expected) in [
+            ("inline; filename=a.pdf", NotAttachment("inline".into())),
+            ("attachment", NoFilename),
+            ("attachment; size=12", NoFilename),
+            (
+                "attachment; filename=a.pdf; filename=b.pdf",
+                Repeated("filename".into()),
+            ),
+            (
+                "attachment; filename*=ISO-8859-1''a.pdf",
+                Charset("ISO-8859-1".into()),
+            ),
+            (
+                "attachment; filename*=a.pdf",
+                Encoding("it has no charset'language' prefix"),
+            ),
+            (
+                "attachment; filename*=UTF-8''%E7%9F",
+                Encoding("the bytes are not UTF-8"),
+            ),
+            (
+                "attachment; filename*=UTF-8''%ZZ.pdf",
+                Encoding("a '%' is not followed by two hex digits"),
+            ),
+            (
+                "attachment; filename*=UTF-8''a%2",
+                Encoding("a '%' is not followed by two hex digits"),
+            ),
+            (
+                "attachment; filename*=UTF-8''it's.pdf",
+                Encoding("a character that must be percent-encoded is not"),
+            ),
+            (
+                "attachment; filename*=\"UTF-8''a.pdf\"",
+                Syntax("filename* is written without quotes"),
+            ),
+            (
+                "attachment; filename=\"a.pdf",
+                Syntax("a quoted string is not closed"),
+            ),
+            (
+                "attachment; filename=a b.pdf",
+                Syntax("parameters are separated by ';'"),
+            ),
+            (
+                "attachment; filename",
+                Syntax("a parameter has no '=' and value"),
+            ),
+            ("attachment; filename=", Syntax("a parameter has no value")),
+            ("; filename=a.pdf", Syntax("no disposition type")),
+            ("attachment; filename=\"   \"", Name),
+            ("attachment; filename=\"../etc/passwd\"", Name),
+            ("attachment; filename=\"C:\\\\scan.png\"", Name),
+            ("attachment; filename*=UTF-8''a%0Ab.pdf", Name),
+            ("attachment; filename*=UTF-8''%2Fetc.pdf", Name),
+        ] {
+            assert_eq!(name_of(header), Err(expected), "{header}");
+        }
+        let long = format!("attachment; filename={}.pdf", "x".repeat(197));
+        assert_eq!(name_of(&long), Err(Name));
+        let just = format!("attachment; filename={}.pdf", "x".repeat(196));
+        assert_eq!(name_of(&just).unwrap().len(), 200);
+        // 67 three-byte characters: 201 bytes decoded.
+        let wide = format!("attachment; filename*=UTF-8''{}", "%E7%8E%8B".repeat(67));
+        assert_eq!(name_of(&wide), Err(Name));
+        assert!(Name.to_string().contains("at most 200 bytes"), "{Name}");
+    }
+
+    #[test]
+    fn random_and_damaged_headers_never_panic() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6266);
+        let alphabet = b"attachment; filename*=UTF-8''%E7\"\\ \t;=,'abc%zz/.";
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..48);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.gen_bool(0.9) {
+                        alphabet[rng.gen_range(0..alphabet.len())]
+                    } else {
+                        rng.gen_range(0x20..=0xff)
+                    }
+                })
+                .collect();
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let _ = upload_filename(Some(&value));
+            }
+        }
+    }
+}
