@@ -1,7 +1,8 @@
 // Remote teaching in the pages: a trainee of the paired county finds the session in the
 // catalogue and enrols; the presenter and the trainee join the classroom, whose media go
 // through the gateway's forwarding unit; the trainee sees the presenter's video playing,
-// joins muted, raises a hand; the presenter gives it the microphone, and takes it back.
+// joins muted, raises a hand; the presenter gives it the microphone, and takes it back;
+// given, taken and given again at once, the trainee is heard within seconds.
 // Input: {"presenter": {username, password}, "trainee": {…}, "session": id, "topic"}.
 import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
 
@@ -17,11 +18,60 @@ async function videoPlays(page, selector) {
   const a = await sample();
   await page.waitForTimeout(1500);
   const b = await sample();
-  assert.ok(b.time > a.time && b.frames > a.frames, `the video plays (${JSON.stringify(a)} → ${JSON.stringify(b)})`);
+  // What arrived, for the message if it does not play.
+  const inbound = await page.evaluate(async () => {
+    const out = [];
+    for (const pc of window.__pcs ?? []) {
+      if (pc.connectionState === "closed") continue;
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "video") {
+          out.push({ packets: r.packetsReceived, lost: r.packetsLost, decoded: r.framesDecoded, keyframes: r.keyFramesDecoded, pli: r.pliCount, width: r.frameWidth });
+        }
+      });
+    }
+    return out;
+  });
+  assert.ok(b.time > a.time && b.frames > a.frames, `the video plays (${JSON.stringify(a)} → ${JSON.stringify(b)}; received ${JSON.stringify(inbound)})`);
+}
+
+/** Keeps a page's peer connections and sockets at hand, and counts ICE failures. */
+function watch() {
+  const NativePc = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.__failures = 0;
+  window.RTCPeerConnection = class extends NativePc {
+    constructor(...args) {
+      super(...args);
+      window.__pcs.push(this);
+      this.addEventListener("iceconnectionstatechange", () => {
+        if (this.iceConnectionState === "failed") window.__failures += 1;
+      });
+    }
+  };
+  /** Bytes of `kind` received so far over the open peer connections. */
+  window.__bytesIn = async (kind) => {
+    let bytes = 0;
+    for (const pc of window.__pcs) {
+      if (pc.connectionState === "closed") continue;
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === kind) bytes += r.bytesReceived ?? 0;
+      });
+    }
+    return bytes;
+  };
+  const NativeWs = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends NativeWs {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+    }
+  };
 }
 
 await scenario("teaching", async ({ browser }) => {
   const traineeContext = await newContext(browser);
+  await traineeContext.addInitScript(watch);
   const trainee = await traineeContext.newPage();
   await login(trainee, input.trainee.username, input.trainee.password);
   await open(trainee, "/teaching");
@@ -35,6 +85,7 @@ await scenario("teaching", async ({ browser }) => {
   await screenshot(trainee, "teaching-enrolled");
 
   const presenterContext = await newContext(browser);
+  await presenterContext.addInitScript(watch);
   const presenter = await presenterContext.newPage();
   await login(presenter, input.presenter.username, input.presenter.password);
   await open(presenter, `/rooms/teaching-${input.session}`);
@@ -59,7 +110,23 @@ await scenario("teaching", async ({ browser }) => {
   await screenshot(trainee, "classroom-trainee-speaking");
   const revoke = presenter.locator("button.revoke[data-identity]");
   await revoke.waitFor();
+  const traineeIdentity = await revoke.getAttribute("data-identity");
   await revoke.click();
   await trainee.waitForFunction(() => document.querySelector("#mic")?.dataset.on === "false", null, { timeout: 20_000 });
+
+  // The microphone given, taken back and given again at once (three new offers to the
+  // unit in a row): the trainee's page keeps one offer out at a time, so each answer
+  // meets the connection it was made for. The trainee is heard within seconds, sees the
+  // presenter, and no connection to the unit fails on the way.
+  await presenter.evaluate((to) => {
+    const ws = window.__sockets.at(-1);
+    for (const audio of [true, false, true]) ws.send(JSON.stringify({ v: 1, type: "grant", to, audio }));
+  }, traineeIdentity);
+  await trainee.waitForFunction(() => document.querySelector("#mic")?.dataset.on === "true", null, { timeout: 20_000 });
+  const start = await presenter.evaluate(() => window.__bytesIn("audio"));
+  await presenter.waitForFunction(async (start) => await window.__bytesIn("audio") > start + 2000,
+    start, { timeout: 8_000, polling: 500 });
+  await videoPlays(trainee, "video[data-identity]");
+  assert.equal(await trainee.evaluate(() => window.__failures), 0, "no connection to the unit failed");
   return { session: input.session };
 });

@@ -44,6 +44,8 @@ const SILENCE_MS = 30_000;
 const HANDSHAKE_MS = 12_000;
 /** A peer connection disconnected this long is restarted as if it had failed. */
 const DISCONNECTED_MS = 8_000;
+/** How long an offer to the forwarding unit waits for its answer before another may go. */
+const ANSWER_MS = 10_000;
 /** How often the network quality is measured. */
 const STATS_MS = 2_000;
 /** The available outgoing bitrate counts in the quality once a connection is this old. */
@@ -90,6 +92,8 @@ export class RoomClient extends EventTarget {
     this.participants = new Map();
     this.peers = new Map();
     this.sfu = null;
+    /** Whether to offer to the unit again once the offer out is answered. */
+    this.sfuAgain = false;
     this.iceServers = [];
 
     this.mic = null;
@@ -276,13 +280,18 @@ export class RoomClient extends EventTarget {
 
   /**
    * Audio only: sends no video and asks for none. From peer to peer the video senders
-   * stop and incoming video is disabled here; through the unit it is asked (`audio_only`)
-   * to forward no video.
+   * stop and each connection's video is renegotiated as inactive, so the others stop
+   * sending theirs; through the unit it is asked (`audio_only`) to forward no video.
    */
   async setAudioOnly(on) {
     this.audioOnly = Boolean(on);
     await this.#applyVideo();
-    for (const peer of this.peers.values()) this.#applyIncomingVideo(peer.pc);
+    for (const peer of this.peers.values()) {
+      const video = peer.pc.getTransceivers().find((t) => t.sender === peer.videoSender);
+      // A new direction makes the connection negotiate again.
+      if (video && video.direction !== "stopped") video.direction = this.#videoDirection();
+      this.#applyIncomingVideo(peer.pc);
+    }
     if (this.sfu) this.#applyIncomingVideo(this.sfu.pc);
     if (this.forwarded) this.#send({ type: "audio_only", on: this.audioOnly });
     this.#sendMute();
@@ -691,6 +700,7 @@ export class RoomClient extends EventTarget {
       this.#shutdown("removed");
       return;
     }
+    if (m.code === "media_refused" && this.sfu?.awaiting) this.#sfuAnswered(this.sfu);
     this.#emit("problem", { code: m.code, message: m.message });
   }
 
@@ -705,7 +715,7 @@ export class RoomClient extends EventTarget {
     const pc = new RTCPeerConnection(this.#config());
     const peer = {
       id, pc, offerer, pending: [], tracks: [], audioSender: null, videoSender: null,
-      makingOffer: false, again: false, disconnectedTimer: null,
+      disconnectedTimer: null,
     };
     this.peers.set(id, peer);
     pc.onicecandidate = (e) => {
@@ -729,9 +739,10 @@ export class RoomClient extends EventTarget {
     pc.oniceconnectionstatechange = () => this.#iceState(peer);
     if (offerer) {
       peer.audioSender = pc.addTransceiver(this.mic ?? "audio", { direction: "sendrecv" }).sender;
-      peer.videoSender = pc.addTransceiver(this.#videoOut() ?? "video", { direction: "sendrecv" }).sender;
-      pc.onnegotiationneeded = () => this.#negotiate(peer, false);
+      peer.videoSender = pc.addTransceiver(this.#videoOut() ?? "video", { direction: this.#videoDirection() }).sender;
     }
+    // Either side offers again when what it sends or receives changes (audio only).
+    pc.onnegotiationneeded = () => this.#queueNegotiate(peer, false);
     return peer;
   }
 
@@ -758,14 +769,19 @@ export class RoomClient extends EventTarget {
     if (!this.participants.has(id)) this.#emit("remote-gone", { key: id });
   }
 
-  /** Offers (again) to a peer this side offers to; `iceRestart` after a failure. */
+  /** Offers once the messages before are handled, so that an offer never crosses one of ours. */
+  #queueNegotiate(peer, iceRestart) {
+    this.chain = this.chain.then(() => this.#negotiate(peer, iceRestart));
+  }
+
+  /**
+   * Offers (again) to a peer: first by the offer rule, later by either side when what it
+   * sends or receives changes; `iceRestart` after a failure. Runs in the message chain.
+   */
   async #negotiate(peer, iceRestart) {
-    if (this.peers.get(peer.id) !== peer) return;
-    if (peer.makingOffer) {
-      peer.again = true;
-      return;
-    }
-    peer.makingOffer = true;
+    if (this.peers.get(peer.id) !== peer || peer.pc.signalingState === "closed") return;
+    // The side that answered first offers only once something has been negotiated.
+    if (!peer.offerer && !peer.pc.currentRemoteDescription) return;
     try {
       const pc = peer.pc;
       if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
@@ -775,13 +791,12 @@ export class RoomClient extends EventTarget {
       this.#send({ type: "offer", to: peer.id, sdp: pc.localDescription.sdp });
     } catch (e) {
       console.warn("offer to", peer.id, e);
-    } finally {
-      peer.makingOffer = false;
     }
-    if (peer.again) {
-      peer.again = false;
-      if (peer.pc.signalingState === "stable") this.#negotiate(peer, false);
-    }
+  }
+
+  /** Video goes both ways, or, audio only, neither way: the other side stops sending it. */
+  #videoDirection() {
+    return this.audioOnly ? "inactive" : "sendrecv";
   }
 
   /** The answering side attaches its tracks to the transceivers the offer made. */
@@ -796,7 +811,7 @@ export class RoomClient extends EventTarget {
       } else if (kind === "video" && !peer.videoSender) {
         peer.videoSender = t.sender;
         await t.sender.replaceTrack(this.#videoOut());
-        t.direction = "sendrecv";
+        t.direction = this.#videoDirection();
       }
     }
   }
@@ -804,9 +819,11 @@ export class RoomClient extends EventTarget {
   async #offer(from, sdp) {
     if (from === UNIT || !this.participants.has(from)) return;
     let peer = this.peers.get(from);
-    if (peer && peer.offerer && peer.pc.signalingState === "have-local-offer") {
-      // Both offered (the rule makes this side the offerer): the other side answers ours.
-      return;
+    if (peer && peer.pc.signalingState === "have-local-offer") {
+      // Both offered at once: the offer of the side the rule makes the offerer wins; the
+      // other side takes its own back and answers.
+      if (peer.offerer) return;
+      await peer.pc.setLocalDescription({ type: "rollback" });
     }
     if (!peer || peer.pc.signalingState === "closed") peer = this.#createPeer(from, false);
     const pc = peer.pc;
@@ -824,7 +841,10 @@ export class RoomClient extends EventTarget {
     if (!peer || peer.pc.signalingState !== "have-local-offer") return;
     await peer.pc.setRemoteDescription({ type: "answer", sdp });
     await this.#flushCandidates(peer);
-    if (from === UNIT && this.audioOnly) this.#send({ type: "audio_only", on: true });
+    if (from === UNIT) {
+      if (this.audioOnly) this.#send({ type: "audio_only", on: true });
+      await this.#sfuAnswered(peer);
+    }
   }
 
   async #candidate(m) {
@@ -870,13 +890,13 @@ export class RoomClient extends EventTarget {
       peer.pc.restartIce();
       // `restartIce` fires negotiationneeded; offer directly in case it does not come.
       setTimeout(() => {
-        if (peer.pc.signalingState === "stable" && !peer.makingOffer
+        if (peer.pc.signalingState === "stable"
             && ["failed", "disconnected"].includes(peer.pc.iceConnectionState)) {
-          this.#negotiate(peer, true);
+          this.#queueNegotiate(peer, true);
         }
       }, 1_000);
     } else {
-      this.#negotiate(peer, true);
+      this.#queueNegotiate(peer, true);
     }
   }
 
@@ -906,15 +926,28 @@ export class RoomClient extends EventTarget {
     sfu.pc.oniceconnectionstatechange = null;
     sfu.pc.close();
     clearTimeout(sfu.disconnectedTimer);
+    clearTimeout(sfu.answerTimer);
     for (const key of sfu.keys) this.#emit("remote-gone", { key });
     this.slotFrames.clear();
   }
 
-  /** Offers to the unit on a new connection, which replaces the old one. */
+  /**
+   * Offers to the unit on a new connection, which replaces the old one. One offer is out
+   * at a time, so that the answer that comes is the one to the connection waiting for it:
+   * a change meanwhile (a microphone given and taken back) offers once it has come.
+   */
   async #sfuConnect() {
+    if (this.sfu?.awaiting) {
+      this.sfuAgain = true;
+      return;
+    }
+    this.sfuAgain = false;
     this.#dropSfu();
     const pc = new RTCPeerConnection(this.#config());
-    const sfu = { pc, pending: [], keys: new Set(), videoSender: null, audioSender: null, videoSlots: 0, disconnectedTimer: null };
+    const sfu = {
+      pc, pending: [], keys: new Set(), videoSender: null, audioSender: null, videoSlots: 0,
+      disconnectedTimer: null, awaiting: false, answerTimer: null,
+    };
     this.sfu = sfu;
     const stream = new MediaStream();
     if (this.mic && this.mayTalk) {
@@ -979,11 +1012,24 @@ export class RoomClient extends EventTarget {
       const offer = await pc.createOffer();
       if (this.sfu !== sfu) return;
       await pc.setLocalDescription(offer);
+      sfu.awaiting = true;
+      // An answer that never comes (the offer lost with a connection) does not hold
+      // the next offer back for ever.
+      sfu.answerTimer = setTimeout(() => {
+        if (this.sfu === sfu && sfu.awaiting) this.#sfuAnswered(sfu);
+      }, ANSWER_MS);
       this.#send({ type: "offer", to: UNIT, sdp: pc.localDescription.sdp });
     } catch (e) {
       console.warn("offer to the unit", e);
       this.#emit("problem", { code: "media_refused", message: String(e) });
     }
+  }
+
+  /** The unit answered (or refused) the offer out: a change meanwhile offers now. */
+  async #sfuAnswered(sfu) {
+    sfu.awaiting = false;
+    clearTimeout(sfu.answerTimer);
+    if (this.sfu === sfu && this.sfuAgain) await this.#sfuConnect();
   }
 
   // ---- network quality -----------------------------------------------------------
