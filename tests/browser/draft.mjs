@@ -1,7 +1,7 @@
 // A request written in two sittings: the county doctor saves what is known as a draft
 // (no consent yet; half a patient is refused on the page, not dropped); the draft cannot
 // be submitted without the consent; the doctor continues it from its page with every
-// part kept, records the consent and submits.
+// part kept, records the consent and submits, then attaches the scanned consent.
 // Input: {"doctor": {username, password}}.
 import { assert, input, scenario, newContext, login, open, text, screenshot, fillForm } from "./lib.mjs";
 
@@ -55,5 +55,24 @@ await scenario("draft", async ({ browser }) => {
   await page.locator('body[data-state="submitted"]').waitFor({ state: "attached" });
   assert.match(await text(page, "#request-facts"), /王某某/);
   await screenshot(page, "draft-submitted");
-  return { id };
+
+  // A scan attached from the request's page keeps its name, which names the patient and
+  // so travels in a header, not the URL; the download comes back under the same name.
+  const name = "知情同意书（王某某）.pdf";
+  const posted = [];
+  page.on("request", (r) => {
+    if (r.method() === "POST" && r.url().includes("/attachments")) posted.push(r.url());
+  });
+  await page.locator("#attachment-file").setInputFiles({
+    name, mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4\n% scanned consent\n%%EOF\n"),
+  });
+  await page.locator('#attach-form button[type="submit"]').click();
+  const link = page.locator("#attachments a", { hasText: name });
+  await link.waitFor();
+  assert.equal(posted.length, 1);
+  assert.ok(!posted[0].includes(encodeURIComponent("知情")) && !posted[0].includes("?"), `the name stays out of ${posted[0]}`);
+  const download = await page.request.get(await link.getAttribute("href"));
+  assert.equal(download.status(), 200);
+  assert.equal(download.headers()["content-disposition"], `inline; filename*=UTF-8''${encodeURIComponent(name)}`);
+  return { id, attachment: name };
 });

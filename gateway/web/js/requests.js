@@ -1,5 +1,5 @@
 // What the request pages share: names of states, kinds and the like, the institutions'
-// names, a request as a table row, and lists of requests a page at a time.
+// names, a request as a table row, lists of requests a page at a time, and uploads.
 import { t, when } from "./i18n.js";
 import { api } from "./api.js";
 import { h } from "./dom.js";
@@ -84,4 +84,37 @@ export function pager(name, page, more, back, on) {
     page > 1 ? h("a", { href: pageHref(name, page - 1), id: back.id, rel: "prev" }, back.label) : null,
     h("span", { class: "muted" }, t("list.page", { n: page })),
     more ? h("a", { href: pageHref(name, page + 1), id: on.id, rel: "next" }, on.label) : null);
+}
+
+/**
+ * `attachment; filename*=UTF-8''…` for a file called `name` (RFC 6266, RFC 8187): the
+ * name percent-encoded as UTF-8, with the characters encodeURIComponent keeps but an
+ * RFC 8187 value may not hold (`'`, `(`, `)`, `*`) encoded too.
+ */
+export function contentDisposition(name) {
+  const encoded = encodeURIComponent(name)
+    .replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename*=UTF-8''${encoded}`;
+}
+
+/**
+ * Uploads `file` as an attachment of request `id`: `{status, data}` (status 0 when the
+ * network failed). Its name, which may name the patient, goes in the Content-Disposition
+ * header, never in the URL, which proxies log.
+ */
+export async function uploadAttachment(id, file) {
+  try {
+    const response = await fetch(`/api/v1/requests/${id}/attachments`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "content-type": file.type || "application/octet-stream",
+        "content-disposition": contentDisposition(file.name),
+      },
+      body: file,
+    });
+    return { status: response.status, data: await response.json().catch(() => null) };
+  } catch {
+    return { status: 0, data: null };
+  }
 }

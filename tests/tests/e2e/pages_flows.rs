@@ -463,6 +463,16 @@ async fn a_draft_is_kept_and_finished_later(backend: Backend) {
         .await;
     assert_eq!(r["state"], "submitted", "{r}");
     assert_eq!(r["content"]["consent"]["given_by"], "patient");
+    let (_, attachments) = app
+        .get(
+            &format!("/api/v1/requests/{}/attachments", out["id"]),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        attachments[0]["filename"], out["attachment"],
+        "{attachments}"
+    );
     let (_, all) = app.get("/api/v1/requests?box=outbox", &token).await;
     assert_eq!(
         all.as_array().unwrap().len(),

@@ -6,7 +6,7 @@
 import { t, has, when } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill, field } from "../dom.js";
-import { badges, institutionName } from "../requests.js";
+import { badges, institutionName, uploadAttachment } from "../requests.js";
 
 const DECLINE_CODES = ["no_specialist", "out_of_scope", "incomplete", "capacity"];
 
@@ -296,17 +296,9 @@ function uploadForm(id, load) {
     e.preventDefault();
     const f = file.files[0];
     if (!f) return;
-    let response;
-    try {
-      response = await fetch(`/api/v1/requests/${id}/attachments?filename=${encodeURIComponent(f.name)}`, {
-        method: "POST", credentials: "same-origin", headers: { "content-type": f.type || "application/octet-stream" }, body: f,
-      });
-    } catch {
-      fill(note, t("error.network"));
-      return;
-    }
-    if (response.status !== 201) {
-      fill(note, problemText(response.status, await response.json().catch(() => null)));
+    const { status, data } = await uploadAttachment(id, f);
+    if (status !== 201) {
+      fill(note, problemText(status, data));
       return;
     }
     await load();

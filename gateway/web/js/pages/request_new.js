@@ -5,6 +5,7 @@
 import { t } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill, field } from "../dom.js";
+import { uploadAttachment } from "../requests.js";
 
 /** `YYYY-MM-DDTHH:MM` of a date in China time, for a datetime-local input. */
 function localValue(date) {
@@ -247,7 +248,7 @@ export default async function render(root, { query }) {
       const id = draftId;
       if (f.method.value === "scan") {
         const file = f.scan.files[0];
-        const up = await upload(id, file);
+        const up = await uploadAttachment(id, file);
         if (up.status !== 201) return show(up.status, up.data);
         const info = up.data;
         const patched = body.consent && await api("PATCH", `/requests/${id}`, {
@@ -271,19 +272,6 @@ export default async function render(root, { query }) {
     }
   });
   fill(root, form);
-}
-
-/** Uploads `file` as an attachment of request `id`: `{status, data}` (status 0 when the
- * network failed). */
-async function upload(id, file) {
-  try {
-    const response = await fetch(`/api/v1/requests/${id}/attachments?filename=${encodeURIComponent(file.name)}`, {
-      method: "POST", credentials: "same-origin", headers: { "content-type": file.type || "application/octet-stream" }, body: file,
-    });
-    return { status: response.status, data: await response.json().catch(() => null) };
-  } catch {
-    return { status: 0, data: null };
-  }
 }
 
 /** Fills the form's controls `f` from the request `r` (a draft being continued). */
