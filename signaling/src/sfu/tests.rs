@@ -501,7 +501,7 @@ fn a_receiver_keeps_the_lowest_layer_through_a_dip_and_loses_the_video_only_when
     let id = net.unit.peers.iter().find(|p| p.key == key).unwrap().id;
     assert_eq!(net.unit.layer(&key), Some(Layer::Quarter));
     let at = |ms: u64| net.now + Duration::from_millis(ms);
-    let mut estimates = |unit: &mut Unit, list: &[(u64, u64)]| {
+    let estimates = |unit: &mut Unit, list: &[(u64, u64)]| {
         for &(ms, kbps) in list {
             unit.estimated(at(ms), id, Bitrate::kbps(kbps));
         }
