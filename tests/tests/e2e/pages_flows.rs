@@ -22,6 +22,7 @@ on_both_backends!(
     a_ward_round_is_joined_from_the_home_pages_of_both_sides,
     a_draft_is_kept_and_finished_later,
     a_county_doctor_pages_through_sixty_drafts_newest_first,
+    three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -443,6 +444,119 @@ async fn a_ward_round_is_joined_from_the_home_pages_of_both_sides(backend: Backe
     )
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
+    app.stop().await;
+}
+
+async fn three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves(backend: Backend) {
+    // Rooms open four days ahead, so that tomorrow's session can be joined now.
+    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
+    let Paired {
+        county,
+        lin,
+        consultant,
+        doctor,
+        ..
+    } = paired(&app, json!(["consult"])).await;
+    let li = clinician(
+        &app,
+        county,
+        "李医生",
+        "主治医师",
+        Some("110440700000009"),
+        5,
+    )
+    .await;
+    let accompanying = account(&app, "ts.li", county, &["clinician"], Some(li)).await;
+    let consultant_token = token_of(&app, &consultant).await;
+    available_daily(&app, lin, &consultant_token, "00:00", "23:30").await;
+
+    // 王医生 asks, with 李医生 at the patient's side; 林主任 accepts and books a slot.
+    let doctor_token = token_of(&app, &doctor).await;
+    let mut body = content();
+    body["accompanying_clinician_id"] = json!(li);
+    let r = draft(
+        &app,
+        &doctor_token,
+        json!({"kind": "consultation", "content": body}),
+    )
+    .await;
+    let id = r["id"].clone();
+    ok_step(&app, &doctor_token, &id, "submit", json!({})).await;
+    ok_step(
+        &app,
+        &consultant_token,
+        &id,
+        "accept",
+        json!({"consultant_id": lin}),
+    )
+    .await;
+    let from = (Utc::now() + Duration::days(1)).date_naive();
+    let (status, slots) = app
+        .get(
+            &format!(
+                "/api/v1/clinicians/{lin}/slots?from={from}&to={}",
+                from + Duration::days(2)
+            ),
+            &consultant_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+    let window_start = body["window"]["start"]
+        .as_str()
+        .unwrap()
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
+    let start = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["start"]
+                .as_str()
+                .unwrap()
+                .parse::<chrono::DateTime<Utc>>()
+                .unwrap()
+        })
+        .find(|s| *s >= window_start)
+        .expect("a free slot in the window");
+    ok_step(
+        &app,
+        &consultant_token,
+        &id,
+        "schedule",
+        json!({"start": start}),
+    )
+    .await;
+
+    run_scenario(
+        "mesh",
+        &on_backend("mesh", backend),
+        &app.base,
+        json!({"doctor": doctor, "accompanying": accompanying, "consultant": consultant, "id": id}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+
+    // The room's record holds all three.
+    let (status, record) = app
+        .get(
+            &format!("/api/v1/sessions/consultation-{id}/attendance"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    let present: Vec<&Value> = record["stretches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["user_id"])
+        .collect();
+    for who in [&doctor, &accompanying, &consultant] {
+        assert!(
+            present.contains(&&who["id"]),
+            "{who} was in the room: {record}"
+        );
+    }
     app.stop().await;
 }
 
