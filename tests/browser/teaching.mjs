@@ -2,7 +2,8 @@
 // catalogue and enrols; the presenter and the trainee join the classroom, whose media go
 // through the gateway's forwarding unit; the trainee sees the presenter's video playing,
 // joins muted, raises a hand; the presenter gives it the microphone, and takes it back;
-// given, taken and given again at once, the trainee is heard within seconds.
+// given, taken and given again at once, the trainee is heard within seconds; the
+// presenter removes the trainee, who cannot come back.
 // Input: {"presenter": {username, password}, "trainee": {…}, "session": id, "topic"}.
 import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
 
@@ -128,5 +129,17 @@ await scenario("teaching", async ({ browser }) => {
     start, { timeout: 8_000, polling: 500 });
   await videoPlays(trainee, "video[data-identity]");
   assert.equal(await trainee.evaluate(() => window.__failures), 0, "no connection to the unit failed");
+
+  // The presenter removes the trainee (after a confirmation): the trainee's page says so
+  // and stays out, the presenter's list no longer has it, and coming back is refused.
+  presenter.once("dialog", (d) => d.accept());
+  await presenter.locator(`button.remove[data-identity="${traineeIdentity}"]`).click();
+  await trainee.locator('body[data-room-state="removed"]').waitFor({ state: "attached", timeout: 20_000 });
+  assert.match(await text(trainee, "#room-status"), /移出/);
+  await presenter.waitForFunction((id) => !document.querySelector(`#people-list li[data-identity="${id}"]`),
+    traineeIdentity, { timeout: 20_000 });
+  await screenshot(trainee, "classroom-removed");
+  await trainee.reload();
+  await trainee.locator('body[data-room-state="removed"]').waitFor({ state: "attached", timeout: 20_000 });
   return { session: input.session };
 });

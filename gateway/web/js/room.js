@@ -353,6 +353,11 @@ export class RoomClient extends EventTarget {
     this.#send({ type: "grant", to: identity, audio: Boolean(audio) });
   }
 
+  /** Moderators: removes `identity` for the rest of the session. */
+  remove(identity) {
+    this.#send({ type: "remove", identity });
+  }
+
   /** Leaves the room for good. */
   leave() {
     if (["left", "replaced", "removed", "full", "refused", "closed"].includes(this.state)) return;

@@ -9,7 +9,8 @@
 // (where the unit forwards: per slot with video in it, with `data-slot`; the presenter's
 // identity in classrooms), `data-audio-muted`, `data-video-muted` (peer to peer), buttons `#mic`, `#camera`, `#audio-only`,
 // `#screen`, `#hand`, `#leave` (`data-on` says whether the thing is on), and for
-// moderators `button.grant[data-identity]` per raised hand.
+// moderators `button.grant[data-identity]` per raised hand and `button.remove[data-identity]`
+// per participant.
 import { t } from "../i18n.js";
 import { problemText } from "../api.js";
 import { h, fill } from "../dom.js";
@@ -222,6 +223,14 @@ export default async function render(root, { segments }) {
           type: "button", class: "revoke", "data-identity": p.identity,
           onclick: () => client.grant(p.identity, false),
         }, t("room.revoke")));
+      }
+      if (client.grants.moderate && !self) {
+        actions.push(h("button", {
+          type: "button", class: "remove danger", "data-identity": p.identity,
+          onclick: () => {
+            if (confirm(t("room.remove_confirm", { role: roleName(p.role) }))) client.remove(p.identity);
+          },
+        }, t("room.remove")));
       }
       return h("li", { "data-identity": p.identity, "data-role": p.role ?? "", class: self ? "self" : null },
         h("span", { class: "name" }, self ? t("room.people.me", { role: roleName(p.role) }) : roleName(p.role)),
