@@ -6,6 +6,7 @@
 use chrono::{Duration, Utc};
 use duikou::bench::series;
 use duikou_tests::browser::{on_backend, run_scenario};
+use duikou_tests::coturn::Coturn;
 use duikou_tests::{Backend, TestApp, dcmtk, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -23,6 +24,7 @@ on_both_backends!(
     a_draft_is_kept_and_finished_later,
     a_county_doctor_pages_through_sixty_drafts_newest_first,
     three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves,
+    two_browsers_meet_through_turn_when_nothing_else_gets_through,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -447,54 +449,38 @@ async fn a_ward_round_is_joined_from_the_home_pages_of_both_sides(backend: Backe
     app.stop().await;
 }
 
-async fn three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves(backend: Backend) {
-    // Rooms open four days ahead, so that tomorrow's session can be joined now.
-    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
-    let Paired {
-        county,
-        lin,
-        consultant,
-        doctor,
-        ..
-    } = paired(&app, json!(["consult"])).await;
-    let li = clinician(
-        &app,
-        county,
-        "李医生",
-        "主治医师",
-        Some("110440700000009"),
-        5,
-    )
-    .await;
-    let accompanying = account(&app, "ts.li", county, &["clinician"], Some(li)).await;
-    let consultant_token = token_of(&app, &consultant).await;
-    available_daily(&app, lin, &consultant_token, "00:00", "23:30").await;
-
-    // 王医生 asks, with 李医生 at the patient's side; 林主任 accepts and books a slot.
-    let doctor_token = token_of(&app, &doctor).await;
+/// A consultation that `p`'s doctor asks for (with `accompanying` at the patient's side,
+/// when given) and `p`'s consultant accepts and books into a slot tomorrow; its id.
+async fn scheduled_consultation(app: &TestApp, p: &Paired, accompanying: Option<i64>) -> Value {
+    let consultant_token = token_of(app, &p.consultant).await;
+    available_daily(app, p.lin, &consultant_token, "00:00", "23:30").await;
+    let doctor_token = token_of(app, &p.doctor).await;
     let mut body = content();
-    body["accompanying_clinician_id"] = json!(li);
+    if let Some(clinician) = accompanying {
+        body["accompanying_clinician_id"] = json!(clinician);
+    }
     let r = draft(
-        &app,
+        app,
         &doctor_token,
         json!({"kind": "consultation", "content": body}),
     )
     .await;
     let id = r["id"].clone();
-    ok_step(&app, &doctor_token, &id, "submit", json!({})).await;
+    ok_step(app, &doctor_token, &id, "submit", json!({})).await;
     ok_step(
-        &app,
+        app,
         &consultant_token,
         &id,
         "accept",
-        json!({"consultant_id": lin}),
+        json!({"consultant_id": p.lin}),
     )
     .await;
     let from = (Utc::now() + Duration::days(1)).date_naive();
     let (status, slots) = app
         .get(
             &format!(
-                "/api/v1/clinicians/{lin}/slots?from={from}&to={}",
+                "/api/v1/clinicians/{}/slots?from={from}&to={}",
+                p.lin,
                 from + Duration::days(2)
             ),
             &consultant_token,
@@ -520,13 +506,35 @@ async fn three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves(back
         .find(|s| *s >= window_start)
         .expect("a free slot in the window");
     ok_step(
-        &app,
+        app,
         &consultant_token,
         &id,
         "schedule",
         json!({"start": start}),
     )
     .await;
+    id
+}
+
+async fn three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves(backend: Backend) {
+    // Rooms open four days ahead, so that tomorrow's session can be joined now.
+    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
+    let p = paired(&app, json!(["consult"])).await;
+    let li = clinician(
+        &app,
+        p.county,
+        "李医生",
+        "主治医师",
+        Some("110440700000009"),
+        5,
+    )
+    .await;
+    let accompanying = account(&app, "ts.li", p.county, &["clinician"], Some(li)).await;
+    // 王医生 asks, with 李医生 at the patient's side; 林主任 accepts and books a slot.
+    let id = scheduled_consultation(&app, &p, Some(li)).await;
+    let Paired {
+        doctor, consultant, ..
+    } = p;
 
     run_scenario(
         "mesh",
@@ -557,6 +565,31 @@ async fn three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves(back
             "{who} was in the room: {record}"
         );
     }
+    app.stop().await;
+}
+
+/// A hospital network that lets nothing through but the TURN server: both browsers are
+/// made to use relayed candidates only, with the credentials the gateway mints at join.
+async fn two_browsers_meet_through_turn_when_nothing_else_gets_through(backend: Backend) {
+    let secret = "south-of-the-river";
+    let coturn = Coturn::start(secret);
+    let url = format!("turn:{}?transport=udp", coturn.addr());
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.signaling.lead_minutes = 4 * 24 * 60;
+        c.signaling.turn_urls = vec![url];
+        c.signaling.turn_secret = Some(duikou::config::Secret::new(secret));
+    })
+    .await;
+    let p = paired(&app, json!(["consult"])).await;
+    let id = scheduled_consultation(&app, &p, None).await;
+    run_scenario(
+        "relay",
+        &on_backend("relay", backend),
+        &app.base,
+        json!({"doctor": p.doctor, "consultant": p.consultant, "id": id}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
     app.stop().await;
 }
 
