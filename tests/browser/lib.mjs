@@ -88,6 +88,8 @@ export async function newContext(browser, { phone = false, lang, viewport } = {}
     locale: "zh-CN",
     timezoneId: "Asia/Shanghai",
     permissions: ["camera", "microphone"],
+    // A gateway under test with TLS serves its own self-signed certificate.
+    ignoreHTTPSErrors: baseUrl.startsWith("https:"),
   };
   if (phone) {
     Object.assign(options, {

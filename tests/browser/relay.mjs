@@ -2,7 +2,9 @@
 // network that lets nothing else through: each browser is made to use relayed
 // candidates alone (`iceTransportPolicy: "relay"`), with the TURN credentials the
 // gateway hands out at join. Both see the other's video playing, over a relayed pair.
-// Input: {"doctor": {username, password}, "consultant": {…}, "id"}.
+// Then the TURN server stops answering for a while: the connection drops for real, the
+// pages restart ICE, and the videos play on once it answers again.
+// Input: {"doctor": {username, password}, "consultant": {…}, "id", "turn_pid"}.
 import { assert, input, scenario, newContext, login, open, screenshot } from "./lib.mjs";
 
 /** Relayed candidates only, as the network allows; the connections kept at hand. */
@@ -68,5 +70,46 @@ await scenario("relay", async ({ browser }) => {
     assert.ok(pairs.length > 0 && pairs.every((p) => p === "relay/relay"), `every pair is relayed: ${pairs}`);
   }
   await screenshot(pages[0], "room-relayed");
+
+  // The TURN server stops answering, as a link that dies would (the process is stopped,
+  // not told): both pages see their connection drop for real and restart ICE with new
+  // credentials; once the server answers again, the videos play on.
+  const ufrags = () => Promise.all(pages.map((page) => page.evaluate(() => window.__pcs
+    .filter((pc) => pc.connectionState !== "closed")
+    .map((pc) => /a=ice-ufrag:(\S+)/.exec(pc.localDescription?.sdp ?? "")?.[1]))));
+  const before = await ufrags();
+  process.kill(input.turn_pid, "SIGSTOP");
+  try {
+    for (const page of pages) {
+      await page.waitForFunction(() => window.__pcs.some((pc) => ["disconnected", "failed"].includes(pc.iceConnectionState)),
+        null, { timeout: 30_000 });
+    }
+    // The offering side offers again with new credentials, and the other answers so.
+    for (const [i, page] of pages.entries()) {
+      await page.waitForFunction((before) => {
+        const now = window.__pcs.filter((pc) => pc.connectionState !== "closed")
+          .map((pc) => /a=ice-ufrag:(\S+)/.exec(pc.localDescription?.sdp ?? "")?.[1]);
+        return now.length > 0 && now.every((u) => u && !before.includes(u));
+      }, before[i], { timeout: 30_000, polling: 500 });
+    }
+  } finally {
+    process.kill(input.turn_pid, "SIGCONT");
+  }
+  const after = await ufrags();
+  for (const [i, page] of pages.entries()) {
+    assert.ok(after[i].every((u) => !before[i].includes(u)), `new ICE credentials on both sides (${before[i]} → ${after[i]})`);
+    await page.waitForFunction(() => window.__pcs.some((pc) => ["connected", "completed"].includes(pc.iceConnectionState)),
+      null, { timeout: 45_000 });
+    // The picture settles within half a minute of the link coming back (it may stall as
+    // the old and the new paths sort themselves out): three seconds in a row with frames.
+    await page.waitForFunction(() => {
+      const frames = document.querySelector("video[data-identity]").getVideoPlaybackQuality().totalVideoFrames;
+      const s = (window.__steady ??= { frames, run: 0 });
+      s.run = frames > s.frames ? s.run + 1 : 0;
+      s.frames = frames;
+      return s.run >= 3;
+    }, null, { timeout: 30_000, polling: 1_000 });
+    await remotePlays(page);
+  }
   return {};
 });

@@ -67,6 +67,11 @@ impl Coturn {
         self.addr
     }
 
+    /// Its process id (a test may stop and continue it, as a link that dies and returns).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What it logged so far.
     pub fn log(&self) -> String {
         std::fs::read_dir(self.dir.path())

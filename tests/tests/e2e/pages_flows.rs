@@ -24,7 +24,8 @@ on_both_backends!(
     a_draft_is_kept_and_finished_later,
     a_county_doctor_pages_through_sixty_drafts_newest_first,
     three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves,
-    two_browsers_meet_through_turn_when_nothing_else_gets_through,
+    two_browsers_meet_through_turn_alone_and_restart_ice_when_it_goes_quiet,
+    over_tls_the_pages_are_https_and_the_room_signals_over_wss,
 );
 
 /// A user of `institution` with `roles`, tied to `clinician` when given, for a browser to
@@ -570,7 +571,8 @@ async fn three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves(back
 
 /// A hospital network that lets nothing through but the TURN server: both browsers are
 /// made to use relayed candidates only, with the credentials the gateway mints at join.
-async fn two_browsers_meet_through_turn_when_nothing_else_gets_through(backend: Backend) {
+/// The TURN server then stops answering for a while, and the pages restart ICE.
+async fn two_browsers_meet_through_turn_alone_and_restart_ice_when_it_goes_quiet(backend: Backend) {
     let secret = "south-of-the-river";
     let coturn = Coturn::start(secret);
     let url = format!("turn:{}?transport=udp", coturn.addr());
@@ -585,6 +587,26 @@ async fn two_browsers_meet_through_turn_when_nothing_else_gets_through(backend: 
     run_scenario(
         "relay",
         &on_backend("relay", backend),
+        &app.base,
+        json!({"doctor": p.doctor, "consultant": p.consultant, "id": id, "turn_pid": coturn.pid()}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    app.stop().await;
+}
+
+async fn over_tls_the_pages_are_https_and_the_room_signals_over_wss(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signaling.lead_minutes = 4 * 24 * 60;
+        c.http.self_signed = true;
+    })
+    .await;
+    assert!(app.base.starts_with("https://"));
+    let p = paired(&app, json!(["consult"])).await;
+    let id = scheduled_consultation(&app, &p, None).await;
+    run_scenario(
+        "tls",
+        &on_backend("tls", backend),
         &app.base,
         json!({"doctor": p.doctor, "consultant": p.consultant, "id": id}),
     )
