@@ -951,7 +951,8 @@ export class RoomClient extends EventTarget {
     const pc = new RTCPeerConnection(this.#config());
     const sfu = {
       pc, pending: [], keys: new Set(), videoSender: null, audioSender: null, videoSlots: 0,
-      disconnectedTimer: null, awaiting: false, answerTimer: null,
+      // Awaiting from the start, so that a change while the offer is made waits for it.
+      disconnectedTimer: null, awaiting: true, answerTimer: null,
     };
     this.sfu = sfu;
     const stream = new MediaStream();
@@ -1017,7 +1018,6 @@ export class RoomClient extends EventTarget {
       const offer = await pc.createOffer();
       if (this.sfu !== sfu) return;
       await pc.setLocalDescription(offer);
-      sfu.awaiting = true;
       // An answer that never comes (the offer lost with a connection) does not hold
       // the next offer back for ever.
       sfu.answerTimer = setTimeout(() => {
@@ -1027,6 +1027,7 @@ export class RoomClient extends EventTarget {
     } catch (e) {
       console.warn("offer to the unit", e);
       this.#emit("problem", { code: "media_refused", message: String(e) });
+      await this.#sfuAnswered(sfu);
     }
   }
 
