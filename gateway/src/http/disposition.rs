@@ -6,13 +6,14 @@
 //! `attachment; filename*=UTF-8''…`); quoted strings and tokens are RFC 9110 §5.6; the
 //! `filename*` form is the ext-value of RFC 8187 §3.2, percent-encoded UTF-8.
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue, header::CONTENT_DISPOSITION};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 /// The longest file name kept, in bytes of UTF-8.
 pub const MAX_FILENAME_BYTES: usize = 200;
 
-/// Why an upload's `Content-Disposition` gives no file name to keep.
+/// Why an upload's `Content-Disposition` gives no file name to keep. The messages are
+/// fixed: none repeats the caller's header, which may hold a patient's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadDisposition {
     /// No header at all.
@@ -20,6 +21,9 @@ pub enum BadDisposition {
         "send the file name as Content-Disposition: attachment; filename*=UTF-8''<percent-encoded name>"
     )]
     Missing,
+    /// More than one header: which one names the file would be a guess.
+    #[error("send one Content-Disposition header, not several")]
+    Several,
     /// Bytes a header may carry but this one may not: anything beyond visible ASCII.
     #[error(
         "the Content-Disposition header is not ASCII: percent-encode the name as filename*=UTF-8''…"
@@ -29,23 +33,24 @@ pub enum BadDisposition {
     #[error("the Content-Disposition header cannot be read: {0}")]
     Syntax(&'static str),
     /// Another disposition type than `attachment`.
-    #[error("the Content-Disposition type is {0:?}, not attachment")]
-    NotAttachment(String),
+    #[error("the Content-Disposition type is not attachment")]
+    NotAttachment,
     /// A parameter given twice (RFC 6266 §4.1 forbids it).
-    #[error("the Content-Disposition parameter {0} is given more than once")]
-    Repeated(String),
+    #[error("a Content-Disposition parameter is given more than once")]
+    Repeated,
     /// Neither `filename` nor `filename*`.
     #[error("the Content-Disposition header names no filename")]
     NoFilename,
     /// `filename*` in another character set than UTF-8 (RFC 8187 §3.2.1).
-    #[error("filename* is in {0:?}; only UTF-8 is read")]
-    Charset(String),
+    #[error("filename* is not in UTF-8, the only character set read")]
+    Charset,
     /// `filename*` whose percent-encoding or UTF-8 is broken.
     #[error("filename* is not percent-encoded UTF-8: {0}")]
     Encoding(&'static str),
     /// A name that cannot be kept as a plain file name.
     #[error(
-        "a plain file name of at most {MAX_FILENAME_BYTES} bytes, without slashes or control characters"
+        "a plain file name of at most {MAX_FILENAME_BYTES} bytes, not . or .., without slashes, \
+         control or invisible characters"
     )]
     Name,
 }
@@ -186,7 +191,7 @@ fn parse(header: &str) -> Result<(String, Vec<(String, Value)>), BadDisposition>
             )
         };
         if params.iter().any(|(n, _)| *n == name) {
-            return Err(BadDisposition::Repeated(name));
+            return Err(BadDisposition::Repeated);
         }
         params.push((name, value));
     }
@@ -204,7 +209,7 @@ fn ext_value(value: &str) -> Result<String, BadDisposition> {
         ));
     };
     if !charset.eq_ignore_ascii_case("utf-8") {
-        return Err(BadDisposition::Charset(charset.to_owned()));
+        return Err(BadDisposition::Charset);
     }
     let bytes = encoded.as_bytes();
     let mut i = 0;
@@ -231,15 +236,38 @@ fn ext_value(value: &str) -> Result<String, BadDisposition> {
         .map_err(|_| BadDisposition::Encoding("the bytes are not UTF-8"))
 }
 
+/// Characters that change how a name reads without being seen: the bidirectional
+/// embeddings, overrides and isolates of Unicode's UAX #9 (with which `扫描件\u{202E}fdp.exe`
+/// shows as `扫描件exe.pdf`), the zero-width and other format characters (general category
+/// Cf) a name has no use for, and the line and paragraph separators.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'                     // soft hyphen
+        | '\u{061C}'                   // Arabic letter mark
+        | '\u{180E}'                   // Mongolian vowel separator
+        | '\u{200B}'..='\u{200F}'      // zero-width space, (non-)joiner, LRM, RLM
+        | '\u{2028}'..='\u{202E}'      // line and paragraph separators, LRE RLE PDF LRO RLO
+        | '\u{2060}'..='\u{206F}'      // word joiner, invisible operators, LRI RLI FSI PDI, …
+        | '\u{FEFF}'                   // zero-width no-break space (byte order mark)
+        | '\u{FFF9}'..='\u{FFFB}'      // interlinear annotation
+    )
+}
+
 /// The file name an upload's `Content-Disposition: attachment; …` gives: `filename*`
 /// when present (RFC 6266 §4.3: it is preferred), else `filename`; trimmed, non-empty,
-/// at most [`MAX_FILENAME_BYTES`], without slashes, backslashes or control characters.
-pub fn upload_filename(header: Option<&HeaderValue>) -> Result<String, BadDisposition> {
-    let header = header.ok_or(BadDisposition::Missing)?;
+/// at most [`MAX_FILENAME_BYTES`], not `.` or `..`, without slashes, backslashes, control
+/// or invisible characters. More than one `Content-Disposition` header is refused.
+pub fn upload_filename(headers: &HeaderMap) -> Result<String, BadDisposition> {
+    let mut all = headers.get_all(CONTENT_DISPOSITION).iter();
+    let header = all.next().ok_or(BadDisposition::Missing)?;
+    if all.next().is_some() {
+        return Err(BadDisposition::Several);
+    }
     let text = header.to_str().map_err(|_| BadDisposition::NotAscii)?;
     let (kind, params) = parse(text)?;
     if kind != "attachment" {
-        return Err(BadDisposition::NotAttachment(kind));
+        return Err(BadDisposition::NotAttachment);
     }
     let find = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v);
     let name = match (find("filename*"), find("filename")) {
@@ -255,8 +283,10 @@ pub fn upload_filename(header: Option<&HeaderValue>) -> Result<String, BadDispos
     let name = name.trim();
     if name.is_empty()
         || name.len() > MAX_FILENAME_BYTES
+        || name == "."
+        || name == ".."
         || name.contains(['/', '\\'])
-        || name.chars().any(char::is_control)
+        || name.chars().any(|c| c.is_control() || is_invisible(c))
     {
         return Err(BadDisposition::Name);
     }
@@ -280,7 +310,9 @@ mod tests {
     use rand::{Rng as _, SeedableRng as _};
 
     fn name_of(header: &str) -> Result<String, BadDisposition> {
-        upload_filename(Some(&HeaderValue::from_str(header).unwrap()))
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_DISPOSITION, HeaderValue::from_str(header).unwrap());
+        upload_filename(&headers)
     }
 
     #[test]
@@ -346,21 +378,17 @@ mod tests {
     #[test]
     fn bad_headers_are_refused_saying_why() {
         use BadDisposition::*;
-        assert_eq!(upload_filename(None), Err(Missing));
+        assert_eq!(upload_filename(&HeaderMap::new()), Err(Missing));
         let raw = HeaderValue::from_bytes("attachment; filename=\"王.pdf\"".as_bytes()).unwrap();
-        assert_eq!(upload_filename(Some(&raw)), Err(NotAscii));
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_DISPOSITION, raw);
+        assert_eq!(upload_filename(&headers), Err(NotAscii));
         for (header, expected) in [
-            ("inline; filename=a.pdf", NotAttachment("inline".into())),
+            ("inline; filename=a.pdf", NotAttachment),
             ("attachment", NoFilename),
             ("attachment; size=12", NoFilename),
-            (
-                "attachment; filename=a.pdf; filename=b.pdf",
-                Repeated("filename".into()),
-            ),
-            (
-                "attachment; filename*=ISO-8859-1''a.pdf",
-                Charset("ISO-8859-1".into()),
-            ),
+            ("attachment; filename=a.pdf; filename=b.pdf", Repeated),
+            ("attachment; filename*=ISO-8859-1''a.pdf", Charset),
             (
                 "attachment; filename*=a.pdf",
                 Encoding("it has no charset'language' prefix"),
@@ -418,6 +446,81 @@ mod tests {
     }
 
     #[test]
+    fn names_that_read_otherwise_than_they_are_are_refused() {
+        // Shown as "扫描件exe.pdf", an executable.
+        assert_eq!(
+            name_of("attachment; filename*=UTF-8''%E6%89%AB%E6%8F%8F%E4%BB%B6%E2%80%AEfdp.exe"),
+            Err(BadDisposition::Name)
+        );
+        for invisible in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}',
+            '\u{202E}', // embeddings, overrides
+            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', // isolates
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', // zero-width, marks
+            '\u{FEFF}', '\u{2028}', '\u{2029}', '\u{061C}', '\u{00AD}', '\u{2060}',
+        ] {
+            let name = format!("scan{invisible}.pdf");
+            let header = format!(
+                "attachment; filename*=UTF-8''{}",
+                utf8_percent_encode(&name, NOT_ATTR_CHAR)
+            );
+            assert_eq!(
+                name_of(&header),
+                Err(BadDisposition::Name),
+                "U+{:04X}",
+                u32::from(invisible)
+            );
+        }
+        for header in [
+            "attachment; filename=.",
+            "attachment; filename=..",
+            "attachment; filename=\" .. \"",
+            "attachment; filename*=UTF-8''..",
+            "attachment; filename*=UTF-8''%2E",
+        ] {
+            assert_eq!(name_of(header), Err(BadDisposition::Name), "{header}");
+        }
+        // Dots inside a name, and names that only start with one, are ordinary.
+        assert_eq!(
+            name_of("attachment; filename=..scan.pdf").unwrap(),
+            "..scan.pdf"
+        );
+        assert_eq!(name_of("attachment; filename=.pdf").unwrap(), ".pdf");
+        assert_eq!(
+            name_of("attachment; filename*=UTF-8''CT%E2%80%941.png").unwrap(),
+            "CT\u{2014}1.png",
+            "an em dash is visible"
+        );
+    }
+
+    #[test]
+    fn more_than_one_header_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=a.pdf"),
+        );
+        headers.append(
+            CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=b.pdf"),
+        );
+        assert_eq!(upload_filename(&headers), Err(BadDisposition::Several));
+    }
+
+    #[test]
+    fn refusals_never_repeat_what_the_caller_sent() {
+        // A disposition type, a parameter's name and a charset, each a patient's name.
+        for header in [
+            "wangmoumou; filename=a.pdf",
+            "attachment; wangmoumou=1; wangmoumou=2",
+            "attachment; filename*=wangmoumou''a.pdf",
+        ] {
+            let refusal = name_of(header).unwrap_err().to_string();
+            assert!(!refusal.contains("wangmoumou"), "{header}: {refusal}");
+        }
+    }
+
+    #[test]
     fn random_and_damaged_headers_never_panic() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(6266);
         let alphabet = b"attachment; filename*=UTF-8''%E7\"\\ \t;=,'abc%zz/.";
@@ -433,7 +536,9 @@ mod tests {
                 })
                 .collect();
             if let Ok(value) = HeaderValue::from_bytes(&bytes) {
-                let _ = upload_filename(Some(&value));
+                let mut headers = HeaderMap::new();
+                headers.insert(CONTENT_DISPOSITION, value);
+                let _ = upload_filename(&headers);
             }
         }
     }

@@ -219,11 +219,11 @@ async fn save_opinion(
 /// requesting institution's clinicians, until the request is closed. The file name comes
 /// in `Content-Disposition` (RFC 6266), never in the URL, which proxies log: a name that
 /// may name the patient is sent as `attachment; filename*=UTF-8''<percent-encoded>`
-/// (RFC 8187), a plain ASCII one may be `attachment; filename="…"`.
+/// (RFC 8187), a plain ASCII one may be `attachment; filename="…"`; one header only.
 #[utoipa::path(post, path = "/requests/{id}/attachments", tag = "requests",
     params(("id" = i64, Path),
            ("Content-Disposition" = String, Header, example = "attachment; filename*=UTF-8''%E7%9F%A5%E6%83%85%E5%90%8C%E6%84%8F%E4%B9%A6.pdf",
-            description = "The file name to keep: trimmed, 1 to 200 bytes, no slashes, backslashes or control characters")),
+            description = "The file name to keep: trimmed, 1 to 200 bytes, not . or .., no slashes, backslashes, control or invisible characters (bidirectional overrides, zero-width characters)")),
     request_body(content = Vec<u8>, content_type = "application/pdf"),
     responses((status = 201, body = AttachmentInfo), (status = 403, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)))]
@@ -260,9 +260,8 @@ async fn add_attachment(
             format!("the request is {}", r.state),
         ));
     }
-    let filename =
-        super::disposition::upload_filename(headers.get(axum::http::header::CONTENT_DISPOSITION))
-            .map_err(|e| Error::field("filename", e.to_string()))?;
+    let filename = super::disposition::upload_filename(&headers)
+        .map_err(|e| Error::field("filename", e.to_string()))?;
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

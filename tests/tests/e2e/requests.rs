@@ -320,17 +320,17 @@ async fn upload(
     bytes: &[u8],
 ) -> (StatusCode, Value) {
     let disposition = HeaderValue::from_static("attachment; filename=\"consent.pdf\"");
-    upload_with(app, token, id, content_type, Some(disposition), "", bytes).await
+    upload_with(app, token, id, content_type, vec![disposition], "", bytes).await
 }
 
-/// Uploads `bytes` with this `Content-Disposition` (none if `None`) and `query` after the
-/// path.
+/// Uploads `bytes` with these `Content-Disposition` headers (none, one or several) and
+/// `query` after the path.
 async fn upload_with(
     app: &TestApp,
     token: &str,
     id: &Value,
     content_type: &str,
-    disposition: Option<HeaderValue>,
+    dispositions: Vec<HeaderValue>,
     query: &str,
     bytes: &[u8],
 ) -> (StatusCode, Value) {
@@ -343,7 +343,8 @@ async fn upload_with(
         .bearer_auth(token)
         .header("content-type", content_type)
         .body(bytes.to_vec());
-    if let Some(disposition) = disposition {
+    for disposition in dispositions {
+        // Appended: each one a header of its own.
         request = request.header("content-disposition", disposition);
     }
     duikou_tests::read(request.send().await.unwrap()).await
@@ -374,7 +375,7 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
     // in the URL.
     let name = "知情同意书（王某某）.pdf";
     let encoded = format!("UTF-8''{}", duikou_tests::urlencode(name));
-    let disposition = |header: String| Some(HeaderValue::try_from(header).unwrap());
+    let disposition = |header: String| vec![HeaderValue::try_from(header).unwrap()];
     let (status, a) = upload_with(
         &app,
         &c.doctor,
@@ -392,9 +393,27 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
     assert_eq!(a["size"], pdf.len());
     assert_eq!(a["filename"], name, "filename* is preferred");
     for (header, query) in [
-        (None, ""),
+        (vec![], ""),
         // The query parameter of old is no way to name the file any more.
-        (None, "?filename=consent.pdf"),
+        (vec![], "?filename=consent.pdf"),
+        // Which of two names is meant would be a guess.
+        (
+            [
+                disposition("attachment; filename=a.pdf".into()),
+                disposition("attachment; filename=b.pdf".into()),
+            ]
+            .concat(),
+            "",
+        ),
+        // Shown as "扫描件exe.pdf" if kept: a right-to-left override.
+        (
+            disposition(format!(
+                "attachment; filename*=UTF-8''{}",
+                duikou_tests::urlencode("扫描件\u{202E}fdp.exe")
+            )),
+            "",
+        ),
+        (disposition("attachment; filename=\"..\"".into()), ""),
         (disposition("inline; filename=consent.pdf".into()), ""),
         (
             disposition("attachment; filename*=UTF-8''%E7%9F".into()),
@@ -413,7 +432,7 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
             "",
         ),
         (
-            Some(HeaderValue::from_bytes("attachment; filename=\"王.pdf\"".as_bytes()).unwrap()),
+            vec![HeaderValue::from_bytes("attachment; filename=\"王.pdf\"".as_bytes()).unwrap()],
             "",
         ),
     ] {
@@ -422,6 +441,11 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
             upload_with(&app, &c.doctor, &id, "application/pdf", header, query, pdf).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{shown}: {p}");
         assert_eq!(p["field"], "filename", "{shown}: {p}");
+        // What the caller sent is not read back to them (nor to a log of the reply).
+        let detail = p["detail"].as_str().unwrap();
+        for sent in ["inline", "GBK", "扫描件", "王"] {
+            assert!(!detail.contains(sent), "{shown}: {detail}");
+        }
     }
     let (status, p) = upload(
         &app,
