@@ -312,11 +312,15 @@ async fn list_attachments(
 }
 
 /// One attachment's bytes, checked against their checksum, with its file name in
-/// `Content-Disposition: inline; filename*=UTF-8''…` (RFC 6266, RFC 8187).
+/// `Content-Disposition: inline; filename*=UTF-8''…` (RFC 6266, RFC 8187), not to be
+/// sniffed (`nosniff`), cached (`no-store`) or run with the site's origin (CSP `sandbox`).
 #[utoipa::path(get, path = "/requests/{id}/attachments/{attachment}", tag = "requests",
     params(("id" = i64, Path), ("attachment" = i64, Path)),
     responses((status = 200, body = Vec<u8>, content_type = "application/octet-stream",
-               headers(("Content-Disposition" = String, description = "inline; filename*=UTF-8''<the file name, percent-encoded>"))),
+               headers(("Content-Disposition" = String, description = "inline; filename*=UTF-8''<the file name, percent-encoded>"),
+                       ("X-Content-Type-Options" = String, description = "nosniff"),
+                       ("Cache-Control" = String, description = "no-store"),
+                       ("Content-Security-Policy" = String, description = "sandbox"))),
               (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_attachment(
     State(state): State<AppState>,
@@ -342,14 +346,28 @@ async fn get_attachment(
             a.id
         )));
     }
+    use axum::http::{HeaderValue, header};
     let disposition = super::disposition::inline(&a.filename);
     Ok((
         [
             (
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::try_from(a.content_type).map_err(anyhow::Error::from)?,
+                header::CONTENT_TYPE,
+                HeaderValue::try_from(a.content_type).map_err(anyhow::Error::from)?,
             ),
-            (axum::http::header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_DISPOSITION, disposition),
+            // Shown in the browser on the gateway's own origin: never as anything but the
+            // type checked at upload, never kept in a cache (a patient's file, on a
+            // computer a ward shares), and with no access to the origin should a
+            // browser render it as a document after all.
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox"),
+            ),
         ],
         bytes,
     )

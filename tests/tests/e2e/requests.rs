@@ -513,6 +513,11 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
         format!("inline; filename*={encoded}").as_str(),
         "the download keeps its name"
     );
+    // Shown on the gateway's origin, a patient's file is taken for what it was checked to
+    // be, kept in no cache, and kept from the origin's cookies and scripts.
+    assert_eq!(bytes.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(bytes.headers()["cache-control"], "no-store");
+    assert_eq!(bytes.headers()["content-security-policy"], "sandbox");
     assert_eq!(bytes.bytes().await.unwrap().as_ref(), pdf);
     let kaiping = app.institution_id("开平市中心医院").await;
     let (_, outsider) = app.user("kp.doctor", kaiping, &["clinician"]).await;
