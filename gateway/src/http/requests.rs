@@ -219,7 +219,8 @@ async fn save_opinion(
 /// requesting institution's clinicians, until the request is closed. The file name comes
 /// in `Content-Disposition` (RFC 6266), never in the URL, which proxies log: a name that
 /// may name the patient is sent as `attachment; filename*=UTF-8''<percent-encoded>`
-/// (RFC 8187), a plain ASCII one may be `attachment; filename="…"`; one header only.
+/// (RFC 8187), a plain ASCII one may be `attachment; filename="…"`; one header only. The
+/// same file sent twice is kept once, under its first name, which the reply gives.
 #[utoipa::path(post, path = "/requests/{id}/attachments", tag = "requests",
     params(("id" = i64, Path),
            ("Content-Disposition" = String, Header, example = "attachment; filename*=UTF-8''%E7%9F%A5%E6%83%85%E5%90%8C%E6%84%8F%E4%B9%A6.pdf",
@@ -276,7 +277,7 @@ async fn add_attachment(
         .await
         .map_err(anyhow::Error::from)?
         .map_err(anyhow::Error::from)?;
-    let mut info = AttachmentInfo {
+    let new = AttachmentInfo {
         id: 0,
         request_id: id,
         filename,
@@ -285,7 +286,8 @@ async fn add_attachment(
         sha256,
         created_at: chrono::Utc::now(),
     };
-    info.id = state.store.add_attachment(&info, caller.0.id).await?;
+    // The same bytes sent again are the attachment already kept, under its first name.
+    let info = state.store.add_attachment(&new, caller.0.id).await?;
     crate::audit::record(
         &state.store,
         &caller.0,

@@ -958,8 +958,13 @@ impl Store {
         dispatch!(self, reports::sessions_held(institutions, from, to))
     }
 
-    /// Records an attachment (its bytes already stored); returns its id.
-    pub async fn add_attachment(&self, a: &AttachmentInfo, by: i64) -> Result<i64, StoreError> {
+    /// Records an attachment (its bytes already stored); returns it as kept, which for
+    /// bytes the request already has is the attachment made first, under its name.
+    pub async fn add_attachment(
+        &self,
+        a: &AttachmentInfo,
+        by: i64,
+    ) -> Result<AttachmentInfo, StoreError> {
         dispatch!(self, attachments::add(a, by))
     }
 

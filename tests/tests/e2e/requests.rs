@@ -392,6 +392,24 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
     assert_eq!(a["sha256"], hex::encode(sha2::Sha256::digest(pdf)));
     assert_eq!(a["size"], pdf.len());
     assert_eq!(a["filename"], name, "filename* is preferred");
+    // The same bytes again, under another name, are the attachment already kept: the
+    // reply says so, with its id and first name.
+    let (status, again) = upload_with(
+        &app,
+        &c.doctor,
+        &id,
+        "application/pdf",
+        disposition("attachment; filename=\"consent (copy).pdf\"".into()),
+        "",
+        pdf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["id"], a["id"], "{again}");
+    assert_eq!(
+        again["filename"], name,
+        "the name kept, not the one sent: {again}"
+    );
     for (header, query) in [
         (vec![], ""),
         // The query parameter of old is no way to name the file any more.
@@ -495,8 +513,9 @@ async fn attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_on
     assert_eq!(
         list.as_array().unwrap().len(),
         1,
-        "the rejected uploads left nothing: {list}"
+        "the rejected uploads left nothing, the repeated one no second: {list}"
     );
+    assert_eq!(list[0]["filename"], again["filename"], "{list}");
     let bytes = app
         .client
         .get(format!(

@@ -30,11 +30,12 @@ fn info(r: Row) -> AttachmentInfo {
     }
 }
 
-/// Records an attachment; the same file twice on one request is one attachment.
-pub async fn add(pool: &Pool, a: &AttachmentInfo, by: i64) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar::<Db, i64>(
+/// Records an attachment and returns it as kept: the same file twice on one request is one
+/// attachment, the first, with its first name and id.
+pub async fn add(pool: &Pool, a: &AttachmentInfo, by: i64) -> Result<AttachmentInfo, StoreError> {
+    sqlx::query::<Db>(
         "insert into attachment (request_id, filename, content_type, size, sha256, uploaded_by, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7) on conflict (request_id, sha256) do nothing returning id",
+         values ($1, $2, $3, $4, $5, $6, $7) on conflict (request_id, sha256) do nothing",
     )
     .bind(a.request_id)
     .bind(&a.filename)
@@ -43,18 +44,18 @@ pub async fn add(pool: &Pool, a: &AttachmentInfo, by: i64) -> Result<i64, StoreE
     .bind(&a.sha256)
     .bind(by)
     .bind(a.created_at)
-    .fetch_optional(pool)
+    .execute(pool)
     .await?;
-    match id {
-        Some(id) => Ok(id),
-        None => Ok(sqlx::query_scalar::<Db, i64>(
-            "select id from attachment where request_id = $1 and sha256 = $2",
-        )
-        .bind(a.request_id)
-        .bind(&a.sha256)
-        .fetch_one(pool)
-        .await?),
-    }
+    // Attachments are never deleted: the row is there, whichever insert made it.
+    let row = sqlx::query_as::<Db, Row>(
+        "select id, request_id, filename, content_type, size, sha256, created_at from attachment
+         where request_id = $1 and sha256 = $2",
+    )
+    .bind(a.request_id)
+    .bind(&a.sha256)
+    .fetch_one(pool)
+    .await?;
+    Ok(info(row))
 }
 
 /// A request's attachments.
