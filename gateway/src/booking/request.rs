@@ -80,7 +80,8 @@ named_enum! {
         /// (`000`: remote stations are served first), then first come.
         #[default]
         Priority = "priority",
-        /// Newest first (by creation, then id): what a requester looks for.
+        /// Newest first: by submission, or creation for drafts, then id. The supporter sees
+        /// what was sent last on top, the requester also the draft begun last.
         Newest = "newest",
     }
 }

@@ -43,7 +43,8 @@ pub struct RequestQuery {
     #[param(example = "accepted,scheduled")]
     state: Option<String>,
     /// `priority` (default): urgent first, then remote institutions, then first come
-    /// (submitted, or created for drafts). `newest`: the newest first (by creation).
+    /// (submitted, or created for drafts). `newest`: the newest first (by the same time,
+    /// submission or creation for drafts, latest first).
     order: Option<RequestOrder>,
     /// Page size, 1 to 1000 (default 100).
     limit: Option<i64>,

@@ -1,6 +1,6 @@
 //! Lists of requests: in priority order (the inbox's, `000`: urgent first, then remote
-//! stations) or newest first, filtered by one state or several, a page at a time; bad
-//! values are refused naming the query field.
+//! stations) or newest first (by submission, or creation for drafts), filtered by one
+//! state or several, a page at a time; bad values are refused naming the query field.
 
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
@@ -26,7 +26,7 @@ async fn lists_come_newest_first_or_by_priority_filtered_by_several_states(backe
     let app = TestApp::spawn(backend).await;
     let c = cast(&app).await;
     // Four requests, made in this order: submitted, urgent and submitted, a draft, and one
-    // the supporter accepted.
+    // the supporter accepted; the last made is submitted first.
     let mut made = Vec::new();
     for urgency in ["normal", "urgent", "normal", "normal"] {
         let r = draft(
@@ -37,7 +37,7 @@ async fn lists_come_newest_first_or_by_priority_filtered_by_several_states(backe
         .await;
         made.push(r["id"].clone());
     }
-    for id in [&made[0], &made[1], &made[3]] {
+    for id in [&made[3], &made[0], &made[1]] {
         ok_step(&app, &c.doctor, id, "submit", json!({})).await;
     }
     ok_step(
@@ -49,7 +49,8 @@ async fn lists_come_newest_first_or_by_priority_filtered_by_several_states(backe
     )
     .await;
     let made: Vec<i64> = made.iter().map(|v| v.as_i64().unwrap()).collect();
-    let newest_first: Vec<i64> = made.iter().rev().copied().collect();
+    // By submission, latest first, then the draft (by its creation, before any submission).
+    let newest_first = vec![made[1], made[0], made[3], made[2]];
     let list = |query: &str| {
         let (app, path, token) = (&app, format!("/api/v1/requests?{query}"), &c.doctor);
         async move {
@@ -62,7 +63,7 @@ async fn lists_come_newest_first_or_by_priority_filtered_by_several_states(backe
     assert_eq!(list("box=outbox&order=newest").await, newest_first);
     // Priority, the default: the urgent one first, then first come (submitted, or for the
     // draft made before those were submitted, created).
-    let by_priority = vec![made[1], made[2], made[0], made[3]];
+    let by_priority = vec![made[1], made[2], made[3], made[0]];
     assert_eq!(list("box=outbox").await, by_priority);
     assert_eq!(list("box=outbox&order=priority").await, by_priority);
     // Pages of the newest first neither repeat nor skip.
@@ -83,7 +84,8 @@ async fn lists_come_newest_first_or_by_priority_filtered_by_several_states(backe
         list("box=outbox&state=submitted,%20draft").await,
         [made[1], made[2], made[0]]
     );
-    // The supporter's inbox never shows drafts, even when asked for them.
+    // The supporter's inbox, newest first, has what was sent last on top, whenever it was
+    // begun; it never shows drafts, even when asked for them.
     let (status, inbox) = app
         .get(
             "/api/v1/requests?box=inbox&state=draft,submitted,accepted&order=newest",
@@ -91,7 +93,7 @@ async fn lists_come_newest_first_or_by_priority_filtered_by_several_states(backe
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{inbox}");
-    assert_eq!(ids(&inbox), [made[3], made[1], made[0]]);
+    assert_eq!(ids(&inbox), [made[1], made[0], made[3]]);
     app.stop().await;
 }
 

@@ -161,7 +161,8 @@ pub async fn requests(pool: &Pool, f: &RequestFilter) -> Result<Vec<ConsultReque
              case when remote then 0 else 1 end,
              coalesce(submitted_at, created_at), id"
         }
-        RequestOrder::Newest => "created_at desc, id desc",
+        // A draft submitted late is new to its supporter, however long ago it was begun.
+        RequestOrder::Newest => "coalesce(submitted_at, created_at) desc, id desc",
     };
     let states = f.states.as_ref().map(|s| {
         format!(
