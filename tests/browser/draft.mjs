@@ -1,7 +1,8 @@
 // A request written in two sittings: the county doctor saves what is known as a draft
 // (no consent yet; half a patient is refused on the page, not dropped); the draft cannot
 // be submitted without the consent; the doctor continues it from its page with every
-// part kept, records the consent and submits, then attaches the scanned consent.
+// part kept, records the consent and submits, then attaches the scanned consent (after
+// names that cannot be kept are refused, saying to rename the file).
 // Input: {"doctor": {username, password}}.
 import { assert, input, scenario, newContext, login, open, text, screenshot, fillForm } from "./lib.mjs";
 
@@ -63,8 +64,41 @@ await scenario("draft", async ({ browser }) => {
   page.on("request", (r) => {
     if (r.method() === "POST" && r.url().includes("/attachments")) posted.push(r.url());
   });
+  const pdf = Buffer.from("%PDF-1.4\n% scanned consent\n%%EOF\n");
+  const note = page.locator('#attach-form [role="alert"]');
+  const badName = /文件名无法保存/;
+  // 202 bytes of UTF-8: refused on the page, before anything is sent.
   await page.locator("#attachment-file").setInputFiles({
-    name, mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4\n% scanned consent\n%%EOF\n"),
+    name: `${"知".repeat(66)}.pdf`, mimeType: "application/pdf", buffer: pdf,
+  });
+  await page.locator('#attach-form button[type="submit"]').click();
+  await note.filter({ hasText: badName }).waitFor();
+  assert.equal(posted.length, 0, "a name too long is not sent");
+  // A right-to-left override, which would show it as "扫描件exe.pdf": refused by the
+  // server, and the page says what to do rather than "filled in wrongly".
+  await page.locator("#attachment-file").setInputFiles({
+    name: "扫描件\u202Efdp.exe", mimeType: "application/pdf", buffer: pdf,
+  });
+  await note.evaluate((el) => { el.textContent = ""; });
+  const answered = page.waitForResponse((r) => r.request().method() === "POST" && r.url().includes("/attachments"));
+  await page.locator('#attach-form button[type="submit"]').click();
+  assert.equal((await answered).status(), 422);
+  await note.filter({ hasText: badName }).waitFor();
+  assert.equal(posted.length, 1);
+  await screenshot(page, "attachment-bad-name");
+  // A name that is not text (a lone surrogate; a browser's own File never has one) is a
+  // bad name too, not a network error.
+  const lone = await page.evaluate(async (id) => {
+    const { uploadAttachment } = await import("/static/js/requests.js");
+    return uploadAttachment(id, { name: "scan\uD800.pdf", type: "application/pdf" });
+  }, id);
+  assert.deepEqual([lone.status, lone.data?.field], [422, "filename"], JSON.stringify(lone));
+  assert.match(lone.data.detail, badName);
+  assert.equal(posted.length, 1, "nothing sent for it");
+  posted.length = 0;
+
+  await page.locator("#attachment-file").setInputFiles({
+    name, mimeType: "application/pdf", buffer: pdf,
   });
   await page.locator('#attach-form button[type="submit"]').click();
   const link = page.locator("#attachments a", { hasText: name });

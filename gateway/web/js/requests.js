@@ -97,24 +97,45 @@ export function contentDisposition(name) {
   return `attachment; filename*=UTF-8''${encoded}`;
 }
 
+/** The longest file name the server keeps, in bytes of UTF-8. */
+const MAX_FILENAME_BYTES = 200;
+
+/** `{status, data}` of a file name refused, here or by the server: the problem names the
+ * field `filename` and says in the page's language what to do. */
+function badName() {
+  return { status: 422, data: { status: 422, field: "filename", detail: t("attachments.bad_name") } };
+}
+
 /**
  * Uploads `file` as an attachment of request `id`: `{status, data}` (status 0 when the
  * network failed). Its name, which may name the patient, goes in the Content-Disposition
- * header, never in the URL, which proxies log.
+ * header, never in the URL, which proxies log. A name the server would refuse (too long,
+ * or not text: a lone surrogate, which encodeURIComponent throws on) is refused before
+ * anything is sent, and any refusal of the name comes back as `attachments.bad_name`.
  */
 export async function uploadAttachment(id, file) {
+  let disposition;
   try {
-    const response = await fetch(`/api/v1/requests/${id}/attachments`, {
+    if (new TextEncoder().encode(file.name.trim()).length > MAX_FILENAME_BYTES) return badName();
+    disposition = contentDisposition(file.name);
+  } catch {
+    return badName();
+  }
+  let response;
+  try {
+    response = await fetch(`/api/v1/requests/${id}/attachments`, {
       method: "POST",
       credentials: "same-origin",
       headers: {
         "content-type": file.type || "application/octet-stream",
-        "content-disposition": contentDisposition(file.name),
+        "content-disposition": disposition,
       },
       body: file,
     });
-    return { status: response.status, data: await response.json().catch(() => null) };
   } catch {
     return { status: 0, data: null };
   }
+  const data = await response.json().catch(() => null);
+  if (response.status === 422 && data?.field === "filename") return badName();
+  return { status: response.status, data };
 }

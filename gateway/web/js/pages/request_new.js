@@ -249,7 +249,9 @@ export default async function render(root, { query }) {
       if (f.method.value === "scan") {
         const file = f.scan.files[0];
         const up = await uploadAttachment(id, file);
-        if (up.status !== 201) return show(up.status, up.data);
+        // A refused file name is marked at the file chosen.
+        const upField = up.data?.field === "filename" ? "consent.scan" : up.data?.field;
+        if (up.status !== 201) return show(up.status, { ...up.data, field: upField });
         const info = up.data;
         const patched = body.consent && await api("PATCH", `/requests/${id}`, {
           content: { consent: { ...body.consent, scan_sha256: info.sha256 } },
