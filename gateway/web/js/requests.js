@@ -74,6 +74,13 @@ function pageHref(name, n) {
   return rest ? `${location.pathname}?${rest}` : location.pathname;
 }
 
+/** What a page of the list `name` past its end says (its address kept from when the
+ * list was longer), with a link back to its first page. */
+export function pastEnd(name) {
+  return h("p", { class: "muted" }, t("list.past_end"), " ",
+    h("a", { href: pageHref(name, 1), id: `${name}-first` }, t("list.first")));
+}
+
 /**
  * Links to the pages beside page `page` of the list `name`: `back` ({id, label}) to the
  * one before, unless this is the first; `on` to the one after, when there is `more`.

@@ -1,16 +1,19 @@
 //! Lists of requests: in priority order (the inbox's, `000`: urgent first, then remote
 //! stations) or newest first (by submission, or creation for drafts), filtered by one
-//! state or several, a page at a time; bad values are refused naming the query field.
+//! state or several, a page at a time; bad values are refused naming the query field. The
+//! inbox page shows its two lists a page at a time each, in the browser.
 
+use duikou_tests::browser::{on_backend, run_scenario};
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::requests::{cast, content, draft, ok_step};
+use crate::requests::{cast, content, draft, free_slot, ok_step};
 
 on_both_backends!(
     lists_come_newest_first_or_by_priority_filtered_by_several_states,
     a_bad_state_or_order_is_refused_naming_the_field,
+    a_coordinator_pages_through_both_lists_of_the_inbox,
 );
 
 /// The ids of a list of requests, in the order given.
@@ -121,5 +124,88 @@ async fn a_bad_state_or_order_is_refused_naming_the_field(backend: Backend) {
         let detail = p["detail"].as_str().unwrap();
         assert!(detail.contains(names), "{query}: {detail}");
     }
+    app.stop().await;
+}
+
+/// An account of `institution` with `roles` and a password, for a browser to log in with.
+async fn account(app: &TestApp, username: &str, institution: i64, roles: &[&str]) -> Value {
+    let (status, body) = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": username, "display_name": username, "institution_id": institution,
+                   "roles": roles}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    json!({"username": username, "password": body["initial_password"]})
+}
+
+async fn a_coordinator_pages_through_both_lists_of_the_inbox(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    // 108 requests, every seventh of those left waiting urgent, sent in the reverse order
+    // of their drafting (so that sent last and begun last differ); the 53 begun first
+    // accepted.
+    let (under_way, waiting) = (53, 55);
+    let mut made = Vec::new();
+    for n in 0..under_way + waiting {
+        let urgency = if n >= under_way && n % 7 == 3 {
+            "urgent"
+        } else {
+            "normal"
+        };
+        let r = draft(
+            &app,
+            &c.doctor,
+            json!({"kind": "consultation", "urgency": urgency, "content": content()}),
+        )
+        .await;
+        made.push((r["id"].clone(), urgency));
+    }
+    for (id, _) in made.iter().rev() {
+        ok_step(&app, &c.doctor, id, "submit", json!({})).await;
+    }
+    for (id, _) in &made[..under_way] {
+        ok_step(
+            &app,
+            &c.coordinator,
+            id,
+            "accept",
+            json!({"consultant_id": c.consultant_id}),
+        )
+        .await;
+    }
+    // One of them booked: under way still, and coming up on the coordinator's home page.
+    let booked = &made[0].0;
+    let start = free_slot(&app, &c, 0).await;
+    ok_step(
+        &app,
+        &c.coordinator,
+        booked,
+        "schedule",
+        json!({"start": start}),
+    )
+    .await;
+    let id = |(id, _): &(Value, &str)| id.as_i64().unwrap();
+    // Those under way, sent last first: the one begun first.
+    let open: Vec<i64> = made[..under_way].iter().map(id).collect();
+    // Those waiting: the urgent ones first, each kind first come (begun last).
+    let (urgent, normal): (Vec<_>, Vec<_>) = made[under_way..]
+        .iter()
+        .rev()
+        .partition(|(_, urgency)| *urgency == "urgent");
+    let waiting: Vec<i64> = urgent.into_iter().chain(normal).map(id).collect();
+
+    let coordinator = account(&app, "jm.desk", c.tertiary, &["coordinator"]).await;
+    let out = run_scenario(
+        "inbox_list",
+        &on_backend("inbox_list", backend),
+        &app.base,
+        json!({"coordinator": coordinator, "waiting": waiting, "open": open, "booked": booked}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(out, json!({"waiting": 55, "open": 53}));
     app.stop().await;
 }

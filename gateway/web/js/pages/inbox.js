@@ -6,10 +6,20 @@
 import { t } from "../i18n.js";
 import { problemText } from "../api.js";
 import { h, fill } from "../dom.js";
-import { PAGE_SIZE, pageOf, pager, requestPage, requestTable } from "../requests.js";
+import { PAGE_SIZE, pageOf, pager, pastEnd, requestPage, requestTable } from "../requests.js";
 
 /** The states of a request under way, once accepted. */
 const UNDER_WAY = ["accepted", "scheduled", "in_session", "opinion_signed", "acknowledged"];
+
+/** The heading of the waiting list with what is known of its length: "more than" the
+ * requests up to this page while another follows, exactly how many on the last page, and
+ * no number on a page past the end (an address kept from when more waited). */
+function waitingHeading(page, { rows, more }) {
+  const before = (page - 1) * PAGE_SIZE;
+  if (more) return t("inbox.waiting_more", { n: before + PAGE_SIZE });
+  if (!rows.length && page > 1) return t("inbox.waiting_unknown");
+  return t("inbox.waiting", { n: before + rows.length });
+}
 
 export default async function render(root, { query }) {
   const pages = { waiting: pageOf(query, "waiting"), open: pageOf(query, "open") };
@@ -22,22 +32,19 @@ export default async function render(root, { query }) {
     fill(root, h("h1", {}, t("nav.inbox")), h("p", { class: "problem" }, problemText(failed.status, failed.data)));
     return;
   }
-  // How many wait: known exactly once the last page is reached.
-  const before = (pages.waiting - 1) * PAGE_SIZE;
-  const heading = waiting.more
-    ? t("inbox.waiting_more", { n: before + PAGE_SIZE })
-    : t("inbox.waiting", { n: before + waiting.rows.length });
-  const empty = (page, none) => h("p", { class: "muted" }, page > 1 ? t("list.past_end") : none);
+  const empty = (name, none) => pages[name] > 1 ? pastEnd(name) : h("p", { class: "muted" }, none);
   fill(root,
     h("h1", {}, t("nav.inbox")),
-    h("h2", {}, heading),
-    waiting.rows.length ? await requestTable(waiting.rows, (r) => r.requester_institution_id)
-      : empty(pages.waiting, t("inbox.none_waiting")),
-    pager("waiting", pages.waiting, waiting.more,
-      { id: "waiting-previous", label: t("list.previous") }, { id: "waiting-next", label: t("list.next") }),
-    h("h2", {}, t("inbox.open")),
-    open.rows.length ? await requestTable(open.rows, (r) => r.requester_institution_id)
-      : empty(pages.open, t("common.none")),
-    pager("open", pages.open, open.more,
-      { id: "open-newer", label: t("list.newer") }, { id: "open-older", label: t("list.older") }));
+    h("section", { id: "waiting" },
+      h("h2", {}, waitingHeading(pages.waiting, waiting)),
+      waiting.rows.length ? await requestTable(waiting.rows, (r) => r.requester_institution_id)
+        : empty("waiting", t("inbox.none_waiting")),
+      pager("waiting", pages.waiting, waiting.more,
+        { id: "waiting-previous", label: t("list.previous") }, { id: "waiting-next", label: t("list.next") })),
+    h("section", { id: "open" },
+      h("h2", {}, t("inbox.open")),
+      open.rows.length ? await requestTable(open.rows, (r) => r.requester_institution_id)
+        : empty("open", t("common.none")),
+      pager("open", pages.open, open.more,
+        { id: "open-newer", label: t("list.newer") }, { id: "open-older", label: t("list.older") })));
 }

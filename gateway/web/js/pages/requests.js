@@ -3,7 +3,7 @@
 import { t } from "../i18n.js";
 import { problemText } from "../api.js";
 import { h, fill } from "../dom.js";
-import { pageOf, pager, requestPage, requestTable } from "../requests.js";
+import { pageOf, pager, pastEnd, requestPage, requestTable } from "../requests.js";
 
 export default async function render(root, { query }) {
   const page = pageOf(query, "page");
@@ -17,6 +17,6 @@ export default async function render(root, { query }) {
     h("p", {}, h("a", { href: "/requests/new", id: "new-request" }, t("nav.new_request"))),
     rows.length
       ? await requestTable(rows, (r) => r.supporter_institution_id)
-      : h("p", { class: "muted" }, page > 1 ? t("list.past_end") : t("requests.empty")),
+      : page > 1 ? pastEnd("page") : h("p", { class: "muted" }, t("requests.empty")),
     pager("page", page, more, { id: "newer", label: t("list.newer") }, { id: "older", label: t("list.older") }));
 }
