@@ -10,12 +10,12 @@ async function upcoming(me) {
   const out = [];
   const roles = me.roles;
   if (roles.includes("clinician") || roles.includes("coordinator")) {
-    const boxes = await Promise.all(["outbox", "inbox"].flatMap((box) => ["scheduled", "in_session"]
-      .map((state) => api("GET", `/requests?box=${box}&state=${state}&limit=1000`))));
+    const boxes = await Promise.all(["outbox", "inbox"]
+      .map((box) => api("GET", `/requests?box=${box}&state=scheduled,in_session&limit=1000`)));
     for (const { status, data } of boxes) {
       if (status !== 200) continue;
       for (const r of data) {
-        if (r.kind !== "consultation" || !["scheduled", "in_session"].includes(r.state)) continue;
+        if (r.kind !== "consultation") continue;
         out.push({ kind: "consultation", room: `consultation-${r.id}`, title: t("home.consultation", { id: r.id }),
           starts: r.scheduled_start, ends: r.scheduled_end, link: `/requests/${r.id}` });
       }
