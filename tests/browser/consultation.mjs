@@ -8,7 +8,9 @@
 // which the page resumes; the consultant signs the opinion; the county doctor reads and
 // acknowledges it; the consultant amends it, and the doctor acknowledges the new version.
 // Input: {"doctor": {username, password}, "consultant": {…}, "stranger": {…}}.
-import { assert, input, scenario, newContext, login, open, text, screenshot, fillForm } from "./lib.mjs";
+import {
+  assert, input, scenario, newContext, login, open, text, screenshot, fillForm, bytesIn, videoPlays,
+} from "./lib.mjs";
 
 const PATIENT = "王某某";
 const OPINION = "考虑高血压相关头痛。建议规律服用降压药，监测血压，一周后复诊；如头痛加重或出现肢体无力，及时转诊行头颅 CT 检查。";
@@ -39,44 +41,9 @@ function watchPeerConnections() {
   };
 }
 
-/** Bytes of video the page has received so far over its open peer connections. */
-function videoBytesIn(page) {
-  return page.evaluate(async () => {
-    let total = 0;
-    for (const pc of window.__pcs) {
-      if (pc.connectionState === "closed") continue;
-      (await pc.getStats()).forEach((r) => {
-        if (r.type === "inbound-rtp" && r.kind === "video") total += r.bytesReceived ?? 0;
-      });
-    }
-    return total;
-  });
-}
-
 /** Waits until the page shows the request in `state`. */
 async function inState(page, state) {
   await page.locator(`body[data-state="${state}"]`).waitFor({ state: "attached" });
-}
-
-/** The remote video of the room on `page`: its size and frames, twice, 1.5 s apart. */
-async function remoteVideoPlays(page) {
-  const video = page.locator("video[data-identity]").first();
-  await video.waitFor();
-  await page.waitForFunction(() => {
-    const v = document.querySelector("video[data-identity]");
-    return v && v.videoWidth > 0 && v.readyState >= 2;
-  }, null, { timeout: 30_000 });
-  const sample = () => page.evaluate(() => {
-    const v = document.querySelector("video[data-identity]");
-    return { time: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, width: v.videoWidth, paused: v.paused };
-  });
-  const a = await sample();
-  await page.waitForTimeout(1500);
-  const b = await sample();
-  assert.ok(b.time > a.time, `the remote video's time advances (${a.time} → ${b.time})`);
-  assert.ok(b.frames > a.frames, `its frames advance (${a.frames} → ${b.frames})`);
-  assert.equal(b.paused, false);
-  return b;
 }
 
 await scenario("consultation", async ({ browser }) => {
@@ -170,8 +137,8 @@ await scenario("consultation", async ({ browser }) => {
     await page.waitForURL((url) => url.pathname === `/rooms/consultation-${id}`);
     await page.locator('body[data-room-state="connected"]').waitFor({ state: "attached", timeout: 30_000 });
   }
-  const seenByDoctor = await remoteVideoPlays(doctor);
-  const seenByConsultant = await remoteVideoPlays(consultant);
+  const seenByDoctor = await videoPlays(doctor);
+  const seenByConsultant = await videoPlays(consultant);
   assert.equal(await doctor.locator("video[data-identity]").first().getAttribute("data-role"), "consultant");
   assert.equal(await consultant.locator("video[data-identity]").first().getAttribute("data-role"), "requester");
   for (const page of [doctor, consultant]) {
@@ -199,8 +166,8 @@ await scenario("consultation", async ({ browser }) => {
     return u.length > before && u.at(-1) !== u[before - 1];
   }, [doctorBefore, consultantBefore][i], { timeout: 20_000 })));
   await Promise.all([doctor, consultant].map(fail(false)));
-  await remoteVideoPlays(doctor);
-  await remoteVideoPlays(consultant);
+  await videoPlays(doctor);
+  await videoPlays(consultant);
 
   // The doctor mutes the microphone: the consultant's tile says so.
   await doctor.locator("#mic").click();
@@ -215,15 +182,15 @@ await scenario("consultation", async ({ browser }) => {
     await side.locator("#audio-only").click();
     await side.locator('#audio-only[data-on="true"]').waitFor();
     await side.waitForTimeout(1500);
-    const before = await Promise.all([side, other].map(videoBytesIn));
+    const before = await Promise.all([side, other].map((page) => bytesIn(page, "video")));
     await side.waitForTimeout(2000);
-    const after = await Promise.all([side, other].map(videoBytesIn));
+    const after = await Promise.all([side, other].map((page) => bytesIn(page, "video")));
     assert.ok(after[0] - before[0] < 1500, `no video reaches the side that is audio-only (${before[0]} → ${after[0]} bytes)`);
     assert.ok(after[1] - before[1] < 1500, `none leaves it either (${before[1]} → ${after[1]} bytes)`);
     await side.locator("#audio-only").click();
     await side.locator('#audio-only[data-on="false"]').waitFor();
-    await remoteVideoPlays(side);
-    await remoteVideoPlays(other);
+    await videoPlays(side);
+    await videoPlays(other);
   }
 
   // Screen share: the consultant receives the doctor's screen, then the camera again.
@@ -241,8 +208,8 @@ await scenario("consultation", async ({ browser }) => {
     && window.__received.some((m) => m.includes('"welcome"') && m.includes('"resumed":true')), before, { timeout: 30_000 });
   await doctor.locator('body[data-room-state="connected"]').waitFor({ state: "attached" });
   assert.equal(await consultant.locator("#people-list li").count(), 2, "the consultant saw nobody leave");
-  await remoteVideoPlays(doctor);
-  await remoteVideoPlays(consultant);
+  await videoPlays(doctor);
+  await videoPlays(consultant);
 
   // The consultant leaves, writes and signs the opinion.
   await consultant.locator("#leave").click();

@@ -187,6 +187,82 @@ export async function screenshot(page, name) {
   return file;
 }
 
+// ---- the video rooms ------------------------------------------------------------------
+
+/**
+ * Keeps the page's peer connections in `window.__pcs`, made with `config` added to the
+ * page's own (e.g. `{ iceTransportPolicy: "relay" }`). An init script, run in the page:
+ * `context.addInitScript(keepPeerConnections, config)`.
+ */
+export function keepPeerConnections(config = {}) {
+  const Native = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(own = {}, ...rest) {
+      super({ ...own, ...config }, ...rest);
+      window.__pcs.push(this);
+    }
+  };
+}
+
+/** Bytes of `kind` ("audio", "video") the page has received so far over its open peer
+ * connections (those `keepPeerConnections` keeps). */
+export function bytesIn(page, kind) {
+  return page.evaluate(async (kind) => {
+    let total = 0;
+    for (const pc of window.__pcs ?? []) {
+      if (pc.connectionState === "closed") continue;
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === kind) total += r.bytesReceived ?? 0;
+      });
+    }
+    return total;
+  }, kind);
+}
+
+/** Frames shown so far by the video `selector` picks (0 when there is none). */
+export function framesShown(page, selector) {
+  return page.evaluate((selector) => {
+    const v = document.querySelector(selector);
+    return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+  }, selector);
+}
+
+/**
+ * The video `selector` picks on `page` plays: it has a picture, and its time and frames
+ * advance over 1.5 s. Returns the last sample ({time, frames, width, paused}); a failure
+ * says what the page's connections received.
+ */
+export async function videoPlays(page, selector = "video[data-identity]") {
+  await page.waitForFunction((selector) => {
+    const v = document.querySelector(selector);
+    return v && v.videoWidth > 0 && v.readyState >= 2;
+  }, selector, { timeout: 30_000 });
+  const sample = () => page.evaluate((selector) => {
+    const v = document.querySelector(selector);
+    return { time: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, width: v.videoWidth, paused: v.paused };
+  }, selector);
+  const a = await sample();
+  await page.waitForTimeout(1500);
+  const b = await sample();
+  if (!(b.time > a.time && b.frames > a.frames && !b.paused)) {
+    const received = await page.evaluate(async () => {
+      const out = [];
+      for (const pc of window.__pcs ?? []) {
+        if (pc.connectionState === "closed") continue;
+        (await pc.getStats()).forEach((r) => {
+          if (r.type === "inbound-rtp" && r.kind === "video") {
+            out.push({ packets: r.packetsReceived, lost: r.packetsLost, decoded: r.framesDecoded, keyframes: r.keyFramesDecoded, pli: r.pliCount, width: r.frameWidth });
+          }
+        });
+      }
+      return out;
+    });
+    assert.fail(`${selector} plays on ${page.url()}: ${JSON.stringify(a)} → ${JSON.stringify(b)}; received ${JSON.stringify(received)}`);
+  }
+  return b;
+}
+
 /** Whether the page scrolls sideways (it should not, on any screen). */
 export async function overflowsSideways(page) {
   return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);

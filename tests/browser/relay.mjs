@@ -5,19 +5,7 @@
 // Then the TURN server stops answering for a while: the connection drops for real, the
 // pages restart ICE, and the videos play on once it answers again.
 // Input: {"doctor": {username, password}, "consultant": {…}, "id", "turn_pid"}.
-import { assert, input, scenario, newContext, login, open, screenshot } from "./lib.mjs";
-
-/** Relayed candidates only, as the network allows; the connections kept at hand. */
-function relayOnly() {
-  const Native = window.RTCPeerConnection;
-  window.__pcs = [];
-  window.RTCPeerConnection = class extends Native {
-    constructor(config = {}, ...rest) {
-      super({ ...config, iceTransportPolicy: "relay" }, ...rest);
-      window.__pcs.push(this);
-    }
-  };
-}
+import { assert, input, scenario, newContext, login, open, screenshot, keepPeerConnections, videoPlays } from "./lib.mjs";
 
 /** The candidate types of the pair each open connection uses, e.g. ["relay/relay"]. */
 function selectedPairs(page) {
@@ -38,23 +26,12 @@ function selectedPairs(page) {
   });
 }
 
-async function remotePlays(page) {
-  await page.waitForFunction(() => {
-    const v = document.querySelector("video[data-identity]");
-    return v && v.videoWidth > 0 && v.readyState >= 2;
-  }, null, { timeout: 30_000 });
-  const frames = () => page.evaluate(() => document.querySelector("video[data-identity]").getVideoPlaybackQuality().totalVideoFrames);
-  const before = await frames();
-  await page.waitForTimeout(1500);
-  const after = await frames();
-  assert.ok(after > before, `the remote video plays (${before} → ${after} frames)`);
-}
-
 await scenario("relay", async ({ browser }) => {
   const pages = [];
   for (const who of ["doctor", "consultant"]) {
     const context = await newContext(browser);
-    await context.addInitScript(relayOnly);
+    // Relayed candidates only, as the network allows.
+    await context.addInitScript(keepPeerConnections, { iceTransportPolicy: "relay" });
     const page = await context.newPage();
     await login(page, input[who].username, input[who].password);
     await open(page, `/rooms/consultation-${input.id}`);
@@ -62,7 +39,7 @@ await scenario("relay", async ({ browser }) => {
     pages.push(page);
   }
   for (const page of pages) {
-    await remotePlays(page);
+    await videoPlays(page);
     const servers = await page.evaluate(() => window.__pcs[0]?.getConfiguration().iceServers ?? []);
     assert.ok(servers.some((s) => [].concat(s.urls).some((u) => u.startsWith("turn:")) && s.username && s.credential),
       `the page was given TURN credentials: ${JSON.stringify(servers.map((s) => s.urls))}`);
@@ -109,7 +86,7 @@ await scenario("relay", async ({ browser }) => {
       s.frames = frames;
       return s.run >= 3;
     }, null, { timeout: 30_000, polling: 1_000 });
-    await remotePlays(page);
+    await videoPlays(page);
   }
   return {};
 });

@@ -5,35 +5,7 @@
 // given, taken and given again at once, the trainee is heard within seconds; the
 // presenter removes the trainee, who cannot come back.
 // Input: {"presenter": {username, password}, "trainee": {…}, "session": id, "topic"}.
-import { assert, input, scenario, newContext, login, open, text, screenshot } from "./lib.mjs";
-
-async function videoPlays(page, selector) {
-  await page.waitForFunction((selector) => {
-    const v = document.querySelector(selector);
-    return v && v.videoWidth > 0 && v.readyState >= 2;
-  }, selector, { timeout: 30_000 });
-  const sample = () => page.evaluate((selector) => {
-    const v = document.querySelector(selector);
-    return { time: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames };
-  }, selector);
-  const a = await sample();
-  await page.waitForTimeout(1500);
-  const b = await sample();
-  // What arrived, for the message if it does not play.
-  const inbound = await page.evaluate(async () => {
-    const out = [];
-    for (const pc of window.__pcs ?? []) {
-      if (pc.connectionState === "closed") continue;
-      (await pc.getStats()).forEach((r) => {
-        if (r.type === "inbound-rtp" && r.kind === "video") {
-          out.push({ packets: r.packetsReceived, lost: r.packetsLost, decoded: r.framesDecoded, keyframes: r.keyFramesDecoded, pli: r.pliCount, width: r.frameWidth });
-        }
-      });
-    }
-    return out;
-  });
-  assert.ok(b.time > a.time && b.frames > a.frames, `the video plays (${JSON.stringify(a)} → ${JSON.stringify(b)}; received ${JSON.stringify(inbound)})`);
-}
+import { assert, input, scenario, newContext, login, open, text, screenshot, bytesIn, videoPlays } from "./lib.mjs";
 
 /** Keeps a page's peer connections and sockets at hand, and counts ICE failures. */
 function watch() {
@@ -48,17 +20,6 @@ function watch() {
         if (this.iceConnectionState === "failed") window.__failures += 1;
       });
     }
-  };
-  /** Bytes of `kind` received so far over the open peer connections. */
-  window.__bytesIn = async (kind) => {
-    let bytes = 0;
-    for (const pc of window.__pcs) {
-      if (pc.connectionState === "closed") continue;
-      (await pc.getStats()).forEach((r) => {
-        if (r.type === "inbound-rtp" && r.kind === kind) bytes += r.bytesReceived ?? 0;
-      });
-    }
-    return bytes;
   };
   const NativeWs = window.WebSocket;
   window.__sockets = [];
@@ -124,9 +85,12 @@ await scenario("teaching", async ({ browser }) => {
     for (const audio of [true, false, true]) ws.send(JSON.stringify({ v: 1, type: "grant", to, audio }));
   }, traineeIdentity);
   await trainee.waitForFunction(() => document.querySelector("#mic")?.dataset.on === "true", null, { timeout: 20_000 });
-  const start = await presenter.evaluate(() => window.__bytesIn("audio"));
-  await presenter.waitForFunction(async (start) => await window.__bytesIn("audio") > start + 2000,
-    start, { timeout: 8_000, polling: 500 });
+  const start = await bytesIn(presenter, "audio");
+  const deadline = Date.now() + 8_000;
+  while (await bytesIn(presenter, "audio") <= start + 2000) {
+    assert.ok(Date.now() < deadline, "the presenter hears the trainee within 8 s");
+    await presenter.waitForTimeout(500);
+  }
   await videoPlays(trainee, "video[data-identity]");
   assert.equal(await trainee.evaluate(() => window.__failures), 0, "no connection to the unit failed");
 

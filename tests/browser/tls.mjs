@@ -2,7 +2,7 @@
 // over https, the session cookie is Secure and HttpOnly, the signaling socket is wss,
 // and each sees the other's video playing.
 // Input: {"doctor": {username, password}, "consultant": {…}, "id"}.
-import { assert, baseUrl, input, scenario, newContext, login, open } from "./lib.mjs";
+import { assert, baseUrl, input, scenario, newContext, login, open, videoPlays } from "./lib.mjs";
 
 /** Keeps the URLs of the page's WebSockets. */
 function watchSockets() {
@@ -34,15 +34,7 @@ await scenario("tls", async ({ browser }) => {
   for (const page of pages) {
     const urls = await page.evaluate(() => window.__socketUrls);
     assert.ok(urls.length > 0 && urls.every((u) => u.startsWith("wss://")), `the signaling socket is wss: ${urls}`);
-    await page.waitForFunction(() => {
-      const v = document.querySelector("video[data-identity]");
-      return v && v.videoWidth > 0 && v.readyState >= 2;
-    }, null, { timeout: 30_000 });
-    const frames = () => page.evaluate(() => document.querySelector("video[data-identity]").getVideoPlaybackQuality().totalVideoFrames);
-    const before = await frames();
-    await page.waitForTimeout(1500);
-    const after = await frames();
-    assert.ok(after > before, `the remote video plays (${before} → ${after} frames)`);
+    await videoPlays(page);
   }
   return {};
 });

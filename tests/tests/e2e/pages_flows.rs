@@ -110,6 +110,30 @@ async fn token_of(app: &TestApp, account: &Value) -> String {
     .await
 }
 
+/// The attendance record of `session`, which holds each of `people` (browser accounts).
+async fn attended(app: &TestApp, session: &str, people: &[&Value]) -> Value {
+    let (status, record) = app
+        .get(
+            &format!("/api/v1/sessions/{session}/attendance"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    let present: Vec<&Value> = record["stretches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["user_id"])
+        .collect();
+    for who in people {
+        assert!(
+            present.contains(&&who["id"]),
+            "{who} was in the room: {record}"
+        );
+    }
+    record
+}
+
 /// A complete consultation request drafted and submitted with `token`; its id.
 async fn submitted_consultation(app: &TestApp, token: &str) -> Value {
     let r = draft(
@@ -221,25 +245,7 @@ async fn a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages
     assert_eq!(r["state"], "acknowledged", "{r}");
     assert_eq!(r["consultant_id"], lin);
     assert_eq!(r["scheduled_start"], out["slot"]);
-    let (status, record) = app
-        .get(
-            &format!("/api/v1/sessions/consultation-{id}/attendance"),
-            admin,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{record}");
-    let present: Vec<&Value> = record["stretches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| &p["user_id"])
-        .collect();
-    for who in [&doctor, &consultant] {
-        assert!(
-            present.contains(&&who["id"]),
-            "{who} was in the room: {record}"
-        );
-    }
+    let record = attended(&app, &format!("consultation-{id}"), &[&doctor, &consultant]).await;
     assert!(
         record["together_seconds"].as_i64().unwrap() >= 1,
         "{record}"
@@ -547,25 +553,12 @@ async fn three_people_meet_peer_to_peer_and_one_goes_audio_only_then_leaves(back
     .unwrap_or_else(|e| panic!("{e:#}"));
 
     // The room's record holds all three.
-    let (status, record) = app
-        .get(
-            &format!("/api/v1/sessions/consultation-{id}/attendance"),
-            &app.admin_token,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{record}");
-    let present: Vec<&Value> = record["stretches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| &p["user_id"])
-        .collect();
-    for who in [&doctor, &accompanying, &consultant] {
-        assert!(
-            present.contains(&&who["id"]),
-            "{who} was in the room: {record}"
-        );
-    }
+    attended(
+        &app,
+        &format!("consultation-{id}"),
+        &[&doctor, &accompanying, &consultant],
+    )
+    .await;
     app.stop().await;
 }
 
