@@ -9,7 +9,7 @@ mod auth;
 mod availability;
 mod clinicians;
 mod dicomweb;
-mod disposition;
+pub mod disposition;
 mod extract;
 mod health;
 mod imaging;
