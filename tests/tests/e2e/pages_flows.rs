@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::forwarding::county_sends_for_reading;
-use crate::requests::{available_daily, clinician, content, draft, ok_step, pair};
+use crate::requests::{available_daily, clinician, content, draft, free_slot_of, ok_step, pair};
 
 on_both_backends!(
     a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages,
@@ -482,36 +482,7 @@ async fn scheduled_consultation(app: &TestApp, p: &Paired, accompanying: Option<
         json!({"consultant_id": p.lin}),
     )
     .await;
-    let from = (Utc::now() + Duration::days(1)).date_naive();
-    let (status, slots) = app
-        .get(
-            &format!(
-                "/api/v1/clinicians/{}/slots?from={from}&to={}",
-                p.lin,
-                from + Duration::days(2)
-            ),
-            &consultant_token,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{slots}");
-    let window_start = body["window"]["start"]
-        .as_str()
-        .unwrap()
-        .parse::<chrono::DateTime<Utc>>()
-        .unwrap();
-    let start = slots
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s["start"]
-                .as_str()
-                .unwrap()
-                .parse::<chrono::DateTime<Utc>>()
-                .unwrap()
-        })
-        .find(|s| *s >= window_start)
-        .expect("a free slot in the window");
+    let start = free_slot_of(app, p.lin, &consultant_token, 0).await;
     ok_step(
         app,
         &consultant_token,

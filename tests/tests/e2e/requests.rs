@@ -779,15 +779,25 @@ pub(crate) fn content() -> Value {
 
 /// The consultant's first free slot inside the window of `content()`.
 pub(crate) async fn free_slot(app: &TestApp, c: &Cast, skip: usize) -> Value {
+    free_slot_of(app, c.consultant_id, &c.doctor, skip).await
+}
+
+/// Clinician `consultant`'s free slot inside the window of `content()`, after `skip`
+/// others, as `token` sees the slots.
+pub(crate) async fn free_slot_of(
+    app: &TestApp,
+    consultant: i64,
+    token: &str,
+    skip: usize,
+) -> Value {
     let from = (Utc::now() + Duration::days(1)).date_naive();
     let (status, slots) = app
         .get(
             &format!(
-                "/api/v1/clinicians/{}/slots?from={from}&to={}",
-                c.consultant_id,
+                "/api/v1/clinicians/{consultant}/slots?from={from}&to={}",
                 from + Duration::days(2)
             ),
-            &c.doctor,
+            token,
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{slots}");
