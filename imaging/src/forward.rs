@@ -8,6 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dicom_ul::association::client::{AsyncClientAssociation, ClientAssociationOptions};
@@ -117,11 +118,12 @@ pub fn backoff(config: &ForwardConfig, attempts: i32) -> Duration {
 /// destination gets `config.associations` lanes; a lane keeps its association open while
 /// jobs keep coming and closes it after [`IDLE`] without any, and outcomes are recorded
 /// together as they gather. Jobs wait in the worker until their destination's lanes have
-/// room, so a destination that is slow or hangs holds up only its own. The first lane
-/// takes jobs and associates as it needs; the others associate first and take jobs only
-/// once accepted, so that a destination taking one association at a time (DCMTK's
-/// `storescp`, small PACS) keeps no job waiting behind an association it will not accept
-/// yet.
+/// room, so a destination that is slow or hangs holds up only its own. A lane associates
+/// first and takes jobs only once accepted, so that a destination taking one association
+/// at a time (DCMTK's `storescp`, small PACS) keeps no job waiting behind an association
+/// it will not accept yet; only the destination's very first job, which says what to
+/// offer, is taken before. A lane that cannot associate while no other lane of its
+/// destination is open takes a job to fail, so that the queue shows why.
 pub async fn run<Q: Queue>(
     queue: Arc<Q>,
     config: Arc<ForwardConfig>,
@@ -170,7 +172,10 @@ pub async fn run<Q: Queue>(
                     .entry(target.clone())
                     .or_insert_with(|| start_lanes(&queue, &config, target, &mut tasks));
                 match lane.try_send(job) {
-                    Ok(()) => shared.arrived.notify_waiters(),
+                    Ok(()) => {
+                        shared.queued.fetch_add(1, Ordering::SeqCst);
+                        shared.arrived.notify_waiters();
+                    }
                     Err(mpsc::error::TrySendError::Full(job)) => {
                         jobs.push_front(job);
                         break;
@@ -218,10 +223,58 @@ type Outcome = (Job, Attempt, Duration);
 /// What the lanes of one destination share.
 #[derive(Default)]
 struct Shared {
-    /// The (SOP class, transfer syntax) pairs offered so far: the helpers offer them too.
+    /// The (SOP class, transfer syntax) pairs offered so far: every lane offers them.
     offered: std::sync::Mutex<Vec<(String, String)>>,
     /// Notified when jobs are handed to the lanes.
     arrived: tokio::sync::Notify,
+    /// Jobs handed to the lanes and not yet taken by one.
+    queued: AtomicUsize,
+    /// Lanes with an association open.
+    open: AtomicUsize,
+}
+
+impl Shared {
+    /// Waits until jobs wait for the lanes (true), or until none came for [`RETIRE`].
+    async fn jobs_waiting(&self) -> bool {
+        let deadline = tokio::time::Instant::now() + RETIRE;
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            // Listening before looking, so that no arrival falls between the two.
+            arrived.as_mut().enable();
+            if self.queued.load(Ordering::SeqCst) > 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+/// Counts a lane's association among its destination's open ones while it is open.
+struct Counted<'a> {
+    shared: &'a Shared,
+    counted: bool,
+}
+
+impl Counted<'_> {
+    fn update(&mut self, open: bool) {
+        if open != self.counted {
+            if open {
+                self.shared.open.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.shared.open.fetch_sub(1, Ordering::SeqCst);
+            }
+            self.counted = open;
+        }
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.update(false);
+    }
 }
 
 /// Starts the lanes of `target` and the task recording their outcomes; returns where
@@ -279,9 +332,9 @@ async fn record<Q: Queue>(queue: Arc<Q>, mut done: mpsc::UnboundedReceiver<Outco
     }
 }
 
-/// One lane to its destination: takes jobs one at a time and sends each on its
-/// association. The first lane (`first`) associates when it has a job; the others
-/// associate when jobs arrive and take jobs only once accepted.
+/// One lane to its destination: associates when jobs wait, then takes them one at a time
+/// and sends each on its association. Only the first lane (`first`) takes the
+/// destination's first job before associating (the job says what to offer).
 async fn lane(lane: Lane, first: bool) {
     let Lane {
         config,
@@ -291,28 +344,61 @@ async fn lane(lane: Lane, first: bool) {
         shared,
     } = lane;
     let mut link = Link::default();
+    let mut counted = Counted {
+        shared: &shared,
+        counted: false,
+    };
     let mut quiet_since = Instant::now();
     loop {
-        if !first && link.open.is_none() {
-            let arrived = tokio::time::timeout(RETIRE, shared.arrived.notified()).await;
-            if arrived.is_err() {
+        counted.update(link.open.is_some());
+        let offered = crate::lock(&shared.offered).clone();
+        // Why this lane could not associate, when it takes a job all the same.
+        let mut refused = None;
+        if link.open.is_none() && !(first && offered.is_empty()) {
+            if !shared.jobs_waiting().await {
                 break;
             }
-            let offered = crate::lock(&shared.offered).clone();
             if offered.is_empty() {
+                // The first lane has the first job; its association says what to offer.
+                tokio::time::sleep(IDLE / 8).await;
                 continue;
             }
             match connect(&target, &config, &offered).await {
-                Ok(open) => (link.open, link.offered) = (Some(open), offered),
-                Err(_) => continue,
+                Ok(open) => {
+                    (link.open, link.offered) = (Some(open), offered);
+                    counted.update(true);
+                }
+                // Another lane is delivering (the destination took its association and
+                // not this one, or refuses more): this one tries again later.
+                Err(_) if shared.open.load(Ordering::SeqCst) > 0 => {
+                    tokio::time::sleep(IDLE).await;
+                    continue;
+                }
+                // Nobody delivers: a waiting job is taken, and its attempt says why.
+                Err(why) => refused = Some(why),
             }
         }
         let next = {
             let mut waiting = waiting.lock().await;
-            tokio::time::timeout(IDLE, waiting.recv()).await
+            if link.open.is_some() {
+                tokio::time::timeout(IDLE, waiting.recv()).await
+            } else if refused.is_some() {
+                Ok(waiting.try_recv().ok())
+            } else {
+                // The destination's first job.
+                match tokio::time::timeout(RETIRE, waiting.recv()).await {
+                    Ok(job) => Ok(job),
+                    Err(_) => break,
+                }
+            }
         };
         let job = match next {
-            Ok(Some(job)) => job,
+            Ok(Some(job)) => {
+                shared.queued.fetch_sub(1, Ordering::SeqCst);
+                job
+            }
+            // Another lane took the job this one would have failed.
+            Ok(None) if refused.is_some() => continue,
             Ok(None) => break,
             Err(_) => {
                 link.close().await;
@@ -322,7 +408,11 @@ async fn lane(lane: Lane, first: bool) {
                 continue;
             }
         };
-        let attempt = link.deliver(&target, &config, &job, &shared).await;
+        let attempt = match refused {
+            Some(Refusal::Other(why)) => Attempt::Retry(why),
+            // No pair offered so far was accepted: the job's own is tried.
+            Some(Refusal::NoContext) | None => link.deliver(&target, &config, &job, &shared).await,
+        };
         if let Attempt::Retry(e) | Attempt::Failed(e) = &attempt {
             tracing::info!(job = job.id, error = %e, "forward not delivered");
         }
@@ -838,6 +928,60 @@ mod tests {
         assert_eq!(count(), 3);
         assert!((0..8).all(|id| queue.of(id).is_none()), "still associating");
 
+        worker.abort();
+    }
+
+    /// DCMTK's `storescp` takes one association at a time: a second lane's association
+    /// waits until the first lane's ends. No job may wait with it: while one lane is
+    /// delivering, every job goes through that lane, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_destination_taking_one_association_at_a_time_keeps_no_job_behind_it() {
+        let stored = tempfile::tempdir().unwrap();
+        let received = tempfile::tempdir().unwrap();
+        let (_scp, port) = Storescp::start("PACS", received.path());
+        let target = Target {
+            ae_title: "PACS".into(),
+            host: "127.0.0.1".into(),
+            port,
+            tls: false,
+        };
+        let config = Arc::new(ForwardConfig {
+            calling_ae_title: "DUIKOU".into(),
+            associations: 2,
+            batch: 4,
+            lease: Duration::from_secs(60),
+            retry_base: Duration::from_secs(60),
+            retry_max: Duration::from_secs(60),
+            timeout: Duration::from_secs(60),
+            max_pdu_length: 65536,
+            tls: None,
+        });
+        let queue = Arc::new(Outcomes::default());
+        let (handoff, handed) = mpsc::channel(64);
+        let worker = tokio::spawn(run(
+            queue.clone(),
+            config,
+            Arc::new(tokio::sync::Notify::new()),
+            handed,
+        ));
+        let delivered = |id: i64| queue.of(id) == Some(Attempt::Delivered);
+        // Two jobs a moment apart: the second lane asks to associate while the first
+        // delivers; the first lane's association ends after a quiet [`IDLE`], and the
+        // second lane's is accepted.
+        handoff.send(job(1, stored.path(), &target)).await.unwrap();
+        until("the first job", || delivered(1)).await;
+        handoff.send(job(2, stored.path(), &target)).await.unwrap();
+        until("the second job", || delivered(2)).await;
+        tokio::time::sleep(IDLE + IDLE / 4).await;
+        // Jobs keep coming for longer than IDLE: whichever lane holds the association
+        // delivers them all, and none is held by the lane waiting to associate.
+        for id in 10..40 {
+            handoff.send(job(id, stored.path(), &target)).await.unwrap();
+            tokio::time::sleep(IDLE / 20).await;
+        }
+        until("the last job", || delivered(39)).await;
+        let behind: Vec<i64> = (10..39).filter(|&id| !delivered(id)).collect();
+        assert!(behind.is_empty(), "jobs still waiting: {behind:?}");
         worker.abort();
     }
 
