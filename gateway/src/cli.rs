@@ -67,6 +67,10 @@ pub enum BenchCommand {
         /// make single runs vary by a third).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Prepare no spool segments: the relay as it is when instances come faster than
+        /// its quiet moments prepare room (see `imaging.spool_prepared_bytes`).
+        #[arg(long)]
+        unprepared: bool,
     },
     /// The forwarding unit: one publisher at about 1.5 Mbit/s to each count of receivers.
     Sfu {
@@ -147,8 +151,16 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 } => import(config, dir).await,
                 Command::User { command } => user(config, command).await,
                 Command::Bench {
-                    command: BenchCommand::Dicom { images, rounds },
+                    command:
+                        BenchCommand::Dicom {
+                            images,
+                            rounds,
+                            unprepared,
+                        },
                 } => {
+                    if unprepared {
+                        config.imaging.spool_prepared_bytes = 0;
+                    }
                     crate::bench::dicom(config, images, rounds.max(1)).await?;
                     Ok(ExitCode::SUCCESS)
                 }

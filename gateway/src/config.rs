@@ -258,6 +258,13 @@ pub struct ImagingConfig {
     pub timeout_seconds: u64,
     /// Where instances are kept. Unset: `<data.dir>/dicom`.
     pub spool_dir: Option<PathBuf>,
+    /// Size of a spool segment file, in bytes: records are appended to one until it is
+    /// this long.
+    pub spool_segment_bytes: u64,
+    /// Room kept prepared in the spool, in bytes: while no instance arrives, new segments
+    /// are written full of zeros and synced, so that instances stored there later are
+    /// synced without waiting for the file system's journal. Whole segments; 0: none.
+    pub spool_prepared_bytes: u64,
     /// Associations at once to one destination when forwarding.
     pub forward_associations: usize,
     /// Forwards claimed per pass.
@@ -292,6 +299,8 @@ impl Default for ImagingConfig {
             max_instance_bytes: 2 * 1024 * 1024 * 1024,
             timeout_seconds: 60,
             spool_dir: None,
+            spool_segment_bytes: 256 * 1024 * 1024,
+            spool_prepared_bytes: 512 * 1024 * 1024,
             forward_associations: 2,
             forward_batch: 32,
             forward_lease_seconds: 30,
@@ -312,6 +321,14 @@ impl ImagingConfig {
         self.spool_dir
             .clone()
             .unwrap_or_else(|| data_dir.join("dicom"))
+    }
+
+    /// How the spool sizes and prepares its segments.
+    pub fn spool_layout(&self) -> duikou_imaging::spool::Layout {
+        duikou_imaging::spool::Layout {
+            segment_bytes: self.spool_segment_bytes.max(1024 * 1024),
+            prepared_bytes: self.spool_prepared_bytes,
+        }
     }
 }
 

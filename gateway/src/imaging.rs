@@ -326,7 +326,7 @@ impl Relay {
     /// [`scp::recover`]).
     pub async fn open(prepared: &Prepared) -> anyhow::Result<Self> {
         let root = prepared.config.imaging.spool(&prepared.config.data.dir);
-        let spool = Spool::open(&root)
+        let spool = Spool::open(&root, prepared.config.imaging.spool_layout())
             .with_context(|| format!("opening the DICOM spool {}", root.display()))?;
         let (archive, handed, wake) = StoreArchive::new(
             prepared.store.clone(),
@@ -407,6 +407,8 @@ pub fn start(
             None,
         )));
     }
+    // Spool segments are prepared while no instance arrives (once per relay).
+    tasks.push(tokio::spawn(relay.spool.clone().prepare()));
     // Started once per relay; a second start claims from the queue alone.
     let handed = relay
         .handed

@@ -12,7 +12,16 @@
 //! One writer appends to a segment at a time (an association, or a STOW-RS part); other
 //! writers get other segments. A record that fails (refused, cut off, a duplicate) is
 //! given back: the next record is written over it, and one that was already synced has
-//! its header wiped first. A segment is closed once it passes [`SEGMENT_BYTES`].
+//! its header wiped first. A segment is closed once it passes [`Layout::segment_bytes`].
+//!
+//! Segments are prepared ahead of the writers ([`Spool::prepare`]): while no instance
+//! arrives, new segments are written full of zeros and synced, as PostgreSQL fills its WAL
+//! segments. A record written there changes no file size and allocates no block, so the
+//! sync before its answer writes its own bytes and nothing of the file system's: without
+//! that, each sync also waits for a journal commit. Writers take the segment with the most
+//! room prepared; when none has any, records grow their segment as before. Old bytes
+//! beyond the last record (zeros, or a record given back) are never read as records: a
+//! record's header must carry its segment's nonce and a CRC of its bytes.
 //!
 //! Instances are read back as a byte range of a segment ([`Stored`]); an instance kept as a
 //! whole file (offset 0, its length) reads the same way.
@@ -22,15 +31,43 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::lock;
 
 use rand::RngCore as _;
 
-/// A segment is closed once a record ends beyond this many bytes.
-pub const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
+/// How large segments grow and how much room is prepared ahead of the writers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// A segment takes no more records once one ends beyond this many bytes; a prepared
+    /// segment is this long.
+    pub segment_bytes: u64,
+    /// Room kept prepared (zeros written and synced) ahead of the writers, in whole
+    /// segments; 0 prepares none.
+    pub prepared_bytes: u64,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 256 * 1024 * 1024,
+            prepared_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// Preparing waits until no instance has arrived for this long.
+pub const QUIET: Duration = Duration::from_secs(1);
+
+/// Zeros are written this many at a time, each piece waited for, so that a writer that
+/// comes meanwhile finds at most one piece in the disk's queue before its own.
+const ZEROS_AT_ONCE: usize = 4 * 1024 * 1024;
+
+/// Preparing stops while less than this would stay free on the spool's file system.
+const KEEP_FREE: u64 = 1024 * 1024 * 1024;
 
 /// Every this many bytes received, what has arrived goes to the disk in the background.
 const WRITE_EVERY: usize = 128 * 1024;
@@ -102,19 +139,74 @@ struct Segment {
     nonce: [u8; 8],
     /// Where the next record goes.
     end: u64,
+    /// The file's length: bytes before it are written (zeros or old records), so a record
+    /// there changes no file size and allocates nothing.
+    length: u64,
     /// The bytes of the record being written that are not in the file yet (kept with the
     /// segment, so that each record does not allocate its own).
     buffer: Vec<u8>,
 }
 
+impl Segment {
+    /// Bytes prepared ahead of the next record.
+    fn room(&self) -> u64 {
+        self.length.saturating_sub(self.end)
+    }
+}
+
 /// The spool.
 #[derive(Debug, Clone)]
 pub struct Spool {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     root: PathBuf,
+    layout: Layout,
     /// Segments nobody is appending to right now.
-    idle: Arc<Mutex<Vec<Segment>>>,
+    idle: Mutex<Vec<Segment>>,
     /// The number of the next new segment.
-    next: Arc<AtomicU64>,
+    next: AtomicU64,
+    /// Instances being received now.
+    writers: AtomicUsize,
+    /// When the last one ended.
+    last_written: Mutex<Instant>,
+    /// Told when a writer ends.
+    ended: tokio::sync::Notify,
+    /// Whether a segment is being prepared now.
+    preparing: AtomicBool,
+    /// Whether [`Spool::prepare`] runs (once per spool).
+    preparer: AtomicBool,
+}
+
+/// Marks the preparer gone when its task ends or is aborted.
+struct Preparer(Arc<Shared>);
+
+impl Drop for Preparer {
+    fn drop(&mut self) {
+        self.0.preparing.store(false, Ordering::SeqCst);
+        self.0.preparer.store(false, Ordering::SeqCst);
+    }
+}
+
+/// One instance being received, counted while it lives.
+#[derive(Debug)]
+struct Writer(Arc<Shared>);
+
+impl Writer {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.writers.fetch_add(1, Ordering::SeqCst);
+        Self(shared.clone())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        *lock(&self.0.last_written) = Instant::now();
+        self.0.writers.fetch_sub(1, Ordering::SeqCst);
+        self.0.ended.notify_one();
+    }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -161,6 +253,50 @@ fn segment_name(number: u64) -> String {
     format!("segments/{number:08}.seg")
 }
 
+/// Bytes available to us on the file system holding `path`.
+#[allow(unsafe_code)]
+fn available(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: `c_path` is a live NUL-terminated string; `stat` is a plain struct the call
+    // fills in, read only after it succeeded.
+    let stat = unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr(), &mut stat) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        stat
+    };
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Writes `length` zeros into `file` from `offset` and waits until they are on the disk
+/// (the file's new length and blocks are synced after, once for the segment). Blocking.
+#[allow(unsafe_code)]
+fn write_zeros(file: &File, offset: u64, length: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    file.write_all_at(&vec![0_u8; length], offset)?;
+    let (Ok(at), Ok(n)) = (i64::try_from(offset), i64::try_from(length)) else {
+        return Ok(());
+    };
+    // SAFETY: the descriptor is borrowed from a live `File`; the call reads no memory of
+    // ours.
+    let done = unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            at,
+            n,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        )
+    };
+    if done != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Makes segment `number` and syncs it and its directory. Blocking.
 fn create_segment(root: &Path, number: u64) -> std::io::Result<Segment> {
     let relative = segment_name(number);
@@ -183,6 +319,7 @@ fn create_segment(root: &Path, number: u64) -> std::io::Result<Segment> {
         relative,
         nonce,
         end: HEADER,
+        length: HEADER,
         buffer: Vec::new(),
     })
 }
@@ -193,7 +330,16 @@ type Scanned = (u64, u64, Sender);
 /// The records of `file` from `from` on, while they check out, and where the last one
 /// ends. Blocking.
 fn scan(file: &File, nonce: &[u8; 8], from: u64) -> std::io::Result<(Vec<Scanned>, u64)> {
-    let size = file.metadata()?.len();
+    scan_upto(file, nonce, from, file.metadata()?.len())
+}
+
+/// [`scan`] of a file `size` bytes long.
+fn scan_upto(
+    file: &File,
+    nonce: &[u8; 8],
+    from: u64,
+    size: u64,
+) -> std::io::Result<(Vec<Scanned>, u64)> {
     let mut records = Vec::new();
     let mut at = from;
     let mut buffer = vec![0_u8; 1024 * 1024];
@@ -256,13 +402,21 @@ fn segment_numbers(root: &Path) -> std::io::Result<Vec<u64>> {
 impl Spool {
     /// Opens (creating) the spool under `root`. No segment takes records until
     /// [`Spool::recover`] has found where each one ends.
-    pub fn open(root: &Path) -> std::io::Result<Self> {
+    pub fn open(root: &Path, layout: Layout) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.join("segments"))?;
         let next = segment_numbers(root)?.last().map_or(1, |n| n + 1);
         Ok(Self {
-            root: root.to_path_buf(),
-            idle: Arc::default(),
-            next: Arc::new(AtomicU64::new(next)),
+            shared: Arc::new(Shared {
+                root: root.to_path_buf(),
+                layout,
+                idle: Mutex::default(),
+                next: AtomicU64::new(next),
+                writers: AtomicUsize::new(0),
+                last_written: Mutex::new(Instant::now()),
+                ended: tokio::sync::Notify::new(),
+                preparing: AtomicBool::new(false),
+                preparer: AtomicBool::new(false),
+            }),
         })
     }
 
@@ -272,9 +426,9 @@ impl Spool {
     /// their last record. Blocking.
     pub fn recover(&self, indexed: &HashMap<String, u64>) -> std::io::Result<Vec<Found>> {
         let mut found = Vec::new();
-        for number in segment_numbers(&self.root)? {
+        for number in segment_numbers(&self.shared.root)? {
             let relative = segment_name(number);
-            let path = self.root.join(&relative);
+            let path = self.shared.root.join(&relative);
             let Some((file, nonce)) = open_segment(&path)? else {
                 std::fs::remove_file(&path)?;
                 continue;
@@ -284,7 +438,8 @@ impl Spool {
                 .copied()
                 .unwrap_or(HEADER)
                 .max(HEADER);
-            let (records, end) = scan(&file, &nonce, from)?;
+            let length = file.metadata()?.len();
+            let (records, end) = scan_upto(&file, &nonce, from, length)?;
             found.extend(records.into_iter().map(|(offset, length, sender)| Found {
                 stored: Stored {
                     path: path.clone(),
@@ -294,12 +449,13 @@ impl Spool {
                 relative: relative.clone(),
                 sender,
             }));
-            if end < SEGMENT_BYTES {
-                lock(&self.idle).push(Segment {
+            if end < self.shared.layout.segment_bytes {
+                lock(&self.shared.idle).push(Segment {
                     file: Arc::new(file),
                     relative,
                     nonce,
                     end,
+                    length,
                     buffer: Vec::new(),
                 });
             }
@@ -326,27 +482,33 @@ impl Spool {
 
     /// The absolute path of one relative to the spool.
     pub fn path(&self, relative: &Path) -> PathBuf {
-        self.root.join(relative)
+        self.shared.root.join(relative)
     }
 
     /// Where an indexed instance is: `relative` (to the spool), from `offset`, `length`
     /// bytes.
     pub fn stored(&self, relative: &str, offset: i64, length: i64) -> Stored {
         Stored {
-            path: self.root.join(relative),
+            path: self.shared.root.join(relative),
             offset: u64::try_from(offset).unwrap_or(0),
             length: u64::try_from(length).unwrap_or(0),
         }
     }
 
-    /// Starts receiving an instance from `sender`, at the end of an idle segment or in a
-    /// new one.
+    /// Starts receiving an instance from `sender`, at the end of the idle segment with the
+    /// most room prepared, or in a new one.
     pub async fn begin(&self, sender: Sender) -> std::io::Result<Incoming> {
-        let taken = lock(&self.idle).pop();
+        let writer = Writer::new(&self.shared);
+        let taken = {
+            let mut idle = lock(&self.shared.idle);
+            let most = (0..idle.len()).max_by_key(|&i| idle[i].room());
+            most.map(|i| idle.swap_remove(i))
+        };
         let mut segment = match taken {
             Some(segment) => segment,
             None => {
-                let (root, number) = (self.root.clone(), self.next.fetch_add(1, Ordering::Relaxed));
+                let root = self.shared.root.clone();
+                let number = self.shared.next.fetch_add(1, Ordering::Relaxed);
                 tokio::task::spawn_blocking(move || create_segment(&root, number))
                     .await
                     .map_err(std::io::Error::other)??
@@ -357,6 +519,7 @@ impl Spool {
         segment.buffer.reserve(WRITE_EVERY);
         Ok(Incoming {
             spool: self.clone(),
+            _writer: writer,
             segment: Some(segment),
             sender,
             start,
@@ -367,9 +530,133 @@ impl Spool {
     }
 
     fn give_back(&self, segment: Segment) {
-        if segment.end < SEGMENT_BYTES {
-            lock(&self.idle).push(segment);
+        if segment.end < self.shared.layout.segment_bytes {
+            lock(&self.shared.idle).push(segment);
         }
+    }
+
+    /// Room prepared in the idle segments, ahead of their last records.
+    pub fn prepared(&self) -> u64 {
+        lock(&self.shared.idle).iter().map(Segment::room).sum()
+    }
+
+    /// Whether a segment is being prepared now.
+    pub fn preparing(&self) -> bool {
+        self.shared.preparing.load(Ordering::SeqCst)
+    }
+
+    /// How segments are sized and prepared.
+    pub fn layout(&self) -> Layout {
+        self.shared.layout
+    }
+
+    /// Waits until no instance is being received and none has been for [`QUIET`].
+    async fn quiet(&self) {
+        loop {
+            let ended = self.shared.ended.notified();
+            if self.shared.writers.load(Ordering::SeqCst) > 0 {
+                // A permit left by an earlier end may wake this at once; then it looks again.
+                let _ = tokio::time::timeout(QUIET, ended).await;
+                continue;
+            }
+            let since = lock(&self.shared.last_written).elapsed();
+            if since >= QUIET {
+                return;
+            }
+            tokio::time::sleep(QUIET - since).await;
+        }
+    }
+
+    /// Keeps [`Layout::prepared_bytes`] of room prepared, a new segment at a time, while
+    /// the spool is quiet and the file system has room. Runs until dropped (a task to
+    /// abort); returns at once if nothing is to be prepared or another call runs.
+    pub async fn prepare(self) {
+        let layout = self.shared.layout;
+        if layout.prepared_bytes == 0 || self.shared.preparer.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _running = Preparer(self.shared.clone());
+        loop {
+            if self.prepared() >= layout.prepared_bytes {
+                let _ = tokio::time::timeout(QUIET, self.shared.ended.notified()).await;
+                continue;
+            }
+            self.quiet().await;
+            if self.prepared() >= layout.prepared_bytes {
+                continue;
+            }
+            let root = self.shared.root.clone();
+            let free = tokio::task::spawn_blocking(move || available(&root))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r);
+            match free {
+                Ok(free) if free >= layout.segment_bytes.saturating_add(KEEP_FREE) => {}
+                Ok(free) => {
+                    tracing::warn!(free, "too little disk free to prepare a spool segment");
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell the spool's free disk");
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    continue;
+                }
+            }
+            self.shared.preparing.store(true, Ordering::SeqCst);
+            let prepared = self.prepare_segment().await;
+            let (segment, outcome) = prepared;
+            if let Err(e) = &outcome {
+                tracing::warn!(error = %e, "preparing a spool segment");
+            }
+            // One cut short is still a segment, with the room it got.
+            if let Some(segment) = segment {
+                lock(&self.shared.idle).push(segment);
+            }
+            let failed = outcome.is_err();
+            self.shared.preparing.store(false, Ordering::SeqCst);
+            if failed {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        }
+    }
+
+    /// Makes a new segment and fills it with zeros, a piece at a time whenever the spool
+    /// is quiet, then syncs it. Gives back the segment as far as it got, and how it ended.
+    async fn prepare_segment(&self) -> (Option<Segment>, std::io::Result<()>) {
+        let root = self.shared.root.clone();
+        let number = self.shared.next.fetch_add(1, Ordering::Relaxed);
+        let made = tokio::task::spawn_blocking(move || create_segment(&root, number))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        let mut segment = match made {
+            Ok(segment) => segment,
+            Err(e) => return (None, Err(e)),
+        };
+        tracing::debug!(segment = %segment.relative, "preparing a spool segment");
+        let length = self.shared.layout.segment_bytes;
+        while segment.length < length {
+            self.quiet().await;
+            let (file, at) = (segment.file.clone(), segment.length);
+            let n = usize::try_from((length - at).min(ZEROS_AT_ONCE as u64)).expect("small");
+            let written = tokio::task::spawn_blocking(move || write_zeros(&file, at, n))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r);
+            if let Err(e) = written {
+                segment.length = segment.file.metadata().map_or(at, |m| m.len());
+                return (Some(segment), Err(e));
+            }
+            segment.length += n as u64;
+        }
+        let file = segment.file.clone();
+        let synced = tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        tracing::debug!(segment = %segment.relative, "spool segment prepared");
+        (Some(segment), synced)
     }
 }
 
@@ -396,6 +683,7 @@ enum State {
 #[derive(Debug)]
 pub struct Incoming {
     spool: Spool,
+    _writer: Writer,
     /// Taken back by [`Incoming::keep`] and [`Incoming::discard`].
     segment: Option<Segment>,
     sender: Sender,
@@ -413,6 +701,14 @@ impl Incoming {
 
     fn segment_mut(&mut self) -> &mut Segment {
         self.segment.as_mut().expect("held until kept or discarded")
+    }
+
+    /// Takes the segment back, knowing how long the file has grown.
+    fn release(&mut self) -> Option<Segment> {
+        let end = self.start + HEADER + self.written;
+        let mut segment = self.segment.take()?;
+        segment.length = segment.length.max(end);
+        Some(segment)
     }
 
     /// Appends bytes. They go to the segment (the page cache, not the disk) every 128 KiB,
@@ -462,7 +758,7 @@ impl Incoming {
     /// Where the instance's bytes are (all of them once flushed).
     pub fn stored(&self) -> Stored {
         Stored {
-            path: self.spool.root.join(&self.segment().relative),
+            path: self.spool.shared.root.join(&self.segment().relative),
             offset: self.start + HEADER,
             length: self.written,
         }
@@ -502,7 +798,7 @@ impl Incoming {
 
     /// Keeps the record: the segment's next record goes after it.
     pub fn keep(mut self) {
-        if let Some(mut segment) = self.segment.take() {
+        if let Some(mut segment) = self.release() {
             segment.end = self.start + HEADER + self.written;
             self.spool.give_back(segment);
         }
@@ -512,7 +808,7 @@ impl Incoming {
     /// has its header wiped and synced first, so that it is not found again. If that
     /// fails, the segment is closed instead.
     pub async fn discard(mut self) {
-        let Some(segment) = self.segment.take() else {
+        let Some(segment) = self.release() else {
             return;
         };
         if self.state == State::Finished {
@@ -535,7 +831,7 @@ impl Drop for Incoming {
     /// Given up without a word (its task was cancelled): an unfinished record is written
     /// over; a finished one might be indexed, so its segment takes no more records.
     fn drop(&mut self) {
-        if let Some(segment) = self.segment.take() {
+        if let Some(segment) = self.release() {
             if self.state == State::Writing {
                 self.spool.give_back(segment);
             }
@@ -577,7 +873,7 @@ mod tests {
     #[tokio::test]
     async fn kept_records_read_back_and_are_found_again_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path()).unwrap();
+        let spool = Spool::open(dir.path(), Layout::default()).unwrap();
         assert!(spool.recover(&HashMap::new()).unwrap().is_empty());
         let first: Vec<u8> = (0..700_000_u32).map(|i| (i % 251) as u8).collect();
         let second = b"a small one".to_vec();
@@ -598,7 +894,7 @@ mod tests {
         );
 
         // After a restart, what the index names is skipped and the rest found again.
-        let again = Spool::open(dir.path()).unwrap();
+        let again = Spool::open(dir.path(), Layout::default()).unwrap();
         let indexed = HashMap::from([(place_a.0.clone(), stored_a.offset + stored_a.length)]);
         let found = again.recover(&indexed).unwrap();
         assert_eq!(found.len(), 1);
@@ -618,7 +914,7 @@ mod tests {
     #[tokio::test]
     async fn discarded_unfinished_and_damaged_records_are_not_records() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path()).unwrap();
+        let spool = Spool::open(dir.path(), Layout::default()).unwrap();
         spool.recover(&HashMap::new()).unwrap();
         // Finished, then discarded (a duplicate, or the index refused it): wiped.
         let a = put(&spool, &[1_u8; 200_000]).await;
@@ -644,16 +940,106 @@ mod tests {
         file.write_all_at(&[9_u8], stored_d.offset + 10).unwrap();
         assert_eq!(Spool::records(dir.path()).unwrap().len(), 1);
         // And a restart appends after the last good record.
-        let again = Spool::open(dir.path()).unwrap();
+        let again = Spool::open(dir.path(), Layout::default()).unwrap();
         assert!(again.recover(&HashMap::new()).unwrap().len() == 1);
         let f = put(&again, b"after").await;
         assert_eq!(f.stored().offset, stored_d.offset);
     }
 
+    const MIB: u64 = 1024 * 1024;
+
+    /// Waits until `spool` has `bytes` prepared and prepares nothing more.
+    async fn until_prepared(spool: &Spool, bytes: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while spool.prepared() < bytes || spool.preparing() {
+            assert!(
+                Instant::now() < deadline,
+                "only {} prepared",
+                spool.prepared()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn lengths(root: &Path) -> Vec<u64> {
+        segment_numbers(root)
+            .unwrap()
+            .into_iter()
+            .map(|n| std::fs::metadata(root.join(segment_name(n))).unwrap().len())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn segments_are_prepared_while_quiet_and_records_fill_them_without_growing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout {
+            segment_bytes: MIB,
+            prepared_bytes: MIB + MIB / 2,
+        };
+        let spool = Spool::open(dir.path(), layout).unwrap();
+        spool.recover(&HashMap::new()).unwrap();
+        let preparer = tokio::spawn(spool.clone().prepare());
+        until_prepared(&spool, MIB + MIB / 2).await;
+        // A second preparer of the same spool does nothing.
+        tokio::time::timeout(Duration::from_secs(1), spool.clone().prepare())
+            .await
+            .expect("returns at once");
+        // Two segments, each its full length of zeros after its header.
+        assert_eq!(lengths(dir.path()), vec![MIB, MIB]);
+        let bytes = std::fs::read(dir.path().join(segment_name(1))).unwrap();
+        assert!(bytes[HEADER as usize..].iter().all(|&b| b == 0));
+        assert!(Spool::records(dir.path()).unwrap().is_empty());
+        assert_eq!(spool.prepared(), 2 * (MIB - HEADER));
+
+        // A record goes into a prepared segment, which does not grow.
+        let first: Vec<u8> = (0..600_000_u32).map(|i| (i % 253) as u8).collect();
+        let mut a = spool.begin(sender()).await.unwrap();
+        a.write(&first).unwrap();
+        // Nothing is prepared while an instance arrives, nor for a second after.
+        tokio::time::sleep(QUIET + Duration::from_millis(300)).await;
+        assert!(!spool.preparing());
+        assert_eq!(lengths(dir.path()).len(), 2);
+        a.finish().await.unwrap();
+        let stored_a = a.stored();
+        a.keep();
+        assert_eq!(stored_a.read().unwrap(), first);
+        assert_eq!(std::fs::metadata(&stored_a.path).unwrap().len(), MIB);
+        assert_eq!(Spool::records(dir.path()).unwrap(), vec![stored_a.clone()]);
+        // Less than 1.5 MiB of room is left: once quiet, a third segment is prepared.
+        assert!(spool.prepared() < MIB + MIB / 2);
+        until_prepared(&spool, MIB + MIB / 2).await;
+        assert_eq!(lengths(dir.path()), vec![MIB, MIB, MIB]);
+        preparer.abort();
+        let _ = preparer.await;
+        assert!(!spool.preparing());
+
+        // After a restart the room is known again from the files, and the next record
+        // goes where the most is.
+        let again = Spool::open(dir.path(), layout).unwrap();
+        let found = again.recover(&HashMap::new()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].stored, stored_a);
+        assert_eq!(again.prepared(), spool.prepared());
+        let b = put(&again, b"second").await;
+        assert_ne!(b.stored().path, stored_a.path);
+        b.keep();
+        // A record that passes a segment's end grows it, and closes it.
+        let big = vec![7_u8; (MIB + MIB / 2) as usize];
+        let c = put(&again, &big).await;
+        let stored_c = c.stored();
+        c.keep();
+        assert_eq!(stored_c.read().unwrap(), big);
+        assert!(std::fs::metadata(&stored_c.path).unwrap().len() > MIB);
+        let d = put(&again, b"fourth").await;
+        assert_ne!(d.stored().path, stored_c.path);
+        d.keep();
+        assert_eq!(Spool::records(dir.path()).unwrap().len(), 4);
+    }
+
     #[tokio::test]
     async fn concurrent_writers_use_their_own_segments() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path()).unwrap();
+        let spool = Spool::open(dir.path(), Layout::default()).unwrap();
         spool.recover(&HashMap::new()).unwrap();
         let mut a = spool.begin(sender()).await.unwrap();
         let mut b = spool.begin(sender()).await.unwrap();
@@ -669,7 +1055,7 @@ mod tests {
         assert_eq!(sb.read().unwrap(), b"two");
         // A segment header a crash cut short is removed at the next start.
         std::fs::write(dir.path().join("segments/00000009.seg"), b"DKSEG").unwrap();
-        let again = Spool::open(dir.path()).unwrap();
+        let again = Spool::open(dir.path(), Layout::default()).unwrap();
         assert_eq!(again.recover(&HashMap::new()).unwrap().len(), 2);
         assert!(!dir.path().join("segments/00000009.seg").exists());
     }

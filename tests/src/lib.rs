@@ -122,6 +122,10 @@ impl TestDb {
         config.http.listen = "127.0.0.1:0".parse().expect("an address");
         config.imaging.listen = Some("127.0.0.1:0".parse().expect("an address"));
         config.signaling.media_listen = Some("127.0.0.1:0".parse().expect("an address"));
+        // Small spool segments, a few prepared: every test relay prepares them as a
+        // deployed one does, without writing half a gigabyte of zeros each.
+        config.imaging.spool_segment_bytes = SPOOL_SEGMENT_BYTES;
+        config.imaging.spool_prepared_bytes = SPOOL_SEGMENT_BYTES;
         config
     }
 
@@ -364,6 +368,9 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
 
 /// How many records the spool under `dicom_dir` holds: instances synced, whether indexed
 /// or not. A refused or cut-off instance leaves none, so this equals the number indexed.
+/// The spool segment size of the tests' configuration ([`TestDb::config`]).
+pub const SPOOL_SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+
 pub fn spool_records(dicom_dir: &Path) -> usize {
     duikou_imaging::spool::Spool::records(dicom_dir)
         .expect("the spool reads")

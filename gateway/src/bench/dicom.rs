@@ -7,6 +7,11 @@
 //! until the destination `storescp` holds the last instance. Targets: (b) within 1.2× of
 //! (a), (c) within 1.5× of (a). Each timed run starts after a `sync`, and the CPU seconds of
 //! the side measured are printed beside the wall times.
+//!
+//! Every timed run, (a) too, also waits until the relay's spool has its room prepared
+//! (`imaging.spool_prepared_bytes`), so that preparing it never falls into a run: the
+//! relay as it is when a study comes after a quiet moment. `--unprepared` measures it
+//! with no room prepared.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -141,6 +146,37 @@ fn dcmtk_to_dcmtk(root: &Path, dir: &Path) -> anyhow::Result<Timed> {
     Ok(Timed { wall, cpu })
 }
 
+/// The value of the metric `name` in a Prometheus text exposition.
+fn metric(exposition: &str, name: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits until the relay's spool has `bytes` of room prepared and prepares nothing more,
+/// as its `/metrics` say.
+async fn spool_prepared(http: &reqwest::Client, base: &str, bytes: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let prepared = metric(&text, "duikou_dicom_spool_prepared_bytes").unwrap_or(0.0);
+        let preparing = metric(&text, "duikou_dicom_spool_preparing").unwrap_or(1.0);
+        if prepared >= bytes as f64 && preparing == 0.0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the spool has {prepared} bytes prepared of {bytes} after five minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Times `run` with the CPU seconds this process (the relay) spent meanwhile.
 async fn relay_timed<F: std::future::Future<Output = anyhow::Result<()>>>(
     run: F,
@@ -185,6 +221,7 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     config.signaling.media_listen = None;
     config.imaging.tls_listen = None;
     let config_is_postgres = config.database_url().starts_with("postgres");
+    let prepared_bytes = config.imaging.spool_prepared_bytes;
     let prepared = crate::startup::prepare(config).await?;
     let (admin, password) = prepared
         .first_admin
@@ -257,7 +294,9 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     let mut ab = Vec::new();
     for r in 0..rounds {
         let dir = root.join(format!("b{r}"));
+        spool_prepared(&http, &base, prepared_bytes).await?;
         let a = dcmtk_to_dcmtk(root, &dir)?;
+        spool_prepared(&http, &base, prepared_bytes).await?;
         let b = relay_timed(async {
             storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
             Ok(())
@@ -280,7 +319,9 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     let mut ac = Vec::new();
     for r in 0..rounds {
         let dir = root.join(format!("c{r}"));
+        spool_prepared(&http, &base, prepared_bytes).await?;
         let a = dcmtk_to_dcmtk(root, &dir)?;
+        spool_prepared(&http, &base, prepared_bytes).await?;
         let c = relay_timed(async {
             storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
             let deadline = Instant::now() + Duration::from_secs(600);
@@ -312,6 +353,14 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
         // With little memory free, every write first makes the kernel reclaim page cache,
         // which slows (a) more than the relay: the ratios look better than they are.
         println!("memory at the start: {free:.1} GiB free, {cached:.1} GiB page cache");
+    }
+    if prepared_bytes > 0 {
+        println!(
+            "spool: {} MiB prepared before each timed run (imaging.spool_prepared_bytes)",
+            prepared_bytes / (1024 * 1024)
+        );
+    } else {
+        println!("spool: no room prepared (--unprepared)");
     }
     println!("{:<52} {:>8} {:>8} {:>8}", "", "seconds", "× (a)", "CPU s");
     let secs = |t: &Timed| t.wall.as_secs_f64();

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 use super::AppState;
@@ -22,6 +22,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    spool_prepared: IntGauge,
+    spool_preparing: IntGauge,
 }
 
 impl Metrics {
@@ -42,12 +44,24 @@ impl Metrics {
             ),
             &["method", "route"],
         )?;
+        let spool_prepared = IntGauge::new(
+            "duikou_dicom_spool_prepared_bytes",
+            "Room prepared in the DICOM spool (zeros written and synced) for instances to come",
+        )?;
+        let spool_preparing = IntGauge::new(
+            "duikou_dicom_spool_preparing",
+            "1 while a DICOM spool segment is being prepared",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(spool_prepared.clone()))?;
+        registry.register(Box::new(spool_preparing.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
+            spool_prepared,
+            spool_preparing,
         })
     }
 }
@@ -74,6 +88,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    let spool = &state.relay.spool;
+    let metrics = &state.metrics;
+    metrics
+        .spool_prepared
+        .set(i64::try_from(spool.prepared()).unwrap_or(i64::MAX));
+    metrics.spool_preparing.set(i64::from(spool.preparing()));
     let mut body = Vec::new();
     let encoder = TextEncoder::new();
     if let Err(e) = encoder.encode(&state.metrics.registry.gather(), &mut body) {

@@ -16,6 +16,7 @@ on_both_backends!(
     bad_input_gets_the_proper_status_or_an_abort_and_leaves_nothing,
     dicom_over_tls_works_with_a_test_certificate,
     large_instances_are_read_while_they_arrive_and_still_checked_whole,
+    the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growing_it,
 );
 
 /// Registers `ae` from `host` for 台山市人民医院; returns the institution's id.
@@ -293,6 +294,102 @@ async fn large_instances_are_read_while_they_arrive_and_still_checked_whole(back
         4,
         "nothing of the refused kept"
     );
+    app.stop().await;
+}
+
+/// The spool's prepared room and whether it is preparing, from the gateway's `/metrics`.
+async fn spool_metrics(app: &TestApp) -> (u64, bool) {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in the metrics"))
+    };
+    (
+        value("duikou_dicom_spool_prepared_bytes"),
+        value("duikou_dicom_spool_preparing") == 1,
+    )
+}
+
+/// Waits until the spool has at least `bytes` prepared and prepares nothing.
+async fn until_prepared(app: &TestApp, bytes: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (prepared, preparing) = spool_metrics(app).await;
+        if prepared >= bytes && !preparing {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{prepared} bytes prepared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The spool's segment files and their lengths.
+fn segments(spool: &std::path::Path) -> Vec<(PathBuf, u64)> {
+    let mut all: Vec<(PathBuf, u64)> = std::fs::read_dir(spool.join("segments"))
+        .unwrap()
+        .flatten()
+        .map(|e| (e.path(), e.metadata().unwrap().len()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// While nothing arrives, the relay fills a segment with zeros (its metrics say so); the
+/// instances that come next go there, and the file does not grow. Once quiet again, the
+/// room used is prepared anew.
+async fn the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growing_it(
+    backend: Backend,
+) {
+    use duikou_tests::SPOOL_SEGMENT_BYTES as SEGMENT;
+    let app = TestApp::spawn(backend).await;
+    let addr = app.dicom.expect("DICOM listens");
+    register(&app, "TAISHAN_CT", "*").await;
+    let spool = app.db.dir.path().join("dicom");
+    until_prepared(&app, SEGMENT - 1024).await;
+    let prepared = segments(&spool);
+    assert_eq!(prepared.len(), 1, "{prepared:?}");
+    assert_eq!(prepared[0].1, SEGMENT, "written to its full length");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (files, uids) = dcmtk::ct_images_of_side(dir.path(), 5, 512);
+    let sent = dcmtk::store(addr, "TAISHAN_CT", "DUIKOU", "1.2.840.10008.1.2.1", &files);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let records = duikou_imaging::spool::Spool::records(&spool).unwrap();
+    assert_eq!(records.len(), 5);
+    for record in &records {
+        assert_eq!(record.path, prepared[0].0, "stored in the prepared segment");
+    }
+    assert_eq!(
+        std::fs::metadata(&prepared[0].0).unwrap().len(),
+        SEGMENT,
+        "which did not grow"
+    );
+    for uid in &uids {
+        let stored = duikou_tests::stored_bytes(&app.db, &spool, uid).await;
+        let file = files.iter().find(|f| dcmtk::describe(f).1 == *uid).unwrap();
+        assert!(data_set(&stored) == data_set(&std::fs::read(file).unwrap()));
+    }
+    // About 2.6 MB of the 4 MiB are used: a second segment is prepared.
+    until_prepared(&app, SEGMENT).await;
+    let now = segments(&spool);
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(now.iter().all(|(_, length)| *length == SEGMENT), "{now:?}");
     app.stop().await;
 }
 

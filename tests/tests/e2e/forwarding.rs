@@ -457,7 +457,11 @@ async fn new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from
         async move { store.institutions_named(name).await.unwrap()[0].id }
     };
     let (county, tertiary) = (named("台山市人民医院").await, named("江门市中心医院").await);
-    let spool = duikou_imaging::spool::Spool::open(&db.dir.path().join("spool")).unwrap();
+    let spool = duikou_imaging::spool::Spool::open(
+        &db.dir.path().join("spool"),
+        duikou_imaging::spool::Layout::default(),
+    )
+    .unwrap();
     let lease = Duration::from_secs(60);
     let (archive, mut handed, wake) = StoreArchive::new(store.clone(), spool, 1, lease);
     let route = NewForward {
