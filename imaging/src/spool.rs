@@ -43,7 +43,7 @@ use rand::RngCore as _;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     /// A segment takes no more records once one ends beyond this many bytes; a prepared
-    /// segment is this long.
+    /// segment has room for this many after its header.
     pub segment_bytes: u64,
     /// Room kept prepared (zeros written and synced) ahead of the writers, in whole
     /// segments; 0 prepares none.
@@ -76,7 +76,7 @@ const WRITE_EVERY: usize = 128 * 1024;
 const DIRECT_FROM: usize = 32 * 1024;
 
 /// The length of a segment's header and of a record's.
-const HEADER: u64 = 64;
+pub const HEADER: u64 = 64;
 
 const SEGMENT_MAGIC: &[u8; 8] = b"DKSEGMT1";
 const RECORD_MAGIC: &[u8; 8] = b"DKRECRD1";
@@ -635,7 +635,7 @@ impl Spool {
             Err(e) => return (None, Err(e)),
         };
         tracing::debug!(segment = %segment.relative, "preparing a spool segment");
-        let length = self.shared.layout.segment_bytes;
+        let length = self.shared.layout.segment_bytes + HEADER;
         while segment.length < length {
             self.quiet().await;
             let (file, at) = (segment.file.clone(), segment.length);
@@ -984,12 +984,12 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), spool.clone().prepare())
             .await
             .expect("returns at once");
-        // Two segments, each its full length of zeros after its header.
-        assert_eq!(lengths(dir.path()), vec![MIB, MIB]);
+        // Two segments, each with a MiB of zeros after its header.
+        assert_eq!(lengths(dir.path()), vec![MIB + HEADER, MIB + HEADER]);
         let bytes = std::fs::read(dir.path().join(segment_name(1))).unwrap();
         assert!(bytes[HEADER as usize..].iter().all(|&b| b == 0));
         assert!(Spool::records(dir.path()).unwrap().is_empty());
-        assert_eq!(spool.prepared(), 2 * (MIB - HEADER));
+        assert_eq!(spool.prepared(), 2 * MIB);
 
         // A record goes into a prepared segment, which does not grow.
         let first: Vec<u8> = (0..600_000_u32).map(|i| (i % 253) as u8).collect();
@@ -1003,12 +1003,15 @@ mod tests {
         let stored_a = a.stored();
         a.keep();
         assert_eq!(stored_a.read().unwrap(), first);
-        assert_eq!(std::fs::metadata(&stored_a.path).unwrap().len(), MIB);
+        assert_eq!(
+            std::fs::metadata(&stored_a.path).unwrap().len(),
+            MIB + HEADER
+        );
         assert_eq!(Spool::records(dir.path()).unwrap(), vec![stored_a.clone()]);
         // Less than 1.5 MiB of room is left: once quiet, a third segment is prepared.
         assert!(spool.prepared() < MIB + MIB / 2);
         until_prepared(&spool, MIB + MIB / 2).await;
-        assert_eq!(lengths(dir.path()), vec![MIB, MIB, MIB]);
+        assert_eq!(lengths(dir.path()), vec![MIB + HEADER; 3]);
         preparer.abort();
         let _ = preparer.await;
         assert!(!spool.preparing());
@@ -1029,7 +1032,7 @@ mod tests {
         let stored_c = c.stored();
         c.keep();
         assert_eq!(stored_c.read().unwrap(), big);
-        assert!(std::fs::metadata(&stored_c.path).unwrap().len() > MIB);
+        assert!(std::fs::metadata(&stored_c.path).unwrap().len() > MIB + HEADER);
         let d = put(&again, b"fourth").await;
         assert_ne!(d.stored().path, stored_c.path);
         d.keep();

@@ -366,11 +366,11 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
-/// How many records the spool under `dicom_dir` holds: instances synced, whether indexed
-/// or not. A refused or cut-off instance leaves none, so this equals the number indexed.
 /// The spool segment size of the tests' configuration ([`TestDb::config`]).
 pub const SPOOL_SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
 
+/// How many records the spool under `dicom_dir` holds: instances synced, whether indexed
+/// or not. A refused or cut-off instance leaves none, so this equals the number indexed.
 pub fn spool_records(dicom_dir: &Path) -> usize {
     duikou_imaging::spool::Spool::records(dicom_dir)
         .expect("the spool reads")

@@ -352,24 +352,32 @@ fn segments(spool: &std::path::Path) -> Vec<(PathBuf, u64)> {
 async fn the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growing_it(
     backend: Backend,
 ) {
+    use duikou_imaging::spool::HEADER;
     use duikou_tests::SPOOL_SEGMENT_BYTES as SEGMENT;
     let app = TestApp::spawn(backend).await;
     let addr = app.dicom.expect("DICOM listens");
     register(&app, "TAISHAN_CT", "*").await;
     let spool = app.db.dir.path().join("dicom");
-    until_prepared(&app, SEGMENT - 1024).await;
+    until_prepared(&app, SEGMENT).await;
     let prepared = segments(&spool);
     assert_eq!(prepared.len(), 1, "{prepared:?}");
-    assert_eq!(prepared[0].1, SEGMENT, "written to its full length");
+    assert_eq!(
+        prepared[0].1,
+        HEADER + SEGMENT,
+        "written to its full length"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let (files, uids) = dcmtk::ct_images_of_side(dir.path(), 5, 512);
-    let sent = dcmtk::store(addr, "TAISHAN_CT", "DUIKOU", "1.2.840.10008.1.2.1", &files);
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    let reference = Storescp::start("REFERENCE");
+    for (to, called) in [(addr, "DUIKOU"), (reference.addr, "REFERENCE")] {
+        let sent = dcmtk::store(to, "TAISHAN_CT", called, "1.2.840.10008.1.2.1", &files);
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
     let records = duikou_imaging::spool::Spool::records(&spool).unwrap();
     assert_eq!(records.len(), 5);
     for record in &records {
@@ -377,19 +385,25 @@ async fn the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growi
     }
     assert_eq!(
         std::fs::metadata(&prepared[0].0).unwrap().len(),
-        SEGMENT,
+        HEADER + SEGMENT,
         "which did not grow"
     );
     for uid in &uids {
         let stored = duikou_tests::stored_bytes(&app.db, &spool, uid).await;
-        let file = files.iter().find(|f| dcmtk::describe(f).1 == *uid).unwrap();
-        assert!(data_set(&stored) == data_set(&std::fs::read(file).unwrap()));
+        let wire = std::fs::read(reference.received(uid).expect("storescp got it")).unwrap();
+        assert!(
+            data_set(&stored) == data_set(&wire),
+            "{uid} is stored whole"
+        );
     }
     // About 2.6 MB of the 4 MiB are used: a second segment is prepared.
     until_prepared(&app, SEGMENT).await;
     let now = segments(&spool);
     assert_eq!(now.len(), 2, "{now:?}");
-    assert!(now.iter().all(|(_, length)| *length == SEGMENT), "{now:?}");
+    assert!(
+        now.iter().all(|(_, length)| *length == HEADER + SEGMENT),
+        "{now:?}"
+    );
     app.stop().await;
 }
 
