@@ -625,12 +625,8 @@ fn number(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Optio
 /// Walks the data set of the spooled instance `stored`, whose file meta says
 /// `transfer_syntax` (see [`crate::walk`]).
 fn walk_file(stored: &Stored, transfer_syntax: &str) -> Result<(), u16> {
-    use std::io::{Read, Seek, SeekFrom};
-    let file = std::fs::File::open(&stored.path).map_err(|_| status::OUT_OF_RESOURCES)?;
-    let mut file = std::io::BufReader::new(file);
-    file.seek(SeekFrom::Start(stored.offset))
-        .map_err(|_| status::OUT_OF_RESOURCES)?;
-    // The file goes on past the record: nothing beyond its length is read.
+    use std::io::Read;
+    let mut file = stored.open().map_err(|_| status::OUT_OF_RESOURCES)?;
     if stored.length < PART10_HEAD as u64 {
         return Err(status::CANNOT_UNDERSTAND);
     }

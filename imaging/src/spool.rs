@@ -75,6 +75,9 @@ const WRITE_EVERY: usize = 128 * 1024;
 /// costs less than copying them into it.
 const DIRECT_FROM: usize = 32 * 1024;
 
+/// Writes end on multiples of this, but for a record's last (see [`Incoming::write`]).
+const PAGE: u64 = 4096;
+
 /// The length of a segment's header and of a record's.
 pub const HEADER: u64 = 64;
 
@@ -93,11 +96,14 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// A reader over the instance's bytes. Blocking.
-    pub fn open(&self) -> std::io::Result<std::io::Take<std::io::BufReader<File>>> {
-        let mut file = std::io::BufReader::new(File::open(&self.path)?);
-        file.seek(SeekFrom::Start(self.offset))?;
-        Ok(file.take(self.length))
+    /// A buffered reader over the instance's bytes, which seeks within them. Blocking.
+    pub fn open(&self) -> std::io::Result<std::io::BufReader<Within>> {
+        Ok(std::io::BufReader::new(Within {
+            file: File::open(&self.path)?,
+            start: self.offset,
+            length: self.length,
+            at: 0,
+        }))
     }
 
     /// All of the instance's bytes. Blocking.
@@ -107,6 +113,46 @@ impl Stored {
         let mut bytes = vec![0_u8; length];
         file.read_exact_at(&mut bytes, self.offset)?;
         Ok(bytes)
+    }
+}
+
+/// The bytes of one stored instance in its file, read with `pread` and never beyond them.
+/// A buffered reader over the whole file would read on past a record's end into what
+/// follows (prepared zeros, not in the page cache once pushed out), and the kernel's
+/// readahead with it, megabytes for each instance.
+#[derive(Debug)]
+pub struct Within {
+    file: File,
+    start: u64,
+    length: u64,
+    /// Where the next read starts, from `start`.
+    at: u64,
+}
+
+impl Read for Within {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.length.saturating_sub(self.at);
+        let n = usize::try_from(left).map_or(buf.len(), |left| left.min(buf.len()));
+        if n == 0 {
+            return Ok(0);
+        }
+        let read = self.file.read_at(&mut buf[..n], self.start + self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
+impl Seek for Within {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let at = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(n) => self.length.checked_add_signed(n),
+            SeekFrom::Current(n) => self.at.checked_add_signed(n),
+        };
+        self.at = at.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "before the start")
+        })?;
+        Ok(self.at)
     }
 }
 
@@ -151,6 +197,24 @@ impl Segment {
     /// Bytes prepared ahead of the next record.
     fn room(&self) -> u64 {
         self.length.saturating_sub(self.end)
+    }
+
+    /// Writes the buffer, which ends at `end` in the file, to the segment and starts
+    /// writing it to the disk: all of it, or (`all` false) up to the last page boundary.
+    fn write_out(&mut self, end: u64, all: bool) -> std::io::Result<()> {
+        let at = end - self.buffer.len() as u64;
+        let upto = if all {
+            self.buffer.len()
+        } else {
+            usize::try_from(end - end % PAGE).map_or(0, |e| e.saturating_sub(at as usize))
+        };
+        if upto == 0 {
+            return Ok(());
+        }
+        self.file.write_all_at(&self.buffer[..upto], at)?;
+        write_back(&self.file, at, upto);
+        self.buffer.drain(..upto);
+        Ok(())
     }
 }
 
@@ -715,23 +779,39 @@ impl Incoming {
     /// from the calling task: a thread hop would cost more than the copy. Large pieces (a
     /// PDU's value, with the PDU sizes senders use) go there straight, not through the
     /// buffer.
+    ///
+    /// Until the record is complete, its bytes reach the segment in writes that end on a
+    /// page boundary (the rest waits in the buffer): a write that covers a page whole never
+    /// makes the kernel read the page's old bytes first, as it must for a partial page no
+    /// longer in the page cache (prepared zeros pushed out of it).
     pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.crc.update(bytes);
-        if bytes.len() >= DIRECT_FROM && self.segment().buffer.is_empty() {
-            let at = self.start + HEADER + self.written;
-            let segment = self.segment();
-            segment.file.write_all_at(bytes, at)?;
-            write_back(&segment.file, at, bytes.len());
-            self.written += bytes.len() as u64;
+        let at = self.start + HEADER + self.written;
+        self.written += bytes.len() as u64;
+        let end = at + bytes.len() as u64;
+        let segment = self.segment.as_mut().expect("held until kept or discarded");
+        if bytes.len() < DIRECT_FROM {
+            segment.buffer.extend_from_slice(bytes);
+            if segment.buffer.len() >= WRITE_EVERY {
+                segment.write_out(end, false)?;
+            }
             return Ok(());
         }
-        let buffer = &mut self.segment_mut().buffer;
-        buffer.extend_from_slice(bytes);
-        let full = buffer.len() >= WRITE_EVERY;
-        self.written += bytes.len() as u64;
-        if full {
-            self.flush()?;
+        // What is buffered, completed to a page boundary; then the bytes up to the last
+        // boundary straight from `bytes`; what follows waits.
+        let aligned = usize::try_from(end - end % PAGE - at).expect("within bytes");
+        let mut from = 0;
+        if !segment.buffer.is_empty() {
+            let to_boundary = usize::try_from((PAGE - at % PAGE) % PAGE).expect("small");
+            from = to_boundary.min(aligned);
+            segment.buffer.extend_from_slice(&bytes[..from]);
+            segment.write_out(at + from as u64, true)?;
         }
+        let direct = &bytes[from..aligned];
+        let direct_at = at + from as u64;
+        segment.file.write_all_at(direct, direct_at)?;
+        write_back(&segment.file, direct_at, direct.len());
+        segment.buffer.extend_from_slice(&bytes[aligned..]);
         Ok(())
     }
 
@@ -743,16 +823,8 @@ impl Incoming {
     /// Hands what is buffered to the segment (so that it can be read back) and starts
     /// writing it to the disk.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        let (start, written) = (self.start, self.written);
-        let segment = self.segment_mut();
-        if segment.buffer.is_empty() {
-            return Ok(());
-        }
-        let at = start + HEADER + written - segment.buffer.len() as u64;
-        segment.file.write_all_at(&segment.buffer, at)?;
-        write_back(&segment.file, at, segment.buffer.len());
-        segment.buffer.clear();
-        Ok(())
+        let end = self.start + HEADER + self.written;
+        self.segment_mut().write_out(end, true)
     }
 
     /// Where the instance's bytes are (all of them once flushed).
@@ -865,6 +937,12 @@ mod tests {
             let (piece, after) = rest.split_at((*size).min(rest.len()));
             incoming.write(piece).unwrap();
             rest = after;
+            // Large pieces leave the segment's bytes ending on a page boundary.
+            let buffered = incoming.segment().buffer.len() as u64;
+            let end = incoming.start + HEADER + incoming.written;
+            if piece.len() >= DIRECT_FROM || buffered >= WRITE_EVERY as u64 {
+                assert!(buffered < PAGE && (end - buffered) % PAGE == 0);
+            }
         }
         incoming.finish().await.unwrap();
         incoming
@@ -885,6 +963,23 @@ mod tests {
         let stored_b = b.stored();
         b.keep();
         assert_eq!(stored_a.read().unwrap(), first);
+        // The reader of a record stops at its end, though the file goes on, and seeks
+        // within it.
+        let mut reader = stored_a.open().unwrap();
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all).unwrap();
+        assert!(all == first);
+        reader.seek(SeekFrom::Start(10)).unwrap();
+        reader.seek_relative(5).unwrap();
+        let mut some = [0_u8; 4];
+        reader.read_exact(&mut some).unwrap();
+        assert_eq!(some[..], first[15..19]);
+        reader.seek(SeekFrom::End(-2)).unwrap();
+        all.clear();
+        reader.read_to_end(&mut all).unwrap();
+        assert_eq!(all, first[first.len() - 2..]);
+        reader.seek(SeekFrom::Start(0)).unwrap();
+        assert!(reader.seek(SeekFrom::Current(-1)).is_err());
         let mut read = Vec::new();
         stored_b.open().unwrap().read_to_end(&mut read).unwrap();
         assert_eq!(read, second);
