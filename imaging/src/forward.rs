@@ -863,6 +863,39 @@ mod tests {
         }
     }
 
+    /// A forward worker with `associations` lanes per destination taking `batch` jobs,
+    /// retrying after `retry_base`; its outcomes, where jobs go to it, and its task.
+    fn worker(
+        associations: usize,
+        batch: i64,
+        retry_base: Duration,
+    ) -> (
+        Arc<Outcomes>,
+        mpsc::Sender<Job>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let config = Arc::new(ForwardConfig {
+            calling_ae_title: "DUIKOU".into(),
+            associations,
+            batch,
+            lease: Duration::from_secs(60),
+            retry_base,
+            retry_max: Duration::from_secs(60),
+            timeout: Duration::from_secs(60),
+            max_pdu_length: 65536,
+            tls: None,
+        });
+        let queue = Arc::new(Outcomes::default());
+        let (handoff, handed) = mpsc::channel(64);
+        let worker = tokio::spawn(run(
+            queue.clone(),
+            config,
+            Arc::new(tokio::sync::Notify::new()),
+            handed,
+        ));
+        (queue, handoff, worker)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_destination_that_hangs_holds_up_its_own_jobs_only() {
         let stored = tempfile::tempdir().unwrap();
@@ -887,25 +920,7 @@ mod tests {
             std::thread::sleep(Duration::from_secs(120));
             drop(held);
         });
-        let config = Arc::new(ForwardConfig {
-            calling_ae_title: "DUIKOU".into(),
-            associations: 1,
-            batch: 2,
-            lease: Duration::from_secs(60),
-            retry_base: Duration::from_secs(1),
-            retry_max: Duration::from_secs(60),
-            timeout: Duration::from_secs(60),
-            max_pdu_length: 65536,
-            tls: None,
-        });
-        let queue = Arc::new(Outcomes::default());
-        let (handoff, handed) = mpsc::channel(64);
-        let worker = tokio::spawn(run(
-            queue.clone(),
-            config,
-            Arc::new(tokio::sync::Notify::new()),
-            handed,
-        ));
+        let (queue, handoff, worker) = worker(1, 2, Duration::from_secs(1));
         // More jobs for the silent destination than its lanes hold, then three for the
         // working one: those arrive although the first still wait.
         for id in 0..8 {
@@ -945,25 +960,7 @@ mod tests {
             port,
             tls: false,
         };
-        let config = Arc::new(ForwardConfig {
-            calling_ae_title: "DUIKOU".into(),
-            associations: 2,
-            batch: 4,
-            lease: Duration::from_secs(60),
-            retry_base: Duration::from_secs(60),
-            retry_max: Duration::from_secs(60),
-            timeout: Duration::from_secs(60),
-            max_pdu_length: 65536,
-            tls: None,
-        });
-        let queue = Arc::new(Outcomes::default());
-        let (handoff, handed) = mpsc::channel(64);
-        let worker = tokio::spawn(run(
-            queue.clone(),
-            config,
-            Arc::new(tokio::sync::Notify::new()),
-            handed,
-        ));
+        let (queue, handoff, worker) = worker(2, 4, Duration::from_secs(60));
         let delivered = |id: i64| queue.of(id) == Some(Attempt::Delivered);
         // Two jobs a moment apart: the second lane asks to associate while the first
         // delivers; the first lane's association ends after a quiet [`IDLE`], and the

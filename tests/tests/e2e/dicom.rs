@@ -240,24 +240,9 @@ async fn large_instances_are_read_while_they_arrive_and_still_checked_whole(back
     assert!(std::fs::metadata(&files[0]).unwrap().len() > 500_000);
     // The fifth is only ever sent cut short.
     let (unsent, unsent_uid) = (files.pop().unwrap(), uids.pop().unwrap());
-    let reference = Storescp::start("REFERENCE");
-    for (to, called) in [(addr, "DUIKOU"), (reference.addr, "REFERENCE")] {
-        let sent = dcmtk::store(to, "TAISHAN_CT", called, "1.2.840.10008.1.2.1", &files);
-        assert!(
-            sent.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sent.stderr)
-        );
-    }
+    let reference = store_here_and_at_a_reference(addr, &files);
     let spool = app.db.dir.path().join("dicom");
-    for uid in &uids {
-        let stored = duikou_tests::stored_bytes(&app.db, &spool, uid).await;
-        let wire = std::fs::read(reference.received(uid).expect("storescp got it")).unwrap();
-        assert!(
-            data_set(&stored) == data_set(&wire),
-            "{uid} is stored whole"
-        );
-    }
+    stored_as_received(&app, &reference, &uids).await;
     let query = "select patient_name, series_instance_uid from dicom_instance
                  where sop_instance_uid = $1";
     let (name, series): (String, String) = duikou_tests::on_db!(app.db, |conn| {
@@ -369,15 +354,7 @@ async fn the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growi
 
     let dir = tempfile::tempdir().unwrap();
     let (files, uids) = dcmtk::ct_images_of_side(dir.path(), 5, 512);
-    let reference = Storescp::start("REFERENCE");
-    for (to, called) in [(addr, "DUIKOU"), (reference.addr, "REFERENCE")] {
-        let sent = dcmtk::store(to, "TAISHAN_CT", called, "1.2.840.10008.1.2.1", &files);
-        assert!(
-            sent.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sent.stderr)
-        );
-    }
+    let reference = store_here_and_at_a_reference(addr, &files);
     let records = duikou_imaging::spool::Spool::records(&spool).unwrap();
     assert_eq!(records.len(), 5);
     for record in &records {
@@ -388,14 +365,7 @@ async fn the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growi
         HEADER + SEGMENT,
         "which did not grow"
     );
-    for uid in &uids {
-        let stored = duikou_tests::stored_bytes(&app.db, &spool, uid).await;
-        let wire = std::fs::read(reference.received(uid).expect("storescp got it")).unwrap();
-        assert!(
-            data_set(&stored) == data_set(&wire),
-            "{uid} is stored whole"
-        );
-    }
+    stored_as_received(&app, &reference, &uids).await;
     // About 2.6 MB of the 4 MiB are used: a second segment is prepared.
     until_prepared(&app, SEGMENT).await;
     let now = segments(&spool);
@@ -405,6 +375,34 @@ async fn the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growi
         "{now:?}"
     );
     app.stop().await;
+}
+
+/// Sends `files` from TAISHAN_CT to the relay at `addr` and to a DCMTK `storescp`, which
+/// is returned: what it received is what the relay should keep.
+fn store_here_and_at_a_reference(addr: std::net::SocketAddr, files: &[PathBuf]) -> Storescp {
+    let reference = Storescp::start("REFERENCE");
+    for (to, called) in [(addr, "DUIKOU"), (reference.addr, "REFERENCE")] {
+        let sent = dcmtk::store(to, "TAISHAN_CT", called, "1.2.840.10008.1.2.1", files);
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+    reference
+}
+
+/// Checks that the relay keeps each of `uids` as `reference` received it.
+async fn stored_as_received(app: &TestApp, reference: &Storescp, uids: &[String]) {
+    let spool = app.db.dir.path().join("dicom");
+    for uid in uids {
+        let stored = duikou_tests::stored_bytes(&app.db, &spool, uid).await;
+        let wire = std::fs::read(reference.received(uid).expect("storescp got it")).unwrap();
+        assert!(
+            data_set(&stored) == data_set(&wire),
+            "{uid} is stored whole"
+        );
+    }
 }
 
 /// (SOP Instance UID, path, transfer syntax) of every indexed instance.
