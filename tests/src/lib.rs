@@ -122,10 +122,11 @@ impl TestDb {
         config.http.listen = "127.0.0.1:0".parse().expect("an address");
         config.imaging.listen = Some("127.0.0.1:0".parse().expect("an address"));
         config.signaling.media_listen = Some("127.0.0.1:0".parse().expect("an address"));
-        // Small spool segments, a few prepared: every test relay prepares them as a
-        // deployed one does, without writing half a gigabyte of zeros each.
+        // Small spool segments, and none prepared: hundreds of relays writing zeros
+        // would slow the timing-sensitive tests running beside them. The tests of the
+        // spool and of crashes ask for one prepared ([`SPOOL_SEGMENT_BYTES`]).
         config.imaging.spool_segment_bytes = SPOOL_SEGMENT_BYTES;
-        config.imaging.spool_prepared_bytes = SPOOL_SEGMENT_BYTES;
+        config.imaging.spool_prepared_bytes = 0;
         config
     }
 
@@ -368,6 +369,43 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
 
 /// The spool segment size of the tests' configuration ([`TestDb::config`]).
 pub const SPOOL_SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The DICOM spool's prepared room and whether it is preparing, from the `/metrics` of
+/// the gateway at `base`.
+pub async fn spool_metrics(base: &str) -> (u64, bool) {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics read");
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in the metrics"))
+    };
+    (
+        value("duikou_dicom_spool_prepared_bytes"),
+        value("duikou_dicom_spool_preparing") == 1,
+    )
+}
+
+/// Waits until the spool of the gateway at `base` has at least `bytes` prepared and
+/// prepares nothing.
+pub async fn until_spool_prepared(base: &str, bytes: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (prepared, preparing) = spool_metrics(base).await;
+        if prepared >= bytes && !preparing {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{prepared} bytes prepared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
 
 /// How many records the spool under `dicom_dir` holds: instances synced, whether indexed
 /// or not. A refused or cut-off instance leaves none, so this equals the number indexed.

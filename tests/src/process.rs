@@ -26,7 +26,8 @@ pub struct Served {
 
 impl Served {
     /// Starts `duikou serve` for `db` on an ephemeral port with `extra` arguments and
-    /// `env` (`DUIKOU_*` settings), and waits until it listens.
+    /// `env` (`DUIKOU_*` settings), and waits until it listens. Its spool is the tests'
+    /// ([`TestDb::config`]): small segments, none prepared unless `env` asks.
     pub fn start(db: &TestDb, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(duikou_binary())
             .arg("serve")
@@ -38,6 +39,12 @@ impl Served {
             .env("DUIKOU_HTTP_LISTEN", "127.0.0.1:0")
             .env("DUIKOU_IMAGING_LISTEN", "127.0.0.1:0")
             .env("DUIKOU_SIGNALING_MEDIA_LISTEN", "127.0.0.1:0")
+            // The tests' spool (see `TestDb::config`), unless `env` says otherwise.
+            .env(
+                "DUIKOU_IMAGING_SPOOL_SEGMENT_BYTES",
+                crate::SPOOL_SEGMENT_BYTES.to_string(),
+            )
+            .env("DUIKOU_IMAGING_SPOOL_PREPARED_BYTES", "0")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

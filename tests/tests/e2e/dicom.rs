@@ -282,44 +282,6 @@ async fn large_instances_are_read_while_they_arrive_and_still_checked_whole(back
     app.stop().await;
 }
 
-/// The spool's prepared room and whether it is preparing, from the gateway's `/metrics`.
-async fn spool_metrics(app: &TestApp) -> (u64, bool) {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} in the metrics"))
-    };
-    (
-        value("duikou_dicom_spool_prepared_bytes"),
-        value("duikou_dicom_spool_preparing") == 1,
-    )
-}
-
-/// Waits until the spool has at least `bytes` prepared and prepares nothing.
-async fn until_prepared(app: &TestApp, bytes: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (prepared, preparing) = spool_metrics(app).await;
-        if prepared >= bytes && !preparing {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{prepared} bytes prepared"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 /// The spool's segment files and their lengths.
 fn segments(spool: &std::path::Path) -> Vec<(PathBuf, u64)> {
     let mut all: Vec<(PathBuf, u64)> = std::fs::read_dir(spool.join("segments"))
@@ -339,11 +301,12 @@ async fn the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growi
 ) {
     use duikou_imaging::spool::HEADER;
     use duikou_tests::SPOOL_SEGMENT_BYTES as SEGMENT;
-    let app = TestApp::spawn(backend).await;
+    use duikou_tests::until_spool_prepared;
+    let app = TestApp::spawn_with(backend, |c| c.imaging.spool_prepared_bytes = SEGMENT).await;
     let addr = app.dicom.expect("DICOM listens");
     register(&app, "TAISHAN_CT", "*").await;
     let spool = app.db.dir.path().join("dicom");
-    until_prepared(&app, SEGMENT).await;
+    until_spool_prepared(&app.base, SEGMENT).await;
     let prepared = segments(&spool);
     assert_eq!(prepared.len(), 1, "{prepared:?}");
     assert_eq!(
@@ -367,7 +330,7 @@ async fn the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growi
     );
     stored_as_received(&app, &reference, &uids).await;
     // About 2.6 MB of the 4 MiB are used: a second segment is prepared.
-    until_prepared(&app, SEGMENT).await;
+    until_spool_prepared(&app.base, SEGMENT).await;
     let now = segments(&spool);
     assert_eq!(now.len(), 2, "{now:?}");
     assert!(

@@ -232,9 +232,12 @@ async fn forwarding_survives_a_kill_9_of_the_relay(backend: Backend) {
         ("DUIKOU_IMAGING_FORWARD_RETRY_BASE_MS", "200"),
         ("DUIKOU_IMAGING_FORWARD_ASSOCIATIONS", "1"),
         ("DUIKOU_IMAGING_FORWARD_BATCH", "4"),
+        // The instances go into a prepared segment: zeros follow the last record.
+        ("DUIKOU_IMAGING_SPOOL_PREPARED_BYTES", "4194304"),
     ];
     let relay = Served::start(&app.db, &[], &env);
     let addr = relay.dicom.expect("the relay speaks DICOM");
+    duikou_tests::until_spool_prepared(&relay.base, duikou_tests::SPOOL_SEGMENT_BYTES).await;
     let sender = {
         let files = files.clone();
         std::thread::spawn(move || {
