@@ -367,6 +367,11 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// How long a test peer's `RTCPeerConnection::close` may take. webrtc-rs's close can
+/// hang for good now and then (as pion's, which it ports, has: pion/webrtc#1430, #2404);
+/// a test that only lets its peer go must not hang with it.
+pub const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The spool segment size of the tests' configuration ([`TestDb::config`]).
 pub const SPOOL_SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
 

@@ -433,7 +433,7 @@ impl MediaPeer {
         if let Some(r) = self.relay {
             r.task.abort();
         }
-        let _ = self.pc.close().await;
+        let _ = tokio::time::timeout(crate::CLOSE_WITHIN, self.pc.close()).await;
         for t in self.tasks {
             t.abort();
         }

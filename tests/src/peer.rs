@@ -220,7 +220,7 @@ impl State {
 
     async fn drop_remote(&self, remote: &str) {
         if let Some(old) = self.remotes.lock().await.remove(remote) {
-            let _ = old.pc.close().await;
+            let _ = tokio::time::timeout(crate::CLOSE_WITHIN, old.pc.close()).await;
         }
     }
 
@@ -533,7 +533,7 @@ impl Peer {
         let _ = self.state.out.send(json!({"v": 1, "type": "leave"}));
         tokio::time::sleep(Duration::from_millis(100)).await;
         for (_, r) in self.state.remotes.lock().await.drain() {
-            let _ = r.pc.close().await;
+            let _ = tokio::time::timeout(crate::CLOSE_WITHIN, r.pc.close()).await;
         }
         self.reader.abort();
         Ok(())
