@@ -863,6 +863,21 @@ mod tests {
         }
     }
 
+    /// A directory for the jobs' files, and a DCMTK `storescp` as PACS storing into the
+    /// other directory, with its target.
+    fn pacs() -> (tempfile::TempDir, tempfile::TempDir, Storescp, Target) {
+        let stored = tempfile::tempdir().unwrap();
+        let received = tempfile::tempdir().unwrap();
+        let (scp, port) = Storescp::start("PACS", received.path());
+        let target = Target {
+            ae_title: "PACS".into(),
+            host: "127.0.0.1".into(),
+            port,
+            tls: false,
+        };
+        (stored, received, scp, target)
+    }
+
     /// A forward worker with `associations` lanes per destination taking `batch` jobs,
     /// retrying after `retry_base`; its outcomes, where jobs go to it, and its task.
     fn worker(
@@ -898,15 +913,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_destination_that_hangs_holds_up_its_own_jobs_only() {
-        let stored = tempfile::tempdir().unwrap();
-        let received = tempfile::tempdir().unwrap();
-        let (_scp, port) = Storescp::start("PACS", received.path());
-        let working = Target {
-            ae_title: "PACS".into(),
-            host: "127.0.0.1".into(),
-            port,
-            tls: false,
-        };
+        let (stored, received, _scp, working) = pacs();
         // Takes connections and never answers an association request.
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let hanging = Target {
@@ -951,15 +958,7 @@ mod tests {
     /// delivering, every job goes through that lane, in order.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_destination_taking_one_association_at_a_time_keeps_no_job_behind_it() {
-        let stored = tempfile::tempdir().unwrap();
-        let received = tempfile::tempdir().unwrap();
-        let (_scp, port) = Storescp::start("PACS", received.path());
-        let target = Target {
-            ae_title: "PACS".into(),
-            host: "127.0.0.1".into(),
-            port,
-            tls: false,
-        };
+        let (stored, _received, _scp, target) = pacs();
         let (queue, handoff, worker) = worker(2, 4, Duration::from_secs(60));
         let delivered = |id: i64| queue.of(id) == Some(Attempt::Delivered);
         // Two jobs a moment apart: the second lane asks to associate while the first

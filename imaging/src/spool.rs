@@ -609,11 +609,6 @@ impl Spool {
         self.shared.preparing.load(Ordering::SeqCst)
     }
 
-    /// How segments are sized and prepared.
-    pub fn layout(&self) -> Layout {
-        self.shared.layout
-    }
-
     /// Waits until no instance is being received and none has been for [`QUIET`].
     async fn quiet(&self) {
         loop {
