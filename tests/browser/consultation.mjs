@@ -198,7 +198,24 @@ await scenario("consultation", async ({ browser }) => {
   await consultant.waitForFunction(() => document.querySelector('video[data-role="requester"]')?.videoWidth > 640, null, { timeout: 20_000 });
   await screenshot(consultant, "room-screen-shared");
   await doctor.locator("#screen").click();
-  await consultant.waitForFunction((width) => document.querySelector('video[data-role="requester"]')?.videoWidth === width, seenByConsultant.width, { timeout: 20_000 });
+  // Every video the doctor sends is the camera again (a camera track has no display
+  // surface), and the consultant's picture is no wider than the camera: the encoder may
+  // send it smaller than at first when the machine is busy, never the screen's width.
+  const cameraWidth = await doctor.waitForFunction(() => {
+    const tracks = window.__pcs.filter((pc) => pc.connectionState !== "closed")
+      .flatMap((pc) => pc.getSenders()).map((s) => s.track).filter((t) => t?.kind === "video");
+    return tracks.length > 0 && tracks.every((t) => t.readyState === "live" && !t.getSettings().displaySurface)
+      && tracks[0].getSettings().width;
+  }, null, { timeout: 20_000 }).then((handle) => handle.jsonValue());
+  assert.ok(cameraWidth <= 640, `the camera sends at most 640 pixels wide (${cameraWidth})`);
+  await consultant.waitForFunction((width) => {
+    const w = document.querySelector('video[data-role="requester"]')?.videoWidth;
+    return w > 0 && w <= width;
+  }, cameraWidth, { timeout: 20_000 }).catch(async (error) => {
+    const now = await consultant.evaluate(() => document.querySelector('video[data-role="requester"]')?.videoWidth);
+    throw new Error(`the consultant sees the camera again (at most ${cameraWidth} wide), not ${now}: ${error.message}`);
+  });
+  await videoPlays(consultant, 'video[data-role="requester"]');
 
   // The doctor's signaling connection drops: the page resumes it, the consultant sees
   // nobody leave, and both videos play on.
