@@ -16,7 +16,7 @@ use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultRe
 use tokio::sync::mpsc;
 
 use crate::dimse::{self, status};
-use crate::spool::Stored;
+use crate::spool::{Stored, read_exact_at, try_cached};
 use crate::walk::PART10_HEAD;
 
 /// Where an instance goes.
@@ -700,26 +700,31 @@ where
 {
     let unreadable = |e: std::io::Error| format!("cannot read the stored instance: {e}");
     let broke = |e: String| format!("the association broke: {e}");
-    // Read in large pieces, each in one blocking call (no thread hop per PDU).
+    // Read in large pieces: here if they are in the page cache (an instance just received
+    // almost always is), else each in one blocking call (no thread hop per PDU).
     let file = Arc::new(std::fs::File::open(&job.stored.path).map_err(unreadable)?);
     let (start, end) = (job.stored.offset, job.stored.offset + job.stored.length);
     let mut at = start;
     let mut first = true;
     loop {
         let length = usize::try_from((end - at).min(PIECE)).unwrap_or(0);
-        let (file, mut piece) = (file.clone(), std::mem::take(&mut buffers.read));
-        buffers.read = tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::FileExt as _;
-            if piece.len() < length {
-                piece.resize(length, 0);
-            }
-            file.read_exact_at(&mut piece[..length], at)?;
-            Ok::<_, std::io::Error>(piece)
-        })
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|read| read)
-        .map_err(unreadable)?;
+        if buffers.read.len() < length {
+            buffers.read.resize(length, 0);
+        }
+        let cached = try_cached(|| read_exact_at(&file, &mut buffers.read[..length], at));
+        if cached.is_none() {
+            let (file, mut piece) = (file.clone(), std::mem::take(&mut buffers.read));
+            buffers.read = tokio::task::spawn_blocking(move || {
+                read_exact_at(&file, &mut piece[..length], at)?;
+                Ok::<_, std::io::Error>(piece)
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|read| read)
+            .map_err(unreadable)?;
+        } else if let Some(Err(e)) = cached {
+            return Err(unreadable(e));
+        }
         at += length as u64;
         let last_piece = at >= end;
         let mut bytes = &buffers.read[..length];

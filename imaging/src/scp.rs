@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::dimse::{self, Command, status};
 use crate::sop_classes;
-use crate::spool::{Incoming, Sender, Spool, Stored};
+use crate::spool::{Incoming, Sender, Spool, Stored, read_cached, try_cached};
 use crate::walk::{PART10_HEAD, meta_length};
 
 /// The implementation class UID written into the file meta of stored instances (a UUID
@@ -236,7 +236,22 @@ struct Receiving {
     incoming: Option<Incoming>,
     failure: Option<u16>,
     /// The attributes read while the rest arrives (see [`early`]).
-    early: Option<tokio::task::JoinHandle<Option<InstanceRecord>>>,
+    early: Option<Early>,
+}
+
+/// Attributes read early: read, or being read on the blocking pool.
+enum Early {
+    Read(Option<Box<InstanceRecord>>),
+    Reading(tokio::task::JoinHandle<Option<InstanceRecord>>),
+}
+
+impl Early {
+    async fn get(self) -> Option<InstanceRecord> {
+        match self {
+            Early::Read(record) => record.map(|r| *r),
+            Early::Reading(reading) => reading.await.ok().flatten(),
+        }
+    }
 }
 
 async fn association<A: Archive>(
@@ -781,7 +796,7 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
     let command = r.command.clone();
     let ts = r.transfer_syntax.clone();
     let early = match r.early {
-        Some(reading) => reading.await.ok().flatten(),
+        Some(early) => early.get().await,
         None => None,
     };
     let (calling_ae, institution_id) = (r.calling_ae, r.institution_id);
@@ -790,22 +805,27 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
         record.institution_id = institution_id;
         record
     };
+    // Both read once the sync has started (they are polled after the record is sealed),
+    // here if the bytes are in the page cache.
     if let Some(record) = early {
-        let walking = tokio::task::spawn_blocking(move || walk_file(&stored, &ts));
-        let walked = async move { walking.await.unwrap_or(Err(status::CANNOT_UNDERSTAND)) };
+        let walked = async move {
+            read_cached(move || walk_file(&stored, &ts))
+                .await
+                .unwrap_or(Err(status::CANNOT_UNDERSTAND))
+        };
         let inspected = std::future::ready(Ok(sender(record)));
         return sync_and_index(archive, route, incoming, inspected, walked).await;
     }
-    let checking = tokio::task::spawn_blocking(move || {
-        inspect(
-            &stored,
-            &command.sop_class_uid,
-            &command.sop_instance_uid,
-            &ts,
-        )
-    });
     let inspected = async move {
-        let record = checking.await.unwrap_or(Err(status::CANNOT_UNDERSTAND))?;
+        let checked = read_cached(move || {
+            inspect(
+                &stored,
+                &command.sop_class_uid,
+                &command.sop_instance_uid,
+                &ts,
+            )
+        });
+        let record = checked.await.unwrap_or(Err(status::CANNOT_UNDERSTAND))?;
         Ok(sender(record))
     };
     sync_and_index(
@@ -818,22 +838,19 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
     .await
 }
 
-/// Starts reading an arriving instance's attributes early (see [`early`]).
-fn read_early(
-    incoming: &mut Incoming,
-    command: &Command,
-    transfer_syntax: &str,
-) -> Option<tokio::task::JoinHandle<Option<InstanceRecord>>> {
+/// Reads an arriving instance's attributes early (see [`early`]): here if what arrived is
+/// in the page cache, as it almost always is, else on the blocking pool.
+fn read_early(incoming: &mut Incoming, command: &Command, transfer_syntax: &str) -> Option<Early> {
     incoming.flush().ok()?;
     let so_far = incoming.stored();
-    let (class, instance, ts) = (
-        command.sop_class_uid.clone(),
-        command.sop_instance_uid.clone(),
-        transfer_syntax.to_owned(),
-    );
-    Some(tokio::task::spawn_blocking(move || {
+    let (class, instance) = (&command.sop_class_uid, &command.sop_instance_uid);
+    if let Some(record) = try_cached(|| early(&so_far, class, instance, transfer_syntax)) {
+        return Some(Early::Read(record.map(Box::new)));
+    }
+    let (class, instance, ts) = (class.clone(), instance.clone(), transfer_syntax.to_owned());
+    Some(Early::Reading(tokio::task::spawn_blocking(move || {
         early(&so_far, &class, &instance, &ts)
-    }))
+    })))
 }
 
 /// Seals the record of `incoming` and, while it is synced, indexes it (queued on

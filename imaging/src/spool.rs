@@ -136,10 +136,98 @@ impl Read for Within {
         if n == 0 {
             return Ok(0);
         }
-        let read = self.file.read_at(&mut buf[..n], self.start + self.at)?;
+        let read = read_at(&self.file, &mut buf[..n], self.start + self.at)?;
         self.at += read as u64;
         Ok(read)
     }
+}
+
+thread_local! {
+    /// Inside [`try_cached`]: whether a read found bytes outside the page cache (`None`
+    /// outside it).
+    static MISSED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `read` (which reads stored instances through [`Stored`] and [`read_exact_at`]) on
+/// this thread if every byte it reads is in the page cache, and again on the blocking pool
+/// if not (see [`try_cached`]).
+pub async fn read_cached<T, F>(read: F) -> std::io::Result<T>
+where
+    T: Send + 'static,
+    F: Fn() -> T + Send + 'static,
+{
+    if let Some(here) = try_cached(&read) {
+        return Ok(here);
+    }
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(std::io::Error::other)
+}
+
+/// Runs `read` with reads of stored instances that fail instead of waiting for the disk
+/// (`preadv2` with `RWF_NOWAIT`); `None` if one did, and whatever `read` made of it is
+/// dropped. An instance just received or about to be sent is almost always in the page
+/// cache, and a hop to the blocking pool for each read costs two context switches and a
+/// wakeup, more than the read; so a read is tried here first. `read` must change nothing
+/// that matters when it fails.
+pub fn try_cached<T>(read: impl FnOnce() -> T) -> Option<T> {
+    /// Ends the try even if `read` panics.
+    struct Trying;
+    impl Drop for Trying {
+        fn drop(&mut self) {
+            MISSED.with(|m| m.set(None));
+        }
+    }
+    let trying = Trying;
+    MISSED.with(|m| m.set(Some(false)));
+    let value = read();
+    let missed = MISSED.with(std::cell::Cell::get) == Some(true);
+    drop(trying);
+    (!missed).then_some(value)
+}
+
+/// `pread`; inside [`try_cached`], one that fails rather than wait for the disk (a short
+/// read is possible then, and the next one fails).
+#[allow(unsafe_code)]
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd as _;
+    if MISSED.with(std::cell::Cell::get).is_none() {
+        return file.read_at(buf, at);
+    }
+    let offset = i64::try_from(at).map_err(std::io::Error::other)?;
+    let io = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: the descriptor is borrowed from a live `File`, and the one iovec names `buf`,
+    // which is borrowed mutably for the call.
+    let read = unsafe { libc::preadv2(file.as_raw_fd(), &io, 1, offset, libc::RWF_NOWAIT) };
+    if read >= 0 {
+        return Ok(read.unsigned_abs());
+    }
+    let error = std::io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EAGAIN) || error.raw_os_error() == Some(libc::EOPNOTSUPP)
+    {
+        MISSED.with(|m| m.set(Some(true)));
+    }
+    Err(error)
+}
+
+/// Reads `buf.len()` bytes of `file` from `at`, as `FileExt::read_exact_at` does
+/// (limited to the page cache inside [`try_cached`]).
+pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut at: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(file, buf, at) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                at += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Seek for Within {
@@ -199,9 +287,10 @@ impl Segment {
         self.length.saturating_sub(self.end)
     }
 
-    /// Writes the buffer, which ends at `end` in the file, to the segment and starts
-    /// writing it to the disk: all of it, or (`all` false) up to the last page boundary.
-    fn write_out(&mut self, end: u64, all: bool) -> std::io::Result<()> {
+    /// Writes the buffer, which ends at `end` in the file, to the segment: all of it, or
+    /// (`all` false) up to the last page boundary. `then` says whether the disk write
+    /// starts now (see [`write_back`]).
+    fn write_out(&mut self, end: u64, all: bool, then: WriteBack) -> std::io::Result<()> {
         let at = end - self.buffer.len() as u64;
         let upto = if all {
             self.buffer.len()
@@ -212,7 +301,9 @@ impl Segment {
             return Ok(());
         }
         self.file.write_all_at(&self.buffer[..upto], at)?;
-        write_back(&self.file, at, upto);
+        if then == WriteBack::Now {
+            write_back(&self.file, at, upto);
+        }
         self.buffer.drain(..upto);
         Ok(())
     }
@@ -275,6 +366,15 @@ impl Drop for Writer {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Whether bytes handed to a segment start their way to the disk at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteBack {
+    /// Now, so that the final sync finds them written.
+    Now,
+    /// With the sync that follows.
+    Later,
 }
 
 /// Starts writing back `length` bytes of `file` from `offset`, without waiting for it
@@ -788,7 +888,7 @@ impl Incoming {
         if bytes.len() < DIRECT_FROM {
             segment.buffer.extend_from_slice(bytes);
             if segment.buffer.len() >= WRITE_EVERY {
-                segment.write_out(end, false)?;
+                segment.write_out(end, false, WriteBack::Now)?;
             }
             return Ok(());
         }
@@ -800,7 +900,7 @@ impl Incoming {
             let to_boundary = usize::try_from((PAGE - at % PAGE) % PAGE).expect("small");
             from = to_boundary.min(aligned);
             segment.buffer.extend_from_slice(&bytes[..from]);
-            segment.write_out(at + from as u64, true)?;
+            segment.write_out(at + from as u64, true, WriteBack::Now)?;
         }
         let direct = &bytes[from..aligned];
         let direct_at = at + from as u64;
@@ -815,11 +915,12 @@ impl Incoming {
         self.written
     }
 
-    /// Hands what is buffered to the segment (so that it can be read back) and starts
-    /// writing it to the disk.
+    /// Hands what is buffered to the segment, so that it can be read back. The disk write
+    /// is left to the sync that follows the record's last bytes: a `sync_file_range` of
+    /// the tail just before it would only cost a system call on the answer's path.
     pub fn flush(&mut self) -> std::io::Result<()> {
         let end = self.start + HEADER + self.written;
-        self.segment_mut().write_out(end, true)
+        self.segment_mut().write_out(end, true, WriteBack::Later)
     }
 
     /// Where the instance's bytes are (all of them once flushed).
@@ -1127,6 +1228,69 @@ mod tests {
         assert_ne!(d.stored().path, stored_c.path);
         d.keep();
         assert_eq!(Spool::records(dir.path()).unwrap().len(), 4);
+    }
+
+    /// Drops `file`'s pages from the page cache (they are clean once synced).
+    #[allow(unsafe_code)]
+    fn uncache(file: &File) {
+        use std::os::fd::AsRawFd as _;
+        file.sync_all().unwrap();
+        // SAFETY: the descriptor is borrowed from a live `File`.
+        let done =
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(done, 0);
+    }
+
+    #[tokio::test]
+    async fn reads_stay_here_while_the_bytes_are_cached_and_go_to_the_pool_when_not() {
+        // On a disk, not in /tmp, which may be a tmpfs (its pages never leave the cache).
+        let disk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp");
+        std::fs::create_dir_all(&disk).unwrap();
+        let dir = tempfile::tempdir_in(&disk).unwrap();
+        let path = dir.path().join("instance");
+        let bytes: Vec<u8> = (0..300_000_u32).map(|n| (n % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let stored = Stored {
+            path: path.clone(),
+            offset: 1000,
+            length: 200_000,
+        };
+        let want = &bytes[1000..201_000];
+        let read_all = |stored: &Stored| {
+            let mut out = Vec::new();
+            stored.open()?.read_to_end(&mut out)?;
+            Ok::<_, std::io::Error>(out)
+        };
+        // Just written: read here, through `Within` and `read_exact_at` alike.
+        let here = try_cached(|| read_all(&stored)).expect("in the page cache");
+        assert_eq!(here.unwrap(), want);
+        let file = File::open(&path).unwrap();
+        let mut buf = vec![0_u8; 200_000];
+        try_cached(|| read_exact_at(&file, &mut buf, 1000))
+            .expect("in the page cache")
+            .unwrap();
+        assert_eq!(buf, want);
+
+        // Pushed out of the page cache: the try gives up, and the pool reads it.
+        uncache(&file);
+        assert!(try_cached(|| read_all(&stored)).is_none());
+        uncache(&file);
+        assert!(try_cached(|| read_exact_at(&file, &mut buf, 1000)).is_none());
+        uncache(&file);
+        let copy = stored.clone();
+        let pooled = read_cached(move || read_all(&copy)).await.unwrap().unwrap();
+        assert_eq!(pooled, want);
+        // Outside a try, reads wait for the disk as ever, on this thread too.
+        uncache(&file);
+        assert_eq!(read_all(&stored).unwrap(), want);
+        uncache(&file);
+        read_exact_at(&file, &mut buf, 1000).unwrap();
+        assert_eq!(buf, want);
+        // A try that panics leaves reads as they were.
+        uncache(&file);
+        let panicked = std::panic::catch_unwind(|| try_cached(|| panic!("in the try")));
+        assert!(panicked.is_err());
+        assert_eq!(read_all(&stored).unwrap(), want);
     }
 
     #[tokio::test]
