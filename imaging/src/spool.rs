@@ -24,7 +24,9 @@
 //! record's header must carry its segment's nonce and a CRC of its bytes.
 //!
 //! Instances are read back as a byte range of a segment ([`Stored`]); an instance kept as a
-//! whole file (offset 0, its length) reads the same way.
+//! whole file (offset 0, its length) reads the same way. Reads of what was just received
+//! are tried on the calling thread with reads that never wait for the disk, and go to the
+//! blocking pool only when the bytes are not in the page cache ([`read_cached`]).
 
 use std::collections::HashMap;
 use std::fs::File;
