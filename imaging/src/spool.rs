@@ -144,6 +144,20 @@ impl Read for Within {
     }
 }
 
+impl Seek for Within {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let at = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(n) => self.length.checked_add_signed(n),
+            SeekFrom::Current(n) => self.at.checked_add_signed(n),
+        };
+        self.at = at.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "before the start")
+        })?;
+        Ok(self.at)
+    }
+}
+
 thread_local! {
     /// Inside [`try_cached`]: whether a read found bytes outside the page cache (`None`
     /// outside it).
@@ -230,20 +244,6 @@ pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut at: u64) -> std::io::R
         }
     }
     Ok(())
-}
-
-impl Seek for Within {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let at = match to {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(n) => self.length.checked_add_signed(n),
-            SeekFrom::Current(n) => self.at.checked_add_signed(n),
-        };
-        self.at = at.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "before the start")
-        })?;
-        Ok(self.at)
-    }
 }
 
 /// Who sent a record: kept in its header so that the index can be rebuilt.
@@ -1275,7 +1275,10 @@ mod tests {
 
         // Pushed out of the page cache: the try gives up, and the pool reads it.
         uncache(&file);
-        assert!(try_cached(|| read_all(&stored)).is_none());
+        assert!(
+            try_cached(|| read_all(&stored)).is_none(),
+            "read here though not cached"
+        );
         uncache(&file);
         assert!(try_cached(|| read_exact_at(&file, &mut buf, 1000)).is_none());
         uncache(&file);
