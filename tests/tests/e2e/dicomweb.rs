@@ -369,6 +369,51 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
         "{problem}"
     );
 
+    // A study named by its accession number alone: QIDO finds it by that number (and
+    // nothing by another), and a read request giving only the number is linked to it.
+    let series_dir = tempfile::tempdir().unwrap();
+    let series = duikou::bench::series::ct_series(series_dir.path(), 2, 64, "TS-ACC-0007").unwrap();
+    let sent = dcmtk::store(
+        relay,
+        "TAISHAN_CT",
+        "DUIKOU",
+        "1.2.840.10008.1.2.1",
+        &series.files,
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let by_number = found(&app, "/studies?AccessionNumber=TS-ACC-0007", &c.doctor).await;
+    assert_eq!(by_number.len(), 1, "{by_number:?}");
+    assert_eq!(value(&by_number[0], "0020000D"), series.study.as_str());
+    assert_eq!(value(&by_number[0], "00080050"), "TS-ACC-0007");
+    assert!(
+        found(&app, "/studies?AccessionNumber=TS-ACC-0008", &c.doctor)
+            .await
+            .is_empty()
+    );
+    let mut body = content();
+    body["accession_number"] = json!("TS-ACC-0007");
+    let (status, r) = app
+        .post(
+            "/api/v1/requests",
+            &c.doctor,
+            json!({"kind": "imaging_read", "content": body}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    ok_step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
+    let list = worklist(c.consultant.clone(), "").await;
+    let linked = list
+        .iter()
+        .find(|s| s["study_instance_uid"] == series.study.as_str())
+        .expect("the study is on the worklist");
+    assert_eq!(linked["request_id"], r["id"], "{linked}");
+    assert_eq!(linked["accession_number"], "TS-ACC-0007");
+    assert_eq!(linked["awaiting_read"], true);
+
     // The worklist is the reading side's; a trainee gets none.
     let (_, trainee) = app.user("jm.trainee", c.tertiary, &["trainee"]).await;
     let (status, _) = app.get("/api/v1/imaging/worklist", &trainee).await;
