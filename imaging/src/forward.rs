@@ -958,6 +958,43 @@ mod tests {
         worker.abort();
     }
 
+    /// A destination gets as many associations at once as configured: each lane opens its
+    /// own, and no more than the lanes. (Destinations that never answer hold each
+    /// connection open, so that the connections counted are the lanes'.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_destination_gets_the_configured_number_of_associations_at_once() {
+        let stored = tempfile::tempdir().unwrap();
+        for associations in [1, 3] {
+            let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let target = Target {
+                ae_title: "SILENT".into(),
+                host: "127.0.0.1".into(),
+                port: silent.local_addr().unwrap().port(),
+                tls: false,
+            };
+            let connected = Arc::new(AtomicUsize::new(0));
+            let counting = connected.clone();
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                for c in silent.incoming() {
+                    held.push(c);
+                    counting.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            let (_queue, handoff, worker) = worker(associations, 2, Duration::from_secs(60));
+            for id in 0..10 {
+                handoff.send(job(id, stored.path(), &target)).await.unwrap();
+            }
+            until("every lane connects", || {
+                connected.load(Ordering::SeqCst) >= associations
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(connected.load(Ordering::SeqCst), associations);
+            worker.abort();
+        }
+    }
+
     /// DCMTK's `storescp` takes one association at a time: a second lane's association
     /// waits until the first lane's ends. No job may wait with it: while one lane is
     /// delivering, every job goes through that lane, in order.

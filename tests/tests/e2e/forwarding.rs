@@ -17,6 +17,7 @@ use crate::requests::pair;
 
 on_both_backends!(
     instances_reach_the_supporters_destination_byte_for_byte,
+    a_study_is_forwarded_while_it_still_arrives,
     an_unreachable_destination_is_retried_until_it_answers,
     forwarding_survives_a_kill_9_of_the_relay,
     what_a_machine_crash_takes_from_the_index_is_found_again_in_the_spool,
@@ -165,6 +166,46 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port()
+}
+
+/// The first images of a study reach the reading hospital while the county's modality
+/// still holds its association open to send the rest: the relay does not wait for the
+/// study to end.
+async fn a_study_is_forwarded_while_it_still_arrives(backend: Backend) {
+    use duikou_tests::scu::{CT, EXPLICIT_LE, Outcome, RawScu};
+    let destination = Storescp::start("JMZX_PACS");
+    let app = TestApp::spawn(backend).await;
+    let relay = app.dicom.expect("DICOM listens");
+    wire(&app, destination.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let series = duikou::bench::series::ct_series(dir.path(), 6, 64, "TS-FWD-0001").unwrap();
+    let received = || std::fs::read_dir(destination.dir.path()).unwrap().count();
+    let mut scu = RawScu::connect(relay, "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
+    let mut send = async |files: &[PathBuf]| {
+        for file in files {
+            let bytes = std::fs::read(file).unwrap();
+            let (_, sop) = dcmtk::describe(file);
+            let outcome = scu.store(CT, &sop, data_set(&bytes)).await;
+            assert_eq!(outcome, Outcome::Status(0), "{}", file.display());
+        }
+    };
+    send(&series.files[..3]).await;
+    // The association stays open, the study half sent: the first three arrive.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of the first 3 arrived",
+            received()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    send(&series.files[3..]).await;
+    scu.release().await;
+    let delivered = all_delivered(&app, 6, Duration::from_secs(30)).await;
+    assert_eq!(delivered.len(), 6);
+    assert_eq!(received(), 6);
+    app.stop().await;
 }
 
 async fn an_unreachable_destination_is_retried_until_it_answers(backend: Backend) {
