@@ -11,7 +11,7 @@ use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::forwarding::{all_delivered, county_sends_for_reading, wire};
+use crate::forwarding::{all_delivered, county_sends_for_reading, send_all, wire};
 use crate::requests::{cast, content, ok_step};
 
 on_both_backends!(
@@ -245,6 +245,16 @@ async fn the_paired_institutions_search_and_read_their_studies_and_nobody_else(b
     app.stop().await;
 }
 
+/// Drafts a request for an imaging read with `content`, as the holder of `token`.
+async fn read_request(app: &TestApp, token: &str, content: Value) -> (StatusCode, Value) {
+    app.post(
+        "/api/v1/requests",
+        token,
+        json!({"kind": "imaging_read", "content": content}),
+    )
+    .await
+}
+
 async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let relay = app.dicom.expect("DICOM listens");
@@ -297,13 +307,7 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
     // The county asks for a read of the CT by its Study Instance UID.
     let mut body = content();
     body["study_instance_uid"] = json!(study);
-    let (status, r) = app
-        .post(
-            "/api/v1/requests",
-            &c.doctor,
-            json!({"kind": "imaging_read", "content": body}),
-        )
-        .await;
+    let (status, r) = read_request(&app, &c.doctor, body).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     let id = r["id"].clone();
     ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
@@ -349,13 +353,7 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
     // A malformed study reference stops submission, naming the field.
     let mut bad = content();
     bad["study_instance_uid"] = json!("not a uid");
-    let (_, r) = app
-        .post(
-            "/api/v1/requests",
-            &c.doctor,
-            json!({"kind": "imaging_read", "content": bad}),
-        )
-        .await;
+    let (_, r) = read_request(&app, &c.doctor, bad).await;
     let (status, problem) = app
         .post(
             &format!("/api/v1/requests/{}/submit", r["id"]),
@@ -373,18 +371,7 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
     // nothing by another), and a read request giving only the number is linked to it.
     let series_dir = tempfile::tempdir().unwrap();
     let series = duikou::bench::series::ct_series(series_dir.path(), 2, 64, "TS-ACC-0007").unwrap();
-    let sent = dcmtk::store(
-        relay,
-        "TAISHAN_CT",
-        "DUIKOU",
-        "1.2.840.10008.1.2.1",
-        &series.files,
-    );
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    send_all(relay, &series.files);
     let by_number = found(&app, "/studies?AccessionNumber=TS-ACC-0007", &c.doctor).await;
     assert_eq!(by_number.len(), 1, "{by_number:?}");
     assert_eq!(value(&by_number[0], "0020000D"), series.study.as_str());
@@ -396,13 +383,7 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
     );
     let mut body = content();
     body["accession_number"] = json!("TS-ACC-0007");
-    let (status, r) = app
-        .post(
-            "/api/v1/requests",
-            &c.doctor,
-            json!({"kind": "imaging_read", "content": body}),
-        )
-        .await;
+    let (status, r) = read_request(&app, &c.doctor, body).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     ok_step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
     let list = worklist(c.consultant.clone(), "").await;

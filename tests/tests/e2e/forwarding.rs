@@ -80,7 +80,8 @@ pub(crate) async fn all_delivered(app: &TestApp, n: usize, patience: Duration) -
     }
 }
 
-fn send_all(addr: SocketAddr, files: &[PathBuf]) {
+/// Sends each of `files` as `TAISHAN_CT` in its own transfer syntax; each must succeed.
+pub(crate) fn send_all(addr: SocketAddr, files: &[PathBuf]) {
     for file in files {
         let (ts, _) = dcmtk::describe(file);
         let sent = dcmtk::store(
