@@ -1,12 +1,28 @@
 //! The storage SOP classes the relay accepts: every one of PS3.4 Annex B that the standard
-//! dictionary names and has not retired (CT, MR, CR, DX, MG, US, NM, PET, XA, RF, secondary capture, SR,
-//! encapsulated PDF, RT, enhanced and multi-frame objects, and the rest).
+//! dictionary names and has not retired (CT, MR, CR, DX, MG, intra-oral, US, NM, PET, XA,
+//! RF, secondary capture, SR, encapsulated PDF, RT, enhanced and multi-frame objects, and
+//! the rest), including the classes "for presentation" and "for processing".
 
 use dicom_dictionary_std::uids;
 
 /// The storage SOP class UIDs, for association negotiation.
 pub const STORAGE: &[&str] = &[
     uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
+    uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PROCESSING,
+    uids::DIGITAL_MAMMOGRAPHY_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::DIGITAL_MAMMOGRAPHY_X_RAY_IMAGE_STORAGE_FOR_PROCESSING,
+    uids::DIGITAL_INTRA_ORAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::DIGITAL_INTRA_ORAL_X_RAY_IMAGE_STORAGE_FOR_PROCESSING,
+    uids::BREAST_PROJECTION_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::BREAST_PROJECTION_X_RAY_IMAGE_STORAGE_FOR_PROCESSING,
+    uids::INTRAVASCULAR_OPTICAL_COHERENCE_TOMOGRAPHY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::INTRAVASCULAR_OPTICAL_COHERENCE_TOMOGRAPHY_IMAGE_STORAGE_FOR_PROCESSING,
+    uids::CT_IMAGE_STORAGE_FOR_PROCESSING,
+    uids::ENHANCED_CT_IMAGE_STORAGE_FOR_PROCESSING,
+    uids::LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE_FOR_PROCESSING,
+    uids::DICOS_DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::DICOS_DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PROCESSING,
     uids::ENCAPSULATED_PDF_STORAGE,
     uids::ENCAPSULATED_CDA_STORAGE,
     uids::ENCAPSULATED_STL_STORAGE,

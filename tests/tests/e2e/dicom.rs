@@ -13,11 +13,78 @@ use serde_json::json;
 on_both_backends!(
     only_registered_callers_from_their_hosts_are_associated,
     stored_instances_are_kept_byte_for_byte_and_indexed_once,
+    the_storage_classes_in_common_use_are_accepted,
     bad_input_gets_the_proper_status_or_an_abort_and_leaves_nothing,
     dicom_over_tls_works_with_a_test_certificate,
     large_instances_are_read_while_they_arrive_and_still_checked_whole,
     the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growing_it,
 );
+
+/// One instance of each storage SOP class issue 5 names that the sample files lack (CR,
+/// DX, MG, US, NM, PT, XA, RF, encapsulated PDF), made from a CT sample relabelled by
+/// DCMTK's `dcmodify`, sent by `storescu` (which proposes each file's class): each is
+/// stored and indexed under its class. (The relay checks no IOD, only that the data set
+/// is the instance the command names.)
+async fn the_storage_classes_in_common_use_are_accepted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let addr = app.dicom.expect("DICOM listens");
+    register(&app, "TAISHAN_CT", "*").await;
+    let classes = [
+        ("CR", "1.2.840.10008.5.1.4.1.1.1"),
+        ("DX", "1.2.840.10008.5.1.4.1.1.1.1"),
+        ("MG", "1.2.840.10008.5.1.4.1.1.1.2"),
+        ("US", "1.2.840.10008.5.1.4.1.1.6.1"),
+        ("NM", "1.2.840.10008.5.1.4.1.1.20"),
+        ("PT", "1.2.840.10008.5.1.4.1.1.128"),
+        ("XA", "1.2.840.10008.5.1.4.1.1.12.1"),
+        ("RF", "1.2.840.10008.5.1.4.1.1.12.2"),
+        ("PDF", "1.2.840.10008.5.1.4.1.1.104.1"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (n, (name, class)) in classes.iter().enumerate() {
+        let file = dir.path().join(format!("{name}.dcm"));
+        std::fs::copy(pydicom_files().join("CT_small.dcm"), &file).unwrap();
+        let modified = std::process::Command::new("dcmodify")
+            .args(["-nb", "-m"])
+            .arg(format!("(0008,0016)={class}"))
+            .arg("-m")
+            .arg(format!("(0008,0018)=2.25.7700{n}"))
+            .arg(&file)
+            .output()
+            .expect("DCMTK's dcmodify (tests/run installs DCMTK)");
+        assert!(
+            modified.status.success(),
+            "{}",
+            String::from_utf8_lossy(&modified.stderr)
+        );
+        let (ts, uid) = dcmtk::describe(&file);
+        assert_eq!(uid, format!("2.25.7700{n}"));
+        let sent = dcmtk::store(
+            addr,
+            "TAISHAN_CT",
+            "DUIKOU",
+            &ts,
+            std::slice::from_ref(&file),
+        );
+        assert!(
+            sent.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+    let query = "select sop_instance_uid, sop_class_uid from dicom_instance order by id";
+    let kept: Vec<(String, String)> = duikou_tests::on_db!(app.db, |conn| sqlx::query_as(query)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap());
+    let want: Vec<(String, String)> = classes
+        .iter()
+        .enumerate()
+        .map(|(n, (_, class))| (format!("2.25.7700{n}"), (*class).to_owned()))
+        .collect();
+    assert_eq!(kept, want);
+    app.stop().await;
+}
 
 /// Registers `ae` from `host` for 台山市人民医院; returns the institution's id.
 async fn register(app: &TestApp, ae: &str, host: &str) -> i64 {
