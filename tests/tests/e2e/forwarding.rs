@@ -19,6 +19,7 @@ on_both_backends!(
     instances_reach_the_supporters_destination_byte_for_byte,
     a_study_is_forwarded_while_it_still_arrives,
     an_unreachable_destination_is_retried_until_it_answers,
+    a_destination_that_refuses_the_relay_is_retried_until_it_accepts,
     forwarding_survives_a_kill_9_of_the_relay,
     what_a_machine_crash_takes_from_the_index_is_found_again_in_the_spool,
     a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear_error,
@@ -65,6 +66,24 @@ async fn forwards(app: &TestApp) -> Vec<Value> {
         .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     list.as_array().unwrap().clone()
+}
+
+/// Waits until `n` forwards have been tried twice or more and wait for another try, each
+/// with a last error that says `why`.
+async fn retried(app: &TestApp, n: usize, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = forwards(app).await;
+        if list.len() == n && list.iter().all(|f| f["attempts"].as_i64().unwrap() >= 2) {
+            for f in &list {
+                assert_eq!(f["state"], "pending", "{f}");
+                assert!(f["last_error"].as_str().unwrap().contains(why), "{f}");
+            }
+            return;
+        }
+        assert!(Instant::now() < deadline, "no retries seen: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until `n` forwards are delivered; returns them.
@@ -209,6 +228,56 @@ async fn a_study_is_forwarded_while_it_still_arrives(backend: Backend) {
     app.stop().await;
 }
 
+/// The reading hospital's PACS is another duikou relay that does not know this one yet:
+/// it refuses the association (calling AE title not recognized). The forwards wait,
+/// retried, with the refusal as their error; once the PACS registers the relay, they
+/// arrive.
+async fn a_destination_that_refuses_the_relay_is_retried_until_it_accepts(backend: Backend) {
+    let pacs = TestApp::spawn_with(backend, |c| c.imaging.ae_title = "JMZX_PACS".into()).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.imaging.forward_retry_base_ms = 200;
+        c.imaging.forward_retry_max_seconds = 1;
+    })
+    .await;
+    let relay = app.dicom.expect("DICOM listens");
+    wire(&app, pacs.dicom.expect("the PACS listens")).await;
+    let files = vec![
+        pydicom_files().join("CT_small.dcm"),
+        pydicom_files().join("MR_small.dcm"),
+    ];
+    send_all(relay, &files);
+
+    retried(&app, 2, "calling AE title not recognized").await;
+
+    // The PACS registers the relay (it calls as DUIKOU): everything arrives there.
+    let jmzx = pacs.institution_id("江门市中心医院").await;
+    let (status, node) = pacs
+        .post(
+            &format!("/api/v1/institutions/{jmzx}/dicom-nodes"),
+            &pacs.admin_token,
+            json!({"ae_title": "DUIKOU", "host": "*"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{node}");
+    let delivered = all_delivered(&app, 2, Duration::from_secs(30)).await;
+    assert!(
+        delivered
+            .iter()
+            .all(|f| f["attempts"].as_i64().unwrap() >= 3)
+    );
+    let kept: Vec<(String,)> = duikou_tests::on_db!(pacs.db, |conn| sqlx::query_as(
+        "select sop_instance_uid from dicom_instance order by sop_instance_uid"
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap());
+    let mut want: Vec<(String,)> = files.iter().map(|f| (dcmtk::describe(f).1,)).collect();
+    want.sort();
+    assert_eq!(kept, want);
+    app.stop().await;
+    pacs.stop().await;
+}
+
 async fn an_unreachable_destination_is_retried_until_it_answers(backend: Backend) {
     let port = free_port();
     let app = TestApp::spawn_with(backend, |c| {
@@ -227,25 +296,7 @@ async fn an_unreachable_destination_is_retried_until_it_answers(backend: Backend
     send_all(relay, &files);
 
     // Nobody listens: the queue shows the attempts and why.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = forwards(&app).await;
-        if list.len() == 3 && list.iter().all(|f| f["attempts"].as_i64().unwrap() >= 2) {
-            for f in &list {
-                assert_eq!(f["state"], "pending", "{f}");
-                assert!(
-                    f["last_error"]
-                        .as_str()
-                        .unwrap()
-                        .contains("cannot associate"),
-                    "{f}"
-                );
-            }
-            break;
-        }
-        assert!(Instant::now() < deadline, "no retries seen: {list:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    retried(&app, 3, "cannot associate").await;
 
     // The destination comes up: everything arrives.
     let destination = Storescp::start_on("JMZX_PACS", port);
