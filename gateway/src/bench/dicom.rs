@@ -6,7 +6,12 @@
 //! last success (every instance synced and indexed); (c) `storescu` through the relay
 //! until the destination `storescp` holds the last instance. Targets: (b) within 1.2× of
 //! (a), (c) within 1.5× of (a). Each timed run starts after a `sync`, and the CPU seconds of
-//! the side measured are printed beside the wall times.
+//! the side measured are printed beside the wall times. What (a)'s `storescp` and (c)'s
+//! destination wrote is removed after each round, so that every round starts with as much
+//! memory free: on a VM whose host takes back freed memory, a round that must have memory
+//! given again runs slower. With the destination keeping every round's files, the (a) of
+//! later rounds ran two to three times slower on such a VM (its copies into the page cache
+//! were that much slower), which flattered the relay.
 //!
 //! Every timed run, (a) too, also waits until the relay's spool has its room prepared
 //! (`imaging.spool_prepared_bytes`), so that preparing it never falls into a run: the
@@ -119,6 +124,26 @@ fn free_memory() -> Option<(f64, f64)> {
             .map(|kb| kb / (1024.0 * 1024.0))
     };
     Some((field("MemFree:")?, field("Cached:")?))
+}
+
+/// Whether this is a VM whose balloon device reports freed memory to the host (virtio
+/// device 5 with feature bit 5, `VIRTIO_BALLOON_F_REPORTING`).
+fn free_page_reporting() -> bool {
+    let Ok(devices) = std::fs::read_dir("/sys/bus/virtio/devices") else {
+        return false;
+    };
+    devices.flatten().any(|d| {
+        let read = |name: &str| std::fs::read_to_string(d.path().join(name)).unwrap_or_default();
+        read("device").trim() == "0x0005" && read("features").as_bytes().get(5) == Some(&b'1')
+    })
+}
+
+/// Removes the files in `dir` (a destination's, between rounds).
+fn empty(dir: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        std::fs::remove_file(entry?.path())?;
+    }
+    Ok(())
 }
 
 fn count(dir: &Path) -> usize {
@@ -325,7 +350,7 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
         let c = relay_timed(async {
             storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
             let deadline = Instant::now() + Duration::from_secs(600);
-            let expected = images * (r + 1);
+            let expected = images;
             while count(&out_c) < expected {
                 if Instant::now() > deadline {
                     bail!("the destination got only {} of {expected}", count(&out_c));
@@ -335,6 +360,8 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
             Ok(())
         })
         .await?;
+        // Removed like (a)'s, so that each round starts with as much memory free.
+        empty(&out_c)?;
         ac.push((a, c));
     }
     drop(scp_c);
@@ -353,6 +380,11 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
         // With little memory free, every write first makes the kernel reclaim page cache,
         // which slows (a) more than the relay: the ratios look better than they are.
         println!("memory at the start: {free:.1} GiB free, {cached:.1} GiB page cache");
+    }
+    if free_page_reporting() {
+        // Memory freed goes back to the host, and the next use of it waits for the host
+        // to give it again: a run that writes into such memory is slower, whichever side.
+        println!("free page reporting: on (a VM whose host takes back freed memory; runs vary)");
     }
     if prepared_bytes > 0 {
         println!(
