@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duikou_imaging::forward::{self, Attempt, ForwardConfig, Job, Queue, Target};
-use duikou_imaging::scp::{self, Archive, Caller, Indexed, InstanceRecord, ScpConfig};
+use duikou_imaging::scp::{self, Archive, Caller, Indexed, InstanceRecord, LastIndexed, ScpConfig};
 use duikou_imaging::spool::Spool;
 use tokio::sync::{Notify, mpsc};
 
@@ -141,6 +141,26 @@ impl Archive for StoreArchive {
             .collect())
     }
 
+    async fn last_indexed(&self) -> Result<Vec<LastIndexed>, String> {
+        let last = self.store.last_indexed().await.map_err(|e| e.to_string())?;
+        Ok(last
+            .into_iter()
+            .map(|(path, offset, length, sop_instance_uid)| LastIndexed {
+                path,
+                offset: u64::try_from(offset).unwrap_or(0),
+                length: u64::try_from(length).unwrap_or(0),
+                sop_instance_uid,
+            })
+            .collect())
+    }
+
+    async fn unindex(&self, sop_instance_uid: &str) -> Result<(), String> {
+        self.store
+            .unindex(sop_instance_uid)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn route(&self, institution_id: i64) -> NewForward {
         forward_target(&self.store, institution_id).await
     }
@@ -149,7 +169,7 @@ impl Archive for StoreArchive {
         &self,
         record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
         route: &NewForward,
-        durable: impl std::future::Future<Output = bool> + Send,
+        sound: impl std::future::Future<Output = bool> + Send,
     ) -> Result<Option<Indexed>, String> {
         // A place among the jobs handed to the forward worker is taken first: with one, the
         // forward is claimed in the same transaction and handed over after the commit,
@@ -169,7 +189,7 @@ impl Archive for StoreArchive {
         };
         let indexed = self
             .store
-            .index_instance(record, route, lease, durable)
+            .index_instance(record, route, lease, sound)
             .await
             .map_err(|e| e.to_string())?;
         Ok(indexed.map(|indexing| match (indexing, kept) {

@@ -142,6 +142,19 @@ pub enum Indexed {
     Duplicate,
 }
 
+/// The last instance the index names in a spool segment ([`Archive::last_indexed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastIndexed {
+    /// The segment, relative to the spool.
+    pub path: String,
+    /// Where the instance's bytes start in it.
+    pub offset: u64,
+    /// How many there are.
+    pub length: u64,
+    /// Its SOP Instance UID.
+    pub sop_instance_uid: String,
+}
+
 /// What the SCP needs from the gateway: who may call, where their instances go, and the
 /// index.
 pub trait Archive: Send + Sync + 'static {
@@ -155,18 +168,27 @@ pub trait Archive: Send + Sync + 'static {
     /// For each segment (relative to the spool) with indexed instances, where the last
     /// of them ends: the index names everything before.
     fn indexed_ends(&self) -> impl Future<Output = Result<HashMap<String, u64>, String>> + Send;
+    /// For each segment (relative to the spool) with indexed instances, the last of them:
+    /// its place and SOP Instance UID. Only it can have been indexed before its record was
+    /// synced (see [`Archive::index`]).
+    fn last_indexed(&self) -> impl Future<Output = Result<Vec<LastIndexed>, String>> + Send;
     /// Indexes the stored instance that `record` gives and queues it on `route`, in one
-    /// transaction committed once `durable` says the instance's spool record is synced;
-    /// if it says not, nothing is indexed and the answer is an error. The index may get
-    /// ready (a connection, a transaction) while `record` is still being worked out; if
-    /// it gives nothing, nothing is written and the answer is `None`. A duplicate may be
-    /// answered before `durable`.
+    /// transaction committed once `sound` says its data set is sound (if it says not,
+    /// nothing is indexed and the answer is an error). The instance's spool record is
+    /// synced meanwhile, and the caller answers only when both are done; should the sync
+    /// fail, the caller takes the instance out again with [`Archive::unindex`]. The index
+    /// may get ready (a connection, a transaction) while `record` is still being worked
+    /// out; if it gives nothing, nothing is written and the answer is `None`. A duplicate
+    /// may be answered before `sound`.
     fn index(
         &self,
         record: impl Future<Output = Option<InstanceRecord>> + Send,
         route: &Self::Route,
-        durable: impl Future<Output = bool> + Send,
+        sound: impl Future<Output = bool> + Send,
     ) -> impl Future<Output = Result<Option<Indexed>, String>> + Send;
+    /// Takes the instance `sop_instance_uid` and its forwards out of the index, in one
+    /// transaction: its spool record was not kept after all.
+    fn unindex(&self, sop_instance_uid: &str) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// Admits registered callers from their hosts, calling this relay's AE title.
@@ -776,7 +798,7 @@ pub fn open(
     options.from_reader(reader).map_err(|e| e.to_string())
 }
 
-/// Finishes a C-STORE: sync while checking, then index. Returns the status.
+/// Finishes a C-STORE: sync while checking and indexing. Returns the status.
 async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 {
     let Some(mut incoming) = r.incoming else {
         return r.failure.unwrap_or(status::OUT_OF_RESOURCES);
@@ -794,6 +816,7 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
     // written meanwhile.
     let stored = incoming.stored();
     let command = r.command.clone();
+    let uid = r.command.sop_instance_uid.clone();
     let ts = r.transfer_syntax.clone();
     let early = match r.early {
         Some(early) => early.get().await,
@@ -814,7 +837,7 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
                 .unwrap_or(Err(status::CANNOT_UNDERSTAND))
         };
         let inspected = std::future::ready(Ok(sender(record)));
-        return sync_and_index(archive, route, incoming, inspected, walked).await;
+        return sync_and_index(archive, route, incoming, &uid, inspected, walked).await;
     }
     let inspected = async move {
         let checked = read_cached(move || {
@@ -832,6 +855,7 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
         archive,
         route,
         incoming,
+        &uid,
         inspected,
         std::future::ready(Ok(())),
     )
@@ -854,14 +878,22 @@ fn read_early(incoming: &mut Incoming, command: &Command, transfer_syntax: &str)
 }
 
 /// Seals the record of `incoming` and, while it is synced, indexes it (queued on
-/// `route`) with what `inspected` finds, committing once the sync is done and `walked`
-/// has found the data set sound. A new instance is kept; a duplicate (its SOP Instance
-/// UID is stored already) is dropped and the answer is success; anything else fails,
-/// and the record goes again. Returns the status.
+/// `route`) with what `inspected` finds, committing once `walked` has found the data set
+/// sound. The answer waits for both: a new instance is kept if its record was synced, and
+/// taken out of the index again if not. A duplicate (its SOP Instance UID is stored
+/// already) is dropped and the answer is success; anything else fails, and the record
+/// goes again. Returns the status.
+///
+/// The commit does not wait for the sync: on a 2-core machine that saved about an eighth
+/// of the time `storescu` takes to send a series. So the index may name a record that a
+/// crash of the machine then takes; such a record can only be the last its segment has
+/// (one writer at a time appends to a segment, and answers before the next record), and
+/// [`recover`] checks those at start.
 async fn sync_and_index<A: Archive>(
     archive: &A,
     route: &A::Route,
     mut incoming: Incoming,
+    sop_instance_uid: &str,
     inspected: impl Future<Output = Result<InstanceRecord, u16>> + Send,
     walked: impl Future<Output = Result<(), u16>> + Send,
 ) -> u16 {
@@ -875,13 +907,8 @@ async fn sync_and_index<A: Archive>(
     let size = i64::try_from(incoming.written()).unwrap_or(i64::MAX);
     let (path, offset) = incoming.place();
     // Four things at once: the sync; the walk; the check; the index rows, written once
-    // the check gives them and committed once the sync and the walk are done.
-    let (tell_synced, synced) = tokio::sync::oneshot::channel();
-    let syncing = async move {
-        let ok = syncing.wait().await.is_ok();
-        let _ = tell_synced.send(ok);
-        ok
-    };
+    // the check gives them and committed once the walk is done.
+    let syncing = async move { syncing.wait().await.is_ok() };
     let (tell_walked, sound) = tokio::sync::oneshot::channel();
     let walking = async move {
         let result = walked.await;
@@ -895,17 +922,25 @@ async fn sync_and_index<A: Archive>(
         let _ = give.send(record);
         Ok::<(), u16>(())
     };
-    let durable = async move {
-        let (synced, sound) = tokio::join!(synced, sound);
-        synced.unwrap_or(false) && sound.unwrap_or(false)
-    };
-    let indexing = archive.index(async move { given.await.ok() }, route, durable);
+    let sound = async move { sound.await.unwrap_or(false) };
+    let indexing = archive.index(async move { given.await.ok() }, route, sound);
     let (synced, walked, checked, indexed) = tokio::join!(syncing, walking, checking, indexing);
     let indexed = indexed.map_err(|e| tracing::error!(error = %e, "cannot index an instance"));
     match (synced, walked.and(checked), indexed) {
         (true, Ok(()), Ok(Some(Indexed::New))) => {
             incoming.keep();
             status::SUCCESS
+        }
+        // Indexed, but its record was not synced: out of the index again. A forward may
+        // be reading it meanwhile, so its bytes stay as they are: dropped unfinished, the
+        // record closes its segment to further records.
+        (false, Ok(()), Ok(Some(Indexed::New))) => {
+            if let Err(e) = archive.unindex(sop_instance_uid).await {
+                // The start after the next crash takes it out ([`recover`]).
+                tracing::error!(error = %e, "cannot take an unsynced instance out of the index");
+            }
+            drop(incoming);
+            status::OUT_OF_RESOURCES
         }
         // Stored before: this copy is not needed, synced or not. (The duplicate is found
         // before the walk of this copy ends; the copy stored is the one answered for.)
@@ -917,8 +952,7 @@ async fn sync_and_index<A: Archive>(
             incoming.discard().await;
             code
         }
-        // The sync or the index failed (the index commits nothing unless the sync
-        // succeeded).
+        // The index failed (and committed nothing).
         _ => {
             incoming.discard().await;
             status::OUT_OF_RESOURCES
@@ -936,22 +970,42 @@ pub async fn keep<A: Archive>(
     incoming: Incoming,
     record: InstanceRecord,
 ) -> u16 {
+    let uid = record.sop_instance_uid.clone();
     let inspected = std::future::ready(Ok(record));
     sync_and_index(
         archive,
         route,
         incoming,
+        &uid,
         inspected,
         std::future::ready(Ok(())),
     )
     .await
 }
 
-/// Indexes the records a crash left in the spool beyond what the index names (synced,
-/// so perhaps answered with success, but not indexed), and opens the spool's segments
-/// for appending. Run once at start, before any association. Returns how many were
-/// indexed now.
+/// Takes out of the index the instances whose spool records a crash took (indexed while
+/// their sync ran, never answered for); then indexes the records a crash left in the
+/// spool beyond what the index names (synced, so perhaps answered with success, but not
+/// indexed), and opens the spool's segments for appending. Run once at start, before any
+/// association. Returns how many were indexed now.
 pub async fn recover<A: Archive>(spool: &Spool, archive: &A) -> Result<usize, String> {
+    // First what a crash took that the index names: the last record of a segment,
+    // committed while its sync ran and never answered for.
+    for last in archive.last_indexed().await? {
+        let stored = spool.stored(
+            &last.path,
+            i64::try_from(last.offset).unwrap_or(i64::MAX),
+            i64::try_from(last.length).unwrap_or(i64::MAX),
+        );
+        let held = tokio::task::spawn_blocking(move || Spool::holds(&stored))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("reading the spool: {e}"))?;
+        if !held {
+            tracing::warn!(segment = %last.path, offset = last.offset, "an indexed instance's spool record was not kept; taken out of the index");
+            archive.unindex(&last.sop_instance_uid).await?;
+        }
+    }
     let ends = archive.indexed_ends().await?;
     let opened = spool.clone();
     let found = tokio::task::spawn_blocking(move || opened.recover(&ends))
@@ -1008,6 +1062,7 @@ pub async fn recover<A: Archive>(spool: &Spool, archive: &A) -> Result<usize, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock;
     use crate::testing::CT;
 
     const SOP: &str = "2.25.4242";
@@ -1096,5 +1151,85 @@ mod tests {
         assert_eq!(early(&so_far, CT, "2.25.1", ts), None);
         let deflated = uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN;
         assert_eq!(early(&so_far, CT, SOP, deflated), None);
+    }
+
+    /// An index in memory: what it names, and what was taken out of it.
+    #[derive(Default)]
+    struct Index {
+        named: std::sync::Mutex<Vec<String>>,
+        taken_out: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Archive for Index {
+        type Route = ();
+        async fn callers(&self) -> Result<HashMap<String, Caller>, String> {
+            Ok(HashMap::new())
+        }
+        async fn route(&self, _institution_id: i64) {}
+        async fn indexed_ends(&self) -> Result<HashMap<String, u64>, String> {
+            Ok(HashMap::new())
+        }
+        async fn last_indexed(&self) -> Result<Vec<LastIndexed>, String> {
+            Ok(Vec::new())
+        }
+        async fn index(
+            &self,
+            record: impl Future<Output = Option<InstanceRecord>> + Send,
+            _route: &(),
+            sound: impl Future<Output = bool> + Send,
+        ) -> Result<Option<Indexed>, String> {
+            let Some(record) = record.await else {
+                return Ok(None);
+            };
+            if !sound.await {
+                return Err("not sound".into());
+            }
+            lock(&self.named).push(record.sop_instance_uid);
+            Ok(Some(Indexed::New))
+        }
+        async fn unindex(&self, sop_instance_uid: &str) -> Result<(), String> {
+            lock(&self.named).retain(|named| named != sop_instance_uid);
+            lock(&self.taken_out).push(sop_instance_uid.to_owned());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_instance_whose_sync_fails_is_taken_out_of_the_index_and_its_bytes_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), crate::spool::Layout::default()).unwrap();
+        spool.recover(&HashMap::new()).unwrap();
+        let index = Index::default();
+        let sender = || Sender {
+            institution_id: 1,
+            calling_ae: "TAISHAN_CT".into(),
+        };
+        let record = |uid: &str| InstanceRecord {
+            sop_instance_uid: uid.into(),
+            ..InstanceRecord::default()
+        };
+        let mut synced = spool.begin(sender()).await.unwrap();
+        synced.write(b"the first instance").unwrap();
+        assert_eq!(
+            keep(&index, &(), synced, record("2.25.1")).await,
+            status::SUCCESS
+        );
+
+        // The disk fails: the index committed the second while its sync ran, and takes it
+        // out again; the answer is a failure.
+        spool.fail_syncs();
+        let mut unsynced = spool.begin(sender()).await.unwrap();
+        unsynced.write(b"the second instance").unwrap();
+        let bytes = unsynced.stored();
+        assert_eq!(
+            keep(&index, &(), unsynced, record("2.25.2")).await,
+            status::OUT_OF_RESOURCES
+        );
+        assert_eq!(*lock(&index.named), ["2.25.1"]);
+        assert_eq!(*lock(&index.taken_out), ["2.25.2"]);
+        // A forward that took it meanwhile may still read it: no record goes over it.
+        let next = spool.begin(sender()).await.unwrap();
+        assert_ne!(next.stored().path, bytes.path);
+        assert_eq!(bytes.read().unwrap(), b"the second instance");
     }
 }

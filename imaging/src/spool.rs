@@ -335,6 +335,9 @@ struct Shared {
     preparing: AtomicBool,
     /// Whether [`Spool::prepare`] runs (once per spool).
     preparer: AtomicBool,
+    /// Whether records' syncs fail, as on a failing disk (tests only).
+    #[cfg(test)]
+    failing: AtomicBool,
 }
 
 /// Marks the preparer gone when its task ends or is aborted.
@@ -582,6 +585,8 @@ impl Spool {
                 ended: tokio::sync::Notify::new(),
                 preparing: AtomicBool::new(false),
                 preparer: AtomicBool::new(false),
+                #[cfg(test)]
+                failing: AtomicBool::new(false),
             }),
         })
     }
@@ -627,6 +632,33 @@ impl Spool {
             }
         }
         Ok(found)
+    }
+
+    /// Whether `stored` is a whole record of its segment: its header is there, with the
+    /// segment's nonce, its length, and the CRC of its bytes. The index may name a record
+    /// before its sync is done (see [`crate::scp`]), so at start the last record the
+    /// index names in each segment is checked with this. Blocking.
+    pub fn holds(stored: &Stored) -> std::io::Result<bool> {
+        let Some(start) = stored.offset.checked_sub(HEADER) else {
+            return Ok(false);
+        };
+        let Some((file, nonce)) = open_segment(&stored.path)? else {
+            return Ok(false);
+        };
+        let end = start + HEADER + stored.length;
+        if start < HEADER || file.metadata()?.len() < end {
+            return Ok(false);
+        }
+        let (records, _) = scan_upto(&file, &nonce, start, end)?;
+        Ok(records
+            .first()
+            .is_some_and(|&(offset, length, _)| offset == stored.offset && length == stored.length))
+    }
+
+    /// Makes every record's sync fail from now on, as on a failing disk.
+    #[cfg(test)]
+    pub(crate) fn fail_syncs(&self) {
+        self.shared.failing.store(true, Ordering::SeqCst);
     }
 
     /// Every record in the spool's segments. Blocking; for checks and tests.
@@ -956,6 +988,12 @@ impl Incoming {
         self.segment().file.write_all_at(&header, self.start)?;
         self.state = State::Finished;
         let file = self.segment().file.clone();
+        #[cfg(test)]
+        if self.spool.shared.failing.load(Ordering::SeqCst) {
+            return Ok(Syncing(tokio::task::spawn(async {
+                Err(std::io::Error::other("a failing disk"))
+            })));
+        }
         Ok(Syncing(tokio::task::spawn_blocking(move || {
             file.sync_data()
         })))
@@ -1346,6 +1384,39 @@ mod tests {
         let (thread, bytes) = read_cached(read).await.unwrap().unwrap();
         assert_ne!(thread, std::thread::current().id());
         assert_eq!(bytes, b"Linux version");
+    }
+
+    #[tokio::test]
+    async fn a_record_is_held_while_its_header_and_bytes_check_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Layout::default()).unwrap();
+        spool.recover(&HashMap::new()).unwrap();
+        let a = put(&spool, b"the first instance").await;
+        let stored_a = a.stored();
+        a.keep();
+        let b = put(&spool, b"the second instance").await;
+        let stored_b = b.stored();
+        b.keep();
+        assert!(Spool::holds(&stored_a).unwrap());
+        assert!(Spool::holds(&stored_b).unwrap());
+        // Not a record's place, or longer than it.
+        let elsewhere = Stored {
+            offset: stored_b.offset + 1,
+            ..stored_b.clone()
+        };
+        assert!(!Spool::holds(&elsewhere).unwrap());
+        let longer = Stored {
+            length: stored_a.length + 1,
+            ..stored_a.clone()
+        };
+        assert!(!Spool::holds(&longer).unwrap());
+        // A byte that never reached the disk, and then a header that never did.
+        let file = File::options().write(true).open(&stored_b.path).unwrap();
+        file.write_all_at(b"X", stored_b.offset + 4).unwrap();
+        assert!(!Spool::holds(&stored_b).unwrap());
+        file.write_all_at(&[0; HEADER as usize], stored_a.offset - HEADER)
+            .unwrap();
+        assert!(!Spool::holds(&stored_a).unwrap());
     }
 
     #[tokio::test]

@@ -333,16 +333,28 @@ impl Store {
         dispatch!(self, imaging::indexed_ends())
     }
 
+    /// For each spool segment with indexed instances, the last of them: its segment,
+    /// offset, size and SOP Instance UID.
+    pub async fn last_indexed(&self) -> Result<Vec<(String, i64, i64, String)>, StoreError> {
+        dispatch!(self, imaging::last_indexed())
+    }
+
+    /// Takes the instance `sop_instance_uid` and its forwards out of the index.
+    pub async fn unindex(&self, sop_instance_uid: &str) -> Result<(), StoreError> {
+        dispatch!(self, imaging::unindex(sop_instance_uid))
+    }
+
     /// Indexes the stored instance `record` gives and queues its forward in one
-    /// transaction, committed once `durable` says the instance is synced (given up if it
-    /// says not); `None` when `record` gave nothing. Given a `lease`, the forward is
-    /// claimed for it at once (the caller hands it to the forward worker itself).
+    /// transaction, committed once `sound` says its data set is sound (given up if it
+    /// says not), while its spool record is synced; `None` when `record` gave nothing.
+    /// Given a `lease`, the forward is claimed for it at once (the caller hands it to the
+    /// forward worker itself).
     pub async fn index_instance(
         &self,
         record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
         forward: &NewForward,
         lease: Option<std::time::Duration>,
-        durable: impl std::future::Future<Output = bool> + Send,
+        sound: impl std::future::Future<Output = bool> + Send,
     ) -> Result<Option<Indexing>, StoreError> {
         // SQLite commits these without a sync (see `Store::Sqlite`); PostgreSQL syncs
         // them: a database server that crashes while the gateway runs would otherwise
@@ -353,11 +365,10 @@ impl Store {
         });
         match self {
             Store::Sqlite { unsynced, .. } => {
-                sqlite::imaging::index_instance(unsynced, record, forward, now, until, durable)
-                    .await
+                sqlite::imaging::index_instance(unsynced, record, forward, now, until, sound).await
             }
             Store::Postgres(pool) => {
-                postgres::imaging::index_instance(pool, record, forward, now, until, durable).await
+                postgres::imaging::index_instance(pool, record, forward, now, until, sound).await
             }
         }
     }

@@ -22,6 +22,7 @@ on_both_backends!(
     a_destination_that_refuses_the_relay_is_retried_until_it_accepts,
     forwarding_survives_a_kill_9_of_the_relay,
     what_a_machine_crash_takes_from_the_index_is_found_again_in_the_spool,
+    what_a_machine_crash_takes_from_the_spool_is_taken_from_the_index,
     a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear_error,
     new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from_it,
 );
@@ -437,6 +438,65 @@ async fn what_a_machine_crash_takes_from_the_index_is_found_again_in_the_spool(b
         );
     }
     let spool = app.db.dir.path().join("dicom");
+    assert_eq!(duikou_tests::spool_records(&spool), files.len());
+    drop(relay);
+    app.stop().await;
+}
+
+async fn what_a_machine_crash_takes_from_the_spool_is_taken_from_the_index(backend: Backend) {
+    use std::os::unix::fs::FileExt as _;
+    let destination = Storescp::start("JMZX_PACS");
+    let app = TestApp::spawn_with(backend, |c| c.imaging.listen = None).await;
+    wire(&app, destination.addr).await;
+    let images = tempfile::tempdir().unwrap();
+    let (files, uids) = dcmtk::ct_images(images.path(), 6);
+    let relay = Served::start(&app.db, &[], &[]);
+    let addr = relay.dicom.expect("the relay speaks DICOM");
+    send_all(addr, &files);
+    all_delivered(&app, files.len(), Duration::from_secs(60)).await;
+    relay.kill();
+
+    // The index commits while the record's sync runs. Say the machine crashed then: the
+    // index kept the last record of its segment, and the disk did not (its header never
+    // got there; nor did its success reach the sender).
+    let (path, offset, lost): (String, i64, String) = duikou_tests::on_db!(app.db, |conn| {
+        sqlx::query_as(
+            "select path, byte_offset, sop_instance_uid from dicom_instance
+             order by byte_offset desc limit 1",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    });
+    let spool = app.db.dir.path().join("dicom");
+    let segment = std::fs::File::options()
+        .write(true)
+        .open(spool.join(&path))
+        .unwrap();
+    let header = u64::try_from(offset).unwrap() - 64;
+    segment.write_all_at(&[0; 64], header).unwrap();
+    segment.sync_all().unwrap();
+    std::fs::remove_file(destination.received(&lost).expect("delivered before")).unwrap();
+
+    // At start it is taken out of the index, with its forward; the rest stay.
+    let relay = Served::start(&app.db, &[], &[]);
+    let indexed: Vec<String> = duikou_tests::on_db!(app.db, |conn| {
+        sqlx::query_scalar("select sop_instance_uid from dicom_instance")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(indexed.len(), files.len() - 1);
+    assert!(!indexed.contains(&lost));
+    assert_eq!(forwards(&app).await.len(), files.len() - 1);
+    assert_eq!(duikou_tests::spool_records(&spool), files.len() - 1);
+
+    // The sender, never answered, sends it again: stored over the lost record, indexed
+    // and forwarded.
+    let file = &files[uids.iter().position(|u| *u == lost).unwrap()];
+    send_all(relay.dicom.unwrap(), std::slice::from_ref(file));
+    all_delivered(&app, files.len(), Duration::from_secs(60)).await;
+    assert!(destination.received(&lost).is_some());
     assert_eq!(duikou_tests::spool_records(&spool), files.len());
     drop(relay);
     app.stop().await;

@@ -57,20 +57,54 @@ pub async fn indexed_ends(pool: &Pool) -> Result<Vec<(String, i64)>, StoreError>
     .await?)
 }
 
+/// For each spool segment with indexed instances, the last of them: its segment,
+/// offset, size and SOP Instance UID.
+pub async fn last_indexed(pool: &Pool) -> Result<Vec<(String, i64, i64, String)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (String, i64, i64, String)>(
+        "select i.path, i.byte_offset, i.size, i.sop_instance_uid from dicom_instance i
+         where i.path like 'segments/%'
+           and i.byte_offset = (select max(l.byte_offset) from dicom_instance l
+                                where l.path = i.path)
+         order by i.path",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Takes the instance `sop_instance_uid` and its forwards out of the index, in one
+/// transaction (nothing else refers to an instance's row).
+pub async fn unindex(pool: &Pool, sop_instance_uid: &str) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "delete from forward_job where instance_id in
+            (select id from dicom_instance where sop_instance_uid = $1)",
+    )
+    .bind(sop_instance_uid)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("delete from dicom_instance where sop_instance_uid = $1")
+        .bind(sop_instance_uid)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Indexes the stored instance `record` gives and queues its forward, in one
 /// transaction; false when its SOP Instance UID was there already (nothing is queued
 /// then), `None` when `record` gives nothing. The connection and transaction are made
 /// ready while `record` is worked out; the rows are written while the instance's spool
-/// record is being synced and committed once `durable` says it is (rolled back if it says
-/// not), so the index never names an instance a crash could take. (On SQLite `pool`
-/// commits without a sync; see `Store::Sqlite`.)
+/// record is being synced and committed once `sound` says its data set is (rolled back if
+/// it says not). The sync goes on meanwhile: the relay takes the instance out again if
+/// the sync fails, and at start if a crash took its record (`duikou_imaging::scp`). (On
+/// SQLite `pool` commits without a sync; see `Store::Sqlite`.)
 pub async fn index_instance(
     pool: &Pool,
     record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
     forward: &NewForward,
     now: DateTime<Utc>,
     lease_until: Option<DateTime<Utc>>,
-    durable: impl std::future::Future<Output = bool> + Send,
+    sound: impl std::future::Future<Output = bool> + Send,
 ) -> Result<Option<Indexing>, StoreError> {
     let mut tx = pool.begin().await?;
     let Some(r) = record.await else {
@@ -143,10 +177,10 @@ pub async fn index_instance(
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    if !durable.await {
+    if !sound.await {
         tx.rollback().await?;
         return Err(StoreError::Abandoned(
-            "the instance's spool record was not synced".into(),
+            "the instance's data set is not sound".into(),
         ));
     }
     tx.commit().await?;
