@@ -342,13 +342,16 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     .await?
     .error_for_status()?;
     let mut ac = Vec::new();
+    // How long after `storescu`'s last success the destination had the last instance.
+    let mut tails = Vec::new();
     for r in 0..rounds {
         let dir = root.join(format!("c{r}"));
         spool_prepared(&http, &base, prepared_bytes).await?;
         let a = dcmtk_to_dcmtk(root, &dir)?;
         spool_prepared(&http, &base, prepared_bytes).await?;
+        let mut sent = Duration::ZERO;
         let c = relay_timed(async {
-            storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
+            sent = storescu(&dir, "BENCH", "DUIKOU", relay.port())?;
             let deadline = Instant::now() + Duration::from_secs(600);
             let expected = images;
             while count(&out_c) < expected {
@@ -363,6 +366,7 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
         // Removed like (a)'s, so that each round starts with as much memory free.
         empty(&out_c)?;
         ac.push((a, c));
+        tails.push(c.wall.saturating_sub(sent));
     }
     drop(scp_c);
     let _ = stop.send(());
@@ -418,6 +422,14 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     };
     let b = report("(b) storescu → relay, last success", &ab);
     let c = report("(c) storescu → relay → storescp, last there", &ac);
+    let tails: Vec<String> = tails
+        .iter()
+        .map(|t| format!("{:.3}", t.as_secs_f64()))
+        .collect();
+    println!(
+        "tail of (c), seconds from storescu's last success to the last instance there: {}",
+        tails.join(", ")
+    );
     println!("median ratios: (b) {b:.2} × (a), (c) {c:.2} × (a)");
     println!("targets: (b) ≤ 1.2 × (a), (c) ≤ 1.5 × (a)");
     println!(
