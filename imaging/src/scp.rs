@@ -906,6 +906,8 @@ async fn sync_and_index<A: Archive>(
     };
     let size = i64::try_from(incoming.written()).unwrap_or(i64::MAX);
     let (path, offset) = incoming.place();
+    // Another copy of this instance being kept is answered for first (its sync runs on).
+    let _keeping = incoming.keeping(sop_instance_uid).await;
     // Four things at once: the sync; the walk; the check; the index rows, written once
     // the check gives them and committed once the walk is done.
     let syncing = async move { syncing.wait().await.is_ok() };
@@ -1181,6 +1183,9 @@ mod tests {
             let Some(record) = record.await else {
                 return Ok(None);
             };
+            if lock(&self.named).contains(&record.sop_instance_uid) {
+                return Ok(Some(Indexed::Duplicate));
+            }
             if !sound.await {
                 return Err("not sound".into());
             }
@@ -1217,7 +1222,7 @@ mod tests {
 
         // The disk fails: the index committed the second while its sync ran, and takes it
         // out again; the answer is a failure.
-        spool.fail_syncs();
+        spool.fail_syncs(1);
         let mut unsynced = spool.begin(sender()).await.unwrap();
         unsynced.write(b"the second instance").unwrap();
         let bytes = unsynced.stored();
@@ -1231,5 +1236,46 @@ mod tests {
         let next = spool.begin(sender()).await.unwrap();
         assert_ne!(next.stored().path, bytes.path);
         assert_eq!(bytes.read().unwrap(), b"the second instance");
+    }
+
+    #[tokio::test]
+    async fn a_second_copy_is_answered_once_the_first_is_kept_or_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), crate::spool::Layout::default()).unwrap();
+        spool.recover(&HashMap::new()).unwrap();
+        let index = Index::default();
+        let copy = |text: &'static [u8]| {
+            let spool = spool.clone();
+            async move {
+                let sender = Sender {
+                    institution_id: 1,
+                    calling_ae: "TAISHAN_CT".into(),
+                };
+                let mut incoming = spool.begin(sender).await.unwrap();
+                incoming.write(text).unwrap();
+                incoming
+            }
+        };
+        let record = || InstanceRecord {
+            sop_instance_uid: "2.25.7".into(),
+            ..InstanceRecord::default()
+        };
+        // Two copies at once; the first's sync fails after the index has named it. The
+        // second is not answered as a duplicate of it: it is kept itself.
+        let (first, second) = (copy(b"first copy").await, copy(b"second copy").await);
+        spool.fail_syncs(1);
+        let (first, second) = tokio::join!(
+            keep(&index, &(), first, record()),
+            keep(&index, &(), second, record())
+        );
+        assert_eq!(first, status::OUT_OF_RESOURCES);
+        assert_eq!(second, status::SUCCESS);
+        assert_eq!(*lock(&index.named), ["2.25.7"]);
+        assert_eq!(*lock(&index.taken_out), ["2.25.7"]);
+        // Kept after all, a third copy is a duplicate, answered at once.
+        let third = copy(b"third copy").await;
+        assert_eq!(keep(&index, &(), third, record()).await, status::SUCCESS);
+        assert_eq!(*lock(&index.named), ["2.25.7"]);
+        assert_eq!(spool.kept_now(), 0);
     }
 }

@@ -335,9 +335,12 @@ struct Shared {
     preparing: AtomicBool,
     /// Whether [`Spool::prepare`] runs (once per spool).
     preparer: AtomicBool,
-    /// Whether records' syncs fail, as on a failing disk (tests only).
+    /// Instances (by SOP Instance UID) being kept now: indexed while their records are
+    /// synced, one writer at a time ([`Incoming::keeping`]).
+    keeping: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// How many records' syncs are still to fail, as on a failing disk (tests only).
     #[cfg(test)]
-    failing: AtomicBool,
+    failing: AtomicUsize,
 }
 
 /// Marks the preparer gone when its task ends or is aborted.
@@ -585,8 +588,9 @@ impl Spool {
                 ended: tokio::sync::Notify::new(),
                 preparing: AtomicBool::new(false),
                 preparer: AtomicBool::new(false),
+                keeping: Mutex::default(),
                 #[cfg(test)]
-                failing: AtomicBool::new(false),
+                failing: AtomicUsize::new(0),
             }),
         })
     }
@@ -655,10 +659,16 @@ impl Spool {
             .is_some_and(|&(offset, length, _)| offset == stored.offset && length == stored.length))
     }
 
-    /// Makes every record's sync fail from now on, as on a failing disk.
+    /// How many instances are being kept now ([`Incoming::keeping`]).
     #[cfg(test)]
-    pub(crate) fn fail_syncs(&self) {
-        self.shared.failing.store(true, Ordering::SeqCst);
+    pub(crate) fn kept_now(&self) -> usize {
+        lock(&self.shared.keeping).len()
+    }
+
+    /// Makes the next `n` records' syncs fail, as on a failing disk.
+    #[cfg(test)]
+    pub(crate) fn fail_syncs(&self, n: usize) {
+        self.shared.failing.store(n, Ordering::SeqCst);
     }
 
     /// Every record in the spool's segments. Blocking; for checks and tests.
@@ -853,6 +863,28 @@ impl Spool {
     }
 }
 
+/// One writer's hold on an instance it keeps ([`Incoming::keeping`]).
+#[derive(Debug)]
+pub struct Keeping {
+    shared: Arc<Shared>,
+    sop_instance_uid: String,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Keeping {
+    fn drop(&mut self) {
+        let mut keeping = lock(&self.shared.keeping);
+        drop(self.held.take());
+        // Nobody else waits for it (the map's is the only reference left): forgotten.
+        if keeping
+            .get(&self.sop_instance_uid)
+            .is_some_and(|one| Arc::strong_count(one) == 1)
+        {
+            keeping.remove(&self.sop_instance_uid);
+        }
+    }
+}
+
 /// A record's sync under way.
 #[derive(Debug)]
 pub struct Syncing(tokio::task::JoinHandle<std::io::Result<()>>);
@@ -989,7 +1021,13 @@ impl Incoming {
         self.state = State::Finished;
         let file = self.segment().file.clone();
         #[cfg(test)]
-        if self.spool.shared.failing.load(Ordering::SeqCst) {
+        if self
+            .spool
+            .shared
+            .failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
             return Ok(Syncing(tokio::task::spawn(async {
                 Err(std::io::Error::other("a failing disk"))
             })));
@@ -1002,6 +1040,25 @@ impl Incoming {
     /// [`Incoming::seal`], and waits for the sync.
     pub async fn finish(&mut self) -> std::io::Result<()> {
         self.seal()?.wait().await
+    }
+
+    /// Waits until no other writer is keeping the instance `sop_instance_uid` (indexing
+    /// it while its record is synced), and keeps the others waiting until the answer is
+    /// dropped. The index commits before the sync is done, so without this a second copy
+    /// could find the first indexed, be answered with success as a duplicate, and then
+    /// the first's sync fail (or the machine crash) and take the instance out again.
+    pub async fn keeping(&self, sop_instance_uid: &str) -> Keeping {
+        let shared = self.spool.shared.clone();
+        let one = lock(&shared.keeping)
+            .entry(sop_instance_uid.to_owned())
+            .or_default()
+            .clone();
+        let held = one.lock_owned().await;
+        Keeping {
+            shared,
+            sop_instance_uid: sop_instance_uid.to_owned(),
+            held: Some(held),
+        }
     }
 
     /// Keeps the record: the segment's next record goes after it.
