@@ -1199,22 +1199,38 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_instance_whose_sync_fails_is_taken_out_of_the_index_and_its_bytes_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
+    /// An empty spool in `dir`, open for writing.
+    fn spool_in(dir: &tempfile::TempDir) -> Spool {
         let spool = Spool::open(dir.path(), crate::spool::Layout::default()).unwrap();
         spool.recover(&HashMap::new()).unwrap();
-        let index = Index::default();
-        let sender = || Sender {
+        spool
+    }
+
+    /// An instance received from Taishan's CT, with `bytes` for its Part 10 file.
+    async fn received(spool: &Spool, bytes: &[u8]) -> Incoming {
+        let sender = Sender {
             institution_id: 1,
             calling_ae: "TAISHAN_CT".into(),
         };
-        let record = |uid: &str| InstanceRecord {
+        let mut incoming = spool.begin(sender).await.unwrap();
+        incoming.write(bytes).unwrap();
+        incoming
+    }
+
+    /// What the index is given for the instance `uid`.
+    fn record(uid: &str) -> InstanceRecord {
+        InstanceRecord {
             sop_instance_uid: uid.into(),
             ..InstanceRecord::default()
-        };
-        let mut synced = spool.begin(sender()).await.unwrap();
-        synced.write(b"the first instance").unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn an_instance_whose_sync_fails_is_taken_out_of_the_index_and_its_bytes_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool_in(&dir);
+        let index = Index::default();
+        let synced = received(&spool, b"the first instance").await;
         assert_eq!(
             keep(&index, &(), synced, record("2.25.1")).await,
             status::SUCCESS
@@ -1223,8 +1239,7 @@ mod tests {
         // The disk fails: the index committed the second while its sync ran, and takes it
         // out again; the answer is a failure.
         spool.fail_syncs(1);
-        let mut unsynced = spool.begin(sender()).await.unwrap();
-        unsynced.write(b"the second instance").unwrap();
+        let unsynced = received(&spool, b"the second instance").await;
         let bytes = unsynced.stored();
         assert_eq!(
             keep(&index, &(), unsynced, record("2.25.2")).await,
@@ -1233,7 +1248,7 @@ mod tests {
         assert_eq!(*lock(&index.named), ["2.25.1"]);
         assert_eq!(*lock(&index.taken_out), ["2.25.2"]);
         // A forward that took it meanwhile may still read it: no record goes over it.
-        let next = spool.begin(sender()).await.unwrap();
+        let next = received(&spool, b"the third instance").await;
         assert_ne!(next.stored().path, bytes.path);
         assert_eq!(bytes.read().unwrap(), b"the second instance");
     }
@@ -1241,40 +1256,27 @@ mod tests {
     #[tokio::test]
     async fn a_second_copy_is_answered_once_the_first_is_kept_or_given_up() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path(), crate::spool::Layout::default()).unwrap();
-        spool.recover(&HashMap::new()).unwrap();
+        let spool = spool_in(&dir);
         let index = Index::default();
-        let copy = |text: &'static [u8]| {
-            let spool = spool.clone();
-            async move {
-                let sender = Sender {
-                    institution_id: 1,
-                    calling_ae: "TAISHAN_CT".into(),
-                };
-                let mut incoming = spool.begin(sender).await.unwrap();
-                incoming.write(text).unwrap();
-                incoming
-            }
-        };
-        let record = || InstanceRecord {
-            sop_instance_uid: "2.25.7".into(),
-            ..InstanceRecord::default()
-        };
         // Two copies at once; the first's sync fails after the index has named it. The
         // second is not answered as a duplicate of it: it is kept itself.
-        let (first, second) = (copy(b"first copy").await, copy(b"second copy").await);
+        let first = received(&spool, b"first copy").await;
+        let second = received(&spool, b"second copy").await;
         spool.fail_syncs(1);
         let (first, second) = tokio::join!(
-            keep(&index, &(), first, record()),
-            keep(&index, &(), second, record())
+            keep(&index, &(), first, record("2.25.7")),
+            keep(&index, &(), second, record("2.25.7"))
         );
         assert_eq!(first, status::OUT_OF_RESOURCES);
         assert_eq!(second, status::SUCCESS);
         assert_eq!(*lock(&index.named), ["2.25.7"]);
         assert_eq!(*lock(&index.taken_out), ["2.25.7"]);
         // Kept after all, a third copy is a duplicate, answered at once.
-        let third = copy(b"third copy").await;
-        assert_eq!(keep(&index, &(), third, record()).await, status::SUCCESS);
+        let third = received(&spool, b"third copy").await;
+        assert_eq!(
+            keep(&index, &(), third, record("2.25.7")).await,
+            status::SUCCESS
+        );
         assert_eq!(*lock(&index.named), ["2.25.7"]);
         assert_eq!(spool.kept_now(), 0);
     }
