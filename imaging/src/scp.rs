@@ -994,11 +994,11 @@ pub async fn recover<A: Archive>(spool: &Spool, archive: &A) -> Result<usize, St
     // First what a crash took that the index names: the last record of a segment,
     // committed while its sync ran and never answered for.
     for last in archive.last_indexed().await? {
-        let stored = spool.stored(
-            &last.path,
-            i64::try_from(last.offset).unwrap_or(i64::MAX),
-            i64::try_from(last.length).unwrap_or(i64::MAX),
-        );
+        let stored = Stored {
+            path: spool.path(std::path::Path::new(&last.path)),
+            offset: last.offset,
+            length: last.length,
+        };
         let held = tokio::task::spawn_blocking(move || Spool::holds(&stored))
             .await
             .map_err(|e| e.to_string())?
