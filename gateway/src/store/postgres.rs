@@ -19,6 +19,10 @@ const RELAXED_COMMIT: Option<&str> = Some("set local synchronous_commit = off");
 /// The ids in a JSON array bound as text, as a subquery (`id in (…)`).
 const IDS_IN_JSON: &str = "select jsonb_array_elements_text($1::jsonb)::bigint";
 
+/// Indexes an instance statement by statement, the connection and transaction made ready
+/// while its attributes are worked out (see `imaging::index_instance`).
+const INDEX_IN_ONE_COMMAND: bool = false;
+
 #[path = "sql/attachments.rs"]
 pub mod attachments;
 #[path = "sql/audit.rs"]

@@ -22,6 +22,10 @@ const RELAXED_COMMIT: Option<&str> = None;
 /// The ids in a JSON array bound as text, as a subquery (`id in (…)`).
 const IDS_IN_JSON: &str = "select value from json_each($1)";
 
+/// Indexes an instance in one command to the database's thread (see
+/// `imaging::index_instance`): every statement is a round trip to that thread.
+const INDEX_IN_ONE_COMMAND: bool = true;
+
 #[path = "sql/attachments.rs"]
 pub mod attachments;
 #[path = "sql/audit.rs"]

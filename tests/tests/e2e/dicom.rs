@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use duikou_tests::dcmtk::{self, Storescp, data_set, pydicom_files};
+use duikou_tests::duikou::store::{ForwardTarget, Indexing, NewForward, Store, StoreError};
 use duikou_tests::scu::{CT, EXPLICIT_LE, Outcome, RawScu};
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
@@ -18,6 +19,7 @@ on_both_backends!(
     dicom_over_tls_works_with_a_test_certificate,
     large_instances_are_read_while_they_arrive_and_still_checked_whole,
     the_spool_prepares_room_while_quiet_and_instances_fill_it_without_growing_it,
+    an_index_that_fails_half_way_leaves_nothing_and_the_next_is_written,
 );
 
 /// One instance of each storage SOP class issue 5 names that the sample files lack (CR,
@@ -713,5 +715,84 @@ async fn dicom_over_tls_works_with_a_test_certificate(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&authenticated.stderr)
     );
+    app.stop().await;
+}
+
+/// An instance's index rows and its forward are written together or not at all (on
+/// SQLite in one command to the database, see `store/sql/imaging.rs`): a forward that
+/// cannot be written (its destination institution is not there) takes the instance's
+/// row with it, and so does a data set found unsound; the database stays writable (the
+/// one connection SQLite's index has is not left inside a transaction), and the same
+/// instance is then indexed as new, and a third time as a duplicate.
+async fn an_index_that_fails_half_way_leaves_nothing_and_the_next_is_written(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let store = Store::connect(&app.db.url, 2).await.unwrap();
+    let record = duikou_imaging::scp::InstanceRecord {
+        sop_instance_uid: "2.25.990001".into(),
+        sop_class_uid: CT.into(),
+        study_instance_uid: "2.25.990002".into(),
+        series_instance_uid: "2.25.990003".into(),
+        modality: "CT".into(),
+        transfer_syntax: EXPLICIT_LE.into(),
+        size: 1024,
+        path: "segments/000000000001".into(),
+        offset: 64,
+        calling_ae: "TAISHAN_CT".into(),
+        institution_id: county,
+        ..Default::default()
+    };
+    let forward = |institution_id| NewForward {
+        target: ForwardTarget {
+            institution_id: Some(institution_id),
+            ae_title: "JMZX_PACS".into(),
+            host: "127.0.0.1".into(),
+            port: 11113,
+            tls: false,
+        },
+        error: None,
+    };
+    let index = |forward: NewForward, sound: bool| {
+        let (store, record) = (&store, record.clone());
+        async move {
+            store
+                .index_instance(async { Some(record) }, &forward, None, async move { sound })
+                .await
+        }
+    };
+    let before = app.db.snapshot().await.unwrap();
+    let nowhere = index(forward(999_999), true).await;
+    assert!(
+        matches!(nowhere, Err(StoreError::Db(_))),
+        "a forward to no institution fails: {nowhere:?}"
+    );
+    assert_eq!(app.db.snapshot().await.unwrap(), before, "nothing is left");
+    let unsound = index(forward(tertiary), false).await;
+    assert!(
+        matches!(unsound, Err(StoreError::Abandoned(_))),
+        "{unsound:?}"
+    );
+    assert_eq!(app.db.snapshot().await.unwrap(), before, "nothing is left");
+    let indexed = index(forward(tertiary), true).await.unwrap();
+    assert!(matches!(indexed, Some(Indexing::New { .. })), "{indexed:?}");
+    let after = app.db.snapshot().await.unwrap();
+    let count = |snapshot: &[(String, i64)], table: &str| {
+        snapshot
+            .iter()
+            .find(|(t, _)| t == table)
+            .map_or(0, |(_, n)| *n)
+    };
+    for table in ["dicom_instance", "forward_job"] {
+        assert_eq!(count(&after, table), count(&before, table) + 1, "{table}");
+    }
+    let again = index(forward(tertiary), true).await.unwrap();
+    assert_eq!(again, Some(Indexing::Duplicate));
+    assert_eq!(
+        app.db.snapshot().await.unwrap(),
+        after,
+        "a duplicate adds nothing"
+    );
+    store.close().await;
     app.stop().await;
 }
