@@ -19,9 +19,24 @@ const RELAXED_COMMIT: Option<&str> = Some("set local synchronous_commit = off");
 /// The ids in a JSON array bound as text, as a subquery (`id in (…)`).
 const IDS_IN_JSON: &str = "select jsonb_array_elements_text($1::jsonb)::bigint";
 
-/// Indexes an instance statement by statement, the connection and transaction made ready
-/// while its attributes are worked out (see `imaging::index_instance`).
-const INDEX_IN_ONE_COMMAND: bool = false;
+/// The index of an instance as one command (see `imaging::index_instance`), from the
+/// instance's insert (parameters 1 to 22, nothing for a duplicate), the forward's columns
+/// and its values after `instance_id` (parameters 23 to 32): one statement, so one
+/// transaction, the forward inserted for the instance's row if one was. One row, the
+/// forward's id; none for a duplicate.
+macro_rules! index_command {
+    ($instance:expr, $forward:expr, $values:expr) => {
+        concat!(
+            "with instance as (",
+            $instance,
+            " returning id) ",
+            $forward,
+            " select id, ",
+            $values,
+            " from instance returning id"
+        )
+    };
+}
 
 #[path = "sql/attachments.rs"]
 pub mod attachments;

@@ -22,9 +22,24 @@ const RELAXED_COMMIT: Option<&str> = None;
 /// The ids in a JSON array bound as text, as a subquery (`id in (…)`).
 const IDS_IN_JSON: &str = "select value from json_each($1)";
 
-/// Indexes an instance in one command to the database's thread (see
-/// `imaging::index_instance`): every statement is a round trip to that thread.
-const INDEX_IN_ONE_COMMAND: bool = true;
+/// The index of an instance as one command (see `imaging::index_instance`), from the
+/// instance's insert (parameters 1 to 22, nothing for a duplicate), the forward's columns
+/// and its values after `instance_id` (parameters 23 to 32): a transaction of several
+/// statements, the forward inserted only if the instance's row was (`changes()` counts
+/// the rows of the insert before it). One row, the forward's id; none for a duplicate.
+macro_rules! index_command {
+    ($instance:expr, $forward:expr, $values:expr) => {
+        concat!(
+            "begin immediate; ",
+            $instance,
+            "; ",
+            $forward,
+            " select last_insert_rowid(), ",
+            $values,
+            " where changes() = 1 returning id; commit"
+        )
+    };
+}
 
 #[path = "sql/attachments.rs"]
 pub mod attachments;

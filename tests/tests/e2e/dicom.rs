@@ -718,8 +718,8 @@ async fn dicom_over_tls_works_with_a_test_certificate(backend: Backend) {
     app.stop().await;
 }
 
-/// An instance's index rows and its forward are written together or not at all (on
-/// SQLite in one command to the database, see `store/sql/imaging.rs`): a forward that
+/// An instance's index rows and its forward are written together or not at all (in one
+/// command to the database, see `store/sql/imaging.rs`): a forward that
 /// cannot be written (its destination institution is not there) takes the instance's
 /// row with it, and so does a data set found unsound; the database stays writable (the
 /// one connection SQLite's index has is not left inside a transaction), and the same

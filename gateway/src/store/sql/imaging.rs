@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use duikou_imaging::scp::InstanceRecord;
-
 use sqlx::Row as _;
 
 use super::{Db, Pool};
@@ -92,8 +91,8 @@ pub async fn unindex(pool: &Pool, sop_instance_uid: &str) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Inserts an instance's index row, nothing for a SOP Instance UID stored already;
-/// returns its id. Bound by [`bind_instance`].
+/// Inserts an instance's index row, nothing for a SOP Instance UID stored already. Bound
+/// by [`bind_instance`].
 macro_rules! insert_instance {
     () => {
         "insert into dicom_instance (sop_instance_uid, sop_class_uid, study_instance_uid,
@@ -103,30 +102,18 @@ macro_rules! insert_instance {
             institution_id, received_at, byte_offset)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
             $18, $19, $20, $21, $22)
-         on conflict (sop_instance_uid) do nothing returning id"
+         on conflict (sop_instance_uid) do nothing"
     };
 }
 
-/// The forward's columns after `instance_id`, bound by [`bind_forward`].
-macro_rules! forward_columns {
-    () => {
-        "insert into forward_job (instance_id, source_institution_id,
-            destination_institution_id, ae_title, host, port, tls, state, last_error,
-            next_attempt_at, created_at)"
-    };
-}
-
-/// [`index_instance`] in one command to the database (SQLite's, see
-/// `INDEX_IN_ONE_COMMAND`): the transaction, the instance's row, its forward (only if
-/// the row was new: `changes()` counts the rows the insert before it made), the commit.
-/// Returns the instance's id and the forward's, no rows for a duplicate.
-const INDEX_COMMAND: &str = concat!(
-    "begin immediate; ",
+/// An instance's row and its forward in one command to the database, made by the
+/// backend's `index_command!`. Returns the forward's id, no row for a duplicate.
+const INDEX_COMMAND: &str = index_command!(
     insert_instance!(),
-    "; ",
-    forward_columns!(),
-    " select last_insert_rowid(), $23, $24, $25, $26, $27, $28, $29, $30, $31, $32
-     where changes() = 1 returning id; commit"
+    "insert into forward_job (instance_id, source_institution_id,
+        destination_institution_id, ae_title, host, port, tls, state, last_error,
+        next_attempt_at, created_at)",
+    "$23, $24, $25, $26, $27, $28, $29, $30, $31, $32"
 );
 
 type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
@@ -158,10 +145,10 @@ fn bind_instance<'q>(query: Query<'q>, r: &'q InstanceRecord, now: DateTime<Utc>
         .bind(r.offset)
 }
 
-/// Binds the forward of an instance from `institution_id` to [`forward_columns`] after
-/// its `instance_id` (ten parameters). A forward with somewhere to go is pending, or,
-/// given a lease, already being sent by this process (claimed at birth); one without is
-/// failed, for an operator.
+/// Binds the forward of an instance from `institution_id` to [`INDEX_COMMAND`]'s
+/// parameters 23 to 32. A forward with somewhere to go is pending, or, given a lease,
+/// already being sent by this process (claimed at birth); one without is failed, for an
+/// operator.
 fn bind_forward<'q>(
     query: Query<'q>,
     institution_id: i64,
@@ -190,17 +177,17 @@ fn bind_forward<'q>(
 
 /// Indexes the stored instance `record` gives and queues its forward, in one
 /// transaction; false when its SOP Instance UID was there already (nothing is queued
-/// then), `None` when `record` gives nothing. Nothing is committed unless `sound` says
-/// the instance's data set is. This runs while the instance's spool record is being
-/// synced: the relay takes the instance out again if the sync fails, and at start if a
-/// crash took its record (`duikou_imaging::scp`). (On SQLite `pool` commits without a
-/// sync; see `Store::Sqlite`.)
+/// then), `None` when `record` gives nothing. Nothing is written unless `sound` says the
+/// instance's data set is. This runs while the instance's spool record is being synced:
+/// the relay takes the instance out again if the sync fails, and at start if a crash
+/// took its record (`duikou_imaging::scp`). (On SQLite `pool` commits without a sync;
+/// see `Store::Sqlite`.)
 ///
-/// On PostgreSQL the connection and transaction are made ready while `record` is worked
-/// out, and the rows written before `sound` is known. On SQLite every statement is a
-/// round trip to the connection's own thread, two thread switches, and four of them took
-/// longer than the record's sync, which the answer waits for as well: there the record
-/// and `sound` are awaited first, and everything goes in one command.
+/// The answer waits for this and for the sync, for the longer of the two. So everything
+/// goes to the database as one command, once `record` and `sound` are known: on SQLite
+/// every statement is a round trip to the connection's own thread (two thread
+/// switches), on PostgreSQL to the server, and the four of a transaction statement by
+/// statement took longer than the sync.
 pub async fn index_instance(
     pool: &Pool,
     record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
@@ -209,74 +196,30 @@ pub async fn index_instance(
     lease_until: Option<DateTime<Utc>>,
     sound: impl std::future::Future<Output = bool> + Send,
 ) -> Result<Option<Indexing>, StoreError> {
-    if super::INDEX_IN_ONE_COMMAND {
-        let Some(r) = record.await else {
-            return Ok(None);
-        };
-        if !sound.await {
-            return Err(not_sound());
-        }
-        return index_in_one_command(pool, r, forward.clone(), now, lease_until).await;
-    }
-    let mut tx = pool.begin().await?;
     let Some(r) = record.await else {
-        tx.rollback().await?;
         return Ok(None);
     };
-    let row = bind_instance(sqlx::query(insert_instance!()), &r, now)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(id) = row.map(|row| row.try_get::<i64, _>(0)).transpose()? else {
-        // Nothing was written; the duplicate is dropped whether or not it was synced.
-        return Ok(Some(Indexing::Duplicate));
-    };
-    let job = bind_forward(
-        sqlx::query(concat!(
-            forward_columns!(),
-            " values ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id"
-        )),
-        r.institution_id,
-        forward,
-        now,
-        lease_until,
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get::<i64, _>(0)?;
     if !sound.await {
-        tx.rollback().await?;
-        return Err(not_sound());
+        return Err(StoreError::Abandoned(
+            "the instance's data set is not sound".into(),
+        ));
     }
-    tx.commit().await?;
-    Ok(Some(Indexing::New { forward_job: job }))
-}
-
-fn not_sound() -> StoreError {
-    StoreError::Abandoned("the instance's data set is not sound".into())
-}
-
-/// [`INDEX_COMMAND`] on a connection of `pool`, in a task of its own: a caller that goes
-/// away (an association aborted) cannot stop it between its `begin` and its `commit`,
-/// which would leave the connection holding the write lock. A command that fails is
-/// rolled back, and its connection closed if even that fails.
-async fn index_in_one_command(
-    pool: &Pool,
-    r: InstanceRecord,
-    forward: NewForward,
-    now: DateTime<Utc>,
-    lease_until: Option<DateTime<Utc>>,
-) -> Result<Option<Indexing>, StoreError> {
-    let pool = pool.clone();
+    let (pool, forward) = (pool.clone(), forward.clone());
+    // In a task of its own: a caller that goes away (an association aborted) cannot stop
+    // it between SQLite's `begin` and `commit`, which would leave the connection holding
+    // the write lock.
     let indexing = tokio::spawn(async move {
         let mut connection = pool.acquire().await?;
         let query = bind_instance(sqlx::query(INDEX_COMMAND), &r, now);
+        // All rows: on SQLite, a fetch that stops at the first row stops before `commit`.
         let rows = bind_forward(query, r.institution_id, &forward, now, lease_until)
             .fetch_all(&mut *connection)
             .await;
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
+                // SQLite's transaction, begun, is ended here (PostgreSQL's single
+                // statement ended its own); the connection is closed if that fails.
                 if sqlx::query("rollback")
                     .execute(&mut *connection)
                     .await
@@ -290,12 +233,12 @@ async fn index_in_one_command(
         match rows.as_slice() {
             // Nothing was written; the duplicate is dropped whether or not it was synced.
             [] => Ok(Some(Indexing::Duplicate)),
-            [_instance, job] => Ok(Some(Indexing::New {
+            [job] => Ok(Some(Indexing::New {
                 forward_job: job.try_get::<i64, _>(0)?,
             })),
-            _ => Err(StoreError::Abandoned(format!(
+            more => Err(StoreError::Abandoned(format!(
                 "indexing an instance gave {} rows",
-                rows.len()
+                more.len()
             ))),
         }
     });
