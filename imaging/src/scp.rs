@@ -908,8 +908,9 @@ async fn sync_and_index<A: Archive>(
     let (path, offset) = incoming.place();
     // Another copy of this instance being kept is answered for first (its sync runs on).
     let _keeping = incoming.keeping(sop_instance_uid).await;
-    // Four things at once: the sync; the walk; the check; the index rows, written once
-    // the check gives them and committed once the walk is done.
+    // Four things at once: the sync; the walk; the check; the index, given the record the
+    // check finds and committed once the walk is done (the gateway's store writes it all
+    // in one command then).
     let syncing = async move { syncing.wait().await.is_ok() };
     let (tell_walked, sound) = tokio::sync::oneshot::channel();
     let walking = async move {
