@@ -54,7 +54,8 @@ pub fn on_backend(name: &str, backend: Backend) -> String {
 /// Chromium are there.
 pub fn check_installed() -> anyhow::Result<()> {
     const HOW: &str = "run tests/run, which installs what the browser tests need, \
-                       or by hand: apt-get install chromium nodejs npm; npm ci --prefix tests/browser";
+                       or by hand: apt-get install chromium nodejs npm (Node.js 20 or newer); \
+                       npm ci --prefix tests/browser";
     let dir = scenarios_dir();
     let node = std::process::Command::new("node")
         .arg("--version")
@@ -68,7 +69,9 @@ pub fn check_installed() -> anyhow::Result<()> {
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
     if major < 20 {
-        bail!("playwright-core needs Node.js 20 or newer; `node --version` says {version:?}");
+        bail!(
+            "playwright-core needs Node.js 20 or newer; `node --version` says {version:?}: {HOW}"
+        );
     }
     let pinned = read_json(&dir.join("package.json"))?["dependencies"]["playwright-core"]
         .as_str()
