@@ -962,16 +962,26 @@ impl Incoming {
         // boundary straight from `bytes`; what follows waits.
         let aligned = usize::try_from(end - end % PAGE - at).expect("within bytes");
         let mut from = 0;
+        // Where the bytes written now begin: the buffer's, if it has any.
+        let mut written_from = at;
         if !segment.buffer.is_empty() {
             let to_boundary = usize::try_from((PAGE - at % PAGE) % PAGE).expect("small");
             from = to_boundary.min(aligned);
             segment.buffer.extend_from_slice(&bytes[..from]);
-            segment.write_out(at + from as u64, true, WriteBack::Now)?;
+            written_from = at + from as u64 - segment.buffer.len() as u64;
+            segment.write_out(at + from as u64, true, WriteBack::Later)?;
         }
         let direct = &bytes[from..aligned];
         let direct_at = at + from as u64;
         segment.file.write_all_at(direct, direct_at)?;
-        write_back(&segment.file, direct_at, direct.len());
+        // One start of writeback for the buffer and the bytes after it: each start is a
+        // request to the disk (on a VM, an exit to the host).
+        let written = direct_at + direct.len() as u64 - written_from;
+        write_back(
+            &segment.file,
+            written_from,
+            usize::try_from(written).expect("within bytes"),
+        );
         segment.buffer.extend_from_slice(&bytes[aligned..]);
         Ok(())
     }
