@@ -381,7 +381,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 enum WriteBack {
     /// Now, so that the final sync finds them written.
     Now,
-    /// With the sync that follows.
+    /// Later: with the bytes written next, or with the sync that follows.
     Later,
 }
 
