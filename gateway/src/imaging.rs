@@ -307,6 +307,7 @@ fn on_a_thread_of_its_own(
         .build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let nice = nice.clamp(0, 19);
+    let thread = name.to_owned();
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
@@ -314,7 +315,7 @@ fn on_a_thread_of_its_own(
             // niceness is set through its thread ID.
             let me = rustix::thread::gettid();
             if let Err(e) = rustix::process::setpriority_process(Some(me), nice) {
-                tracing::warn!(error = %e, nice, "cannot lower the forward worker's priority");
+                tracing::warn!(error = %e, nice, thread, "cannot set a thread's niceness");
             }
             runtime.block_on(async move {
                 tokio::select! {
