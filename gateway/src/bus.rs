@@ -35,10 +35,17 @@ pub async fn start(pool: PgPool) -> anyhow::Result<BusLink> {
         }
     });
 
+    // The listener holds a connection of the pool for as long as it lives, and the pool
+    // closes only once it has every connection back: the reader ends, and lets go of
+    // it, when the hub lets go of its link or the pool closes.
     let reader = pool.clone();
     tokio::spawn(async move {
         loop {
-            match listener.recv().await {
+            let received = tokio::select! {
+                received = listener.recv() => received,
+                () = delivered.closed() => return,
+            };
+            match received {
                 Ok(n) => match decode(&reader, n.payload()).await {
                     Ok(event) => {
                         if delivered.send(event).is_err() {
@@ -47,6 +54,7 @@ pub async fn start(pool: PgPool) -> anyhow::Result<BusLink> {
                     }
                     Err(e) => tracing::warn!(error = %e, "unreadable signaling event"),
                 },
+                Err(sqlx::Error::PoolClosed) => return,
                 Err(e) => {
                     // sqlx reconnects on the next recv; events sent meanwhile are lost,
                     // and heartbeats and resumes repair the rooms.
@@ -59,8 +67,13 @@ pub async fn start(pool: PgPool) -> anyhow::Result<BusLink> {
 
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
+        let closed = pool.close_event();
+        tokio::pin!(closed);
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                () = &mut closed => return,
+            }
             let pruned = sqlx::query(
                 "delete from signal_spill where created_at < now() - interval '5 minutes'",
             )

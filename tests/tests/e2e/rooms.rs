@@ -883,6 +883,66 @@ async fn webrtc_peers_of_a_booked_consultation_connect_and_exchange_data(backend
     app.stop().await;
 }
 
+/// A gateway on PostgreSQL stops only once its pool has every connection back, and the
+/// signaling bus's listener holds one for as long as it listens. It lets go when the hub
+/// lets go of the bus (even if the hub's own goodbye came back before that), and when the
+/// pool closes under it while the hub still listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signaling_bus_lets_go_of_its_connection_when_the_hub_or_the_pool_stops() {
+    use duikou_signaling::hub::{BusBody, BusEvent};
+    for hub_stops_first in [true, false] {
+        let db = duikou_tests::TestDb::new(Backend::Postgres)
+            .await
+            .expect("a test database");
+        let prepared = duikou::startup::prepare(db.config())
+            .await
+            .expect("the gateway prepares");
+        let duikou::store::Store::Postgres(pool) = prepared.store.clone() else {
+            panic!("a PostgreSQL store");
+        };
+        let mut link = duikou::bus::start(pool.clone())
+            .await
+            .expect("the bus starts");
+        // Its own events come back to it: it listens, on a connection of the pool.
+        let hello = BusEvent {
+            node: "this-test".into(),
+            body: BusBody::Sync,
+        };
+        link.outgoing
+            .send(hello.clone())
+            .expect("the publisher runs");
+        let heard = tokio::time::timeout(std::time::Duration::from_secs(10), link.incoming.recv())
+            .await
+            .expect("the event comes back within 10 s");
+        assert_eq!(heard, Some(hello));
+        assert!(pool.size() >= 1, "the listener holds a connection");
+        let kept = if hub_stops_first {
+            drop(link);
+            None
+        } else {
+            Some(link)
+        };
+        // As when the gateway stops while its last writes are still under way: no
+        // connection is idle when the pool closes (sqlx's close counts an idle one it
+        // closes as one more returned), and those at work come back after.
+        let mut at_work = Vec::new();
+        while pool.num_idle() > 0 {
+            at_work.push(pool.acquire().await.expect("an idle connection"));
+        }
+        let store = prepared.store.clone();
+        let closing = tokio::spawn(async move { store.close().await });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        drop(at_work);
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), closing).await;
+        assert!(
+            closed.is_ok(),
+            "the pool did not close within 10 s (hub stopped first: {hub_stops_first}): \
+             the bus kept its connection"
+        );
+        drop(kept);
+    }
+}
+
 /// The same with the two peers on two gateway processes sharing PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_peers_on_two_gateway_processes_connect_over_postgres() {
