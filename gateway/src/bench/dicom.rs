@@ -99,18 +99,39 @@ fn cpu() -> (f64, f64) {
     (seconds(11) + seconds(12), seconds(13) + seconds(14))
 }
 
+/// CPU seconds the host has taken from this VM so far, all CPUs together: the `steal`
+/// column of `/proc/stat` (in clock ticks of 10 ms). Zero on a machine of its own.
+fn stolen() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| steal_seconds(&stat))
+        .unwrap_or(0.0)
+}
+
+/// The `steal` of the `cpu` line of a `/proc/stat`, in seconds: the eighth number after
+/// `cpu` (user, nice, system, idle, iowait, irq, softirq, steal).
+fn steal_seconds(stat: &str) -> Option<f64> {
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("cpu"))?;
+    let ticks: f64 = line.split_whitespace().nth(8)?.parse().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Writes out what earlier runs left in the page cache, so that their writeback does not
 /// fall into the next timed run.
 fn settle() {
     let _ = Command::new("sync").status();
 }
 
-/// One timed run: its wall time and the CPU seconds of the side measured (DCMTK's two
-/// processes for (a), the relay for (b) and (c)).
+/// One timed run: its wall time, the CPU seconds of the side measured (DCMTK's two
+/// processes for (a), the relay for (b) and (c)), and the CPU seconds the host took from
+/// the VM meanwhile (a run it took much from is slower whichever side it measures).
 #[derive(Clone, Copy)]
 struct Timed {
     wall: Duration,
     cpu: f64,
+    stolen: f64,
 }
 
 /// Free memory and page cache in GiB, from /proc/meminfo.
@@ -163,12 +184,13 @@ fn dcmtk_to_dcmtk(root: &Path, dir: &Path) -> anyhow::Result<Timed> {
     let out = root.join("out-a");
     let scp = storescp(&out, port, "PEER")?;
     settle();
-    let before = cpu().1;
+    let (before, stolen_before) = (cpu().1, stolen());
     let wall = storescu(dir, "BENCH", "PEER", port)?;
+    let stolen = stolen() - stolen_before;
     drop(scp);
     let cpu = cpu().1 - before;
     std::fs::remove_dir_all(&out)?;
-    Ok(Timed { wall, cpu })
+    Ok(Timed { wall, cpu, stolen })
 }
 
 /// The value of the metric `name` in a Prometheus text exposition.
@@ -207,13 +229,14 @@ async fn relay_timed<F: std::future::Future<Output = anyhow::Result<()>>>(
     run: F,
 ) -> anyhow::Result<Timed> {
     settle();
-    let before = cpu().0;
+    let (before, stolen_before) = (cpu().0, stolen());
     let started = Instant::now();
     run.await?;
     let wall = started.elapsed();
     Ok(Timed {
         wall,
         cpu: cpu().0 - before,
+        stolen: stolen() - stolen_before,
     })
 }
 
@@ -398,23 +421,28 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     } else {
         println!("spool: no room prepared (--unprepared)");
     }
-    println!("{:<52} {:>8} {:>8} {:>8}", "", "seconds", "× (a)", "CPU s");
+    println!(
+        "{:<52} {:>8} {:>8} {:>8} {:>9}",
+        "", "seconds", "× (a)", "CPU s", "stolen s"
+    );
     let secs = |t: &Timed| t.wall.as_secs_f64();
     let report = |name: &str, pairs: &[(Timed, Timed)]| {
         for (n, (a, x)) in pairs.iter().enumerate() {
             println!(
-                "{:<52} {:>8.3} {:>8} {:>8.2}",
+                "{:<52} {:>8.3} {:>8} {:>8.2} {:>9.2}",
                 format!("(a) storescu → DCMTK storescp, round {}", n + 1),
                 secs(a),
                 "",
-                a.cpu
+                a.cpu,
+                a.stolen
             );
             println!(
-                "{:<52} {:>8.3} {:>8.2} {:>8.2}",
+                "{:<52} {:>8.3} {:>8.2} {:>8.2} {:>9.2}",
                 format!("{name}, round {}", n + 1),
                 secs(x),
                 secs(x) / secs(a),
-                x.cpu
+                x.cpu,
+                x.stolen
             );
         }
         let ratios = pairs.iter().map(|(a, x)| secs(x) / secs(a)).collect();
@@ -436,5 +464,26 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
         "CPU s: of DCMTK's storescu and storescp for (a), of the relay for (b) and (c) \
          (the sender and the destination not counted)"
     );
+    println!(
+        "stolen s: CPU seconds the host took from this VM during the run, all cores \
+         (/proc/stat's steal; a round with much stolen is slower, whichever side it times)"
+    );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steal_is_the_eighth_number_of_the_cpu_line_in_ticks_of_10_ms() {
+        let stat = "cpu  9500 12 3100 880000 410 0 77 269 0 0\n\
+                    cpu0 4700 6 1500 440000 200 0 40 130 0 0\n\
+                    cpu1 4800 6 1600 440000 210 0 37 139 0 0\n\
+                    intr 123 0 0\n";
+        assert_eq!(steal_seconds(stat), Some(2.69));
+        // A kernel too old to count steal, or no cpu line: nothing to read.
+        assert_eq!(steal_seconds("cpu  9500 12 3100 880000\n"), None);
+        assert_eq!(steal_seconds("intr 123\n"), None);
+    }
 }
