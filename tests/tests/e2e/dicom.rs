@@ -796,3 +796,67 @@ async fn an_index_that_fails_half_way_leaves_nothing_and_the_next_is_written(bac
     store.close().await;
     app.stop().await;
 }
+
+/// `duikou bench dicom` (issue 5, point 6) on a small series: it times (a) DCMTK to
+/// DCMTK, (b) DCMTK to the relay and (c) DCMTK through the relay to a DCMTK destination
+/// (it fails unless the destination gets every instance), and prints each round with its
+/// ratio to its (a), the stolen CPU, and the median ratios beside the targets. A run of the
+/// command, not a measurement: no figure is checked against a target here.
+#[test]
+fn bench_dicom_times_a_b_and_c_and_prints_each_ratio_to_a() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(duikou_tests::duikou_binary())
+        .args(["bench", "dicom", "--images", "5", "--rounds", "2"])
+        .current_dir(dir.path())
+        .env("TCP_NODELAY", "1")
+        .env_remove("DUIKOU_DATABASE_URL")
+        // Room prepared as by default, but little of it.
+        .env("DUIKOU_IMAGING_SPOOL_PREPARED_BYTES", "8388608")
+        .env("DUIKOU_IMAGING_SPOOL_SEGMENT_BYTES", "4194304")
+        .output()
+        .expect("duikou runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("5 images,"), "{stdout}");
+    assert!(stdout.contains("stolen s"), "{stdout}");
+    // Each row: seconds, then (for (b) and (c)) the ratio, then CPU and stolen seconds.
+    let numbers = |line: &str| -> Vec<f64> {
+        line.rsplit_once("round")
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .skip(1)
+            .map(|n| n.parse().expect("a number"))
+            .collect()
+    };
+    for (side, count, fields) in [("(a) ", 4, 3), ("(b) ", 2, 4), ("(c) ", 2, 4)] {
+        let rows: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with(side) && l.contains("round"))
+            .collect();
+        assert_eq!(rows.len(), count, "{side}rows: {stdout}");
+        for row in rows {
+            let n = numbers(row);
+            assert_eq!(n.len(), fields, "{row}");
+            assert!(n[0] > 0.0, "a wall time: {row}");
+            if fields == 4 {
+                assert!(n[1] > 0.0 && n[1].is_finite(), "a ratio: {row}");
+            }
+        }
+    }
+    let medians = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("median ratios: "))
+        .unwrap_or_else(|| panic!("the median ratios: {stdout}"));
+    assert!(
+        medians.starts_with("(b) ") && medians.contains(", (c) "),
+        "{medians}"
+    );
+    assert!(
+        stdout.contains("targets: (b) ≤ 1.2 × (a), (c) ≤ 1.5 × (a)"),
+        "{stdout}"
+    );
+}
