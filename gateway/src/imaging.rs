@@ -192,8 +192,31 @@ impl Archive for StoreArchive {
             .index_instance(record, route, lease, sound)
             .await
             .map_err(|e| e.to_string())?;
+        if let (Some(Indexing::HeldByOther), Some(r)) = (indexed, &kept) {
+            // The refusal is evidence of one institution's upload meeting another's
+            // instance: kept, without the UID (the holder's study is not the sender's to
+            // learn of) or any patient data.
+            let entry = crate::store::AuditEntry {
+                at: chrono::Utc::now(),
+                user_id: None,
+                roles: String::new(),
+                institution_id: Some(r.institution_id),
+                action: "store".into(),
+                object_kind: "dicom_instance".into(),
+                object_id: None,
+                outcome: "denied".into(),
+                detail: Some(format!(
+                    "a SOP Instance UID another institution holds, sent as {}",
+                    r.calling_ae
+                )),
+            };
+            if let Err(e) = self.store.audit(&entry).await {
+                tracing::error!(error = %e, "cannot audit a refused instance");
+            }
+        }
         Ok(indexed.map(|indexing| match (indexing, kept) {
             (Indexing::Duplicate, _) => Indexed::Duplicate,
+            (Indexing::HeldByOther, _) => Indexed::HeldByOther,
             (Indexing::New { forward_job }, Some(r)) => {
                 match permit {
                     Some(permit) => permit.send(Job {

@@ -27,6 +27,9 @@ pub mod status {
     pub const CANNOT_UNDERSTAND: u16 = 0xC000;
     /// Refused: SOP class not supported.
     pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
+    /// Refused: not authorized (PS3.7 C.5.x): the SOP Instance UID is held by another
+    /// institution.
+    pub const NOT_AUTHORIZED: u16 = 0x0124;
     /// Unrecognised operation.
     pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
 }

@@ -138,8 +138,12 @@ impl std::fmt::Debug for InstanceRecord {
 pub enum Indexed {
     /// Stored and indexed now.
     New,
-    /// The same SOP Instance UID was stored before; this copy was dropped.
+    /// The same SOP Instance UID was stored before, by the same sender's institution;
+    /// this copy was dropped.
     Duplicate,
+    /// Another institution holds an instance of this SOP Instance UID: this copy was
+    /// dropped, and the sender is refused, since it could read neither.
+    HeldByOther,
 }
 
 /// The last instance the index names in a spool segment ([`Archive::last_indexed`]).
@@ -950,6 +954,12 @@ async fn sync_and_index<A: Archive>(
         (_, Ok(()), Ok(Some(Indexed::Duplicate))) => {
             incoming.discard().await;
             status::SUCCESS
+        }
+        // Success would tell the sender it can read and forward what it sent, and it
+        // cannot: the instance kept under this UID is another institution's.
+        (_, Ok(()), Ok(Some(Indexed::HeldByOther))) => {
+            incoming.discard().await;
+            status::NOT_AUTHORIZED
         }
         (_, Err(code), _) => {
             incoming.discard().await;

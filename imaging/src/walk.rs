@@ -57,9 +57,30 @@ const SHORT_VRS: [&[u8; 2]; 21] = [
     b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 ];
 
+/// The deepest nesting of sequences a data set may have. A general parser (dicom-object
+/// among them) descends once per level, on the stack of the thread that reads: 3,000
+/// levels in 108 KB overflowed a runtime worker's stack and took the process down. Real
+/// data sets stay far below this (structured reports nest content items a few levels
+/// deep); `a_data_set_at_the_limit_parses_on_a_worker_thread_stack` in the tests proves
+/// that this many levels parse within a 2 MiB stack, a runtime worker's, in a debug build.
+pub const MAX_SEQUENCE_DEPTH: usize = 64;
+
+/// The most elements (headers, items and delimiters included) a data set may have: each
+/// costs a parser memory far beyond its 8 bytes. An enhanced multi-frame instance with
+/// per-frame functional groups of thousands of frames has a few hundred thousand.
+pub const MAX_ELEMENTS: u64 = 2_000_000;
+
 /// Why the walk stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WalkError {
+    /// The data set goes beyond a limit ([`MAX_SEQUENCE_DEPTH`], [`MAX_ELEMENTS`]).
+    #[error("data set beyond the relay's limits at byte {at}: {what}")]
+    Limit {
+        /// Offset.
+        at: u64,
+        /// Which limit.
+        what: &'static str,
+    },
     /// The bytes are not a data set.
     #[error("malformed data set at byte {at}: {what}")]
     Malformed {
@@ -203,103 +224,9 @@ pub fn walk_seekable<R: Read + Seek>(
 }
 
 fn walk_source(input: impl Source, encoding: Encoding) -> Result<(), WalkError> {
-    let mut c = Cursor {
-        r: input,
-        at: 0,
-        big: encoding == Encoding::ExplicitBig,
-    };
-    let explicit = encoding != Encoding::ImplicitLittle;
-    // Inside encapsulated pixel data, items are fragments to skip whole.
-    let mut fragments = false;
-    let mut elements = 0_u64;
-    loop {
-        let mut head = [0_u8; 8];
-        if !c.fill(&mut head)? {
-            break;
-        }
-        elements += 1;
-        let tag = (c.u16([head[0], head[1]]), c.u16([head[2], head[3]]));
-        let delimiter = tag.0 == 0xFFFE;
-        if delimiter {
-            let len = c.u32([head[4], head[5], head[6], head[7]]);
-            match tag {
-                ITEM if fragments => {
-                    if len == UNDEFINED {
-                        return Err(WalkError::Malformed {
-                            at: c.at,
-                            what: "a fragment of undefined length",
-                        });
-                    }
-                    c.skip(len)?;
-                }
-                ITEM => {
-                    // Descend: an item's elements follow (its length is checked by the
-                    // elements fitting the input).
-                }
-                ITEM_END => {}
-                SEQUENCE_END => fragments = false,
-                _ => {
-                    return Err(WalkError::Malformed {
-                        at: c.at,
-                        what: "an unknown delimiter",
-                    });
-                }
-            }
-            continue;
-        }
-        if fragments {
-            return Err(WalkError::Malformed {
-                at: c.at,
-                what: "encapsulated pixel data without its delimiter",
-            });
-        }
-        let (vr, len) = if explicit {
-            let vr = [head[4], head[5]];
-            if LONG_VRS.contains(&&vr) {
-                let mut rest = [0_u8; 4];
-                if !c.fill(&mut rest)? {
-                    return Err(WalkError::Malformed {
-                        at: c.at,
-                        what: "the data set ends inside an element header",
-                    });
-                }
-                (Some(vr), c.u32(rest))
-            } else if SHORT_VRS.contains(&&vr) {
-                (Some(vr), u32::from(c.u16([head[6], head[7]])))
-            } else {
-                return Err(WalkError::Malformed {
-                    at: c.at,
-                    what: "an unknown value representation",
-                });
-            }
-        } else {
-            (None, c.u32([head[4], head[5], head[6], head[7]]))
-        };
-        if len == UNDEFINED {
-            if tag == PIXEL_DATA {
-                fragments = true;
-            } else if !(vr.is_none() || vr == Some(*b"SQ") || vr == Some(*b"UN")) {
-                return Err(WalkError::Malformed {
-                    at: c.at,
-                    what: "undefined length on a value that cannot have one",
-                });
-            }
-            // A sequence of undefined length: its items follow.
-            continue;
-        }
-        if vr == Some(*b"SQ") {
-            // Defined-length sequence: descend into its items.
-            continue;
-        }
-        c.skip(len)?;
-    }
-    if fragments {
-        return Err(WalkError::Malformed {
-            at: c.at,
-            what: "encapsulated pixel data without its delimiter",
-        });
-    }
-    if elements == 0 {
+    let mut walker = Walker::new(input, encoding);
+    walker.run(false)?;
+    if walker.elements == 0 {
         return Err(WalkError::Malformed {
             at: 0,
             what: "an empty data set",
@@ -310,78 +237,219 @@ fn walk_source(input: impl Source, encoding: Encoding) -> Result<(), WalkError> 
 
 /// Where the top-level pixel data element of a data set starts, if `input` (the start of
 /// the data set, perhaps cut anywhere) reaches it with every element before it well
-/// formed: the attributes before it can then be read from the first that many bytes while
-/// the rest still arrives. `None` when the input ends first, or anything looks odd; the
-/// whole data set is walked and read at its end then, as always.
+/// formed and within the limits: the attributes before it can then be read from the
+/// first that many bytes while the rest still arrives. `None` when the input ends first,
+/// or anything looks odd; the whole data set is walked and read at its end then, as
+/// always.
 pub fn pixel_data_at(input: impl Read, encoding: Encoding) -> Option<u64> {
-    let mut c = Cursor {
-        r: Stream(input),
-        at: 0,
-        big: encoding == Encoding::ExplicitBig,
-    };
-    let explicit = encoding != Encoding::ImplicitLittle;
-    // The sequences and items we are in: where each ends, or `None` for undefined length.
-    let mut open: Vec<Option<u64>> = Vec::new();
-    loop {
-        while let Some(Some(end)) = open.last() {
-            if c.at < *end {
-                break;
-            }
-            if c.at > *end {
-                return None;
-            }
-            open.pop();
-        }
-        let start = c.at;
-        let mut head = [0_u8; 8];
-        if !c.fill(&mut head).ok()? {
-            return None;
-        }
-        let tag = (c.u16([head[0], head[1]]), c.u16([head[2], head[3]]));
-        if tag.0 == 0xFFFE {
-            let len = c.u32([head[4], head[5], head[6], head[7]]);
-            match tag {
-                ITEM if !open.is_empty() => {
-                    open.push((len != UNDEFINED).then(|| c.at + u64::from(len)));
-                }
-                ITEM_END | SEQUENCE_END if open.last() == Some(&None) => {
-                    open.pop();
-                }
-                _ => return None,
-            }
-            continue;
-        }
-        if open.is_empty() && tag >= PIXEL_DATA {
-            return (tag == PIXEL_DATA).then_some(start);
-        }
-        let (vr, len) = if explicit {
-            let vr = [head[4], head[5]];
-            if LONG_VRS.contains(&&vr) {
-                let mut rest = [0_u8; 4];
-                if !c.fill(&mut rest).ok()? {
-                    return None;
-                }
-                (Some(vr), c.u32(rest))
-            } else if SHORT_VRS.contains(&&vr) {
-                (Some(vr), u32::from(c.u16([head[6], head[7]])))
-            } else {
-                return None;
-            }
-        } else {
-            (None, c.u32([head[4], head[5], head[6], head[7]]))
-        };
-        let sequence = vr == Some(*b"SQ") || (vr.is_none() && len == UNDEFINED);
-        if len == UNDEFINED {
-            if !(sequence || vr == Some(*b"UN")) {
-                return None;
-            }
-            open.push(None);
-        } else if sequence {
-            open.push(Some(c.at + u64::from(len)));
-        } else {
-            c.skip(len).ok()?;
+    Walker::new(Stream(input), encoding)
+        .run(true)
+        .ok()
+        .flatten()
+}
+
+/// A sequence or item the walk is inside, with where it ends (`None`: undefined length,
+/// ended by its delimiter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Sequence(Option<u64>),
+    Item(Option<u64>),
+}
+
+impl Open {
+    fn end(self) -> Option<u64> {
+        match self {
+            Open::Sequence(end) | Open::Item(end) => end,
         }
     }
+}
+
+struct Walker<R> {
+    c: Cursor<R>,
+    explicit: bool,
+    /// The sequences and items the walk is in, outermost first.
+    open: Vec<Open>,
+    /// How many of `open` are sequences.
+    depth: usize,
+    elements: u64,
+}
+
+impl<R: Source> Walker<R> {
+    fn new(input: R, encoding: Encoding) -> Self {
+        Walker {
+            c: Cursor {
+                r: input,
+                at: 0,
+                big: encoding == Encoding::ExplicitBig,
+            },
+            explicit: encoding != Encoding::ImplicitLittle,
+            open: Vec::new(),
+            depth: 0,
+            elements: 0,
+        }
+    }
+
+    fn malformed<T>(&self, what: &'static str) -> Result<T, WalkError> {
+        Err(WalkError::Malformed {
+            at: self.c.at,
+            what,
+        })
+    }
+
+    /// Enters a sequence ending at `end`, within [`MAX_SEQUENCE_DEPTH`].
+    fn enter(&mut self, end: Option<u64>) -> Result<(), WalkError> {
+        if self.depth == MAX_SEQUENCE_DEPTH {
+            return Err(WalkError::Limit {
+                at: self.c.at,
+                what: "sequences nested deeper than the relay reads",
+            });
+        }
+        self.depth += 1;
+        self.open.push(Open::Sequence(end));
+        Ok(())
+    }
+
+    /// Leaves the innermost sequence or item.
+    fn leave(&mut self) {
+        if let Some(Open::Sequence(_)) = self.open.pop() {
+            self.depth -= 1;
+        }
+    }
+
+    /// Walks to the end of the input; or, with `to_pixel_data`, until the top-level pixel
+    /// data element, whose offset it returns (`None` if the input ends before it or the
+    /// data set has none).
+    fn run(&mut self, to_pixel_data: bool) -> Result<Option<u64>, WalkError> {
+        // Inside encapsulated pixel data, items are fragments to skip whole.
+        let mut fragments = false;
+        loop {
+            // Sequences and items of defined length that end here are left.
+            while let Some(end) = self.open.last().and_then(|o| o.end()) {
+                if self.c.at < end {
+                    break;
+                }
+                if self.c.at > end {
+                    return self.malformed("an element crosses the end of its sequence or item");
+                }
+                if fragments {
+                    return self.malformed("encapsulated pixel data without its delimiter");
+                }
+                self.leave();
+            }
+            let start = self.c.at;
+            let mut head = [0_u8; 8];
+            if !self.c.fill(&mut head)? {
+                break;
+            }
+            self.elements += 1;
+            if self.elements > MAX_ELEMENTS {
+                return Err(WalkError::Limit {
+                    at: start,
+                    what: "more elements than the relay reads",
+                });
+            }
+            let tag = (
+                self.c.u16([head[0], head[1]]),
+                self.c.u16([head[2], head[3]]),
+            );
+            if tag.0 == 0xFFFE {
+                let len = self.c.u32([head[4], head[5], head[6], head[7]]);
+                match tag {
+                    ITEM if fragments => {
+                        if len == UNDEFINED {
+                            return self.malformed("a fragment of undefined length");
+                        }
+                        self.c.skip(len)?;
+                    }
+                    ITEM => match self.open.last() {
+                        Some(Open::Sequence(_)) => self.open.push(Open::Item(
+                            (len != UNDEFINED).then(|| self.c.at + u64::from(len)),
+                        )),
+                        _ => return self.malformed("an item outside a sequence"),
+                    },
+                    ITEM_END => match self.open.last() {
+                        Some(Open::Item(None)) => self.leave(),
+                        _ => return self.malformed("an item delimiter outside its item"),
+                    },
+                    SEQUENCE_END if fragments => fragments = false,
+                    SEQUENCE_END => match self.open.last() {
+                        Some(Open::Sequence(None)) => self.leave(),
+                        _ => return self.malformed("a sequence delimiter outside its sequence"),
+                    },
+                    _ => return self.malformed("an unknown delimiter"),
+                }
+                continue;
+            }
+            if fragments {
+                return self.malformed("encapsulated pixel data without its delimiter");
+            }
+            if matches!(self.open.last(), Some(Open::Sequence(_))) {
+                return self.malformed("an element in a sequence outside its items");
+            }
+            if to_pixel_data && self.open.is_empty() && tag >= PIXEL_DATA {
+                return Ok((tag == PIXEL_DATA).then_some(start));
+            }
+            let (vr, len) = if self.explicit {
+                let vr = [head[4], head[5]];
+                if LONG_VRS.contains(&&vr) {
+                    let mut rest = [0_u8; 4];
+                    if !self.c.fill(&mut rest)? {
+                        return self.malformed("the data set ends inside an element header");
+                    }
+                    (Some(vr), self.c.u32(rest))
+                } else if SHORT_VRS.contains(&&vr) {
+                    (Some(vr), u32::from(self.c.u16([head[6], head[7]])))
+                } else {
+                    return self.malformed("an unknown value representation");
+                }
+            } else {
+                (None, self.c.u32([head[4], head[5], head[6], head[7]]))
+            };
+            // Implicit VR: a parser takes the VR from the dictionary, so an element the
+            // dictionary calls a sequence is one, whatever its length.
+            let sequence = match vr {
+                Some(vr) => vr == *b"SQ",
+                None => len == UNDEFINED || implicit_sequence(tag),
+            };
+            if len == UNDEFINED {
+                if tag == PIXEL_DATA {
+                    fragments = true;
+                } else if sequence || vr == Some(*b"UN") {
+                    // A sequence of undefined length: its items follow.
+                    self.enter(None)?;
+                } else {
+                    return self.malformed("undefined length on a value that cannot have one");
+                }
+            } else if sequence {
+                // Defined-length sequence: descend into its items.
+                self.enter(Some(self.c.at + u64::from(len)))?;
+            } else {
+                self.c.skip(len)?;
+            }
+        }
+        if fragments {
+            return self.malformed("encapsulated pixel data without its delimiter");
+        }
+        if to_pixel_data {
+            return Ok(None);
+        }
+        if !self.open.is_empty() {
+            return self.malformed("the data set ends inside a sequence");
+        }
+        Ok(None)
+    }
+}
+
+/// Whether the standard dictionary has `tag` as a sequence: a parser reading Implicit VR
+/// descends into its value.
+fn implicit_sequence((group, element): (u16, u16)) -> bool {
+    use dicom_core::dictionary::{DataDictionary as _, DataDictionaryEntry as _};
+    // As dicom-encoding's Implicit VR decoder resolves it.
+    let tag = dicom_core::Tag(group, element);
+    tag != dicom_core::Tag(0x7FE0, 0x0010)
+        && dicom_dictionary_std::StandardDataDictionary
+            .by_tag(tag)
+            .is_some_and(|entry| entry.vr().relaxed() == dicom_core::VR::SQ)
 }
 
 #[cfg(test)]
@@ -401,6 +469,135 @@ mod tests {
         }
         out.extend_from_slice(value);
         out
+    }
+
+    /// A CT data set whose Content Sequence nests `depth` levels, all of defined or all
+    /// of undefined lengths.
+    fn nested(depth: usize, explicit: bool, defined: bool) -> Vec<u8> {
+        let level = crate::testing::Level {
+            defined_sequence: defined,
+            defined_item: defined,
+            ..Default::default()
+        };
+        crate::testing::nested_ct("1.2.3.4", "2.25.1", &vec![level; depth], explicit)
+    }
+
+    #[test]
+    fn a_data_set_at_the_limit_parses_on_a_worker_thread_stack() {
+        use dicom_encoding::TransferSyntaxIndex as _;
+        use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+        for (explicit, defined) in [(true, false), (true, true), (false, false), (false, true)] {
+            let (encoding, ts) = if explicit {
+                (Encoding::ExplicitLittle, "1.2.840.10008.1.2.1")
+            } else {
+                (Encoding::ImplicitLittle, "1.2.840.10008.1.2")
+            };
+            let case = format!("explicit {explicit}, defined lengths {defined}");
+            let at_limit = nested(MAX_SEQUENCE_DEPTH, explicit, defined);
+            walk(at_limit.as_slice(), encoding).unwrap_or_else(|e| panic!("{case}: {e}"));
+            let at_limit_copy = at_limit.clone();
+            // What the walk lets through, a general parser reads on a stack the size of a
+            // runtime worker's (tokio's default, 2 MiB), in this (debug) build.
+            let parsed = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let ts = TransferSyntaxRegistry.get(ts).expect("known");
+                    dicom_object::InMemDicomObject::read_dataset_with_ts(at_limit.as_slice(), ts)
+                        .map(|obj| obj.iter().count())
+                        .map_err(|e| e.to_string())
+                })
+                .unwrap()
+                .join()
+                .expect("no stack overflow");
+            assert_eq!(parsed, Ok(7), "{case}");
+            let at_limit = at_limit_copy;
+            // One level more is refused, by the walk and by the early read.
+            let beyond = nested(MAX_SEQUENCE_DEPTH + 1, explicit, defined);
+            assert!(
+                matches!(
+                    walk(beyond.as_slice(), encoding),
+                    Err(WalkError::Limit { .. })
+                ),
+                "{case}"
+            );
+            assert!(
+                pixel_data_at(at_limit.as_slice(), encoding).is_some(),
+                "{case}"
+            );
+            assert_eq!(pixel_data_at(beyond.as_slice(), encoding), None, "{case}");
+            // The attack: 3,000 levels in about 100 KB, refused in far less than a second.
+            let attack = nested(3000, explicit, defined);
+            let t = std::time::Instant::now();
+            assert!(walk(attack.as_slice(), encoding).is_err(), "{case}");
+            assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn the_walk_stops_at_its_element_limit() {
+        // Empty private elements, 8 bytes each: one over the limit is refused.
+        let n = MAX_ELEMENTS as usize;
+        let mut ds = Vec::with_capacity((n + 1) * 8);
+        for _ in 0..n {
+            ds.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, 0, 0, 0, 0]);
+        }
+        assert!(walk(ds.as_slice(), Encoding::ImplicitLittle).is_ok());
+        ds.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, 0, 0, 0, 0]);
+        assert!(matches!(
+            walk(ds.as_slice(), Encoding::ImplicitLittle),
+            Err(WalkError::Limit { .. })
+        ));
+    }
+
+    #[test]
+    fn items_and_delimiters_must_be_where_they_belong() {
+        let uid = element_le(0x0008, 0x0018, b"UI", b"1.2.3.4\0");
+        let cases: [(&str, Vec<u8>); 4] = [
+            (
+                "an item outside a sequence",
+                [0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0].to_vec(),
+            ),
+            (
+                "an item end outside an item",
+                [0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0].to_vec(),
+            ),
+            (
+                "a sequence end outside a sequence",
+                [0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0].to_vec(),
+            ),
+            (
+                "an element straight in a sequence",
+                [
+                    &[
+                        0x40, 0x00, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+                    ][..],
+                    &element_le(0x0008, 0x0018, b"UI", b"1.2\0"),
+                ]
+                .concat(),
+            ),
+        ];
+        for (case, tail) in cases {
+            let ds = [uid.as_slice(), &tail].concat();
+            assert!(
+                walk(ds.as_slice(), Encoding::ExplicitLittle).is_err(),
+                "{case}"
+            );
+        }
+        // A sequence left open at the end (before the pixel data).
+        let open = nested(2, true, false);
+        let pixels = open.len() - 20;
+        let cut = [&open[..pixels - 8], &open[pixels..]].concat();
+        assert!(walk(cut.as_slice(), Encoding::ExplicitLittle).is_err());
+        // A defined-length item whose element runs past it.
+        let whole = nested(1, true, true);
+        assert!(walk(whole.as_slice(), Encoding::ExplicitLittle).is_ok());
+        let item = whole
+            .windows(4)
+            .position(|w| w == [0xFE, 0xFF, 0x00, 0xE0])
+            .expect("an item");
+        let mut crossing = whole.clone();
+        crossing[item + 4] -= 2;
+        assert!(walk(crossing.as_slice(), Encoding::ExplicitLittle).is_err());
     }
 
     #[test]

@@ -11,7 +11,8 @@ use duikou_imaging::walk::{Encoding, walk};
 use duikou_imaging::{dimse, scp, stow};
 use proptest::prelude::*;
 
-use duikou_imaging::testing::CT;
+use duikou_imaging::testing::{CT, Level, nested_ct, part10 as wrap};
+use duikou_imaging::walk::MAX_SEQUENCE_DEPTH;
 const SOP: &str = "2.25.987654321";
 
 /// A small CT instance with a sequence and native pixel data, as a Part 10 file.
@@ -75,6 +76,79 @@ fn damaged(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
             bytes.truncate(keep.max(1));
             bytes
         })
+}
+
+/// Levels of nesting as peers may send them: defined and undefined lengths mixed,
+/// siblings, runs of items, from none to well beyond [`MAX_SEQUENCE_DEPTH`].
+fn levels() -> impl Strategy<Value = Vec<Level>> {
+    let level = (
+        any::<bool>(),
+        any::<bool>(),
+        0_u8..=3,
+        prop_oneof![9 => Just(0_u16), 1 => 0_u16..3000],
+    )
+        .prop_map(
+            |(defined_sequence, defined_item, siblings, more_items)| Level {
+                defined_sequence,
+                defined_item,
+                siblings,
+                more_items,
+            },
+        );
+    proptest::collection::vec(level, 0..=MAX_SEQUENCE_DEPTH + 40)
+}
+
+/// Runs `f` on a thread with a runtime worker's stack (2 MiB): a parser that recursed
+/// too deep would overflow it and abort the test.
+fn on_a_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("no stack overflow")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn nesting_is_read_to_its_limit_and_refused_beyond(levels in levels(), explicit in any::<bool>()) {
+        let ts = if explicit { uids::EXPLICIT_VR_LITTLE_ENDIAN } else { uids::IMPLICIT_VR_LITTLE_ENDIAN };
+        let file = wrap(&nested_ct(SOP, "2.25.1", &levels, explicit), SOP, ts);
+        let depth = levels.len();
+        let inspected = on_a_worker_stack(move || {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("part.dcm");
+            std::fs::write(&path, &file).unwrap();
+            let stored = duikou_imaging::spool::Stored { path, offset: 0, length: file.len() as u64 };
+            scp::inspect(&stored, CT, SOP, ts).map(|r| r.sop_instance_uid)
+        });
+        if depth <= MAX_SEQUENCE_DEPTH {
+            prop_assert_eq!(inspected, Ok(SOP.to_owned()), "depth {}", depth);
+        } else {
+            prop_assert_eq!(inspected, Err(0xC000), "depth {}", depth);
+        }
+    }
+
+    #[test]
+    fn damaged_nesting_never_overflows_a_parser(
+        levels in levels(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        keep in any::<prop::sample::Index>(),
+    ) {
+        let mut file = wrap(&nested_ct(SOP, "2.25.1", &levels, true), SOP, uids::EXPLICIT_VR_LITTLE_ENDIAN);
+        // Past the file meta: the damage lands in the data set.
+        let start = 144 + u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
+        let span = file.len() - start;
+        for (at, byte) in edits {
+            file[start + at.index(span)] = byte;
+        }
+        file.truncate(start + 1 + keep.index(span));
+        on_a_worker_stack(move || {
+            let _ = inspect(&file);
+        });
+    }
 }
 
 proptest! {

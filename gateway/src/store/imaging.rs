@@ -63,8 +63,11 @@ pub struct NewForward {
 /// What indexing an instance did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Indexing {
-    /// It was there already; nothing was written.
+    /// It was there already, sent by the same institution; nothing was written.
     Duplicate,
+    /// Another institution holds an instance of this SOP Instance UID; nothing was
+    /// written.
+    HeldByOther,
     /// Indexed, with its forward queued as this job.
     New {
         /// The forward's queue id.

@@ -423,7 +423,12 @@ fn stow_body(parts: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// POSTs `parts` as STOW-RS to `path` (under `/dicomweb`).
-async fn stow(app: &TestApp, path: &str, token: &str, parts: &[Vec<u8>]) -> (StatusCode, Value) {
+pub(crate) async fn stow(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    parts: &[Vec<u8>],
+) -> (StatusCode, Value) {
     let response = app
         .client
         .post(format!("{}/dicomweb{path}", app.base))

@@ -6,6 +6,7 @@ mod bad_input;
 mod dicom;
 mod dicomweb;
 mod forwarding;
+mod hostile;
 mod login;
 mod lookup;
 mod pages;

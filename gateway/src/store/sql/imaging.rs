@@ -176,8 +176,8 @@ fn bind_forward<'q>(
 }
 
 /// Indexes the stored instance `record` gives and queues its forward, in one
-/// transaction; false when its SOP Instance UID was there already (nothing is queued
-/// then), `None` when `record` gives nothing. Nothing is written unless `sound` says the
+/// transaction; [`Indexing::Duplicate`] or [`Indexing::HeldByOther`] when its SOP
+/// Instance UID was there already (nothing is queued then), `None` when `record` gives nothing. Nothing is written unless `sound` says the
 /// instance's data set is. This runs while the instance's spool record is being synced:
 /// the relay takes the instance out again if the sync fails, and at start if a crash
 /// took its record (`duikou_imaging::scp`). (On SQLite `pool` commits without a sync;
@@ -231,8 +231,25 @@ pub async fn index_instance(
             }
         };
         match rows.as_slice() {
-            // Nothing was written; the duplicate is dropped whether or not it was synced.
-            [] => Ok(Some(Indexing::Duplicate)),
+            // Nothing was written; the copy is dropped whether or not it was synced. It
+            // was the sender's own again, or an instance another institution holds under
+            // the same UID, which this sender may neither replace nor read.
+            [] => {
+                let holder: Option<i64> = sqlx::query_scalar(
+                    "select institution_id from dicom_instance where sop_instance_uid = $1",
+                )
+                .bind(&r.sop_instance_uid)
+                .fetch_optional(&mut *connection)
+                .await?;
+                match holder {
+                    Some(holder) if holder == r.institution_id => Ok(Some(Indexing::Duplicate)),
+                    Some(_) => Ok(Some(Indexing::HeldByOther)),
+                    // Taken out of the index between the two: the sender tries again.
+                    None => Err(StoreError::Abandoned(
+                        "an instance left the index while a copy of it arrived".into(),
+                    )),
+                }
+            }
             [job] => Ok(Some(Indexing::New {
                 forward_job: job.try_get::<i64, _>(0)?,
             })),
