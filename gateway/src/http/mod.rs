@@ -18,6 +18,7 @@ mod pairings;
 mod reports;
 mod requests;
 mod rounds;
+mod same_origin;
 mod sessions;
 mod teaching;
 mod teams;
@@ -122,8 +123,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router())
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), health::track))
+        .layer(middleware::from_fn(same_origin::refuse_cross_site))
         .layer(middleware::from_fn(log_errors))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs(state.config.http.body_timeout_seconds),
+        ))
         .layer(Extension(BodyLimit(limit)))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -14,6 +14,7 @@ on_both_backends!(
     pages_and_their_files_are_served,
     the_language_switch_changes_the_page_text,
     a_stranger_is_sent_to_the_login_page,
+    a_page_of_another_origin_cannot_act_with_the_session_cookie,
 );
 
 /// Every page path, with the module its shell names in `data-page`.
@@ -198,4 +199,80 @@ fn the_viewer_decodes_what_it_draws_and_refuses_the_rest() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// In Chromium, a page of another origin on the same machine (the same site, so the Lax
+/// cookie goes along) posts a form and a bodyless fetch to the logout endpoint: both are
+/// refused and the session lives on; the gateway's own page logs out
+/// (`tests/browser/cross_site.mjs`). The same with headers set by hand: a foreign
+/// `Origin` or `Sec-Fetch-Site` with the cookie is refused, with the bearer token it is not.
+async fn a_page_of_another_origin_cannot_act_with_the_session_cookie(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = browser_user(&app, "ts.doctor", "李医生").await;
+    let result = run_scenario(
+        "cross_site",
+        &on_backend("cross_site", backend),
+        &app.base,
+        user.clone(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(result["refused"], 403, "{result}");
+    assert_eq!(result["own"], 204, "{result}");
+
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let cookie = format!("duikou_session={}", app.admin_token);
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut request = app.client.post(format!("{}/api/v1/auth/logout", app.base));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for foreign in [
+        vec![("origin", "http://evil.example".to_owned())],
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        vec![
+            ("sec-fetch-site", "same-site".to_owned()),
+            ("origin", app.base.clone()),
+        ],
+        vec![],
+    ] {
+        let mut headers = foreign.clone();
+        headers.push(("cookie", cookie.clone()));
+        let response = post(headers).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{foreign:?}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("/cross-site-request"),
+            "{problem}"
+        );
+    }
+    let (status, me) = app.get("/api/v1/me", &app.admin_token).await;
+    assert_eq!(status, StatusCode::OK, "still logged in: {me}");
+    // A foreign Origin on a bearer call does not matter; the own origin with the cookie
+    // is carried out.
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/logout", app.base))
+        .header("origin", "http://evil.example")
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let token = app
+        .login("ts.doctor", user["password"].as_str().unwrap())
+        .await;
+    let response = post(vec![
+        ("origin", format!("http://{host}")),
+        ("cookie", format!("duikou_session={token}")),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    app.stop().await;
 }
