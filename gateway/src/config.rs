@@ -107,6 +107,13 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Seconds that in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// Seconds a connection may take to send a request's head (the request line and
+    /// headers) once the server waits for one: on a new connection, and on a kept-alive
+    /// one between requests (so this is also the idle keep-alive time). Slower or idle
+    /// connections are closed.
+    pub request_head_timeout_seconds: u64,
+    /// Seconds a request's body may go without a byte arriving; the request then fails.
+    pub body_timeout_seconds: u64,
     /// Origins (such as `https://viewer.example.org`, or `*` for any) whose pages may call
     /// `/dicomweb` from a browser (CORS). Empty: only pages served by the gateway itself.
     pub cors_origins: Vec<String>,
@@ -121,6 +128,8 @@ impl Default for HttpConfig {
             self_signed: false,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_seconds: 10,
+            request_head_timeout_seconds: 20,
+            body_timeout_seconds: 30,
             cors_origins: Vec::new(),
         }
     }

@@ -230,6 +230,25 @@ pub async fn tls_config(config: &Config) -> anyhow::Result<Option<RustlsConfig>>
     tls::server_config(config).await
 }
 
+/// Bounds the time a connection may hold the server without a request: hyper's header
+/// read timer runs from the moment a connection waits for a request head (new, or kept
+/// alive after a response) until the head is complete, so it closes slow senders and
+/// idle keep-alive connections alike. (It takes effect only with a timer.)
+fn bound(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    config: &crate::config::HttpConfig,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.request_head_timeout_seconds));
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(config.request_head_timeout_seconds))
+        .keep_alive_timeout(Duration::from_secs(config.request_head_timeout_seconds));
+}
+
 /// Serves `prepared` on `listener` until `shutdown` completes, then gives in-flight
 /// requests `http.shutdown_grace_seconds` to finish.
 pub async fn run(
@@ -272,21 +291,19 @@ pub async fn run(
     });
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let service = app.into_make_service();
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     match tls {
         Some(tls) => {
             tracing::info!(%addr, "listening (https)");
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(service)
-                .await?;
+            let mut server = axum_server::from_tcp_rustls(listener, tls).handle(handle);
+            bound(server.http_builder(), &prepared.config.http);
+            server.serve(service).await?;
         }
         None => {
             tracing::info!(%addr, "listening (http)");
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await?;
+            let mut server = axum_server::from_tcp(listener).handle(handle);
+            bound(server.http_builder(), &prepared.config.http);
+            server.serve(service).await?;
         }
     }
     for task in dicom {

@@ -306,24 +306,32 @@ async fn association<A: Archive>(
     for ts in TRANSFER_SYNTAXES {
         options = options.with_transfer_syntax(*ts);
     }
+    // The ARTIM timer (PS3.8 §9.1.5): the association request, TLS handshake included,
+    // is complete within the timeout, whatever the peer sends meanwhile, or the
+    // connection is closed.
+    let artim = |what| format!("no association within {:?}: {what}", config.timeout);
     match tls {
         None => {
-            let association = options
-                .establish_async(socket)
+            let association = tokio::time::timeout(config.timeout, options.establish_async(socket))
                 .await
+                .map_err(|_| artim("the request was not complete"))?
                 .map_err(|e| format!("association refused: {e}"))?;
             exchange(association, &callers, config, spool, archive).await
         }
         Some(tls) => {
-            let association = options
-                .tls_config(tls)
-                .establish_tls_async(socket)
-                .await
-                .map_err(|e| format!("association refused: {e}"))?;
+            let options = options.tls_config(tls);
+            let association =
+                tokio::time::timeout(config.timeout, options.establish_tls_async(socket))
+                    .await
+                    .map_err(|_| artim("the handshake or the request was not complete"))?
+                    .map_err(|e| format!("association refused: {e}"))?;
             exchange(association, &callers, config, spool, archive).await
         }
     }
 }
+
+/// The longest command set read (PS3.7 §6.3.1): a C-STORE-RQ takes about 200 bytes.
+pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
 
 /// The messages of an established association, plain or over TLS.
 async fn exchange<S, A: Archive>(
@@ -368,6 +376,14 @@ where
                 for pdv in data {
                     match pdv.value_type {
                         PDataValueType::Command => {
+                            // A command set is a few hundred bytes; fragments beyond the
+                            // bound are an abuse, not a command.
+                            if command_bytes.len() + pdv.data.len() > MAX_COMMAND_BYTES {
+                                let _ = association.abort().await;
+                                return Err(format!(
+                                    "a command set longer than {MAX_COMMAND_BYTES} bytes"
+                                ));
+                            }
                             command_bytes.extend_from_slice(pdv.data);
                             if !pdv.is_last {
                                 continue;

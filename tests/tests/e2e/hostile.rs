@@ -2,6 +2,8 @@
 //! institution holds. Each is refused with the proper status, the process carries on,
 //! and no institution's images are hidden, replaced or shown to another.
 
+use std::time::{Duration, Instant};
+
 use duikou_imaging::testing::{Level, nested_ct, part10};
 use duikou_imaging::walk::MAX_SEQUENCE_DEPTH;
 use duikou_tests::scu::{CT, EXPLICIT_LE, Outcome, RawScu};
@@ -280,5 +282,124 @@ async fn an_instance_uid_another_institution_holds_is_refused_and_neither_reads_
         assert_eq!(entry["institution_id"], county, "{entry}");
         assert!(!entry.to_string().contains("2.25.241"), "{entry}");
     }
+    app.stop().await;
+}
+
+/// How long `stream` stays open, reading (and dropping) whatever comes, up to `most`.
+async fn open_for(stream: &mut tokio::net::TcpStream, most: Duration) -> Duration {
+    use tokio::io::AsyncReadExt as _;
+    let start = Instant::now();
+    let mut buf = [0_u8; 4096];
+    while start.elapsed() < most {
+        let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+        // Closed, or reset; bytes or nothing yet: still open.
+        if let Ok(Ok(0) | Err(_)) = read {
+            break;
+        }
+    }
+    start.elapsed()
+}
+
+/// Slow and silent peers are let go within the configured times (2 s here): an HTTP
+/// request whose head never ends (a header line every half second), a kept-alive HTTP
+/// connection with no next request, a body that stops arriving, a DICOM connection that
+/// never completes its association request, and command fragments without end. The
+/// database plays no part: SQLite only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_peers_are_let_go_within_the_configured_times() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.http.request_head_timeout_seconds = 2;
+        c.http.body_timeout_seconds = 2;
+        c.imaging.timeout_seconds = 2;
+    })
+    .await;
+    let http = app.base.trim_start_matches("http://").to_owned();
+    let bound = Duration::from_secs(8);
+
+    // A head that never ends, one header line every half second.
+    let mut slow = tokio::net::TcpStream::connect(&http).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut closed = false;
+    while start.elapsed() < bound {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if slow.write_all(b"X-Slow: 1\r\n").await.is_err() {
+            closed = true;
+            break;
+        }
+        if open_for(&mut slow, Duration::from_millis(1)).await < Duration::from_millis(1) {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a request head that never ends is cut off");
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // A kept-alive connection that sends nothing after its first request.
+    let mut idle = tokio::net::TcpStream::connect(&http).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let held = open_for(&mut idle, bound).await;
+    assert!(held < bound, "an idle kept-alive connection is closed");
+    assert!(held >= Duration::from_millis(1500), "{held:?}");
+
+    // A body that stops: the request fails instead of waiting for ever.
+    let mut body = tokio::net::TcpStream::connect(&http).await.unwrap();
+    body.write_all(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user",
+    )
+    .await
+    .unwrap();
+    let held = open_for(&mut body, bound).await;
+    assert!(held < bound, "a body that stops arriving ends its request");
+
+    // DICOM: a connection that never sends its association request, and one that sends
+    // half of it, are closed by the ARTIM timer.
+    let dicom = app.dicom.expect("DICOM listens");
+    let mut silent = tokio::net::TcpStream::connect(dicom).await.unwrap();
+    let held = open_for(&mut silent, bound).await;
+    assert!(
+        held < bound && held >= Duration::from_millis(1500),
+        "{held:?}"
+    );
+    let mut half = tokio::net::TcpStream::connect(dicom).await.unwrap();
+    half.write_all(&[0x01, 0x00, 0x00, 0x00, 0x01, 0x00])
+        .await
+        .unwrap();
+    let held = open_for(&mut half, bound).await;
+    assert!(held < bound, "{held:?}");
+
+    // Command fragments without a last one: the association is aborted once they pass
+    // the bound on a command set, and the relay goes on.
+    register(&app, "台山市人民医院", "TAISHAN_CT").await;
+    let mut scu = RawScu::connect(dicom, "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
+    let fragment = vec![0_u8; 8 * 1024];
+    for _ in 0..(duikou_imaging::scp::MAX_COMMAND_BYTES / fragment.len() + 2) {
+        let mut pdu = vec![0x04, 0x00];
+        pdu.extend_from_slice(&(fragment.len() as u32 + 6).to_be_bytes());
+        pdu.extend_from_slice(&(fragment.len() as u32 + 2).to_be_bytes());
+        pdu.extend_from_slice(&[1, 0x01]);
+        pdu.extend_from_slice(&fragment);
+        scu.write_raw(&pdu).await;
+    }
+    assert!(
+        matches!(scu.outcome().await, Outcome::Aborted | Outcome::Closed(_)),
+        "the relay gives up on it"
+    );
+    let mut scu = RawScu::connect(dicom, "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
+    let plain = nested_ct("2.25.2431", "2.25.2430", &levels(1), true);
+    assert_eq!(
+        scu.store(CT, "2.25.2431", &plain).await,
+        Outcome::Status(0x0000)
+    );
+    scu.release().await;
     app.stop().await;
 }
