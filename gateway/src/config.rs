@@ -141,10 +141,25 @@ impl Default for HttpConfig {
 pub struct AuthConfig {
     /// How long a login session lasts, in hours.
     pub session_hours: i64,
-    /// Consecutive failed logins for one username before further attempts are slowed.
+    /// Login attempts for one username from one client address, within the window,
+    /// before further ones are slowed (a success forgets them). Attempts from other
+    /// addresses are not affected.
     pub failed_logins_before_delay: u32,
+    /// Login attempts from one client address, for any usernames, within the window,
+    /// before further ones are slowed (each success takes one back).
+    pub attempts_per_address_before_delay: u32,
+    /// Seconds after a key's first counted attempt when its count starts over.
+    pub attempt_window_seconds: i64,
     /// The longest wait imposed after repeated failures, in seconds.
     pub max_delay_seconds: i64,
+    /// Password checks (argon2id, 19 MiB each) run at once; more wait their turn.
+    pub concurrent_password_checks: usize,
+    /// Seconds a login waits for its turn to be checked before it is answered 503.
+    pub password_check_wait_seconds: u64,
+    /// Addresses of reverse proxies in front of the gateway: from them, the client's
+    /// address is taken from `X-Forwarded-For` (its last address not itself a trusted
+    /// proxy). From anyone else the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for AuthConfig {
@@ -152,7 +167,12 @@ impl Default for AuthConfig {
         Self {
             session_hours: 12,
             failed_logins_before_delay: 5,
+            attempts_per_address_before_delay: 50,
+            attempt_window_seconds: 900,
             max_delay_seconds: 900,
+            concurrent_password_checks: 2,
+            password_check_wait_seconds: 5,
+            trusted_proxies: Vec::new(),
         }
     }
 }

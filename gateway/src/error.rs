@@ -43,6 +43,9 @@ pub enum Error {
     /// Too many failed logins; try again later.
     #[error("too many failed logins for this account; try again in {0} s")]
     TooManyAttempts(i64),
+    /// Every password check is busy; try again in this many seconds.
+    #[error("the server is checking too many passwords at once; try again in {0} s")]
+    Busy(i64),
     /// The caller's role or institution does not allow this.
     #[error("{0}")]
     Forbidden(String),
@@ -159,6 +162,11 @@ impl Error {
                 "too-many-attempts",
                 "Too many failed logins",
             ),
+            Busy(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many password checks at once",
+            ),
             Forbidden(_) => (
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -176,6 +184,12 @@ impl Error {
                 "Internal error",
             ),
         }
+    }
+}
+
+impl From<crate::auth::Busy> for Error {
+    fn from(_: crate::auth::Busy) -> Self {
+        Self::Busy(1)
     }
 }
 
@@ -219,7 +233,7 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Self::TooManyAttempts(seconds) = self {
+        if let Self::TooManyAttempts(seconds) | Self::Busy(seconds) = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));

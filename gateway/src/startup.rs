@@ -156,13 +156,21 @@ async fn create_first_admin(
 
 /// The HTTP application state for a prepared store.
 pub async fn state(prepared: &Prepared, tls: bool) -> anyhow::Result<AppState> {
-    let dummy = tokio::task::spawn_blocking(|| hash_password(&generate_password())).await??;
+    let hasher = crate::auth::Hasher::new(
+        prepared.config.auth.concurrent_password_checks,
+        Duration::from_secs(prepared.config.auth.password_check_wait_seconds),
+    );
+    let dummy = hasher
+        .hash(generate_password())
+        .await
+        .map_err(anyhow::Error::from)??;
     Ok(AppState {
         store: prepared.store.clone(),
         config: prepared.config.clone(),
         metrics: Metrics::new()?,
         tls,
         dummy_hash: Arc::new(dummy),
+        hasher,
         signaling: signaling(prepared).await?,
         relay: crate::imaging::Relay::open(prepared).await?,
     })

@@ -1,6 +1,9 @@
 //! Login, logout and the caller of every other endpoint.
 
-use axum::extract::{FromRequestParts, State};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::extract::ApiJson;
-use crate::auth::{SESSION_COOKIE, SessionToken, hash_password, hash_token, verify_password};
+use crate::auth::{SESSION_COOKIE, SessionToken, hash_token};
 use crate::domain::{Role, User};
 use crate::error::{Error, Problem};
 
@@ -30,6 +33,40 @@ impl Caller {
             )))
         }
     }
+}
+
+/// The client's address: the peer's, or, when the peer is one of `trusted_proxies`, the
+/// last address in `X-Forwarded-For` that is not itself a trusted proxy (each proxy
+/// appends the address it got the request from; what comes before the first trusted one
+/// is the client's to write and is not believed). Unknown (no peer, as in a test router)
+/// is `0.0.0.0`.
+fn client_address(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> IpAddr {
+    let Some(peer) = peer.map(|p| p.ip().to_canonical()) else {
+        return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    };
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted_proxies.contains(&ip.to_canonical()) => continue,
+            Ok(ip) => return ip.to_canonical(),
+            // A hop that is not an address: what precedes it cannot be trusted either.
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
 fn presented_token(headers: &HeaderMap) -> Option<String> {
@@ -96,21 +133,37 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
 }
 
-/// Logs in. After repeated failures for one username, further attempts are refused with
-/// 429 and a growing `Retry-After`, whatever the password.
+/// Logs in. Attempts are counted per client address and per (address, username) before
+/// the password is checked: past `auth.failed_logins_before_delay` for one username from
+/// one address, or `auth.attempts_per_address_before_delay` from one address, further
+/// attempts are refused with 429 and a growing `Retry-After`, whatever the password;
+/// attempts from other addresses are not affected. When every password check is busy
+/// for `auth.password_check_wait_seconds`, the answer is 503 with `Retry-After`.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login, security(()),
-    responses((status = 200, body = LoginResult), (status = 401, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = LoginResult), (status = 401, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     ApiJson(login): ApiJson<Login>,
 ) -> Result<Response, Error> {
     let auth = &state.config.auth;
-    let key = login.username.trim().to_lowercase();
-    if let Some(until) = state.store.login_locked_until(&key).await? {
-        let wait_ms = (until - Utc::now()).num_milliseconds();
-        if wait_ms > 0 {
-            return Err(Error::TooManyAttempts((wait_ms + 999) / 1000));
-        }
+    let address = client_address(peer.map(|p| p.0.0), &headers, &auth.trusted_proxies);
+    let username = login.username.trim().to_lowercase();
+    let by_address = format!("address {address}");
+    let by_pair = format!("address {address} username {username}");
+    let keys = [
+        (by_pair.clone(), auth.failed_logins_before_delay),
+        (by_address.clone(), auth.attempts_per_address_before_delay),
+    ];
+    let held = state
+        .store
+        .count_login_attempt(&keys, auth.attempt_window_seconds, auth.max_delay_seconds)
+        .await?;
+    if let Some(until) = held {
+        let wait_ms = (until - Utc::now()).num_milliseconds().max(0);
+        return Err(Error::TooManyAttempts((wait_ms + 999) / 1000));
     }
     let found = state.store.user_with_hash(login.username.trim()).await?;
     // Verify against a real hash even for unknown users, so timing does not tell which
@@ -119,26 +172,21 @@ async fn login(
         Some((user, hash)) => (Some(user), hash),
         None => (None, state.dummy_hash.as_ref().clone()),
     };
-    let password = login.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let ok = state.hasher.verify(login.password, hash).await?;
     let user = match (user, ok) {
         (Some(user), true) if !user.disabled => user,
         _ => {
-            state
-                .store
-                .record_login_failure(
-                    &key,
-                    auth.failed_logins_before_delay,
-                    auth.max_delay_seconds,
-                )
-                .await?;
             tracing::info!("failed login");
             return Err(Error::BadCredentials);
         }
     };
-    state.store.clear_login_failures(&key).await?;
+    state
+        .store
+        .login_succeeded(
+            &by_pair,
+            (&by_address, auth.attempts_per_address_before_delay),
+        )
+        .await?;
     let token = SessionToken::generate();
     let expires_at = Utc::now() + TimeDelta::hours(auth.session_hours);
     state
@@ -208,17 +256,61 @@ async fn change_password(
         .user_with_hash(&caller.0.username)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    let current = change.current;
-    let matches = tokio::task::spawn_blocking(move || verify_password(&current, &hash))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let matches = state.hasher.verify(change.current, hash).await?;
     if !matches {
         return Err(Error::field("current", "the current password is wrong"));
     }
-    let new = change.new;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&new))
-        .await
-        .map_err(anyhow::Error::from)??;
+    let hash = state.hasher.hash(change.new).await??;
     state.store.set_password(caller.0.id, &hash).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_comes_from_trusted_proxies_only() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let peer = |ip: &str| Some(SocketAddr::new(ip.parse().unwrap(), 40000));
+        let forwarded = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", HeaderValue::from_static(v));
+            h
+        };
+        let at = |p, h: &HeaderMap, t: &[IpAddr]| client_address(p, h, t).to_string();
+        // Not from a trusted proxy: the header is the client's own invention.
+        assert_eq!(
+            at(peer("203.0.113.9"), &forwarded("1.2.3.4"), &[proxy]),
+            "203.0.113.9"
+        );
+        // From the proxy: the last hop it appended.
+        assert_eq!(
+            at(
+                peer("10.0.0.2"),
+                &forwarded("1.2.3.4, 198.51.100.7"),
+                &[proxy]
+            ),
+            "198.51.100.7"
+        );
+        // Trusted hops are passed over; garbage stops the walk.
+        let two = ["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()];
+        assert_eq!(
+            at(peer("10.0.0.2"), &forwarded("198.51.100.7, 10.0.0.3"), &two),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            at(peer("10.0.0.2"), &forwarded("1.2.3.4, junk"), &[proxy]),
+            "10.0.0.2"
+        );
+        assert_eq!(
+            at(peer("10.0.0.2"), &HeaderMap::new(), &[proxy]),
+            "10.0.0.2"
+        );
+        assert_eq!(
+            at(peer("::ffff:127.0.0.2"), &HeaderMap::new(), &[]),
+            "127.0.0.2"
+        );
+        assert_eq!(at(None, &HeaderMap::new(), &[]), "0.0.0.0");
+    }
 }

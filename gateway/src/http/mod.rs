@@ -59,6 +59,8 @@ pub struct AppState {
     /// An argon2id hash to verify against for unknown usernames, so that a failed login
     /// takes as long whether or not the account exists.
     pub dummy_hash: Arc<String>,
+    /// The bounded password checks of logins and password changes.
+    pub hasher: crate::auth::Hasher,
     /// The video rooms of this process.
     pub signaling: duikou_signaling::server::Signaling,
     /// The imaging relay's spool and index, for STOW-RS.

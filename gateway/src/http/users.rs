@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
-use crate::auth::{generate_password, hash_password};
+use crate::auth::generate_password;
 use crate::domain::{Role, Roles, User};
 use crate::error::{Error, Problem};
 use crate::store::NewUser;
@@ -159,9 +159,7 @@ async fn create_user(
         None => (generate_password(), true),
     };
     let to_hash = password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&to_hash))
-        .await
-        .map_err(anyhow::Error::from)??;
+    let password_hash = state.hasher.hash(to_hash).await??;
     let new = NewUser {
         username,
         display_name,

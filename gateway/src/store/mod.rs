@@ -730,31 +730,29 @@ impl Store {
         dispatch!(self, users::delete_session(token_hash))
     }
 
-    /// Until when logins for `username` are held back, if they are.
-    pub async fn login_locked_until(
+    /// Counts a login attempt under each of `keys` before its password is checked;
+    /// until when it is held back instead, if it is (see
+    /// `sql::users::count_login_attempt`).
+    pub async fn count_login_attempt(
         &self,
-        username: &str,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        dispatch!(self, users::locked_until(username))
-    }
-
-    /// Counts a failed login and holds back the next ones once `free_attempts` have
-    /// failed in a row: 1 s, 2 s, 4 s … up to `max_delay_seconds`. Returns the new lock.
-    pub async fn record_login_failure(
-        &self,
-        username: &str,
-        free_attempts: u32,
+        keys: &[(String, u32)],
+        window_seconds: i64,
         max_delay_seconds: i64,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         dispatch!(
             self,
-            users::record_failure(username, free_attempts, max_delay_seconds, Utc::now())
+            users::count_login_attempt(keys, window_seconds, max_delay_seconds, Utc::now())
         )
     }
 
-    /// Forgets failed logins after a successful one.
-    pub async fn clear_login_failures(&self, username: &str) -> Result<(), StoreError> {
-        dispatch!(self, users::clear_failures(username))
+    /// After a successful login: forgets the attempts under `forget` and takes one back
+    /// under `uncount`.
+    pub async fn login_succeeded(
+        &self,
+        forget: &str,
+        uncount: (&str, u32),
+    ) -> Result<(), StoreError> {
+        dispatch!(self, users::login_succeeded(forget, uncount))
     }
 
     // Requests.

@@ -1,4 +1,4 @@
-//! Accounts, login sessions and failed-login throttling. Compiled once per backend (see
+//! Accounts, login sessions and login throttling. Compiled once per backend (see
 //! `store/mod.rs`). Session tokens are stored only as hashes.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -248,60 +248,101 @@ pub async fn delete_session(pool: &Pool, token_hash: &str) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Until when logins for `username` are held back.
-pub async fn locked_until(
+/// Counts a login attempt under each of `keys` (a throttle key and the attempts it
+/// allows in a row), before its password is checked, so that attempts made at once all
+/// count. Returns until when the attempt is held back, without counting it, if any key
+/// is locked. Once a key has had its free attempts, each further attempt locks it for a
+/// doubling delay (1 s, 2 s, 4 s … at most `max_delay_seconds`); counts start over once
+/// `window_seconds` have passed since a key's first attempt.
+pub async fn count_login_attempt(
     pool: &Pool,
-    username: &str,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let lock = sqlx::query_scalar::<Db, Option<DateTime<Utc>>>(
-        "select locked_until from login_throttle where username = $1",
-    )
-    .bind(username)
-    .fetch_optional(pool)
-    .await?;
-    Ok(lock.flatten())
-}
-
-/// Counts a failure and, past `free_attempts`, holds back further logins for a doubling
-/// delay capped at `max_delay_seconds`.
-pub async fn record_failure(
-    pool: &Pool,
-    username: &str,
-    free_attempts: u32,
+    keys: &[(String, u32)],
+    window_seconds: i64,
     max_delay_seconds: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
-    let failures = sqlx::query_scalar::<Db, i32>(
-        "insert into login_throttle (username, failures, locked_until) values ($1, 1, null)
-         on conflict (username) do update set failures = login_throttle.failures + 1
-         returning failures",
-    )
-    .bind(username)
-    .fetch_one(&mut *tx)
-    .await?;
-    let over = i64::from(failures) - i64::from(free_attempts);
-    let lock = (over >= 0).then(|| {
+    // Each key's row is counted and locked (PostgreSQL holds it to the commit) in one
+    // statement, keys always in the same order: attempts made at once are counted one
+    // after the other.
+    let mut counted = Vec::with_capacity(keys.len());
+    let mut held = None;
+    for (key, free) in keys {
+        let (attempts, locked_until) = sqlx::query_as::<Db, (i32, Option<DateTime<Utc>>)>(
+            "insert into login_throttle (throttle_key, attempts, window_start, locked_until)
+             values ($1, 1, $2, null)
+             on conflict (throttle_key) do update set
+                attempts = case when login_throttle.window_start < $3 then 1
+                    else login_throttle.attempts + 1 end,
+                window_start = case when login_throttle.window_start < $3 then $2
+                    else login_throttle.window_start end
+             returning attempts, locked_until",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - TimeDelta::seconds(window_seconds))
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(until) = locked_until.filter(|until| *until > now) {
+            held = held.max(Some(until));
+        }
+        counted.push((key, *free, attempts));
+    }
+    if held.is_some() {
+        // Held back: not counted.
+        tx.rollback().await?;
+        return Ok(held);
+    }
+    for (key, free, attempts) in counted {
+        let over = i64::from(attempts) - i64::from(free);
+        if over < 0 {
+            continue;
+        }
         let delay = 1_i64
             .checked_shl(over.min(30) as u32)
             .unwrap_or(i64::MAX)
             .min(max_delay_seconds);
-        now + TimeDelta::seconds(delay)
-    });
-    sqlx::query::<Db>("update login_throttle set locked_until = $2 where username = $1")
-        .bind(username)
-        .bind(lock)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query::<Db>("update login_throttle set locked_until = $2 where throttle_key = $1")
+            .bind(key)
+            .bind(now + TimeDelta::seconds(delay))
+            .execute(&mut *tx)
+            .await?;
+    }
+    // Keys whose window has passed and that hold nothing back are dropped.
+    sqlx::query::<Db>(
+        "delete from login_throttle where window_start < $1
+            and (locked_until is null or locked_until < $2)",
+    )
+    .bind(now - TimeDelta::seconds(window_seconds))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(lock)
+    Ok(None)
 }
 
-/// Forgets the failures of `username`.
-pub async fn clear_failures(pool: &Pool, username: &str) -> Result<(), StoreError> {
-    sqlx::query::<Db>("delete from login_throttle where username = $1")
-        .bind(username)
-        .execute(pool)
+/// After a successful login: forgets the attempts under `forget`, and takes back the
+/// attempt counted under `uncount` (a key of many users, such as their address),
+/// unlocking it if that leaves it within its `free` attempts.
+pub async fn login_succeeded(
+    pool: &Pool,
+    forget: &str,
+    (uncount, free): (&str, u32),
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    sqlx::query::<Db>("delete from login_throttle where throttle_key = $1")
+        .bind(forget)
+        .execute(&mut *tx)
         .await?;
+    sqlx::query::<Db>(
+        "update login_throttle set attempts = attempts - 1,
+            locked_until = case when attempts - 1 < $2 then null else locked_until end
+         where throttle_key = $1 and attempts > 0",
+    )
+    .bind(uncount)
+    .bind(i64::from(free))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
