@@ -47,6 +47,8 @@ pub struct Config {
     pub signaling: SignalingConfig,
     /// The DICOM relay.
     pub imaging: ImagingConfig,
+    /// `[outbound]`
+    pub outbound: OutboundConfig,
     /// The program rosters imported on first start.
     pub seeds: SeedsConfig,
     /// The administrator created on an empty database.
@@ -267,6 +269,27 @@ impl Default for SignalingConfig {
             // Loopback, like the other listeners: a deployment opens it on purpose.
             media_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7882))),
             media_address: None,
+        }
+    }
+}
+
+/// `[outbound]`: where the gateway's own connections (webhooks, DICOM destinations) may
+/// go, beyond and within the built-in policy (`duikou_imaging::outbound`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Address ranges allowed beyond the default, such as `["127.0.0.0/8"]`.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Address ranges refused, whatever else says.
+    pub deny: Vec<ipnet::IpNet>,
+}
+
+impl OutboundConfig {
+    /// The policy these ranges make.
+    pub fn policy(&self) -> duikou_imaging::outbound::Policy {
+        duikou_imaging::outbound::Policy {
+            allow: self.allow.clone(),
+            deny: self.deny.clone(),
         }
     }
 }

@@ -2,6 +2,11 @@
 //! background, retried with exponential backoff, each call signed with
 //! `X-Duikou-Signature: sha256=<hex HMAC-SHA256(secret, body)>` (the GitHub webhook
 //! convention) and numbered with `X-Duikou-Delivery` so that receivers can drop repeats.
+//!
+//! Calls go only where the outbound policy allows (`duikou_imaging::outbound`): the
+//! client resolves names through the policy and connects to the addresses it checked,
+//! an address in the URL is checked before the call, and redirects are not followed (a
+//! webhook answering with one has failed).
 
 use std::time::Duration;
 
@@ -12,6 +17,47 @@ use sha2::Sha256;
 use crate::booking::notices;
 use crate::config::NotifyConfig;
 use crate::store::{PendingDelivery, Store};
+use duikou_imaging::outbound::Policy;
+
+/// Name resolution through the outbound policy: only the addresses it allows.
+struct Checked(Policy);
+
+impl reqwest::dns::Resolve for Checked {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let found = policy.resolve(name.as_str(), 0).await?;
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The HTTP client of webhook calls: names resolved through `policy`, no redirects.
+pub fn client(config: &NotifyConfig, policy: Policy) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(config.timeout_seconds))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(Checked(policy)))
+        .build()
+}
+
+/// Whether `url` is one webhook calls may go to: http or https, with a host that the
+/// policy allows if it is an address (a name is checked when it is resolved).
+pub fn check_url(url: &str, policy: &Policy) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("an http:// or https:// URL".into());
+    }
+    let host = parsed.host_str().ok_or("a URL with a host")?;
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(ip) => policy.check(ip).map_err(|e| e.to_string()),
+        Err(_) => Ok(()),
+    }
+}
 
 /// The signature header's value for `body`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
@@ -33,7 +79,12 @@ fn backoff(config: &NotifyConfig, attempts: i32) -> TimeDelta {
     TimeDelta::milliseconds(ms as i64)
 }
 
-async fn send(client: &reqwest::Client, d: &PendingDelivery) -> Result<(), String> {
+async fn send(
+    client: &reqwest::Client,
+    policy: &Policy,
+    d: &PendingDelivery,
+) -> Result<(), String> {
+    check_url(&d.url, policy)?;
     let response = client
         .post(&d.url)
         .header("content-type", "application/json")
@@ -49,6 +100,11 @@ async fn send(client: &reqwest::Client, d: &PendingDelivery) -> Result<(), Strin
         .map_err(|e| format!("{e}"))?;
     if response.status().is_success() {
         Ok(())
+    } else if response.status().is_redirection() {
+        Err(format!(
+            "the webhook answered {} (a redirect, which is not followed)",
+            response.status()
+        ))
     } else {
         Err(format!("the webhook answered {}", response.status()))
     }
@@ -59,6 +115,7 @@ async fn send(client: &reqwest::Client, d: &PendingDelivery) -> Result<(), Strin
 pub async fn deliver_once(
     store: &Store,
     client: &reqwest::Client,
+    policy: &Policy,
     config: &NotifyConfig,
 ) -> anyhow::Result<usize> {
     crate::booking::expire_due(store)
@@ -78,7 +135,7 @@ pub async fn deliver_once(
     let lease = Utc::now() + TimeDelta::seconds(config.timeout_seconds as i64 * 2 + 5);
     let mut sent = 0;
     for d in store.claim_deliveries(lease, 50).await? {
-        match send(client, &d).await {
+        match send(client, policy, &d).await {
             Ok(()) => {
                 store.mark_delivered(d.id).await?;
                 sent += 1;
@@ -95,11 +152,13 @@ pub async fn deliver_once(
 }
 
 /// Delivers until `stop` resolves.
-pub async fn run(store: Store, config: NotifyConfig, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(config.timeout_seconds))
-        .build()
-    {
+pub async fn run(
+    store: Store,
+    config: NotifyConfig,
+    policy: Policy,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let client = match client(&config, policy.clone()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "no HTTP client for webhooks");
@@ -107,7 +166,7 @@ pub async fn run(store: Store, config: NotifyConfig, mut stop: tokio::sync::watc
         }
     };
     loop {
-        if let Err(e) = deliver_once(&store, &client, &config).await {
+        if let Err(e) = deliver_once(&store, &client, &policy, &config).await {
             tracing::warn!(error = %format!("{e:#}"), "webhook pass failed");
         }
         tokio::select! {

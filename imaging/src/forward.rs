@@ -99,6 +99,37 @@ pub struct ForwardConfig {
     /// Whom to trust when a destination speaks TLS (and the relay's client certificate,
     /// if it has one).
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where destinations may be ([`crate::outbound`]).
+    pub outbound: crate::outbound::Policy,
+}
+
+/// What kind of failure a forward's error is, in words that tell an operator what to do
+/// and nothing of what answered at the destination's address: the whole error names
+/// the address and repeats what the peer said, which is for administrators only.
+pub fn error_class(error: &str) -> &'static str {
+    if error.starts_with("not connecting to") {
+        "the destination's address is not one the relay may connect to (outbound policy)"
+    } else if error.starts_with("cannot associate with") {
+        "the destination cannot be reached, or refuses the relay's association"
+    } else if error.contains(" answered status ") {
+        "the destination refused the instance"
+    } else if error.contains("accepts neither the SOP class") {
+        "the destination takes neither the instance's SOP class nor its transfer syntax"
+    } else if error.starts_with("cannot read the stored instance")
+        || error.starts_with("the stored instance")
+    {
+        "the relay cannot read the stored instance"
+    } else if error.contains("no certificate authority") {
+        "the destination speaks TLS and the relay trusts no certificate authority"
+    } else if error.contains("imaging supporter")
+        || error.contains("has no DICOM destination")
+        || error.starts_with("cannot read the destination")
+    {
+        // The gateway's own routing errors (`duikou::imaging::forward_target`).
+        "the study has nowhere to go: see the pairing and the supporter's destination"
+    } else {
+        "the association with the destination broke"
+    }
 }
 
 /// The delay before retry number `attempts + 1`.
@@ -538,7 +569,13 @@ async fn connect(
     for (class, ts) in pairs {
         options = options.with_presentation_context(class.as_str(), vec![ts.as_str()]);
     }
+    // The association goes to an address the outbound policy checked, never to a
+    // second lookup of the name.
     let address = format!("{}:{}", target.host, target.port);
+    let checked = match config.outbound.resolve(&target.host, target.port).await {
+        Ok(addresses) => addresses[0],
+        Err(e) => return Err(Refusal::Other(format!("not connecting to {address}: {e}"))),
+    };
     let refused = |e: dicom_ul::association::Error| {
         if matches!(
             e,
@@ -552,10 +589,7 @@ async fn connect(
         ))
     };
     if !target.tls {
-        let mut a = options
-            .establish_async(address.as_str())
-            .await
-            .map_err(refused)?;
+        let mut a = options.establish_async(checked).await.map_err(refused)?;
         // dicom-ul leaves Nagle on; without this every message waits for a delayed ACK.
         let _ = a.inner_stream().set_nodelay(true);
         return Ok(Open::Plain(Box::new(a)));
@@ -568,7 +602,7 @@ async fn connect(
     let mut a = options
         .tls_config(tls)
         .server_name(&target.host)
-        .establish_tls_async(address.as_str())
+        .establish_tls_async(checked)
         .await
         .map_err(refused)?;
     let _ = a.inner_stream().get_mut().0.set_nodelay(true);
@@ -904,6 +938,10 @@ mod tests {
             timeout: Duration::from_secs(60),
             max_pdu_length: 65536,
             tls: None,
+            outbound: crate::outbound::Policy {
+                allow: vec!["127.0.0.0/8".parse().unwrap()],
+                deny: vec![],
+            },
         });
         let queue = Arc::new(Outcomes::default());
         let (handoff, handed) = mpsc::channel(64);
@@ -1099,6 +1137,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             max_pdu_length: 65536,
             tls: None,
+            outbound: crate::outbound::Policy::default(),
         };
         let delays: Vec<u64> = (0..7).map(|a| backoff(&config, a).as_secs()).collect();
         assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60]);

@@ -17,6 +17,8 @@
 //! - [`dicomweb`]: QIDO-RS matching and DICOM JSON, metadata with bulk data URIs, frames.
 //! - [`stow`]: STOW-RS: the content type, each part's file meta, the answer.
 //! - [`walk`]: a fast structural check of a data set before any full parse.
+//! - [`outbound`]: where outbound connections (DICOM destinations, the gateway's
+//!   webhooks) may go: checked on the resolved address, which is the one connected to.
 //! - [`forward`]: the storage SCU and the worker draining the gateway's forward queue
 //!   (through [`forward::Queue`]), with associations kept open while jobs keep coming.
 
@@ -24,6 +26,7 @@ mod ae_title;
 pub mod dicomweb;
 pub mod dimse;
 pub mod forward;
+pub mod outbound;
 pub mod scp;
 pub mod sop_classes;
 pub mod spool;

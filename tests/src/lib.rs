@@ -127,6 +127,11 @@ impl TestDb {
         // spool and of crashes ask for one prepared ([`SPOOL_SEGMENT_BYTES`]).
         config.imaging.spool_segment_bytes = SPOOL_SEGMENT_BYTES;
         config.imaging.spool_prepared_bytes = 0;
+        // The tests' DICOM destinations and webhook receivers are on this machine.
+        config.outbound.allow = vec![
+            "127.0.0.0/8".parse().expect("a range"),
+            "::1/128".parse().expect("a range"),
+        ];
         config
     }
 

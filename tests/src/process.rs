@@ -27,7 +27,8 @@ pub struct Served {
 impl Served {
     /// Starts `duikou serve` for `db` on an ephemeral port with `extra` arguments and
     /// `env` (`DUIKOU_*` settings), and waits until it listens. Its spool is the tests'
-    /// ([`TestDb::config`]): small segments, none prepared unless `env` asks.
+    /// ([`TestDb::config`]): small segments, none prepared unless `env` asks; and, like
+    /// it, loopback allowed to outbound connections.
     pub fn start(db: &TestDb, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(duikou_binary())
             .arg("serve")
@@ -45,6 +46,8 @@ impl Served {
                 crate::SPOOL_SEGMENT_BYTES.to_string(),
             )
             .env("DUIKOU_IMAGING_SPOOL_PREPARED_BYTES", "0")
+            // The tests' destinations are on this machine (see `TestDb::config`).
+            .env("DUIKOU_OUTBOUND_ALLOW", "[\"127.0.0.0/8\", \"::1/128\"]")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -268,6 +268,8 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     config.imaging.listen = Some("127.0.0.1:0".parse()?);
     config.signaling.media_listen = None;
     config.imaging.tls_listen = None;
+    // Its destination, DCMTK's storescp, is on this machine.
+    config.outbound.allow = vec!["127.0.0.0/8".parse()?];
     let config_is_postgres = config.database_url().starts_with("postgres");
     let prepared_bytes = config.imaging.spool_prepared_bytes;
     let prepared = crate::startup::prepare(config).await?;

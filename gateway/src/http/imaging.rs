@@ -194,6 +194,14 @@ async fn set_destination(
     if !(1..=65535).contains(&input.port) {
         return Err(Error::field("port", "a port from 1 to 65535"));
     }
+    // Where it leads is checked now, to tell the coordinator, and again at every
+    // association; a name that does not resolve yet is taken (hospital DNS may come later).
+    let port = u16::try_from(input.port).unwrap_or_default();
+    if let Err(e @ duikou_imaging::outbound::Refused::Address(_)) =
+        state.config.outbound.policy().resolve(host, port).await
+    {
+        return Err(Error::field("host", e.to_string()));
+    }
     let d = ImagingDestination {
         institution_id: id,
         ae_title: ae.as_str().to_owned(),
@@ -284,7 +292,22 @@ async fn list_forwards(
         limit,
         offset,
     };
-    Ok(Json(state.store.forwards(&filter).await?))
+    let mut forwards = state.store.forwards(&filter).await?;
+    for f in &mut forwards {
+        shown_to(user, f);
+    }
+    Ok(Json(forwards))
+}
+
+/// What `caller` is shown of `f`'s last error: administrators the whole of it; others
+/// its kind only, since the whole names the address and repeats what answered there.
+fn shown_to(caller: &User, f: &mut ForwardView) {
+    if !caller.is(Role::Admin) {
+        f.last_error = f
+            .last_error
+            .as_deref()
+            .map(|e| duikou_imaging::forward::error_class(e).to_owned());
+    }
 }
 
 /// Loads a forward the caller may act on.
@@ -308,6 +331,8 @@ async fn forward_of(state: &AppState, caller: &User, id: i64) -> Result<ForwardV
             "the coordinators of the sending or receiving institution, or an administrator",
         ));
     }
+    let mut f = f;
+    shown_to(caller, &mut f);
     Ok(f)
 }
 

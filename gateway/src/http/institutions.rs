@@ -209,6 +209,16 @@ async fn set_webhook(
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
         return Err(Error::field("url", "an http:// or https:// URL"));
     }
+    // Where it leads is checked now, to tell the coordinator, and again at every call.
+    let policy = state.config.outbound.policy();
+    crate::notify::check_url(url, &policy).map_err(|e| Error::field("url", e))?;
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    if let Err(e @ duikou_imaging::outbound::Refused::Address(_)) = policy.resolve(&host, 0).await {
+        return Err(Error::field("url", e.to_string()));
+    }
     if input.secret.chars().count() < 16 {
         return Err(Error::field("secret", "at least 16 characters"));
     }

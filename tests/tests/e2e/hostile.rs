@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     deep_nesting_is_refused_over_c_store_and_stow_and_the_process_carries_on,
     an_instance_uid_another_institution_holds_is_refused_and_neither_reads_the_other,
+    outbound_calls_go_only_where_the_policy_allows,
 );
 
 /// POSTs `parts` as STOW-RS to `/dicomweb/studies`; the status and the answer.
@@ -401,5 +402,145 @@ async fn slow_and_silent_peers_are_let_go_within_the_configured_times() {
         Outcome::Status(0x0000)
     );
     scu.release().await;
+    app.stop().await;
+}
+
+/// Webhooks and DICOM destinations on loopback, link-local, metadata and unspecified
+/// addresses, and names resolving to loopback, are refused by default with a problem
+/// naming the field; a private address is taken, and loopback is taken where the policy
+/// allows it. A destination written around the API (as when a name's address changes)
+/// still gets no connection, and a coordinator sees the kind of error, not the address.
+async fn outbound_calls_go_only_where_the_policy_allows(backend: Backend) {
+    use duikou_tests::dcmtk::Storescp;
+    let app = TestApp::spawn_with(backend, |c| c.outbound.allow.clear()).await;
+    let destination = Storescp::start("JMZX_PACS");
+    let (county, tertiary) = crate::forwarding::county_sends_for_reading(&app).await;
+    let (_, coordinator) = app.user("jm.office", tertiary, &["coordinator"]).await;
+    let put = |path: String, token: String, body: Value| {
+        let app = &app;
+        async move {
+            app.call(reqwest::Method::PUT, &path, Some(&token), Some(body))
+                .await
+        }
+    };
+    let destination_path = format!("/api/v1/institutions/{tertiary}/imaging-destination");
+    for host in [
+        "127.0.0.1",
+        "localhost",
+        "::1",
+        "169.254.169.254",
+        "100.100.100.200",
+        "0.0.0.0",
+        "fe80::1",
+    ] {
+        let (status, problem) = put(
+            destination_path.clone(),
+            coordinator.clone(),
+            json!({"ae_title": "JMZX_PACS", "host": host, "port": destination.addr.port()}),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{host}: {problem}"
+        );
+        assert_eq!(problem["field"], "host", "{problem}");
+    }
+    let (status, d) = put(
+        destination_path.clone(),
+        coordinator.clone(),
+        json!({"ae_title": "JMZX_PACS", "host": "10.20.30.40", "port": 104}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a private address is taken: {d}");
+    let webhook_path = format!("/api/v1/institutions/{tertiary}/webhook");
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hook",
+        "http://localhost:9/hook",
+        "http://100.100.100.200/latest/meta-data/",
+    ] {
+        let (status, problem) = put(
+            webhook_path.clone(),
+            coordinator.clone(),
+            json!({"url": url, "secret": "a shared secret of the hospital"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {problem}");
+        assert_eq!(problem["field"], "url", "{problem}");
+    }
+
+    // Written around the API: the relay resolves the name at every association and does
+    // not connect; the instance stays queued with the policy's error.
+    let update = "update imaging_destination set host = 'localhost', port = $1
+        where institution_id = $2";
+    let port = i32::from(destination.addr.port());
+    duikou_tests::on_db!(app.db, |conn| sqlx::query(update)
+        .bind(port)
+        .bind(tertiary)
+        .execute(&mut conn)
+        .await
+        .map(|_| ())
+        .unwrap());
+    let mut scu =
+        RawScu::connect(app.dicom.unwrap(), "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
+    assert_eq!(
+        scu.store(
+            CT,
+            "2.25.2441",
+            &nested_ct("2.25.2441", "2.25.2440", &levels(1), true)
+        )
+        .await,
+        Outcome::Status(0x0000)
+    );
+    scu.release().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let forward = loop {
+        let (_, list) = app.get("/api/v1/forwards", &app.admin_token).await;
+        let first = list[0].clone();
+        if first["last_error"].is_string() {
+            break first;
+        }
+        assert!(Instant::now() < deadline, "no attempt: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let error = forward["last_error"].as_str().unwrap();
+    assert!(error.contains("outbound policy"), "{forward}");
+    assert!(destination.received("2.25.2441").is_none());
+    // The coordinator sees what kind of failure it is, not the address.
+    let (status, list) = app.get("/api/v1/forwards", &coordinator).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let shown = list[0]["last_error"].as_str().unwrap();
+    assert!(
+        shown.contains("outbound policy")
+            && !shown.contains("127.0.0.1")
+            && !shown.contains("localhost"),
+        "{shown}"
+    );
+    let _ = county;
+    app.stop().await;
+
+    // Where the policy allows loopback (as the tests' configuration does), it is taken.
+    let app = TestApp::spawn(backend).await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let (status, d) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/institutions/{tertiary}/imaging-destination"),
+            Some(&app.admin_token),
+            Some(json!({"ae_title": "JMZX_PACS", "host": "localhost", "port": 104})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let (status, d) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/institutions/{tertiary}/webhook"),
+            Some(&app.admin_token),
+            Some(json!({"url": "http://127.0.0.1:9/hook", "secret": "a shared secret of the hospital"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{d}");
     app.stop().await;
 }

@@ -19,6 +19,7 @@ on_both_backends!(
     two_concurrent_bookings_of_one_slot_let_exactly_one_in,
     attachments_are_kept_with_their_checksum_and_a_scanned_consent_needs_one,
     state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests_are_offered,
+    a_webhook_answering_with_a_redirect_is_not_followed,
     a_request_whose_window_passes_unscheduled_expires,
     the_consultant_is_checked_again_when_signing,
     a_day_off_takes_its_slots_away,
@@ -1521,5 +1522,67 @@ async fn remote_villages_are_served_first(backend: Backend) {
     // Urgent first; then the remote village before the county hospital that asked earlier.
     assert_eq!(order, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
     assert_eq!(inbox[1]["remote"], true);
+    app.stop().await;
+}
+
+/// A webhook that answers with a redirect to another address on this machine: the
+/// gateway does not follow it (the delivery fails and is retried), and the address it
+/// points to hears nothing.
+async fn a_webhook_answering_with_a_redirect_is_not_followed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.notify.interval_ms = 100;
+        c.notify.retry_base_ms = 100;
+    })
+    .await;
+    let c = cast(&app).await;
+    let (target, reached) = receiver().await;
+    let redirects = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = redirects.clone();
+    let redirector = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let (counted, target) = (counted.clone(), target.clone());
+            async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, target)],
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+    let (status, p) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/institutions/{}/webhook", c.tertiary),
+            Some(&c.coordinator),
+            Some(json!({"url": url, "secret": "a shared secret of the hospital"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{p}");
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
+    for _ in 0..100 {
+        if redirects.load(std::sync::atomic::Ordering::SeqCst) >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        redirects.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the redirecting webhook was called, and called again"
+    );
+    assert!(
+        reached.lock().unwrap().is_empty(),
+        "the redirect's target heard nothing"
+    );
     app.stop().await;
 }

@@ -1,0 +1,174 @@
+//! Where the gateway's own outbound connections may go: DICOM destinations here, and the
+//! gateway's webhooks. A coordinator types a destination's host; without a policy, the
+//! relay would connect wherever that leads, the gateway's own ports and a cloud's
+//! metadata service included, and tell in the forward's error what answered there.
+//!
+//! The check is made on the resolved addresses, and the connection goes to an address
+//! that was checked (never a second lookup that could answer differently). By default
+//! these are refused: loopback, link-local (169.254.0.0/16, fe80::/10: the metadata
+//! services of most clouds, 169.254.169.254 among them), Alibaba Cloud's metadata
+//! address 100.100.100.200, AWS's IPv6 one fd00:ec2::254, unspecified, multicast and
+//! broadcast addresses, and 0.0.0.0/8. Private ranges stay allowed: hospital PACS and
+//! intranet endpoints live there. `allow` widens the policy (a test allows loopback),
+//! `deny` narrows it and wins over everything.
+
+use std::net::{IpAddr, SocketAddr};
+
+pub use ipnet::IpNet;
+
+/// The outbound address policy (see the module).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Ranges allowed beyond the default.
+    pub allow: Vec<IpNet>,
+    /// Ranges refused, whatever else says.
+    pub deny: Vec<IpNet>,
+}
+
+/// Why an outbound connection was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The address is one the policy refuses.
+    #[error("{0} is an address outbound connections may not reach (the outbound policy)")]
+    Address(IpAddr),
+    /// The name resolves to no address at all.
+    #[error("{0} cannot be resolved")]
+    Unresolved(String),
+}
+
+/// Addresses refused unless `allow` names them: the cloud metadata services' outside
+/// link-local, and "this network".
+const METADATA: [&str; 3] = ["100.100.100.200/32", "fd00:ec2::254/128", "0.0.0.0/8"];
+
+impl Policy {
+    /// Whether a connection to `ip` may be made.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Refused> {
+        let ip = ip.to_canonical();
+        if self.deny.iter().any(|n| n.contains(&ip)) {
+            return Err(Refused::Address(ip));
+        }
+        if self.allow.iter().any(|n| n.contains(&ip)) {
+            return Ok(());
+        }
+        let special = match ip {
+            IpAddr::V4(v4) => {
+                v4.is_loopback()
+                    || v4.is_link_local()
+                    || v4.is_unspecified()
+                    || v4.is_multicast()
+                    || v4.is_broadcast()
+            }
+            IpAddr::V6(v6) => {
+                v6.is_loopback()
+                    || v6.is_unicast_link_local()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+            }
+        };
+        let metadata = METADATA
+            .iter()
+            .any(|n| n.parse::<IpNet>().is_ok_and(|n| n.contains(&ip)));
+        if special || metadata {
+            return Err(Refused::Address(ip));
+        }
+        Ok(())
+    }
+
+    /// The addresses of `host` (a name or an address) at `port` that a connection may go
+    /// to, in the resolver's order; refused if there are none.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let found: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((bare, port))
+                .await
+                .map_err(|_| Refused::Unresolved(host.to_owned()))?
+                .collect(),
+        };
+        let mut refused = None;
+        let allowed: Vec<SocketAddr> = found
+            .into_iter()
+            .filter(|a| match self.check(a.ip()) {
+                Ok(()) => true,
+                Err(e) => {
+                    refused.get_or_insert(e);
+                    false
+                }
+            })
+            .collect();
+        if allowed.is_empty() {
+            return Err(refused.unwrap_or_else(|| Refused::Unresolved(host.to_owned())));
+        }
+        Ok(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_default_refuses_the_machine_itself_and_metadata_and_allows_private_ranges() {
+        let p = Policy::default();
+        for refused in [
+            "127.0.0.1",
+            "127.3.4.5",
+            "::1",
+            "::ffff:127.0.0.1",
+            "169.254.169.254",
+            "169.254.0.23",
+            "fe80::1",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "::",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+        ] {
+            assert!(p.check(ip(refused)).is_err(), "{refused}");
+        }
+        for allowed in [
+            "10.1.2.3",
+            "192.168.1.10",
+            "172.16.0.5",
+            "fd12::5",
+            "203.0.113.9",
+            "100.64.1.1",
+        ] {
+            assert!(p.check(ip(allowed)).is_ok(), "{allowed}");
+        }
+        let wide = Policy {
+            allow: vec!["127.0.0.0/8".parse().unwrap()],
+            deny: vec!["10.0.0.0/8".parse().unwrap()],
+        };
+        assert!(wide.check(ip("127.0.0.1")).is_ok());
+        assert!(wide.check(ip("::1")).is_err());
+        assert!(wide.check(ip("10.1.2.3")).is_err());
+    }
+
+    #[tokio::test]
+    async fn names_are_checked_by_what_they_resolve_to() {
+        let p = Policy::default();
+        assert!(matches!(
+            p.resolve("localhost", 104).await,
+            Err(Refused::Address(_))
+        ));
+        assert!(p.resolve("[::1]", 104).await.is_err());
+        assert_eq!(
+            p.resolve("192.168.7.7", 104).await.unwrap(),
+            vec![SocketAddr::new(ip("192.168.7.7"), 104)]
+        );
+        let loopback = Policy {
+            allow: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            deny: vec![],
+        };
+        let found = loopback.resolve("localhost", 104).await.unwrap();
+        assert!(found.iter().all(|a| a.ip().is_loopback()), "{found:?}");
+    }
+}
