@@ -56,6 +56,91 @@ pub async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, Error> 
     Ok(Bytes::from(bytes))
 }
 
+/// The longest text of a free-text field ([`LONG_TEXT_FIELDS`]), in characters.
+pub const LONG_TEXT_CHARS: usize = 20_000;
+/// The longest text of any other string field (names, codes, titles, addresses), in
+/// characters.
+pub const SHORT_TEXT_CHARS: usize = 2_000;
+/// The fields of free text, wherever they are in a body: a case summary's parts, an
+/// opinion's body, notes, reasons, purposes.
+pub const LONG_TEXT_FIELDS: [&str; 10] = [
+    "chief_complaint",
+    "history",
+    "findings",
+    "question",
+    "body",
+    "note",
+    "reason",
+    "reason_text",
+    "decline_text",
+    "purpose",
+];
+
+/// Characters no text field takes: controls other than tab and line breaks, and the
+/// bidirectional controls (embeddings, overrides, isolates and marks) that make a text
+/// read otherwise than it is stored (CVE-2021-42574).
+fn unwanted(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks every string in `value` (at `path`, as `a.b[0].c`): its length against its
+/// field's limit, and no [`unwanted`] character; else a problem naming the field.
+fn check_texts(value: &serde_json::Value, path: &mut String) -> Result<(), Error> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            let name = path.rsplit('.').next().unwrap_or_default();
+            let name = name.split('[').next().unwrap_or_default();
+            let limit = if LONG_TEXT_FIELDS.contains(&name) {
+                LONG_TEXT_CHARS
+            } else {
+                SHORT_TEXT_CHARS
+            };
+            let field = || {
+                if path.is_empty() {
+                    "body".to_owned()
+                } else {
+                    path.clone()
+                }
+            };
+            if text.len() > limit && text.chars().count() > limit {
+                return Err(Error::field(field(), format!("at most {limit} characters")));
+            }
+            if let Some(c) = text.chars().find(|&c| unwanted(c)) {
+                return Err(Error::field(
+                    field(),
+                    format!(
+                        "contains U+{:04X}, a control or text-direction character",
+                        c as u32
+                    ),
+                ));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_texts(item, path)?;
+                path.truncate(len);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                check_texts(item, path)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// A JSON body, deserialised with the path of the offending field in every error.
 pub struct ApiJson<T>(pub T);
 
@@ -96,17 +181,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .get::<BodyLimit>()
             .map_or(usize::MAX, |l| l.0);
         let bytes = read_limited(req.into_body(), limit).await?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // serde_json refuses nesting deeper than 128 levels, and trailing characters.
+        let json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::MalformedJson(e.to_string()))?;
+        check_texts(&json, &mut String::new())?;
+        let value = serde_path_to_error::deserialize(&json).map_err(|e| {
             let message = e.inner().to_string();
-            if e.inner().is_syntax() || e.inner().is_eof() {
-                Error::MalformedJson(message)
-            } else {
-                Error::field(blame(e.path(), &message), message)
-            }
+            Error::field(blame(e.path(), &message), message)
         })?;
-        // Trailing characters after the value make the body malformed too.
-        de.end().map_err(|e| Error::MalformedJson(e.to_string()))?;
         Ok(Self(value))
     }
 }
@@ -162,5 +244,41 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         raw.parse::<i64>()
             .map(Self)
             .map_err(|_| Error::NotFound(format!("resource {raw:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(json: serde_json::Value) -> Result<(), String> {
+        check_texts(&json, &mut String::new()).map_err(|e| match e {
+            Error::InvalidField { field, .. } => field,
+            other => other.to_string(),
+        })
+    }
+
+    #[test]
+    fn texts_are_bounded_and_carry_no_controls_or_direction_overrides() {
+        let long = "病".repeat(SHORT_TEXT_CHARS + 1);
+        assert_eq!(check(serde_json::json!({"name": long})), Err("name".into()));
+        assert_eq!(
+            check(serde_json::json!({"content": {"case_summary": {"history": long}}})),
+            Ok(())
+        );
+        let longer = "病".repeat(LONG_TEXT_CHARS + 1);
+        assert_eq!(
+            check(serde_json::json!({"content": {"case_summary": {"history": longer}}})),
+            Err("content.case_summary.history".into())
+        );
+        assert_eq!(
+            check(serde_json::json!({"patients": [{"bed": "3"}, {"bed": "4\u{202E}"}]})),
+            Err("patients[1].bed".into())
+        );
+        assert_eq!(
+            check(serde_json::json!({"note": "a\u{0}b"})),
+            Err("note".into())
+        );
+        assert_eq!(check(serde_json::json!({"note": "一行\n二行\t完"})), Ok(()));
     }
 }

@@ -166,6 +166,39 @@ async fn bad_bodies_and_queries_get_problems_naming_the_field(backend: Backend) 
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert_eq!(p["field"], "roles[0]");
 
+    // Text fields: over-long (900 KB in a name fits the body limit), control and
+    // text-direction characters; each refused naming the field.
+    let long = "院".repeat(300_000);
+    for (body, field) in [
+        (
+            json!({"name": long, "level": "township", "kind": "health_centre", "region": "广东省/阳江市"}),
+            "name",
+        ),
+        (
+            json!({"name": "新建\u{202E}卫生院", "level": "township", "kind": "health_centre", "region": "广东省/阳江市"}),
+            "name",
+        ),
+        (
+            json!({"name": "新建\u{0}卫生院", "level": "township", "kind": "health_centre", "region": "广东省/阳江市"}),
+            "name",
+        ),
+        (
+            json!({"name": "新建卫生院", "level": "township", "kind": "health_centre", "region": "广东省/阳江\u{2066}市"}),
+            "region",
+        ),
+    ] {
+        let (status, p) = app
+            .post("/api/v1/institutions", &app.admin_token, body)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {p}");
+        assert_eq!(p["field"], field, "{p}");
+    }
+    let (status, p) = app
+        .post("/api/v1/users", &app.admin_token, json!({"username": "new.user", "display_name": "李\u{202E}医生", "institution_id": hospital, "roles": ["clinician"]}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["field"], "display_name");
+
     assert_eq!(
         app.db.snapshot().await.unwrap(),
         before,
