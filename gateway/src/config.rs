@@ -306,6 +306,13 @@ pub struct ImagingConfig {
     pub max_pdu_length: u32,
     /// Largest instance accepted, in bytes.
     pub max_instance_bytes: u64,
+    /// Parts (instances) one STOW-RS request may carry; the first beyond fails as out
+    /// of resources and the rest are not read.
+    pub stow_max_parts: usize,
+    /// Bytes one STOW-RS request may carry: a stated `Content-Length` beyond it is
+    /// refused with 413 before anything is kept; a body of no stated length is cut off
+    /// there (the part being read fails).
+    pub stow_max_request_bytes: u64,
     /// Seconds a peer may stay silent within an association.
     pub timeout_seconds: u64,
     /// Where instances are kept. Unset: `<data.dir>/dicom`.
@@ -354,6 +361,8 @@ impl Default for ImagingConfig {
             ae_title: "DUIKOU".into(),
             max_pdu_length: 131_072,
             max_instance_bytes: 2 * 1024 * 1024 * 1024,
+            stow_max_parts: 1000,
+            stow_max_request_bytes: 4 << 30,
             timeout_seconds: 60,
             spool_dir: None,
             spool_segment_bytes: 256 * 1024 * 1024,

@@ -463,6 +463,16 @@ async fn may_add_to(state: &AppState, institution: i64, study: &str) -> Result<b
             .is_empty())
 }
 
+/// A part that failed with `status`, before its instance was known.
+fn failed(status: u16) -> Outcome {
+    Outcome {
+        sop_class_uid: String::new(),
+        sop_instance_uid: String::new(),
+        status,
+        retrieve_url: None,
+    }
+}
+
 /// Who is storing, and where.
 struct Uploader<'a> {
     state: &'a AppState,
@@ -483,6 +493,18 @@ async fn stow_request(
     study: Option<String>,
     body: Body,
 ) -> Result<Response, Error> {
+    // A request longer than the limit is refused before any of it is kept.
+    let limit = state.config.imaging.stow_max_request_bytes;
+    let stated = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if stated.is_some_and(|n| n > limit) {
+        super::extract::drain(body).await;
+        return Err(Error::PayloadTooLarge(
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        ));
+    }
     match admit_upload(state, caller, headers, study).await {
         Ok((boundary, up)) => up.upload(boundary, body).await,
         Err(e) => {
@@ -531,15 +553,45 @@ async fn admit_upload<'a>(
 impl Uploader<'_> {
     /// Stores each part of `body`, and answers with what was stored and what failed.
     async fn upload(mut self, boundary: String, body: Body) -> Result<Response, Error> {
-        let mut parts = multer::Multipart::new(body.into_data_stream(), boundary);
+        let imaging = &self.state.config.imaging;
+        // A body without a stated length is cut off at the same limit as it streams.
+        let constraints = multer::Constraints::new()
+            .size_limit(multer::SizeLimit::new().whole_stream(imaging.stow_max_request_bytes));
+        let mut parts =
+            multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
         let mut outcomes = Vec::new();
         loop {
             let field = match parts.next_field().await {
                 Ok(Some(field)) => field,
                 Ok(None) => break,
+                Err(multer::Error::StreamSizeExceeded { .. }) => {
+                    outcomes.push(failed(status::OUT_OF_RESOURCES));
+                    break;
+                }
                 Err(e) => return Err(Error::field("body", format!("malformed multipart: {e}"))),
             };
-            outcomes.push(self.part(field).await?);
+            // Parts beyond the limit are not read: the first fails, and the answer
+            // lists what was kept before it.
+            if outcomes.len() == imaging.stow_max_parts {
+                outcomes.push(failed(status::OUT_OF_RESOURCES));
+                break;
+            }
+            let (outcome, go_on) = self.part(field).await?;
+            outcomes.push(outcome);
+            if !go_on {
+                break;
+            }
+        }
+        // What is left unread is read and dropped, up to a bound, so that a client still
+        // sending gets the answer instead of a reset connection.
+        let mut drained = 0;
+        'drain: while let Ok(Some(mut rest)) = parts.next_field().await {
+            while let Ok(Some(chunk)) = rest.chunk().await {
+                drained += chunk.len();
+                if drained > super::extract::DRAIN_AT_MOST {
+                    break 'drain;
+                }
+            }
         }
         if outcomes.is_empty() {
             return Err(Error::field("body", "no application/dicom parts"));
@@ -580,14 +632,19 @@ impl Uploader<'_> {
             .into_response())
     }
 
-    /// Streams one part into the spool and keeps it, or says why not.
-    async fn part(&mut self, mut field: multer::Field<'static>) -> Result<Outcome, Error> {
-        let failed = |status| Outcome {
-            sop_class_uid: String::new(),
-            sop_instance_uid: String::new(),
-            status,
-            retrieve_url: None,
-        };
+    /// Streams one part into the spool and keeps it, or says why not; and whether the
+    /// rest of the request may still be read (not once it passed its length limit).
+    async fn part(&mut self, field: multer::Field<'static>) -> Result<(Outcome, bool), Error> {
+        let mut cut_off = false;
+        let outcome = self.part_within(field, &mut cut_off).await?;
+        Ok((outcome, !cut_off))
+    }
+
+    async fn part_within(
+        &mut self,
+        mut field: multer::Field<'static>,
+        cut_off: &mut bool,
+    ) -> Result<Outcome, Error> {
         let dicom = field
             .content_type()
             .is_none_or(|t| t.essence_str().eq_ignore_ascii_case("application/dicom"));
@@ -617,6 +674,11 @@ impl Uploader<'_> {
                     }
                 }
                 Ok(None) => break,
+                Err(multer::Error::StreamSizeExceeded { .. }) => {
+                    *cut_off = true;
+                    incoming.discard().await;
+                    return Ok(failed(status::OUT_OF_RESOURCES));
+                }
                 Err(e) => {
                     incoming.discard().await;
                     return Err(Error::field("body", format!("malformed multipart: {e}")));

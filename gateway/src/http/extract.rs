@@ -24,7 +24,7 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
 
 /// How much of a refused request body is read and dropped, so that a client still sending
 /// gets the answer instead of a reset connection. Beyond this the connection may reset.
-const DRAIN_AT_MOST: usize = 16 * 1024 * 1024;
+pub const DRAIN_AT_MOST: usize = 16 * 1024 * 1024;
 
 /// Reads and drops up to [`DRAIN_AT_MOST`] of a request body that is refused before it
 /// is read (a reset would lose the answer to a client still sending).

@@ -15,6 +15,7 @@ on_both_backends!(
     deep_nesting_is_refused_over_c_store_and_stow_and_the_process_carries_on,
     an_instance_uid_another_institution_holds_is_refused_and_neither_reads_the_other,
     outbound_calls_go_only_where_the_policy_allows,
+    an_oversized_stow_is_refused_and_keeps_nothing_of_what_is_over,
 );
 
 /// POSTs `parts` as STOW-RS to `/dicomweb/studies`; the status and the answer.
@@ -542,5 +543,74 @@ async fn outbound_calls_go_only_where_the_policy_allows(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{d}");
+    app.stop().await;
+}
+
+/// STOW-RS requests are bounded (2 parts and 200,000 bytes here): the part beyond the
+/// count fails and is not kept; a request whose stated length is over is refused with
+/// 413 before anything is kept; one without a stated length is cut off at the limit, and
+/// nothing of the part it cut is kept.
+async fn an_oversized_stow_is_refused_and_keeps_nothing_of_what_is_over(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.imaging.stow_max_parts = 2;
+        c.imaging.stow_max_request_bytes = 200_000;
+    })
+    .await;
+    let county = app.institution_id("台山市人民医院").await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let part = |sop: &str| {
+        part10(
+            &nested_ct(sop, "2.25.2450", &levels(1), true),
+            sop,
+            EXPLICIT_LE,
+        )
+    };
+    let parts = [part("2.25.2451"), part("2.25.2452"), part("2.25.2453")];
+    let (status, answer) = stow(&app, &doctor, &parts).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(failures(&answer), [0xA700], "{answer}");
+    assert_eq!(found(&app, &doctor).await, ["2.25.2451", "2.25.2452"]);
+    let spool = app.db.dir.path().join("dicom");
+    let records = duikou_tests::spool_records(&spool);
+
+    // Over the length: a stated one is refused before anything is read or kept …
+    let mut padded = part("2.25.2454");
+    padded.extend(std::iter::repeat_n(0_u8, 250_000));
+    let (status, problem) = stow(&app, &doctor, std::slice::from_ref(&padded)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(problem["field"], "body", "{problem}");
+    // … and one of no stated length is cut off where it passes the limit.
+    let mut body = format!(
+        "--{b}\r\nContent-Type: application/dicom\r\n\r\n",
+        b = "duikou-test-boundary"
+    )
+    .into_bytes();
+    body.extend_from_slice(&padded);
+    body.extend_from_slice(b"\r\n--duikou-test-boundary--\r\n");
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let response = app
+        .client
+        .post(format!("{}/dicomweb/studies", app.base))
+        .bearer_auth(&doctor)
+        .header(
+            "content-type",
+            "multipart/related; type=\"application/dicom\"; boundary=duikou-test-boundary",
+        )
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = duikou_tests::read(response).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(failures(&answer), [0xA700], "{answer}");
+    assert_eq!(found(&app, &doctor).await, ["2.25.2451", "2.25.2452"]);
+    assert_eq!(
+        duikou_tests::spool_records(&spool),
+        records,
+        "nothing of it in the spool"
+    );
     app.stop().await;
 }
