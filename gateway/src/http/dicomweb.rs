@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -261,19 +261,79 @@ fn multipart(kind: &str, part_type: &str, parts: &[Vec<u8>]) -> Response {
         .into_response()
 }
 
-/// The stored files as `multipart/related; type="application/dicom"`.
+/// The bytes of a retrieval sent at a time, and how many such pieces wait between the
+/// reader and the connection: a study of any size takes at most about 4 MiB of memory.
+const PIECE: usize = 1 << 20;
+const PIECES_AHEAD: usize = 3;
+
+/// The stored files as `multipart/related; type="application/dicom"`, streamed instance
+/// by instance in pieces of [`PIECE`] bytes as the connection takes them. An instance
+/// that cannot be read once the answer has begun ends the stream with an error, so the
+/// answer is cut short rather than silently incomplete.
 async fn files(state: &AppState, instances: &[VisibleInstance]) -> Result<Response, Error> {
     let spool = &state.relay.spool;
-    let mut parts = Vec::with_capacity(instances.len());
-    for i in instances {
-        let stored = spool.stored(&i.path, i.byte_offset, i.size);
-        let bytes = tokio::task::spawn_blocking(move || stored.read())
-            .await
-            .map_err(|e| Error::Internal(e.into()))?
-            .map_err(|e| Error::Internal(anyhow::anyhow!("reading a stored instance: {e}")))?;
-        parts.push(bytes);
-    }
-    Ok(multipart("application/dicom", "application/dicom", &parts))
+    let stored: Vec<_> = instances
+        .iter()
+        .map(|i| spool.stored(&i.path, i.byte_offset, i.size))
+        .collect();
+    let mut b = [0_u8; 12];
+    rand::thread_rng().fill_bytes(&mut b);
+    let boundary: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(PIECES_AHEAD);
+    let marker = boundary.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let send = |piece: std::io::Result<Bytes>| tx.blocking_send(piece).is_ok();
+        for instance in stored {
+            let head = format!("--{marker}\r\nContent-Type: application/dicom\r\n\r\n");
+            if !send(Ok(Bytes::from(head))) {
+                return;
+            }
+            let mut reader = match instance.open() {
+                Ok(reader) => reader,
+                Err(e) => {
+                    send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                let mut piece = vec![0_u8; PIECE];
+                let mut filled = 0;
+                while filled < PIECE {
+                    match reader.read(&mut piece[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) => {
+                            send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if filled == 0 {
+                    break;
+                }
+                piece.truncate(filled);
+                if !send(Ok(Bytes::from(piece))) {
+                    // The client went away.
+                    return;
+                }
+            }
+            if !send(Ok(Bytes::from_static(b"\r\n"))) {
+                return;
+            }
+        }
+        send(Ok(Bytes::from(format!("--{marker}--\r\n"))));
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
+        )],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 async fn retrieve_study(

@@ -16,6 +16,7 @@ on_both_backends!(
     an_instance_uid_another_institution_holds_is_refused_and_neither_reads_the_other,
     outbound_calls_go_only_where_the_policy_allows,
     an_oversized_stow_is_refused_and_keeps_nothing_of_what_is_over,
+    a_whole_study_is_retrieved_in_bounded_memory,
 );
 
 /// POSTs `parts` as STOW-RS to `/dicomweb/studies`; the status and the answer.
@@ -611,6 +612,80 @@ async fn an_oversized_stow_is_refused_and_keeps_nothing_of_what_is_over(backend:
         duikou_tests::spool_records(&spool),
         records,
         "nothing of it in the spool"
+    );
+    app.stop().await;
+}
+
+/// The process's resident memory, in bytes (the gateway under test runs in it).
+fn resident() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+/// WADO-RS of a whole study of 8 instances of 16 MiB (128 MiB in all) is streamed
+/// instance by instance: the process grows by less than 48 MiB while the client reads it
+/// (building it in memory took the study's size twice over), and every byte arrives.
+async fn a_whole_study_is_retrieved_in_bounded_memory(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let mut sizes = 0;
+    for n in 0..8 {
+        let sop = format!("2.25.246{n}");
+        let file = duikou_imaging::testing::ct(&sop, 2896, 2896);
+        sizes += file.len();
+        let (status, answer) = stow(&app, &doctor, &[file]).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    const MIB: u64 = 1 << 20;
+    let rest = resident();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rest));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(resident(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut response = app
+        .client
+        .get(format!("{}/dicomweb/studies/2.25.1", app.base))
+        .bearer_auth(&doctor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut received = 0;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        received += chunk.len();
+        // A slow reader: the gateway must wait for it, not buffer ahead.
+        if received % (32 << 20) < chunk.len() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    sampling.abort();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "resident: {} MiB at rest, {} MiB at the peak of a {} MiB retrieval",
+        rest / MIB,
+        peak / MIB,
+        sizes as u64 / MIB
+    );
+    assert!(
+        received > sizes,
+        "every instance and the boundaries: {received} of {sizes}"
+    );
+    assert!(
+        peak < rest + 48 * MIB,
+        "{} MiB over rest",
+        (peak - rest) / MIB
     );
     app.stop().await;
 }
