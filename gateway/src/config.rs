@@ -22,6 +22,7 @@ const SECTIONS: &[&str] = &[
     "notify",
     "signaling",
     "imaging",
+    "outbound",
     "seeds",
     "admin",
     "log",

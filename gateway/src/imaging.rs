@@ -113,8 +113,61 @@ impl StoreArchive {
     }
 }
 
+/// Whether `institution` may add instances to `study`: a study nobody holds yet, or one
+/// it sees (sent by it or forwarded to it). Another's study would otherwise take in
+/// images of some other patient, shown to whoever reads it.
+pub async fn may_add_to(
+    store: &Store,
+    institution: i64,
+    study: &str,
+) -> Result<bool, crate::store::StoreError> {
+    Ok(!store.study_exists(study).await?
+        || !store
+            .visible_instances(institution, Some(study), None)
+            .await?
+            .is_empty())
+}
+
+/// Where one sender's instances go, and the studies it was found to add to (checked
+/// once per association or STOW-RS request).
+pub struct Route {
+    /// The forward every instance gets.
+    pub forward: NewForward,
+    institution_id: i64,
+    studies: std::sync::Mutex<HashMap<String, bool>>,
+}
+
+impl Route {
+    /// The route of `institution_id`'s instances, each forwarded as `forward`.
+    pub fn new(forward: NewForward, institution_id: i64) -> Self {
+        Self {
+            forward,
+            institution_id,
+            studies: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl StoreArchive {
+    /// Whether the sender of `route` may add to `study` ([`may_add_to`]), remembered.
+    async fn admits(&self, route: &Route, study: &str) -> Result<bool, String> {
+        if let Some(&known) = lock_studies(&route.studies).get(study) {
+            return Ok(known);
+        }
+        let allowed = may_add_to(&self.store, route.institution_id, study)
+            .await
+            .map_err(|e| e.to_string())?;
+        lock_studies(&route.studies).insert(study.to_owned(), allowed);
+        Ok(allowed)
+    }
+}
+
+fn lock_studies<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Archive for StoreArchive {
-    type Route = NewForward;
+    type Route = Route;
 
     async fn callers(&self) -> Result<HashMap<String, Caller>, String> {
         let nodes = self
@@ -161,11 +214,67 @@ impl Archive for StoreArchive {
             .map_err(|e| e.to_string())
     }
 
-    async fn route(&self, institution_id: i64) -> NewForward {
-        forward_target(&self.store, institution_id).await
+    async fn route(&self, institution_id: i64) -> Route {
+        Route::new(
+            forward_target(&self.store, institution_id).await,
+            institution_id,
+        )
     }
 
     async fn index(
+        &self,
+        record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
+        route: &Route,
+        sound: impl std::future::Future<Output = bool> + Send,
+    ) -> Result<Option<Indexed>, String> {
+        let (study_refused, route) = (std::sync::atomic::AtomicBool::new(false), route);
+        let admitted = async {
+            let record = record.await?;
+            match self.admits(route, &record.study_instance_uid).await {
+                Ok(true) => Some(record),
+                Ok(false) => {
+                    study_refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot check the study of an instance");
+                    None
+                }
+            }
+        };
+        let indexed = self.index_admitted(admitted, &route.forward, sound).await;
+        if study_refused.load(std::sync::atomic::Ordering::Relaxed) {
+            self.audit_refusal(route.institution_id, "a study another institution holds")
+                .await;
+            return Ok(Some(Indexed::HeldByOther));
+        }
+        indexed
+    }
+}
+
+impl StoreArchive {
+    /// An audit entry for an instance refused because of another institution's data:
+    /// without its UIDs (the holder's study is not the sender's to learn of) or any
+    /// patient data.
+    async fn audit_refusal(&self, institution_id: i64, what: &str) {
+        let entry = crate::store::AuditEntry {
+            at: chrono::Utc::now(),
+            user_id: None,
+            roles: String::new(),
+            institution_id: Some(institution_id),
+            action: "store".into(),
+            object_kind: "dicom_instance".into(),
+            object_id: None,
+            outcome: "denied".into(),
+            detail: Some(format!("refused: {what}")),
+        };
+        if let Err(e) = self.store.audit(&entry).await {
+            tracing::error!(error = %e, "cannot audit a refused instance");
+        }
+    }
+
+    /// [`Archive::index`] of an instance whose study was admitted.
+    async fn index_admitted(
         &self,
         record: impl std::future::Future<Output = Option<InstanceRecord>> + Send,
         route: &NewForward,
@@ -193,26 +302,14 @@ impl Archive for StoreArchive {
             .await
             .map_err(|e| e.to_string())?;
         if let (Some(Indexing::HeldByOther), Some(r)) = (indexed, &kept) {
-            // The refusal is evidence of one institution's upload meeting another's
-            // instance: kept, without the UID (the holder's study is not the sender's to
-            // learn of) or any patient data.
-            let entry = crate::store::AuditEntry {
-                at: chrono::Utc::now(),
-                user_id: None,
-                roles: String::new(),
-                institution_id: Some(r.institution_id),
-                action: "store".into(),
-                object_kind: "dicom_instance".into(),
-                object_id: None,
-                outcome: "denied".into(),
-                detail: Some(format!(
+            self.audit_refusal(
+                r.institution_id,
+                &format!(
                     "a SOP Instance UID another institution holds, sent as {}",
                     r.calling_ae
-                )),
-            };
-            if let Err(e) = self.store.audit(&entry).await {
-                tracing::error!(error = %e, "cannot audit a refused instance");
-            }
+                ),
+            )
+            .await;
         }
         Ok(indexed.map(|indexing| match (indexing, kept) {
             (Indexing::Duplicate, _) => Indexed::Duplicate,

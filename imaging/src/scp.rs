@@ -141,8 +141,9 @@ pub enum Indexed {
     /// The same SOP Instance UID was stored before, by the same sender's institution;
     /// this copy was dropped.
     Duplicate,
-    /// Another institution holds an instance of this SOP Instance UID: this copy was
-    /// dropped, and the sender is refused, since it could read neither.
+    /// Another institution holds an instance of this SOP Instance UID, or the study it
+    /// belongs to: this copy was dropped, and the sender is refused (it may neither
+    /// replace another's instance nor put images into another's study).
     HeldByOther,
 }
 

@@ -494,3 +494,15 @@ pub fn duikou_binary() -> PathBuf {
     assert!(status.success(), "building the duikou binary failed");
     binary
 }
+
+/// This process's resident memory, in bytes (`VmRSS` of `/proc/self/status`): a gateway
+/// under test runs in the test's process.
+pub fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}

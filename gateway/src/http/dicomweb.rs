@@ -127,8 +127,8 @@ fn query(params: &HashMap<String, String>) -> Result<dicomweb::Query, Error> {
     dicomweb::Query::parse(&dicomweb::pairs(params)).map_err(|(key, why)| Error::field(key, why))
 }
 
-/// The visible instances of a study (and series); 403 when the study exists but belongs
-/// to others, 404 when it does not exist.
+/// The visible instances of a study (and series); 404 when there are none, whether the
+/// study belongs to others or does not exist.
 async fn visible(
     state: &AppState,
     caller: &User,
@@ -141,12 +141,10 @@ async fn visible(
         .visible_instances(institution, Some(study), series)
         .await?;
     if found.is_empty() {
-        if state.store.study_exists(study).await? {
-            crate::audit::record(&state.store, caller, "study", "read", None, false, None).await?;
-            return Err(Error::forbidden(
-                "this study was neither sent by nor to your institution",
-            ));
-        }
+        // The same answer whether the study exists elsewhere or not at all: its
+        // existence is not for those who may not see it. The refusal is audited either
+        // way.
+        crate::audit::record(&state.store, caller, "study", "read", None, false, None).await?;
         return Err(Error::NotFound(format!("study {study}")));
     }
     crate::audit::record(&state.store, caller, "study", "read", None, true, None).await?;
@@ -512,15 +510,10 @@ async fn store_study_instances(
     stow_request(&state, &caller.0, &headers, Some(study), body).await
 }
 
-/// Whether the caller's institution may add instances to `study`: a new study, or one it
-/// sees.
+/// Whether the caller's institution may add instances to `study` (see
+/// [`crate::imaging::may_add_to`]).
 async fn may_add_to(state: &AppState, institution: i64, study: &str) -> Result<bool, Error> {
-    Ok(!state.store.study_exists(study).await?
-        || !state
-            .store
-            .visible_instances(institution, Some(study), None)
-            .await?
-            .is_empty())
+    Ok(crate::imaging::may_add_to(&state.store, institution, study).await?)
 }
 
 /// A part that failed with `status`, before its instance was known.
@@ -543,7 +536,7 @@ struct Uploader<'a> {
     /// Studies checked already, and whether the caller may add to them.
     allowed: HashMap<String, bool>,
     /// Where the uploaded instances go, once the first is kept.
-    route: Option<crate::store::NewForward>,
+    route: Option<crate::imaging::Route>,
 }
 
 async fn stow_request(

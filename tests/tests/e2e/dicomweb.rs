@@ -216,14 +216,26 @@ async fn the_paired_institutions_search_and_read_their_studies_and_nobody_else(b
     let other = app.institution_id("开平市中心医院").await;
     let (_, stranger) = app.user("kp.radiology", other, &["radiologist"]).await;
     assert!(found(&app, "/studies", &stranger).await.is_empty());
+    // Its existence is not theirs to learn: the answer is an unknown study's.
+    let (status, _, unknown) = dicomweb(&app, "/studies/1.2.3.4/series", &stranger).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let unknown = String::from_utf8(unknown)
+        .unwrap()
+        .replace("1.2.3.4", "<study>");
     for path in [
         format!("/studies/{study}/series"),
         format!("/studies/{study}"),
         format!("/studies/{study}/series/{series_uid}/metadata"),
         format!("/studies/{study}/series/{series_uid}/instances/{sop}"),
     ] {
-        let (status, _, _) = dicomweb(&app, &path, &stranger).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        let (status, _, body) = dicomweb(&app, &path, &stranger).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        if path.ends_with("/series") {
+            let body = String::from_utf8(body)
+                .unwrap()
+                .replace(study.as_str(), "<study>");
+            assert_eq!(body, unknown, "{path}");
+        }
     }
     let (_, trainee) = app.user("ts.trainee", county, &["trainee"]).await;
     let (status, _, _) = dicomweb(&app, "/studies", &trainee).await;

@@ -620,16 +620,19 @@ async fn new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from
     .unwrap();
     let lease = Duration::from_secs(60);
     let (archive, mut handed, wake) = StoreArchive::new(store.clone(), spool, 1, lease);
-    let route = NewForward {
-        target: ForwardTarget {
-            institution_id: Some(tertiary),
-            ae_title: "JMZX_PACS".into(),
-            host: "127.0.0.1".into(),
-            port: 11112,
-            tls: false,
+    let route = duikou_tests::duikou::imaging::Route::new(
+        NewForward {
+            target: ForwardTarget {
+                institution_id: Some(tertiary),
+                ae_title: "JMZX_PACS".into(),
+                host: "127.0.0.1".into(),
+                port: 11112,
+                tls: false,
+            },
+            error: None,
         },
-        error: None,
-    };
+        county,
+    );
     let record = |n: u32| InstanceRecord {
         sop_instance_uid: format!("2.25.{n}"),
         sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),

@@ -200,18 +200,6 @@ async fn accounts_created_at_the_same_time_are_all_created(backend: Backend) {
     app.stop().await;
 }
 
-/// The process's resident memory, in bytes (`VmRSS` of `/proc/self/status`): the gateway
-/// under test runs in this process.
-fn resident() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kb * 1024
-}
-
 /// 40 wrong guesses at once for one account from one address: each is counted before its
 /// password is checked, so only the free ones are checked and the rest are 429. Then 96
 /// logins at once with unknown names: two password checks run at a time, in two work
@@ -253,13 +241,16 @@ async fn concurrent_guesses_all_count_and_password_checks_keep_memory_bounded(ba
         login("warm-up".into(), "x").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let rest = resident();
+    let rest = duikou_tests::resident_bytes();
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rest));
     let sampling = {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                peak.fetch_max(resident(), std::sync::atomic::Ordering::Relaxed);
+                peak.fetch_max(
+                    duikou_tests::resident_bytes(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         })
@@ -277,7 +268,7 @@ async fn concurrent_guesses_all_count_and_password_checks_keep_memory_bounded(ba
         "resident: {} MiB at rest, {} MiB at the peak of 96 logins, {} MiB after",
         rest / MIB,
         peak / MIB,
-        resident() / MIB
+        duikou_tests::resident_bytes() / MIB
     );
     assert!(
         peak < rest + 100 * MIB,
@@ -285,9 +276,9 @@ async fn concurrent_guesses_all_count_and_password_checks_keep_memory_bounded(ba
         (peak - rest) / MIB
     );
     assert!(
-        resident() < rest + 40 * MIB,
+        duikou_tests::resident_bytes() < rest + 40 * MIB,
         "{} MiB over rest after the burst",
-        (resident().saturating_sub(rest)) / MIB
+        (duikou_tests::resident_bytes().saturating_sub(rest)) / MIB
     );
     app.stop().await;
 

@@ -343,6 +343,11 @@ pub async fn login_succeeded(
     .bind(i64::from(free))
     .execute(&mut *tx)
     .await?;
+    // An address left with no attempts is forgotten.
+    sqlx::query::<Db>("delete from login_throttle where throttle_key = $1 and attempts <= 0")
+        .bind(uncount)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
