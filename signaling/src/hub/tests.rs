@@ -56,6 +56,17 @@ fn malformed_oversized_and_unknown_messages_get_errors_and_the_connection_stays(
     let out = hub.text(1, &big, t0);
     assert_eq!(errors(&out, 1), ["too_large"]);
     assert!(!closes(&out));
+    // Nesting far beyond serde_json's limit of 128 levels, within the size limit: refused
+    // as malformed, without recursing on it.
+    let deep = format!(
+        r#"{{"v":1,"type":"pong","x":{}{}}}"#,
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    assert!(deep.len() < HubConfig::default().max_message_bytes);
+    let out = hub.text(1, &deep, t0);
+    assert_eq!(errors(&out, 1), ["malformed"]);
+    assert!(!closes(&out));
     let out = hub.text(1, r#"{"v":1,"type":"join","token":"x"}"#, t0);
     assert_eq!(errors(&out, 1), ["already_joined"]);
     let out = hub.text(1, r#"{"v":1,"type":"mute","audio":true,"video":false}"#, t0);
