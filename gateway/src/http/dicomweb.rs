@@ -554,9 +554,14 @@ async fn stow_request(
         .and_then(|v| v.parse::<u64>().ok());
     if stated.is_some_and(|n| n > limit) {
         super::extract::drain(body).await;
-        return Err(Error::PayloadTooLarge(
-            usize::try_from(limit).unwrap_or(usize::MAX),
-        ));
+        let mut refused =
+            Error::PayloadTooLarge(usize::try_from(limit).unwrap_or(usize::MAX)).into_response();
+        // What was not drained is still on the connection.
+        refused.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        return Ok(refused);
     }
     match admit_upload(state, caller, headers, study).await {
         Ok((boundary, up)) => up.upload(boundary, body).await,
@@ -613,10 +618,16 @@ impl Uploader<'_> {
         let mut parts =
             multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
         let mut outcomes = Vec::new();
+        // Whether the whole body was read: if not, the connection cannot carry another
+        // request, and the answer says so.
+        let mut complete = false;
         loop {
             let field = match parts.next_field().await {
                 Ok(Some(field)) => field,
-                Ok(None) => break,
+                Ok(None) => {
+                    complete = true;
+                    break;
+                }
                 Err(multer::Error::StreamSizeExceeded { .. }) => {
                     outcomes.push(failed(status::OUT_OF_RESOURCES));
                     break;
@@ -638,12 +649,18 @@ impl Uploader<'_> {
         // What is left unread is read and dropped, up to a bound, so that a client still
         // sending gets the answer instead of a reset connection.
         let mut drained = 0;
-        'drain: while let Ok(Some(mut rest)) = parts.next_field().await {
-            while let Ok(Some(chunk)) = rest.chunk().await {
-                drained += chunk.len();
-                if drained > super::extract::DRAIN_AT_MOST {
-                    break 'drain;
+        while !complete && drained <= super::extract::DRAIN_AT_MOST {
+            match parts.next_field().await {
+                Ok(None) => complete = true,
+                Ok(Some(mut rest)) => {
+                    while let Ok(Some(chunk)) = rest.chunk().await {
+                        drained += chunk.len();
+                        if drained > super::extract::DRAIN_AT_MOST {
+                            break;
+                        }
+                    }
                 }
+                Err(_) => break,
             }
         }
         if outcomes.is_empty() {
@@ -677,12 +694,19 @@ impl Uploader<'_> {
             .study
             .as_ref()
             .map(|s| format!("{}/studies/{s}", self.base));
-        Ok((
+        let mut response = (
             code,
             [(header::CONTENT_TYPE, "application/dicom+json")],
             stow::response(study_url.as_deref(), &outcomes).to_string(),
         )
-            .into_response())
+            .into_response();
+        if !complete {
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        Ok(response)
     }
 
     /// Streams one part into the spool and keeps it, or says why not; and whether the
