@@ -506,3 +506,23 @@ pub fn resident_bytes() -> u64 {
         .expect("VmRSS")
         * 1024
 }
+
+/// Runs `work` while sampling this process's resident memory every 5 ms; its output and
+/// the highest figure seen, in bytes.
+pub async fn peak_resident_while<T>(work: impl std::future::Future<Output = T>) -> (T, u64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let peak = std::sync::Arc::new(AtomicU64::new(resident_bytes()));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(resident_bytes(), Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let out = work.await;
+    sampling.abort();
+    peak.fetch_max(resident_bytes(), Ordering::Relaxed);
+    (out, peak.load(Ordering::Relaxed))
+}

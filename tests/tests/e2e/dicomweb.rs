@@ -22,7 +22,11 @@ on_both_backends!(
     cors_admits_the_configured_origins_only,
 );
 
-async fn dicomweb(app: &TestApp, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+pub(crate) async fn dicomweb(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+) -> (StatusCode, String, Vec<u8>) {
     let response = app
         .client
         .get(format!("{}/dicomweb{path}", app.base))

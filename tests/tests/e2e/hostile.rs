@@ -65,15 +65,7 @@ fn levels(n: usize) -> Vec<Level> {
 /// The SOP Instance UIDs a user finds with QIDO-RS, study by study.
 async fn found(app: &TestApp, token: &str) -> Vec<String> {
     let search = |path: String| async move {
-        let response = app
-            .client
-            .get(format!("{}/dicomweb{path}", app.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = response.bytes().await.unwrap();
+        let (status, _, body) = crate::dicomweb::dicomweb(app, &path, token).await;
         assert!(
             [StatusCode::OK, StatusCode::NO_CONTENT].contains(&status),
             "{status}: {}",
@@ -645,37 +637,26 @@ async fn a_whole_study_is_retrieved_in_bounded_memory(backend: Backend) {
     }
     const MIB: u64 = 1 << 20;
     let rest = duikou_tests::resident_bytes();
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rest));
-    let sampling = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                peak.fetch_max(
-                    duikou_tests::resident_bytes(),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
+    let retrieval = async {
+        let mut response = app
+            .client
+            .get(format!("{}/dicomweb/studies/2.25.1", app.base))
+            .bearer_auth(&doctor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut received = 0;
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            received += chunk.len();
+            // A slow reader: the gateway must wait for it, not buffer ahead.
+            if received % (32 << 20) < chunk.len() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        })
-    };
-    let mut response = app
-        .client
-        .get(format!("{}/dicomweb/studies/2.25.1", app.base))
-        .bearer_auth(&doctor)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut received = 0;
-    while let Some(chunk) = response.chunk().await.unwrap() {
-        received += chunk.len();
-        // A slow reader: the gateway must wait for it, not buffer ahead.
-        if received % (32 << 20) < chunk.len() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-    sampling.abort();
-    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+        received
+    };
+    let (received, peak) = duikou_tests::peak_resident_while(retrieval).await;
     println!(
         "resident: {} MiB at rest, {} MiB at the peak of a {} MiB retrieval",
         rest / MIB,

@@ -242,27 +242,12 @@ async fn concurrent_guesses_all_count_and_password_checks_keep_memory_bounded(ba
         StatusCode::UNAUTHORIZED
     );
     let rest = duikou_tests::resident_bytes();
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rest));
-    let sampling = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                peak.fetch_max(
-                    duikou_tests::resident_bytes(),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        })
-    };
     let burst: Vec<_> = (0..96).map(|i| login(format!("nobody-{i}"), "x")).collect();
-    let statuses = futures_status(burst).await;
-    sampling.abort();
+    let (statuses, peak) = duikou_tests::peak_resident_while(futures_status(burst)).await;
     assert!(
         statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
-    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     const MIB: u64 = 1 << 20;
     println!(
         "resident: {} MiB at rest, {} MiB at the peak of 96 logins, {} MiB after",
