@@ -285,12 +285,25 @@ pub struct OutboundConfig {
     pub deny: Vec<ipnet::IpNet>,
 }
 
-impl OutboundConfig {
-    /// The policy these ranges make.
-    pub fn policy(&self) -> duikou_imaging::outbound::Policy {
+impl OutboundConfig {}
+
+impl Config {
+    /// The outbound policy: `[outbound]`'s ranges, and this gateway's own listeners
+    /// on specific addresses.
+    pub fn outbound_policy(&self) -> duikou_imaging::outbound::Policy {
+        let listeners = [
+            Some(self.http.listen),
+            self.imaging.listen,
+            self.imaging.tls_listen,
+        ];
         duikou_imaging::outbound::Policy {
-            allow: self.allow.clone(),
-            deny: self.deny.clone(),
+            allow: self.outbound.allow.clone(),
+            deny: self.outbound.deny.clone(),
+            own: listeners
+                .into_iter()
+                .flatten()
+                .filter(|l| !l.ip().is_unspecified() && l.port() != 0)
+                .collect(),
         }
     }
 }
@@ -593,6 +606,21 @@ mod tests {
             assert!(err.to_string().contains("lisen"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_outbound_policy_refuses_the_gateway_s_own_listeners_on_specific_addresses() {
+        let mut c = Config::default();
+        c.http.listen = "10.0.0.5:8080".parse().unwrap();
+        c.imaging.listen = Some("0.0.0.0:11112".parse().unwrap());
+        let policy = c.outbound_policy();
+        assert_eq!(policy.own, vec!["10.0.0.5:8080".parse().unwrap()]);
+        assert!(
+            policy
+                .check_socket("10.0.0.5:8080".parse().unwrap())
+                .is_err()
+        );
+        assert!(policy.check_socket("10.0.0.5:104".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -570,7 +570,7 @@ pub fn start(
         timeout: Duration::from_secs(c.timeout_seconds),
         max_pdu_length: c.max_pdu_length,
         tls: client_tls(c)?,
-        outbound: prepared.config.outbound.policy(),
+        outbound: prepared.config.outbound_policy(),
     });
     let queue = Arc::new(StoreQueue {
         store: prepared.store.clone(),

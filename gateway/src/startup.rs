@@ -286,7 +286,7 @@ pub async fn run(
     let notifier = tokio::spawn(crate::notify::run(
         prepared.store.clone(),
         prepared.config.notify.clone(),
-        prepared.config.outbound.policy(),
+        prepared.config.outbound_policy(),
         workers_stop,
     ));
     tokio::spawn(async move {

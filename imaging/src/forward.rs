@@ -940,7 +940,7 @@ mod tests {
             tls: None,
             outbound: crate::outbound::Policy {
                 allow: vec!["127.0.0.0/8".parse().unwrap()],
-                deny: vec![],
+                ..Default::default()
             },
         });
         let queue = Arc::new(Outcomes::default());

@@ -23,6 +23,10 @@ pub struct Policy {
     pub allow: Vec<IpNet>,
     /// Ranges refused, whatever else says.
     pub deny: Vec<IpNet>,
+    /// The gateway's own listeners on a specific address: never a destination (one on
+    /// an unspecified address is on loopback, refused anyway, or on addresses it does
+    /// not know; `deny` covers those).
+    pub own: Vec<SocketAddr>,
 }
 
 /// Why an outbound connection was not made.
@@ -31,6 +35,9 @@ pub enum Refused {
     /// The address is one the policy refuses.
     #[error("{0} is an address outbound connections may not reach (the outbound policy)")]
     Address(IpAddr),
+    /// The address and port are the gateway's own listener.
+    #[error("{0} is this gateway's own listener")]
+    Own(SocketAddr),
     /// The name resolves to no address at all.
     #[error("{0} cannot be resolved")]
     Unresolved(String),
@@ -41,6 +48,16 @@ pub enum Refused {
 const METADATA: [&str; 3] = ["100.100.100.200/32", "fd00:ec2::254/128", "0.0.0.0/8"];
 
 impl Policy {
+    /// Whether a connection to `to` may be made: its address, and not the gateway's own
+    /// listener.
+    pub fn check_socket(&self, to: SocketAddr) -> Result<(), Refused> {
+        let canonical = SocketAddr::new(to.ip().to_canonical(), to.port());
+        if self.own.contains(&canonical) {
+            return Err(Refused::Own(canonical));
+        }
+        self.check(to.ip())
+    }
+
     /// Whether a connection to `ip` may be made.
     pub fn check(&self, ip: IpAddr) -> Result<(), Refused> {
         let ip = ip.to_canonical();
@@ -88,7 +105,7 @@ impl Policy {
         let mut refused = None;
         let allowed: Vec<SocketAddr> = found
             .into_iter()
-            .filter(|a| match self.check(a.ip()) {
+            .filter(|a| match self.check_socket(*a) {
                 Ok(()) => true,
                 Err(e) => {
                     refused.get_or_insert(e);
@@ -146,7 +163,16 @@ mod tests {
         let wide = Policy {
             allow: vec!["127.0.0.0/8".parse().unwrap()],
             deny: vec!["10.0.0.0/8".parse().unwrap()],
+            own: vec!["127.0.0.1:8080".parse().unwrap()],
         };
+        assert!(
+            wide.check_socket("127.0.0.1:8080".parse().unwrap())
+                .is_err()
+        );
+        assert!(
+            wide.check_socket("127.0.0.1:11113".parse().unwrap())
+                .is_ok()
+        );
         assert!(wide.check(ip("127.0.0.1")).is_ok());
         assert!(wide.check(ip("::1")).is_err());
         assert!(wide.check(ip("10.1.2.3")).is_err());
@@ -167,6 +193,7 @@ mod tests {
         let loopback = Policy {
             allow: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
             deny: vec![],
+            own: vec![],
         };
         let found = loopback.resolve("localhost", 104).await.unwrap();
         assert!(found.iter().all(|a| a.ip().is_loopback()), "{found:?}");

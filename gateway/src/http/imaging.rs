@@ -197,10 +197,9 @@ async fn set_destination(
     // Where it leads is checked now, to tell the coordinator, and again at every
     // association; a name that does not resolve yet is taken (hospital DNS may come later).
     let port = u16::try_from(input.port).unwrap_or_default();
-    if let Err(e @ duikou_imaging::outbound::Refused::Address(_)) =
-        state.config.outbound.policy().resolve(host, port).await
-    {
-        return Err(Error::field("host", e.to_string()));
+    match state.config.outbound_policy().resolve(host, port).await {
+        Ok(_) | Err(duikou_imaging::outbound::Refused::Unresolved(_)) => {}
+        Err(e) => return Err(Error::field("host", e.to_string())),
     }
     let d = ImagingDestination {
         institution_id: id,

@@ -210,7 +210,7 @@ async fn set_webhook(
         return Err(Error::field("url", "an http:// or https:// URL"));
     }
     // Where it leads is checked now, to tell the coordinator, and again at every call.
-    let policy = state.config.outbound.policy();
+    let policy = state.config.outbound_policy();
     crate::notify::check_url(url, &policy).map_err(|e| Error::field("url", e))?;
     let host = reqwest::Url::parse(url)
         .ok()
