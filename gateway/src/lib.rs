@@ -11,8 +11,11 @@
 //! - [`seeds`]: reading and checking the program rosters in `seeds/`.
 //! - [`store`]: SQLite and PostgreSQL, one implementation per backend.
 //! - [`registry`]: the supporter lookup and the rules for changing pairings.
-//! - [`auth`]: argon2id passwords and opaque session tokens.
-//! - [`http`]: the axum application under `/api/v1`, health and metrics.
+//! - [`auth`]: argon2id passwords, checked a bounded number at a time in reused memory,
+//!   and opaque session tokens.
+//! - [`http`]: the axum application under `/api/v1`, health and metrics; every JSON
+//!   string bounded, cross-site cookie requests refused, logins throttled per address.
+//! - [`notify`]: webhooks, through the outbound policy (`duikou_imaging::outbound`).
 //! - [`rooms`]: who may enter a booked session's video room, and the record of presence.
 //! - [`bus`]: signaling events between gateway processes over PostgreSQL LISTEN/NOTIFY.
 //! - [`web`]: the browser pages (the files under `gateway/web/`, compiled in).

@@ -4,6 +4,12 @@
 //! Each resource has its own file and `router()`; routes are declared with their OpenAPI
 //! description so the document cannot drift from the code. Errors are RFC 9457 problems
 //! ([`crate::error::Error`]); their causes are logged here, inside the request's span.
+//!
+//! Around every route: cross-site requests acting with the session cookie are refused
+//! (`same_origin`), request bodies that fall silent time out, and the JSON extractor
+//! bounds every string and refuses control and text-direction characters (`extract`).
+//! The server itself closes connections whose request head takes too long
+//! (`crate::startup`).
 
 mod auth;
 mod availability;
