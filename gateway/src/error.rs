@@ -43,6 +43,9 @@ pub enum Error {
     /// Too many failed logins; try again later.
     #[error("too many failed logins for this account; try again in {0} s")]
     TooManyAttempts(i64),
+    /// A request acting with the session cookie came from a page of another site.
+    #[error("this request came from a page of another site; open duikou's own page and try again")]
+    CrossSite,
     /// Every password check is busy; try again in this many seconds.
     #[error("the server is checking too many passwords at once; try again in {0} s")]
     Busy(i64),
@@ -161,6 +164,11 @@ impl Error {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-attempts",
                 "Too many failed logins",
+            ),
+            CrossSite => (
+                StatusCode::FORBIDDEN,
+                "cross-site-request",
+                "Cross-site request refused",
             ),
             Busy(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

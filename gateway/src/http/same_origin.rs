@@ -38,13 +38,7 @@ pub(super) async fn refuse_cross_site(request: Request, next: Next) -> Response 
         };
     if refused {
         tracing::info!("a cross-site request was refused");
-        return Error::refused(
-            "cross-site-request",
-            axum::http::StatusCode::FORBIDDEN,
-            None,
-            "this request came from a page of another site; open duikou's own page and try again",
-        )
-        .into_response();
+        return Error::CrossSite.into_response();
     }
     next.run(request).await
 }
