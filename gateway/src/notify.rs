@@ -37,6 +37,8 @@ pub fn client(config: &NotifyConfig, policy: Policy) -> reqwest::Result<reqwest:
     reqwest::Client::builder()
         .timeout(Duration::from_secs(config.timeout_seconds))
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name itself, past the policy.
+        .no_proxy()
         .dns_resolver(std::sync::Arc::new(Checked(policy)))
         .build()
 }

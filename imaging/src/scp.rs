@@ -700,11 +700,15 @@ fn walk_file(stored: &Stored, transfer_syntax: &str) -> Result<(), u16> {
     let encoding = crate::walk::Encoding::of(transfer_syntax);
     let walked = if transfer_syntax == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN {
         // A deflated data set may not inflate to more than 64 times its size (a bomb).
+        // One that does is refused, not walked in part: the parser after the walk would
+        // inflate the rest, unchecked.
         let limit = stored.length * 64;
-        crate::walk::walk(
-            flate2::read::DeflateDecoder::new(file.take(data_set)).take(limit),
-            encoding,
-        )
+        let mut inflated = flate2::read::DeflateDecoder::new(file.take(data_set)).take(limit + 1);
+        let walked = crate::walk::walk(&mut inflated, encoding);
+        if inflated.limit() == 0 {
+            return Err(status::CANNOT_UNDERSTAND);
+        }
+        walked
     } else {
         // Values are skipped, not read: the pixel data is not read back.
         crate::walk::walk_seekable(file, data_set, encoding)

@@ -367,11 +367,17 @@ impl<R: Source> Walker<R> {
                         )),
                         _ => return self.malformed("an item outside a sequence"),
                     },
+                    SEQUENCE_END if fragments => fragments = false,
+                    // Encapsulated pixel data holds fragments and its delimiter only: a
+                    // parser takes anything else there as the end of the pixel data,
+                    // and would then be in a sequence the walk has left.
+                    _ if fragments => {
+                        return self.malformed("encapsulated pixel data holds something else");
+                    }
                     ITEM_END => match self.open.last() {
                         Some(Open::Item(None)) => self.leave(),
                         _ => return self.malformed("an item delimiter outside its item"),
                     },
-                    SEQUENCE_END if fragments => fragments = false,
                     SEQUENCE_END => match self.open.last() {
                         Some(Open::Sequence(None)) => self.leave(),
                         _ => return self.malformed("a sequence delimiter outside its sequence"),
@@ -412,7 +418,9 @@ impl<R: Source> Walker<R> {
                 None => len == UNDEFINED || implicit_sequence(tag),
             };
             if len == UNDEFINED {
-                if tag == PIXEL_DATA {
+                // A parser takes an element with VR SQ as a sequence whatever its tag,
+                // the pixel data's too.
+                if tag == PIXEL_DATA && vr != Some(*b"SQ") {
                     fragments = true;
                 } else if sequence || vr == Some(*b"UN") {
                     // A sequence of undefined length: its items follow.
@@ -531,6 +539,56 @@ mod tests {
             assert!(walk(attack.as_slice(), encoding).is_err(), "{case}");
             assert!(t.elapsed() < std::time::Duration::from_secs(1));
         }
+    }
+
+    #[test]
+    fn nesting_hidden_in_pixel_data_is_refused() {
+        // An item delimiter inside encapsulated pixel data: a parser ends the pixel data
+        // there and stays a sequence and an item deeper than a walk that took the
+        // delimiter as closing the item. Repeated, it nests without bound.
+        let unit: [&[u8]; 7] = [
+            &[
+                0x40, 0x00, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ],
+            &[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF],
+            &[
+                0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ],
+            &[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0],
+            &[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0],
+            &[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0],
+            &[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0],
+        ];
+        let mut ds = element_le(0x0008, 0x0018, b"UI", b"1.2.3.4\0");
+        for _ in 0..3000 {
+            ds.extend(unit.concat());
+        }
+        assert!(walk(ds.as_slice(), Encoding::ExplicitLittle).is_err());
+        // Pixel data with VR SQ is a sequence to a parser: its items are walked, and
+        // their nesting counts.
+        let mut deep = element_le(0x0008, 0x0018, b"UI", b"1.2.3.4\0");
+        deep.extend_from_slice(&[
+            0x40, 0x00, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        deep.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        let inner = nested(MAX_SEQUENCE_DEPTH, true, false);
+        let item = [
+            &[
+                0xE0, 0x7F, 0x10, 0x00, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ][..],
+            &[0xFE, 0xFF, 0x00, 0xE0],
+            &(inner.len() as u32).to_le_bytes(),
+            &inner,
+            &[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0],
+        ]
+        .concat();
+        deep.extend(item);
+        deep.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        deep.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        assert!(matches!(
+            walk(deep.as_slice(), Encoding::ExplicitLittle),
+            Err(WalkError::Limit { .. })
+        ));
     }
 
     #[test]

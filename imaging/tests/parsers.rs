@@ -61,6 +61,44 @@ fn a_cut_data_set_is_refused() {
     }
 }
 
+/// A deflated instance of `padding` empty private elements after its pixel data.
+fn deflated(padding: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut ds = nested_ct(SOP, "2.25.1", &[Level::default(); 3], true);
+    for _ in 0..padding {
+        ds.extend_from_slice(&[0xE1, 0x7F, 0x10, 0x00, b'L', b'O', 0, 0]);
+    }
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&ds).unwrap();
+    wrap(
+        &z.finish().unwrap(),
+        SOP,
+        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    )
+}
+
+#[test]
+fn a_deflated_data_set_that_inflates_beyond_the_bound_is_refused_whole() {
+    let check = |file: Vec<u8>| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.dcm");
+        std::fs::write(&path, &file).unwrap();
+        let stored = duikou_imaging::spool::Stored {
+            path,
+            offset: 0,
+            length: file.len() as u64,
+        };
+        scp::inspect(&stored, CT, SOP, uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+    };
+    assert_eq!(
+        check(deflated(10)).map(|r| r.sop_instance_uid),
+        Ok(SOP.to_owned())
+    );
+    // A million empty elements compress several hundred times: past 64 times the
+    // stored size the whole is refused, wherever the bound falls.
+    assert_eq!(check(deflated(1_000_000)).map(|_| ()), Err(0xC000));
+}
+
 /// Damage to valid input: bytes overwritten, then the tail cut.
 fn damaged(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
     let len = valid.len();
