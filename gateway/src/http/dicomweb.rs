@@ -279,48 +279,68 @@ async fn files(state: &AppState, instances: &[VisibleInstance]) -> Result<Respon
     let boundary: String = b.iter().map(|x| format!("{x:02x}")).collect();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(PIECES_AHEAD);
     let marker = boundary.clone();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read as _;
-        let send = |piece: std::io::Result<Bytes>| tx.blocking_send(piece).is_ok();
+    // The pieces are read on the blocking pool one at a time and sent from a task, so a
+    // client that stops reading holds a waiting task, never a blocking thread.
+    tokio::spawn(async move {
         for instance in stored {
             let head = format!("--{marker}\r\nContent-Type: application/dicom\r\n\r\n");
-            if !send(Ok(Bytes::from(head))) {
+            if tx.send(Ok(Bytes::from(head))).await.is_err() {
                 return;
             }
-            let mut reader = match instance.open() {
-                Ok(reader) => reader,
+            let mut reader = match tokio::task::spawn_blocking(move || instance.open()).await {
+                Ok(Ok(reader)) => reader,
+                Ok(Err(e)) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
                 Err(e) => {
-                    send(Err(e));
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
                     return;
                 }
             };
             loop {
-                let mut piece = vec![0_u8; PIECE];
-                let mut filled = 0;
-                while filled < PIECE {
-                    match reader.read(&mut piece[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) => {
-                            send(Err(e));
-                            return;
+                let read = tokio::task::spawn_blocking(move || {
+                    use std::io::Read as _;
+                    let mut piece = vec![0_u8; PIECE];
+                    let mut filled = 0;
+                    while filled < PIECE {
+                        match reader.read(&mut piece[filled..]) {
+                            Ok(0) => break,
+                            Ok(n) => filled += n,
+                            Err(e) => return (reader, Err(e)),
                         }
                     }
-                }
-                if filled == 0 {
+                    piece.truncate(filled);
+                    (reader, Ok(piece))
+                })
+                .await;
+                let piece = match read {
+                    Ok((back, Ok(piece))) => {
+                        reader = back;
+                        piece
+                    }
+                    Ok((_, Err(e))) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(std::io::Error::other(e))).await;
+                        return;
+                    }
+                };
+                if piece.is_empty() {
                     break;
                 }
-                piece.truncate(filled);
-                if !send(Ok(Bytes::from(piece))) {
+                if tx.send(Ok(Bytes::from(piece))).await.is_err() {
                     // The client went away.
                     return;
                 }
             }
-            if !send(Ok(Bytes::from_static(b"\r\n"))) {
+            if tx.send(Ok(Bytes::from_static(b"\r\n"))).await.is_err() {
                 return;
             }
         }
-        send(Ok(Bytes::from(format!("--{marker}--\r\n"))));
+        let _ = tx.send(Ok(Bytes::from(format!("--{marker}--\r\n")))).await;
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     Ok((
