@@ -67,6 +67,13 @@ impl Policy {
         if self.allow.iter().any(|n| n.contains(&ip)) {
             return Ok(());
         }
+        // An IPv4 address carried in an IPv6 one (NAT64, 6to4, IPv4-compatible) is
+        // where a translating network delivers: it is checked as itself.
+        if let IpAddr::V6(v6) = ip {
+            if let Some(v4) = embedded_v4(v6) {
+                return self.check(IpAddr::V4(v4));
+            }
+        }
         let special = match ip {
             IpAddr::V4(v4) => {
                 v4.is_loopback()
@@ -120,6 +127,25 @@ impl Policy {
     }
 }
 
+/// The IPv4 address an IPv6 address carries: NAT64's well-known and local-use prefixes
+/// (64:ff9b::/96, 64:ff9b:1::/48; RFC 6052, RFC 8215), 6to4 (2002::/16; RFC 3056) and
+/// the deprecated IPv4-compatible form (::a.b.c.d).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let o = v6.octets();
+    let last = std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1] {
+        return Some(last);
+    }
+    if s[0] == 0x2002 {
+        return Some(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
+    if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+        return Some(last);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,10 +173,16 @@ mod tests {
             "224.0.0.1",
             "ff02::1",
             "255.255.255.255",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
+            "2002:a9fe:a9fe::1",
+            "::7f00:1",
         ] {
             assert!(p.check(ip(refused)).is_err(), "{refused}");
         }
         for allowed in [
+            "64:ff9b::a01:203",
+            "2002:cb00:7109::1",
             "10.1.2.3",
             "192.168.1.10",
             "172.16.0.5",

@@ -256,10 +256,30 @@ async fn change_password(
         .user_with_hash(&caller.0.username)
         .await?
         .ok_or(Error::Unauthenticated)?;
+    // Guesses of the current password (a session left open, say) are held back like
+    // logins, counted before each check.
+    let auth = &state.config.auth;
+    let key = format!("password change of user {}", caller.0.id);
+    let held = state
+        .store
+        .count_login_attempt(
+            &[(key.clone(), auth.failed_logins_before_delay)],
+            auth.attempt_window_seconds,
+            auth.max_delay_seconds,
+        )
+        .await?;
+    if let Some(until) = held {
+        let wait_ms = (until - Utc::now()).num_milliseconds().max(0);
+        return Err(Error::TooManyAttempts((wait_ms + 999) / 1000));
+    }
     let matches = state.hasher.verify(change.current, hash).await?;
     if !matches {
         return Err(Error::field("current", "the current password is wrong"));
     }
+    state
+        .store
+        .login_succeeded(&key, (&key, auth.failed_logins_before_delay))
+        .await?;
     let hash = state.hasher.hash(change.new).await??;
     state.store.set_password(caller.0.id, &hash).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)

@@ -12,6 +12,10 @@ const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 /// Begins a transaction that reads, then writes (see the SQLite backend's).
 const BEGIN_WRITE: &str = "begin";
 
+/// Rows a statement locks to delete them, skipping those other transactions hold, so
+/// that it never waits for them (nor they for it).
+const SKIP_LOCKED: &str = " for update skip locked";
+
 /// Relaxes the commit of a transaction whose loss costs only a repeat: it does not wait
 /// for the WAL to reach the disk.
 const RELAXED_COMMIT: Option<&str> = Some("set local synchronous_commit = off");

@@ -15,6 +15,10 @@ const SEED_IMPORT_LOCK: &str = "select 1";
 /// `immediate` takes the lock at the start, waiting its turn.
 const BEGIN_WRITE: &str = "begin immediate";
 
+/// Rows a statement locks to delete them, skipping those other transactions hold: nothing
+/// here, since SQLite writes one transaction at a time.
+const SKIP_LOCKED: &str = "";
+
 /// Relaxes the commit of a transaction whose loss costs only a repeat: nothing to do,
 /// such writes go through the pool whose commits are not synced.
 const RELAXED_COMMIT: Option<&str> = None;

@@ -139,6 +139,28 @@ async fn a_changed_password_ends_old_sessions(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "current");
+    // Guesses of the current password are held back like logins: after five, even the
+    // right one waits.
+    let change = |current: &'static str| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.post(
+                "/api/v1/me/password",
+                &token,
+                json!({"current": current, "new": "second password 2"}),
+            )
+            .await
+            .0
+        }
+    };
+    for _ in 0..4 {
+        assert_eq!(change("wrong").await, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(
+        change("first password 1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (status, problem) = app
         .post(
             "/api/v1/me/password",

@@ -308,16 +308,24 @@ pub async fn count_login_attempt(
             .execute(&mut *tx)
             .await?;
     }
-    // Keys whose window has passed and that hold nothing back are dropped.
-    sqlx::query::<Db>(
-        "delete from login_throttle where window_start < $1
-            and (locked_until is null or locked_until < $2)",
-    )
-    .bind(now - TimeDelta::seconds(window_seconds))
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
+    // Keys whose window has passed and that hold nothing back are dropped, after the
+    // commit and skipping rows other logins hold: inside the transaction, on PostgreSQL,
+    // two logins could each wait for a row the other holds.
+    let prune = format!(
+        "delete from login_throttle where throttle_key in (select throttle_key
+            from login_throttle where window_start < $1
+            and (locked_until is null or locked_until < $2){})",
+        super::SKIP_LOCKED
+    );
+    let pruned = sqlx::query::<Db>(&prune)
+        .bind(now - TimeDelta::seconds(window_seconds))
+        .bind(now)
+        .execute(pool)
+        .await;
+    if let Err(e) = pruned {
+        tracing::warn!(error = %e, "cannot prune the login throttle");
+    }
     Ok(None)
 }
 
