@@ -8,6 +8,8 @@
 //! Cross-origin viewers are allowed by `http.cors_origins`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -557,7 +559,16 @@ struct Uploader<'a> {
     allowed: HashMap<String, bool>,
     /// Where the uploaded instances go, once the first is kept.
     route: Option<crate::imaging::Route>,
+    /// Bytes of the body arrived, and handed on by the multipart parser (see
+    /// [`UNPARSED_AT_MOST`]).
+    arrived: Arc<AtomicU64>,
+    handed: Arc<AtomicU64>,
 }
+
+/// Bytes of a STOW-RS body that may arrive beyond what the multipart parser has handed
+/// on: the parser buffers a part's headers, and anything before the first boundary,
+/// until they end, so headers that never end would otherwise be held whole.
+const UNPARSED_AT_MOST: u64 = 1 << 20;
 
 async fn stow_request(
     state: &AppState,
@@ -615,6 +626,8 @@ async fn admit_upload<'a>(
         base: base(state, headers),
         allowed: HashMap::new(),
         route: None,
+        arrived: Arc::default(),
+        handed: Arc::default(),
     };
     if let Some(study) = up.study.clone() {
         if !may_add_to(state, institution, &study).await? {
@@ -635,15 +648,36 @@ impl Uploader<'_> {
         // A body without a stated length is cut off at the same limit as it streams.
         let constraints = multer::Constraints::new()
             .size_limit(multer::SizeLimit::new().whole_stream(imaging.stow_max_request_bytes));
-        let mut parts =
-            multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+        let (arrived, handed) = (self.arrived.clone(), self.handed.clone());
+        type BoxError = Box<dyn std::error::Error + Send + Sync>;
+        let stream = futures_util::StreamExt::map(
+            body.into_data_stream(),
+            move |chunk| -> Result<Bytes, BoxError> {
+                let chunk = chunk.map_err(|e| Box::new(e) as BoxError)?;
+                let n = chunk.len() as u64;
+                let total = arrived.fetch_add(n, Ordering::Relaxed) + n;
+                if total > handed.load(Ordering::Relaxed) + UNPARSED_AT_MOST {
+                    return Err(
+                        "a part's headers, or what precedes the first part, go on without end"
+                            .into(),
+                    );
+                }
+                Ok(chunk)
+            },
+        );
+        let mut parts = multer::Multipart::with_constraints(stream, boundary, constraints);
         let mut outcomes = Vec::new();
         // Whether the whole body was read: if not, the connection cannot carry another
         // request, and the answer says so.
         let mut complete = false;
         loop {
             let field = match parts.next_field().await {
-                Ok(Some(field)) => field,
+                Ok(Some(field)) => {
+                    // Everything before the part's data has been parsed.
+                    self.handed
+                        .store(self.arrived.load(Ordering::Relaxed), Ordering::Relaxed);
+                    field
+                }
                 Ok(None) => {
                     complete = true;
                     break;
@@ -674,6 +708,7 @@ impl Uploader<'_> {
                 Ok(None) => complete = true,
                 Ok(Some(mut rest)) => {
                     while let Ok(Some(chunk)) = rest.chunk().await {
+                        self.handed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                         drained += chunk.len();
                         if drained > super::extract::DRAIN_AT_MOST {
                             break;
@@ -761,6 +796,7 @@ impl Uploader<'_> {
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
+                    self.handed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     if failure.is_some() {
                         continue;
                     }

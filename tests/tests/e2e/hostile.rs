@@ -618,6 +618,37 @@ async fn an_oversized_stow_is_refused_and_keeps_nothing_of_what_is_over(backend:
         "nothing of it in the spool"
     );
     app.stop().await;
+
+    // A part whose headers never end is refused once 1 MiB has arrived unparsed (the
+    // parser would otherwise hold it all, up to the request's limit).
+    let app = TestApp::spawn(backend).await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A length the request may have (under 4 GiB), of which 8 MiB are sent: without the
+    // bound the gateway would wait for the rest, holding what came.
+    let length: u64 = 3 << 30;
+    let head = format!(
+        "POST /dicomweb/studies HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {doctor}\r\n\
+         Content-Type: multipart/related; type=\"application/dicom\"; boundary=b\r\n\
+         Content-Length: {length}\r\n\r\n--b\r\nX-Endless: "
+    );
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let filler = vec![b'a'; 64 * 1024];
+    let mut sent = 0;
+    while sent < 8 << 20 {
+        if socket.write_all(&filler).await.is_err() {
+            break;
+        }
+        sent += filler.len();
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 422"), "{answer}");
+    assert!(found(&app, &doctor).await.is_empty());
+    app.stop().await;
 }
 
 /// WADO-RS of a whole study of 8 instances of 16 MiB (128 MiB in all) is streamed
