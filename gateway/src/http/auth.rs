@@ -69,6 +69,18 @@ fn client_address(
     peer
 }
 
+/// The unit logins are counted by: the address, or for IPv6 its /64 network, which one
+/// subscriber holds whole and can draw fresh addresses from at will.
+fn throttled(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 fn presented_token(headers: &HeaderMap) -> Option<String> {
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
@@ -151,6 +163,7 @@ async fn login(
     let auth = &state.config.auth;
     let address = client_address(peer.map(|p| p.0.0), &headers, &auth.trusted_proxies);
     let username = login.username.trim().to_lowercase();
+    let address = throttled(address);
     let by_address = format!("address {address}");
     let by_pair = format!("address {address} username {username}");
     let keys = [
@@ -332,5 +345,15 @@ mod tests {
             "127.0.0.2"
         );
         assert_eq!(at(None, &HeaderMap::new(), &[]), "0.0.0.0");
+        // IPv6 addresses are counted by their /64.
+        assert_eq!(throttled("127.0.0.2".parse().unwrap()), "127.0.0.2");
+        assert_eq!(
+            throttled("2001:db8:1:2:aaaa::1".parse().unwrap()),
+            throttled("2001:db8:1:2:bbbb::7".parse().unwrap())
+        );
+        assert_ne!(
+            throttled("2001:db8:1:2::1".parse().unwrap()),
+            throttled("2001:db8:1:3::1".parse().unwrap())
+        );
     }
 }
