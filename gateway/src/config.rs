@@ -342,11 +342,9 @@ pub struct ImagingConfig {
     pub forward_associations: usize,
     /// Forwards claimed per pass.
     pub forward_batch: i64,
-    /// The forward worker's niceness, 0 to 19. It runs on a thread of its own, and the
-    /// higher this is, the more the storage SCP (whose answers modalities wait for) goes
-    /// first when both want the CPU; forwarding always has what receiving leaves idle,
-    /// such as the waits for each instance's sync. 0: the same as the rest.
-    pub forward_nice: i32,
+    /// No longer used: forwarding runs with the rest of the gateway. Accepted so that
+    /// configuration files that set it still load; the start warns about it.
+    pub forward_nice: Option<i32>,
     /// Seconds a claimed forward stays with its process before it is due again (after a
     /// crash, this is how long until another start picks it up).
     pub forward_lease_seconds: u64,
@@ -383,7 +381,7 @@ impl Default for ImagingConfig {
             spool_prepared_bytes: 512 * 1024 * 1024,
             forward_associations: 2,
             forward_batch: 32,
-            forward_nice: 10,
+            forward_nice: None,
             forward_lease_seconds: 30,
             forward_retry_base_ms: 2000,
             forward_retry_max_seconds: 300,

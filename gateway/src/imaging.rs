@@ -340,35 +340,19 @@ impl StoreArchive {
     }
 }
 
-/// The forward queue in the database. The forward worker runs on a runtime of its own
-/// ([`on_a_thread_of_its_own`]); the queue's commands run on `main`, the runtime whose
-/// pool of connections they use (a connection opened on the worker's runtime would be
-/// served by its I/O driver alone, and lost with it).
+/// The forward queue in the database.
 pub struct StoreQueue {
     store: Store,
     spool: Spool,
-    main: tokio::runtime::Handle,
-}
-
-impl StoreQueue {
-    /// `command` on the main runtime.
-    async fn on_main<T: Send + 'static>(
-        &self,
-        command: impl Future<Output = Result<T, crate::store::StoreError>> + Send + 'static,
-    ) -> Result<T, String> {
-        match self.main.spawn(command).await {
-            Ok(done) => done.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the queue's command did not finish: {e}")),
-        }
-    }
 }
 
 impl Queue for StoreQueue {
     async fn claim(&self, limit: i64, lease: Duration) -> Result<Vec<Job>, String> {
-        let store = self.store.clone();
         let claimed = self
-            .on_main(async move { store.claim_forwards(limit, lease).await })
-            .await?;
+            .store
+            .claim_forwards(limit, lease)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(claimed
             .into_iter()
             .map(|c| Job {
@@ -408,47 +392,11 @@ impl Queue for StoreQueue {
                 }
             })
             .collect();
-        let store = self.store.clone();
-        self.on_main(async move { store.record_forwards(&outcomes).await })
+        self.store
+            .record_forwards(&outcomes)
             .await
+            .map_err(|e| e.to_string())
     }
-}
-
-/// Runs `work` on a thread of its own, named `name`, with a runtime of its own, at
-/// `nice` (0 to 19; higher goes after the rest when both want the CPU). It ends when the
-/// task returned is aborted (or `work` ends).
-fn on_a_thread_of_its_own(
-    name: &str,
-    nice: i32,
-    work: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let nice = nice.clamp(0, 19);
-    let thread = name.to_owned();
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            // This thread only (and the threads it starts): on Linux a thread's own
-            // niceness is set through its thread ID.
-            let me = rustix::thread::gettid();
-            if let Err(e) = rustix::process::setpriority_process(Some(me), nice) {
-                tracing::warn!(error = %e, nice, thread, "cannot set a thread's niceness");
-            }
-            runtime.block_on(async move {
-                tokio::select! {
-                    () = work => {}
-                    _ = stopped => {}
-                }
-            });
-        })?;
-    // Aborting this task drops `stop`, which ends the thread's work.
-    Ok(tokio::spawn(async move {
-        let _stop = stop;
-        std::future::pending::<()>().await;
-    }))
 }
 
 fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
@@ -575,7 +523,6 @@ pub fn start(
     let queue = Arc::new(StoreQueue {
         store: prepared.store.clone(),
         spool: relay.spool.clone(),
-        main: tokio::runtime::Handle::current(),
     });
     let mut tasks = Vec::new();
     if let Some(tls_listener) = tls_listener {
@@ -610,57 +557,11 @@ pub fn start(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take()
         .unwrap_or_else(|| mpsc::channel(1).1);
-    // On a thread of its own at a lower priority: when the CPU is short, a modality's
-    // next instance is answered first, and forwarding fills what receiving leaves idle.
-    let worker = forward::run(queue, forwarding, relay.wake.clone(), handed);
-    tasks.push(on_a_thread_of_its_own(
-        "duikou-forward",
-        c.forward_nice,
-        worker,
-    )?);
+    tasks.push(tokio::spawn(forward::run(
+        queue,
+        forwarding,
+        relay.wake.clone(),
+        handed,
+    )));
     Ok(tasks)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Sends once dropped.
-    struct Ended(std::sync::mpsc::Sender<()>);
-
-    impl Drop for Ended {
-        fn drop(&mut self) {
-            let _ = self.0.send(());
-        }
-    }
-
-    fn nice_of_this_thread() -> i32 {
-        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
-    }
-
-    #[tokio::test]
-    async fn work_on_a_thread_of_its_own_runs_at_its_niceness_until_its_task_is_aborted() {
-        let mine = nice_of_this_thread();
-        let (tell, told) = tokio::sync::oneshot::channel();
-        let (ended, end) = std::sync::mpsc::channel();
-        let task = on_a_thread_of_its_own("niced-work", 7, async move {
-            let _ended = Ended(ended);
-            let name = std::thread::current().name().map(str::to_owned);
-            let _ = tell.send((name, nice_of_this_thread()));
-            std::future::pending::<()>().await;
-        })
-        .unwrap();
-        let (name, nice) = told.await.unwrap();
-        assert_eq!(name.as_deref(), Some("niced-work"));
-        assert_eq!(nice, 7);
-        // The caller's thread keeps its own.
-        assert_eq!(nice_of_this_thread(), mine);
-        assert!(
-            end.try_recv().is_err(),
-            "the work ended before its task was aborted"
-        );
-        task.abort();
-        let ended = tokio::task::spawn_blocking(move || end.recv_timeout(Duration::from_secs(10)));
-        assert!(ended.await.unwrap().is_ok(), "the work did not end");
-    }
 }

@@ -53,6 +53,9 @@ impl Prepared {
 /// Creates the data directory, opens and migrates the database, imports the seeds when
 /// they have not been imported, and creates the first administrator on an empty database.
 pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
+    if config.imaging.forward_nice.is_some() {
+        tracing::warn!("imaging.forward_nice is no longer used and can be removed");
+    }
     std::fs::create_dir_all(&config.data.dir)
         .with_context(|| format!("creating the data directory {}", config.data.dir.display()))?;
     let store = Store::connect(&config.database_url(), config.database.max_connections)

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultRe
 use tokio::sync::mpsc;
 
 use crate::dimse::{self, status};
-use crate::spool::{Stored, read_exact_at, try_cached};
+use crate::spool::Stored;
 use crate::walk::PART10_HEAD;
 
 /// Where an instance goes.
@@ -734,8 +735,7 @@ where
 {
     let unreadable = |e: std::io::Error| format!("cannot read the stored instance: {e}");
     let broke = |e: String| format!("the association broke: {e}");
-    // Read in large pieces: here if they are in the page cache (an instance just received
-    // almost always is), else each in one blocking call (no thread hop per PDU).
+    // Read in large pieces, each in one blocking call (no thread hop per PDU).
     let file = Arc::new(std::fs::File::open(&job.stored.path).map_err(unreadable)?);
     let (start, end) = (job.stored.offset, job.stored.offset + job.stored.length);
     let mut at = start;
@@ -745,20 +745,15 @@ where
         if buffers.read.len() < length {
             buffers.read.resize(length, 0);
         }
-        let cached = try_cached(|| read_exact_at(&file, &mut buffers.read[..length], at));
-        if cached.is_none() {
-            let (file, mut piece) = (file.clone(), std::mem::take(&mut buffers.read));
-            buffers.read = tokio::task::spawn_blocking(move || {
-                read_exact_at(&file, &mut piece[..length], at)?;
-                Ok::<_, std::io::Error>(piece)
-            })
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|read| read)
-            .map_err(unreadable)?;
-        } else if let Some(Err(e)) = cached {
-            return Err(unreadable(e));
-        }
+        let (file, mut piece) = (file.clone(), std::mem::take(&mut buffers.read));
+        buffers.read = tokio::task::spawn_blocking(move || {
+            file.read_exact_at(&mut piece[..length], at)?;
+            Ok::<_, std::io::Error>(piece)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|read| read)
+        .map_err(unreadable)?;
         at += length as u64;
         let last_piece = at >= end;
         let mut bytes = &buffers.read[..length];

@@ -3,7 +3,28 @@
 //! PDUs arrive (see [`crate::spool`]); at its last fragment the record is synced while it
 //! is parsed and checked against the command, then indexed, and only then does the
 //! response say success. Anything else gets a failure status and leaves nothing behind.
-//! Records a crash kept from the index are indexed at the next start ([`recover`]).
+//!
+//! ## What an instance waits for
+//!
+//! The attributes the index needs are read once the first 64 KiB are in, while the pixel
+//! data still arrives ([`early`]). At the last fragment four things run at once
+//! ([`sync_and_index`]): the record's sync; the walk of the data set's structure
+//! ([`crate::walk`], values skipped by seeking, not read back); the check against the
+//! command; and the index, sent to the database as one command as soon as the walk has
+//! found the data set sound. The answer waits for all of them. Should the sync fail, the
+//! instance is taken out of the index again and the answer is a failure. Two copies of one
+//! instance arriving at once are kept one after the other, so that the second is answered
+//! as a duplicate only once the first is synced ([`Incoming::keeping`]).
+//!
+//! ## After a crash
+//!
+//! Because the index commits before the sync is done, it may name a record that a crash
+//! of the machine then takes. That can only be the last record its segment has (one
+//! writer at a time appends to a segment and answers before the next record), so at
+//! start [`recover`] first checks the last record the index names in each segment and
+//! takes one that is not whole out of the index, with its forward (it was never answered
+//! with success); then it indexes every record beyond what the index names, so a crash
+//! loses nothing that was answered.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,7 +45,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::dimse::{self, Command, status};
 use crate::sop_classes;
-use crate::spool::{Incoming, Sender, Spool, Stored, read_cached, try_cached};
+use crate::spool::{Incoming, Sender, Spool, Stored};
 use crate::walk::{PART10_HEAD, meta_length};
 
 /// The implementation class UID written into the file meta of stored instances (a UUID
@@ -266,18 +287,12 @@ struct Receiving {
     early: Option<Early>,
 }
 
-/// Attributes read early: read, or being read on the blocking pool.
-enum Early {
-    Read(Option<Box<InstanceRecord>>),
-    Reading(tokio::task::JoinHandle<Option<InstanceRecord>>),
-}
+/// Attributes being read early, on the blocking pool.
+struct Early(tokio::task::JoinHandle<Option<InstanceRecord>>);
 
 impl Early {
     async fn get(self) -> Option<InstanceRecord> {
-        match self {
-            Early::Read(record) => record.map(|r| *r),
-            Early::Reading(reading) => reading.await.ok().flatten(),
-        }
+        self.0.await.ok().flatten()
     }
 }
 
@@ -853,11 +868,11 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
         record.institution_id = institution_id;
         record
     };
-    // Both read once the sync has started (they are polled after the record is sealed),
-    // here if the bytes are in the page cache.
+    // Both read on the blocking pool once the sync has started (they are polled after the
+    // record is sealed).
     if let Some(record) = early {
         let walked = async move {
-            read_cached(move || walk_file(&stored, &ts))
+            tokio::task::spawn_blocking(move || walk_file(&stored, &ts))
                 .await
                 .unwrap_or(Err(status::CANNOT_UNDERSTAND))
         };
@@ -865,7 +880,7 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
         return sync_and_index(archive, route, incoming, &uid, inspected, walked).await;
     }
     let inspected = async move {
-        let checked = read_cached(move || {
+        let checked = tokio::task::spawn_blocking(move || {
             inspect(
                 &stored,
                 &command.sop_class_uid,
@@ -887,17 +902,17 @@ async fn finish<A: Archive>(r: Receiving, archive: &A, route: &A::Route) -> u16 
     .await
 }
 
-/// Reads an arriving instance's attributes early (see [`early`]): here if what arrived is
-/// in the page cache, as it almost always is, else on the blocking pool.
+/// Starts reading an arriving instance's attributes early (see [`early`]), on the
+/// blocking pool.
 fn read_early(incoming: &mut Incoming, command: &Command, transfer_syntax: &str) -> Option<Early> {
     incoming.flush().ok()?;
     let so_far = incoming.stored();
-    let (class, instance) = (&command.sop_class_uid, &command.sop_instance_uid);
-    if let Some(record) = try_cached(|| early(&so_far, class, instance, transfer_syntax)) {
-        return Some(Early::Read(record.map(Box::new)));
-    }
-    let (class, instance, ts) = (class.clone(), instance.clone(), transfer_syntax.to_owned());
-    Some(Early::Reading(tokio::task::spawn_blocking(move || {
+    let (class, instance) = (
+        command.sop_class_uid.clone(),
+        command.sop_instance_uid.clone(),
+    );
+    let ts = transfer_syntax.to_owned();
+    Some(Early(tokio::task::spawn_blocking(move || {
         early(&so_far, &class, &instance, &ts)
     })))
 }
@@ -1232,10 +1247,37 @@ mod tests {
     }
 
     /// An empty spool in `dir`, open for writing.
-    fn spool_in(dir: &tempfile::TempDir) -> Spool {
-        let spool = Spool::open(dir.path(), crate::spool::Layout::default()).unwrap();
+    /// A disk whose next syncs fail, as many as it is told.
+    #[derive(Debug, Default)]
+    struct Failing(std::sync::atomic::AtomicUsize);
+
+    impl Failing {
+        fn fail_next(&self, n: usize) {
+            self.0.store(n, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl crate::spool::Disk for Failing {
+        fn sync_data(&self, file: &std::fs::File) -> std::io::Result<()> {
+            use std::sync::atomic::Ordering;
+            if self
+                .0
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(std::io::Error::other("a failing disk"));
+            }
+            file.sync_data()
+        }
+    }
+
+    /// A spool in `dir`, on a disk the test can make fail.
+    fn spool_in(dir: &tempfile::TempDir) -> (Spool, Arc<Failing>) {
+        let disk = Arc::new(Failing::default());
+        let spool =
+            Spool::open_on(dir.path(), crate::spool::Layout::default(), disk.clone()).unwrap();
         spool.recover(&HashMap::new()).unwrap();
-        spool
+        (spool, disk)
     }
 
     /// An instance received from Taishan's CT, with `bytes` for its Part 10 file.
@@ -1260,7 +1302,7 @@ mod tests {
     #[tokio::test]
     async fn an_instance_whose_sync_fails_is_taken_out_of_the_index_and_its_bytes_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_in(&dir);
+        let (spool, disk) = spool_in(&dir);
         let index = Index::default();
         let synced = received(&spool, b"the first instance").await;
         assert_eq!(
@@ -1270,7 +1312,7 @@ mod tests {
 
         // The disk fails: the index committed the second while its sync ran, and takes it
         // out again; the answer is a failure.
-        spool.fail_syncs(1);
+        disk.fail_next(1);
         let unsynced = received(&spool, b"the second instance").await;
         let bytes = unsynced.stored();
         assert_eq!(
@@ -1288,13 +1330,13 @@ mod tests {
     #[tokio::test]
     async fn a_second_copy_is_answered_once_the_first_is_kept_or_given_up() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_in(&dir);
+        let (spool, disk) = spool_in(&dir);
         let index = Index::default();
         // Two copies at once; the first's sync fails after the index has named it. The
         // second is not answered as a duplicate of it: it is kept itself.
         let first = received(&spool, b"first copy").await;
         let second = received(&spool, b"second copy").await;
-        spool.fail_syncs(1);
+        disk.fail_next(1);
         let (first, second) = tokio::join!(
             keep(&index, &(), first, record("2.25.7")),
             keep(&index, &(), second, record("2.25.7"))

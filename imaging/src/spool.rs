@@ -1,9 +1,10 @@
 //! Durable storage of received instances: append-only segment files under `segments/`.
 //!
 //! Each instance is one record in a segment: a 64-byte header, then the instance's Part 10
-//! file (preamble, file meta, data set) exactly as the gateway keeps it. The bytes are
-//! written to the segment as they arrive and handed to the disk every 128 KiB, so that the
-//! one sync before the answer waits only for the tail. The header is written last: it
+//! file (preamble, file meta, data set) exactly as the gateway keeps it; no file is made
+//! per instance. The bytes are written to the segment (the page cache) as they arrive, in
+//! writes of at least 128 KiB, and one `fdatasync` before the answer takes them to the
+//! disk. The header is written last: it
 //! holds the record's length, a CRC-32 of its bytes, the sender, and the segment's random
 //! nonce; a record whose header does not check out is not a record. Once a record is
 //! synced it survives a crash, and it holds all the index needs, so the index is rebuilt
@@ -21,12 +22,12 @@
 //! that, each sync also waits for a journal commit. Writers take the segment with the most
 //! room prepared; when none has any, records grow their segment as before. Old bytes
 //! beyond the last record (zeros, or a record given back) are never read as records: a
-//! record's header must carry its segment's nonce and a CRC of its bytes.
+//! record's header must carry its segment's nonce and a CRC of its bytes. Writes end on
+//! page boundaries and reads stop at a record's end, so that zeros pushed out of the page
+//! cache are never read back from the disk.
 //!
 //! Instances are read back as a byte range of a segment ([`Stored`]); an instance kept as a
-//! whole file (offset 0, its length) reads the same way. Reads of what was just received
-//! are tried on the calling thread with reads that never wait for the disk, and go to the
-//! blocking pool only when the bytes are not in the page cache ([`read_cached`]).
+//! whole file (offset 0, its length) reads the same way.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -138,7 +139,7 @@ impl Read for Within {
         if n == 0 {
             return Ok(0);
         }
-        let read = read_at(&self.file, &mut buf[..n], self.start + self.at)?;
+        let read = self.file.read_at(&mut buf[..n], self.start + self.at)?;
         self.at += read as u64;
         Ok(read)
     }
@@ -156,94 +157,6 @@ impl Seek for Within {
         })?;
         Ok(self.at)
     }
-}
-
-thread_local! {
-    /// Inside [`try_cached`]: whether a read found bytes outside the page cache (`None`
-    /// outside it).
-    static MISSED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
-}
-
-/// Runs `read` (which reads stored instances through [`Stored`] and [`read_exact_at`]) on
-/// this thread if every byte it reads is in the page cache, and again on the blocking pool
-/// if not (see [`try_cached`]).
-pub async fn read_cached<T, F>(read: F) -> std::io::Result<T>
-where
-    T: Send + 'static,
-    F: Fn() -> T + Send + 'static,
-{
-    if let Some(here) = try_cached(&read) {
-        return Ok(here);
-    }
-    tokio::task::spawn_blocking(read)
-        .await
-        .map_err(std::io::Error::other)
-}
-
-/// Runs `read` with reads of stored instances that fail instead of waiting for the disk
-/// (`preadv2` with `RWF_NOWAIT`); `None` if one did, and whatever `read` made of it is
-/// dropped. An instance just received or about to be sent is almost always in the page
-/// cache, and a hop to the blocking pool for each read costs two context switches and a
-/// wakeup, more than the read; so a read is tried here first. `read` must change nothing
-/// that matters when it fails.
-pub fn try_cached<T>(read: impl FnOnce() -> T) -> Option<T> {
-    /// Ends the try even if `read` panics.
-    struct Trying;
-    impl Drop for Trying {
-        fn drop(&mut self) {
-            MISSED.with(|m| m.set(None));
-        }
-    }
-    let trying = Trying;
-    MISSED.with(|m| m.set(Some(false)));
-    let value = read();
-    let missed = MISSED.with(std::cell::Cell::get) == Some(true);
-    drop(trying);
-    (!missed).then_some(value)
-}
-
-/// `pread`; inside [`try_cached`], one that fails rather than wait for the disk (a short
-/// read is possible then, and the next one fails).
-#[allow(unsafe_code)]
-fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
-    use std::os::fd::AsRawFd as _;
-    if MISSED.with(std::cell::Cell::get).is_none() {
-        return file.read_at(buf, at);
-    }
-    let offset = i64::try_from(at).map_err(std::io::Error::other)?;
-    let io = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: the descriptor is borrowed from a live `File`, and the one iovec names `buf`,
-    // which is borrowed mutably for the call.
-    let read = unsafe { libc::preadv2(file.as_raw_fd(), &io, 1, offset, libc::RWF_NOWAIT) };
-    if read >= 0 {
-        return Ok(read.unsigned_abs());
-    }
-    let error = std::io::Error::last_os_error();
-    if error.raw_os_error() == Some(libc::EAGAIN) || error.raw_os_error() == Some(libc::EOPNOTSUPP)
-    {
-        MISSED.with(|m| m.set(Some(true)));
-    }
-    Err(error)
-}
-
-/// Reads `buf.len()` bytes of `file` from `at`, as `FileExt::read_exact_at` does
-/// (limited to the page cache inside [`try_cached`]).
-pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut at: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match read_at(file, buf, at) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                at += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Who sent a record: kept in its header so that the index can be rebuilt.
@@ -290,9 +203,8 @@ impl Segment {
     }
 
     /// Writes the buffer, which ends at `end` in the file, to the segment: all of it, or
-    /// (`all` false) up to the last page boundary. `then` says whether the disk write
-    /// starts now (see [`write_back`]).
-    fn write_out(&mut self, end: u64, all: bool, then: WriteBack) -> std::io::Result<()> {
+    /// (`all` false) up to the last page boundary.
+    fn write_out(&mut self, end: u64, all: bool) -> std::io::Result<()> {
         let at = end - self.buffer.len() as u64;
         let upto = if all {
             self.buffer.len()
@@ -303,11 +215,25 @@ impl Segment {
             return Ok(());
         }
         self.file.write_all_at(&self.buffer[..upto], at)?;
-        if then == WriteBack::Now {
-            write_back(&self.file, at, upto);
-        }
         self.buffer.drain(..upto);
         Ok(())
+    }
+}
+
+/// What makes a record's bytes durable. The spool's is [`FileSystem`]; tests put a disk
+/// that fails in its place ([`Spool::open_on`]).
+pub trait Disk: std::fmt::Debug + Send + Sync + 'static {
+    /// Returns once `file`'s written bytes are on the disk.
+    fn sync_data(&self, file: &File) -> std::io::Result<()>;
+}
+
+/// Syncs through the file system (`fdatasync`).
+#[derive(Debug, Clone, Copy)]
+pub struct FileSystem;
+
+impl Disk for FileSystem {
+    fn sync_data(&self, file: &File) -> std::io::Result<()> {
+        file.sync_data()
     }
 }
 
@@ -338,9 +264,8 @@ struct Shared {
     /// Instances (by SOP Instance UID) being kept now: indexed while their records are
     /// synced, one writer at a time ([`Incoming::keeping`]).
     keeping: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// How many records' syncs are still to fail, as on a failing disk (tests only).
-    #[cfg(test)]
-    failing: AtomicUsize,
+    /// What syncs records.
+    disk: Arc<dyn Disk>,
 }
 
 /// Marks the preparer gone when its task ends or is aborted.
@@ -376,36 +301,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Whether bytes handed to a segment start their way to the disk at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WriteBack {
-    /// Now, so that the final sync finds them written.
-    Now,
-    /// Later: with the bytes written next, or with the sync that follows.
-    Later,
-}
-
-/// Starts writing back `length` bytes of `file` from `offset`, without waiting for it
-/// (sync_file_range with SYNC_FILE_RANGE_WRITE). Nothing is promised by it; the sync
-/// before the answer then finds only the tail left to write.
-#[allow(unsafe_code)]
-fn write_back(file: &File, offset: u64, length: usize) {
-    use std::os::fd::AsRawFd as _;
-    let (Ok(offset), Ok(length)) = (i64::try_from(offset), i64::try_from(length)) else {
-        return;
-    };
-    // SAFETY: the descriptor is borrowed from a live `File`; the call reads no memory of
-    // ours, and its failure only means the final sync has more to do.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset,
-            length,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
 /// The record header: magic, nonce, length, CRC-32, institution, calling AE title.
 fn record_header(nonce: &[u8; 8], length: u64, crc: u32, sender: &Sender) -> [u8; 64] {
     let mut h = [0_u8; 64];
@@ -426,47 +321,16 @@ fn segment_name(number: u64) -> String {
 }
 
 /// Bytes available to us on the file system holding `path`.
-#[allow(unsafe_code)]
 fn available(path: &Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-    // SAFETY: `c_path` is a live NUL-terminated string; `stat` is a plain struct the call
-    // fills in, read only after it succeeded.
-    let stat = unsafe {
-        let mut stat: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c_path.as_ptr(), &mut stat) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        stat
-    };
+    let stat = rustix::fs::statvfs(path)?;
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
-/// Writes `length` zeros into `file` from `offset` and waits until they are on the disk
-/// (the file's new length and blocks are synced after, once for the segment). Blocking.
-#[allow(unsafe_code)]
+/// Writes `length` zeros into `file` from `offset` and waits until they are on the disk.
+/// Blocking.
 fn write_zeros(file: &File, offset: u64, length: usize) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd as _;
     file.write_all_at(&vec![0_u8; length], offset)?;
-    let (Ok(at), Ok(n)) = (i64::try_from(offset), i64::try_from(length)) else {
-        return Ok(());
-    };
-    // SAFETY: the descriptor is borrowed from a live `File`; the call reads no memory of
-    // ours.
-    let done = unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            at,
-            n,
-            libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                | libc::SYNC_FILE_RANGE_WRITE
-                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-        )
-    };
-    if done != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    file.sync_data()
 }
 
 /// Makes segment `number` and syncs it and its directory. Blocking.
@@ -575,6 +439,11 @@ impl Spool {
     /// Opens (creating) the spool under `root`. No segment takes records until
     /// [`Spool::recover`] has found where each one ends.
     pub fn open(root: &Path, layout: Layout) -> std::io::Result<Self> {
+        Self::open_on(root, layout, Arc::new(FileSystem))
+    }
+
+    /// [`Spool::open`], with records synced by `disk`.
+    pub fn open_on(root: &Path, layout: Layout, disk: Arc<dyn Disk>) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.join("segments"))?;
         let next = segment_numbers(root)?.last().map_or(1, |n| n + 1);
         Ok(Self {
@@ -589,8 +458,7 @@ impl Spool {
                 preparing: AtomicBool::new(false),
                 preparer: AtomicBool::new(false),
                 keeping: Mutex::default(),
-                #[cfg(test)]
-                failing: AtomicUsize::new(0),
+                disk,
             }),
         })
     }
@@ -663,12 +531,6 @@ impl Spool {
     #[cfg(test)]
     pub(crate) fn kept_now(&self) -> usize {
         lock(&self.shared.keeping).len()
-    }
-
-    /// Makes the next `n` records' syncs fail, as on a failing disk.
-    #[cfg(test)]
-    pub(crate) fn fail_syncs(&self, n: usize) {
-        self.shared.failing.store(n, Ordering::SeqCst);
     }
 
     /// Every record in the spool's segments. Blocking; for checks and tests.
@@ -954,7 +816,7 @@ impl Incoming {
         if bytes.len() < DIRECT_FROM {
             segment.buffer.extend_from_slice(bytes);
             if segment.buffer.len() >= WRITE_EVERY {
-                segment.write_out(end, false, WriteBack::Now)?;
+                segment.write_out(end, false)?;
             }
             return Ok(());
         }
@@ -962,26 +824,15 @@ impl Incoming {
         // boundary straight from `bytes`; what follows waits.
         let aligned = usize::try_from(end - end % PAGE - at).expect("within bytes");
         let mut from = 0;
-        // Where the bytes written now begin: the buffer's, if it has any.
-        let mut written_from = at;
         if !segment.buffer.is_empty() {
             let to_boundary = usize::try_from((PAGE - at % PAGE) % PAGE).expect("small");
             from = to_boundary.min(aligned);
             segment.buffer.extend_from_slice(&bytes[..from]);
-            written_from = at + from as u64 - segment.buffer.len() as u64;
-            segment.write_out(at + from as u64, true, WriteBack::Later)?;
+            segment.write_out(at + from as u64, true)?;
         }
-        let direct = &bytes[from..aligned];
-        let direct_at = at + from as u64;
-        segment.file.write_all_at(direct, direct_at)?;
-        // One start of writeback for the buffer and the bytes after it: each start is a
-        // request to the disk (on a VM, an exit to the host).
-        let written = direct_at + direct.len() as u64 - written_from;
-        write_back(
-            &segment.file,
-            written_from,
-            usize::try_from(written).expect("within bytes"),
-        );
+        segment
+            .file
+            .write_all_at(&bytes[from..aligned], at + from as u64)?;
         segment.buffer.extend_from_slice(&bytes[aligned..]);
         Ok(())
     }
@@ -991,12 +842,10 @@ impl Incoming {
         self.written
     }
 
-    /// Hands what is buffered to the segment, so that it can be read back. The disk write
-    /// is left to the sync that follows the record's last bytes: a `sync_file_range` of
-    /// the tail just before it would only cost a system call on the answer's path.
+    /// Hands what is buffered to the segment, so that it can be read back.
     pub fn flush(&mut self) -> std::io::Result<()> {
         let end = self.start + HEADER + self.written;
-        self.segment_mut().write_out(end, true, WriteBack::Later)
+        self.segment_mut().write_out(end, true)
     }
 
     /// Where the instance's bytes are (all of them once flushed).
@@ -1029,21 +878,9 @@ impl Incoming {
         );
         self.segment().file.write_all_at(&header, self.start)?;
         self.state = State::Finished;
-        let file = self.segment().file.clone();
-        #[cfg(test)]
-        if self
-            .spool
-            .shared
-            .failing
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Ok(Syncing(tokio::task::spawn(async {
-                Err(std::io::Error::other("a failing disk"))
-            })));
-        }
+        let (file, disk) = (self.segment().file.clone(), self.spool.shared.disk.clone());
         Ok(Syncing(tokio::task::spawn_blocking(move || {
-            file.sync_data()
+            disk.sync_data(&file)
         })))
     }
 
@@ -1335,122 +1172,6 @@ mod tests {
         assert_ne!(d.stored().path, stored_c.path);
         d.keep();
         assert_eq!(Spool::records(dir.path()).unwrap().len(), 4);
-    }
-
-    /// Drops `file`'s pages from the page cache (they are clean once synced).
-    #[allow(unsafe_code)]
-    fn uncache(file: &File) {
-        use std::os::fd::AsRawFd as _;
-        file.sync_all().unwrap();
-        // SAFETY: the descriptor is borrowed from a live `File`.
-        let done =
-            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-        assert_eq!(done, 0);
-    }
-
-    /// Tries hard enough to see `RWF_NOWAIT` fail a read of pages not cached. It does so
-    /// only after starting their readahead, and a fast disk sometimes has them before the
-    /// read looks again (up to one try in ten on this VM's disk): that read is right
-    /// too, for it did not wait.
-    const TRIES: usize = 100;
-
-    #[tokio::test]
-    async fn reads_stay_here_while_the_bytes_are_cached_and_go_to_the_pool_when_not() {
-        // On a disk, not in /tmp, which may be a tmpfs (its pages never leave the cache).
-        let disk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp");
-        std::fs::create_dir_all(&disk).unwrap();
-        let dir = tempfile::tempdir_in(&disk).unwrap();
-        let path = dir.path().join("instance");
-        let bytes: Vec<u8> = (0..300_000_u32).map(|n| (n % 251) as u8).collect();
-        std::fs::write(&path, &bytes).unwrap();
-        let stored = Stored {
-            path: path.clone(),
-            offset: 1000,
-            length: 200_000,
-        };
-        let want = &bytes[1000..201_000];
-        let read_all = |stored: &Stored| {
-            let mut out = Vec::new();
-            stored.open()?.read_to_end(&mut out)?;
-            Ok::<_, std::io::Error>(out)
-        };
-        // Just written: read here, through `Within` and `read_exact_at` alike.
-        let here = try_cached(|| read_all(&stored)).expect("in the page cache");
-        assert_eq!(here.unwrap(), want);
-        let file = File::open(&path).unwrap();
-        let mut buf = vec![0_u8; 200_000];
-        try_cached(|| read_exact_at(&file, &mut buf, 1000))
-            .expect("in the page cache")
-            .unwrap();
-        assert_eq!(buf, want);
-
-        // Pushed out of the page cache: the try gives up rather than wait for the disk,
-        // and the pool reads it.
-        let gave_up = (0..TRIES).any(|_| {
-            uncache(&file);
-            match try_cached(|| read_all(&stored)) {
-                Some(read) => assert_eq!(read.unwrap(), want),
-                None => return true,
-            }
-            false
-        });
-        assert!(gave_up, "read here though not cached");
-        let gave_up = (0..TRIES).any(|_| {
-            uncache(&file);
-            match try_cached(|| read_exact_at(&file, &mut buf, 1000)) {
-                Some(read) => read.unwrap(),
-                None => return true,
-            }
-            assert_eq!(buf, want);
-            false
-        });
-        assert!(gave_up, "read here though not cached");
-        let here = std::thread::current().id();
-        let mut pooled = false;
-        for _ in 0..TRIES {
-            uncache(&file);
-            let copy = stored.clone();
-            let (thread, read) =
-                read_cached(move || (std::thread::current().id(), read_all(&copy)))
-                    .await
-                    .unwrap();
-            assert_eq!(read.unwrap(), want);
-            pooled = thread != here;
-            if pooled {
-                break;
-            }
-        }
-        assert!(pooled, "never read in the pool");
-        // Outside a try, reads wait for the disk as ever, on this thread too.
-        uncache(&file);
-        assert_eq!(read_all(&stored).unwrap(), want);
-        uncache(&file);
-        read_exact_at(&file, &mut buf, 1000).unwrap();
-        assert_eq!(buf, want);
-        // A try that panics leaves reads as they were.
-        uncache(&file);
-        let panicked = std::panic::catch_unwind(|| try_cached(|| panic!("in the try")));
-        assert!(panicked.is_err());
-        assert_eq!(read_all(&stored).unwrap(), want);
-    }
-
-    #[tokio::test]
-    async fn a_file_system_that_cannot_promise_not_to_wait_is_read_in_the_pool() {
-        // procfs, like a network file system, takes no `RWF_NOWAIT` (EOPNOTSUPP).
-        let stored = Stored {
-            path: "/proc/version".into(),
-            offset: 0,
-            length: 13,
-        };
-        let read = move || {
-            let mut out = Vec::new();
-            stored.open()?.read_to_end(&mut out)?;
-            Ok::<_, std::io::Error>((std::thread::current().id(), out))
-        };
-        assert!(try_cached(&read).is_none());
-        let (thread, bytes) = read_cached(read).await.unwrap().unwrap();
-        assert_ne!(thread, std::thread::current().id());
-        assert_eq!(bytes, b"Linux version");
     }
 
     #[tokio::test]
