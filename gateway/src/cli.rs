@@ -46,41 +46,6 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Measure: DICOM against DCMTK (needs `storescu` and `storescp`), the forwarding
-    /// unit on loopback; prints figures and ratios.
-    Bench {
-        /// What to measure.
-        #[command(subcommand)]
-        command: BenchCommand,
-    },
-}
-
-/// `duikou bench …`
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// DICOM ingest and forwarding of a synthetic CT series, beside DCMTK to DCMTK.
-    Dicom {
-        /// Images in the series.
-        #[arg(long, default_value_t = 300)]
-        images: usize,
-        /// Rounds of each measurement (the medians are compared: the machines' neighbours
-        /// make single runs vary by a third).
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        /// Prepare no spool segments: the relay as it is when instances come faster than
-        /// its quiet moments prepare room (see `imaging.spool_prepared_bytes`).
-        #[arg(long)]
-        unprepared: bool,
-    },
-    /// The forwarding unit: one publisher at about 1.5 Mbit/s to each count of receivers.
-    Sfu {
-        /// Receiver counts, one run each.
-        #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
-        receivers: Vec<usize>,
-        /// Seconds each run lasts.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
 }
 
 /// `duikou seeds …`
@@ -150,29 +115,6 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                     command: SeedsCommand::Import { dir },
                 } => import(config, dir).await,
                 Command::User { command } => user(config, command).await,
-                Command::Bench {
-                    command:
-                        BenchCommand::Dicom {
-                            images,
-                            rounds,
-                            unprepared,
-                        },
-                } => {
-                    if unprepared {
-                        config.imaging.spool_prepared_bytes = 0;
-                    }
-                    crate::bench::dicom(config, images, rounds.max(1)).await?;
-                    Ok(ExitCode::SUCCESS)
-                }
-                Command::Bench {
-                    command: BenchCommand::Sfu { receivers, seconds },
-                } => {
-                    tokio::task::spawn_blocking(move || {
-                        crate::bench::sfu(&receivers, std::time::Duration::from_secs(seconds))
-                    })
-                    .await??;
-                    Ok(ExitCode::SUCCESS)
-                }
                 Command::Seeds {
                     command: SeedsCommand::Check { .. },
                 } => unreachable!("handled above"),

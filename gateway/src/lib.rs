@@ -23,7 +23,6 @@
 
 pub mod audit;
 pub mod auth;
-pub mod bench;
 pub mod booking;
 pub mod bus;
 pub mod cli;

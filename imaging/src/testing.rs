@@ -1,5 +1,7 @@
-//! What the tests share (the crate's unit tests and its integration tests); not for use
-//! outside tests.
+//! What the tests share (the crate's unit tests and its integration tests) and the
+//! benchmark's input; not for use in service.
+
+pub mod series;
 
 use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};

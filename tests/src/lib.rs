@@ -475,9 +475,19 @@ pub fn workspace_root() -> PathBuf {
 /// took 80 s inside the first test to start a relay, and as long again at the next build
 /// from a shell.
 pub fn duikou_binary() -> PathBuf {
+    workspace_binary("duikou")
+}
+
+/// The benchmark's binary, `duikou-bench`, built as [`duikou_binary`] is.
+pub fn bench_binary() -> PathBuf {
+    workspace_binary("duikou-bench")
+}
+
+/// The workspace's binary `name`, built with the whole workspace (see [`duikou_binary`]).
+fn workspace_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    let binary = target.join("debug").join("duikou");
+    let binary = target.join("debug").join(name);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     for (name, _) in std::env::vars_os() {
@@ -491,7 +501,7 @@ pub fn duikou_binary() -> PathBuf {
         .current_dir(workspace_root())
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "building the duikou binary failed");
+    assert!(status.success(), "building the {name} binary failed");
     binary
 }
 

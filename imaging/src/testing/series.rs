@@ -26,7 +26,7 @@ fn uid(base: u128, n: u128) -> String {
 /// Writes `n` CT images of `size`×`size` (16-bit signed, Hounsfield units through a
 /// rescale intercept of −1024) into `dir`: air around a soft-tissue disc, and a brighter
 /// disc inside whose radius grows by two pixels a slice. Accession number `accession`.
-pub fn ct_series(dir: &Path, n: usize, size: u16, accession: &str) -> anyhow::Result<Series> {
+pub fn ct_series(dir: &Path, n: usize, size: u16, accession: &str) -> std::io::Result<Series> {
     std::fs::create_dir_all(dir)?;
     let base: u128 = rand::random::<u64>().into();
     let (study, series) = (uid(base, 0), uid(base, 1));
@@ -90,9 +90,12 @@ pub fn ct_series(dir: &Path, n: usize, size: u16, accession: &str) -> anyhow::Re
             .media_storage_sop_class_uid(uids::CT_IMAGE_STORAGE)
             .media_storage_sop_instance_uid(sop.as_str())
             .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-            .build()?;
+            .build()
+            .map_err(std::io::Error::other)?;
         let file = dir.join(format!("ct{i:04}.dcm"));
-        obj.with_exact_meta(meta).write_to_file(&file)?;
+        obj.with_exact_meta(meta)
+            .write_to_file(&file)
+            .map_err(std::io::Error::other)?;
         files.push(file);
     }
     Ok(Series {

@@ -1,4 +1,4 @@
-//! `duikou bench dicom`: the relay's ingest and forwarding measured against DCMTK in one
+//! `duikou-bench dicom`: the relay's ingest and forwarding measured against DCMTK in one
 //! run, on a synthetic CT series the command makes itself. A benchmark, not a test: it
 //! prints figures and ratios, it asserts nothing.
 //!
@@ -26,11 +26,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use crate::config::Config;
+use duikou::config::Config;
 
 /// Writes a CT series of `n` images of 512×512, 16 bits, into `dir`.
 fn series(dir: &Path, n: usize) -> anyhow::Result<()> {
-    super::series::ct_series(dir, n, 512, "BENCH0001").map(|_| ())
+    duikou_imaging::testing::series::ct_series(dir, n, 512, "BENCH0001")?;
+    Ok(())
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -272,7 +273,7 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     config.outbound.allow = vec!["127.0.0.0/8".parse()?];
     let config_is_postgres = config.database_url().starts_with("postgres");
     let prepared_bytes = config.imaging.spool_prepared_bytes;
-    let prepared = crate::startup::prepare(config).await?;
+    let prepared = duikou::startup::prepare(config).await?;
     let (admin, password) = prepared
         .first_admin
         .clone()
@@ -281,7 +282,7 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::startup::run(listener, prepared, None, async {
+    let server = tokio::spawn(duikou::startup::run(listener, prepared, None, async {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::new();
@@ -319,7 +320,7 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
     };
     let county = named("台山市人民医院").await?;
     let tertiary = named("江门市中心医院").await?;
-    let today = crate::registry::today_in_china();
+    let today = duikou::registry::today_in_china();
     api(
         reqwest::Method::POST,
         "/pairings".into(),

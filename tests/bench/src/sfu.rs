@@ -1,4 +1,4 @@
-//! `duikou bench sfu`: the forwarding unit of teaching sessions on loopback. One publisher
+//! `duikou-bench sfu`: the forwarding unit of teaching sessions on loopback. One publisher
 //! sends about 1.5 Mbit/s of video (30 frames a second) and Opus-sized audio; for each
 //! count of receivers the unit runs on a thread of its own with its own UDP socket, and
 //! the publisher and receivers (str0m peers, each with a socket) on this thread. Reported:

@@ -1,6 +1,6 @@
 //! The DICOM relay against DCMTK: association control by registered AE title and host,
 //! and C-STORE of the pydicom sample files in every transfer syntax, stored byte for byte,
-//! synced and indexed once (issue 5).
+//! synced and indexed once.
 
 use std::path::PathBuf;
 
@@ -22,7 +22,7 @@ on_both_backends!(
     an_index_that_fails_half_way_leaves_nothing_and_the_next_is_written,
 );
 
-/// One instance of each storage SOP class issue 5 names that the sample files lack (CR,
+/// One instance of each storage SOP class in common use that the sample files lack (CR,
 /// DX, MG, US, NM, PT, XA, RF, encapsulated PDF), made from a CT sample relabelled by
 /// DCMTK's `dcmodify`, sent by `storescu` (which proposes each file's class): each is
 /// stored and indexed under its class. (The relay checks no IOD, only that the data set
@@ -797,7 +797,7 @@ async fn an_index_that_fails_half_way_leaves_nothing_and_the_next_is_written(bac
     app.stop().await;
 }
 
-/// `duikou bench dicom` (issue 5, point 6) on a small series: it times (a) DCMTK to
+/// `duikou-bench dicom` on a small series: it times (a) DCMTK to
 /// DCMTK, (b) DCMTK to the relay and (c) DCMTK through the relay to a DCMTK destination
 /// (it fails unless the destination gets every instance), and prints each round with its
 /// ratio to its (a), the stolen CPU, and the median ratios beside the targets. A run of the
@@ -805,8 +805,8 @@ async fn an_index_that_fails_half_way_leaves_nothing_and_the_next_is_written(bac
 #[test]
 fn bench_dicom_times_a_b_and_c_and_prints_each_ratio_to_a() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(duikou_tests::duikou_binary())
-        .args(["bench", "dicom", "--images", "5", "--rounds", "2"])
+    let out = std::process::Command::new(duikou_tests::bench_binary())
+        .args(["dicom", "--images", "5", "--rounds", "2"])
         .current_dir(dir.path())
         .env("TCP_NODELAY", "1")
         .env_remove("DUIKOU_DATABASE_URL")
@@ -814,7 +814,7 @@ fn bench_dicom_times_a_b_and_c_and_prints_each_ratio_to_a() {
         .env("DUIKOU_IMAGING_SPOOL_PREPARED_BYTES", "8388608")
         .env("DUIKOU_IMAGING_SPOOL_SEGMENT_BYTES", "4194304")
         .output()
-        .expect("duikou runs");
+        .expect("duikou-bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -1,7 +1,7 @@
 //! DICOMweb: QIDO-RS searches with the matching viewers use, WADO-RS retrieval, metadata
 //! with bulk data behind URIs and frames in their stored transfer syntax, STOW-RS upload
 //! that is kept and forwarded like a C-STORE, CORS for the configured origins, and access
-//! for the two paired institutions only (issue 5).
+//! for the two paired institutions only.
 
 use std::path::Path;
 use std::time::Duration;
@@ -386,7 +386,9 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
     // A study named by its accession number alone: QIDO finds it by that number (and
     // nothing by another), and a read request giving only the number is linked to it.
     let series_dir = tempfile::tempdir().unwrap();
-    let series = duikou::bench::series::ct_series(series_dir.path(), 2, 64, "TS-ACC-0007").unwrap();
+    let series =
+        duikou_imaging::testing::series::ct_series(series_dir.path(), 2, 64, "TS-ACC-0007")
+            .unwrap();
     send_all(relay, &series.files);
     let by_number = found(&app, "/studies?AccessionNumber=TS-ACC-0007", &c.doctor).await;
     assert_eq!(by_number.len(), 1, "{by_number:?}");

@@ -1,7 +1,7 @@
 //! Forwarding to the paired hospital: every instance goes on to the DICOM destination of
 //! the sending institution's designated imaging supporter, byte for byte; an unreachable
 //! destination is retried with the attempts visible; a relay killed with SIGKILL delivers
-//! everything after its restart (issue 5).
+//! everything after its restart.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -199,7 +199,8 @@ async fn a_study_is_forwarded_while_it_still_arrives(backend: Backend) {
     let relay = app.dicom.expect("DICOM listens");
     wire(&app, destination.addr).await;
     let dir = tempfile::tempdir().unwrap();
-    let series = duikou::bench::series::ct_series(dir.path(), 6, 64, "TS-FWD-0001").unwrap();
+    let series =
+        duikou_imaging::testing::series::ct_series(dir.path(), 6, 64, "TS-FWD-0001").unwrap();
     let received = || std::fs::read_dir(destination.dir.path()).unwrap().count();
     let mut scu = RawScu::connect(relay, "TAISHAN_CT", "DUIKOU", CT, EXPLICIT_LE).await;
     let mut send = async |files: &[PathBuf]| {

@@ -1,4 +1,4 @@
-//! The browser pages (issue 7): the shells and files the gateway serves, and scenarios in
+//! The browser pages: the shells and files the gateway serves, and scenarios in
 //! headless Chromium (`tests/browser/*.mjs`, run by `duikou_tests::browser`). Screenshots
 //! land in `target/browser-artifacts/<scenario>-<backend>/`.
 

@@ -1,10 +1,10 @@
-//! Whole tasks in the browser pages (issue 7), each a scenario in headless Chromium
+//! Whole tasks in the browser pages, each a scenario in headless Chromium
 //! (`tests/browser/<name>.mjs`) against a gateway prepared over the API: the people and
 //! pairings, the studies, the requests the task starts from. Screenshots land in
 //! `target/browser-artifacts/<scenario>-<backend>/`.
 
 use chrono::{Duration, Utc};
-use duikou::bench::series;
+use duikou_imaging::testing::series;
 use duikou_tests::browser::{on_backend, run_scenario};
 use duikou_tests::coturn::Coturn;
 use duikou_tests::{Backend, TestApp, dcmtk, on_both_backends};

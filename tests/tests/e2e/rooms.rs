@@ -1,6 +1,6 @@
 //! The video room of a booked session: admission by the booking, the signaling WebSocket
 //! (join, relay, resume, limits), presence records, TURN credentials, and two gateway
-//! processes meeting over PostgreSQL (issue 4).
+//! processes meeting over PostgreSQL.
 
 use chrono::{Duration, Utc};
 use duikou_tests::coturn::Coturn;

@@ -1,4 +1,4 @@
-//! Teaching sessions' media through the forwarding unit (issue 6): a presenter and twenty
+//! Teaching sessions' media through the forwarding unit: a presenter and twenty
 //! trainees, each a `webrtc` 0.21 peer that offers to the unit through the signaling
 //! WebSocket.
 
