@@ -61,6 +61,10 @@ fn no_tracked_file_speaks_of_work_items_rounds_or_branches() {
     let mut found = Vec::new();
     let mut read = 0;
     for path in tracked() {
+        // This file names what it looks for.
+        if path == Path::new(file!()) {
+            continue;
+        }
         // Binary files (images, DICOM samples) hold no prose.
         let Ok(text) = std::fs::read_to_string(root().join(&path)) else {
             continue;
@@ -68,7 +72,10 @@ fn no_tracked_file_speaks_of_work_items_rounds_or_branches() {
         read += 1;
         found.extend(findings(&path, &text, &pattern));
     }
-    assert!(read > 100, "only {read} text files read: is this the repository?");
+    assert!(
+        read > 100,
+        "only {read} text files read: is this the repository?"
+    );
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
@@ -129,7 +136,11 @@ fn every_crate_forbids_unsafe_code() {
         .and_then(|l| l.get("rust"))
         .and_then(|r| r.get("unsafe_code"))
         .and_then(toml::Value::as_str);
-    assert_eq!(unsafe_code, Some("forbid"), "the workspace's unsafe_code lint");
+    assert_eq!(
+        unsafe_code,
+        Some("forbid"),
+        "the workspace's unsafe_code lint"
+    );
     let packages: Vec<PathBuf> = tracked()
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "Cargo.toml"))
