@@ -5,7 +5,7 @@
 use chrono::Utc;
 
 use crate::domain::User;
-use crate::error::Error;
+use crate::rules::Error;
 use crate::store::{AuditEntry, Store};
 
 /// Appends an entry: `caller` did `action` on `object_kind` `id`, allowed or not.

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::rules::{About, Rule};
 use crate::store::StoreError;
 
 /// Where problem types live; each kind of error appends its own name.
@@ -58,13 +59,11 @@ pub enum Error {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
-    /// A rule of the program refuses the request; `rule` names it and is the problem type.
+    /// A rule of the program refuses the request; the rule's name is the problem type.
     #[error("{detail}")]
     Refused {
-        /// The rule, e.g. `not-designated-supporter`.
-        rule: &'static str,
-        /// 422 for rules about the input, 409 for the state, 403 for the institution.
-        status: StatusCode,
+        /// The rule.
+        rule: Rule,
         /// The field to blame, when there is one.
         field: Option<String>,
         /// What the rule says and what to do.
@@ -112,15 +111,9 @@ impl Error {
     }
 
     /// Refusal under a program rule.
-    pub fn refused(
-        rule: &'static str,
-        status: StatusCode,
-        field: Option<&str>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn refused(rule: Rule, field: Option<&str>, detail: impl Into<String>) -> Self {
         Self::Refused {
             rule,
-            status,
             field: field.map(str::to_owned),
             detail: detail.into(),
         }
@@ -129,7 +122,15 @@ impl Error {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use Error::*;
         match self {
-            Refused { rule, status, .. } => (*status, rule, "Refused by a program rule"),
+            Refused { rule, .. } => {
+                let status = match rule.about() {
+                    About::Input => StatusCode::UNPROCESSABLE_ENTITY,
+                    About::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    About::State => StatusCode::CONFLICT,
+                    About::Caller => StatusCode::FORBIDDEN,
+                };
+                (status, rule.name(), "Refused by a program rule")
+            }
             InvalidField { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-field",
@@ -210,6 +211,30 @@ impl From<StoreError> for Error {
             e @ (StoreError::Corrupt(_) | StoreError::Abandoned(_) | StoreError::Db(_)) => {
                 Self::Internal(e.into())
             }
+        }
+    }
+}
+
+/// The one mapping of what services answer to what HTTP clients are told.
+impl From<crate::rules::Error> for Error {
+    fn from(e: crate::rules::Error) -> Self {
+        use crate::rules::Error as E;
+        match e {
+            E::Invalid { field, detail } => Self::InvalidField { field, detail },
+            E::Forbidden(detail) => Self::Forbidden(detail),
+            E::NotFound(what) => Self::NotFound(what),
+            E::Conflict(detail) => Self::Conflict(detail),
+            E::Refused {
+                rule,
+                field,
+                detail,
+            } => Self::Refused {
+                rule,
+                field,
+                detail,
+            },
+            E::Store(e) => e.into(),
+            E::Internal(e) => Self::Internal(e),
         }
     }
 }

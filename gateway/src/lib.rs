@@ -35,9 +35,12 @@ pub mod notify;
 pub mod registry;
 pub mod reports;
 pub mod rooms;
+pub mod rules;
 pub mod seeds;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tls;
 pub mod web;

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::booking::{attended_hours, china};
 use crate::domain::{Level, Pairing, Supported, Supporter};
-use crate::error::Error;
+use crate::rules::Error;
 use crate::store::{InstitutionFilter, Store};
 
 /// A quarter (`2017-Q2`) or a year (`2017`).

@@ -18,7 +18,6 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use duikou_signaling::Grants;
 use duikou_signaling::server::Presence as PresenceSink;
@@ -29,7 +28,7 @@ use utoipa::ToSchema;
 use crate::booking::RequestState;
 use crate::config::SignalingConfig;
 use crate::domain::{Role, User};
-use crate::error::Error;
+use crate::rules::{Error, Rule};
 use crate::store::{Presence, Store};
 
 /// A booked session, by kind and id.
@@ -152,8 +151,7 @@ pub async fn booked(
             let r = store.request(id).await?.ok_or_else(missing)?;
             let (Some(starts_at), Some(ends_at)) = (r.scheduled_start, r.scheduled_end) else {
                 return Err(Error::refused(
-                    "session-not-scheduled",
-                    StatusCode::CONFLICT,
+                    Rule::SessionNotScheduled,
                     None,
                     "the request has no scheduled session",
                 ));
@@ -278,8 +276,7 @@ pub async fn admit(
     let Some((role, grants)) = b.named else {
         audit(false, "not named by the booking").await?;
         return Err(Error::refused(
-            "not-a-participant",
-            StatusCode::FORBIDDEN,
+            Rule::NotAParticipant,
             None,
             format!("the booking of {session} does not name you"),
         ));
@@ -287,8 +284,7 @@ pub async fn admit(
     if !b.open {
         audit(false, "no session in this state").await?;
         return Err(Error::refused(
-            "session-not-open",
-            StatusCode::CONFLICT,
+            Rule::SessionNotOpen,
             None,
             format!("{session} has no session to join in its present state"),
         ));
@@ -298,8 +294,7 @@ pub async fn admit(
     if now < opens || now > closes {
         audit(false, "outside the session window").await?;
         return Err(Error::refused(
-            "outside-session-window",
-            StatusCode::CONFLICT,
+            Rule::OutsideSessionWindow,
             None,
             format!(
                 "the room of {session} is open from {} to {} (UTC)",

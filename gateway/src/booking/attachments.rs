@@ -5,13 +5,12 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::error::Error;
+use crate::rules::{Error, Rule};
 
 /// A stored attachment.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -43,14 +42,12 @@ const TYPES: [(&str, &[u8]); 3] = [
 pub fn check_type(content_type: &str, bytes: &[u8]) -> Result<(), Error> {
     match TYPES.iter().find(|(t, _)| *t == content_type) {
         None => Err(Error::refused(
-            "unsupported-attachment",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rule::UnsupportedAttachmentType,
             Some("content-type"),
             "attach PDF, JPEG or PNG files",
         )),
         Some((_, magic)) if !bytes.starts_with(magic) => Err(Error::refused(
-            "unsupported-attachment",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            Rule::UnsupportedAttachment,
             Some("body"),
             format!("the file is not a {content_type}"),
         )),

@@ -4,10 +4,11 @@
 //! - [`request`]: what a request holds, and what it needs before submission.
 //! - [`workflow`]: the pure state machine of steps.
 //! - [`service`]: the operations, checking who may do what against the registry.
+//! - [`rounds`]: remote ward rounds, their rules and operations.
 
 mod attachments;
 mod request;
-mod rounds;
+pub mod rounds;
 mod service;
 mod slots;
 mod teaching;
@@ -18,7 +19,7 @@ pub use request::{
     CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, Patient,
     RequestContent, RequestEvent, RequestKind, RequestOrder, RequestState, Urgency, Window,
 };
-pub use rounds::{RoundPatient, WardRound};
+pub use rounds::{NewPatient, NewRounds, RoundPatient, WardRound};
 pub use service::{
     Access, NewRequestInput, RequestView, StepInput, audit_entries, create_request, expire_due,
     free_slots_of, list_requests, notices, open_request, opinions, request_view, save_opinion,

@@ -2,7 +2,6 @@
 //! program rules, changes the store in one transaction and writes the audit log. Every
 //! refusal names its rule.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,8 +14,8 @@ use super::slots::{Slot, china, free_slots};
 use super::workflow::{Side, Step};
 use crate::config::BookingConfig;
 use crate::domain::{Clinician, Role, Service, Supporter, TitleRank, User};
-use crate::error::Error;
 use crate::registry::{LinkKind, supporter_chain};
+use crate::rules::{Error, Rule};
 use crate::store::{
     AuditEntry, AuditFilter, NewRequest, OpinionChange, PairingFilter, RequestFilter,
     RequestUpdate, StepRecord, Store, StoreError,
@@ -126,8 +125,7 @@ async fn access(
             )
             .await?;
             Err(Error::refused(
-                "wrong-institution",
-                StatusCode::FORBIDDEN,
+                Rule::WrongInstitution,
                 None,
                 "only the requesting and the supporting institution's clinicians see a request",
             ))
@@ -178,8 +176,7 @@ async fn designate(
     let service = kind.service();
     if pairings.is_empty() {
         return Err(Error::refused(
-            "unpaired-supporter",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            Rule::UnpairedSupporter,
             None,
             format!(
                 "{} has no designated supporter: no pairing names it or its region",
@@ -189,8 +186,7 @@ async fn designate(
     }
     if let Some(p) = pairings.iter().find(|p| p.services.contains(service)) {
         return Err(Error::refused(
-            "outside-pairing-period",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            Rule::OutsidePairingPeriod,
             Some("content.window.start"),
             format!(
                 "{date} is outside the pairing period for {service} ({} to {})",
@@ -199,8 +195,7 @@ async fn designate(
         ));
     }
     Err(Error::refused(
-        "service-not-covered",
-        StatusCode::UNPROCESSABLE_ENTITY,
+        Rule::ServiceNotCovered,
         Some("kind"),
         format!("no pairing of {} covers {service}", inst.name),
     ))
@@ -233,8 +228,7 @@ pub async fn create_request(
     if let Some(asked) = input.addressed_to {
         if asked != supporter {
             return Err(Error::refused(
-                "not-designated-supporter",
-                StatusCode::UNPROCESSABLE_ENTITY,
+                Rule::NotDesignatedSupporter,
                 Some("addressed_to"),
                 format!(
                     "requests for {} go to the designated supporter {name} ({} {})",
@@ -393,7 +387,7 @@ pub fn notices(
 }
 
 fn out_of_order(detail: String) -> Error {
-    Error::refused("step-out-of-order", StatusCode::CONFLICT, None, detail)
+    Error::refused(Rule::StepOutOfOrder, None, detail)
 }
 
 /// Whether `c` may be the consultant: licensed, three years of independent practice, and
@@ -436,8 +430,7 @@ async fn qualified_consultant(
     })?;
     if c.institution_id != r.supporter_institution_id {
         return Err(Error::refused(
-            "consultant-not-qualified",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            Rule::ConsultantNotQualified,
             Some("consultant_id"),
             format!("{} does not work at the supporting institution", c.name),
         ));
@@ -445,8 +438,7 @@ async fn qualified_consultant(
     let gaps = qualification_gaps(&c, r.content.min_title);
     if !gaps.is_empty() {
         return Err(Error::refused(
-            "consultant-not-qualified",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            Rule::ConsultantNotQualified,
             Some("consultant_id"),
             gaps.join("; "),
         ));
@@ -457,19 +449,13 @@ async fn qualified_consultant(
 /// The submission checks, each a named rule.
 fn submission_gaps(content: &RequestContent, now: DateTime<Utc>) -> Result<(), Error> {
     if let Some((field, detail)) = content.gaps(now).into_iter().next() {
-        return Err(Error::refused(
-            "incomplete-request",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(field),
-            detail,
-        ));
+        return Err(Error::refused(Rule::IncompleteRequest, Some(field), detail));
     }
     let summary = content.case_summary.clone().unwrap_or_default();
     let thin = summary.gaps();
     if !thin.is_empty() {
         return Err(Error::refused(
-            "thin-case-summary",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            Rule::ThinCaseSummary,
             Some("case_summary"),
             format!(
                 "the case summary is too thin for a consultant to prepare: {}",
@@ -479,19 +465,13 @@ fn submission_gaps(content: &RequestContent, now: DateTime<Utc>) -> Result<(), E
     }
     let Some(consent) = &content.consent else {
         return Err(Error::refused(
-            "missing-consent",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            Rule::MissingConsent,
             Some("consent"),
             "the patient's informed consent is recorded before a request is submitted",
         ));
     };
     if let Some((field, detail)) = consent.gaps(now).into_iter().next() {
-        return Err(Error::refused(
-            "missing-consent",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(field),
-            detail,
-        ));
+        return Err(Error::refused(Rule::MissingConsent, Some(field), detail));
     }
     Ok(())
 }
@@ -528,8 +508,7 @@ pub async fn take_step(
         )
         .await?;
         return Err(Error::refused(
-            "wrong-institution",
-            StatusCode::FORBIDDEN,
+            Rule::WrongInstitution,
             None,
             format!("this step is taken by the {:?} side", step.side()).to_lowercase(),
         ));
@@ -559,8 +538,7 @@ pub async fn take_step(
                     .any(|a| a.sha256 == scan)
                 {
                     return Err(Error::refused(
-                        "missing-consent",
-                        StatusCode::UNPROCESSABLE_ENTITY,
+                        Rule::MissingConsent,
                         Some("consent.scan_sha256"),
                         "attach the scanned consent first: no attachment has that checksum",
                     ));
@@ -620,10 +598,7 @@ pub async fn take_step(
                 .into_iter()
                 .find(|s| s.start == start)
                 .ok_or_else(|| {
-                    Error::refused(
-                        "slot-not-free",
-                        StatusCode::CONFLICT,
-                        Some("start"),
+                    Error::refused(Rule::SlotNotFree, Some("start"),
                         "that time is not one of the consultant's free slots; see GET /clinicians/{id}/slots",
                     )
                 })?;
@@ -695,8 +670,7 @@ pub async fn take_step(
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => Error::refused(
-                "slot-taken",
-                StatusCode::CONFLICT,
+                Rule::SlotTaken,
                 Some("start"),
                 "somebody booked that slot first; choose another",
             ),

@@ -69,7 +69,7 @@ pub trait AttendanceSink: Send + Sync {
         user_id: i64,
         joined_at: DateTime<Utc>,
         left_at: Option<DateTime<Utc>>,
-    ) -> impl std::future::Future<Output = Result<(), crate::error::Error>> + Send;
+    ) -> impl std::future::Future<Output = Result<(), crate::rules::Error>> + Send;
 }
 
 /// Hours of presence inside the session's time, merging overlapping stretches.
@@ -121,14 +121,13 @@ mod tests {
 
 /// The rules around teaching sessions.
 pub mod rules {
-    use axum::http::StatusCode;
     use chrono::{DateTime, Utc};
 
     use super::super::slots::china;
     use super::{Attendance, AttendanceSink};
     use crate::domain::{Role, Service, User};
-    use crate::error::Error;
     use crate::registry::supporter_chain;
+    use crate::rules::{Error, Rule};
     use crate::store::Store;
 
     /// Whether trainees of `institution_id` may enrol in a session of
@@ -175,8 +174,7 @@ pub mod rules {
             .ok_or_else(|| Error::NotFound(format!("teaching session {session_id}")))?;
         if s.starts_at <= Utc::now() {
             return Err(Error::refused(
-                "session-started",
-                StatusCode::CONFLICT,
+                Rule::SessionStarted,
                 None,
                 "the session has begun",
             ));
@@ -190,8 +188,7 @@ pub mod rules {
         .await?
         {
             return Err(Error::refused(
-                "not-paired-for-teaching",
-                StatusCode::FORBIDDEN,
+                Rule::NotPairedForTeaching,
                 None,
                 "enrolment is open to trainees of institutions paired with the presenter's for teaching",
             ));

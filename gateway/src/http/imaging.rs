@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -15,6 +14,7 @@ use super::{AppState, page};
 use crate::booking::{RequestKind, RequestState};
 use crate::domain::{Role, User};
 use crate::error::{Error, Problem};
+use crate::rules::Rule;
 use crate::store::{ForwardFilter, ForwardTarget, ForwardView, ImagingDestination, RequestFilter};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -347,12 +347,7 @@ async fn retry_forward(
     let f = forward_of(&state, &caller.0, id).await?;
     let target = crate::imaging::forward_target(&state.store, f.source_institution_id).await;
     if let Some(why) = target.error {
-        return Err(Error::refused(
-            "no-destination",
-            StatusCode::CONFLICT,
-            None,
-            why,
-        ));
+        return Err(Error::refused(Rule::NoDestination, None, why));
     }
     let t: &ForwardTarget = &target.target;
     if !state.store.retry_forward(id, Some(t)).await? {

@@ -17,6 +17,7 @@ use crate::booking::{
 };
 use crate::domain::Role;
 use crate::error::{Error, Problem};
+use crate::rules::Rule;
 use crate::store::{AuditEntry, AuditFilter};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -256,8 +257,7 @@ async fn add_attachment(
         RequestState::Closed | RequestState::Cancelled | RequestState::Declined
     ) {
         return Err(Error::refused(
-            "step-out-of-order",
-            StatusCode::CONFLICT,
+            Rule::StepOutOfOrder,
             None,
             format!("the request is {}", r.state),
         ));

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{Institution, Pairing, Service, Supported, Supporter};
-use crate::error::Error;
+use crate::rules::Error;
 use crate::store::Store;
 
 /// What a link of the chain is.

@@ -7,10 +7,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::today_in_china;
-use axum::http::StatusCode;
 
 use crate::domain::{Kind, Level, Pairing, Services, Supported, Supporter, User};
-use crate::error::Error;
+use crate::rules::{Error, Rule};
 use crate::store::{Change, PairingDraft, Store};
 
 /// A pairing as an administrator creates it.
@@ -113,8 +112,7 @@ async fn like_supports_like(
         && s.kind != t.kind
     {
         return Err(Error::refused(
-            "kind-mismatch",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            Rule::KindMismatch,
             Some("supported"),
             format!(
                 "{} ({}) cannot be paired with {} ({}): general supports general and TCM supports TCM (004)",

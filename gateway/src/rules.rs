@@ -1,0 +1,235 @@
+//! What the services (booking, ward rounds, teaching, the registry, imaging access) answer
+//! when they do not do what was asked: [`Error`], with the program rule as a [`Rule`] when
+//! one refuses. Nothing here knows HTTP; `crate::error` maps it to a status and an RFC 9457
+//! problem in one place.
+
+use crate::store::StoreError;
+
+/// A rule of the program (or of the product's own care for the data) that refuses a
+/// request. Its [`Rule::name`] is the problem type clients match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// A request or round goes to someone other than the designated supporter.
+    NotDesignatedSupporter,
+    /// The requesting institution has no supporter for the service.
+    UnpairedSupporter,
+    /// The date is outside the pairing's period.
+    OutsidePairingPeriod,
+    /// The pairing does not cover the service.
+    ServiceNotCovered,
+    /// A request lacks what the national rules ask for.
+    IncompleteRequest,
+    /// The case summary is too thin to answer.
+    ThinCaseSummary,
+    /// No informed consent is on record.
+    MissingConsent,
+    /// The consultant lacks the title or years of practice the service asks for.
+    ConsultantNotQualified,
+    /// The slot is not among the consultant's free ones.
+    SlotNotFree,
+    /// Someone booked the slot first.
+    SlotTaken,
+    /// The step does not follow from the request's state.
+    StepOutOfOrder,
+    /// The caller's institution takes no part in this.
+    WrongInstitution,
+    /// The trainee's institution is not paired with the presenter's for teaching.
+    NotPairedForTeaching,
+    /// The caller is not one of the people the booking names.
+    NotAParticipant,
+    /// The room is not open at this time.
+    OutsideSessionWindow,
+    /// The session has not been started.
+    SessionNotOpen,
+    /// The session has started already.
+    SessionStarted,
+    /// The request has no scheduled session.
+    SessionNotScheduled,
+    /// An attachment's media type is not one the product keeps.
+    UnsupportedAttachmentType,
+    /// An attachment is not what its media type says.
+    UnsupportedAttachment,
+    /// The institution has no imaging destination to forward to.
+    NoDestination,
+    /// What is attached is not the kind the request asks for.
+    KindMismatch,
+}
+
+/// What a rule is about, which decides how a client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum About {
+    /// The input: change it and try again.
+    Input,
+    /// The input's media type.
+    MediaType,
+    /// The state of what the request acts on: it may pass later, or never.
+    State,
+    /// The caller: someone else may do it.
+    Caller,
+}
+
+impl Rule {
+    /// Every rule.
+    pub const ALL: &[Rule] = &[
+        Rule::NotDesignatedSupporter,
+        Rule::UnpairedSupporter,
+        Rule::OutsidePairingPeriod,
+        Rule::ServiceNotCovered,
+        Rule::IncompleteRequest,
+        Rule::ThinCaseSummary,
+        Rule::MissingConsent,
+        Rule::ConsultantNotQualified,
+        Rule::SlotNotFree,
+        Rule::SlotTaken,
+        Rule::StepOutOfOrder,
+        Rule::WrongInstitution,
+        Rule::NotPairedForTeaching,
+        Rule::NotAParticipant,
+        Rule::OutsideSessionWindow,
+        Rule::SessionNotOpen,
+        Rule::SessionStarted,
+        Rule::SessionNotScheduled,
+        Rule::UnsupportedAttachmentType,
+        Rule::UnsupportedAttachment,
+        Rule::NoDestination,
+        Rule::KindMismatch,
+    ];
+
+    /// The rule's stable name, the last part of its problem type.
+    pub fn name(self) -> &'static str {
+        use Rule::*;
+        match self {
+            NotDesignatedSupporter => "not-designated-supporter",
+            UnpairedSupporter => "unpaired-supporter",
+            OutsidePairingPeriod => "outside-pairing-period",
+            ServiceNotCovered => "service-not-covered",
+            IncompleteRequest => "incomplete-request",
+            ThinCaseSummary => "thin-case-summary",
+            MissingConsent => "missing-consent",
+            ConsultantNotQualified => "consultant-not-qualified",
+            SlotNotFree => "slot-not-free",
+            SlotTaken => "slot-taken",
+            StepOutOfOrder => "step-out-of-order",
+            WrongInstitution => "wrong-institution",
+            NotPairedForTeaching => "not-paired-for-teaching",
+            NotAParticipant => "not-a-participant",
+            OutsideSessionWindow => "outside-session-window",
+            SessionNotOpen => "session-not-open",
+            SessionStarted => "session-started",
+            SessionNotScheduled => "session-not-scheduled",
+            UnsupportedAttachmentType | UnsupportedAttachment => "unsupported-attachment",
+            NoDestination => "no-destination",
+            KindMismatch => "kind-mismatch",
+        }
+    }
+
+    /// What the rule is about.
+    pub fn about(self) -> About {
+        use Rule::*;
+        match self {
+            NotDesignatedSupporter
+            | UnpairedSupporter
+            | OutsidePairingPeriod
+            | ServiceNotCovered
+            | IncompleteRequest
+            | ThinCaseSummary
+            | MissingConsent
+            | ConsultantNotQualified
+            | UnsupportedAttachment
+            | KindMismatch => About::Input,
+            UnsupportedAttachmentType => About::MediaType,
+            SlotNotFree | SlotTaken | StepOutOfOrder | OutsideSessionWindow | SessionNotOpen
+            | SessionStarted | SessionNotScheduled | NoDestination => About::State,
+            WrongInstitution | NotPairedForTeaching | NotAParticipant => About::Caller,
+        }
+    }
+}
+
+/// Why a service did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A field has a bad value, or refers to something that does not exist.
+    #[error("{field}: {detail}")]
+    Invalid {
+        /// The field, as a path such as `supporter.id`.
+        field: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The caller's role or institution does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing, or none the caller may know of.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A rule of the program refuses the request.
+    #[error("{detail}")]
+    Refused {
+        /// The rule.
+        rule: Rule,
+        /// The field to blame, when there is one.
+        field: Option<String>,
+        /// What the rule says and what to do.
+        detail: String,
+    },
+    /// The store failed, or found what it keeps broken.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// A bad value in `field`.
+    pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Refusal because of the caller's role or institution.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::Forbidden(detail.into())
+    }
+
+    /// Refusal under `rule`, blaming `field` if given.
+    pub fn refused(rule: Rule, field: Option<&str>, detail: impl Into<String>) -> Self {
+        Self::Refused {
+            rule,
+            field: field.map(str::to_owned),
+            detail: detail.into(),
+        }
+    }
+
+    /// The rule that refused, if one did.
+    pub fn rule(&self) -> Option<Rule> {
+        match self {
+            Self::Refused { rule, .. } => Some(*rule),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_kebab_case_and_only_the_attachment_rules_share_one() {
+        let all = Rule::ALL;
+        let mut names: Vec<&str> = all.iter().map(|r| r.name()).collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        );
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len() - 1);
+    }
+}
