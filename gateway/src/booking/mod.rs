@@ -14,6 +14,9 @@ mod slots;
 mod teaching;
 mod workflow;
 
+#[cfg(test)]
+mod tests;
+
 pub use attachments::{AttachmentInfo, check_type, path_of, store_bytes};
 pub use request::{
     CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, Patient,

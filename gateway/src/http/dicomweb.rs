@@ -27,8 +27,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::AppState;
 use super::auth::Caller;
-use crate::domain::{Role, User};
+use crate::domain::User;
 use crate::error::Error;
+use crate::imaging::access;
 use crate::store::VisibleInstance;
 
 /// The DICOMweb routes; with `cors_origins` (`*` for any), viewers served from those
@@ -98,16 +99,6 @@ pub(super) fn router(cors_origins: &[String]) -> Router<AppState> {
     )
 }
 
-fn reader(caller: &User) -> Result<i64, Error> {
-    if caller.is(Role::Radiologist) || caller.is(Role::Clinician) || caller.is(Role::Coordinator) {
-        Ok(caller.institution_id)
-    } else {
-        Err(Error::forbidden(
-            "radiologists, clinicians and coordinators of the sending or reading institution",
-        ))
-    }
-}
-
 fn base(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
@@ -129,53 +120,30 @@ fn query(params: &HashMap<String, String>) -> Result<dicomweb::Query, Error> {
     dicomweb::Query::parse(&dicomweb::pairs(params)).map_err(|(key, why)| Error::field(key, why))
 }
 
-/// The visible instances of a study (and series); 404 when there are none, whether the
-/// study belongs to others or does not exist.
+/// The visible instances of a study (and series); see [`access::study`].
 async fn visible(
     state: &AppState,
     caller: &User,
     study: &str,
     series: Option<&str>,
 ) -> Result<Vec<VisibleInstance>, Error> {
-    let institution = reader(caller)?;
-    let found = state
-        .store
-        .visible_instances(institution, Some(study), series)
-        .await?;
-    if found.is_empty() {
-        // The same answer whether the study exists elsewhere or not at all: its
-        // existence is not for those who may not see it. The refusal is audited either
-        // way.
-        crate::audit::record(&state.store, caller, "study", "read", None, false, None).await?;
-        return Err(Error::NotFound(format!("study {study}")));
-    }
-    crate::audit::record(&state.store, caller, "study", "read", None, true, None).await?;
-    Ok(found)
+    Ok(access::study(&state.store, caller, study, series).await?)
 }
 
 fn indexed(all: Vec<VisibleInstance>) -> Vec<Indexed> {
     all.into_iter().map(|v| v.indexed).collect()
 }
 
-/// The instances a search runs over: all the caller may see, or those of one study (and
-/// series).
+/// The instances a search runs over (see [`access::searched`]).
 async fn scope(
     state: &AppState,
     caller: &User,
     study: Option<&str>,
     series: Option<&str>,
 ) -> Result<Vec<Indexed>, Error> {
-    let all = match study {
-        None => {
-            let institution = reader(caller)?;
-            state
-                .store
-                .visible_instances(institution, None, None)
-                .await?
-        }
-        Some(study) => visible(state, caller, study, series).await?,
-    };
-    Ok(indexed(all))
+    Ok(indexed(
+        access::searched(&state.store, caller, study, series).await?,
+    ))
 }
 
 async fn search_studies(
@@ -610,7 +578,7 @@ async fn admit_upload<'a>(
     headers: &HeaderMap,
     study: Option<String>,
 ) -> Result<(String, Uploader<'a>), Error> {
-    let institution = reader(caller)?;
+    let institution = access::reader(caller)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -12,8 +12,9 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::booking::{RequestKind, RequestState};
-use crate::domain::{Role, User};
+use crate::domain::User;
 use crate::error::{Error, Problem};
+use crate::imaging::access;
 use crate::rules::Rule;
 use crate::store::{ForwardFilter, ForwardTarget, ForwardView, ImagingDestination, RequestFilter};
 
@@ -76,12 +77,7 @@ async fn worklist(
     ApiQuery(q): ApiQuery<WorklistQuery>,
 ) -> Result<Json<Vec<WorklistStudy>>, Error> {
     let user = &caller.0;
-    if !(user.is(Role::Radiologist) || user.is(Role::Clinician) || user.is(Role::Coordinator)) {
-        return Err(Error::forbidden(
-            "radiologists, clinicians and coordinators read their institution's worklist",
-        ));
-    }
-    let institution = user.institution_id;
+    let institution = access::reader(user)?;
     let rows = state.store.forwarded_to(institution).await?;
     let requests = state
         .store
@@ -144,11 +140,6 @@ async fn worklist(
     Ok(Json(studies))
 }
 
-fn own_or_admin(caller: &User, institution_id: i64) -> bool {
-    caller.is(Role::Admin)
-        || (caller.is(Role::Coordinator) && caller.institution_id == institution_id)
-}
-
 /// An institution's DICOM destination.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -175,7 +166,7 @@ async fn set_destination(
     Id(id): Id,
     ApiJson(input): ApiJson<DestinationInput>,
 ) -> Result<Json<ImagingDestination>, Error> {
-    if !own_or_admin(&caller.0, id) {
+    if !access::manages(&caller.0, id) {
         return Err(Error::forbidden(
             "the institution's coordinators or an administrator set its DICOM destination",
         ));
@@ -221,7 +212,7 @@ async fn get_destination(
     caller: Caller,
     Id(id): Id,
 ) -> Result<Json<ImagingDestination>, Error> {
-    if !own_or_admin(&caller.0, id) {
+    if !access::manages(&caller.0, id) {
         return Err(Error::forbidden(
             "the institution's coordinators or an administrator see its DICOM destination",
         ));
@@ -261,20 +252,7 @@ async fn list_forwards(
     ApiQuery(q): ApiQuery<ForwardQuery>,
 ) -> Result<Json<Vec<ForwardView>>, Error> {
     let user = &caller.0;
-    let institution_id = if user.is(Role::Admin) {
-        q.institution_id
-    } else if user.is(Role::Coordinator) {
-        if q.institution_id.is_some_and(|i| i != user.institution_id) {
-            return Err(Error::forbidden(
-                "coordinators see their own institution's forwards",
-            ));
-        }
-        Some(user.institution_id)
-    } else {
-        return Err(Error::forbidden(
-            "coordinators and administrators see the forward queue",
-        ));
-    };
+    let institution_id = access::forwards_listed(user, q.institution_id)?;
     if let Some(s) = &q.state {
         if !STATES.contains(&s.as_str()) {
             return Err(Error::field(
@@ -293,46 +271,14 @@ async fn list_forwards(
     };
     let mut forwards = state.store.forwards(&filter).await?;
     for f in &mut forwards {
-        shown_to(user, f);
+        access::shown_to(user, f);
     }
     Ok(Json(forwards))
 }
 
-/// What `caller` is shown of `f`'s last error: administrators the whole of it; others
-/// its kind only, since the whole names the address and repeats what answered there.
-fn shown_to(caller: &User, f: &mut ForwardView) {
-    if !caller.is(Role::Admin) {
-        f.last_error = f
-            .last_error
-            .as_deref()
-            .map(|e| duikou_imaging::forward::error_class(e).to_owned());
-    }
-}
-
-/// Loads a forward the caller may act on.
+/// Loads a forward the caller may act on (see [`access::forward`]).
 async fn forward_of(state: &AppState, caller: &User, id: i64) -> Result<ForwardView, Error> {
-    let filter = ForwardFilter {
-        id: Some(id),
-        limit: 1,
-        ..ForwardFilter::default()
-    };
-    let f = state
-        .store
-        .forwards(&filter)
-        .await?
-        .pop()
-        .ok_or_else(|| Error::NotFound(format!("forward {id}")))?;
-    let involved = own_or_admin(caller, f.source_institution_id)
-        || f.destination_institution_id
-            .is_some_and(|d| own_or_admin(caller, d));
-    if !involved {
-        return Err(Error::forbidden(
-            "the coordinators of the sending or receiving institution, or an administrator",
-        ));
-    }
-    let mut f = f;
-    shown_to(caller, &mut f);
-    Ok(f)
+    Ok(access::forward(&state.store, caller, id).await?)
 }
 
 /// Sends a failed, pending or cancelled forward again now, to the destination the

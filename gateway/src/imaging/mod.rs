@@ -1,7 +1,10 @@
 //! The imaging relay wired to the gateway: the storage SCP answers to the AE titles
 //! registered for institutions and indexes what it stores; every instance is queued, in
 //! the same transaction, for the DICOM destination of the sending institution's
-//! designated imaging supporter; the forward worker drains the queue.
+//! designated imaging supporter; the forward worker drains the queue. Who may see and
+//! manage what of it is decided in [`access`].
+
+pub mod access;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,0 +1,305 @@
+//! Who sees and manages what of the imaging relay, without HTTP.
+//!
+//! - A study is read (QIDO-RS, WADO-RS, the worklist) by the radiologists, clinicians and
+//!   coordinators of the institution that sent it and of the one it was forwarded to. A
+//!   study someone may not see is answered exactly as one that does not exist, and both
+//!   the look and the refusal are audited.
+//! - An institution's DICOM destination and nodes are managed by its coordinators and by
+//!   administrators.
+//! - The forward queue is seen by the coordinators of the sending or receiving
+//!   institution (their own forwards) and by administrators (all); only administrators see
+//!   a forward's whole error, which names the address and what answered there.
+
+use crate::domain::{Role, User};
+use crate::rules::Error;
+use crate::store::{ForwardFilter, ForwardView, Store, VisibleInstance};
+
+/// The institution whose studies the caller reads, if the caller reads studies at all.
+pub fn reader(caller: &User) -> Result<i64, Error> {
+    if caller.is(Role::Radiologist) || caller.is(Role::Clinician) || caller.is(Role::Coordinator) {
+        Ok(caller.institution_id)
+    } else {
+        Err(Error::forbidden(
+            "radiologists, clinicians and coordinators of the sending or reading institution",
+        ))
+    }
+}
+
+/// The instances of `study` (and `series`) the caller may see; not found when there are
+/// none, whether the study belongs to others or does not exist. Audited either way.
+pub async fn study(
+    store: &Store,
+    caller: &User,
+    study: &str,
+    series: Option<&str>,
+) -> Result<Vec<VisibleInstance>, Error> {
+    let institution = reader(caller)?;
+    let found = store
+        .visible_instances(institution, Some(study), series)
+        .await?;
+    if found.is_empty() {
+        // The same answer whether the study exists elsewhere or not at all: its existence
+        // is not for those who may not see it.
+        crate::audit::record(store, caller, "study", "read", None, false, None).await?;
+        return Err(Error::NotFound(format!("study {study}")));
+    }
+    crate::audit::record(store, caller, "study", "read", None, true, None).await?;
+    Ok(found)
+}
+
+/// What a search runs over: every instance the caller may see, or those of one study (and
+/// series) as [`study`] finds them.
+pub async fn searched(
+    store: &Store,
+    caller: &User,
+    within: Option<&str>,
+    series: Option<&str>,
+) -> Result<Vec<VisibleInstance>, Error> {
+    match within {
+        None => Ok(store.visible_instances(reader(caller)?, None, None).await?),
+        Some(one) => study(store, caller, one, series).await,
+    }
+}
+
+/// Whether the caller manages `institution_id`'s imaging set-up (destination, nodes,
+/// forwards): its coordinators and administrators.
+pub fn manages(caller: &User, institution_id: i64) -> bool {
+    caller.is(Role::Admin)
+        || (caller.is(Role::Coordinator) && caller.institution_id == institution_id)
+}
+
+/// Whose forwards the caller lists when asking for `asked`: administrators any (or all,
+/// `None`); coordinators their own institution's only.
+pub fn forwards_listed(caller: &User, asked: Option<i64>) -> Result<Option<i64>, Error> {
+    if caller.is(Role::Admin) {
+        return Ok(asked);
+    }
+    if !caller.is(Role::Coordinator) {
+        return Err(Error::forbidden(
+            "coordinators and administrators see the forward queue",
+        ));
+    }
+    if asked.is_some_and(|i| i != caller.institution_id) {
+        return Err(Error::forbidden(
+            "coordinators see their own institution's forwards",
+        ));
+    }
+    Ok(Some(caller.institution_id))
+}
+
+/// What `caller` is shown of `f`'s last error: administrators the whole of it; others its
+/// kind only.
+pub fn shown_to(caller: &User, f: &mut ForwardView) {
+    if !caller.is(Role::Admin) {
+        f.last_error = f
+            .last_error
+            .as_deref()
+            .map(|e| duikou_imaging::forward::error_class(e).to_owned());
+    }
+}
+
+/// A forward the caller may act on (retry, cancel), as they are shown it.
+pub async fn forward(store: &Store, caller: &User, id: i64) -> Result<ForwardView, Error> {
+    let filter = ForwardFilter {
+        id: Some(id),
+        limit: 1,
+        ..ForwardFilter::default()
+    };
+    let mut f = store
+        .forwards(&filter)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::NotFound(format!("forward {id}")))?;
+    let involved = manages(caller, f.source_institution_id)
+        || f.destination_institution_id
+            .is_some_and(|d| manages(caller, d));
+    if !involved {
+        return Err(Error::forbidden(
+            "the coordinators of the sending or receiving institution, or an administrator",
+        ));
+    }
+    shown_to(caller, &mut f);
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Institution;
+    use crate::store::{AuditFilter, ForwardOutcome, ForwardTarget, Indexing, NewForward};
+    use crate::testing::Fixture;
+    use duikou_imaging::scp::InstanceRecord;
+
+    /// A county hospital that sent a study, forwarded to the tertiary hospital that reads
+    /// it, and a third hospital that has nothing to do with it.
+    struct Sent {
+        f: Fixture,
+        county: Institution,
+        tertiary: Institution,
+        third: Institution,
+        forward: i64,
+    }
+
+    const STUDY: &str = "2.25.7001";
+
+    async fn sent() -> Sent {
+        let f = Fixture::new().await;
+        let county = f.institution("台山市人民医院", "county", "general").await;
+        let tertiary = f.institution("江门市中心医院", "tertiary", "general").await;
+        let third = f.institution("开平市中心医院", "county", "general").await;
+        let record = InstanceRecord {
+            sop_instance_uid: "2.25.7001.1.1".into(),
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+            study_instance_uid: STUDY.into(),
+            series_instance_uid: "2.25.7001.1".into(),
+            patient_name: "WANG^MOUMOU".into(),
+            modality: "CT".into(),
+            transfer_syntax: "1.2.840.10008.1.2.1".into(),
+            size: 1000,
+            path: "segments/00000001.seg".into(),
+            offset: 128,
+            calling_ae: "TAISHAN_CT".into(),
+            institution_id: county.id,
+            ..InstanceRecord::default()
+        };
+        let to = NewForward {
+            target: ForwardTarget {
+                institution_id: Some(tertiary.id),
+                ae_title: "READ_PACS".into(),
+                host: "10.0.0.5".into(),
+                port: 104,
+                tls: false,
+            },
+            error: None,
+        };
+        let indexed = f
+            .store
+            .index_instance(
+                std::future::ready(Some(record)),
+                &to,
+                None,
+                std::future::ready(true),
+            )
+            .await
+            .unwrap();
+        let Some(Indexing::New { forward_job }) = indexed else {
+            panic!("not indexed: {indexed:?}");
+        };
+        Sent {
+            f,
+            county,
+            tertiary,
+            third,
+            forward: forward_job,
+        }
+    }
+
+    async fn refusals(f: &Fixture, who: &User) -> usize {
+        let audited = f
+            .store
+            .audit_entries(&AuditFilter {
+                user_id: Some(who.id),
+                object_kind: Some("study".into()),
+                limit: 100,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        audited.iter().filter(|a| a.outcome != "allowed").count()
+    }
+
+    #[tokio::test]
+    async fn a_study_is_read_by_its_sender_and_its_reader_and_hidden_from_others() {
+        let s = sent().await;
+        for (institution, roles) in [
+            (&s.county, "clinician"),
+            (&s.tertiary, "radiologist"),
+            (&s.tertiary, "coordinator"),
+        ] {
+            let who = s.f.user(institution, roles, None).await;
+            let seen = study(&s.f.store, &who, STUDY, None).await.unwrap();
+            assert_eq!(seen.len(), 1, "{roles}");
+            assert_eq!(
+                searched(&s.f.store, &who, None, None).await.unwrap().len(),
+                1
+            );
+        }
+        // Another hospital's radiologist: not found, exactly as an unknown study is, and
+        // both looks are audited as refused.
+        let other = s.f.user(&s.third, "radiologist", None).await;
+        let hidden = study(&s.f.store, &other, STUDY, None).await.unwrap_err();
+        let unknown = study(&s.f.store, &other, "2.25.404", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(hidden, Error::NotFound(_)), "{hidden:?}");
+        assert!(matches!(unknown, Error::NotFound(_)), "{unknown:?}");
+        assert_eq!(refusals(&s.f, &other).await, 2);
+        assert!(
+            searched(&s.f.store, &other, None, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let within = searched(&s.f.store, &other, Some(STUDY), None).await;
+        assert!(matches!(within, Err(Error::NotFound(_))));
+        // A trainee of the reading hospital reads no studies.
+        let trainee = s.f.user(&s.tertiary, "trainee", None).await;
+        let refused = study(&s.f.store, &trainee, STUDY, None).await;
+        assert!(matches!(refused, Err(Error::Forbidden(_))));
+    }
+
+    #[tokio::test]
+    async fn forwards_are_for_the_coordinators_of_either_side_and_administrators() {
+        let s = sent().await;
+        // The worker claims it, and the destination refuses.
+        let claimed =
+            s.f.store
+                .claim_forwards(10, std::time::Duration::from_secs(30))
+                .await
+                .unwrap();
+        assert_eq!(claimed.len(), 1);
+        s.f.store
+            .record_forwards(&[ForwardOutcome {
+                id: s.forward,
+                error: Some("cannot associate with READ_PACS at 10.0.0.5:104: refused".into()),
+                retry: true,
+                next: chrono::Utc::now(),
+            }])
+            .await
+            .unwrap();
+        let sender = s.f.user(&s.county, "coordinator", None).await;
+        let reader = s.f.user(&s.tertiary, "coordinator", None).await;
+        let stranger = s.f.user(&s.third, "coordinator", None).await;
+        let clinician = s.f.user(&s.county, "clinician", None).await;
+
+        let admin = forward(&s.f.store, &s.f.admin, s.forward).await.unwrap();
+        assert!(admin.last_error.unwrap().contains("10.0.0.5"));
+        for who in [&sender, &reader] {
+            let f = forward(&s.f.store, who, s.forward).await.unwrap();
+            let error = f.last_error.unwrap();
+            assert!(!error.contains("10.0.0.5"), "{error}");
+            assert!(error.contains("cannot be reached"), "{error}");
+        }
+        for who in [&stranger, &clinician] {
+            let refused = forward(&s.f.store, who, s.forward).await;
+            assert!(matches!(refused, Err(Error::Forbidden(_))));
+        }
+        let missing = forward(&s.f.store, &s.f.admin, s.forward + 1).await;
+        assert!(matches!(missing, Err(Error::NotFound(_))));
+
+        assert_eq!(forwards_listed(&s.f.admin, None).unwrap(), None);
+        assert_eq!(
+            forwards_listed(&s.f.admin, Some(s.third.id)).unwrap(),
+            Some(s.third.id)
+        );
+        assert_eq!(forwards_listed(&sender, None).unwrap(), Some(s.county.id));
+        let elsewhere = forwards_listed(&sender, Some(s.tertiary.id));
+        assert!(matches!(elsewhere, Err(Error::Forbidden(_))));
+        assert!(matches!(
+            forwards_listed(&clinician, None),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(manages(&sender, s.county.id) && !manages(&sender, s.tertiary.id));
+        assert!(manages(&s.f.admin, s.third.id) && !manages(&clinician, s.county.id));
+    }
+}
