@@ -24,33 +24,26 @@ pub mod reason {
 }
 
 /// The boundary of a `multipart/related; type="application/dicom"` request, or why the
-/// content type cannot be stored.
+/// content type cannot be stored. The media type is read by the `mime` crate (RFC 9110
+/// §8.3.1: parameters, quoted strings and their escapes).
 pub fn boundary(content_type: &str) -> Result<String, String> {
-    let mut parts = content_type.split(';');
-    let kind = parts.next().unwrap_or_default().trim();
-    if !kind.eq_ignore_ascii_case("multipart/related") {
-        return Err(format!(
-            "expected multipart/related; type=\"application/dicom\", not {kind:?}"
-        ));
+    let expected = "expected multipart/related; type=\"application/dicom\"";
+    let media: mime::Mime = content_type
+        .parse()
+        .map_err(|_| format!("{expected}: the content type cannot be read"))?;
+    if media.type_() != mime::MULTIPART || media.subtype() != "related" {
+        return Err(format!("{expected}, not {}", media.essence_str()));
     }
-    let mut boundary = None;
-    for param in parts {
-        let Some((key, value)) = param.split_once('=') else {
-            continue;
-        };
-        let value = value.trim().trim_matches('"');
-        match key.trim().to_ascii_lowercase().as_str() {
-            "type" if !value.eq_ignore_ascii_case("application/dicom") => {
-                return Err(format!(
-                    "only application/dicom parts are stored, not {value:?}"
-                ));
-            }
-            "boundary" => boundary = Some(value.to_owned()),
-            _ => {}
+    if let Some(parts) = media.get_param("type") {
+        if !parts.as_str().eq_ignore_ascii_case("application/dicom") {
+            return Err(format!(
+                "only application/dicom parts are stored, not {:?}",
+                parts.as_str()
+            ));
         }
     }
-    match boundary {
-        Some(b) if (1..=70).contains(&b.len()) => Ok(b),
+    match media.get_param(mime::BOUNDARY) {
+        Some(b) if (1..=70).contains(&b.as_str().len()) => Ok(b.as_str().to_owned()),
         _ => Err("the multipart boundary is missing".into()),
     }
 }
@@ -187,6 +180,16 @@ mod tests {
             boundary("multipart/related; type=\"application/dicom+json\"; boundary=a").is_err()
         );
         assert!(boundary("multipart/related; type=\"application/dicom\"").is_err());
+        // Quoted parameters may hold what separates parameters.
+        assert_eq!(
+            boundary(
+                "multipart/related; start=\"<a;b>\"; type=\"application/dicom\"; boundary=\"q;r=s\""
+            )
+            .unwrap(),
+            "q;r=s"
+        );
+        assert!(boundary("multipart/related; type=\"application/dicom;x\"; boundary=a").is_err());
+        assert!(boundary("not a media type").is_err());
     }
 
     #[test]

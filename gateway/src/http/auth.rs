@@ -89,7 +89,7 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
     {
         return Some(bearer.trim().to_owned());
     }
-    super::cookie(headers, SESSION_COOKIE).map(str::to_owned)
+    super::cookie(headers, SESSION_COOKIE)
 }
 
 impl FromRequestParts<AppState> for Caller {

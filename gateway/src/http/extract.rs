@@ -10,16 +10,12 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
-/// The value of the cookie `name` in a request's `Cookie` headers (RFC 6265 §5.4).
-pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value)
+/// The value of the cookie `name` in a request's `Cookie` headers (RFC 6265 §5.4), as
+/// axum-extra's cookie jar reads them.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    axum_extra::extract::cookie::CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_owned())
 }
 
 /// How much of a refused request body is read and dropped, so that a client still sending
@@ -171,8 +167,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .is_some_and(|m| m.essence_str() == mime::APPLICATION_JSON.essence_str());
         if !is_json {
             return Err(Error::UnsupportedMediaType("application/json"));
         }
@@ -256,6 +252,45 @@ mod tests {
             Error::InvalidField { field, .. } => field,
             other => other.to_string(),
         })
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others_in_any_cookie_header() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            "duikou_lang=en; theme=dark".parse().unwrap(),
+        );
+        headers.append(
+            header::COOKIE,
+            "duikou_session=abc=; other=1".parse().unwrap(),
+        );
+        assert_eq!(cookie(&headers, "duikou_session").as_deref(), Some("abc="));
+        assert_eq!(cookie(&headers, "duikou_lang").as_deref(), Some("en"));
+        assert_eq!(cookie(&headers, "session"), None);
+    }
+
+    #[tokio::test]
+    async fn a_json_body_needs_a_json_media_type_with_any_parameters() {
+        for (content_type, json) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/json;charset=\"utf-8\"", true),
+            ("application/jsonx", false),
+            ("text/json", false),
+            ("application", false),
+        ] {
+            let request = Request::builder()
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from("{}"))
+                .unwrap();
+            let read = ApiJson::<serde_json::Value>::from_request(request, &()).await;
+            assert_eq!(
+                !matches!(read, Err(Error::UnsupportedMediaType(_))),
+                json,
+                "{content_type}"
+            );
+        }
     }
 
     #[test]
