@@ -476,7 +476,18 @@ fn submission_gaps(content: &RequestContent, now: DateTime<Utc>) -> Result<(), E
     Ok(())
 }
 
-/// Takes one workflow step.
+/// What a step changes besides the request's state: fields of the update, the note on
+/// the step's record, and what becomes of an opinion.
+#[derive(Default)]
+struct Change {
+    update: RequestUpdate,
+    note: Option<String>,
+    opinion: Option<OpinionChange>,
+}
+
+/// Takes one workflow step: checks that the caller's side takes it and that it follows
+/// from the request's state, works out what it changes, and commits that with the step's
+/// record, the notices it sends, and the audit.
 pub async fn take_step(
     store: &Store,
     config: &BookingConfig,
@@ -486,153 +497,21 @@ pub async fn take_step(
     input: StepInput,
 ) -> Result<RequestView, Error> {
     let r = load(store, id).await?;
-    let side = access(store, caller, &r, step.as_str()).await?;
-    let allowed = match step.side() {
-        Side::Requester => side == Access::Requester && caller.is(Role::Clinician),
-        Side::Supporter => {
-            side == Access::Supporter
-                && (caller.is(Role::Clinician) || caller.is(Role::Coordinator))
-        }
-        Side::Either => caller.is(Role::Clinician) || caller.is(Role::Coordinator),
-        Side::Consultant => caller.clinician_id.is_some() && caller.clinician_id == r.consultant_id,
-        Side::System => false,
-    };
-    if !allowed {
-        audit(
-            store,
-            caller,
-            step.as_str(),
-            Some(id),
-            false,
-            Some("wrong side or role for this step".into()),
-        )
-        .await?;
-        return Err(Error::refused(
-            Rule::WrongInstitution,
-            None,
-            format!("this step is taken by the {:?} side", step.side()).to_lowercase(),
-        ));
-    }
+    check_side(store, caller, &r, step).await?;
     let to = step.next(r.kind, r.state).map_err(out_of_order)?;
     let now = Utc::now();
-    let mut update = RequestUpdate {
-        at: now,
-        state: Some(to),
-        ..Default::default()
+    let mut change = match step {
+        Step::Submit => submit(store, config, &r, now).await?,
+        Step::Accept => accept(store, &r, input.consultant_id).await?,
+        Step::Decline => decline(input.reason_code, input.reason_text)?,
+        Step::Schedule => schedule(store, &r, input.start).await?,
+        Step::Sign => sign(store, &r).await?,
+        Step::Start | Step::Acknowledge | Step::Close | Step::Cancel | Step::Expire => {
+            Change::default()
+        }
     };
-    let mut note = None;
-    let mut opinion = None;
-    match step {
-        Step::Submit => {
-            submission_gaps(&r.content, now)?;
-            if let Some(scan) = r
-                .content
-                .consent
-                .as_ref()
-                .and_then(|c| c.scan_sha256.as_deref())
-            {
-                if !store
-                    .attachments(id)
-                    .await?
-                    .iter()
-                    .any(|a| a.sha256 == scan)
-                {
-                    return Err(Error::refused(
-                        Rule::MissingConsent,
-                        Some("consent.scan_sha256"),
-                        "attach the scanned consent first: no attachment has that checksum",
-                    ));
-                }
-            }
-            let window = r
-                .content
-                .window
-                .as_ref()
-                .expect("checked by submission_gaps");
-            let (pairing, supporter, institution, _) =
-                designate(store, r.requester_institution_id, r.kind, window.start).await?;
-            let hours = match r.urgency {
-                Urgency::Urgent => config.decision_hours_urgent,
-                Urgency::Normal => config.decision_hours_normal,
-            };
-            update.pairing_id = Some(pairing);
-            update.supporter = Some(supporter);
-            update.supporter_institution_id = Some(institution);
-            update.submitted_at = Some(now);
-            update.decision_due_at = Some(now + TimeDelta::hours(hours));
-        }
-        Step::Accept => {
-            let consultant = input
-                .consultant_id
-                .ok_or_else(|| Error::field("consultant_id", "accepting assigns a consultant"))?;
-            let c = qualified_consultant(store, &r, consultant).await?;
-            update.consultant_id = Some(c.id);
-            note = Some(format!("consultant {}", c.id));
-        }
-        Step::Decline => {
-            let code = input.reason_code.filter(|c| !c.trim().is_empty());
-            let text = input.reason_text.filter(|t| !t.trim().is_empty());
-            let code =
-                code.ok_or_else(|| Error::field("reason_code", "a decline gives a reason code"))?;
-            let text = text
-                .ok_or_else(|| Error::field("reason_text", "a decline explains itself in words"))?;
-            note = Some(format!("declined: {code}"));
-            update.decline_code = Some(code);
-            update.decline_text = Some(text);
-        }
-        Step::Schedule => {
-            let start = input.start.ok_or_else(|| {
-                Error::field("start", "the start of one of the consultant's free slots")
-            })?;
-            let consultant = r
-                .consultant_id
-                .ok_or_else(|| anyhow::anyhow!("an accepted request without consultant"))?;
-            let window = r
-                .content
-                .window
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("a submitted request without window"))?;
-            let day = start.with_timezone(&china()).date_naive();
-            let slot = free_slots_of(store, consultant, day, day)
-                .await?
-                .into_iter()
-                .find(|s| s.start == start)
-                .ok_or_else(|| {
-                    Error::refused(Rule::SlotNotFree, Some("start"),
-                        "that time is not one of the consultant's free slots; see GET /clinicians/{id}/slots",
-                    )
-                })?;
-            if slot.start < window.start || slot.end > window.end {
-                return Err(Error::field(
-                    "start",
-                    "the slot lies outside the proposed window",
-                ));
-            }
-            update.scheduled_start = Some(slot.start);
-            update.scheduled_end = Some(slot.end);
-            update.book_slot = Some((consultant, slot.start, slot.end));
-            note = Some(format!("slot {}", slot.local));
-        }
-        Step::Sign => {
-            let consultant = r
-                .consultant_id
-                .ok_or_else(|| anyhow::anyhow!("signing without consultant"))?;
-            // Checked again at signing (national rules: the consultant qualifies when the
-            // opinion is given, not only when assigned).
-            qualified_consultant(store, &r, consultant).await?;
-            let draft = store
-                .opinions(id)
-                .await?
-                .into_iter()
-                .find(|o| o.status == "draft")
-                .ok_or_else(|| out_of_order("there is no draft opinion to sign".into()))?;
-            note = Some(format!("opinion version {}", draft.version));
-            opinion = Some(OpinionChange::Sign {
-                opinion_id: draft.id,
-            });
-        }
-        Step::Start | Step::Acknowledge | Step::Close | Step::Cancel | Step::Expire => {}
-    }
+    change.update.at = now;
+    change.update.state = Some(to);
     if matches!(
         to,
         RequestState::Submitted
@@ -641,10 +520,11 @@ pub async fn take_step(
             | RequestState::Scheduled
             | RequestState::OpinionSigned
     ) {
-        let supporter = update
+        let supporter = change
+            .update
             .supporter_institution_id
             .unwrap_or(r.supporter_institution_id);
-        update.outbox = notices(
+        change.update.outbox = notices(
             id,
             r.version + 1,
             to.as_str(),
@@ -657,15 +537,15 @@ pub async fn take_step(
         to,
         actor: Some(caller.id),
         at: now,
-        note,
+        note: change.note,
     };
     store
         .update_request(
             id,
             input.version.unwrap_or(r.version),
-            &update,
+            &change.update,
             Some(&record),
-            opinion.as_ref(),
+            change.opinion.as_ref(),
         )
         .await
         .map_err(|e| match e {
@@ -678,6 +558,202 @@ pub async fn take_step(
         })?;
     audit(store, caller, step.as_str(), Some(id), true, None).await?;
     view(store, load(store, id).await?).await
+}
+
+/// Refuses, and audits the refusal, unless the caller is on the side that takes `step`.
+async fn check_side(
+    store: &Store,
+    caller: &User,
+    r: &ConsultRequest,
+    step: Step,
+) -> Result<(), Error> {
+    let side = access(store, caller, r, step.as_str()).await?;
+    let allowed = match step.side() {
+        Side::Requester => side == Access::Requester && caller.is(Role::Clinician),
+        Side::Supporter => {
+            side == Access::Supporter
+                && (caller.is(Role::Clinician) || caller.is(Role::Coordinator))
+        }
+        Side::Either => caller.is(Role::Clinician) || caller.is(Role::Coordinator),
+        Side::Consultant => caller.clinician_id.is_some() && caller.clinician_id == r.consultant_id,
+        Side::System => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    audit(
+        store,
+        caller,
+        step.as_str(),
+        Some(r.id),
+        false,
+        Some("wrong side or role for this step".into()),
+    )
+    .await?;
+    Err(Error::refused(
+        Rule::WrongInstitution,
+        None,
+        format!("this step is taken by the {:?} side", step.side()).to_lowercase(),
+    ))
+}
+
+/// Submission: the request holds what the rules ask for (a scanned consent among its
+/// attachments, if it names one), goes to the designated supporter of the window's first
+/// day, and must be decided within the hours its urgency allows.
+async fn submit(
+    store: &Store,
+    config: &BookingConfig,
+    r: &ConsultRequest,
+    now: DateTime<Utc>,
+) -> Result<Change, Error> {
+    submission_gaps(&r.content, now)?;
+    if let Some(scan) = r
+        .content
+        .consent
+        .as_ref()
+        .and_then(|c| c.scan_sha256.as_deref())
+    {
+        if !store
+            .attachments(r.id)
+            .await?
+            .iter()
+            .any(|a| a.sha256 == scan)
+        {
+            return Err(Error::refused(
+                Rule::MissingConsent,
+                Some("consent.scan_sha256"),
+                "attach the scanned consent first: no attachment has that checksum",
+            ));
+        }
+    }
+    let window = r
+        .content
+        .window
+        .as_ref()
+        .expect("checked by submission_gaps");
+    let (pairing, supporter, institution, _) =
+        designate(store, r.requester_institution_id, r.kind, window.start).await?;
+    let hours = match r.urgency {
+        Urgency::Urgent => config.decision_hours_urgent,
+        Urgency::Normal => config.decision_hours_normal,
+    };
+    Ok(Change {
+        update: RequestUpdate {
+            pairing_id: Some(pairing),
+            supporter: Some(supporter),
+            supporter_institution_id: Some(institution),
+            submitted_at: Some(now),
+            decision_due_at: Some(now + TimeDelta::hours(hours)),
+            ..Default::default()
+        },
+        ..Change::default()
+    })
+}
+
+/// Acceptance assigns a consultant who qualifies for the request.
+async fn accept(
+    store: &Store,
+    r: &ConsultRequest,
+    consultant: Option<i64>,
+) -> Result<Change, Error> {
+    let consultant = consultant
+        .ok_or_else(|| Error::field("consultant_id", "accepting assigns a consultant"))?;
+    let c = qualified_consultant(store, r, consultant).await?;
+    Ok(Change {
+        update: RequestUpdate {
+            consultant_id: Some(c.id),
+            ..Default::default()
+        },
+        note: Some(format!("consultant {}", c.id)),
+        ..Change::default()
+    })
+}
+
+/// A decline gives a reason code and explains itself in words.
+fn decline(code: Option<String>, text: Option<String>) -> Result<Change, Error> {
+    let code = code
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| Error::field("reason_code", "a decline gives a reason code"))?;
+    let text = text
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| Error::field("reason_text", "a decline explains itself in words"))?;
+    Ok(Change {
+        note: Some(format!("declined: {code}")),
+        update: RequestUpdate {
+            decline_code: Some(code),
+            decline_text: Some(text),
+            ..Default::default()
+        },
+        ..Change::default()
+    })
+}
+
+/// Scheduling books one of the consultant's free slots inside the proposed window.
+async fn schedule(
+    store: &Store,
+    r: &ConsultRequest,
+    start: Option<DateTime<Utc>>,
+) -> Result<Change, Error> {
+    let start = start
+        .ok_or_else(|| Error::field("start", "the start of one of the consultant's free slots"))?;
+    let consultant = r
+        .consultant_id
+        .ok_or_else(|| anyhow::anyhow!("an accepted request without consultant"))?;
+    let window = r
+        .content
+        .window
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("a submitted request without window"))?;
+    let day = start.with_timezone(&china()).date_naive();
+    let slot = free_slots_of(store, consultant, day, day)
+        .await?
+        .into_iter()
+        .find(|s| s.start == start)
+        .ok_or_else(|| {
+            Error::refused(
+                Rule::SlotNotFree,
+                Some("start"),
+                "that time is not one of the consultant's free slots; see GET /clinicians/{id}/slots",
+            )
+        })?;
+    if slot.start < window.start || slot.end > window.end {
+        return Err(Error::field(
+            "start",
+            "the slot lies outside the proposed window",
+        ));
+    }
+    Ok(Change {
+        update: RequestUpdate {
+            scheduled_start: Some(slot.start),
+            scheduled_end: Some(slot.end),
+            book_slot: Some((consultant, slot.start, slot.end)),
+            ..Default::default()
+        },
+        note: Some(format!("slot {}", slot.local)),
+        ..Change::default()
+    })
+}
+
+/// Signing signs the draft opinion; the consultant must still qualify (national rules:
+/// the consultant qualifies when the opinion is given, not only when assigned).
+async fn sign(store: &Store, r: &ConsultRequest) -> Result<Change, Error> {
+    let consultant = r
+        .consultant_id
+        .ok_or_else(|| anyhow::anyhow!("signing without consultant"))?;
+    qualified_consultant(store, r, consultant).await?;
+    let draft = store
+        .opinions(r.id)
+        .await?
+        .into_iter()
+        .find(|o| o.status == "draft")
+        .ok_or_else(|| out_of_order("there is no draft opinion to sign".into()))?;
+    Ok(Change {
+        note: Some(format!("opinion version {}", draft.version)),
+        opinion: Some(OpinionChange::Sign {
+            opinion_id: draft.id,
+        }),
+        ..Change::default()
+    })
 }
 
 /// A consultant's free slots between two China dates.
