@@ -2,8 +2,6 @@
 //! (national rules: every access to patient data is audited). Entries are appended only;
 //! administrators read them through `GET /api/v1/audit`.
 
-use chrono::Utc;
-
 use crate::domain::User;
 use crate::rules::Error;
 use crate::store::{AuditEntry, Store};
@@ -20,7 +18,7 @@ pub async fn record(
 ) -> Result<(), Error> {
     store
         .audit(&AuditEntry {
-            at: Utc::now(),
+            at: store.now(),
             user_id: Some(caller.id),
             roles: caller.roles.to_stored(),
             institution_id: Some(caller.institution_id),

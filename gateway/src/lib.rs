@@ -26,6 +26,7 @@ pub mod auth;
 pub mod booking;
 pub mod bus;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;

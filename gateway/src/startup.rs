@@ -213,9 +213,9 @@ async fn signaling(prepared: &Prepared) -> anyhow::Result<Signaling> {
             advertised: c.media_address.unwrap_or_else(|| reachable_address(listen)),
         }),
     };
-    let bus = match &prepared.store {
-        Store::Postgres(pool) => Some(crate::bus::start(pool.clone()).await?),
-        Store::Sqlite { .. } => None,
+    let bus = match prepared.store.db() {
+        crate::store::Db::Postgres(pool) => Some(crate::bus::start(pool.clone()).await?),
+        crate::store::Db::Sqlite { .. } => None,
     };
     let presence = Arc::new(crate::rooms::StorePresence(prepared.store.clone()));
     Ok(Signaling::start(config, presence, bus)?)

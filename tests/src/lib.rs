@@ -194,6 +194,8 @@ pub struct TestApp {
     pub dicom: Option<std::net::SocketAddr>,
     /// Where the DICOM-over-TLS storage SCP listens, if configured.
     pub dicom_tls: Option<std::net::SocketAddr>,
+    /// The gateway's clock: a test of a delay or an expiry moves it on.
+    pub clock: duikou::clock::Clock,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -231,6 +233,7 @@ impl TestApp {
             .expect("a first administrator on an empty database");
         let dicom = prepared.dicom_addr();
         let dicom_tls = prepared.dicom_tls_addr();
+        let clock = prepared.store.clock().clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base = format!("{scheme}://{}", listener.local_addr().expect("an address"));
@@ -250,6 +253,7 @@ impl TestApp {
             client,
             dicom,
             dicom_tls,
+            clock,
             stop: Some(stop),
             server: Some(server),
         };

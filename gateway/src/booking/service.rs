@@ -259,7 +259,7 @@ pub async fn create_request(
         from: None,
         to: RequestState::Draft,
         actor: Some(caller.id),
-        at: Utc::now(),
+        at: store.now(),
         note: None,
     };
     let id = store.create_request(&new, &step).await?;
@@ -345,7 +345,7 @@ pub async fn update_draft(
     merged.merge(content);
     check_accompanying(store, r.requester_institution_id, &merged).await?;
     let update = RequestUpdate {
-        at: Utc::now(),
+        at: store.now(),
         content: Some(serde_json::to_string(&merged).map_err(anyhow::Error::from)?),
         urgency,
         ..Default::default()
@@ -499,7 +499,7 @@ pub async fn take_step(
     let r = load(store, id).await?;
     check_side(store, caller, &r, step).await?;
     let to = step.next(r.kind, r.state).map_err(out_of_order)?;
-    let now = Utc::now();
+    let now = store.now();
     let mut change = match step {
         Step::Submit => submit(store, config, &r, now).await?,
         Step::Accept => accept(store, &r, input.consultant_id).await?,
@@ -785,14 +785,14 @@ pub async fn free_slots_of(
         &booked,
         from,
         to,
-        Utc::now(),
+        store.now(),
     ))
 }
 
 /// Expires submitted or accepted requests whose proposed window has ended without a
 /// scheduled session, notifying both institutions. Returns how many expired.
 pub async fn expire_due(store: &Store) -> Result<usize, Error> {
-    let now = Utc::now();
+    let now = store.now();
     let filter = RequestFilter {
         states: Some(vec![RequestState::Submitted, RequestState::Accepted]),
         limit: 1000,
@@ -895,7 +895,7 @@ pub async fn save_opinion(
             id,
             r.version,
             &RequestUpdate {
-                at: Utc::now(),
+                at: store.now(),
                 ..Default::default()
             },
             None,
@@ -919,7 +919,7 @@ pub async fn opinions(store: &Store, caller: &User, id: i64) -> Result<Vec<Opini
 }
 
 async fn view(store: &Store, r: ConsultRequest) -> Result<RequestView, Error> {
-    let now = Utc::now();
+    let now = store.now();
     let overdue = r.overdue(now);
     let offered_to = if overdue {
         let staff = store

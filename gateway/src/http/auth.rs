@@ -175,7 +175,7 @@ async fn login(
         .count_login_attempt(&keys, auth.attempt_window_seconds, auth.max_delay_seconds)
         .await?;
     if let Some(until) = held {
-        let wait_ms = (until - Utc::now()).num_milliseconds().max(0);
+        let wait_ms = (until - state.store.now()).num_milliseconds().max(0);
         return Err(Error::TooManyAttempts((wait_ms + 999) / 1000));
     }
     let found = state.store.user_with_hash(login.username.trim()).await?;
@@ -201,7 +201,7 @@ async fn login(
         )
         .await?;
     let token = SessionToken::generate();
-    let expires_at = Utc::now() + TimeDelta::hours(auth.session_hours);
+    let expires_at = state.store.now() + TimeDelta::hours(auth.session_hours);
     state
         .store
         .create_session(&token.hash(), user.id, expires_at)
@@ -282,7 +282,7 @@ async fn change_password(
         )
         .await?;
     if let Some(until) = held {
-        let wait_ms = (until - Utc::now()).num_milliseconds().max(0);
+        let wait_ms = (until - state.store.now()).num_milliseconds().max(0);
         return Err(Error::TooManyAttempts((wait_ms + 999) / 1000));
     }
     let matches = state.hasher.verify(change.current, hash).await?;

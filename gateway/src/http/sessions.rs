@@ -111,7 +111,7 @@ async fn join(
 ) -> Result<Json<JoinAnswer>, Error> {
     let session = session_of(&raw)?;
     let config = &state.config.signaling;
-    let now = Utc::now();
+    let now = state.store.now();
     let admitted = rooms::admit(&state.store, config, session, &caller.0, now).await?;
     let identity = rooms::identity(caller.0.id);
     let ttl = i64::try_from(config.token_ttl_seconds).unwrap_or(300);
@@ -200,5 +200,5 @@ async fn attendance(
     }
     let room = session.to_string();
     let stretches = state.store.presence(&room).await?;
-    Ok(Json(rooms::record(room, stretches, Utc::now())))
+    Ok(Json(rooms::record(room, stretches, state.store.now())))
 }

@@ -2,7 +2,7 @@
 //! whole period and changes only for a stated special reason; only an administrator
 //! changes it, and every version stays in history.
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -205,7 +205,7 @@ pub async fn change_pairing(
     let expected = change.version.unwrap_or(p.version);
     let record = Change {
         by: by.id,
-        at: Utc::now(),
+        at: store.now(),
         reason,
         action: "changed",
     };
@@ -255,7 +255,7 @@ pub async fn end_pairing(
     )?;
     let record = Change {
         by: by.id,
-        at: Utc::now(),
+        at: store.now(),
         reason: Some(reason),
         action: "ended",
     };

@@ -262,7 +262,7 @@ impl Store {
 
     /// Sets an institution's imaging destination.
     pub async fn set_destination(&self, d: &ImagingDestination) -> Result<(), StoreError> {
-        dispatch!(self, forwarding::set_destination(d, Utc::now()))
+        dispatch!(self, forwarding::set_destination(d, self.now()))
     }
 
     /// An institution's imaging destination.
@@ -279,7 +279,7 @@ impl Store {
         limit: i64,
         lease: std::time::Duration,
     ) -> Result<Vec<ClaimedForward>, StoreError> {
-        let now = Utc::now();
+        let now = self.now();
         let lease = chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::seconds(30));
         // A claim lost in a crash only makes its jobs due again.
         dispatch_relaxed!(self, forwarding::claim(now, now + lease, limit))
@@ -288,7 +288,7 @@ impl Store {
     /// Records the outcomes of attempts, in one transaction. (An outcome lost in a crash
     /// only makes its job due again after its lease: a re-send, never a loss.)
     pub async fn record_forwards(&self, outcomes: &[ForwardOutcome]) -> Result<(), StoreError> {
-        dispatch_relaxed!(self, forwarding::record(outcomes, Utc::now()))
+        dispatch_relaxed!(self, forwarding::record(outcomes, self.now()))
     }
 
     /// Lists forwards.
@@ -302,7 +302,7 @@ impl Store {
         id: i64,
         target: Option<&ForwardTarget>,
     ) -> Result<bool, StoreError> {
-        dispatch!(self, forwarding::retry(id, target, Utc::now()))
+        dispatch!(self, forwarding::retry(id, target, self.now()))
     }
 
     /// Cancels a pending or failed forward; false when it cannot be.
@@ -319,7 +319,7 @@ impl Store {
     ) -> Result<DicomNode, StoreError> {
         dispatch!(
             self,
-            imaging::add_dicom_node(institution_id, ae_title, host, Utc::now())
+            imaging::add_dicom_node(institution_id, ae_title, host, self.now())
         )
     }
 
@@ -362,15 +362,15 @@ impl Store {
         // SQLite commits these without a sync (see `Store::Sqlite`); PostgreSQL syncs
         // them: a database server that crashes while the gateway runs would otherwise
         // lose rows nobody restores until the gateway's next start.
-        let now = Utc::now();
+        let now = self.now();
         let until = lease.map(|l| {
             now + chrono::TimeDelta::from_std(l).unwrap_or(chrono::TimeDelta::seconds(30))
         });
-        match self {
-            Store::Sqlite { unsynced, .. } => {
+        match &self.db {
+            super::Db::Sqlite { unsynced, .. } => {
                 sqlite::imaging::index_instance(unsynced, record, forward, now, until, sound).await
             }
-            Store::Postgres(pool) => {
+            super::Db::Postgres(pool) => {
                 postgres::imaging::index_instance(pool, record, forward, now, until, sound).await
             }
         }

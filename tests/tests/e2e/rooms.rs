@@ -897,7 +897,7 @@ async fn the_signaling_bus_lets_go_of_its_connection_when_the_hub_or_the_pool_st
         let prepared = duikou::startup::prepare(db.config())
             .await
             .expect("the gateway prepares");
-        let duikou::store::Store::Postgres(pool) = prepared.store.clone() else {
+        let duikou::store::Db::Postgres(pool) = prepared.store.db().clone() else {
             panic!("a PostgreSQL store");
         };
         let mut link = duikou::bus::start(pool.clone())
