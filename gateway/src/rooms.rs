@@ -215,12 +215,9 @@ pub async fn booked(
             let s = store.teaching_session(id).await?.ok_or_else(missing)?;
             let named = if clinician == Some(s.presenter_clinician_id) {
                 Some(("presenter", LEAD))
-            } else if store
-                .enrolments(id)
-                .await?
-                .iter()
-                .any(|e| e.user_id == caller.id && e.status == "enrolled")
-            {
+            } else if store.enrolments(id).await?.iter().any(|e| {
+                e.user_id == caller.id && e.status == crate::booking::EnrolmentStatus::Enrolled
+            }) {
                 Some(("trainee", LISTEN))
             } else {
                 None
@@ -414,11 +411,10 @@ impl StorePresence {
             return Ok(());
         };
         let store = &self.0;
-        let enrolled = store
-            .enrolments(id)
-            .await?
-            .iter()
-            .any(|e| e.user_id == user_id && e.status == "enrolled");
+        let enrolled =
+            store.enrolments(id).await?.iter().any(|e| {
+                e.user_id == user_id && e.status == crate::booking::EnrolmentStatus::Enrolled
+            });
         if !enrolled {
             return Ok(());
         }

@@ -2,6 +2,7 @@
 //! and a few lines to add institutions, clinicians, teams, pairings and accounts to it. A
 //! service is then tested by calling it, without an HTTP server.
 
+use crate::domain::PairingStatus;
 use chrono::{NaiveDate, TimeDelta};
 
 use crate::domain::{Clinician, Institution, Roles, Supporter, Team, User};
@@ -107,7 +108,7 @@ impl Fixture {
                     services: services.into(),
                     valid_from: from,
                     valid_to: to,
-                    status: "active".into(),
+                    status: PairingStatus::Active,
                 },
                 self.admin.id,
             )

@@ -19,8 +19,9 @@ mod tests;
 
 pub use attachments::{AttachmentInfo, check_type, path_of, store_bytes};
 pub use request::{
-    CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, Patient,
-    RequestContent, RequestEvent, RequestKind, RequestOrder, RequestState, Urgency, Window,
+    CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, OpinionStatus,
+    Patient, RequestContent, RequestEvent, RequestKind, RequestOrder, RequestState, Urgency,
+    Window,
 };
 pub use rounds::{NewPatient, NewRounds, RoundPatient, WardRound};
 pub use service::{
@@ -30,6 +31,7 @@ pub use service::{
 };
 pub use slots::{Availability, AvailabilityException, Slot, china, free_slots};
 pub use teaching::{
-    Attendance, AttendanceSink, Enrolment, TeachingSession, attended_hours, rules as teaching_rules,
+    Attendance, AttendanceSink, Enrolment, EnrolmentStatus, TeachingSession, attended_hours,
+    rules as teaching_rules,
 };
 pub use workflow::{Side, Step};

@@ -12,6 +12,16 @@ use utoipa::ToSchema;
 use crate::domain::{Service, Sex, TitleRank, named_enum};
 
 named_enum! {
+    /// Where an opinion stands.
+    OpinionStatus {
+        /// Being written by the consultant; only the consultant's side sees it.
+        Draft = "draft",
+        /// Signed: it never changes; an amendment is a new version.
+        Signed = "signed",
+    }
+}
+
+named_enum! {
     /// What is asked for.
     RequestKind {
         /// 远程会诊: a consultation in a video session.
@@ -512,8 +522,8 @@ pub struct Opinion {
     pub consultant_id: i64,
     /// The text.
     pub body: String,
-    /// `draft` or `signed`; a signed opinion never changes.
-    pub status: String,
+    /// Draft or signed; a signed opinion never changes.
+    pub status: OpinionStatus,
     /// Written.
     pub created_at: DateTime<Utc>,
     /// Signed.

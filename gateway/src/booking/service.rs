@@ -2,6 +2,7 @@
 //! program rules, changes the store in one transaction and writes the audit log. Every
 //! refusal names its rule.
 
+use super::request::OpinionStatus;
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -745,7 +746,7 @@ async fn sign(store: &Store, r: &ConsultRequest) -> Result<Change, Error> {
         .opinions(r.id)
         .await?
         .into_iter()
-        .find(|o| o.status == "draft")
+        .find(|o| o.status == OpinionStatus::Draft)
         .ok_or_else(|| out_of_order("there is no draft opinion to sign".into()))?;
     Ok(Change {
         note: Some(format!("opinion version {}", draft.version)),
@@ -882,7 +883,7 @@ pub async fn save_opinion(
         .await?
         .into_iter()
         .rev()
-        .find(|o| o.status == "signed")
+        .find(|o| o.status == OpinionStatus::Signed)
         .map(|o| o.id);
     let change = OpinionChange::Draft {
         consultant_id: r.consultant_id.unwrap_or_default(),
@@ -913,7 +914,10 @@ pub async fn opinions(store: &Store, caller: &User, id: i64) -> Result<Vec<Opini
     audit(store, caller, "read_opinions", Some(id), true, None).await?;
     let all = store.opinions(id).await?;
     Ok(match side {
-        Access::Requester => all.into_iter().filter(|o| o.status == "signed").collect(),
+        Access::Requester => all
+            .into_iter()
+            .filter(|o| o.status == OpinionStatus::Signed)
+            .collect(),
         Access::Supporter => all,
     })
 }

@@ -1,6 +1,7 @@
 //! Remote continuing education (远程继续教育, `004`): teaching sessions, enrolment of the
 //! trainees of paired institutions with a waiting list, attendance and hours.
 
+use crate::domain::named_enum;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -28,6 +29,18 @@ pub struct TeachingSession {
     pub waiting: i64,
 }
 
+named_enum! {
+    /// Where a trainee's enrolment stands.
+    EnrolmentStatus {
+        /// A place in the session.
+        Enrolled = "enrolled",
+        /// On the waiting list, first come first served.
+        Waiting = "waiting",
+        /// Withdrawn by the trainee.
+        Withdrawn = "withdrawn",
+    }
+}
+
 /// A trainee's enrolment.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Enrolment {
@@ -37,8 +50,8 @@ pub struct Enrolment {
     pub user_id: i64,
     /// The trainee's institution.
     pub institution_id: i64,
-    /// `enrolled`, `waiting` or `withdrawn`.
-    pub status: String,
+    /// Enrolled, waiting for a place, or withdrawn.
+    pub status: EnrolmentStatus,
     /// When they asked.
     pub created_at: DateTime<Utc>,
 }
@@ -223,7 +236,7 @@ pub mod rules {
                 .enrolments(session_id)
                 .await?
                 .iter()
-                .any(|e| e.user_id == user_id && e.status == "enrolled");
+                .any(|e| e.user_id == user_id && e.status == super::EnrolmentStatus::Enrolled);
             if !enrolled {
                 return Err(Error::field("user_id", "only enrolled trainees attend"));
             }

@@ -12,7 +12,9 @@ mod user;
 pub use clinician::{Clinician, Sex, TitleRank};
 pub use institution::{Institution, Kind, Level, RegionPath};
 pub use name_set::{NameSet, Named};
-pub use pairing::{Pairing, PairingVersion, Service, Services, Supported, Supporter, Team};
+pub use pairing::{
+    Pairing, PairingStatus, PairingVersion, Service, Services, Supported, Supporter, Team,
+};
 pub use text::normalize_name;
 pub use user::{Role, Roles, User};
 

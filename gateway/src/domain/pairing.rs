@@ -25,6 +25,17 @@ named_enum! {
 /// The services a pairing covers.
 pub type Services = super::NameSet<Service>;
 
+named_enum! {
+    /// Whether a pairing stands: its period says when it applies, an administrator may end
+    /// it early.
+    PairingStatus {
+        /// In force for its period.
+        Active = "active",
+        /// Ended by an administrator, with a reason; its history is a record.
+        Ended = "ended",
+    }
+}
+
 /// The supporting side of a pairing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -88,8 +99,8 @@ pub struct Pairing {
     pub valid_from: NaiveDate,
     /// Last day of the period, inclusive.
     pub valid_to: NaiveDate,
-    /// `active`, or `ended` once an administrator has ended it.
-    pub status: String,
+    /// Whether an administrator has ended it.
+    pub status: PairingStatus,
 }
 
 impl Pairing {

@@ -2,6 +2,7 @@
 //! whole period and changes only for a stated special reason; only an administrator
 //! changes it, and every version stays in history.
 
+use crate::domain::PairingStatus;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -66,7 +67,7 @@ fn draft(
     services: &Services,
     valid_from: NaiveDate,
     valid_to: NaiveDate,
-    status: &str,
+    status: PairingStatus,
 ) -> Result<PairingDraft, Error> {
     if valid_to < valid_from {
         return Err(Error::field(
@@ -85,7 +86,7 @@ fn draft(
         services: services.to_stored(),
         valid_from,
         valid_to,
-        status: status.to_owned(),
+        status,
     })
 }
 
@@ -149,7 +150,7 @@ pub async fn create_pairing(
         &input.services,
         input.valid_from,
         input.valid_to,
-        "active",
+        PairingStatus::Active,
     )?;
     Ok(store.create_pairing(&d, by.id).await?)
 }
@@ -164,7 +165,7 @@ pub async fn change_pairing(
 ) -> Result<Pairing, Error> {
     let p = current(store, id).await?;
     let today = today_in_china();
-    if p.status == "ended" || p.valid_to < today {
+    if p.status == PairingStatus::Ended || p.valid_to < today {
         return Err(Error::Conflict(format!(
             "pairing {id} has ended; its history is a record and does not change"
         )));
@@ -200,7 +201,7 @@ pub async fn change_pairing(
         change.services.as_ref().unwrap_or(&p.services),
         change.valid_from.unwrap_or(p.valid_from),
         change.valid_to.unwrap_or(p.valid_to),
-        "active",
+        PairingStatus::Active,
     )?;
     let expected = change.version.unwrap_or(p.version);
     let record = Change {
@@ -220,7 +221,7 @@ pub async fn end_pairing(
     end: PairingEnd,
 ) -> Result<Pairing, Error> {
     let p = current(store, id).await?;
-    if p.status == "ended" {
+    if p.status == PairingStatus::Ended {
         return Err(Error::Conflict(format!("pairing {id} has ended already")));
     }
     let reason = stated(end.reason)
@@ -251,7 +252,7 @@ pub async fn end_pairing(
         &p.services,
         p.valid_from,
         last_day,
-        "ended",
+        PairingStatus::Ended,
     )?;
     let record = Change {
         by: by.id,

@@ -17,6 +17,7 @@ pub mod postgres;
 #[allow(clippy::duplicate_mod)]
 pub mod sqlite;
 
+use crate::domain::PairingStatus;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -212,8 +213,8 @@ pub struct PairingDraft {
     pub valid_from: NaiveDate,
     /// Last day.
     pub valid_to: NaiveDate,
-    /// `active` or `ended`.
-    pub status: String,
+    /// Whether it stands or was ended.
+    pub status: PairingStatus,
 }
 
 /// Who changes a pairing, when and why.

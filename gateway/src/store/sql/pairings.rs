@@ -51,7 +51,7 @@ impl TryFrom<PairingRow> for Pairing {
             services: Services::parse(&r.services).map_err(|e| corrupt(&e.to_string()))?,
             valid_from: r.valid_from,
             valid_to: r.valid_to,
-            status: r.status,
+            status: r.status.parse().map_err(|e| corrupt(&format!("{e}")))?,
         })
     }
 }

@@ -383,17 +383,21 @@ pub async fn opinions(pool: &Pool, request_id: i64) -> Result<Vec<Opinion>, Stor
     .bind(request_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Opinion {
-            id: r.id,
-            version: r.version,
-            amends_id: r.amends_id,
-            consultant_id: r.consultant_id,
-            body: r.body,
-            status: r.status,
-            created_at: r.created_at,
-            signed_at: r.signed_at,
+    rows.into_iter()
+        .map(|r| {
+            Ok(Opinion {
+                id: r.id,
+                version: r.version,
+                amends_id: r.amends_id,
+                consultant_id: r.consultant_id,
+                body: r.body,
+                status: r
+                    .status
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("opinion {}: {e}", r.id)))?,
+                created_at: r.created_at,
+                signed_at: r.signed_at,
+            })
         })
-        .collect())
+        .collect()
 }

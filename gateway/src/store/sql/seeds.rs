@@ -2,6 +2,7 @@
 //! that exist already, so that a second import adds nothing. Compiled once per backend
 //! (see `store/mod.rs`).
 
+use crate::domain::PairingStatus;
 use chrono::{DateTime, Utc};
 
 use super::{Db, Pool, SEED_IMPORT_LOCK};
@@ -105,7 +106,7 @@ pub async fn import(
             services: p.services.to_stored(),
             valid_from: p.valid_from,
             valid_to: p.valid_to,
-            status: "active".into(),
+            status: PairingStatus::Active,
         };
         let added = super::pairings::insert(
             &mut tx,

@@ -193,16 +193,19 @@ pub async fn enrolments(
     .bind(user_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Enrolment {
-            session_id: r.session_id,
-            user_id: r.user_id,
-            institution_id: r.institution_id,
-            status: r.status,
-            created_at: r.created_at,
+    rows.into_iter()
+        .map(|r| {
+            Ok(Enrolment {
+                status: r.status.parse().map_err(|e| {
+                    StoreError::Corrupt(format!("enrolment in session {}: {e}", r.session_id))
+                })?,
+                session_id: r.session_id,
+                user_id: r.user_id,
+                institution_id: r.institution_id,
+                created_at: r.created_at,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Records a stretch of presence.
