@@ -69,6 +69,14 @@ macro_rules! named_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        /// Read from a text column (`#[sqlx(try_from = "String")]`).
+        impl TryFrom<String> for $name {
+            type Error = crate::domain::UnknownName;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
     };
 }
 pub(crate) use named_enum;

@@ -16,7 +16,9 @@ use crate::domain::User;
 use crate::error::{Error, Problem};
 use crate::imaging::access;
 use crate::rules::Rule;
-use crate::store::{ForwardFilter, ForwardTarget, ForwardView, ImagingDestination, RequestFilter};
+use crate::store::{
+    ForwardFilter, ForwardState, ForwardTarget, ForwardView, ImagingDestination, RequestFilter,
+};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -89,7 +91,7 @@ async fn worklist(
         .await?;
     let mut studies: Vec<WorklistStudy> = Vec::new();
     for r in rows {
-        let delivered = usize::from(r.state == "delivered");
+        let delivered = usize::from(r.state == ForwardState::Delivered);
         if let Some(s) = studies
             .iter_mut()
             .find(|s| s.study_instance_uid == r.study_instance_uid)
@@ -230,8 +232,8 @@ async fn get_destination(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ForwardQuery {
-    /// `pending`, `sending`, `delivered`, `failed` or `cancelled`.
-    state: Option<String>,
+    /// Only forwards in this state.
+    state: Option<ForwardState>,
     /// Sent by or to this institution (administrators; coordinators see their own).
     institution_id: Option<i64>,
     /// Page size, 1 to 1000.
@@ -239,8 +241,6 @@ pub struct ForwardQuery {
     /// Rows to skip.
     offset: Option<i64>,
 }
-
-const STATES: [&str; 5] = ["pending", "sending", "delivered", "failed", "cancelled"];
 
 /// The forward queue, newest first: coordinators see their institution's (sent or
 /// received), administrators all.
@@ -253,14 +253,6 @@ async fn list_forwards(
 ) -> Result<Json<Vec<ForwardView>>, Error> {
     let user = &caller.0;
     let institution_id = access::forwards_listed(user, q.institution_id)?;
-    if let Some(s) = &q.state {
-        if !STATES.contains(&s.as_str()) {
-            return Err(Error::field(
-                "state",
-                format!("one of {}", STATES.join(", ")),
-            ));
-        }
-    }
     let (limit, offset) = page(q.limit, q.offset)?;
     let filter = ForwardFilter {
         institution_id,

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Store, StoreError, postgres, sqlite};
+use crate::domain::named_enum;
 
 /// A DICOM node allowed to send to the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
@@ -104,6 +105,22 @@ pub struct ClaimedForward {
     pub tls: bool,
 }
 
+named_enum! {
+    /// Where a forward stands in the queue.
+    ForwardState {
+        /// Waiting for the worker (a first try or a retry at its time).
+        Pending = "pending",
+        /// Claimed by a process, being sent under its lease.
+        Sending = "sending",
+        /// The destination answered success.
+        Delivered = "delivered",
+        /// Given up: the destination refused it, or there is nowhere to send it.
+        Failed = "failed",
+        /// Cancelled by an operator.
+        Cancelled = "cancelled",
+    }
+}
+
 /// A forward as the API shows it (no patient data).
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct ForwardView {
@@ -125,8 +142,9 @@ pub struct ForwardView {
     pub port: i32,
     /// TLS.
     pub tls: bool,
-    /// `pending`, `sending`, `delivered`, `failed` or `cancelled`.
-    pub state: String,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub state: ForwardState,
     /// Attempts so far.
     pub attempts: i32,
     /// When it is due (while sending: when the claim runs out).
@@ -158,7 +176,7 @@ pub struct ForwardFilter {
     /// Sent by or to this institution.
     pub institution_id: Option<i64>,
     /// In this state.
-    pub state: Option<String>,
+    pub state: Option<ForwardState>,
     /// This one.
     pub id: Option<i64>,
     /// Page size.
@@ -231,7 +249,8 @@ pub struct Forwarded {
     /// The sending institution.
     pub source_institution_id: i64,
     /// The forward's state.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ForwardState,
     /// When the relay received it.
     pub received_at: DateTime<Utc>,
 }

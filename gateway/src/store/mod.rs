@@ -27,8 +27,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use error::StoreError;
 pub use imaging::{
-    ClaimedForward, DicomNode, ForwardFilter, ForwardOutcome, ForwardTarget, ForwardView,
-    Forwarded, ImagingDestination, Indexing, NewForward, VisibleInstance,
+    ClaimedForward, DicomNode, ForwardFilter, ForwardOutcome, ForwardState, ForwardTarget,
+    ForwardView, Forwarded, ImagingDestination, Indexing, NewForward, VisibleInstance,
 };
 pub use rooms::Presence;
 

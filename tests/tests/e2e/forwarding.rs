@@ -179,6 +179,21 @@ async fn instances_reach_the_supporters_destination_byte_for_byte(backend: Backe
         .post(&format!("/api/v1/forwards/{id}/retry"), &office, json!({}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // The queue is filtered by state; a state it does not have is a problem naming it.
+    let (status, list) = app
+        .get("/api/v1/forwards?state=delivered", &app.admin_token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), delivered.len());
+    let (status, list) = app
+        .get("/api/v1/forwards?state=pending", &app.admin_token)
+        .await;
+    assert_eq!((status, list), (StatusCode::OK, json!([])));
+    let (status, problem) = app
+        .get("/api/v1/forwards?state=stuck", &app.admin_token)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "state", "{problem}");
     app.stop().await;
 }
 
@@ -673,7 +688,7 @@ async fn new_instances_beyond_the_handoff_wait_in_the_queue_and_are_claimed_from
     let forwards = store.forwards(&all).await.unwrap();
     let mut states: Vec<(String, String)> = forwards
         .iter()
-        .map(|f| (f.sop_instance_uid.clone(), f.state.clone()))
+        .map(|f| (f.sop_instance_uid.clone(), f.state.to_string()))
         .collect();
     states.sort();
     assert_eq!(

@@ -148,7 +148,7 @@ pub async fn forwards(pool: &Pool, f: &ForwardFilter) -> Result<Vec<ForwardView>
          order by f.id desc limit $4 offset $5",
     )
     .bind(f.institution_id)
-    .bind(f.state.as_deref())
+    .bind(f.state.map(crate::store::ForwardState::as_str))
     .bind(f.id)
     .bind(f.limit)
     .bind(f.offset)
