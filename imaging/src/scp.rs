@@ -7,8 +7,8 @@
 //! ## What an instance waits for
 //!
 //! The attributes the index needs are read once the first 64 KiB are in, while the pixel
-//! data still arrives ([`early`]). At the last fragment four things run at once
-//! ([`sync_and_index`]): the record's sync; the walk of the data set's structure
+//! data still arrives (`early`). At the last fragment four things run at once
+//! (`sync_and_index`): the record's sync; the walk of the data set's structure
 //! ([`crate::walk`], values skipped by seeking, not read back); the check against the
 //! command; and the index, sent to the database as one command as soon as the walk has
 //! found the data set sound. The answer waits for all of them. Should the sync fail, the

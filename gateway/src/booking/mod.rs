@@ -1,9 +1,9 @@
 //! Booking: remote consultation and read requests addressed to the designated supporter,
 //! their workflow, the consultant's opinion, and the audit of every access to patient data.
 //!
-//! - [`request`]: what a request holds, and what it needs before submission.
-//! - [`workflow`]: the pure state machine of steps.
-//! - [`service`]: the operations, checking who may do what against the registry.
+//! - `request`: what a request holds, and what it needs before submission.
+//! - `workflow`: the pure state machine of steps.
+//! - `service`: the operations, checking who may do what against the registry.
 //! - [`rounds`]: remote ward rounds, their rules and operations.
 
 mod attachments;

@@ -203,9 +203,9 @@ pub struct NewTeam {
 pub struct PairingDraft {
     /// Supporting side.
     pub supporter: Supporter,
-    /// Supported institution, or
+    /// The supported institution; set exactly when `supported_region` is not.
     pub supported_institution: Option<i64>,
-    /// supported region.
+    /// The supported region; set exactly when `supported_institution` is not.
     pub supported_region: Option<String>,
     /// Stored services.
     pub services: String,
