@@ -2,10 +2,9 @@
 //! and a few lines to add institutions, clinicians, teams, pairings and accounts to it. A
 //! service is then tested by calling it, without an HTTP server.
 
-use crate::domain::PairingStatus;
 use chrono::{NaiveDate, TimeDelta};
 
-use crate::domain::{Clinician, Institution, Roles, Supporter, Team, User};
+use crate::domain::{Clinician, Institution, PairingStatus, Roles, Supporter, Team, User};
 use crate::registry::today_in_china;
 use crate::store::{NewClinician, NewInstitution, NewTeam, NewUser, PairingDraft, Store};
 

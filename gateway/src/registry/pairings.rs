@@ -2,14 +2,13 @@
 //! whole period and changes only for a stated special reason; only an administrator
 //! changes it, and every version stays in history.
 
-use crate::domain::PairingStatus;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::today_in_china;
 
-use crate::domain::{Kind, Level, Pairing, Services, Supported, Supporter, User};
+use crate::domain::{Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, User};
 use crate::rules::{Error, Rule};
 use crate::store::{Change, PairingDraft, Store};
 

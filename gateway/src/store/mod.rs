@@ -17,7 +17,6 @@ pub mod postgres;
 #[allow(clippy::duplicate_mod)]
 pub mod sqlite;
 
-use crate::domain::PairingStatus;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -39,8 +38,8 @@ use crate::booking::{
 };
 use crate::clock::Clock;
 use crate::domain::{
-    Clinician, Institution, Pairing, PairingVersion, Roles, Service, Services, Supporter, Team,
-    User,
+    Clinician, Institution, Pairing, PairingStatus, PairingVersion, Roles, Service, Services,
+    Supporter, Team, User,
 };
 use crate::seeds::SeedSet;
 

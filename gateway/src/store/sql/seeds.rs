@@ -2,11 +2,10 @@
 //! that exist already, so that a second import adds nothing. Compiled once per backend
 //! (see `store/mod.rs`).
 
-use crate::domain::PairingStatus;
 use chrono::{DateTime, Utc};
 
 use super::{Db, Pool, SEED_IMPORT_LOCK};
-use crate::domain::Supporter;
+use crate::domain::{PairingStatus, Supporter};
 use crate::seeds::{SeedSet, SeedSupported, SeedSupporter};
 use crate::store::{ImportCounts, PairingDraft, StoreError};
 
