@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -49,17 +49,41 @@ pub struct DicomNodeInput {
     host: String,
 }
 
+/// A DICOM node allowed to send to the relay.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DicomNodeOut {
+    /// Node id.
+    id: i64,
+    /// Its institution.
+    institution_id: i64,
+    /// Calling AE title.
+    ae_title: String,
+    /// The address it calls from, or `*`.
+    host: String,
+}
+
+impl From<DicomNode> for DicomNodeOut {
+    fn from(n: DicomNode) -> Self {
+        Self {
+            id: n.id,
+            institution_id: n.institution_id,
+            ae_title: n.ae_title,
+            host: n.host,
+        }
+    }
+}
+
 /// Registers a modality or PACS of the institution that may send studies to the relay:
 /// its coordinators or an administrator.
 #[utoipa::path(post, path = "/institutions/{id}/dicom-nodes", tag = "imaging", params(("id" = i64, Path)),
     request_body = DicomNodeInput,
-    responses((status = 201, body = DicomNode), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DicomNodeOut), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn add_dicom_node(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
     ApiJson(input): ApiJson<DicomNodeInput>,
-) -> Result<(StatusCode, Json<DicomNode>), Error> {
+) -> Result<(StatusCode, Json<DicomNodeOut>), Error> {
     require_own(&state, &caller, id, "register its DICOM nodes").await?;
     let ae = duikou_imaging::AeTitle::parse(&input.ae_title)
         .map_err(|e| Error::field("ae_title", e.to_string()))?;
@@ -68,19 +92,20 @@ async fn add_dicom_node(
         return Err(Error::field("host", "an IP address, or * for any"));
     }
     let node = state.store.add_dicom_node(id, ae.as_str(), host).await?;
-    Ok((StatusCode::CREATED, Json(node)))
+    Ok((StatusCode::CREATED, Json(node.into())))
 }
 
 /// The institution's registered DICOM nodes: its coordinators or an administrator.
 #[utoipa::path(get, path = "/institutions/{id}/dicom-nodes", tag = "imaging", params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<DicomNode>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<DicomNodeOut>), (status = 403, body = Problem)))]
 async fn list_dicom_nodes(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
-) -> Result<Json<Vec<DicomNode>>, Error> {
+) -> Result<Json<Vec<DicomNodeOut>>, Error> {
     require_own(&state, &caller, id, "see its DICOM nodes").await?;
-    Ok(Json(state.store.dicom_nodes(Some(id)).await?))
+    let nodes = state.store.dicom_nodes(Some(id)).await?;
+    Ok(Json(nodes.into_iter().map(DicomNodeOut::from).collect()))
 }
 
 /// Search parameters.

@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -398,14 +399,53 @@ pub struct AuditQuery {
     offset: Option<i64>,
 }
 
+/// One audit log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditOut {
+    /// When.
+    at: DateTime<Utc>,
+    /// Who.
+    user_id: Option<i64>,
+    /// Their roles at the time.
+    roles: String,
+    /// Their institution.
+    institution_id: Option<i64>,
+    /// What they did: `read`, `list`, `create`, `update`, or a workflow step.
+    action: String,
+    /// On what kind of object.
+    object_kind: String,
+    /// Which one.
+    object_id: Option<i64>,
+    /// `allowed` or `denied`.
+    outcome: String,
+    /// Why it was denied, or what changed; never patient data.
+    detail: Option<String>,
+}
+
+impl From<AuditEntry> for AuditOut {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            at: e.at,
+            user_id: e.user_id,
+            roles: e.roles,
+            institution_id: e.institution_id,
+            action: e.action,
+            object_kind: e.object_kind,
+            object_id: e.object_id,
+            outcome: e.outcome,
+            detail: e.detail,
+        }
+    }
+}
+
 /// The audit log, newest first. Administrators only; it cannot be changed.
 #[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<AuditOut>), (status = 403, body = Problem)))]
 async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Vec<AuditEntry>>, Error> {
+) -> Result<Json<Vec<AuditOut>>, Error> {
     let (limit, offset) = page(q.limit, q.offset)?;
     let filter = AuditFilter {
         user_id: q.user_id,
@@ -416,7 +456,6 @@ async fn list_audit(
         limit,
         offset,
     };
-    Ok(Json(
-        booking::audit_entries(&state.store, &caller.0, filter).await?,
-    ))
+    let entries = booking::audit_entries(&state.store, &caller.0, filter).await?;
+    Ok(Json(entries.into_iter().map(AuditOut::from).collect()))
 }

@@ -327,14 +327,48 @@ pub struct VisitInput {
     notes: Option<String>,
 }
 
+/// An on-site visit to a village.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VisitOut {
+    /// Visit id.
+    id: i64,
+    /// The village station.
+    village_id: i64,
+    /// The day (China).
+    visit_date: NaiveDate,
+    /// The visiting team.
+    team_id: Option<i64>,
+    /// Or the visiting clinician.
+    clinician_id: Option<i64>,
+    /// Services given.
+    #[schema(value_type = Vec<Service>)]
+    services: Services,
+    /// Notes, without patient data.
+    notes: Option<String>,
+}
+
+impl From<Visit> for VisitOut {
+    fn from(v: Visit) -> Self {
+        Self {
+            id: v.id,
+            village_id: v.village_id,
+            visit_date: v.visit_date,
+            team_id: v.team_id,
+            clinician_id: v.clinician_id,
+            services: v.services,
+            notes: v.notes,
+        }
+    }
+}
+
 /// Records an on-site visit (巡诊, 坐诊): coordinators of the visiting unit, or administrators.
 #[utoipa::path(post, path = "/visits", tag = "teaching", request_body = VisitInput,
-    responses((status = 201, body = Visit), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = VisitOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn add_visit(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(v): ApiJson<VisitInput>,
-) -> Result<(StatusCode, Json<Visit>), Error> {
+) -> Result<(StatusCode, Json<VisitOut>), Error> {
     let village = state
         .store
         .institution(v.village_id)
@@ -388,7 +422,7 @@ async fn add_visit(
         notes: v.notes,
     };
     visit.id = state.store.add_visit(&visit, caller.0.id).await?;
-    Ok((StatusCode::CREATED, Json(visit)))
+    Ok((StatusCode::CREATED, Json(visit.into())))
 }
 
 /// Which visits.
@@ -405,18 +439,17 @@ pub struct VisitQuery {
 }
 
 /// Visits to a village.
-#[utoipa::path(get, path = "/visits", tag = "teaching", params(VisitQuery), responses((status = 200, body = Vec<Visit>)))]
+#[utoipa::path(get, path = "/visits", tag = "teaching", params(VisitQuery), responses((status = 200, body = Vec<VisitOut>)))]
 async fn list_visits(
     State(state): State<AppState>,
     _caller: Caller,
     ApiQuery(q): ApiQuery<VisitQuery>,
-) -> Result<Json<Vec<Visit>>, Error> {
+) -> Result<Json<Vec<VisitOut>>, Error> {
     let to = q.to.unwrap_or_else(crate::registry::today_in_china);
     let from = q.from.unwrap_or(to - TimeDelta::days(365));
-    Ok(Json(
-        state
-            .store
-            .visits(&format!(",{},", q.village_id), from, to)
-            .await?,
-    ))
+    let visits = state
+        .store
+        .visits(&format!(",{},", q.village_id), from, to)
+        .await?;
+    Ok(Json(visits.into_iter().map(VisitOut::from).collect()))
 }

@@ -10,7 +10,7 @@ use super::{Store, StoreError, postgres, sqlite};
 use crate::domain::named_enum;
 
 /// A DICOM node allowed to send to the relay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DicomNode {
     /// Node id.
     pub id: i64,

@@ -361,7 +361,7 @@ pub struct RequestFilter {
 }
 
 /// One audit log entry.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct AuditEntry {
     /// When.
     pub at: DateTime<Utc>,
@@ -452,7 +452,7 @@ pub struct NewTeachingSession {
 }
 
 /// An on-site visit to a village.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Visit {
     /// Visit id.
     pub id: i64,
@@ -465,7 +465,6 @@ pub struct Visit {
     /// Or the visiting clinician.
     pub clinician_id: Option<i64>,
     /// Services given.
-    #[schema(value_type = Vec<Service>)]
     pub services: Services,
     /// Notes, without patient data.
     pub notes: Option<String>,
