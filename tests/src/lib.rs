@@ -461,6 +461,23 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Asserts that an answer is a refusal under the program rule `rule` (the last part of
+/// its problem type) with `status`.
+#[track_caller]
+pub fn assert_refused(
+    status: reqwest::StatusCode,
+    problem: &serde_json::Value,
+    expected: reqwest::StatusCode,
+    rule: &str,
+) {
+    assert_eq!(status, expected, "{problem}");
+    let named = problem["type"]
+        .as_str()
+        .and_then(|t| t.rsplit('/').next())
+        .unwrap_or_default();
+    assert_eq!(named, rule, "{problem}");
+}
+
 /// The repository's root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,7 +2,7 @@
 //! (DESIGN.md, "Rules the software enforces"; the 2018 remote-medicine specification).
 
 use chrono::{Duration, Utc};
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -124,8 +124,12 @@ async fn the_consultant_is_checked_again_when_signing(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{p}");
     let (status, p) = step(&app, &c.consultant, &id, "sign", json!({})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert_eq!(rule(&p), "consultant-not-qualified");
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "consultant-not-qualified",
+    );
     assert!(p["detail"].as_str().unwrap().contains("licence"));
     let (status, _) = app
         .patch(
@@ -848,6 +852,7 @@ pub(crate) async fn ok_step(
     r
 }
 
+/// The program rule a problem names: the last part of its type.
 pub(crate) fn rule(problem: &Value) -> &str {
     problem["type"]
         .as_str()
@@ -1049,8 +1054,12 @@ async fn requests_go_only_to_the_designated_supporter(backend: Backend) {
     let (status, p) = app
         .post("/api/v1/requests", &c.doctor, json!({"kind": "consultation", "addressed_to": {"kind": "institution", "id": other}, "content": content()}))
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert_eq!(rule(&p), "not-designated-supporter");
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not-designated-supporter",
+    );
     assert_eq!(p["field"], "addressed_to");
     assert!(
         p["detail"].as_str().unwrap().contains("江门市中心医院"),
@@ -1066,8 +1075,12 @@ async fn requests_go_only_to_the_designated_supporter(backend: Backend) {
             json!({"kind": "pathology_read", "content": content()}),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(rule(&p), "outside-pairing-period", "{p}");
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "outside-pairing-period",
+    );
 
     // An institution no pairing names.
     let (_, lone) = app
@@ -1082,8 +1095,12 @@ async fn requests_go_only_to_the_designated_supporter(backend: Backend) {
             json!({"kind": "consultation", "content": content()}),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(rule(&p), "unpaired-supporter", "{p}");
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unpaired-supporter",
+    );
     // Paired for imaging only: a consultation is a service not covered.
     pair(&app, c.tertiary, lone, json!(["imaging_read"])).await;
     let (status, p) = app
@@ -1093,8 +1110,12 @@ async fn requests_go_only_to_the_designated_supporter(backend: Backend) {
             json!({"kind": "consultation", "content": content()}),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(rule(&p), "service-not-covered", "{p}");
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "service-not-covered",
+    );
 
     // Only clinicians ask.
     let (status, _) = app
@@ -1153,8 +1174,7 @@ async fn an_incomplete_request_is_not_submitted(backend: Backend) {
         )
         .await;
         let (status, p) = step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-        assert_eq!(rule(&p), expected_rule, "{p}");
+        assert_refused(status, &p, StatusCode::UNPROCESSABLE_ENTITY, expected_rule);
         assert_eq!(p["field"], field, "{p}");
         if expected_rule == "thin-case-summary" {
             let detail = p["detail"].as_str().unwrap();
@@ -1189,8 +1209,12 @@ async fn only_a_qualified_consultant_is_assigned(backend: Backend) {
         json!({"consultant_id": c.junior_id}),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert_eq!(rule(&p), "consultant-not-qualified");
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "consultant-not-qualified",
+    );
     let detail = p["detail"].as_str().unwrap();
     assert!(
         detail.contains("three years") && detail.contains("deputy_senior"),
@@ -1209,7 +1233,7 @@ async fn only_a_qualified_consultant_is_assigned(backend: Backend) {
     assert!(p["detail"].as_str().unwrap().contains("licence"), "{p}");
     // Someone of another institution.
     let elsewhere = clinician(&app, c.county, "县医生", "主任医师", Some("1"), 15).await;
-    let (_, p) = step(
+    let (status, p) = step(
         &app,
         &c.coordinator,
         &id,
@@ -1217,7 +1241,12 @@ async fn only_a_qualified_consultant_is_assigned(backend: Backend) {
         json!({"consultant_id": elsewhere}),
     )
     .await;
-    assert_eq!(rule(&p), "consultant-not-qualified");
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "consultant-not-qualified",
+    );
     let (_, p) = step(&app, &c.coordinator, &id, "accept", json!({})).await;
     assert_eq!(p["field"], "consultant_id");
     let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &c.doctor).await;
@@ -1285,8 +1314,7 @@ async fn steps_out_of_order_and_from_the_wrong_side_are_refused(backend: Backend
         "the requester does not accept its own request: {p}"
     );
     let (status, p) = step(&app, &c.doctor, &id, "acknowledge", json!({})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{p}");
-    assert_eq!(rule(&p), "step-out-of-order");
+    assert_refused(status, &p, StatusCode::CONFLICT, "step-out-of-order");
     ok_step(
         &app,
         &c.coordinator,
@@ -1399,8 +1427,7 @@ async fn another_county_can_neither_read_nor_change_a_request_and_is_audited(bac
     let kaiping = app.institution_id("开平市中心医院").await;
     let (intruder_id, intruder) = app.user("kp.doctor", kaiping, &["clinician"]).await;
     let (status, p) = app.get(&format!("/api/v1/requests/{id}"), &intruder).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(rule(&p), "wrong-institution");
+    assert_refused(status, &p, StatusCode::FORBIDDEN, "wrong-institution");
     assert!(
         !p.to_string().contains("王某某"),
         "no patient data in a refusal"

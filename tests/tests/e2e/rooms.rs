@@ -7,12 +7,12 @@ use duikou_tests::coturn::Coturn;
 use duikou_tests::peer::{Peer, PeerOptions, ice_servers};
 use duikou_tests::process::Served;
 use duikou_tests::signal::{Ended, SignalClient};
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::requests::{
-    Cast, cast, clinician, content, draft, free_slot, ok_step, rule, user_for_clinician,
+    Cast, cast, clinician, content, draft, free_slot, ok_step, user_for_clinician,
 };
 
 on_both_backends!(
@@ -134,8 +134,7 @@ async fn only_the_people_the_booking_names_get_into_the_room(backend: Backend) {
     // Not named: another clinician of the same county, the supporter's coordinator.
     let (_, colleague) = app.user("ts.other", b.c.county, &["clinician"]).await;
     let (status, problem) = join(&app, &room, &colleague).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
-    assert_eq!(rule(&problem), "not-a-participant");
+    assert_refused(status, &problem, StatusCode::FORBIDDEN, "not-a-participant");
     let (status, problem) = join(&app, &room, &b.c.coordinator).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
     assert_eq!(
@@ -192,14 +191,17 @@ async fn only_the_people_the_booking_names_get_into_the_room(backend: Backend) {
         &b.c.consultant,
     )
     .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    assert_eq!(rule(&problem), "outside-session-window");
+    assert_refused(
+        status,
+        &problem,
+        StatusCode::CONFLICT,
+        "outside-session-window",
+    );
 
     // A cancelled consultation has no session any more.
     ok_step(&app, &b.c.doctor, &json!(b.id), "cancel", json!({})).await;
     let (status, problem) = join(&app, &room, &b.c.doctor).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    assert_eq!(rule(&problem), "session-not-open");
+    assert_refused(status, &problem, StatusCode::CONFLICT, "session-not-open");
     app.stop().await;
 }
 
@@ -387,8 +389,7 @@ async fn a_ward_round_room_admits_the_supporting_team_and_the_ward_team(backend:
     // county hospital but not on the ward's team.
     for outsider in [&tokens[1], &tokens[3]] {
         let (status, problem) = join(&app, &room, outsider).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
-        assert_eq!(rule(&problem), "not-a-participant");
+        assert_refused(status, &problem, StatusCode::FORBIDDEN, "not-a-participant");
     }
     app.stop().await;
 }
