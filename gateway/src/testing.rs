@@ -24,30 +24,24 @@ impl Fixture {
         let url = format!("sqlite://{}", dir.path().join("duikou.db").display());
         let store = Store::connect(&url, 4).await.expect("the store opens");
         store.migrate().await.expect("migrations apply");
-        let mut fixture = Self {
+        let commission = institution(
+            &store,
+            "江门市卫生计生局",
+            "administration",
+            "administration",
+        )
+        .await;
+        let admin = user(&store, &commission, "admin", None).await;
+        Self {
             store,
-            admin: placeholder(),
+            admin,
             _dir: dir,
-        };
-        let commission = fixture
-            .institution("江门市卫生计生局", "administration", "administration")
-            .await;
-        fixture.admin = fixture.user(&commission, "admin", None).await;
-        fixture
+        }
     }
 
     /// An institution of `level` and `kind` (their stored names).
     pub async fn institution(&self, name: &str, level: &str, kind: &str) -> Institution {
-        self.store
-            .create_institution(&NewInstitution {
-                name: name.into(),
-                level: level.into(),
-                kind: kind.into(),
-                region: "广东省/江门市/台山市".into(),
-                remote: false,
-            })
-            .await
-            .expect("an institution")
+        institution(&self.store, name, level, kind).await
     }
 
     /// A senior clinician of `institution` with ten years of practice.
@@ -122,30 +116,39 @@ impl Fixture {
         roles: &str,
         clinician: Option<&Clinician>,
     ) -> User {
-        let n = rand::random::<u32>();
-        self.store
-            .create_user(&NewUser {
-                username: format!("user{n}"),
-                display_name: format!("user {n}"),
-                institution_id: institution.id,
-                clinician_id: clinician.map(|c| c.id),
-                roles: Roles::parse(roles).expect("known roles"),
-                password_hash: String::new(),
-            })
-            .await
-            .expect("an account")
+        user(&self.store, institution, roles, clinician).await
     }
 }
 
-/// Stands for the administrator until it exists.
-fn placeholder() -> User {
-    User {
-        id: 0,
-        username: String::new(),
-        display_name: String::new(),
-        institution_id: 0,
-        clinician_id: None,
-        roles: Roles::parse("admin").expect("a role"),
-        disabled: false,
-    }
+async fn institution(store: &Store, name: &str, level: &str, kind: &str) -> Institution {
+    store
+        .create_institution(&NewInstitution {
+            name: name.into(),
+            level: level.into(),
+            kind: kind.into(),
+            region: "广东省/江门市/台山市".into(),
+            remote: false,
+        })
+        .await
+        .expect("an institution")
+}
+
+async fn user(
+    store: &Store,
+    institution: &Institution,
+    roles: &str,
+    clinician: Option<&Clinician>,
+) -> User {
+    let n = rand::random::<u32>();
+    store
+        .create_user(&NewUser {
+            username: format!("user{n}"),
+            display_name: format!("user {n}"),
+            institution_id: institution.id,
+            clinician_id: clinician.map(|c| c.id),
+            roles: Roles::parse(roles).expect("known roles"),
+            password_hash: String::new(),
+        })
+        .await
+        .expect("an account")
 }
