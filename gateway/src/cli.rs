@@ -187,7 +187,7 @@ async fn user(config: Config, command: UserCommand) -> anyhow::Result<ExitCode> 
         roles,
         clinician,
     } = command;
-    crate::http::check_username(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::registry::check_username(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open(&config).await?;
     let institution_id = match institution.parse::<i64>() {
         Ok(id) => store.institution(id).await?.map(|i| i.id),

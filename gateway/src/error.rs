@@ -233,6 +233,7 @@ impl From<crate::rules::Error> for Error {
                 field,
                 detail,
             },
+            E::Busy(busy) => busy.into(),
             E::Store(e) => e.into(),
             E::Internal(e) => Self::Internal(e),
         }

@@ -12,8 +12,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::booking::{attended_hours, china};
-use crate::domain::{Level, Pairing, Supported, Supporter};
+use crate::booking::{RequestState, attended_hours, china};
+use crate::domain::{Level, Pairing, Role, Supported, Supporter, User};
 use crate::rules::Error;
 use crate::store::{InstitutionFilter, Store};
 
@@ -195,7 +195,7 @@ fn framed(ids: impl IntoIterator<Item = i64>) -> String {
 
 /// Whether `institution_id` is a side of pairing `p`: the supporter's institution, or
 /// a supported institution.
-pub async fn involves(store: &Store, p: &Pairing, institution_id: i64) -> Result<bool, Error> {
+async fn involves(store: &Store, p: &Pairing, institution_id: i64) -> Result<bool, Error> {
     if supporter_institution(store, p).await? == institution_id {
         return Ok(true);
     }
@@ -225,9 +225,11 @@ async fn supporter_institution(store: &Store, p: &Pairing) -> Result<i64, Error>
     })
 }
 
-/// Builds the report of pairing `id` for `period`.
+/// Builds the report of pairing `id` for `period`, for `by`: administrators, and the
+/// coordinators of either side.
 pub async fn pairing_report(
     store: &Store,
+    by: &User,
     id: i64,
     period: Period,
 ) -> Result<PairingReport, Error> {
@@ -235,6 +237,13 @@ pub async fn pairing_report(
         .pairing(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("pairing {id}")))?;
+    let coordinator_of_a_side =
+        by.is(Role::Coordinator) && involves(store, &p, by.institution_id).await?;
+    if !by.is(Role::Admin) && !coordinator_of_a_side {
+        return Err(Error::forbidden(
+            "reports are for administrators and the coordinators of either side",
+        ));
+    }
     let (from, to) = period.instants();
     let (first, last) = period.days();
 
@@ -248,12 +257,12 @@ pub async fn pairing_report(
     let mut opinion_seen = BTreeSet::new();
     for (request, state, at) in store.report_steps(id, from, to).await? {
         let hours = |s: &DateTime<Utc>| (at - *s).num_seconds() as f64 / 3600.0;
-        match state.as_str() {
-            "submitted" => {
+        match state {
+            RequestState::Submitted => {
                 submitted.insert(request, at);
             }
-            "accepted" => to_accept.extend(submitted.get(&request).map(hours)),
-            "opinion_signed" if opinion_seen.insert(request) => {
+            RequestState::Accepted => to_accept.extend(submitted.get(&request).map(hours)),
+            RequestState::OpinionSigned if opinion_seen.insert(request) => {
                 to_opinion.extend(submitted.get(&request).map(hours))
             }
             _ => {}

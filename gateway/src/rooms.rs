@@ -339,6 +339,43 @@ pub struct RoomRecord {
     pub span_seconds: i64,
 }
 
+/// The record of who was in `session`'s room and when, for the people the booking names,
+/// the coordinators of the institutions involved, and administrators. Every look, and
+/// every refused one, is audited.
+pub async fn attendance(
+    store: &Store,
+    config: &SignalingConfig,
+    session: SessionRef,
+    by: &User,
+) -> Result<RoomRecord, Error> {
+    let b = booked(store, config, session, by).await?;
+    let allowed = by.is(Role::Admin)
+        || b.named.is_some()
+        || (by.is(Role::Coordinator) && b.institutions.contains(&by.institution_id));
+    let id = match session {
+        SessionRef::Consultation(id) | SessionRef::WardRound(id) | SessionRef::Teaching(id) => id,
+    };
+    let detail = Some(session.to_string());
+    crate::audit::record(
+        store,
+        by,
+        "room",
+        "read_attendance",
+        Some(id),
+        allowed,
+        detail,
+    )
+    .await?;
+    if !allowed {
+        return Err(Error::forbidden(
+            "the people of the session, their institutions' coordinators and administrators",
+        ));
+    }
+    let room = session.to_string();
+    let stretches = store.presence(&room).await?;
+    Ok(record(room, stretches, store.now()))
+}
+
 /// Summarises the stretches of a room up to `now`.
 pub fn record(room: String, stretches: Vec<Presence>, now: DateTime<Utc>) -> RoomRecord {
     // Sweep over the joins (+1) and leaves (-1) of distinct people.

@@ -175,6 +175,9 @@ pub enum Error {
         /// What the rule says and what to do.
         detail: String,
     },
+    /// Every password check is busy; the caller may try again in a moment.
+    #[error("the server is checking too many passwords at once")]
+    Busy(#[from] crate::auth::Busy),
     /// The store failed, or found what it keeps broken.
     #[error(transparent)]
     Store(#[from] StoreError),

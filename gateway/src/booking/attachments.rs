@@ -10,7 +10,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::{Access, RequestState, open_request};
+use crate::domain::{Role, User};
 use crate::rules::{Error, Rule};
+use crate::store::Store;
 
 /// A stored attachment.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -79,6 +82,81 @@ pub fn store_bytes(dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
     std::fs::rename(&tmp, &target)?;
     std::fs::File::open(&folder)?.sync_all()?;
     Ok(sha)
+}
+
+/// Refuses unless `by` may attach files to request `id` now: a clinician of the requesting
+/// institution, while the request is open. A refusal is audited. Asked before the upload
+/// is read, so that nobody else's bytes are taken in.
+pub async fn may_attach(store: &Store, by: &User, id: i64) -> Result<(), Error> {
+    let (r, side) = open_request(store, by, id, "read").await?;
+    if side != Access::Requester || !by.is(Role::Clinician) {
+        let why = "only the requesting institution's clinicians attach files";
+        crate::audit::record(
+            store,
+            by,
+            "request",
+            "attach",
+            Some(id),
+            false,
+            Some(why.into()),
+        )
+        .await?;
+        return Err(Error::forbidden(why));
+    }
+    if matches!(
+        r.state,
+        RequestState::Closed | RequestState::Cancelled | RequestState::Declined
+    ) {
+        return Err(Error::refused(
+            Rule::StepOutOfOrder,
+            None,
+            format!("the request is {}", r.state),
+        ));
+    }
+    Ok(())
+}
+
+/// Attaches `bytes` of `content_type` under `filename` to request `id`, for `by`, whom
+/// [`may_attach`] let through: the type is checked against the bytes, which are stored
+/// durably under `data_dir` before they are recorded. The same bytes sent again are the
+/// attachment already kept, under its first name.
+pub async fn attach(
+    store: &Store,
+    data_dir: &Path,
+    by: &User,
+    id: i64,
+    filename: String,
+    content_type: String,
+    bytes: Vec<u8>,
+) -> Result<AttachmentInfo, Error> {
+    check_type(&content_type, &bytes)?;
+    let dir = data_dir.to_owned();
+    let size = bytes.len() as i64;
+    let sha256 = tokio::task::spawn_blocking(move || store_bytes(&dir, &bytes))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)?;
+    let new = AttachmentInfo {
+        id: 0,
+        request_id: id,
+        filename,
+        content_type,
+        size,
+        sha256,
+        created_at: store.now(),
+    };
+    let info = store.add_attachment(&new, by.id).await?;
+    crate::audit::record(
+        store,
+        by,
+        "request",
+        "attach",
+        Some(id),
+        true,
+        Some(info.sha256.clone()),
+    )
+    .await?;
+    Ok(info)
 }
 
 #[cfg(test)]

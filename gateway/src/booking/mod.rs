@@ -5,13 +5,18 @@
 //! - `workflow`: the pure state machine of steps.
 //! - `service`: the operations, checking who may do what against the registry.
 //! - [`rounds`]: remote ward rounds, their rules and operations.
+//! - [`availability`]: consultants' weekly availability and their free slots.
+//! - [`teaching`]: continuing-education sessions, enrolment, attendance and hours.
+//! - [`visits`]: on-site visits to village stations.
 
-mod attachments;
+pub mod attachments;
+pub mod availability;
 mod request;
 pub mod rounds;
 mod service;
 mod slots;
-mod teaching;
+pub mod teaching;
+pub mod visits;
 mod workflow;
 
 #[cfg(test)]
@@ -32,6 +37,5 @@ pub use service::{
 pub use slots::{Availability, AvailabilityException, Slot, china, free_slots};
 pub use teaching::{
     Attendance, AttendanceSink, Enrolment, EnrolmentStatus, TeachingSession, attended_hours,
-    rules as teaching_rules,
 };
 pub use workflow::{Side, Step};

@@ -49,6 +49,14 @@ impl User {
     pub fn is(&self, role: Role) -> bool {
         self.roles.contains(role)
     }
+
+    /// Whether the user runs `institution_id`'s affairs in the program (its rosters,
+    /// accounts, availability and imaging set-up): an administrator, or a coordinator of
+    /// that institution.
+    pub fn manages(&self, institution_id: i64) -> bool {
+        self.is(Role::Admin)
+            || (self.is(Role::Coordinator) && self.institution_id == institution_id)
+    }
 }
 
 #[cfg(test)]

@@ -15,25 +15,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::extract::ApiJson;
 use crate::auth::{SESSION_COOKIE, SessionToken, hash_token};
-use crate::domain::{Role, User};
+use crate::domain::User;
 use crate::error::{Error, Problem};
 
 /// The authenticated user of a request, from the session cookie or a bearer token.
 #[derive(Debug, Clone)]
 pub struct Caller(pub User);
-
-impl Caller {
-    /// Refuses unless the caller is an administrator.
-    pub fn require_admin(&self, action: &str) -> Result<(), Error> {
-        if self.0.is(Role::Admin) {
-            Ok(())
-        } else {
-            Err(Error::forbidden(format!(
-                "only an administrator may {action}"
-            )))
-        }
-    }
-}
 
 /// The client's address: the peer's, or, when the peer is one of `trusted_proxies`, the
 /// last address in `X-Forwarded-For` that is not itself a trusted proxy (each proxy

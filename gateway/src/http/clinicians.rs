@@ -5,15 +5,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
-use crate::domain::{Clinician, Role, Sex, TitleRank, normalize_name};
+use crate::domain::{Clinician, TitleRank};
 use crate::error::{Error, Problem};
-use crate::store::{ClinicianFilter, NewClinician};
+use crate::registry::{self, ClinicianInput, ClinicianSearch, CredentialsInput};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -49,22 +49,15 @@ async fn list_clinicians(
     ApiQuery(q): ApiQuery<ClinicianQuery>,
 ) -> Result<Json<Vec<Clinician>>, Error> {
     let (limit, offset) = page(q.limit, q.offset)?;
-    let ranks = q.min_rank.map(|min| {
-        TitleRank::ALL
-            .iter()
-            .filter(|r| **r >= min)
-            .map(|r| r.as_str().to_owned())
-            .collect()
-    });
-    let filter = ClinicianFilter {
+    let search = ClinicianSearch {
         institution_id: q.institution_id,
-        specialty: q.specialty.filter(|s| !s.trim().is_empty()),
-        ranks,
-        name: q.name.map(|n| normalize_name(&n)).filter(|n| !n.is_empty()),
-        limit,
-        offset,
+        specialty: q.specialty,
+        min_rank: q.min_rank,
+        name: q.name,
     };
-    Ok(Json(state.store.clinicians(&filter).await?))
+    Ok(Json(
+        registry::clinicians(&state.store, search, limit, offset).await?,
+    ))
 }
 
 /// One clinician. Any logged-in user.
@@ -75,32 +68,7 @@ async fn get_clinician(
     _caller: Caller,
     Id(id): Id,
 ) -> Result<Json<Clinician>, Error> {
-    state
-        .store
-        .clinician(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))
-}
-
-/// A new clinician.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClinicianInput {
-    /// Name.
-    name: String,
-    /// Sex.
-    sex: Option<Sex>,
-    /// Unit.
-    institution_id: i64,
-    /// Professional title as written, e.g. 副主任中医师; its rank is derived.
-    title: String,
-    /// Specialty.
-    specialty: String,
-    /// Practising licence number.
-    licence_number: Option<String>,
-    /// Years of independent practice.
-    practice_years: Option<i32>,
+    Ok(Json(registry::clinician(&state.store, id).await?))
 }
 
 /// Adds a clinician. Administrators, or coordinators of the clinician's unit.
@@ -111,57 +79,8 @@ async fn create_clinician(
     caller: Caller,
     ApiJson(input): ApiJson<ClinicianInput>,
 ) -> Result<(StatusCode, Json<Clinician>), Error> {
-    let own_coordinator =
-        caller.0.is(Role::Coordinator) && caller.0.institution_id == input.institution_id;
-    if !caller.0.is(Role::Admin) && !own_coordinator {
-        return Err(Error::forbidden(
-            "only an administrator or the unit's coordinator may add its clinicians",
-        ));
-    }
-    let name = normalize_name(&input.name);
-    if name.is_empty() {
-        return Err(Error::field("name", "a name is required"));
-    }
-    let title = normalize_name(&input.title);
-    let rank = TitleRank::of_title(&title).ok_or_else(|| {
-        Error::field(
-            "title",
-            format!("{title:?} is not a known professional title"),
-        )
-    })?;
-    if input.practice_years.is_some_and(|y| !(0..=70).contains(&y)) {
-        return Err(Error::field(
-            "practice_years",
-            "years of practice lie between 0 and 70",
-        ));
-    }
-    let new = NewClinician {
-        name,
-        sex: input.sex.map(|s| s.as_str().to_owned()),
-        institution_id: input.institution_id,
-        title,
-        title_rank: rank.as_str().to_owned(),
-        specialty: normalize_name(&input.specialty),
-        licence_number: input
-            .licence_number
-            .map(|l| l.trim().to_owned())
-            .filter(|l| !l.is_empty()),
-        practice_years: input.practice_years,
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(state.store.create_clinician(&new).await?),
-    ))
-}
-
-/// A clinician's credentials, as the unit's records show them now.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialsInput {
-    /// Practising licence number; null when it lapsed.
-    licence_number: Option<String>,
-    /// Years of independent practice.
-    practice_years: Option<i32>,
+    let c = registry::create_clinician(&state.store, &caller.0, input).await?;
+    Ok((StatusCode::CREATED, Json(c)))
 }
 
 /// Updates a clinician's licence and years of practice: administrators, or coordinators
@@ -174,34 +93,6 @@ async fn update_credentials(
     Id(id): Id,
     ApiJson(input): ApiJson<CredentialsInput>,
 ) -> Result<Json<Clinician>, Error> {
-    let c = state
-        .store
-        .clinician(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))?;
-    let own_coordinator =
-        caller.0.is(Role::Coordinator) && caller.0.institution_id == c.institution_id;
-    if !caller.0.is(Role::Admin) && !own_coordinator {
-        return Err(Error::forbidden(
-            "only an administrator or the unit's coordinator",
-        ));
-    }
-    if input.practice_years.is_some_and(|y| !(0..=70).contains(&y)) {
-        return Err(Error::field(
-            "practice_years",
-            "years of practice lie between 0 and 70",
-        ));
-    }
-    let licence = input
-        .licence_number
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty());
-    let updated = state
-        .store
-        .update_clinician_credentials(id, licence, input.practice_years)
-        .await?;
-    updated
-        .map(Json)
-        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))
+    let c = registry::update_credentials(&state.store, &caller.0, id, input).await?;
+    Ok(Json(c))
 }

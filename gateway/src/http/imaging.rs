@@ -4,21 +4,17 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
-use crate::booking::{RequestKind, RequestState};
-use crate::domain::User;
 use crate::error::{Error, Problem};
-use crate::imaging::access;
-use crate::rules::Rule;
-use crate::store::{
-    ForwardFilter, ForwardState, ForwardTarget, ForwardView, ImagingDestination, RequestFilter,
-};
+use crate::imaging::queue::{self, WorklistStudy};
+use crate::imaging::setup::{self, DestinationInput};
+use crate::store::{ForwardFilter, ForwardState, ForwardView, ImagingDestination};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,35 +23,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(retry_forward))
         .routes(routes!(cancel_forward))
         .routes(routes!(worklist))
-}
-
-/// A study on the reading institution's worklist (visible to the paired institutions).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WorklistStudy {
-    /// Study Instance UID.
-    study_instance_uid: String,
-    /// Accession Number.
-    accession_number: String,
-    /// Modalities in the study.
-    modalities: Vec<String>,
-    /// Study Date (DA).
-    study_date: String,
-    /// Patient's Name.
-    patient_name: String,
-    /// The sending institution.
-    source_institution_id: i64,
-    /// Instances forwarded here.
-    instances: usize,
-    /// Of which delivered to the institution's PACS.
-    delivered: usize,
-    /// When the relay received the first.
-    received_at: chrono::DateTime<chrono::Utc>,
-    /// The read request that names this study, if any.
-    request_id: Option<i64>,
-    /// Its state.
-    request_state: Option<RequestState>,
-    /// No signed read yet.
-    awaiting_read: bool,
 }
 
 /// Which worklist entries.
@@ -78,83 +45,10 @@ async fn worklist(
     caller: Caller,
     ApiQuery(q): ApiQuery<WorklistQuery>,
 ) -> Result<Json<Vec<WorklistStudy>>, Error> {
-    let user = &caller.0;
-    let institution = access::reader(user)?;
-    let rows = state.store.forwarded_to(institution).await?;
-    let requests = state
-        .store
-        .requests(&RequestFilter {
-            supporter_institution_id: Some(institution),
-            limit: 10_000,
-            ..RequestFilter::default()
-        })
-        .await?;
-    let mut studies: Vec<WorklistStudy> = Vec::new();
-    for r in rows {
-        let delivered = usize::from(r.state == ForwardState::Delivered);
-        if let Some(s) = studies
-            .iter_mut()
-            .find(|s| s.study_instance_uid == r.study_instance_uid)
-        {
-            s.instances += 1;
-            s.delivered += delivered;
-            if !r.modality.is_empty() && !s.modalities.contains(&r.modality) {
-                s.modalities.push(r.modality);
-            }
-            continue;
-        }
-        let request = requests.iter().find(|q| {
-            q.kind == RequestKind::ImagingRead
-                && (q.content.study_instance_uid.as_deref() == Some(r.study_instance_uid.as_str())
-                    || (!r.accession_number.is_empty()
-                        && q.content.accession_number.as_deref()
-                            == Some(r.accession_number.as_str())))
-        });
-        let signed = request.is_some_and(|q| {
-            matches!(
-                q.state,
-                RequestState::OpinionSigned | RequestState::Acknowledged | RequestState::Closed
-            )
-        });
-        studies.push(WorklistStudy {
-            study_instance_uid: r.study_instance_uid,
-            accession_number: r.accession_number,
-            modalities: if r.modality.is_empty() {
-                vec![]
-            } else {
-                vec![r.modality]
-            },
-            study_date: r.study_date,
-            patient_name: r.patient_name,
-            source_institution_id: r.source_institution_id,
-            instances: 1,
-            delivered,
-            received_at: r.received_at,
-            request_id: request.map(|q| q.id),
-            request_state: request.map(|q| q.state),
-            awaiting_read: !signed,
-        });
-    }
-    if q.awaiting == Some(true) {
-        studies.retain(|s| s.awaiting_read);
-    }
-    crate::audit::record(&state.store, user, "worklist", "read", None, true, None).await?;
-    Ok(Json(studies))
-}
-
-/// An institution's DICOM destination.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DestinationInput {
-    /// Called AE title of its storage SCP.
-    ae_title: String,
-    /// Host name or address.
-    host: String,
-    /// TCP port.
-    port: i32,
-    /// Whether it speaks DICOM over TLS.
-    #[serde(default)]
-    tls: bool,
+    let awaiting = q.awaiting == Some(true);
+    Ok(Json(
+        queue::worklist(&state.store, &caller.0, awaiting).await?,
+    ))
 }
 
 /// Sets where studies for this institution (as an imaging supporter) are delivered: its
@@ -168,40 +62,8 @@ async fn set_destination(
     Id(id): Id,
     ApiJson(input): ApiJson<DestinationInput>,
 ) -> Result<Json<ImagingDestination>, Error> {
-    if !access::manages(&caller.0, id) {
-        return Err(Error::forbidden(
-            "the institution's coordinators or an administrator set its DICOM destination",
-        ));
-    }
-    state
-        .store
-        .institution(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("institution {id}")))?;
-    let ae = duikou_imaging::AeTitle::parse(&input.ae_title)
-        .map_err(|e| Error::field("ae_title", e.to_string()))?;
-    let host = input.host.trim();
-    if host.is_empty() || host.len() > 253 || host.contains(char::is_whitespace) {
-        return Err(Error::field("host", "a host name or address"));
-    }
-    if !(1..=65535).contains(&input.port) {
-        return Err(Error::field("port", "a port from 1 to 65535"));
-    }
-    // Where it leads is checked now, to tell the coordinator, and again at every
-    // association; a name that does not resolve yet is taken (hospital DNS may come later).
-    let port = u16::try_from(input.port).unwrap_or_default();
-    match state.config.outbound_policy().resolve(host, port).await {
-        Ok(_) | Err(duikou_imaging::outbound::Refused::Unresolved(_)) => {}
-        Err(e) => return Err(Error::field("host", e.to_string())),
-    }
-    let d = ImagingDestination {
-        institution_id: id,
-        ae_title: ae.as_str().to_owned(),
-        host: host.to_owned(),
-        port: input.port,
-        tls: input.tls,
-    };
-    state.store.set_destination(&d).await?;
+    let policy = state.config.outbound_policy();
+    let d = setup::set_destination(&state.store, &policy, &caller.0, id, input).await?;
     Ok(Json(d))
 }
 
@@ -214,17 +76,7 @@ async fn get_destination(
     caller: Caller,
     Id(id): Id,
 ) -> Result<Json<ImagingDestination>, Error> {
-    if !access::manages(&caller.0, id) {
-        return Err(Error::forbidden(
-            "the institution's coordinators or an administrator see its DICOM destination",
-        ));
-    }
-    state
-        .store
-        .destination(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::NotFound(format!("a DICOM destination of institution {id}")))
+    Ok(Json(setup::destination(&state.store, &caller.0, id).await?))
 }
 
 /// Which forwards.
@@ -251,26 +103,17 @@ async fn list_forwards(
     caller: Caller,
     ApiQuery(q): ApiQuery<ForwardQuery>,
 ) -> Result<Json<Vec<ForwardView>>, Error> {
-    let user = &caller.0;
-    let institution_id = access::forwards_listed(user, q.institution_id)?;
     let (limit, offset) = page(q.limit, q.offset)?;
     let filter = ForwardFilter {
-        institution_id,
+        institution_id: q.institution_id,
         state: q.state,
         id: None,
         limit,
         offset,
     };
-    let mut forwards = state.store.forwards(&filter).await?;
-    for f in &mut forwards {
-        access::shown_to(user, f);
-    }
-    Ok(Json(forwards))
-}
-
-/// Loads a forward the caller may act on (see [`access::forward`]).
-async fn forward_of(state: &AppState, caller: &User, id: i64) -> Result<ForwardView, Error> {
-    Ok(access::forward(&state.store, caller, id).await?)
+    Ok(Json(
+        queue::forwards(&state.store, &caller.0, filter).await?,
+    ))
 }
 
 /// Sends a failed, pending or cancelled forward again now, to the destination the
@@ -282,16 +125,7 @@ async fn retry_forward(
     caller: Caller,
     Id(id): Id,
 ) -> Result<Json<ForwardView>, Error> {
-    let f = forward_of(&state, &caller.0, id).await?;
-    let target = crate::imaging::forward_target(&state.store, f.source_institution_id).await;
-    if let Some(why) = target.error {
-        return Err(Error::refused(Rule::NoDestination, None, why));
-    }
-    let t: &ForwardTarget = &target.target;
-    if !state.store.retry_forward(id, Some(t)).await? {
-        return Err(Error::Conflict(format!("forward {id} is {}", f.state)));
-    }
-    forward_of(&state, &caller.0, id).await.map(Json)
+    Ok(Json(queue::retry(&state.store, &caller.0, id).await?))
 }
 
 /// Cancels a pending or failed forward.
@@ -302,9 +136,5 @@ async fn cancel_forward(
     caller: Caller,
     Id(id): Id,
 ) -> Result<Json<ForwardView>, Error> {
-    let f = forward_of(&state, &caller.0, id).await?;
-    if !state.store.cancel_forward(id).await? {
-        return Err(Error::Conflict(format!("forward {id} is {}", f.state)));
-    }
-    forward_of(&state, &caller.0, id).await.map(Json)
+    Ok(Json(queue::cancel(&state.store, &caller.0, id).await?))
 }

@@ -1,4 +1,6 @@
-//! `/institutions`: search the registry's institutions; administrators add them.
+//! `/institutions`: search the registry's institutions; administrators add them, and each
+//! institution's coordinators set its webhook and DICOM nodes ([`crate::registry`] and
+//! [`crate::imaging::setup`] decide who may).
 
 use axum::Json;
 use axum::extract::State;
@@ -10,9 +12,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
-use crate::domain::{Institution, Kind, Level, RegionPath, normalize_name};
+use crate::domain::{Institution, Kind, Level, RegionPath};
 use crate::error::{Error, Problem};
-use crate::store::{DicomNode, InstitutionFilter, NewInstitution};
+use crate::imaging::setup::{self, DicomNodeInput};
+use crate::registry::{self, InstitutionInput, InstitutionSearch, WebhookInput};
+use crate::store::DicomNode;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -20,33 +24,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_institution))
         .routes(routes!(set_webhook))
         .routes(routes!(list_dicom_nodes, add_dicom_node))
-}
-
-/// Refuses unless the caller is the institution's coordinator or an administrator, and
-/// the institution exists.
-async fn require_own(state: &AppState, caller: &Caller, id: i64, what: &str) -> Result<(), Error> {
-    let own = caller.0.is(crate::domain::Role::Coordinator) && caller.0.institution_id == id;
-    if !own && !caller.0.is(crate::domain::Role::Admin) {
-        return Err(Error::forbidden(format!(
-            "the institution's coordinators or an administrator {what}"
-        )));
-    }
-    state
-        .store
-        .institution(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("institution {id}")))?;
-    Ok(())
-}
-
-/// A DICOM node to register.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DicomNodeInput {
-    /// The calling AE title of the modality or PACS (1 to 16 characters).
-    ae_title: String,
-    /// The IP address it calls from, or `*` for any.
-    host: String,
 }
 
 /// A DICOM node allowed to send to the relay.
@@ -84,14 +61,7 @@ async fn add_dicom_node(
     Id(id): Id,
     ApiJson(input): ApiJson<DicomNodeInput>,
 ) -> Result<(StatusCode, Json<DicomNodeOut>), Error> {
-    require_own(&state, &caller, id, "register its DICOM nodes").await?;
-    let ae = duikou_imaging::AeTitle::parse(&input.ae_title)
-        .map_err(|e| Error::field("ae_title", e.to_string()))?;
-    let host = input.host.trim();
-    if host != "*" && host.parse::<std::net::IpAddr>().is_err() {
-        return Err(Error::field("host", "an IP address, or * for any"));
-    }
-    let node = state.store.add_dicom_node(id, ae.as_str(), host).await?;
+    let node = setup::add_dicom_node(&state.store, &caller.0, id, input).await?;
     Ok((StatusCode::CREATED, Json(node.into())))
 }
 
@@ -103,8 +73,7 @@ async fn list_dicom_nodes(
     caller: Caller,
     Id(id): Id,
 ) -> Result<Json<Vec<DicomNodeOut>>, Error> {
-    require_own(&state, &caller, id, "see its DICOM nodes").await?;
-    let nodes = state.store.dicom_nodes(Some(id)).await?;
+    let nodes = setup::dicom_nodes(&state.store, &caller.0, id).await?;
     Ok(Json(nodes.into_iter().map(DicomNodeOut::from).collect()))
 }
 
@@ -138,16 +107,16 @@ async fn list_institutions(
     ApiQuery(q): ApiQuery<InstitutionQuery>,
 ) -> Result<Json<Vec<Institution>>, Error> {
     let (limit, offset) = page(q.limit, q.offset)?;
-    let filter = InstitutionFilter {
-        region: q.region.map(String::from),
-        level: q.level.map(|l| l.as_str().to_owned()),
-        kind: q.kind.map(|k| k.as_str().to_owned()),
+    let search = InstitutionSearch {
+        region: q.region,
+        level: q.level,
+        kind: q.kind,
         remote: q.remote,
-        name: q.name.map(|n| normalize_name(&n)).filter(|n| !n.is_empty()),
-        limit,
-        offset,
+        name: q.name,
     };
-    Ok(Json(state.store.institutions(&filter).await?))
+    Ok(Json(
+        registry::institutions(&state.store, search, limit, offset).await?,
+    ))
 }
 
 /// One institution. Any logged-in user.
@@ -158,30 +127,7 @@ async fn get_institution(
     _caller: Caller,
     Id(id): Id,
 ) -> Result<Json<Institution>, Error> {
-    state
-        .store
-        .institution(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::NotFound(format!("institution {id}")))
-}
-
-/// A new institution.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InstitutionInput {
-    /// Name; stray spaces are removed.
-    name: String,
-    /// Tier.
-    level: Level,
-    /// Kind.
-    kind: Kind,
-    /// Region path.
-    #[schema(value_type = String)]
-    region: RegionPath,
-    /// 偏远 / 老区村.
-    #[serde(default)]
-    remote: bool,
+    Ok(Json(registry::institution(&state.store, id).await?))
 }
 
 /// Adds an institution. Administrators only.
@@ -192,32 +138,8 @@ async fn create_institution(
     caller: Caller,
     ApiJson(input): ApiJson<InstitutionInput>,
 ) -> Result<(StatusCode, Json<Institution>), Error> {
-    caller.require_admin("add institutions")?;
-    let name = normalize_name(&input.name);
-    if name.is_empty() {
-        return Err(Error::field("name", "a name is required"));
-    }
-    let new = NewInstitution {
-        name,
-        level: input.level.as_str().into(),
-        kind: input.kind.as_str().into(),
-        region: input.region.into(),
-        remote: input.remote,
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(state.store.create_institution(&new).await?),
-    ))
-}
-
-/// Where an institution receives notifications.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookInput {
-    /// An `https://` (or `http://`, inside a hospital network) URL.
-    url: String,
-    /// The shared secret for `X-Duikou-Signature`, at least 16 characters.
-    secret: String,
+    let institution = registry::create_institution(&state.store, &caller.0, input).await?;
+    Ok((StatusCode::CREATED, Json(institution)))
 }
 
 /// Sets the institution's webhook: its coordinators or an administrator.
@@ -229,24 +151,7 @@ async fn set_webhook(
     Id(id): Id,
     ApiJson(input): ApiJson<WebhookInput>,
 ) -> Result<StatusCode, Error> {
-    require_own(&state, &caller, id, "set its webhook").await?;
-    let url = input.url.trim();
-    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
-        return Err(Error::field("url", "an http:// or https:// URL"));
-    }
-    // Where it leads is checked now, to tell the coordinator, and again at every call.
     let policy = state.config.outbound_policy();
-    crate::notify::check_url(url, &policy).map_err(|e| Error::field("url", e))?;
-    let host = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    if let Err(e @ duikou_imaging::outbound::Refused::Address(_)) = policy.resolve(&host, 0).await {
-        return Err(Error::field("url", e.to_string()));
-    }
-    if input.secret.chars().count() < 16 {
-        return Err(Error::field("secret", "at least 16 characters"));
-    }
-    state.store.set_webhook(id, url, &input.secret).await?;
+    registry::set_webhook(&state.store, &policy, &caller.0, id, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }

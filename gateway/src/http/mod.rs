@@ -45,7 +45,6 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::Caller;
 pub use extract::{ApiJson, ApiQuery, BodyLimit, Id, cookie};
 pub use health::Metrics;
-pub use users::check_username;
 
 use crate::config::Config;
 use crate::error::{Error, LoggedCause, Problem};

@@ -12,13 +12,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
+use crate::booking::attachments;
 use crate::booking::{
     self, AttachmentInfo, NewRequestInput, Opinion, RequestContent, RequestOrder, RequestState,
     RequestView, Step, StepInput, Urgency,
 };
-use crate::domain::Role;
 use crate::error::{Error, Problem};
-use crate::rules::Rule;
 use crate::store::{AuditEntry, AuditFilter};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -238,31 +237,7 @@ async fn add_attachment(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<AttachmentInfo>), Error> {
-    let (r, side) = booking::open_request(&state.store, &caller.0, id, "read").await?;
-    if side != booking::Access::Requester || !caller.0.is(Role::Clinician) {
-        let why = "only the requesting institution's clinicians attach files";
-        crate::audit::record(
-            &state.store,
-            &caller.0,
-            "request",
-            "attach",
-            Some(id),
-            false,
-            Some(why.into()),
-        )
-        .await?;
-        return Err(Error::forbidden(why));
-    }
-    if matches!(
-        r.state,
-        RequestState::Closed | RequestState::Cancelled | RequestState::Declined
-    ) {
-        return Err(Error::refused(
-            Rule::StepOutOfOrder,
-            None,
-            format!("the request is {}", r.state),
-        ));
-    }
+    attachments::may_attach(&state.store, &caller.0, id).await?;
     let filename = super::disposition::upload_filename(&headers)
         .map_err(|e| Error::field("filename", e.to_string()))?;
     let content_type = headers
@@ -272,32 +247,14 @@ async fn add_attachment(
         .to_owned();
     let limit = state.config.booking.max_attachment_bytes;
     let bytes = super::extract::read_limited(body, limit).await?;
-    booking::check_type(&content_type, &bytes)?;
-    let dir = state.config.data.dir.clone();
-    let to_store = bytes.clone();
-    let sha256 = tokio::task::spawn_blocking(move || booking::store_bytes(&dir, &to_store))
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_err(anyhow::Error::from)?;
-    let new = AttachmentInfo {
-        id: 0,
-        request_id: id,
+    let info = attachments::attach(
+        &state.store,
+        &state.config.data.dir,
+        &caller.0,
+        id,
         filename,
         content_type,
-        size: bytes.len() as i64,
-        sha256,
-        created_at: chrono::Utc::now(),
-    };
-    // The same bytes sent again are the attachment already kept, under its first name.
-    let info = state.store.add_attachment(&new, caller.0.id).await?;
-    crate::audit::record(
-        &state.store,
-        &caller.0,
-        "request",
-        "attach",
-        Some(id),
-        true,
-        Some(info.sha256.clone()),
+        bytes.into(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(info)))

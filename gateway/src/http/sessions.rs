@@ -17,7 +17,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::auth::Caller;
-use crate::domain::Role;
 use crate::error::{Error, Problem};
 use crate::rooms::{self, RoomRecord, SessionRef};
 
@@ -175,30 +174,8 @@ async fn attendance(
     Path(raw): Path<String>,
 ) -> Result<Json<RoomRecord>, Error> {
     let session = session_of(&raw)?;
-    let user = &caller.0;
-    let b = rooms::booked(&state.store, &state.config.signaling, session, user).await?;
-    let allowed = user.is(Role::Admin)
-        || b.named.is_some()
-        || (user.is(Role::Coordinator) && b.institutions.contains(&user.institution_id));
-    let id = match session {
-        SessionRef::Consultation(id) | SessionRef::WardRound(id) | SessionRef::Teaching(id) => id,
-    };
-    crate::audit::record(
-        &state.store,
-        user,
-        "room",
-        "read_attendance",
-        Some(id),
-        allowed,
-        Some(session.to_string()),
-    )
-    .await?;
-    if !allowed {
-        return Err(Error::forbidden(
-            "the people of the session, their institutions' coordinators and administrators",
-        ));
-    }
-    let room = session.to_string();
-    let stretches = state.store.presence(&room).await?;
-    Ok(Json(rooms::record(room, stretches, state.store.now())))
+    let config = &state.config.signaling;
+    Ok(Json(
+        rooms::attendance(&state.store, config, session, &caller.0).await?,
+    ))
 }

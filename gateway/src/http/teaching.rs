@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -12,12 +12,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
-use crate::booking::{
-    AttendanceSink, Enrolment, TeachingSession, attended_hours, china, teaching_rules,
-};
-use crate::domain::{Level, Role, Service, Services};
+use crate::booking::teaching::{self, AttendanceInput, Hours, SessionInput};
+use crate::booking::visits::{self, VisitInput};
+use crate::booking::{Enrolment, TeachingSession};
+use crate::domain::{Service, Services};
 use crate::error::{Error, Problem};
-use crate::store::{NewTeachingSession, Visit};
+use crate::store::Visit;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,30 +32,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_visits, add_visit))
 }
 
-async fn session(state: &AppState, id: i64) -> Result<TeachingSession, Error> {
-    state
-        .store
-        .teaching_session(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("teaching session {id}")))
-}
-
-/// A new session.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SessionInput {
-    /// The presenting clinician.
-    presenter_clinician_id: i64,
-    /// Topic.
-    topic: String,
-    /// Start.
-    starts_at: DateTime<Utc>,
-    /// End.
-    ends_at: DateTime<Utc>,
-    /// Places, 1 to 1000.
-    capacity: i32,
-}
-
 /// Schedules a teaching session: the presenter's unit's coordinators or an administrator.
 #[utoipa::path(post, path = "/teaching", tag = "teaching", request_body = SessionInput,
     responses((status = 201, body = TeachingSession), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -64,34 +40,8 @@ async fn create_session(
     caller: Caller,
     ApiJson(input): ApiJson<SessionInput>,
 ) -> Result<(StatusCode, Json<TeachingSession>), Error> {
-    let presenter = state
-        .store
-        .clinician(input.presenter_clinician_id)
-        .await?
-        .ok_or_else(|| Error::field("presenter_clinician_id", "no such clinician"))?;
-    teaching_rules::require_organiser(&caller.0, presenter.institution_id)?;
-    if input.topic.trim().is_empty() {
-        return Err(Error::field("topic", "a topic is required"));
-    }
-    if input.ends_at <= input.starts_at {
-        return Err(Error::field("ends_at", "the end comes after the start"));
-    }
-    if !(1..=1000).contains(&input.capacity) {
-        return Err(Error::field("capacity", "1 to 1000 places"));
-    }
-    let id = state
-        .store
-        .create_teaching_session(&NewTeachingSession {
-            presenter_clinician_id: presenter.id,
-            presenter_institution_id: presenter.institution_id,
-            topic: input.topic.trim().to_owned(),
-            starts_at: input.starts_at,
-            ends_at: input.ends_at,
-            capacity: input.capacity,
-            created_by: caller.0.id,
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(session(&state, id).await?)))
+    let session = teaching::create_session(&state.store, &caller.0, input).await?;
+    Ok((StatusCode::CREATED, Json(session)))
 }
 
 /// Catalogue range.
@@ -113,9 +63,7 @@ async fn list_sessions(
     _caller: Caller,
     ApiQuery(q): ApiQuery<SessionQuery>,
 ) -> Result<Json<Vec<TeachingSession>>, Error> {
-    let from = q.from.unwrap_or_else(Utc::now);
-    let to = q.to.unwrap_or(from + TimeDelta::days(90));
-    Ok(Json(state.store.teaching_sessions(None, from, to).await?))
+    Ok(Json(teaching::sessions(&state.store, q.from, q.to).await?))
 }
 
 /// One session.
@@ -126,7 +74,7 @@ async fn get_session(
     _caller: Caller,
     Id(id): Id,
 ) -> Result<Json<TeachingSession>, Error> {
-    Ok(Json(session(&state, id).await?))
+    Ok(Json(teaching::session(&state.store, id).await?))
 }
 
 /// The outcome of an enrolment.
@@ -144,7 +92,7 @@ async fn enrol(
     caller: Caller,
     Id(id): Id,
 ) -> Result<(StatusCode, Json<EnrolResult>), Error> {
-    let status = teaching_rules::enrol(&state.store, &caller.0, id).await?;
+    let status = teaching::enrol(&state.store, &caller.0, id).await?;
     Ok((StatusCode::CREATED, Json(EnrolResult { status })))
 }
 
@@ -156,12 +104,8 @@ async fn withdraw(
     caller: Caller,
     Id(id): Id,
 ) -> Result<StatusCode, Error> {
-    session(&state, id).await?;
-    if state.store.withdraw(id, caller.0.id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::NotFound("your enrolment".into()))
-    }
+    teaching::withdraw(&state.store, &caller.0, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The enrolments of a session, for its organisers.
@@ -172,9 +116,9 @@ async fn list_enrolments(
     caller: Caller,
     Id(id): Id,
 ) -> Result<Json<Vec<Enrolment>>, Error> {
-    let s = session(&state, id).await?;
-    teaching_rules::require_organiser(&caller.0, s.presenter_institution_id)?;
-    Ok(Json(state.store.enrolments(id).await?))
+    Ok(Json(
+        teaching::enrolments(&state.store, &caller.0, id).await?,
+    ))
 }
 
 /// The caller's own enrolments (enrolled, waiting or withdrawn), in every session.
@@ -187,18 +131,6 @@ async fn my_enrolments(
     Ok(Json(state.store.enrolments_of(caller.0.id).await?))
 }
 
-/// A stretch of presence.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttendanceInput {
-    /// The trainee.
-    user_id: i64,
-    /// Joined.
-    joined_at: DateTime<Utc>,
-    /// Left.
-    left_at: Option<DateTime<Utc>>,
-}
-
 /// Records attendance (until the signaling layer reports it from the room itself).
 #[utoipa::path(post, path = "/teaching/{id}/attendance", tag = "teaching", params(("id" = i64, Path)),
     request_body = AttendanceInput,
@@ -209,11 +141,7 @@ async fn record_attendance(
     Id(id): Id,
     ApiJson(a): ApiJson<AttendanceInput>,
 ) -> Result<StatusCode, Error> {
-    let s = session(&state, id).await?;
-    teaching_rules::require_organiser(&caller.0, s.presenter_institution_id)?;
-    teaching_rules::StoreAttendance(&state.store)
-        .record(id, a.user_id, a.joined_at, a.left_at)
-        .await?;
+    teaching::record_attendance(&state.store, &caller.0, id, a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -228,30 +156,6 @@ pub struct HoursQuery {
     year: Option<i32>,
 }
 
-/// Continuing-education hours of a trainee.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Hours {
-    /// The trainee.
-    user_id: i64,
-    /// The year.
-    year: i32,
-    /// Hours attended in the year, inside each session's time.
-    hours: f64,
-    /// Per session.
-    sessions: Vec<SessionHours>,
-}
-
-/// Hours in one session.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionHours {
-    /// The session.
-    session_id: i64,
-    /// Its topic.
-    topic: String,
-    /// Hours attended.
-    hours: f64,
-}
-
 /// A trainee's continuing-education hours: their own, or for their institution's
 /// coordinators and administrators.
 #[utoipa::path(get, path = "/teaching/hours", tag = "teaching", params(HoursQuery),
@@ -261,70 +165,9 @@ async fn hours(
     caller: Caller,
     ApiQuery(q): ApiQuery<HoursQuery>,
 ) -> Result<Json<Hours>, Error> {
-    let user_id = q.user_id.unwrap_or(caller.0.id);
-    if user_id != caller.0.id {
-        let user = state
-            .store
-            .user(user_id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
-        let coordinator =
-            caller.0.is(Role::Coordinator) && caller.0.institution_id == user.institution_id;
-        if !coordinator && !caller.0.is(Role::Admin) {
-            return Err(Error::forbidden(
-                "only the trainee, their coordinators or an administrator",
-            ));
-        }
-    }
-    let year = q
-        .year
-        .unwrap_or_else(|| Utc::now().with_timezone(&china()).year());
-    let attendance = state.store.attendance(Some(user_id), None).await?;
-    let mut by_session: std::collections::BTreeMap<i64, Vec<_>> = Default::default();
-    for a in attendance {
-        by_session
-            .entry(a.session_id)
-            .or_default()
-            .push((a.joined_at, a.left_at));
-    }
-    let mut sessions = Vec::new();
-    for (id, stretches) in by_session {
-        let s = session(&state, id).await?;
-        if s.starts_at.with_timezone(&china()).year() == year {
-            let h = attended_hours(s.starts_at, s.ends_at, &stretches);
-            sessions.push(SessionHours {
-                session_id: id,
-                topic: s.topic,
-                hours: h,
-            });
-        }
-    }
-    let hours = sessions.iter().map(|s| s.hours).sum();
-    Ok(Json(Hours {
-        user_id,
-        year,
-        hours,
-        sessions,
-    }))
-}
-
-/// An on-site visit.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VisitInput {
-    /// The village station.
-    village_id: i64,
-    /// The day (China).
-    visit_date: NaiveDate,
-    /// The visiting team.
-    team_id: Option<i64>,
-    /// Or the visiting clinician.
-    clinician_id: Option<i64>,
-    /// Services given.
-    #[schema(value_type = Vec<Service>)]
-    services: Services,
-    /// Notes, without patient data.
-    notes: Option<String>,
+    Ok(Json(
+        teaching::hours(&state.store, &caller.0, q.user_id, q.year).await?,
+    ))
 }
 
 /// An on-site visit to a village.
@@ -369,59 +212,7 @@ async fn add_visit(
     caller: Caller,
     ApiJson(v): ApiJson<VisitInput>,
 ) -> Result<(StatusCode, Json<VisitOut>), Error> {
-    let village = state
-        .store
-        .institution(v.village_id)
-        .await?
-        .ok_or_else(|| Error::field("village_id", "no such institution"))?;
-    if village.level != Level::VillageStation {
-        return Err(Error::field(
-            "village_id",
-            format!("{} is not a village station", village.name),
-        ));
-    }
-    let unit = match (v.team_id, v.clinician_id) {
-        (Some(t), None) => state
-            .store
-            .team(t)
-            .await?
-            .map(|t| t.institution_id)
-            .ok_or_else(|| Error::field("team_id", "no such team"))?,
-        (None, Some(c)) => state
-            .store
-            .clinician(c)
-            .await?
-            .map(|c| c.institution_id)
-            .ok_or_else(|| Error::field("clinician_id", "no such clinician"))?,
-        _ => {
-            return Err(Error::field(
-                "team_id",
-                "give the visiting team or the visiting clinician",
-            ));
-        }
-    };
-    let coordinator = caller.0.is(Role::Coordinator) && caller.0.institution_id == unit;
-    if !coordinator && !caller.0.is(Role::Admin) {
-        return Err(Error::forbidden(
-            "only the visiting unit's coordinators or an administrator record visits",
-        ));
-    }
-    if v.visit_date > crate::registry::today_in_china() {
-        return Err(Error::field(
-            "visit_date",
-            "a visit is recorded once it has happened",
-        ));
-    }
-    let mut visit = Visit {
-        id: 0,
-        village_id: v.village_id,
-        visit_date: v.visit_date,
-        team_id: v.team_id,
-        clinician_id: v.clinician_id,
-        services: v.services,
-        notes: v.notes,
-    };
-    visit.id = state.store.add_visit(&visit, caller.0.id).await?;
+    let visit = visits::add_visit(&state.store, &caller.0, v).await?;
     Ok((StatusCode::CREATED, Json(visit.into())))
 }
 
@@ -445,11 +236,6 @@ async fn list_visits(
     _caller: Caller,
     ApiQuery(q): ApiQuery<VisitQuery>,
 ) -> Result<Json<Vec<VisitOut>>, Error> {
-    let to = q.to.unwrap_or_else(crate::registry::today_in_china);
-    let from = q.from.unwrap_or(to - TimeDelta::days(365));
-    let visits = state
-        .store
-        .visits(&format!(",{},", q.village_id), from, to)
-        .await?;
+    let visits = visits::visits(&state.store, q.village_id, q.from, q.to).await?;
     Ok(Json(visits.into_iter().map(VisitOut::from).collect()))
 }

@@ -5,15 +5,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
-use crate::domain::{Role, Team, normalize_name};
+use crate::domain::Team;
 use crate::error::{Error, Problem};
-use crate::store::NewTeam;
+use crate::registry::{self, TeamInput};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,7 +38,7 @@ async fn list_teams(
     _caller: Caller,
     ApiQuery(q): ApiQuery<TeamQuery>,
 ) -> Result<Json<Vec<Team>>, Error> {
-    Ok(Json(state.store.teams(q.institution_id).await?))
+    Ok(Json(registry::teams(&state.store, q.institution_id).await?))
 }
 
 /// One team. Any logged-in user.
@@ -49,27 +49,7 @@ async fn get_team(
     _caller: Caller,
     Id(id): Id,
 ) -> Result<Json<Team>, Error> {
-    state
-        .store
-        .team(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::NotFound(format!("team {id}")))
-}
-
-/// A new team.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TeamInput {
-    /// Name.
-    name: String,
-    /// The unit; the leader and members are its clinicians.
-    institution_id: i64,
-    /// The leader (团队长).
-    leader_id: i64,
-    /// Other members.
-    #[serde(default)]
-    member_ids: Vec<i64>,
+    Ok(Json(registry::team(&state.store, id).await?))
 }
 
 /// Forms a team. Administrators, or coordinators of the team's unit.
@@ -80,25 +60,6 @@ async fn create_team(
     caller: Caller,
     ApiJson(input): ApiJson<TeamInput>,
 ) -> Result<(StatusCode, Json<Team>), Error> {
-    let own_coordinator =
-        caller.0.is(Role::Coordinator) && caller.0.institution_id == input.institution_id;
-    if !caller.0.is(Role::Admin) && !own_coordinator {
-        return Err(Error::forbidden(
-            "only an administrator or the unit's coordinator may form its teams",
-        ));
-    }
-    let name = normalize_name(&input.name);
-    if name.is_empty() {
-        return Err(Error::field("name", "a name is required"));
-    }
-    let new = NewTeam {
-        name,
-        institution_id: input.institution_id,
-        leader_id: input.leader_id,
-        member_ids: input.member_ids,
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(state.store.create_team(&new).await?),
-    ))
+    let team = registry::create_team(&state.store, &caller.0, input).await?;
+    Ok((StatusCode::CREATED, Json(team)))
 }

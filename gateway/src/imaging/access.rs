@@ -61,13 +61,6 @@ pub async fn searched(
     }
 }
 
-/// Whether the caller manages `institution_id`'s imaging set-up (destination, nodes,
-/// forwards): its coordinators and administrators.
-pub fn manages(caller: &User, institution_id: i64) -> bool {
-    caller.is(Role::Admin)
-        || (caller.is(Role::Coordinator) && caller.institution_id == institution_id)
-}
-
 /// Whose forwards the caller lists when asking for `asked`: administrators any (or all,
 /// `None`); coordinators their own institution's only.
 pub fn forwards_listed(caller: &User, asked: Option<i64>) -> Result<Option<i64>, Error> {
@@ -110,9 +103,9 @@ pub async fn forward(store: &Store, caller: &User, id: i64) -> Result<ForwardVie
         .await?
         .pop()
         .ok_or_else(|| Error::NotFound(format!("forward {id}")))?;
-    let involved = manages(caller, f.source_institution_id)
+    let involved = caller.manages(f.source_institution_id)
         || f.destination_institution_id
-            .is_some_and(|d| manages(caller, d));
+            .is_some_and(|d| caller.manages(d));
     if !involved {
         return Err(Error::forbidden(
             "the coordinators of the sending or receiving institution, or an administrator",
@@ -299,7 +292,7 @@ mod tests {
             forwards_listed(&clinician, None),
             Err(Error::Forbidden(_))
         ));
-        assert!(manages(&sender, s.county.id) && !manages(&sender, s.tertiary.id));
-        assert!(manages(&s.f.admin, s.third.id) && !manages(&clinician, s.county.id));
+        assert!(sender.manages(s.county.id) && !sender.manages(s.tertiary.id));
+        assert!(s.f.admin.manages(s.third.id) && !clinician.manages(s.county.id));
     }
 }

@@ -2,9 +2,12 @@
 //! registered for institutions and indexes what it stores; every instance is queued, in
 //! the same transaction, for the DICOM destination of the sending institution's
 //! designated imaging supporter; the forward worker drains the queue. Who may see and
-//! manage what of it is decided in [`access`].
+//! manage what of it is decided in [`access`]; [`setup`] keeps each institution's
+//! destination and nodes, [`queue`] shows the forwards and each reader's worklist.
 
 pub mod access;
+pub mod queue;
+pub mod setup;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::today_in_china;
+use super::{require_admin, today_in_china};
 
 use crate::domain::{Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, User};
 use crate::rules::{Error, Rule};
@@ -136,12 +136,13 @@ async fn current(store: &Store, id: i64) -> Result<Pairing, Error> {
         .ok_or_else(|| Error::NotFound(format!("pairing {id}")))
 }
 
-/// Creates a pairing; administrators only.
+/// Creates a pairing. Administrators only, as for changing and ending one.
 pub async fn create_pairing(
     store: &Store,
     by: &User,
     input: PairingInput,
 ) -> Result<Pairing, Error> {
+    require_admin(by, "create pairings")?;
     like_supports_like(store, input.supporter, &input.supported).await?;
     let d = draft(
         input.supporter,
@@ -162,6 +163,7 @@ pub async fn change_pairing(
     id: i64,
     change: PairingChange,
 ) -> Result<Pairing, Error> {
+    require_admin(by, "change pairings")?;
     let p = current(store, id).await?;
     let today = today_in_china();
     if p.status == PairingStatus::Ended || p.valid_to < today {
@@ -219,6 +221,7 @@ pub async fn end_pairing(
     id: i64,
     end: PairingEnd,
 ) -> Result<Pairing, Error> {
+    require_admin(by, "end pairings")?;
     let p = current(store, id).await?;
     if p.status == PairingStatus::Ended {
         return Err(Error::Conflict(format!("pairing {id} has ended already")));

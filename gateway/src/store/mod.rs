@@ -972,7 +972,7 @@ impl Store {
         pairing_id: i64,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<(i64, String, DateTime<Utc>)>, StoreError> {
+    ) -> Result<Vec<(i64, RequestState, DateTime<Utc>)>, StoreError> {
         dispatch!(self, reports::steps(pairing_id, from, to))
     }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, Pool};
+use crate::booking::RequestState;
 use crate::store::StoreError;
 
 /// Requests of a pairing submitted in `[from, to)`, counted by state.
@@ -29,8 +30,8 @@ pub async fn steps(
     pairing_id: i64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<(i64, String, DateTime<Utc>)>, StoreError> {
-    Ok(sqlx::query_as::<Db, (i64, String, DateTime<Utc>)>(
+) -> Result<Vec<(i64, RequestState, DateTime<Utc>)>, StoreError> {
+    let rows = sqlx::query_as::<Db, (i64, String, DateTime<Utc>)>(
         "select e.request_id, e.to_state, e.at from request_event e join consult_request r on r.id = e.request_id
          where r.pairing_id = $1 and r.submitted_at >= $2 and r.submitted_at < $3 order by e.id",
     )
@@ -38,7 +39,14 @@ pub async fn steps(
     .bind(from)
     .bind(to)
     .fetch_all(pool)
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|(request, state, at)| {
+            let state = RequestState::try_from(state)
+                .map_err(|e| StoreError::Corrupt(format!("request {request} has a step to {e}")))?;
+            Ok((request, state, at))
+        })
+        .collect()
 }
 
 /// Sessions held (a request entering `in_session`) in `[from, to)` for requests of any of

@@ -1,0 +1,113 @@
+//! An institution's imaging set-up, kept by its coordinators or an administrator: the
+//! destination its studies are delivered to when it reads for others, and the DICOM nodes
+//! (modalities, PACS) that may send to the relay for it.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use duikou_imaging::AeTitle;
+use duikou_imaging::outbound::{Policy, Refused};
+
+use crate::domain::User;
+use crate::registry::managed;
+use crate::rules::Error;
+use crate::store::{DicomNode, ImagingDestination, Store};
+
+/// An institution's DICOM destination.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationInput {
+    /// Called AE title of its storage SCP.
+    pub ae_title: String,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: i32,
+    /// Whether it speaks DICOM over TLS.
+    #[serde(default)]
+    pub tls: bool,
+}
+
+/// A DICOM node to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DicomNodeInput {
+    /// The calling AE title of the modality or PACS (1 to 16 characters).
+    pub ae_title: String,
+    /// The IP address it calls from, or `*` for any.
+    pub host: String,
+}
+
+fn ae_title(s: &str) -> Result<AeTitle, Error> {
+    AeTitle::parse(s).map_err(|e| Error::field("ae_title", e.to_string()))
+}
+
+/// Sets where studies read by institution `id` are delivered. Where it leads is checked
+/// against `policy` now, to tell the coordinator, and again at every association; a name
+/// that does not resolve yet is taken (hospital DNS may come later).
+pub async fn set_destination(
+    store: &Store,
+    policy: &Policy,
+    by: &User,
+    id: i64,
+    input: DestinationInput,
+) -> Result<ImagingDestination, Error> {
+    managed(store, by, id, "set its DICOM destination").await?;
+    let ae = ae_title(&input.ae_title)?;
+    let host = input.host.trim();
+    if host.is_empty() || host.len() > 253 || host.contains(char::is_whitespace) {
+        return Err(Error::field("host", "a host name or address"));
+    }
+    let port = u16::try_from(input.port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| Error::field("port", "a port from 1 to 65535"))?;
+    match policy.resolve(host, port).await {
+        Ok(_) | Err(Refused::Unresolved(_)) => {}
+        Err(e) => return Err(Error::field("host", e.to_string())),
+    }
+    let d = ImagingDestination {
+        institution_id: id,
+        ae_title: ae.as_str().to_owned(),
+        host: host.to_owned(),
+        port: input.port,
+        tls: input.tls,
+    };
+    store.set_destination(&d).await?;
+    Ok(d)
+}
+
+/// Institution `id`'s DICOM destination, for its coordinators or an administrator.
+pub async fn destination(store: &Store, by: &User, id: i64) -> Result<ImagingDestination, Error> {
+    if !by.manages(id) {
+        return Err(Error::forbidden(
+            "the institution's coordinators or an administrator see its DICOM destination",
+        ));
+    }
+    store
+        .destination(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("a DICOM destination of institution {id}")))
+}
+
+/// Registers a modality or PACS that may send studies to the relay for institution `id`.
+pub async fn add_dicom_node(
+    store: &Store,
+    by: &User,
+    id: i64,
+    input: DicomNodeInput,
+) -> Result<DicomNode, Error> {
+    managed(store, by, id, "register its DICOM nodes").await?;
+    let ae = ae_title(&input.ae_title)?;
+    let host = input.host.trim();
+    if host != "*" && host.parse::<std::net::IpAddr>().is_err() {
+        return Err(Error::field("host", "an IP address, or * for any"));
+    }
+    Ok(store.add_dicom_node(id, ae.as_str(), host).await?)
+}
+
+/// Institution `id`'s registered DICOM nodes.
+pub async fn dicom_nodes(store: &Store, by: &User, id: i64) -> Result<Vec<DicomNode>, Error> {
+    managed(store, by, id, "see its DICOM nodes").await?;
+    Ok(store.dicom_nodes(Some(id)).await?)
+}

@@ -1,0 +1,302 @@
+//! Clinicians and their teams as the units keep them: administrators, or the coordinators
+//! of the clinician's unit, add clinicians, keep their credentials current and form teams
+//! (`003`: 5-10 members and a named leader; `004`: a dean or deputy and at least five
+//! staff).
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::{Clinician, Sex, Team, TitleRank, User, normalize_name};
+use crate::rules::Error;
+use crate::store::{ClinicianFilter, NewClinician, NewTeam, Store};
+
+/// A new clinician.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClinicianInput {
+    /// Name.
+    pub name: String,
+    /// Sex.
+    pub sex: Option<Sex>,
+    /// Unit.
+    pub institution_id: i64,
+    /// Professional title as written, e.g. 副主任中医师; its rank is derived.
+    pub title: String,
+    /// Specialty.
+    pub specialty: String,
+    /// Practising licence number.
+    pub licence_number: Option<String>,
+    /// Years of independent practice.
+    pub practice_years: Option<i32>,
+}
+
+/// A clinician's credentials, as the unit's records show them now.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsInput {
+    /// Practising licence number; null when it lapsed.
+    pub licence_number: Option<String>,
+    /// Years of independent practice.
+    pub practice_years: Option<i32>,
+}
+
+/// A new team.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamInput {
+    /// Name.
+    pub name: String,
+    /// The unit; the leader and members are its clinicians.
+    pub institution_id: i64,
+    /// The leader (团队长).
+    pub leader_id: i64,
+    /// Other members.
+    #[serde(default)]
+    pub member_ids: Vec<i64>,
+}
+
+/// What a search for clinicians asks: the page is the caller's to choose.
+#[derive(Debug, Default)]
+pub struct ClinicianSearch {
+    /// Unit.
+    pub institution_id: Option<i64>,
+    /// Part of the specialty.
+    pub specialty: Option<String>,
+    /// This rank or higher.
+    pub min_rank: Option<TitleRank>,
+    /// Part of the name.
+    pub name: Option<String>,
+}
+
+fn require_manager(by: &User, institution_id: i64, what: &str) -> Result<(), Error> {
+    if by.manages(institution_id) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(format!(
+            "only an administrator or the unit's coordinator may {what}"
+        )))
+    }
+}
+
+fn check_years(years: Option<i32>) -> Result<(), Error> {
+    if years.is_some_and(|y| !(0..=70).contains(&y)) {
+        return Err(Error::field(
+            "practice_years",
+            "years of practice lie between 0 and 70",
+        ));
+    }
+    Ok(())
+}
+
+fn licence(number: Option<&str>) -> Option<&str> {
+    number.map(str::trim).filter(|l| !l.is_empty())
+}
+
+/// Clinicians matching `search`, a page of `limit` after `offset`. Any logged-in user.
+pub async fn clinicians(
+    store: &Store,
+    search: ClinicianSearch,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Clinician>, Error> {
+    let ranks = search.min_rank.map(|min| {
+        TitleRank::ALL
+            .iter()
+            .filter(|r| **r >= min)
+            .map(|r| r.as_str().to_owned())
+            .collect()
+    });
+    let filter = ClinicianFilter {
+        institution_id: search.institution_id,
+        specialty: search.specialty.filter(|s| !s.trim().is_empty()),
+        ranks,
+        name: search
+            .name
+            .map(|n| normalize_name(&n))
+            .filter(|n| !n.is_empty()),
+        limit,
+        offset,
+    };
+    Ok(store.clinicians(&filter).await?)
+}
+
+/// One clinician. Any logged-in user.
+pub async fn clinician(store: &Store, id: i64) -> Result<Clinician, Error> {
+    store
+        .clinician(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))
+}
+
+/// Adds a clinician: administrators, or coordinators of the clinician's unit. The title's
+/// rank is derived from the title as written.
+pub async fn create_clinician(
+    store: &Store,
+    by: &User,
+    input: ClinicianInput,
+) -> Result<Clinician, Error> {
+    require_manager(by, input.institution_id, "add its clinicians")?;
+    let name = normalize_name(&input.name);
+    if name.is_empty() {
+        return Err(Error::field("name", "a name is required"));
+    }
+    let title = normalize_name(&input.title);
+    let rank = TitleRank::of_title(&title).ok_or_else(|| {
+        Error::field(
+            "title",
+            format!("{title:?} is not a known professional title"),
+        )
+    })?;
+    check_years(input.practice_years)?;
+    let new = NewClinician {
+        name,
+        sex: input.sex.map(|s| s.as_str().to_owned()),
+        institution_id: input.institution_id,
+        title,
+        title_rank: rank.as_str().to_owned(),
+        specialty: normalize_name(&input.specialty),
+        licence_number: licence(input.licence_number.as_deref()).map(str::to_owned),
+        practice_years: input.practice_years,
+    };
+    Ok(store.create_clinician(&new).await?)
+}
+
+/// Updates a clinician's licence and years of practice: administrators, or coordinators
+/// of the clinician's unit. Consultants are checked against them again at signing.
+pub async fn update_credentials(
+    store: &Store,
+    by: &User,
+    id: i64,
+    input: CredentialsInput,
+) -> Result<Clinician, Error> {
+    let c = clinician(store, id).await?;
+    require_manager(by, c.institution_id, "update its clinicians' credentials")?;
+    check_years(input.practice_years)?;
+    store
+        .update_clinician_credentials(
+            id,
+            licence(input.licence_number.as_deref()),
+            input.practice_years,
+        )
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))
+}
+
+/// Teams, of one institution when given. Any logged-in user.
+pub async fn teams(store: &Store, institution_id: Option<i64>) -> Result<Vec<Team>, Error> {
+    Ok(store.teams(institution_id).await?)
+}
+
+/// One team. Any logged-in user.
+pub async fn team(store: &Store, id: i64) -> Result<Team, Error> {
+    store
+        .team(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("team {id}")))
+}
+
+/// Forms a team: administrators, or coordinators of the team's unit.
+pub async fn create_team(store: &Store, by: &User, input: TeamInput) -> Result<Team, Error> {
+    require_manager(by, input.institution_id, "form its teams")?;
+    let name = normalize_name(&input.name);
+    if name.is_empty() {
+        return Err(Error::field("name", "a name is required"));
+    }
+    let new = NewTeam {
+        name,
+        institution_id: input.institution_id,
+        leader_id: input.leader_id,
+        member_ids: input.member_ids,
+    };
+    Ok(store.create_team(&new).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    #[tokio::test]
+    async fn only_the_units_coordinator_or_an_administrator_keeps_its_clinicians() {
+        let f = Fixture::new().await;
+        let county = f.institution("甲县人民医院", "county", "general").await;
+        let other = f.institution("乙县人民医院", "county", "general").await;
+        let coordinator = f.user(&county, "coordinator", None).await;
+        let outsider = f.user(&other, "coordinator", None).await;
+        let doctor = f.user(&county, "clinician", None).await;
+        let input = || ClinicianInput {
+            name: " 李 四 ".into(),
+            sex: None,
+            institution_id: county.id,
+            title: "副主任医师".into(),
+            specialty: "心内科".into(),
+            licence_number: Some("  ".into()),
+            practice_years: Some(6),
+        };
+
+        let c = create_clinician(&f.store, &coordinator, input())
+            .await
+            .unwrap();
+        assert_eq!((c.name.as_str(), c.licence_number), ("李四", None));
+        for by in [&outsider, &doctor] {
+            let refused = create_clinician(&f.store, by, input()).await.unwrap_err();
+            assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
+            let refused = update_credentials(
+                &f.store,
+                by,
+                c.id,
+                CredentialsInput {
+                    licence_number: Some("110440000000001".into()),
+                    practice_years: Some(7),
+                },
+            )
+            .await
+            .unwrap_err();
+            assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
+        }
+        let bad_years = update_credentials(
+            &f.store,
+            &f.admin,
+            c.id,
+            CredentialsInput {
+                licence_number: None,
+                practice_years: Some(71),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&bad_years, Error::Invalid { field, .. } if field == "practice_years"),
+            "{bad_years:?}"
+        );
+        let unknown_title = create_clinician(
+            &f.store,
+            &f.admin,
+            ClinicianInput {
+                title: "院长".into(),
+                ..input()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&unknown_title, Error::Invalid { field, .. } if field == "title"),
+            "{unknown_title:?}"
+        );
+        assert_eq!(
+            clinician(&f.store, c.id).await.unwrap().practice_years,
+            Some(6),
+            "nothing refused was written"
+        );
+
+        let team = TeamInput {
+            name: "心内科团队".into(),
+            institution_id: county.id,
+            leader_id: c.id,
+            member_ids: Vec::new(),
+        };
+        let refused = create_team(&f.store, &outsider, team).await.unwrap_err();
+        assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
+        assert!(teams(&f.store, Some(county.id)).await.unwrap().is_empty());
+    }
+}
