@@ -4,10 +4,14 @@
 //!
 //! The header's grammar is RFC 6266 §4.1 (`attachment; filename="…"` or
 //! `attachment; filename*=UTF-8''…`); quoted strings and tokens are RFC 9110 §5.6; the
-//! `filename*` form is the ext-value of RFC 8187 §3.2, percent-encoded UTF-8.
+//! `filename*` form is the ext-value of RFC 8187 §3.2, percent-encoded UTF-8. The grammar
+//! is read by `parse_net`, which refuses repeated parameters and a `filename*` that does
+//! not decode instead of falling back to `filename`; what is ours is the policy on top:
+//! one header, ASCII only, `attachment`, UTF-8, and a name that can be kept as it reads.
 
 use axum::http::{HeaderMap, HeaderValue, header::CONTENT_DISPOSITION};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use parse_net::{Charset, DispositionType, ErrorKind, Filename, ParseError};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// The longest file name kept, in bytes of UTF-8.
 pub const MAX_FILENAME_BYTES: usize = 200;
@@ -55,16 +59,6 @@ pub enum BadDisposition {
     Name,
 }
 
-/// RFC 9110 §5.6.2 `tchar`: what a token is made of.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// RFC 8187 §3.2.1 `attr-char`: what `filename*` keeps unencoded.
-fn is_attr_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b)
-}
-
 /// Every byte but the `attr-char`s, percent-encoded in a `filename*`.
 const NOT_ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'!')
@@ -80,160 +74,30 @@ const NOT_ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'|')
     .remove(b'~');
 
-/// A parameter's value as written: a token, or a quoted string already unescaped.
-#[derive(Debug, PartialEq, Eq)]
-enum Value {
-    Token(String),
-    Quoted(String),
-}
-
-/// Reads a header value from left to right.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
+/// Why the grammar refuses `header`, in words that repeat nothing of it.
+fn grammar(header: &str, e: &ParseError) -> BadDisposition {
+    use BadDisposition::{Charset, Encoding, Repeated, Syntax};
+    let in_ext_value = header
+        .to_ascii_lowercase()
+        .find("filename*=")
+        .is_some_and(|at| e.offset() >= at + "filename*=".len());
+    match e.kind() {
+        ErrorKind::InvalidByte if in_ext_value => {
+            Encoding("a character that must be percent-encoded is not")
+        }
+        ErrorKind::DuplicateParameter => Repeated,
+        ErrorKind::UnsupportedCharset => Charset,
+        ErrorKind::InvalidCharset => Encoding("it is not written charset'language'value"),
+        ErrorKind::InvalidPercentEncoding => Encoding("a '%' is not followed by two hex digits"),
+        ErrorKind::InvalidUtf8 => Encoding("the bytes are not UTF-8"),
+        // A name with a control character is not one to keep, however it was written.
+        ErrorKind::ControlInDecoded => BadDisposition::Name,
+        ErrorKind::UnterminatedQuote => Syntax("a quoted string is not closed"),
+        ErrorKind::NotToken | ErrorKind::Empty => Syntax("a type or a name is not a token"),
+        ErrorKind::MissingValue => Syntax("a parameter has no '=' and value"),
+        ErrorKind::InvalidByte => Syntax("a parameter is name=value, with no spaces around '='"),
+        _ => Syntax("parameters are name=value pairs separated by ';'"),
     }
-
-    /// Skips optional white space (RFC 9110 §5.6.3).
-    fn skip_ows(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t')) {
-            self.at += 1;
-        }
-    }
-
-    fn token(&mut self) -> Option<&str> {
-        let start = self.at;
-        while self.peek().is_some_and(is_tchar) {
-            self.at += 1;
-        }
-        // Only ASCII tchars were taken, so the slice is on character boundaries.
-        (self.at > start).then(|| std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or(""))
-    }
-
-    /// A quoted string after its opening quote, with quoted pairs unescaped.
-    fn quoted(&mut self) -> Result<String, BadDisposition> {
-        let mut out = Vec::new();
-        loop {
-            match self.peek() {
-                None => return Err(BadDisposition::Syntax("a quoted string is not closed")),
-                Some(b'"') => {
-                    self.at += 1;
-                    return String::from_utf8(out)
-                        .map_err(|_| BadDisposition::Syntax("a quoted string is not UTF-8"));
-                }
-                Some(b'\\') => {
-                    let escaped =
-                        self.bytes
-                            .get(self.at + 1)
-                            .copied()
-                            .ok_or(BadDisposition::Syntax(
-                                "a quoted string ends in a backslash",
-                            ))?;
-                    out.push(escaped);
-                    self.at += 2;
-                }
-                Some(b) => {
-                    out.push(b);
-                    self.at += 1;
-                }
-            }
-        }
-    }
-}
-
-/// The disposition type, lowercased, and the parameters, names lowercased, in order.
-fn parse(header: &str) -> Result<(String, Vec<(String, Value)>), BadDisposition> {
-    use BadDisposition::Syntax;
-    let mut r = Reader {
-        bytes: header.as_bytes(),
-        at: 0,
-    };
-    r.skip_ows();
-    let kind = r
-        .token()
-        .ok_or(Syntax("no disposition type"))?
-        .to_ascii_lowercase();
-    let mut params = Vec::new();
-    loop {
-        r.skip_ows();
-        match r.peek() {
-            None => break,
-            Some(b';') => r.at += 1,
-            Some(_) => return Err(Syntax("parameters are separated by ';'")),
-        }
-        r.skip_ows();
-        // A trailing ';' is tolerated, as most readers do.
-        if r.peek().is_none() {
-            break;
-        }
-        let name = r
-            .token()
-            .ok_or(Syntax("a parameter has no name"))?
-            .to_ascii_lowercase();
-        r.skip_ows();
-        if r.peek() != Some(b'=') {
-            return Err(Syntax("a parameter has no '=' and value"));
-        }
-        r.at += 1;
-        r.skip_ows();
-        let value = if r.peek() == Some(b'"') {
-            r.at += 1;
-            Value::Quoted(r.quoted()?)
-        } else {
-            Value::Token(
-                r.token()
-                    .ok_or(Syntax("a parameter has no value"))?
-                    .to_owned(),
-            )
-        };
-        if params.iter().any(|(n, _)| *n == name) {
-            return Err(BadDisposition::Repeated);
-        }
-        params.push((name, value));
-    }
-    Ok((kind, params))
-}
-
-/// Decodes the RFC 8187 ext-value `UTF-8'[language]'<value-chars>`.
-fn ext_value(value: &str) -> Result<String, BadDisposition> {
-    let mut parts = value.splitn(3, '\'');
-    let (Some(charset), Some(_language), Some(encoded)) =
-        (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(BadDisposition::Encoding(
-            "it has no charset'language' prefix",
-        ));
-    };
-    if !charset.eq_ignore_ascii_case("utf-8") {
-        return Err(BadDisposition::Charset);
-    }
-    let bytes = encoded.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).unwrap_or_default();
-            if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
-                return Err(BadDisposition::Encoding(
-                    "a '%' is not followed by two hex digits",
-                ));
-            }
-            i += 3;
-        } else if is_attr_char(bytes[i]) {
-            i += 1;
-        } else {
-            return Err(BadDisposition::Encoding(
-                "a character that must be percent-encoded is not",
-            ));
-        }
-    }
-    percent_decode_str(encoded)
-        .decode_utf8()
-        .map(|name| name.into_owned())
-        .map_err(|_| BadDisposition::Encoding("the bytes are not UTF-8"))
 }
 
 /// Characters that change how a name reads without being seen: the bidirectional
@@ -265,21 +129,28 @@ pub fn upload_filename(headers: &HeaderMap) -> Result<String, BadDisposition> {
         return Err(BadDisposition::Several);
     }
     let text = header.to_str().map_err(|_| BadDisposition::NotAscii)?;
-    let (kind, params) = parse(text)?;
-    if kind != "attachment" {
+    let parsed =
+        parse_net::parse_content_disposition(text.as_bytes()).map_err(|e| grammar(text, &e))?;
+    if parsed.kind() != DispositionType::Attachment {
         return Err(BadDisposition::NotAttachment);
     }
-    let find = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-    let name = match (find("filename*"), find("filename")) {
-        (Some(Value::Token(v)), _) => ext_value(v)?,
-        (Some(Value::Quoted(_)), _) => {
-            return Err(BadDisposition::Syntax(
-                "filename* is written without quotes",
-            ));
-        }
-        (None, Some(Value::Token(v) | Value::Quoted(v))) => v.clone(),
-        (None, None) => return Err(BadDisposition::NoFilename),
+    let Some(filename) = parsed.filename() else {
+        return Err(match parsed.params().get("filename*") {
+            // Present but not an ext-value: written in quotes, or without its prefix.
+            Some(_) => BadDisposition::Encoding("it is not written charset'language'value"),
+            None => BadDisposition::NoFilename,
+        });
     };
+    if let Filename::Ext(ext) = &filename
+        && ext.charset() != Charset::Utf8
+    {
+        return Err(BadDisposition::Charset);
+    }
+    // Never longer than the header, which the HTTP server bounds.
+    let mut buf = vec![0; filename.max_decoded_len()];
+    let name = filename
+        .decode_into(&mut buf)
+        .map_err(|e| grammar(text, &e))?;
     let name = name.trim();
     if name.is_empty()
         || name.len() > MAX_FILENAME_BYTES
@@ -329,9 +200,10 @@ mod tests {
             name_of(r#"attachment; filename="the \"final\" scan.png""#).unwrap(),
             r#"the "final" scan.png"#
         );
-        // Type and parameter names are case-insensitive; spaces around '=' and ';' are allowed.
+        // Type and parameter names are case-insensitive; spaces around ';' are allowed, and
+        // so is a trailing ';'.
         assert_eq!(
-            name_of("Attachment ;FileName = \"  ct.jpg \" ;").unwrap(),
+            name_of("Attachment ;FileName=\"  ct.jpg \" ;").unwrap(),
             "ct.jpg"
         );
     }
@@ -391,7 +263,7 @@ mod tests {
             ("attachment; filename*=ISO-8859-1''a.pdf", Charset),
             (
                 "attachment; filename*=a.pdf",
-                Encoding("it has no charset'language' prefix"),
+                Encoding("it is not written charset'language'value"),
             ),
             (
                 "attachment; filename*=UTF-8''%E7%9F",
@@ -411,7 +283,7 @@ mod tests {
             ),
             (
                 "attachment; filename*=\"UTF-8''a.pdf\"",
-                Syntax("filename* is written without quotes"),
+                Encoding("it is not written charset'language'value"),
             ),
             (
                 "attachment; filename=\"a.pdf",
@@ -419,14 +291,24 @@ mod tests {
             ),
             (
                 "attachment; filename=a b.pdf",
-                Syntax("parameters are separated by ';'"),
+                Syntax("parameters are name=value pairs separated by ';'"),
+            ),
+            (
+                "attachment; filename = a.pdf",
+                Syntax("a parameter is name=value, with no spaces around '='"),
             ),
             (
                 "attachment; filename",
                 Syntax("a parameter has no '=' and value"),
             ),
-            ("attachment; filename=", Syntax("a parameter has no value")),
-            ("; filename=a.pdf", Syntax("no disposition type")),
+            (
+                "attachment; filename=",
+                Syntax("a parameter has no '=' and value"),
+            ),
+            (
+                "; filename=a.pdf",
+                Syntax("a type or a name is not a token"),
+            ),
             ("attachment; filename=\"   \"", Name),
             ("attachment; filename=\"../etc/passwd\"", Name),
             ("attachment; filename=\"C:\\\\scan.png\"", Name),
