@@ -1,6 +1,7 @@
 //! The room, driven without sockets.
 
 use super::*;
+use crate::protocol::{ClientMessage, UNIT, VERSION};
 
 fn sends(effects: &[Effect], to: ConnId) -> Vec<&ServerMessage> {
     effects
