@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{self, IceServer, ParticipantInfo, ServerMessage};
-use crate::room::{self, ConnId, Entrant, Room, RoomConfig, RoomError, RoomEvent};
+use crate::room::{self, ConnId, Entrant, Room, RoomConfig, RoomError, RoomEvent, RoomId};
 
 /// WebSocket close code: too many refused messages in a short time (RFC 6455 "policy
 /// violation").
@@ -81,7 +81,7 @@ pub enum BusBody {
     /// Something happened in a room.
     Room {
         /// The room.
-        room: String,
+        room: RoomId,
         /// What.
         event: RoomEvent,
     },
@@ -90,7 +90,7 @@ pub enum BusBody {
     /// The answer to [`BusBody::Sync`]: who is connected to the sender in `room`.
     Present {
         /// The room.
-        room: String,
+        room: RoomId,
         /// Its participants at the sender.
         participants: Vec<ParticipantInfo>,
     },
@@ -135,7 +135,7 @@ pub enum HubEffect {
     /// Someone entered or left `room`.
     Attendance {
         /// The room.
-        room: String,
+        room: RoomId,
         /// Who.
         identity: String,
         /// Entered or left.
@@ -148,7 +148,7 @@ pub enum HubEffect {
     /// Hand a participant's request to the forwarding unit.
     Media {
         /// The room.
-        room: String,
+        room: RoomId,
         /// Who.
         identity: String,
         /// What the unit may forward of its media.
@@ -160,7 +160,7 @@ pub enum HubEffect {
 
 #[derive(Debug)]
 struct Conn {
-    room: String,
+    room: RoomId,
     tokens: f64,
     refilled: Instant,
     refusals: VecDeque<Instant>,
@@ -171,7 +171,7 @@ struct Conn {
 pub struct Hub {
     node: String,
     config: HubConfig,
-    rooms: HashMap<String, Room>,
+    rooms: HashMap<RoomId, Room>,
     conns: HashMap<ConnId, Conn>,
     nodes: HashMap<String, Instant>,
     last_heartbeat: Option<Instant>,
@@ -213,14 +213,14 @@ impl Hub {
     }
 
     /// Who is in `room`, here or elsewhere.
-    pub fn identities(&self, room: &str) -> Vec<String> {
+    pub fn identities(&self, room: &RoomId) -> Vec<String> {
         self.rooms
             .get(room)
             .map(Room::identities)
             .unwrap_or_default()
     }
 
-    fn lift(&self, room: &str, effects: Vec<room::Effect>) -> Vec<HubEffect> {
+    fn lift(&self, room: &RoomId, effects: Vec<room::Effect>) -> Vec<HubEffect> {
         effects
             .into_iter()
             .map(|e| match e {
@@ -233,13 +233,13 @@ impl Hub {
                     present,
                     at,
                 } => HubEffect::Attendance {
-                    room: room.to_owned(),
+                    room: room.clone(),
                     identity,
                     present,
                     at,
                 },
                 room::Effect::Publish(event) => self.publish(BusBody::Room {
-                    room: room.to_owned(),
+                    room: room.clone(),
                     event,
                 }),
                 room::Effect::Media {
@@ -247,7 +247,7 @@ impl Hub {
                     may,
                     request,
                 } => HubEffect::Media {
-                    room: room.to_owned(),
+                    room: room.clone(),
                     identity,
                     may,
                     request,
@@ -256,9 +256,9 @@ impl Hub {
             .collect()
     }
 
-    fn room_mut(&mut self, room: &str) -> &mut Room {
+    fn room_mut(&mut self, room: &RoomId) -> &mut Room {
         self.rooms
-            .entry(room.to_owned())
+            .entry(room.clone())
             .or_insert_with(|| Room::new(self.config.room.clone()))
     }
 
@@ -266,7 +266,7 @@ impl Hub {
     /// in `room`.
     pub fn from_unit(
         &mut self,
-        room: &str,
+        room: &RoomId,
         identity: &str,
         message: ServerMessage,
     ) -> Vec<HubEffect> {
@@ -277,11 +277,11 @@ impl Hub {
         self.lift(room, effects)
     }
 
-    fn attach(&mut self, conn: ConnId, room: &str, now: Instant) {
+    fn attach(&mut self, conn: ConnId, room: &RoomId, now: Instant) {
         self.conns.insert(
             conn,
             Conn {
-                room: room.to_owned(),
+                room: room.clone(),
                 tokens: self.config.burst,
                 refilled: now,
                 refusals: VecDeque::new(),
@@ -293,7 +293,7 @@ impl Hub {
     pub fn join(
         &mut self,
         conn: ConnId,
-        room: &str,
+        room: &RoomId,
         entrant: Entrant,
         capacity: usize,
         now: Instant,
@@ -303,7 +303,7 @@ impl Hub {
                 .config
                 .forwarded_rooms
                 .iter()
-                .any(|prefix| room.starts_with(prefix.as_str()));
+                .any(|prefix| room.as_str().starts_with(prefix.as_str()));
         let r = self.room_mut(room);
         r.set_capacity(capacity);
         r.set_forwarded(forwarded);
@@ -320,7 +320,7 @@ impl Hub {
     pub fn resume(
         &mut self,
         conn: ConnId,
-        room: &str,
+        room: &RoomId,
         resume: Resume,
         now: Instant,
     ) -> Result<Vec<HubEffect>, RoomError> {
@@ -477,7 +477,7 @@ impl Hub {
             self.nodes.remove(&node);
             out.extend(self.node_gone(&node, now));
         }
-        let names: Vec<String> = self.rooms.keys().cloned().collect();
+        let names: Vec<RoomId> = self.rooms.keys().cloned().collect();
         for name in names {
             let effects = self.rooms.get_mut(&name).expect("listed").tick(now);
             for e in &effects {
@@ -492,7 +492,7 @@ impl Hub {
     }
 
     fn node_gone(&mut self, node: &str, now: Instant) -> Vec<HubEffect> {
-        let names: Vec<String> = self.rooms.keys().cloned().collect();
+        let names: Vec<RoomId> = self.rooms.keys().cloned().collect();
         let mut out = Vec::new();
         for name in names {
             let effects = self

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::hub::{BusEvent, Hub, HubConfig, HubEffect, Resume};
 use crate::protocol::{self, ClientMessage, IceServer, ServerMessage, UNIT, VERSION};
-use crate::room::{ConnId, Entrant, MediaRequest, RoomError};
+use crate::room::{ConnId, Entrant, MediaRequest, RoomError, RoomId};
 use crate::sfu::{May, PeerKey, Receiving, Unit};
 use crate::token::{self, RoomClaims, TokenError};
 use crate::turn;
@@ -125,13 +125,13 @@ pub trait Presence: Send + Sync + 'static {
 /// What the recorder task hands to [`Presence`].
 enum Record {
     Presence {
-        room: String,
+        room: RoomId,
         identity: String,
         present: bool,
         at: SystemTime,
     },
     Media {
-        room: String,
+        room: RoomId,
         identity: String,
         receiving: bool,
         at: SystemTime,
@@ -162,7 +162,7 @@ enum Outgoing {
 enum Command {
     Join {
         conn: ConnId,
-        room: String,
+        room: RoomId,
         entrant: Entrant,
         capacity: usize,
         outbox: mpsc::Sender<Outgoing>,
@@ -170,7 +170,7 @@ enum Command {
     },
     Resume {
         conn: ConnId,
-        room: String,
+        room: RoomId,
         resume: Resume,
         outbox: mpsc::Sender<Outgoing>,
         reply: oneshot::Sender<Result<(), RoomError>>,
@@ -186,7 +186,7 @@ enum Command {
         conn: ConnId,
     },
     FromUnit {
-        room: String,
+        room: RoomId,
         identity: String,
         message: ServerMessage,
     },
@@ -240,14 +240,22 @@ impl Signaling {
                         identity,
                         present,
                         at,
-                    } => presence.record(room, identity, present, at).await,
+                    } => {
+                        presence
+                            .record(room.into_string(), identity, present, at)
+                            .await
+                    }
                     Record::Media {
                         room,
                         identity,
                         receiving,
                         at,
                         seconds,
-                    } => presence.media(room, identity, receiving, at, seconds).await,
+                    } => {
+                        presence
+                            .media(room.into_string(), identity, receiving, at, seconds)
+                            .await
+                    }
                 }
             }
         });
@@ -307,7 +315,8 @@ impl Signaling {
     }
 
     /// Runs one WebSocket connection to `room` until it closes.
-    pub async fn serve(self, socket: WebSocket, room: String) {
+    pub async fn serve(self, socket: WebSocket, room: impl Into<RoomId>) {
+        let room = room.into();
         let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
         let (mut sink, mut stream) = socket.split();
         let (outbox, mut pending) = mpsc::channel::<Outgoing>(OUTBOX);
@@ -369,7 +378,7 @@ impl Signaling {
     async fn handshake(
         &self,
         conn: ConnId,
-        room: &str,
+        room: &RoomId,
         stream: &mut futures_util::stream::SplitStream<WebSocket>,
         outbox: &mpsc::Sender<Outgoing>,
     ) -> bool {
@@ -425,29 +434,33 @@ impl Signaling {
                     continue;
                 }
             };
-            let claims =
-                match token::verify(&self.inner.config.token_secret, &token, room, unix_now()) {
-                    Ok(claims) => claims,
-                    Err(e) => {
-                        let code = match e {
-                            TokenError::Invalid => "token_invalid",
-                            TokenError::Expired => "token_expired",
-                            TokenError::NotYet => "token_not_yet_valid",
-                            TokenError::WrongRoom => "token_wrong_room",
-                        };
-                        let _ = outbox.send(say(code, e.to_string())).await;
-                        let _ = outbox
-                            .send(Outgoing::Close(CLOSE_NOT_ADMITTED, "not admitted"))
-                            .await;
-                        return false;
-                    }
-                };
+            let claims = match token::verify(
+                &self.inner.config.token_secret,
+                &token,
+                room.as_str(),
+                unix_now(),
+            ) {
+                Ok(claims) => claims,
+                Err(e) => {
+                    let code = match e {
+                        TokenError::Invalid => "token_invalid",
+                        TokenError::Expired => "token_expired",
+                        TokenError::NotYet => "token_not_yet_valid",
+                        TokenError::WrongRoom => "token_wrong_room",
+                    };
+                    let _ = outbox.send(say(code, e.to_string())).await;
+                    let _ = outbox
+                        .send(Outgoing::Close(CLOSE_NOT_ADMITTED, "not admitted"))
+                        .await;
+                    return false;
+                }
+            };
             let ice_servers = self.ice_servers(&claims.sub);
             let (reply, answer) = oneshot::channel();
             let command = match resume {
                 None => Command::Join {
                     conn,
-                    room: room.to_owned(),
+                    room: room.clone(),
                     entrant: Entrant {
                         identity: claims.sub.clone(),
                         role: claims.role.clone(),
@@ -461,7 +474,7 @@ impl Signaling {
                 },
                 Some((session_id, last_seq)) => Command::Resume {
                     conn,
-                    room: room.to_owned(),
+                    room: room.clone(),
                     resume: Resume {
                         identity: claims.sub.clone(),
                         session_id,

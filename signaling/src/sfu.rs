@@ -38,6 +38,8 @@ use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Ri
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
+use crate::room::RoomId;
+
 /// Why an offer was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SfuError {
@@ -123,7 +125,7 @@ pub struct May {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PeerKey {
     /// The room.
-    pub room: String,
+    pub room: RoomId,
     /// The participant's identity.
     pub identity: String,
 }

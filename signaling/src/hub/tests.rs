@@ -44,7 +44,8 @@ fn closes(effects: &[HubEffect]) -> bool {
 fn malformed_oversized_and_unknown_messages_get_errors_and_the_connection_stays() {
     let t0 = Instant::now();
     let mut hub = Hub::new("a".into(), HubConfig::default());
-    hub.join(1, "consultation-1", entrant("u1"), 3, t0).unwrap();
+    hub.join(1, &"consultation-1".into(), entrant("u1"), 3, t0)
+        .unwrap();
     let out = hub.text(1, "{not json", t0);
     assert_eq!(errors(&out, 1), ["malformed"]);
     let out = hub.text(1, r#"{"v":1,"type":"shout"}"#, t0);
@@ -77,7 +78,8 @@ fn malformed_oversized_and_unknown_messages_get_errors_and_the_connection_stays(
 fn a_flood_is_rate_limited_then_closed() {
     let t0 = Instant::now();
     let mut hub = Hub::new("a".into(), HubConfig::default());
-    hub.join(1, "consultation-1", entrant("u1"), 3, t0).unwrap();
+    hub.join(1, &"consultation-1".into(), entrant("u1"), 3, t0)
+        .unwrap();
     let pong = r#"{"v":1,"type":"pong"}"#;
     for _ in 0..200 {
         assert!(
@@ -115,7 +117,9 @@ fn a_flood_is_rate_limited_then_closed() {
 fn a_starting_process_learns_the_rooms_and_a_silent_one_is_given_up() {
     let t0 = Instant::now();
     let mut a = Hub::new("a".into(), HubConfig::default());
-    let joined = a.join(1, "ward-round-3", entrant("u1"), 12, t0).unwrap();
+    let joined = a
+        .join(1, &"ward-round-3".into(), entrant("u1"), 12, t0)
+        .unwrap();
     let mut b = Hub::new("b".into(), HubConfig::default());
     // b started after u1's join went out: it asks, a answers.
     let HubEffect::Publish(sync) = b.start() else {
@@ -128,11 +132,13 @@ fn a_starting_process_learns_the_rooms_and_a_silent_one_is_given_up() {
     for event in answers {
         b.bus(event, t0);
     }
-    let out = b.join(2, "ward-round-3", entrant("u2"), 12, t0).unwrap();
+    let out = b
+        .join(2, &"ward-round-3".into(), entrant("u2"), 12, t0)
+        .unwrap();
     assert!(out.iter().any(|e| matches!(e,
         HubEffect::Send { conn: 2, message: ServerMessage::Welcome { participants, .. } }
             if participants.iter().any(|p| p.identity == "u1"))));
-    assert_eq!(b.identities("ward-round-3"), ["u1", "u2"]);
+    assert_eq!(b.identities(&"ward-round-3".into()), ["u1", "u2"]);
     // Events from a process about itself are not applied twice.
     assert!(a.bus(published(&joined)[0].clone(), t0).is_empty());
 
@@ -152,14 +158,15 @@ fn a_starting_process_learns_the_rooms_and_a_silent_one_is_given_up() {
 fn a_full_room_is_refused_and_leaves_nothing_behind() {
     let t0 = Instant::now();
     let mut hub = Hub::new("a".into(), HubConfig::default());
-    hub.join(1, "consultation-9", entrant("u1"), 1, t0).unwrap();
+    hub.join(1, &"consultation-9".into(), entrant("u1"), 1, t0)
+        .unwrap();
     assert_eq!(
-        hub.join(2, "consultation-9", entrant("u2"), 1, t0)
+        hub.join(2, &"consultation-9".into(), entrant("u2"), 1, t0)
             .unwrap_err(),
         RoomError::Full(1)
     );
     assert!(hub.text(2, r#"{"v":1,"type":"pong"}"#, t0).is_empty());
-    assert_eq!(hub.identities("consultation-9"), ["u1"]);
+    assert_eq!(hub.identities(&"consultation-9".into()), ["u1"]);
 }
 
 #[test]
@@ -175,10 +182,16 @@ fn teaching_rooms_and_rooms_of_more_than_four_go_through_the_unit() {
             _ => None,
         })
     };
-    let consultation = hub.join(1, "consultation-1", entrant("u1"), 4, t0).unwrap();
+    let consultation = hub
+        .join(1, &"consultation-1".into(), entrant("u1"), 4, t0)
+        .unwrap();
     assert_eq!(unit_of(&consultation), Some(None), "four meet peer to peer");
-    let round = hub.join(2, "ward-round-1", entrant("u2"), 16, t0).unwrap();
+    let round = hub
+        .join(2, &"ward-round-1".into(), entrant("u2"), 16, t0)
+        .unwrap();
     assert_eq!(unit_of(&round), Some(Some(UNIT.to_owned())));
-    let small_class = hub.join(3, "teaching-1", entrant("u3"), 3, t0).unwrap();
+    let small_class = hub
+        .join(3, &"teaching-1".into(), entrant("u3"), 3, t0)
+        .unwrap();
     assert_eq!(unit_of(&small_class), Some(Some(UNIT.to_owned())));
 }

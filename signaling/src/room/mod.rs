@@ -25,9 +25,11 @@
 //! - `unit`: rooms whose media the forwarding unit carries;
 //! - `stream`: each local participant's numbered, kept stream of messages;
 //! - `timers`: pings, ping timeouts and the resume window;
-//! - `remote`: participants connected to other processes.
+//! - `remote`: participants connected to other processes;
+//! - `id`: the room's name, [`RoomId`].
 
 mod dispatch;
+mod id;
 mod members;
 mod moderation;
 mod relay;
@@ -35,6 +37,8 @@ mod remote;
 mod stream;
 mod timers;
 mod unit;
+
+pub use id::RoomId;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
