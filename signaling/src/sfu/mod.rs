@@ -26,15 +26,23 @@
 //! Cost: a datagram is handled by the one connection it belongs to (found by its source
 //! address), and only connections that got input or media are polled afterwards, so the
 //! work per forwarded frame grows with the receivers of that frame, not with everyone.
+//!
+//! This module holds the unit's types and its peer connections; how a receiver's layer
+//! follows its link is in `layer`, and how a frame reaches the receivers (and a key frame
+//! is asked for) in `forward`.
+
+mod forward;
+mod layer;
+
+pub use layer::{Layer, UPGRADE_AFTER, VIDEO_CUT_AFTER, VIDEO_CUT_BELOW};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::media::{Direction, MediaData, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -50,63 +58,6 @@ pub enum SfuError {
     #[error("the offer cannot be answered: {0}")]
     Refused(String),
 }
-
-/// Simulcast layers, as the presenter's page names them (RIDs), lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Layer {
-    /// A quarter of the resolution (`q`).
-    Quarter,
-    /// Half the resolution (`h`).
-    Half,
-    /// Full resolution (`f`).
-    Full,
-}
-
-impl Layer {
-    /// Every layer, lowest first.
-    const ALL: [Layer; 3] = [Layer::Quarter, Layer::Half, Layer::Full];
-
-    /// The RID of this layer.
-    pub fn rid(self) -> Rid {
-        match self {
-            Layer::Quarter => "q".into(),
-            Layer::Half => "h".into(),
-            Layer::Full => "f".into(),
-        }
-    }
-
-    fn of(rid: Rid) -> Option<Layer> {
-        Layer::ALL.into_iter().find(|l| l.rid() == rid)
-    }
-
-    /// The estimate a receiver's link needs for this layer (with the audio), from what
-    /// the presenter's page sends: about 150 kbit/s, 500 kbit/s and 1.2 Mbit/s.
-    pub fn needs(self) -> Bitrate {
-        match self {
-            Layer::Quarter => Bitrate::kbps(200),
-            Layer::Half => Bitrate::kbps(650),
-            Layer::Full => Bitrate::kbps(1_400),
-        }
-    }
-
-    /// The highest layer `estimate` carries; `None` when not even the lowest.
-    pub fn for_estimate(estimate: Bitrate) -> Option<Layer> {
-        [Layer::Full, Layer::Half, Layer::Quarter]
-            .into_iter()
-            .find(|l| estimate.as_f64() >= l.needs().as_f64())
-    }
-}
-
-/// How long a higher estimate must hold before a receiver moves up a layer.
-pub const UPGRADE_AFTER: Duration = Duration::from_secs(3);
-
-/// A receiver loses the video (keeps the audio) once its estimate has stayed below this
-/// for [`VIDEO_CUT_AFTER`]; until then, and between this and what the lowest layer needs
-/// to be moved up to, it keeps the lowest layer.
-pub const VIDEO_CUT_BELOW: Bitrate = Bitrate::kbps(150);
-
-/// See [`VIDEO_CUT_BELOW`].
-pub const VIDEO_CUT_AFTER: Duration = Duration::from_secs(2);
 
 /// The estimate each receiver's link starts from, and what the unit probes towards.
 const START_ESTIMATE: Bitrate = Bitrate::kbps(300);
@@ -224,12 +175,6 @@ pub struct Unit {
     seen: HashMap<(u64, Mid, Layer), Instant>,
 }
 
-/// A simulcast layer without a packet for this long counts as not being sent.
-const LAYER_SILENT: Duration = Duration::from_millis(500);
-
-/// Key frame requests for the same layer are sent at most this often.
-const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
-
 impl Unit {
     /// A unit whose socket is at `local` (the address peers reach, in the answers).
     pub fn new(local: SocketAddr) -> Self {
@@ -343,80 +288,6 @@ impl Unit {
             self.keyframes_for(now, id, layer);
         }
         self.drive(now);
-    }
-
-    /// The layer `key` receives now (`None`: audio only).
-    pub fn layer(&self, key: &PeerKey) -> Option<Layer> {
-        self.peers
-            .iter()
-            .find(|p| p.key == *key)
-            .and_then(|p| if p.audio_only { None } else { p.layer })
-    }
-
-    /// A new estimate of what peer `id`'s link carries: its layer follows.
-    fn estimated(&mut self, now: Instant, id: u64, estimate: Bitrate) {
-        let Some(p) = self.peers.iter_mut().find(|p| p.id == id) else {
-            return;
-        };
-        let fits = Layer::for_estimate(estimate);
-        let starved = estimate.as_f64() < VIDEO_CUT_BELOW.as_f64();
-        if !starved {
-            p.starved_since = None;
-        }
-        let changed = if fits < p.layer {
-            p.better = None;
-            let lowest = Some(Layer::Quarter);
-            if fits.is_some() {
-                p.layer = fits;
-                true
-            } else if starved
-                && now.saturating_duration_since(*p.starved_since.get_or_insert(now))
-                    >= VIDEO_CUT_AFTER
-            {
-                p.layer = None;
-                p.starved_since = None;
-                true
-            } else if p.layer > lowest {
-                p.layer = lowest;
-                true
-            } else {
-                false
-            }
-        } else if fits > p.layer {
-            let target = fits.expect("above None");
-            match p.better {
-                Some((l, since))
-                    if l == target && now.saturating_duration_since(since) >= UPGRADE_AFTER =>
-                {
-                    p.layer = fits;
-                    p.better = None;
-                    true
-                }
-                Some((l, _)) if l == target => false,
-                _ => {
-                    p.better = Some((target, now));
-                    false
-                }
-            }
-        } else {
-            p.better = None;
-            false
-        };
-        if changed {
-            let layer = p.layer;
-            self.keyframes_for(now, id, layer);
-        }
-    }
-
-    /// Asks for key frames of `layer` of every video track peer `id` receives.
-    fn keyframes_for(&mut self, now: Instant, id: u64, layer: Option<Layer>) {
-        let (Some(p), Some(layer)) = (self.peers.iter().find(|p| p.id == id), layer) else {
-            return;
-        };
-        let wanted: Vec<TrackKey> = p.carrying.values().cloned().collect();
-        for track in wanted {
-            self.ask_keyframe(now, &track, Some(layer));
-        }
     }
 
     /// Whether `key` is connected here.
@@ -629,156 +500,6 @@ impl Unit {
         for p in &mut self.peers {
             p.carrying.retain(|_, t| alive.contains(&t.origin));
             p.track_layers.retain(|t, _| alive.contains(&t.origin));
-        }
-    }
-
-    /// Writes one frame of `origin` to every other peer of its room that has a slot for
-    /// it, in the layer each receives.
-    fn forward(&mut self, now: Instant, origin: u64, data: &MediaData) {
-        let Some(from) = self.peers.iter().find(|p| p.id == origin) else {
-            return;
-        };
-        let Some(&kind) = from.sending.get(&data.mid) else {
-            return;
-        };
-        let allowed = match kind {
-            MediaKind::Audio => from.may.audio,
-            MediaKind::Video => from.may.video,
-        };
-        if !allowed {
-            return;
-        }
-        let room = from.key.room.clone();
-        let track = TrackKey {
-            origin,
-            mid: data.mid,
-        };
-        let layer = data.rid.and_then(Layer::of);
-        // The layers of this track the sender is sending now.
-        let mut sent = Vec::new();
-        if let Some(l) = layer {
-            self.seen.insert((origin, data.mid, l), now);
-            sent = Layer::ALL
-                .into_iter()
-                .filter(|&x| {
-                    self.seen
-                        .get(&(origin, data.mid, x))
-                        .is_some_and(|t| now.saturating_duration_since(*t) < LAYER_SILENT)
-                })
-                .collect();
-        }
-        let mut wanted = Vec::new();
-        for (i, p) in self.peers.iter_mut().enumerate() {
-            if p.id == origin || p.key.room != room || !p.rtc.is_alive() {
-                continue;
-            }
-            if kind == MediaKind::Video && (p.audio_only || p.layer.is_none()) {
-                continue;
-            }
-            if let (Some(l), Some(own)) = (layer, p.layer) {
-                // The receiver's layer if it is being sent, else the highest below it, else
-                // the lowest being sent.
-                let gets = sent
-                    .iter()
-                    .rev()
-                    .find(|&&x| x <= own)
-                    .or(sent.first())
-                    .copied()
-                    .unwrap_or(own);
-                if l != gets {
-                    continue;
-                }
-                // A change of layer (the receiver's, or what the sender sends) needs a key
-                // frame of the new one to decode from.
-                if p.track_layers.insert(track.clone(), gets) != Some(gets) {
-                    wanted.push(Some(gets));
-                }
-            }
-            let slot = match p.carrying.iter().find(|(_, t)| **t == track) {
-                Some((mid, _)) => *mid,
-                None => {
-                    let free = p
-                        .slots
-                        .iter()
-                        .find(|(mid, k)| *k == kind && !p.carrying.contains_key(mid))
-                        .map(|(mid, _)| *mid);
-                    let Some(mid) = free else { continue };
-                    p.carrying.insert(mid, track.clone());
-                    if kind == MediaKind::Video {
-                        wanted.push(p.layer);
-                    }
-                    mid
-                }
-            };
-            let Some(writer) = p.rtc.writer(slot) else {
-                continue;
-            };
-            let Some(pt) = writer.match_params(data.params) else {
-                continue;
-            };
-            let bytes = data.data.len() as u64;
-            if writer
-                .write(pt, data.network_time, data.time, Arc::clone(&data.data))
-                .is_ok()
-            {
-                p.forwarded_bytes += bytes;
-                self.touched.push(i);
-                match &mut p.receiving {
-                    Some((since, seconds)) => {
-                        seconds.insert(now.saturating_duration_since(*since).as_secs());
-                    }
-                    None => {
-                        p.receiving = Some((now, [0].into()));
-                        self.events.push_back(Receiving::Started {
-                            key: p.key.clone(),
-                            at: now,
-                        });
-                    }
-                }
-            }
-        }
-        // A receiver that just started on this track needs a key frame to decode.
-        for layer in wanted {
-            self.ask_keyframe(now, &track, layer);
-        }
-    }
-
-    /// Asks the sender of `track` for a key frame (of `layer`, if it sends simulcast), at
-    /// most every [`KEYFRAME_INTERVAL`].
-    fn ask_keyframe(&mut self, now: Instant, track: &TrackKey, layer: Option<Layer>) {
-        let simulcast = self
-            .peers
-            .iter()
-            .find(|p| p.id == track.origin)
-            .is_some_and(|p| p.simulcast.contains(&track.mid));
-        let rid = if simulcast {
-            match layer {
-                Some(l) => Some(l.rid()),
-                None => return,
-            }
-        } else {
-            None
-        };
-        let key = (track.origin, track.mid, rid);
-        if self
-            .asked
-            .get(&key)
-            .is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_INTERVAL)
-        {
-            return;
-        }
-        let Some(i) = self.peers.iter().position(|p| p.id == track.origin) else {
-            return;
-        };
-        let Some(mut writer) = self.peers[i].rtc.writer(track.mid) else {
-            return;
-        };
-        if writer
-            .request_keyframe(rid, KeyframeRequestKind::Pli)
-            .is_ok()
-        {
-            self.asked.insert(key, now);
-            self.touched.push(i);
         }
     }
 }
