@@ -20,6 +20,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use duikou_signaling::Grants;
+use duikou_signaling::room::RoomId;
 use duikou_signaling::server::Presence as PresenceSink;
 use rand::RngCore as _;
 use serde::Serialize;
@@ -49,6 +50,13 @@ impl fmt::Display for SessionRef {
             Self::WardRound(id) => write!(f, "ward-round-{id}"),
             Self::Teaching(id) => write!(f, "teaching-{id}"),
         }
+    }
+}
+
+impl SessionRef {
+    /// The signaling room of the session, named as the session is.
+    pub fn room(self) -> RoomId {
+        self.to_string().into()
     }
 }
 
@@ -241,7 +249,7 @@ pub async fn booked(
 #[derive(Debug, Clone)]
 pub struct Admitted {
     /// The room.
-    pub room: String,
+    pub room: RoomId,
     /// Role in the room.
     pub role: &'static str,
     /// Grants.
@@ -302,7 +310,7 @@ pub async fn admit(
     }
     audit(true, role).await?;
     Ok(Admitted {
-        room: session.to_string(),
+        room: session.room(),
         role,
         grants,
         capacity: b.capacity,
@@ -477,22 +485,22 @@ impl StorePresence {
 impl PresenceSink for StorePresence {
     fn record(
         &self,
-        room: String,
+        room: RoomId,
         identity: String,
         present: bool,
         at: SystemTime,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             let at = DateTime::<Utc>::from(at);
-            if let Err(e) = self.apply(&room, &identity, present, at).await {
-                tracing::error!(room, identity, present, error = %e, "cannot record presence");
+            if let Err(e) = self.apply(room.as_str(), &identity, present, at).await {
+                tracing::error!(%room, identity, present, error = %e, "cannot record presence");
             }
         })
     }
 
     fn media(
         &self,
-        room: String,
+        room: RoomId,
         identity: String,
         receiving: bool,
         at: SystemTime,
@@ -501,10 +509,10 @@ impl PresenceSink for StorePresence {
         Box::pin(async move {
             let at = DateTime::<Utc>::from(at);
             if let Err(e) = self
-                .apply_media(&room, &identity, receiving, at, seconds)
+                .apply_media(room.as_str(), &identity, receiving, at, seconds)
                 .await
             {
-                tracing::error!(room, identity, receiving, error = %e, "cannot record attendance");
+                tracing::error!(%room, identity, receiving, error = %e, "cannot record attendance");
             }
         })
     }

@@ -7,12 +7,13 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::Grants;
+use crate::room::RoomId;
 
 /// What a room token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomClaims {
     /// The room.
-    pub room: String,
+    pub room: RoomId,
     /// The identity (`sub`).
     pub sub: String,
     /// The role in the room, e.g. `requester`, `consultant`, `trainee`.
@@ -57,7 +58,12 @@ pub fn mint(secret: &[u8], claims: &RoomClaims) -> String {
 
 /// Checks `token` for `room` at unix time `now`: signature, `nbf`, `exp` (no leeway) and
 /// the room.
-pub fn verify(secret: &[u8], token: &str, room: &str, now: i64) -> Result<RoomClaims, TokenError> {
+pub fn verify(
+    secret: &[u8],
+    token: &str,
+    room: &RoomId,
+    now: i64,
+) -> Result<RoomClaims, TokenError> {
     let mut validation = Validation::new(Algorithm::HS256);
     // Time is checked below against the caller's clock, so that it can be tested.
     validation.validate_exp = false;
@@ -73,7 +79,7 @@ pub fn verify(secret: &[u8], token: &str, room: &str, now: i64) -> Result<RoomCl
     if now < claims.nbf {
         return Err(TokenError::NotYet);
     }
-    if claims.room != room {
+    if claims.room != *room {
         return Err(TokenError::WrongRoom);
     }
     Ok(claims)
@@ -102,7 +108,7 @@ mod tests {
     #[test]
     fn a_token_admits_its_identity_to_its_room_inside_its_window() {
         let token = mint(b"secret", &claims());
-        let c = verify(b"secret", &token, "session-42", 1_500).unwrap();
+        let c = verify(b"secret", &token, &"session-42".into(), 1_500).unwrap();
         assert_eq!(c.sub, "user-7");
         assert_eq!(
             c.grants,
@@ -118,29 +124,29 @@ mod tests {
     fn expired_early_foreign_and_forged_tokens_are_refused() {
         let token = mint(b"secret", &claims());
         assert_eq!(
-            verify(b"secret", &token, "session-42", 2_000),
+            verify(b"secret", &token, &"session-42".into(), 2_000),
             Err(TokenError::Expired)
         );
         assert_eq!(
-            verify(b"secret", &token, "session-42", 999),
+            verify(b"secret", &token, &"session-42".into(), 999),
             Err(TokenError::NotYet)
         );
         assert_eq!(
-            verify(b"secret", &token, "session-43", 1_500),
+            verify(b"secret", &token, &"session-43".into(), 1_500),
             Err(TokenError::WrongRoom)
         );
         assert_eq!(
-            verify(b"other", &token, "session-42", 1_500),
+            verify(b"other", &token, &"session-42".into(), 1_500),
             Err(TokenError::Invalid)
         );
         let mut forged = token.clone();
         forged.replace_range(forged.len() - 4.., "AAAA");
         assert_eq!(
-            verify(b"secret", &forged, "session-42", 1_500),
+            verify(b"secret", &forged, &"session-42".into(), 1_500),
             Err(TokenError::Invalid)
         );
         assert_eq!(
-            verify(b"secret", "not.a.jwt", "session-42", 1_500),
+            verify(b"secret", "not.a.jwt", &"session-42".into(), 1_500),
             Err(TokenError::Invalid)
         );
     }
@@ -155,7 +161,12 @@ mod tests {
             .unwrap()
             .to_owned();
         assert_eq!(
-            verify(b"secret", &format!("{header}.{body}."), "session-42", 1_500),
+            verify(
+                b"secret",
+                &format!("{header}.{body}."),
+                &"session-42".into(),
+                1_500
+            ),
             Err(TokenError::Invalid)
         );
     }

@@ -134,7 +134,7 @@ async fn join(
         .collect();
     Ok(Json(JoinAnswer {
         signal_url: format!("/api/v1/sessions/{}/signal", admitted.room),
-        room: admitted.room,
+        room: admitted.room.into_string(),
         identity,
         role: admitted.role.to_owned(),
         grants: GrantsView {
@@ -155,7 +155,7 @@ async fn signal(
     Path(raw): Path<String>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Error> {
-    let room = session_of(&raw)?.to_string();
+    let room = session_of(&raw)?.room();
     let signaling = state.signaling.clone();
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)

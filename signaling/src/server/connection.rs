@@ -141,27 +141,23 @@ impl Signaling {
                     continue;
                 }
             };
-            let claims = match token::verify(
-                &self.inner.config.token_secret,
-                &token,
-                room.as_str(),
-                unix_now(),
-            ) {
-                Ok(claims) => claims,
-                Err(e) => {
-                    let code = match e {
-                        TokenError::Invalid => "token_invalid",
-                        TokenError::Expired => "token_expired",
-                        TokenError::NotYet => "token_not_yet_valid",
-                        TokenError::WrongRoom => "token_wrong_room",
-                    };
-                    let _ = outbox.send(say(code, e.to_string())).await;
-                    let _ = outbox
-                        .send(Outgoing::Close(CLOSE_NOT_ADMITTED, "not admitted"))
-                        .await;
-                    return false;
-                }
-            };
+            let claims =
+                match token::verify(&self.inner.config.token_secret, &token, room, unix_now()) {
+                    Ok(claims) => claims,
+                    Err(e) => {
+                        let code = match e {
+                            TokenError::Invalid => "token_invalid",
+                            TokenError::Expired => "token_expired",
+                            TokenError::NotYet => "token_not_yet_valid",
+                            TokenError::WrongRoom => "token_wrong_room",
+                        };
+                        let _ = outbox.send(say(code, e.to_string())).await;
+                        let _ = outbox
+                            .send(Outgoing::Close(CLOSE_NOT_ADMITTED, "not admitted"))
+                            .await;
+                        return false;
+                    }
+                };
             let ice_servers = self.ice_servers(&claims.sub);
             let (reply, answer) = oneshot::channel();
             let command = match resume {

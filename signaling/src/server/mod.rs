@@ -107,7 +107,7 @@ pub trait Presence: Send + Sync + 'static {
     /// `identity` entered (`present`) or left `room` at `at`.
     fn record(
         &self,
-        room: String,
+        room: RoomId,
         identity: String,
         present: bool,
         at: SystemTime,
@@ -117,7 +117,7 @@ pub trait Presence: Send + Sync + 'static {
     /// (`receiving`), or stopped, having reached it in `seconds` seconds.
     fn media(
         &self,
-        room: String,
+        room: RoomId,
         identity: String,
         receiving: bool,
         at: SystemTime,
@@ -243,22 +243,14 @@ impl Signaling {
                         identity,
                         present,
                         at,
-                    } => {
-                        presence
-                            .record(room.into_string(), identity, present, at)
-                            .await
-                    }
+                    } => presence.record(room, identity, present, at).await,
                     Record::Media {
                         room,
                         identity,
                         receiving,
                         at,
                         seconds,
-                    } => {
-                        presence
-                            .media(room.into_string(), identity, receiving, at, seconds)
-                            .await
-                    }
+                    } => presence.media(room, identity, receiving, at, seconds).await,
                 }
             }
         });

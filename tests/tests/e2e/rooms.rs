@@ -282,7 +282,7 @@ async fn the_booked_people_meet_and_foreign_or_stale_tokens_are_refused(backend:
     let expired = duikou_signaling::token::mint(
         secret.as_bytes(),
         &duikou_signaling::token::RoomClaims {
-            room: room.clone(),
+            room: room.as_str().into(),
             sub: doctor_id.to_owned(),
             role: "requester".into(),
             grants: duikou_signaling::Grants {
