@@ -1,0 +1,59 @@
+//! [`Store`] operations: the audit log (`sql/audit.rs`).
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, postgres, sqlite};
+
+/// One audit log entry.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub user_id: Option<i64>,
+    /// Their roles at the time.
+    pub roles: String,
+    /// Their institution.
+    pub institution_id: Option<i64>,
+    /// What they did: `read`, `list`, `create`, `update`, or a workflow step.
+    pub action: String,
+    /// On what kind of object.
+    pub object_kind: String,
+    /// Which one.
+    pub object_id: Option<i64>,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// Why it was denied, or what changed; never patient data.
+    pub detail: Option<String>,
+}
+
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// By user.
+    pub user_id: Option<i64>,
+    /// By institution.
+    pub institution_id: Option<i64>,
+    /// By object kind.
+    pub object_kind: Option<String>,
+    /// By object id.
+    pub object_id: Option<i64>,
+    /// By outcome.
+    pub outcome: Option<String>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+impl Store {
+    /// Appends to the audit log.
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        dispatch!(self, audit::append(entry))
+    }
+
+    /// Reads the audit log.
+    pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        dispatch!(self, audit::entries(filter))
+    }
+}
