@@ -332,6 +332,27 @@ pub async fn token_secret(store: &Store, config: &SignalingConfig) -> Result<Vec
         .into_bytes())
 }
 
+/// One stretch of someone's presence in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Stretch {
+    /// Who.
+    pub user_id: i64,
+    /// Entered.
+    pub joined_at: DateTime<Utc>,
+    /// Left; open while present.
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+impl From<Presence> for Stretch {
+    fn from(p: Presence) -> Self {
+        Self {
+            user_id: p.user_id,
+            joined_at: p.joined_at,
+            left_at: p.left_at,
+        }
+    }
+}
+
 /// The record of a room: every stretch of presence, and how long people were there
 /// together.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -339,7 +360,7 @@ pub struct RoomRecord {
     /// The room.
     pub room: String,
     /// Every stretch of presence, in order.
-    pub stretches: Vec<Presence>,
+    pub stretches: Vec<Stretch>,
     /// Seconds during which at least two people were present: for a consultation, the
     /// evidence that it took place and how long it lasted.
     pub together_seconds: i64,
@@ -410,7 +431,7 @@ pub fn record(room: String, stretches: Vec<Presence>, now: DateTime<Utc>) -> Roo
     };
     RoomRecord {
         room,
-        stretches,
+        stretches: stretches.into_iter().map(Stretch::from).collect(),
         together_seconds: together,
         span_seconds: span,
     }

@@ -4,8 +4,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
@@ -23,6 +24,91 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(retry_forward))
         .routes(routes!(cancel_forward))
         .routes(routes!(worklist))
+}
+
+/// Where an institution receives the studies it reads (its storage SCP).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DestinationOut {
+    /// The institution.
+    institution_id: i64,
+    /// Called AE title.
+    ae_title: String,
+    /// Host name or address.
+    host: String,
+    /// Port.
+    port: i32,
+    /// Over DICOM TLS.
+    tls: bool,
+}
+
+impl From<ImagingDestination> for DestinationOut {
+    fn from(d: ImagingDestination) -> Self {
+        Self {
+            institution_id: d.institution_id,
+            ae_title: d.ae_title,
+            host: d.host,
+            port: d.port,
+            tls: d.tls,
+        }
+    }
+}
+
+/// A forward in the queue, without patient data; the last error is shown in full to
+/// administrators and by its kind to coordinators.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForwardOut {
+    /// Queue id.
+    id: i64,
+    /// The instance.
+    sop_instance_uid: String,
+    /// Its study.
+    study_instance_uid: String,
+    /// The sending institution.
+    source_institution_id: i64,
+    /// The receiving institution.
+    destination_institution_id: Option<i64>,
+    /// Called AE title.
+    ae_title: String,
+    /// Host.
+    host: String,
+    /// Port.
+    port: i32,
+    /// Over DICOM TLS.
+    tls: bool,
+    /// Where it stands.
+    state: ForwardState,
+    /// Attempts so far.
+    attempts: i32,
+    /// When it is due (while sending: when the claim runs out).
+    next_attempt_at: DateTime<Utc>,
+    /// The last failure.
+    last_error: Option<String>,
+    /// Queued.
+    created_at: DateTime<Utc>,
+    /// Delivered.
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<ForwardView> for ForwardOut {
+    fn from(f: ForwardView) -> Self {
+        Self {
+            id: f.id,
+            sop_instance_uid: f.sop_instance_uid,
+            study_instance_uid: f.study_instance_uid,
+            source_institution_id: f.source_institution_id,
+            destination_institution_id: f.destination_institution_id,
+            ae_title: f.ae_title,
+            host: f.host,
+            port: f.port,
+            tls: f.tls,
+            state: f.state,
+            attempts: f.attempts,
+            next_attempt_at: f.next_attempt_at,
+            last_error: f.last_error,
+            created_at: f.created_at,
+            delivered_at: f.delivered_at,
+        }
+    }
 }
 
 /// Which worklist entries.
@@ -55,28 +141,32 @@ async fn worklist(
 /// coordinators or an administrator.
 #[utoipa::path(put, path = "/institutions/{id}/imaging-destination", tag = "imaging",
     params(("id" = i64, Path)), request_body = DestinationInput,
-    responses((status = 200, body = ImagingDestination), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = DestinationOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn set_destination(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
     ApiJson(input): ApiJson<DestinationInput>,
-) -> Result<Json<ImagingDestination>, Error> {
+) -> Result<Json<DestinationOut>, Error> {
     let policy = state.config.outbound_policy();
     let d = setup::set_destination(&state.store, &policy, &caller.0, id, input).await?;
-    Ok(Json(d))
+    Ok(Json(d.into()))
 }
 
 /// The institution's DICOM destination: its coordinators or an administrator.
 #[utoipa::path(get, path = "/institutions/{id}/imaging-destination", tag = "imaging",
     params(("id" = i64, Path)),
-    responses((status = 200, body = ImagingDestination), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = DestinationOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_destination(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
-) -> Result<Json<ImagingDestination>, Error> {
-    Ok(Json(setup::destination(&state.store, &caller.0, id).await?))
+) -> Result<Json<DestinationOut>, Error> {
+    Ok(Json(
+        setup::destination(&state.store, &caller.0, id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Which forwards.
@@ -97,12 +187,12 @@ pub struct ForwardQuery {
 /// The forward queue, newest first: coordinators see their institution's (sent or
 /// received), administrators all.
 #[utoipa::path(get, path = "/forwards", tag = "imaging", params(ForwardQuery),
-    responses((status = 200, body = Vec<ForwardView>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<ForwardOut>), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn list_forwards(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ForwardQuery>,
-) -> Result<Json<Vec<ForwardView>>, Error> {
+) -> Result<Json<Vec<ForwardOut>>, Error> {
     let (limit, offset) = page(q.limit, q.offset)?;
     let filter = ForwardFilter {
         institution_id: q.institution_id,
@@ -111,30 +201,33 @@ async fn list_forwards(
         limit,
         offset,
     };
-    Ok(Json(
-        queue::forwards(&state.store, &caller.0, filter).await?,
-    ))
+    let forwards = queue::forwards(&state.store, &caller.0, filter).await?;
+    Ok(Json(forwards.into_iter().map(ForwardOut::from).collect()))
 }
 
 /// Sends a failed, pending or cancelled forward again now, to the destination the
 /// registry names today.
 #[utoipa::path(post, path = "/forwards/{id}/retry", tag = "imaging", params(("id" = i64, Path)),
-    responses((status = 200, body = ForwardView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = ForwardOut), (status = 403, body = Problem), (status = 409, body = Problem)))]
 async fn retry_forward(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
-) -> Result<Json<ForwardView>, Error> {
-    Ok(Json(queue::retry(&state.store, &caller.0, id).await?))
+) -> Result<Json<ForwardOut>, Error> {
+    Ok(Json(
+        queue::retry(&state.store, &caller.0, id).await?.into(),
+    ))
 }
 
 /// Cancels a pending or failed forward.
 #[utoipa::path(post, path = "/forwards/{id}/cancel", tag = "imaging", params(("id" = i64, Path)),
-    responses((status = 200, body = ForwardView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = ForwardOut), (status = 403, body = Problem), (status = 409, body = Problem)))]
 async fn cancel_forward(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
-) -> Result<Json<ForwardView>, Error> {
-    Ok(Json(queue::cancel(&state.store, &caller.0, id).await?))
+) -> Result<Json<ForwardOut>, Error> {
+    Ok(Json(
+        queue::cancel(&state.store, &caller.0, id).await?.into(),
+    ))
 }

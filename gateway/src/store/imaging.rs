@@ -3,8 +3,6 @@
 use chrono::{DateTime, Utc};
 use duikou_imaging::dicomweb::Indexed;
 use duikou_imaging::scp::InstanceRecord;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::{Store, StoreError, postgres, sqlite};
 use crate::domain::named_enum;
@@ -23,7 +21,7 @@ pub struct DicomNode {
 }
 
 /// Where an institution receives the studies it reads (as a DICOM storage SCP).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ImagingDestination {
     /// The institution.
     pub institution_id: i64,
@@ -121,8 +119,8 @@ named_enum! {
     }
 }
 
-/// A forward as the API shows it (no patient data).
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+/// A forward as its operators see it (no patient data).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ForwardView {
     /// Queue id.
     pub id: i64,

@@ -1,13 +1,11 @@
 //! [`Store`] operations for video rooms (`sql/rooms.rs`).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::{Store, StoreError, postgres, sqlite};
 
 /// One stretch of presence in a room.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Presence {
     /// Who.
     pub user_id: i64,
