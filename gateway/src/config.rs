@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use duikou_imaging::AeTitle;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -315,7 +316,7 @@ pub struct ImagingConfig {
     /// Address and port of the DICOM storage SCP (C-ECHO, C-STORE); empty: no DICOM.
     pub listen: Option<SocketAddr>,
     /// The relay's AE title, which callers must call.
-    pub ae_title: String,
+    pub ae_title: AeTitle,
     /// Largest PDU accepted, in bytes (senders cut instances into PDUs of this size).
     pub max_pdu_length: u32,
     /// Largest instance accepted, in bytes.
@@ -370,7 +371,7 @@ impl Default for ImagingConfig {
     fn default() -> Self {
         Self {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 11112))),
-            ae_title: "DUIKOU".into(),
+            ae_title: AeTitle::parse("DUIKOU").expect("a valid AE title"),
             max_pdu_length: 131_072,
             max_instance_bytes: 2 * 1024 * 1024 * 1024,
             stow_max_parts: 1000,
@@ -602,6 +603,23 @@ mod tests {
             jail.create_file("duikou.toml", "[http]\nlisen = \"0.0.0.0:9000\"\n")?;
             let err = Config::load(Some(Path::new("duikou.toml"))).unwrap_err();
             assert!(err.to_string().contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail returns its own error type"
+    )]
+    fn an_ae_title_that_is_not_one_is_an_error_naming_it() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DUIKOU_IMAGING_AE_TITLE", "SEVENTEEN_LETTERS");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("AE_TITLE") && err.contains("16"), "{err}");
+            jail.set_env("DUIKOU_IMAGING_AE_TITLE", " JMZX_PACS ");
+            let c = Config::load(None).expect("a padded title loads");
+            assert_eq!(c.imaging.ae_title, "JMZX_PACS");
             Ok(())
         });
     }

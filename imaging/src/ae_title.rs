@@ -4,8 +4,12 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A validated AE title, stored without its insignificant leading and trailing spaces.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// In configuration and JSON it is a string, checked as it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AeTitle(String);
 
 /// Why a string is not an AE title.
@@ -44,6 +48,53 @@ impl AeTitle {
     /// The title without padding.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::str::FromStr for AeTitle {
+    type Err = AeTitleError;
+
+    fn from_str(s: &str) -> Result<Self, AeTitleError> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for AeTitle {
+    type Error = AeTitleError;
+
+    fn try_from(s: String) -> Result<Self, AeTitleError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<AeTitle> for String {
+    fn from(ae: AeTitle) -> Self {
+        ae.0
+    }
+}
+
+impl AsRef<str> for AeTitle {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+// The derived Hash and Eq are the inner String's, which agree with str's.
+impl std::borrow::Borrow<str> for AeTitle {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for AeTitle {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for AeTitle {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 

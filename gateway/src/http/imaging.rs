@@ -45,7 +45,7 @@ impl From<ImagingDestination> for DestinationOut {
     fn from(d: ImagingDestination) -> Self {
         Self {
             institution_id: d.institution_id,
-            ae_title: d.ae_title,
+            ae_title: d.ae_title.into(),
             host: d.host,
             port: d.port,
             tls: d.tls,

@@ -44,7 +44,7 @@ impl From<DicomNode> for DicomNodeOut {
         Self {
             id: n.id,
             institution_id: n.institution_id,
-            ae_title: n.ae_title,
+            ae_title: n.ae_title.into(),
             host: n.host,
         }
     }

@@ -18,6 +18,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 use std::time::Duration;
 
+use duikou_imaging::AeTitle;
 use duikou_imaging::forward::{self, Attempt, ForwardConfig, Job, Queue, Target};
 use duikou_imaging::scp::{self, Archive, Caller, Indexed, InstanceRecord, LastIndexed, ScpConfig};
 use duikou_imaging::spool::Spool;
@@ -59,7 +60,7 @@ pub async fn forward_target(store: &Store, institution_id: i64) -> NewForward {
         Ok(Some(d)) => NewForward {
             target: ForwardTarget {
                 institution_id: Some(supporter),
-                ae_title: d.ae_title,
+                ae_title: d.ae_title.into(),
                 host: d.host,
                 port: d.port,
                 tls: d.tls,
@@ -175,13 +176,13 @@ fn lock_studies<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Archive for StoreArchive {
     type Route = Route;
 
-    async fn callers(&self) -> Result<HashMap<String, Caller>, String> {
+    async fn callers(&self) -> Result<HashMap<AeTitle, Caller>, String> {
         let nodes = self
             .store
             .dicom_nodes(None)
             .await
             .map_err(|e| e.to_string())?;
-        let mut callers: HashMap<String, Caller> = HashMap::new();
+        let mut callers: HashMap<AeTitle, Caller> = HashMap::new();
         for n in nodes {
             let entry = callers.entry(n.ae_title).or_insert(Caller {
                 institution_id: n.institution_id,
@@ -289,8 +290,12 @@ impl StoreArchive {
         // A place among the jobs handed to the forward worker is taken first: with one, the
         // forward is claimed in the same transaction and handed over after the commit,
         // without a claim of its own; without one (the worker is behind), it is pending.
-        let routed = route.error.is_none();
-        let permit = if routed {
+        let target = route
+            .error
+            .is_none()
+            .then(|| job_target(&route.target))
+            .flatten();
+        let permit = if target.is_some() {
             self.handoff.try_reserve().ok()
         } else {
             None
@@ -321,29 +326,34 @@ impl StoreArchive {
             (Indexing::Duplicate, _) => Indexed::Duplicate,
             (Indexing::HeldByOther, _) => Indexed::HeldByOther,
             (Indexing::New { forward_job }, Some(r)) => {
-                match permit {
-                    Some(permit) => permit.send(Job {
+                match (permit, target) {
+                    (Some(permit), Some(target)) => permit.send(Job {
                         id: forward_job,
                         attempts: 0,
                         stored: self.spool.stored(&r.path, r.offset, r.size),
                         sop_class_uid: r.sop_class_uid,
                         sop_instance_uid: r.sop_instance_uid,
                         transfer_syntax: r.transfer_syntax,
-                        target: Target {
-                            ae_title: route.target.ae_title.clone(),
-                            host: route.target.host.clone(),
-                            port: u16::try_from(route.target.port).unwrap_or(0),
-                            tls: route.target.tls,
-                        },
+                        target,
                     }),
-                    None if routed => self.wake.notify_one(),
-                    None => {}
+                    (None, Some(_)) => self.wake.notify_one(),
+                    _ => {}
                 }
                 Indexed::New
             }
             (Indexing::New { .. }, None) => Indexed::New,
         }))
     }
+}
+
+/// Where the forward worker sends to `t`, when it names a destination.
+fn job_target(t: &ForwardTarget) -> Option<Target> {
+    Some(Target {
+        ae_title: AeTitle::parse(&t.ae_title).ok()?,
+        host: t.host.clone(),
+        port: u16::try_from(t.port).ok()?,
+        tls: t.tls,
+    })
 }
 
 /// The forward queue in the database.

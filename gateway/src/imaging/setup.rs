@@ -68,7 +68,7 @@ pub async fn set_destination(
     }
     let d = ImagingDestination {
         institution_id: id,
-        ae_title: ae.as_str().to_owned(),
+        ae_title: ae,
         host: host.to_owned(),
         port: input.port,
         tls: input.tls,
@@ -103,7 +103,7 @@ pub async fn add_dicom_node(
     if host != "*" && host.parse::<std::net::IpAddr>().is_err() {
         return Err(Error::field("host", "an IP address, or * for any"));
     }
-    Ok(store.add_dicom_node(id, ae.as_str(), host).await?)
+    Ok(store.add_dicom_node(id, &ae, host).await?)
 }
 
 /// Institution `id`'s registered DICOM nodes.

@@ -1,6 +1,7 @@
 //! [`Store`] operations for the imaging relay (`sql/imaging.rs`).
 
 use chrono::{DateTime, Utc};
+use duikou_imaging::AeTitle;
 use duikou_imaging::dicomweb::Indexed;
 use duikou_imaging::scp::InstanceRecord;
 
@@ -15,7 +16,8 @@ pub struct DicomNode {
     /// Its institution.
     pub institution_id: i64,
     /// Calling AE title.
-    pub ae_title: String,
+    #[sqlx(try_from = "String")]
+    pub ae_title: AeTitle,
     /// The address it calls from, or `*`.
     pub host: String,
 }
@@ -26,7 +28,8 @@ pub struct ImagingDestination {
     /// The institution.
     pub institution_id: i64,
     /// Called AE title.
-    pub ae_title: String,
+    #[sqlx(try_from = "String")]
+    pub ae_title: AeTitle,
     /// Host name or address.
     pub host: String,
     /// Port.
@@ -94,7 +97,8 @@ pub struct ClaimedForward {
     /// Stored transfer syntax.
     pub transfer_syntax: String,
     /// Called AE title.
-    pub ae_title: String,
+    #[sqlx(try_from = "String")]
+    pub ae_title: AeTitle,
     /// Host.
     pub host: String,
     /// Port.
@@ -331,12 +335,12 @@ impl Store {
     pub async fn add_dicom_node(
         &self,
         institution_id: i64,
-        ae_title: &str,
+        ae_title: &AeTitle,
         host: &str,
     ) -> Result<DicomNode, StoreError> {
         dispatch!(
             self,
-            imaging::add_dicom_node(institution_id, ae_title, host, self.now())
+            imaging::add_dicom_node(institution_id, ae_title.as_str(), host, self.now())
         )
     }
 

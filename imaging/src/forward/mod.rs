@@ -30,13 +30,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::AeTitle;
 use crate::spool::Stored;
 
 /// Where an instance goes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Target {
     /// Called AE title.
-    pub ae_title: String,
+    pub ae_title: AeTitle,
     /// Host.
     pub host: String,
     /// Port.
@@ -94,7 +95,7 @@ pub trait Queue: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct ForwardConfig {
     /// The relay's AE title, calling.
-    pub calling_ae_title: String,
+    pub calling_ae_title: AeTitle,
     /// Associations at once per destination.
     pub associations: usize,
     /// Jobs claimed per pass.

@@ -103,7 +103,7 @@ fn pacs() -> (tempfile::TempDir, tempfile::TempDir, Storescp, Target) {
     let received = tempfile::tempdir().unwrap();
     let (scp, port) = Storescp::start("PACS", received.path());
     let target = Target {
-        ae_title: "PACS".into(),
+        ae_title: "PACS".parse().unwrap(),
         host: "127.0.0.1".into(),
         port,
         tls: false,
@@ -123,7 +123,7 @@ fn worker(
     tokio::task::JoinHandle<()>,
 ) {
     let config = Arc::new(ForwardConfig {
-        calling_ae_title: "DUIKOU".into(),
+        calling_ae_title: "DUIKOU".parse().unwrap(),
         associations,
         batch,
         lease: Duration::from_secs(60),
@@ -154,7 +154,7 @@ async fn a_destination_that_hangs_holds_up_its_own_jobs_only() {
     // Takes connections and never answers an association request.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hanging = Target {
-        ae_title: "SILENT".into(),
+        ae_title: "SILENT".parse().unwrap(),
         host: "127.0.0.1".into(),
         port: silent.local_addr().unwrap().port(),
         tls: false,
@@ -199,7 +199,7 @@ async fn each_destination_gets_the_configured_number_of_associations_at_once() {
     for associations in [1, 3] {
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let target = Target {
-            ae_title: "SILENT".into(),
+            ae_title: "SILENT".parse().unwrap(),
             host: "127.0.0.1".into(),
             port: silent.local_addr().unwrap().port(),
             tls: false,
@@ -322,7 +322,7 @@ async fn vectored_writes_go_out_whole_however_the_stream_takes_them() {
 #[test]
 fn retries_back_off_exponentially_up_to_the_limit() {
     let config = ForwardConfig {
-        calling_ae_title: "DUIKOU".into(),
+        calling_ae_title: "DUIKOU".parse().unwrap(),
         associations: 2,
         batch: 10,
         lease: Duration::from_secs(30),

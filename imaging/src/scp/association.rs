@@ -13,8 +13,8 @@ use dicom_ul::pdu::{AssociationRJServiceUserReason, UserIdentity};
 use tokio::net::TcpStream;
 
 use super::{Archive, Caller, ScpConfig, exchange};
-use crate::sop_classes;
 use crate::spool::Spool;
+use crate::{AeTitle, sop_classes};
 
 /// Transfer syntaxes accepted for storage: uncompressed, deflate, and the compressed ones
 /// stored as they arrive (the relay never decodes pixel data).
@@ -37,7 +37,7 @@ pub const TRANSFER_SYNTAXES: &[&str] = &[
 
 /// Admits registered callers from their hosts, calling this relay's AE title.
 struct Registered {
-    callers: HashMap<String, Caller>,
+    callers: HashMap<AeTitle, Caller>,
     peer: IpAddr,
 }
 
@@ -76,7 +76,7 @@ pub(super) async fn accept<A: Archive>(
             callers: callers.clone(),
             peer,
         })
-        .ae_title(config.ae_title.clone())
+        .ae_title(config.ae_title.to_string())
         .max_pdu_length(config.max_pdu_length)
         .strict(true)
         .read_timeout(config.timeout)

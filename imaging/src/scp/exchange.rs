@@ -13,6 +13,7 @@ use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
 
 use super::ingest::{self, Receiving};
 use super::{Archive, Caller, ScpConfig};
+use crate::AeTitle;
 use crate::dimse::{self, status};
 use crate::spool::Spool;
 
@@ -22,7 +23,7 @@ pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
 /// The messages of an established association, plain or over TLS.
 pub(super) async fn exchange<S, A: Archive>(
     mut association: AsyncServerAssociation<S>,
-    callers: &HashMap<String, Caller>,
+    callers: &HashMap<AeTitle, Caller>,
     config: &ScpConfig,
     spool: &Spool,
     archive: &A,
@@ -32,7 +33,7 @@ where
 {
     let calling = association.peer_ae_title().trim().to_owned();
     let institution_id = callers
-        .get(&calling)
+        .get(calling.as_str())
         .map(|c| c.institution_id)
         .ok_or("the caller is not registered")?;
     let route = archive.route(institution_id).await;

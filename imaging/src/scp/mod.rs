@@ -60,13 +60,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::AeTitle;
 use crate::spool::Spool;
 
 /// How the SCP behaves.
 #[derive(Debug, Clone)]
 pub struct ScpConfig {
     /// The relay's own AE title; associations calling another are rejected.
-    pub ae_title: String,
+    pub ae_title: AeTitle,
     /// Largest PDU accepted.
     pub max_pdu_length: u32,
     /// Largest instance accepted, in bytes; larger ones get "out of resources".
@@ -177,7 +178,7 @@ pub trait Archive: Send + Sync + 'static {
     /// (or STOW-RS request) rather than for every instance.
     type Route: Send + Sync;
     /// The registered callers by AE title.
-    fn callers(&self) -> impl Future<Output = Result<HashMap<String, Caller>, String>> + Send;
+    fn callers(&self) -> impl Future<Output = Result<HashMap<AeTitle, Caller>, String>> + Send;
     /// The route of `institution_id`'s instances.
     fn route(&self, institution_id: i64) -> impl Future<Output = Self::Route> + Send;
     /// For each segment (relative to the spool) with indexed instances, where the last

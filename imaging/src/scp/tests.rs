@@ -108,7 +108,7 @@ struct Index {
 
 impl Archive for Index {
     type Route = ();
-    async fn callers(&self) -> Result<HashMap<String, Caller>, String> {
+    async fn callers(&self) -> Result<HashMap<AeTitle, Caller>, String> {
         Ok(HashMap::new())
     }
     async fn route(&self, _institution_id: i64) {}

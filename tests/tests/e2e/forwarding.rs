@@ -250,7 +250,10 @@ async fn a_study_is_forwarded_while_it_still_arrives(backend: Backend) {
 /// retried, with the refusal as their error; once the PACS registers the relay, they
 /// arrive.
 async fn a_destination_that_refuses_the_relay_is_retried_until_it_accepts(backend: Backend) {
-    let pacs = TestApp::spawn_with(backend, |c| c.imaging.ae_title = "JMZX_PACS".into()).await;
+    let pacs = TestApp::spawn_with(backend, |c| {
+        c.imaging.ae_title = "JMZX_PACS".parse().unwrap()
+    })
+    .await;
     let app = TestApp::spawn_with(backend, |c| {
         c.imaging.forward_retry_base_ms = 200;
         c.imaging.forward_retry_max_seconds = 1;

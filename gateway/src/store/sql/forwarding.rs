@@ -21,7 +21,7 @@ pub async fn set_destination(
          on conflict (institution_id) do update set ae_title = $2, host = $3, port = $4, tls = $5, updated_at = $6",
     )
     .bind(d.institution_id)
-    .bind(&d.ae_title)
+    .bind(d.ae_title.as_str())
     .bind(&d.host)
     .bind(d.port)
     .bind(d.tls)
