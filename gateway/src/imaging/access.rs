@@ -4,6 +4,9 @@
 //!   coordinators of the institution that sent it and of the one it was forwarded to. A
 //!   study someone may not see is answered exactly as one that does not exist, and both
 //!   the look and the refusal are audited.
+//! - Instances are added to a study (STOW-RS) by those who read studies, and only to a
+//!   study nobody holds yet or one their institution sees; a refusal is audited, and so is
+//!   what an upload kept.
 //! - An institution's DICOM destination and nodes are managed by its coordinators and by
 //!   administrators.
 //! - The forward queue is seen by the coordinators of the sending or receiving
@@ -59,6 +62,45 @@ pub async fn searched(
         None => Ok(store.visible_instances(reader(caller)?, None, None).await?),
         Some(one) => study(store, caller, one, series).await,
     }
+}
+
+/// One instance of `within` and `series` the caller may see, found as [`study`] finds the
+/// study (and audited the same way); not found when the instance is not among them.
+pub async fn instance(
+    store: &Store,
+    caller: &User,
+    within: &str,
+    series: &str,
+    sop_instance: &str,
+) -> Result<VisibleInstance, Error> {
+    study(store, caller, within, Some(series))
+        .await?
+        .into_iter()
+        .find(|i| i.indexed.sop_instance_uid == sop_instance)
+        .ok_or_else(|| Error::NotFound(format!("instance {sop_instance}")))
+}
+
+/// Refused, and audited, unless the caller may add instances to `study`: one nobody holds
+/// yet, or one their institution sees (see [`super::may_add_to`]).
+pub async fn add_to(store: &Store, caller: &User, study: &str) -> Result<(), Error> {
+    if super::may_add_to(store, reader(caller)?, study).await? {
+        return Ok(());
+    }
+    crate::audit::record(store, caller, "study", "store", None, false, None).await?;
+    Err(Error::forbidden(
+        "this study was neither sent by nor to your institution",
+    ))
+}
+
+/// Records what an upload by the caller kept: `stored` instances, and `failed` it did not.
+pub async fn uploaded(
+    store: &Store,
+    caller: &User,
+    stored: usize,
+    failed: usize,
+) -> Result<(), Error> {
+    let detail = format!("{stored} instances stored, {failed} failed");
+    crate::audit::record(store, caller, "study", "store", None, true, Some(detail)).await
 }
 
 /// Whose forwards the caller lists when asking for `asked`: administrators any (or all,
@@ -239,6 +281,69 @@ mod tests {
         let trainee = s.f.user(&s.tertiary, "trainee", None).await;
         let refused = study(&s.f.store, &trainee, STUDY, None).await;
         assert!(matches!(refused, Err(Error::Forbidden(_))));
+    }
+
+    #[tokio::test]
+    async fn an_instance_is_found_only_within_a_study_the_caller_sees() {
+        let s = sent().await;
+        const SERIES: &str = "2.25.7001.1";
+        const SOP: &str = "2.25.7001.1.1";
+        let reader = s.f.user(&s.tertiary, "radiologist", None).await;
+        let found = instance(&s.f.store, &reader, STUDY, SERIES, SOP).await;
+        assert_eq!(found.unwrap().indexed.sop_instance_uid, SOP);
+        for (series, sop) in [(SERIES, "2.25.7001.1.2"), ("2.25.7001.2", SOP)] {
+            let missing = instance(&s.f.store, &reader, STUDY, series, sop).await;
+            assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+        }
+        // Another hospital's radiologist is told what an unknown instance is, audited.
+        let other = s.f.user(&s.third, "radiologist", None).await;
+        let hidden = instance(&s.f.store, &other, STUDY, SERIES, SOP).await;
+        assert!(matches!(hidden, Err(Error::NotFound(_))), "{hidden:?}");
+        assert_eq!(refusals(&s.f, &other).await, 1);
+    }
+
+    #[tokio::test]
+    async fn instances_are_added_to_a_new_study_or_one_the_caller_sees_and_no_other() {
+        let s = sent().await;
+        for (institution, roles) in [(&s.county, "clinician"), (&s.tertiary, "radiologist")] {
+            let who = s.f.user(institution, roles, None).await;
+            add_to(&s.f.store, &who, STUDY).await.unwrap();
+        }
+        let other = s.f.user(&s.third, "radiologist", None).await;
+        add_to(&s.f.store, &other, "2.25.8001").await.unwrap();
+        let refused = add_to(&s.f.store, &other, STUDY).await;
+        assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+        assert_eq!(refusals(&s.f, &other).await, 1);
+        // A trainee uploads nothing, wherever.
+        let trainee = s.f.user(&s.county, "trainee", None).await;
+        let refused = add_to(&s.f.store, &trainee, "2.25.8001").await;
+        assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn what_an_upload_kept_is_audited() {
+        let s = sent().await;
+        let who = s.f.user(&s.county, "clinician", None).await;
+        uploaded(&s.f.store, &who, 2, 1).await.unwrap();
+        let audited =
+            s.f.store
+                .audit_entries(&AuditFilter {
+                    user_id: Some(who.id),
+                    limit: 10,
+                    ..AuditFilter::default()
+                })
+                .await
+                .unwrap();
+        assert_eq!(audited.len(), 1);
+        let entry = &audited[0];
+        assert_eq!(
+            (entry.action.as_str(), entry.outcome.as_str()),
+            ("store", "allowed")
+        );
+        assert_eq!(
+            entry.detail.as_deref(),
+            Some("2 instances stored, 1 failed")
+        );
     }
 
     #[tokio::test]
