@@ -4,7 +4,7 @@
 
 use crate::domain::User;
 use crate::rules::Error;
-use crate::store::{AuditEntry, Store};
+use crate::store::{AuditEntry, Outcome, Store};
 
 /// Appends an entry: `caller` did `action` on `object_kind` `id`, allowed or not.
 pub async fn record(
@@ -25,7 +25,11 @@ pub async fn record(
             action: action.to_owned(),
             object_kind: object_kind.to_owned(),
             object_id: id,
-            outcome: if allowed { "allowed" } else { "denied" }.to_owned(),
+            outcome: if allowed {
+                Outcome::Allowed
+            } else {
+                Outcome::Denied
+            },
             detail,
         })
         .await?;

@@ -527,7 +527,10 @@ mod tests {
                 })
                 .await
                 .unwrap();
-        let refused: Vec<_> = audited.iter().filter(|a| a.outcome != "allowed").collect();
+        let refused: Vec<_> = audited
+            .iter()
+            .filter(|a| a.outcome != crate::store::Outcome::Allowed)
+            .collect();
         assert_eq!(refused.len(), 1, "{audited:?}");
         assert_eq!(refused[0].user_id, Some(r.outsider.id));
         // Each call of the two sides opened the round, and that look is audited as

@@ -18,7 +18,7 @@ use crate::booking::{
     RequestView, Step, StepInput, Urgency,
 };
 use crate::error::{Error, Problem};
-use crate::store::{AuditEntry, AuditFilter};
+use crate::store::{AuditEntry, AuditFilter, Outcome};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -349,7 +349,7 @@ pub struct AuditQuery {
     /// By object id.
     object_id: Option<i64>,
     /// `allowed` or `denied`.
-    outcome: Option<String>,
+    outcome: Option<Outcome>,
     /// Page size, 1 to 1000 (default 100).
     limit: Option<i64>,
     /// Rows to skip.
@@ -374,7 +374,7 @@ pub struct AuditOut {
     /// Which one.
     object_id: Option<i64>,
     /// `allowed` or `denied`.
-    outcome: String,
+    outcome: Outcome,
     /// Why it was denied, or what changed; never patient data.
     detail: Option<String>,
 }

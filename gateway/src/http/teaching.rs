@@ -14,7 +14,7 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use crate::booking::teaching::{self, AttendanceInput, Hours, SessionInput};
 use crate::booking::visits::{self, VisitInput};
-use crate::booking::{Enrolment, TeachingSession};
+use crate::booking::{Enrolment, EnrolmentStatus, TeachingSession};
 use crate::domain::{Service, Services};
 use crate::error::{Error, Problem};
 use crate::store::Visit;
@@ -81,7 +81,7 @@ async fn get_session(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EnrolResult {
     /// `enrolled`, or `waiting` when the session is full.
-    status: String,
+    status: EnrolmentStatus,
 }
 
 /// Enrols the caller; a full session puts them on the waiting list.

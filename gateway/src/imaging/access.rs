@@ -240,7 +240,10 @@ mod tests {
             })
             .await
             .unwrap();
-        audited.iter().filter(|a| a.outcome != "allowed").count()
+        audited
+            .iter()
+            .filter(|a| a.outcome != crate::store::Outcome::Allowed)
+            .count()
     }
 
     #[tokio::test]

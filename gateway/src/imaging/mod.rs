@@ -272,7 +272,7 @@ impl StoreArchive {
             action: "store".into(),
             object_kind: "dicom_instance".into(),
             object_id: None,
-            outcome: "denied".into(),
+            outcome: crate::store::Outcome::Denied,
             detail: Some(format!("refused: {what}")),
         };
         if let Err(e) = self.store.audit(&entry).await {

@@ -3,6 +3,17 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, postgres, sqlite};
+use crate::domain::named_enum;
+
+named_enum! {
+    /// Whether an audited action was done.
+    Outcome {
+        /// The caller was allowed, and it was done.
+        Allowed = "allowed",
+        /// The caller was refused.
+        Denied = "denied",
+    }
+}
 
 /// One audit log entry.
 #[derive(Debug, Clone)]
@@ -21,8 +32,8 @@ pub struct AuditEntry {
     pub object_kind: String,
     /// Which one.
     pub object_id: Option<i64>,
-    /// `allowed` or `denied`.
-    pub outcome: String,
+    /// Whether it was done.
+    pub outcome: Outcome,
     /// Why it was denied, or what changed; never patient data.
     pub detail: Option<String>,
 }
@@ -39,7 +50,7 @@ pub struct AuditFilter {
     /// By object id.
     pub object_id: Option<i64>,
     /// By outcome.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     /// Page size.
     pub limit: i64,
     /// Rows to skip.

@@ -28,7 +28,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::NewUser;
-pub use audit::{AuditEntry, AuditFilter};
+pub use audit::{AuditEntry, AuditFilter, Outcome};
 pub use error::StoreError;
 pub use imaging::{
     ClaimedForward, DicomNode, ForwardFilter, ForwardOutcome, ForwardState, ForwardTarget,

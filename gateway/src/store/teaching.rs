@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Store, StoreError, postgres, sqlite};
-use crate::booking::{Attendance, Enrolment, TeachingSession};
+use crate::booking::{Attendance, Enrolment, EnrolmentStatus, TeachingSession};
 use crate::domain::Services;
 
 /// A new teaching session.
@@ -72,7 +72,7 @@ impl Store {
         session_id: i64,
         user_id: i64,
         institution_id: i64,
-    ) -> Result<String, StoreError> {
+    ) -> Result<EnrolmentStatus, StoreError> {
         dispatch!(
             self,
             teaching::enrol(session_id, user_id, institution_id, self.now())

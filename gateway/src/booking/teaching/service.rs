@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::super::slots::china;
-use super::{Attendance, AttendanceSink, Enrolment, TeachingSession, attended_hours};
+use super::{
+    Attendance, AttendanceSink, Enrolment, EnrolmentStatus, TeachingSession, attended_hours,
+};
 use crate::domain::{Role, Service, User};
 use crate::registry::supporter_chain;
 use crate::rules::{Error, Rule};
@@ -45,7 +47,11 @@ pub fn require_organiser(caller: &User, institution_id: i64) -> Result<(), Error
 }
 
 /// Enrols the caller, a trainee or clinician of a paired institution.
-pub async fn enrol(store: &Store, caller: &User, session_id: i64) -> Result<String, Error> {
+pub async fn enrol(
+    store: &Store,
+    caller: &User,
+    session_id: i64,
+) -> Result<EnrolmentStatus, Error> {
     if !caller.is(Role::Trainee) && !caller.is(Role::Clinician) {
         return Err(Error::forbidden(
             "trainees and clinicians enrol in teaching sessions",

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, Pool};
-use crate::store::{AuditEntry, AuditFilter, StoreError};
+use crate::store::{AuditEntry, AuditFilter, Outcome, StoreError};
 
 /// Appends an entry.
 pub async fn append(pool: &Pool, e: &AuditEntry) -> Result<(), StoreError> {
@@ -19,7 +19,7 @@ pub async fn append(pool: &Pool, e: &AuditEntry) -> Result<(), StoreError> {
     .bind(&e.action)
     .bind(&e.object_kind)
     .bind(e.object_id)
-    .bind(&e.outcome)
+    .bind(e.outcome.as_str())
     .bind(&e.detail)
     .execute(pool)
     .await?;
@@ -35,7 +35,8 @@ struct Row {
     action: String,
     object_kind: String,
     object_id: Option<i64>,
-    outcome: String,
+    #[sqlx(try_from = "String")]
+    outcome: Outcome,
     detail: Option<String>,
 }
 
@@ -55,7 +56,7 @@ pub async fn entries(pool: &Pool, f: &AuditFilter) -> Result<Vec<AuditEntry>, St
     .bind(f.institution_id)
     .bind(&f.object_kind)
     .bind(f.object_id)
-    .bind(&f.outcome)
+    .bind(f.outcome.map(|o| o.as_str()))
     .bind(f.limit)
     .bind(f.offset)
     .fetch_all(pool)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Db, Pool};
-use crate::booking::{Attendance, Enrolment, TeachingSession};
+use crate::booking::{Attendance, Enrolment, EnrolmentStatus, TeachingSession};
 use crate::store::{NewTeachingSession, StoreError, Visit};
 
 const SESSION: &str = "select s.id, s.presenter_clinician_id, s.presenter_institution_id, s.topic, s.starts_at,
@@ -103,7 +103,7 @@ pub async fn enrol(
     user_id: i64,
     institution_id: i64,
     now: DateTime<Utc>,
-) -> Result<String, StoreError> {
+) -> Result<EnrolmentStatus, StoreError> {
     let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     sqlx::query::<Db>("update teaching_session set capacity = capacity where id = $1")
         .bind(session_id)
@@ -126,7 +126,11 @@ pub async fn enrol(
     .bind(session_id)
     .fetch_one(&mut *tx)
     .await?;
-    let status = if free { "enrolled" } else { "waiting" };
+    let status = if free {
+        EnrolmentStatus::Enrolled
+    } else {
+        EnrolmentStatus::Waiting
+    };
     sqlx::query::<Db>(
         "insert into enrolment (session_id, user_id, institution_id, status, created_at) values ($1, $2, $3, $4, $5)
          on conflict (session_id, user_id) do update set status = excluded.status, created_at = excluded.created_at",
@@ -134,12 +138,12 @@ pub async fn enrol(
     .bind(session_id)
     .bind(user_id)
     .bind(institution_id)
-    .bind(status)
+    .bind(status.as_str())
     .bind(now)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(status.to_owned())
+    Ok(status)
 }
 
 /// Withdraws a trainee; the first on the waiting list takes a freed place.
