@@ -1,0 +1,243 @@
+//! Drafts: creating a request for the designated supporter, and changing it while it is a
+//! draft.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::booking::request::{RequestContent, RequestKind, RequestState, Urgency};
+use crate::domain::{Role, Service, Supporter, User};
+use crate::registry::{LinkKind, supporter_chain};
+use crate::rules::{Error, Rule};
+use crate::store::{NewRequest, PairingFilter, RequestUpdate, StepRecord, Store};
+
+use super::steps::out_of_order;
+use super::{Access, RequestView, access, audit, load, require_clinician, view};
+
+/// A new draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequestInput {
+    /// What is asked for.
+    pub kind: RequestKind,
+    /// Urgency (normal when left out).
+    #[serde(default = "normal")]
+    pub urgency: Urgency,
+    /// Whom the requester means to ask; refused unless it is the designated supporter.
+    /// Left out, the request goes to the designated supporter.
+    pub addressed_to: Option<Supporter>,
+    /// What is known so far.
+    #[serde(default)]
+    pub content: RequestContent,
+}
+
+fn normal() -> Urgency {
+    Urgency::Normal
+}
+
+/// The designated supporter of `institution_id` for `kind` on `at`, or the rule that
+/// leaves it without one.
+pub(super) async fn designate(
+    store: &Store,
+    institution_id: i64,
+    kind: RequestKind,
+    at: DateTime<Utc>,
+) -> Result<(i64, Supporter, i64, String), Error> {
+    let china = FixedOffset::east_opt(8 * 3600).expect("a valid offset");
+    let date = at.with_timezone(&china).date_naive();
+    let chain = supporter_chain(store, institution_id, kind.service(), date).await?;
+    if let Some(link) = chain.designated() {
+        let supporter = match link.kind {
+            LinkKind::Institution => Supporter::Institution(link.id),
+            LinkKind::Team => Supporter::Team(link.id),
+            LinkKind::Clinician => Supporter::Clinician(link.id),
+        };
+        let pairing = link
+            .pairing_id
+            .ok_or_else(|| anyhow::anyhow!("a designated link without pairing"))?;
+        return Ok((pairing, supporter, link.institution_id, link.name.clone()));
+    }
+    // Say which rule leaves it without a supporter.
+    let inst = store
+        .institution(institution_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("institution {institution_id}")))?;
+    let filter = PairingFilter {
+        supported_institution: Some((inst.id, inst.region.as_str().to_owned())),
+        limit: 1000,
+        ..Default::default()
+    };
+    let pairings = store.pairings(&filter).await?;
+    let service = kind.service();
+    if pairings.is_empty() {
+        return Err(Error::refused(
+            Rule::UnpairedSupporter,
+            None,
+            format!(
+                "{} has no designated supporter: no pairing names it or its region",
+                inst.name
+            ),
+        ));
+    }
+    if let Some(p) = pairings.iter().find(|p| p.services.contains(service)) {
+        return Err(Error::refused(
+            Rule::OutsidePairingPeriod,
+            Some("content.window.start"),
+            format!(
+                "{date} is outside the pairing period for {service} ({} to {})",
+                p.valid_from, p.valid_to
+            ),
+        ));
+    }
+    Err(Error::refused(
+        Rule::ServiceNotCovered,
+        Some("kind"),
+        format!("no pairing of {} covers {service}", inst.name),
+    ))
+}
+
+/// Creates a draft addressed to the designated supporter.
+pub async fn create_request(
+    store: &Store,
+    caller: &User,
+    input: NewRequestInput,
+) -> Result<RequestView, Error> {
+    require_clinician(caller)?;
+    let at = input
+        .content
+        .window
+        .as_ref()
+        .map_or_else(Utc::now, |w| w.start);
+    let (pairing_id, supporter, supporter_institution_id, name) =
+        designate(store, caller.institution_id, input.kind, at).await?;
+    if let Some(asked) = input.addressed_to {
+        if asked != supporter {
+            return Err(Error::refused(
+                Rule::NotDesignatedSupporter,
+                Some("addressed_to"),
+                format!(
+                    "requests for {} go to the designated supporter {name} ({} {})",
+                    input.kind.service(),
+                    kind_name(supporter),
+                    supporter_id(supporter)
+                ),
+            ));
+        }
+    }
+    let institution = store
+        .institution(caller.institution_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("the caller's institution".into()))?;
+    check_accompanying(store, caller.institution_id, &input.content).await?;
+    let new = NewRequest {
+        kind: input.kind,
+        requester_user_id: caller.id,
+        requester_institution_id: caller.institution_id,
+        pairing_id,
+        supporter,
+        supporter_institution_id,
+        urgency: input.urgency,
+        remote: institution.remote,
+        content: serde_json::to_string(&input.content).map_err(anyhow::Error::from)?,
+    };
+    let step = StepRecord {
+        from: None,
+        to: RequestState::Draft,
+        actor: Some(caller.id),
+        at: store.now(),
+        note: None,
+    };
+    let id = store.create_request(&new, &step).await?;
+    audit(store, caller, "create", Some(id), true, None).await?;
+    view(store, load(store, id).await?).await
+}
+
+/// Refuses an accompanying clinician who is neither of the requesting institution nor of
+/// one paired with it for consultations, in either direction.
+async fn check_accompanying(
+    store: &Store,
+    requester_institution_id: i64,
+    content: &RequestContent,
+) -> Result<(), Error> {
+    let Some(id) = content.accompanying_clinician_id else {
+        return Ok(());
+    };
+    let field = "accompanying_clinician_id";
+    let clinician = store
+        .clinician(id)
+        .await?
+        .ok_or_else(|| Error::field(field, format!("no clinician has id {id}")))?;
+    let theirs = clinician.institution_id;
+    if theirs == requester_institution_id {
+        return Ok(());
+    }
+    let today = crate::registry::today_in_china();
+    let links = |chain: crate::registry::SupporterChain, other: i64| {
+        chain.chain.iter().any(|l| l.institution_id == other)
+    };
+    if links(
+        supporter_chain(store, theirs, Service::Consult, today).await?,
+        requester_institution_id,
+    ) || links(
+        supporter_chain(store, requester_institution_id, Service::Consult, today).await?,
+        theirs,
+    ) {
+        return Ok(());
+    }
+    Err(Error::field(
+        field,
+        "the accompanying clinician works at the requesting institution or one paired with it",
+    ))
+}
+
+fn kind_name(s: Supporter) -> &'static str {
+    match s {
+        Supporter::Institution(_) => "institution",
+        Supporter::Team(_) => "team",
+        Supporter::Clinician(_) => "clinician",
+    }
+}
+
+fn supporter_id(s: Supporter) -> i64 {
+    match s {
+        Supporter::Institution(id) | Supporter::Team(id) | Supporter::Clinician(id) => id,
+    }
+}
+
+/// Changes the content of a draft.
+pub async fn update_draft(
+    store: &Store,
+    caller: &User,
+    id: i64,
+    version: Option<i32>,
+    urgency: Option<Urgency>,
+    content: RequestContent,
+) -> Result<RequestView, Error> {
+    let r = load(store, id).await?;
+    let side = access(store, caller, &r, "update").await?;
+    if side != Access::Requester || !caller.is(Role::Clinician) {
+        return Err(Error::forbidden(
+            "only the requesting institution's clinicians edit a request",
+        ));
+    }
+    if r.state != RequestState::Draft {
+        return Err(out_of_order(format!(
+            "a request that is {} no longer changes",
+            r.state
+        )));
+    }
+    let mut merged = r.content.clone();
+    merged.merge(content);
+    check_accompanying(store, r.requester_institution_id, &merged).await?;
+    let update = RequestUpdate {
+        at: store.now(),
+        content: Some(serde_json::to_string(&merged).map_err(anyhow::Error::from)?),
+        urgency,
+        ..Default::default()
+    };
+    store
+        .update_request(id, version.unwrap_or(r.version), &update, None, None)
+        .await?;
+    audit(store, caller, "update", Some(id), true, None).await?;
+    view(store, load(store, id).await?).await
+}

@@ -1,0 +1,155 @@
+//! The booking operations. Each checks the caller's institution and role, applies the
+//! program rules, changes the store in one transaction and writes the audit log. Every
+//! refusal names its rule.
+//!
+//! [`drafts`] creates and changes drafts; [`steps`] takes a request through its workflow,
+//! one function per step; [`opinions`] keeps the consultant's opinion; [`reads`] shows
+//! requests, free slots and a request's audit log. What they share, who may see a request
+//! and how it is shown, is here.
+
+mod drafts;
+mod opinions;
+mod reads;
+mod steps;
+
+use steps::qualification_gaps;
+
+pub use drafts::{NewRequestInput, create_request, update_draft};
+pub use opinions::{opinions, save_opinion};
+pub use reads::{audit_entries, free_slots_of, list_requests, open_request, request_view};
+pub use steps::{StepInput, expire_due, notices, take_step};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::booking::request::{ConsultRequest, RequestEvent, RequestState};
+use crate::booking::slots::china;
+use crate::domain::{Role, User};
+use crate::rules::{Error, Rule};
+use crate::store::Store;
+
+/// A request as its reader sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestView {
+    /// The request.
+    #[serde(flatten)]
+    pub request: ConsultRequest,
+    /// Whether the accept-or-decline deadline has passed.
+    pub overdue: bool,
+    /// When overdue: the supporter's qualified consultants it is offered to.
+    pub offered_to: Vec<i64>,
+    /// Every step, with actor and time.
+    pub events: Vec<RequestEvent>,
+    /// The session start as shown in China (`YYYY-MM-DD HH:MM`, UTC+8); times are
+    /// stored and sent in UTC.
+    pub scheduled_local: Option<String>,
+}
+
+/// How the caller stands to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Of the requesting institution.
+    Requester,
+    /// Of the supporting institution.
+    Supporter,
+}
+
+const READERS: [Role; 3] = [Role::Clinician, Role::Coordinator, Role::Radiologist];
+
+async fn audit(
+    store: &Store,
+    caller: &User,
+    action: &str,
+    id: Option<i64>,
+    allowed: bool,
+    detail: Option<String>,
+) -> Result<(), Error> {
+    crate::audit::record(store, caller, "request", action, id, allowed, detail).await
+}
+
+/// Refuses, and records the refusal, unless the caller may see `r`.
+async fn access(
+    store: &Store,
+    caller: &User,
+    r: &ConsultRequest,
+    action: &str,
+) -> Result<Access, Error> {
+    let side = if caller.institution_id == r.requester_institution_id {
+        Some(Access::Requester)
+    } else if caller.institution_id == r.supporter_institution_id && r.state != RequestState::Draft
+    {
+        Some(Access::Supporter)
+    } else {
+        None
+    };
+    match side {
+        Some(side) if READERS.iter().any(|role| caller.is(*role)) => Ok(side),
+        _ => {
+            audit(
+                store,
+                caller,
+                action,
+                Some(r.id),
+                false,
+                Some("not a clinician of either institution".into()),
+            )
+            .await?;
+            Err(Error::refused(
+                Rule::WrongInstitution,
+                None,
+                "only the requesting and the supporting institution's clinicians see a request",
+            ))
+        }
+    }
+}
+
+async fn load(store: &Store, id: i64) -> Result<ConsultRequest, Error> {
+    store
+        .request(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("request {id}")))
+}
+
+fn require_clinician(caller: &User) -> Result<(), Error> {
+    if caller.is(Role::Clinician) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "only clinicians create and submit requests",
+        ))
+    }
+}
+
+async fn view(store: &Store, r: ConsultRequest) -> Result<RequestView, Error> {
+    let now = store.now();
+    let overdue = r.overdue(now);
+    let offered_to = if overdue {
+        let staff = store
+            .clinicians(&crate::store::ClinicianFilter {
+                institution_id: Some(r.supporter_institution_id),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        staff
+            .iter()
+            .filter(|c| qualification_gaps(c, r.content.min_title).is_empty())
+            .map(|c| c.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let events = store.request_events(r.id).await?;
+    let scheduled_local = r.scheduled_start.map(|t| {
+        t.with_timezone(&china())
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    });
+    Ok(RequestView {
+        request: r,
+        overdue,
+        offered_to,
+        events,
+        scheduled_local,
+    })
+}
