@@ -263,3 +263,43 @@ impl Store {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::Supporter;
+    use crate::store::{Db, StoreError};
+    use crate::testing::Fixture;
+
+    /// A state the product does not know can only come from a damaged database (the
+    /// tables check their states); it is reported as corrupt data, never taken for another.
+    #[tokio::test]
+    async fn a_row_in_a_state_the_product_does_not_know_is_reported_as_corrupt() {
+        let f = Fixture::new().await;
+        let tertiary = f.institution("江门市中心医院", "tertiary", "general").await;
+        let county = f.institution("台山市人民医院", "county", "general").await;
+        f.pairing(Supporter::Institution(tertiary.id), &county, "consult")
+            .await;
+        let Db::Sqlite { pool, .. } = f.store.db() else {
+            unreachable!("the fixture is on SQLite")
+        };
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("pragma ignore_check_constraints = on")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query("update pairing set status = 'paused'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+
+        let id = sqlx::query_scalar::<_, i64>("select id from pairing")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        match f.store.pairing(id).await {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains("paused"), "{why}"),
+            other => panic!("expected corrupt data, got {other:?}"),
+        }
+    }
+}
