@@ -33,9 +33,11 @@ pub mod spool;
 pub mod stow;
 #[doc(hidden)]
 pub mod testing;
+mod uid;
 pub mod walk;
 
 pub use ae_title::{AeTitle, AeTitleError};
+pub use uid::{Uid, UidError};
 
 /// Locks a mutex, also one a panic poisoned (what it guards stays usable).
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -6,6 +6,7 @@
 //! informed consent is recorded first.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use duikou_imaging::Uid;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -337,16 +338,8 @@ impl RequestContent {
             }
             Some(_) => {}
         }
-        if let Some(uid) = &self.study_instance_uid {
-            let well_formed = !uid.is_empty()
-                && uid.len() <= 64
-                && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-            if !well_formed {
-                gaps.push((
-                    "study_instance_uid",
-                    "a UID: digits and dots, at most 64".to_owned(),
-                ));
-            }
+        if let Some(Err(e)) = self.study_instance_uid.as_deref().map(Uid::parse) {
+            gaps.push(("study_instance_uid", e.to_string()));
         }
         if self
             .accession_number
@@ -401,6 +394,30 @@ mod tests {
             question: "是否需要转诊行头颅 CT？".into(),
         };
         assert!(full.gaps().is_empty());
+    }
+
+    #[test]
+    fn a_study_to_read_is_named_by_a_well_formed_uid() {
+        let named = |uid: &str| RequestContent {
+            study_instance_uid: Some(uid.into()),
+            ..RequestContent::default()
+        };
+        let gap = |c: RequestContent| {
+            c.gaps(Utc::now())
+                .into_iter()
+                .find(|(field, _)| *field == "study_instance_uid")
+        };
+        for bad in [
+            "",
+            "1..2",
+            "1.2.03",
+            "2.25.abc",
+            &format!("1.{}", "2".repeat(64)),
+        ] {
+            assert!(gap(named(bad)).is_some(), "{bad:?}");
+        }
+        assert_eq!(gap(named("1.2.840.113619.2.55.3.604688119")), None);
+        assert_eq!(gap(RequestContent::default()), None);
     }
 
     #[test]

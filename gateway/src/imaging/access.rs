@@ -13,6 +13,8 @@
 //!   institution (their own forwards) and by administrators (all); only administrators see
 //!   a forward's whole error, which names the address and what answered there.
 
+use duikou_imaging::Uid;
+
 use crate::domain::{Role, User};
 use crate::rules::Error;
 use crate::store::{ForwardFilter, ForwardView, Store, VisibleInstance};
@@ -29,7 +31,8 @@ pub fn reader(caller: &User) -> Result<i64, Error> {
 }
 
 /// The instances of `study` (and `series`) the caller may see; not found when there are
-/// none, whether the study belongs to others or does not exist. Audited either way.
+/// none, whether the study belongs to others, does not exist or is not even a UID.
+/// Audited either way.
 pub async fn study(
     store: &Store,
     caller: &User,
@@ -37,9 +40,16 @@ pub async fn study(
     series: Option<&str>,
 ) -> Result<Vec<VisibleInstance>, Error> {
     let institution = reader(caller)?;
-    let found = store
-        .visible_instances(institution, Some(study), series)
-        .await?;
+    let uids = Uid::parse(study).and_then(|s| Ok((s, series.map(Uid::parse).transpose()?)));
+    let found = match &uids {
+        Ok((study, series)) => {
+            let series = series.as_ref().map(Uid::as_str);
+            store
+                .visible_instances(institution, Some(study.as_str()), series)
+                .await?
+        }
+        Err(_) => Vec::new(),
+    };
     if found.is_empty() {
         // The same answer whether the study exists elsewhere or not at all: its existence
         // is not for those who may not see it.
@@ -272,6 +282,14 @@ mod tests {
         assert!(matches!(hidden, Error::NotFound(_)), "{hidden:?}");
         assert!(matches!(unknown, Error::NotFound(_)), "{unknown:?}");
         assert_eq!(refusals(&s.f, &other).await, 2);
+        // What is not a UID at all is not looked up, and answered and audited the same.
+        for not_a_uid in ["1..2", "2.25.x", "' or 1=1 --"] {
+            let refused = study(&s.f.store, &other, not_a_uid, None).await;
+            assert!(matches!(refused, Err(Error::NotFound(_))), "{not_a_uid}");
+        }
+        let bad_series = study(&s.f.store, &other, STUDY, Some("1.02")).await;
+        assert!(matches!(bad_series, Err(Error::NotFound(_))));
+        assert_eq!(refusals(&s.f, &other).await, 6);
         assert!(
             searched(&s.f.store, &other, None, None)
                 .await
