@@ -410,17 +410,39 @@ pub async fn spool_metrics(base: &str) -> (u64, bool) {
 /// Waits until the spool of the gateway at `base` has at least `bytes` prepared and
 /// prepares nothing.
 pub async fn until_spool_prepared(base: &str, bytes: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    eventually(
+        std::time::Duration::from_secs(60),
+        "the spool prepared",
+        async || match spool_metrics(base).await {
+            (prepared, false) if prepared >= bytes => Ok(()),
+            (prepared, preparing) => Err(format!("{prepared} bytes, preparing: {preparing}")),
+        },
+    )
+    .await;
+}
+
+/// Asks `check` every 50 ms, for at most `within`, until it answers `Ok`, and returns
+/// that answer. Past `within` it panics, naming `what` did not happen and what `check`
+/// saw the last time (its `Err`).
+///
+/// For what the gateway reaches in its own time (a queue delivered, a row written by a
+/// worker). It proves nothing about what has *not* happened: for that, wait for an event
+/// ordered after the moment in question.
+pub async fn eventually<T, E: std::fmt::Display>(
+    within: std::time::Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
     loop {
-        let (prepared, preparing) = spool_metrics(base).await;
-        if prepared >= bytes && !preparing {
-            return;
+        match check().await {
+            Ok(answer) => return answer,
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: not within {within:?}; last seen: {seen}"
+            ),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{prepared} bytes prepared"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

@@ -3,11 +3,12 @@
 //! synced and indexed once.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use duikou_tests::dcmtk::{self, Storescp, data_set, pydicom_files};
 use duikou_tests::duikou::store::{ForwardTarget, Indexing, NewForward, Store, StoreError};
 use duikou_tests::scu::{CT, EXPLICIT_LE, Outcome, RawScu};
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, eventually, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -457,14 +458,16 @@ fn describe_bytes(bytes: &[u8]) -> String {
 /// spool (what was written of it is written over by the next instance).
 async fn nothing_kept(app: &TestApp) {
     let spool = app.db.dir.path().join("dicom");
-    for _ in 0..50 {
-        if duikou_tests::spool_records(&spool) == 0 {
-            assert!(instances(app).await.is_empty());
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("something was left in {}", spool.display());
+    eventually(
+        Duration::from_secs(10),
+        "the spool holds no record",
+        async || match duikou_tests::spool_records(&spool) {
+            0 => Ok(()),
+            n => Err(format!("{n} in {}", spool.display())),
+        },
+    )
+    .await;
+    assert!(instances(app).await.is_empty());
 }
 
 async fn bad_input_gets_the_proper_status_or_an_abort_and_leaves_nothing(backend: Backend) {
@@ -638,18 +641,15 @@ async fn dicom_over_tls_works_with_a_test_certificate(backend: Backend) {
     assert_eq!(instances(&app).await.len(), 1);
 
     // And on to the destination over TLS.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), "delivered over TLS", async || {
         let (_, list) = app.get("/api/v1/forwards", &app.admin_token).await;
         if list[0]["state"] == "delivered" {
-            break;
+            Ok(())
+        } else {
+            Err(list)
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not delivered over TLS: {list}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let arrived = std::fs::read_dir(dest_dir.path())
         .unwrap()
         .flatten()

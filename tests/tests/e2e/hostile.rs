@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use duikou_imaging::testing::{Level, nested_ct, part10};
 use duikou_imaging::walk::MAX_SEQUENCE_DEPTH;
 use duikou_tests::scu::{CT, EXPLICIT_LE, Outcome, RawScu};
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, eventually, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -501,16 +501,15 @@ async fn outbound_calls_go_only_where_the_policy_allows(backend: Backend) {
         Outcome::Status(0x0000)
     );
     scu.release().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let forward = loop {
+    let forward = eventually(Duration::from_secs(30), "an attempt", async || {
         let (_, list) = app.get("/api/v1/forwards", &app.admin_token).await;
-        let first = list[0].clone();
-        if first["last_error"].is_string() {
-            break first;
+        if list[0]["last_error"].is_string() {
+            Ok(list[0].clone())
+        } else {
+            Err(list)
         }
-        assert!(Instant::now() < deadline, "no attempt: {list}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     let error = forward["last_error"].as_str().unwrap();
     assert!(error.contains("outbound policy"), "{forward}");
     assert!(destination.received("2.25.2441").is_none());
