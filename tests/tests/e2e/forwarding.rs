@@ -5,11 +5,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use duikou_tests::dcmtk::{self, Storescp, data_set, pydicom_files};
 use duikou_tests::process::Served;
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, eventually, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -72,32 +72,44 @@ async fn forwards(app: &TestApp) -> Vec<Value> {
 /// Waits until `n` forwards have been tried twice or more and wait for another try, each
 /// with a last error that says `why`.
 async fn retried(app: &TestApp, n: usize, why: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let list = eventually(Duration::from_secs(30), "retries", async || {
         let list = forwards(app).await;
         if list.len() == n && list.iter().all(|f| f["attempts"].as_i64().unwrap() >= 2) {
-            for f in &list {
-                assert_eq!(f["state"], "pending", "{f}");
-                assert!(f["last_error"].as_str().unwrap().contains(why), "{f}");
-            }
-            return;
+            Ok(list)
+        } else {
+            Err(format!("{list:#?}"))
         }
-        assert!(Instant::now() < deadline, "no retries seen: {list:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await;
+    for f in &list {
+        assert_eq!(f["state"], "pending", "{f}");
+        assert!(f["last_error"].as_str().unwrap().contains(why), "{f}");
     }
 }
 
 /// Waits until `n` forwards are delivered; returns them.
 pub(crate) async fn all_delivered(app: &TestApp, n: usize, patience: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + patience;
-    loop {
+    eventually(patience, "all delivered", async || {
         let list = forwards(app).await;
         if list.len() == n && list.iter().all(|f| f["state"] == "delivered") {
-            return list;
+            Ok(list)
+        } else {
+            Err(format!("{list:#?}"))
         }
-        assert!(Instant::now() < deadline, "not all delivered: {list:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
+}
+
+/// Waits until `destination` has received at least `n` files.
+async fn until_received(destination: &Storescp, n: usize, patience: Duration) {
+    let what = format!("{n} files at the destination");
+    eventually(patience, &what, async || {
+        match std::fs::read_dir(destination.dir.path()).unwrap().count() {
+            got if got >= n => Ok(()),
+            got => Err(format!("{got} arrived")),
+        }
+    })
+    .await;
 }
 
 /// Sends each of `files` as `TAISHAN_CT` in its own transfer syntax; each must succeed.
@@ -228,15 +240,7 @@ async fn a_study_is_forwarded_while_it_still_arrives(backend: Backend) {
     };
     send(&series.files[..3]).await;
     // The association stays open, the study half sent: the first three arrive.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while received() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of the first 3 arrived",
-            received()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_received(&destination, 3, Duration::from_secs(30)).await;
     send(&series.files[3..]).await;
     scu.release().await;
     let delivered = all_delivered(&app, 6, Duration::from_secs(30)).await;
@@ -359,11 +363,7 @@ async fn forwarding_survives_a_kill_9_of_the_relay(backend: Backend) {
         })
     };
     // Kill it once forwarding is under way.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_dir(destination.dir.path()).unwrap().count() < 3 {
-        assert!(Instant::now() < deadline, "forwarding never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_received(&destination, 3, Duration::from_secs(60)).await;
     relay.kill();
     let sent_before_kill = sender.join().unwrap();
     let arrived_at_kill = std::fs::read_dir(destination.dir.path()).unwrap().count();
@@ -536,19 +536,23 @@ async fn a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear
         relay,
         &[jpeg.clone(), lossy.clone(), dir.join("CT_small.dcm")],
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let list = loop {
-        let list = forwards(&app).await;
-        let settled = list.len() == 3
-            && list
-                .iter()
-                .all(|f| f["state"] == "delivered" || f["state"] == "failed");
-        if settled {
-            break list;
-        }
-        assert!(Instant::now() < deadline, "not settled: {list:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let list = eventually(
+        Duration::from_secs(30),
+        "every forward settled",
+        async || {
+            let list = forwards(&app).await;
+            let settled = list.len() == 3
+                && list
+                    .iter()
+                    .all(|f| f["state"] == "delivered" || f["state"] == "failed");
+            if settled {
+                Ok(list)
+            } else {
+                Err(format!("{list:#?}"))
+            }
+        },
+    )
+    .await;
     let of = |file: &Path| {
         let uid = dcmtk::describe(file).1;
         list.iter()
@@ -597,12 +601,34 @@ async fn a_destination_that_takes_no_transfer_syntax_of_an_instance_gets_a_clear
     let (status, retried) = act(&failed["id"], "retry").await;
     assert_eq!(status, StatusCode::OK, "{retried}");
     assert_eq!(retried["port"], jpeg_pacs.addr.port());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while jpeg_pacs.received(&dcmtk::describe(&jpeg).1).is_none() {
-        assert!(Instant::now() < deadline, "the retried forward arrives");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The queue's claim that takes the retried forward comes after the cancel: had the
+    // cancelled one still been due, it would have gone with it. Once the retried one is
+    // delivered and nothing is left pending or sending, the cancelled one has not gone.
+    let list = eventually(
+        Duration::from_secs(30),
+        "the retried forward delivered",
+        async || {
+            let list = forwards(&app).await;
+            let settled = list
+                .iter()
+                .all(|f| f["state"] == "delivered" || f["state"] == "cancelled");
+            if settled
+                && list.iter().find(|f| f["id"] == failed["id"]).unwrap()["state"] == "delivered"
+            {
+                Ok(list)
+            } else {
+                Err(format!("{list:#?}"))
+            }
+        },
+    )
+    .await;
+    assert!(jpeg_pacs.received(&dcmtk::describe(&jpeg).1).is_some());
+    let cancelled = list.iter().find(|f| f["id"] == other_failed["id"]).unwrap();
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    assert_eq!(
+        cancelled["attempts"], other_failed["attempts"],
+        "{cancelled}"
+    );
     assert!(
         jpeg_pacs.received(&dcmtk::describe(&lossy).1).is_none(),
         "the cancelled forward stays cancelled"
