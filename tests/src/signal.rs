@@ -150,9 +150,24 @@ impl SignalClient {
         }
     }
 
-    /// Drops the TCP connection without a close frame, as a lost link does.
-    pub fn drop_connection(self) {
-        drop(self.ws);
+    /// Ends the TCP connection without a close frame, as a lost link does, and waits until
+    /// the gateway has let it go: its side closes only once the room has taken the
+    /// participant as disconnected (and dropped its outbox), so whatever is sent to the
+    /// participant after this is sent while it is away.
+    pub async fn drop_connection(mut self) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let stream = self.ws.get_mut();
+        let _ = stream.shutdown().await;
+        let mut buf = [0_u8; 4096];
+        let closed = tokio::time::timeout(PATIENCE, async {
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the gateway lets a dropped connection go");
     }
 
     /// Closes politely with code 1000.

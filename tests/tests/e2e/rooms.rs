@@ -7,7 +7,7 @@ use duikou_tests::coturn::Coturn;
 use duikou_tests::peer::{Peer, PeerOptions, ice_servers};
 use duikou_tests::process::Served;
 use duikou_tests::signal::{Ended, SignalClient};
-use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
+use duikou_tests::{Backend, TestApp, assert_refused, eventually, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -477,21 +477,20 @@ async fn a_teaching_room_admits_the_presenter_and_enrolled_trainees_and_records_
     // The room's record has every stretch (the presenter's and the trainee's two); the
     // trainee's attendance counts only time media reached it, and none did here
     // (`teaching_media` tests that).
-    let mut stretches = 0;
-    for _ in 0..50 {
-        let (_, record) = app
-            .get(
-                &format!("/api/v1/sessions/{room}/attendance"),
-                &c.coordinator,
-            )
-            .await;
-        stretches = record["stretches"].as_array().unwrap().len();
-        if stretches == 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(stretches, 3);
+    let path = format!("/api/v1/sessions/{room}/attendance");
+    eventually(
+        std::time::Duration::from_secs(10),
+        "three stretches recorded",
+        async || {
+            let (_, record) = app.get(&path, &c.coordinator).await;
+            if record["stretches"].as_array().unwrap().len() == 3 {
+                Ok(())
+            } else {
+                Err(record)
+            }
+        },
+    )
+    .await;
     assert_eq!(
         teaching_attendance(&app, id).await,
         [],
@@ -516,9 +515,9 @@ async fn a_dropped_connection_resumes_without_a_second_joined_and_loses_nothing(
     assert_eq!(d.recv().await["sdp"], "v=0 first");
     let last_seq = d.last_seq;
 
-    // The doctor's link drops; the consultant goes on sending.
-    d.drop_connection();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The doctor's link drops; once the gateway has let the connection go, the
+    // consultant goes on sending.
+    d.drop_connection().await;
     for n in 0..3 {
         k.send(json!({"v": 1, "type": "candidate", "to": doctor_id, "candidate": format!("candidate:{n}"),
                       "sdp_mid": "0", "sdp_mline_index": 0}))
@@ -633,7 +632,23 @@ async fn joins_and_leaves_are_recorded_with_how_long_people_were_together(backen
     let (mut d, _) = SignalClient::join(&app.base, &doctor).await;
     let (mut k, _) = SignalClient::join(&app.base, &consultant).await;
     d.recv_kind("joined").await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // The signaling layer stamps presence with the system's time, not the gateway's
+    // clock, so a second of real time passes with both in the room. The record counts a
+    // stretch still open up to now: it says when that second has passed.
+    eventually(
+        std::time::Duration::from_secs(10),
+        "a second together",
+        async || {
+            let (status, r) = app.get(&path, &b.c.coordinator).await;
+            assert_eq!(status, StatusCode::OK, "{r}");
+            if r["together_seconds"].as_i64().unwrap() >= 1 {
+                Ok(())
+            } else {
+                Err(r)
+            }
+        },
+    )
+    .await;
     k.send(json!({"v": 1, "type": "leave"})).await;
     assert_eq!(
         d.recv_kind("left").await["identity"],
@@ -643,17 +658,21 @@ async fn joins_and_leaves_are_recorded_with_how_long_people_were_together(backen
     d.until_closed().await;
 
     // Presence is written by a worker behind the room; wait until both leaves are in.
-    let mut record = Value::Null;
-    for _ in 0..50 {
-        let (status, r) = app.get(&path, &b.c.coordinator).await;
-        assert_eq!(status, StatusCode::OK, "{r}");
-        record = r;
-        let stretches = record["stretches"].as_array().unwrap();
-        if stretches.len() == 2 && stretches.iter().all(|s| !s["left_at"].is_null()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let record = eventually(
+        std::time::Duration::from_secs(10),
+        "both leaves recorded",
+        async || {
+            let (status, r) = app.get(&path, &b.c.coordinator).await;
+            assert_eq!(status, StatusCode::OK, "{r}");
+            let stretches = r["stretches"].as_array().unwrap();
+            if stretches.len() == 2 && stretches.iter().all(|s| !s["left_at"].is_null()) {
+                Ok(r)
+            } else {
+                Err(r)
+            }
+        },
+    )
+    .await;
     let stretches = record["stretches"].as_array().unwrap();
     assert_eq!(stretches.len(), 2, "{record}");
     let user = |answer: &Value| {
@@ -932,7 +951,9 @@ async fn the_signaling_bus_lets_go_of_its_connection_when_the_hub_or_the_pool_st
         }
         let store = prepared.store.clone();
         let closing = tokio::spawn(async move { store.close().await });
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::timeout(std::time::Duration::from_secs(10), pool.close_event())
+            .await
+            .expect("the pool starts closing");
         drop(at_work);
         let closed = tokio::time::timeout(std::time::Duration::from_secs(10), closing).await;
         assert!(
