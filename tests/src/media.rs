@@ -26,7 +26,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceConnectionState, RTCIceGatheringState, RTCSessionDescription,
-    Registry, register_default_interceptors,
+    Registry, StatsSelector, register_default_interceptors,
 };
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
@@ -403,6 +403,16 @@ impl MediaPeer {
             self.counters.audio_packets.load(Ordering::SeqCst),
             self.counters.video_packets.load(Ordering::SeqCst),
         )
+    }
+
+    /// Video RTP packets this peer has sent so far, by its own statistics.
+    pub async fn video_sent(&self) -> u64 {
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        report
+            .outbound_rtp_streams()
+            .filter(|s| s.sent_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video)
+            .map(|s| s.sent_rtp_stream_stats.packets_sent)
+            .sum()
     }
 
     /// Waits until at least `audio` and `video` packets have arrived.

@@ -4,7 +4,7 @@
 
 use duikou_tests::media::{MediaPeer, Part};
 use duikou_tests::signal::SignalClient;
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, eventually, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -81,20 +81,25 @@ async fn every_trainee_receives_the_presenters_audio_and_video(backend: Backend)
     first.send(json!({"v": 1, "type": "offer", "to": "@sfu", "sdp": "not SDP"}));
     first.send(json!({"v": 1, "type": "answer", "to": "@sfu", "sdp": "v=0"}));
     first.send(json!({"v": 1, "type": "mute", "audio": true, "video": true}));
-    let mut codes = Vec::new();
-    for _ in 0..100 {
-        codes = first
-            .messages()
-            .iter()
-            .filter(|m| m["type"] == "error")
-            .map(|m| m["code"].as_str().unwrap_or_default().to_owned())
-            .collect();
-        let muted = teacher.messages().iter().any(|m| m["type"] == "mute");
-        if codes.len() == 2 && muted {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let mut codes = eventually(
+        std::time::Duration::from_secs(5),
+        "two refusals and the mute passed on",
+        async || {
+            let codes: Vec<String> = first
+                .messages()
+                .iter()
+                .filter(|m| m["type"] == "error")
+                .map(|m| m["code"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            let muted = teacher.messages().iter().any(|m| m["type"] == "mute");
+            if codes.len() == 2 && muted {
+                Ok(codes)
+            } else {
+                Err(format!("{codes:?}, mute passed on: {muted}"))
+            }
+        },
+    )
+    .await;
     // The unit answers on its own task, so the two may come in either order.
     codes.sort();
     assert_eq!(codes, ["media_refused", "unknown_participant"]);
@@ -124,8 +129,20 @@ async fn a_trainee_is_heard_only_while_the_presenter_gives_it_the_microphone(bac
     let speaker = join(&trainees[0], Part::Present).await;
     let neighbour = join(&trainees[1], Part::Receive).await;
     let speaker_id = speaker.welcome()["identity"].as_str().unwrap().to_owned();
-    let quiet = std::time::Duration::from_secs(3);
-    tokio::time::sleep(quiet).await;
+    // Everyone is connected to the unit, then the speaker sends two seconds of media:
+    // had the unit forwarded it, the listeners would have had it.
+    let patience = std::time::Duration::from_secs(20);
+    for peer in [&teacher, &speaker, &neighbour] {
+        eventually(patience, "connected to the unit", async || {
+            if peer.connected() {
+                Ok(())
+            } else {
+                Err("not yet")
+            }
+        })
+        .await;
+    }
+    two_seconds_more_sent(&speaker).await;
     assert_eq!(
         teacher.received(),
         (0, 0),
@@ -134,7 +151,6 @@ async fn a_trainee_is_heard_only_while_the_presenter_gives_it_the_microphone(bac
     assert_eq!(neighbour.received(), (0, 0));
 
     speaker.send(json!({"v": 1, "type": "hand", "raised": true}));
-    let patience = std::time::Duration::from_secs(20);
     wait_for(&teacher, "hand", patience).await;
     // A trainee cannot give the microphone.
     neighbour.send(json!({"v": 1, "type": "grant", "to": speaker_id, "audio": true}));
@@ -146,10 +162,23 @@ async fn a_trainee_is_heard_only_while_the_presenter_gives_it_the_microphone(bac
     assert_eq!(teacher.received().1, 0, "the microphone, not the camera");
 
     teacher.send(json!({"v": 1, "type": "grant", "to": speaker_id, "audio": false}));
-    wait_for(&speaker, "granted", patience).await;
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    eventually(patience, "the microphone taken back", async || {
+        let taken = speaker
+            .messages()
+            .iter()
+            .any(|m| m["type"] == "granted" && m["audio"] == false);
+        if taken {
+            Ok(())
+        } else {
+            Err(format!("{:?}", speaker.messages()))
+        }
+    })
+    .await;
+    // What the unit forwarded before it took the revocation arrives within two seconds
+    // of the speaker's media; two seconds more bring the teacher nothing.
+    two_seconds_more_sent(&speaker).await;
     let (after_revoke, _) = teacher.received();
-    tokio::time::sleep(quiet).await;
+    two_seconds_more_sent(&speaker).await;
     assert_eq!(teacher.received().0, after_revoke, "taken back, not heard");
     for p in [teacher, speaker, neighbour] {
         p.vanish().await;
@@ -159,15 +188,31 @@ async fn a_trainee_is_heard_only_while_the_presenter_gives_it_the_microphone(bac
 
 /// Waits until `peer` got a message of `kind`.
 async fn wait_for(peer: &MediaPeer, kind: &str, patience: std::time::Duration) {
-    let deadline = std::time::Instant::now() + patience;
-    while !peer.messages().iter().any(|m| m["type"] == kind) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {kind}: {:?}",
-            peer.messages()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually(patience, kind, async || {
+        if peer.messages().iter().any(|m| m["type"] == kind) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", peer.messages()))
+        }
+    })
+    .await;
+}
+
+/// Waits until `sender` has sent 60 more video packets (two seconds' worth) than when
+/// called. The media is real (UDP through the unit) and the unit tells no one what it
+/// withheld, so real time has to pass: this waits for that much media to have gone out,
+/// rather than for a guess at how long it takes.
+async fn two_seconds_more_sent(sender: &MediaPeer) {
+    let from = sender.video_sent().await;
+    eventually(
+        std::time::Duration::from_secs(20),
+        "60 more video packets sent",
+        async || match sender.video_sent().await {
+            n if n >= from + 60 => Ok(()),
+            n => Err(format!("{n}, from {from}")),
+        },
+    )
+    .await;
 }
 
 /// (user, joined, left, seconds received) of each attendance stretch of `session`.
@@ -215,24 +260,27 @@ async fn attendance_is_the_time_media_reached_a_trainee_and_a_vanished_one_is_gi
     let patience = std::time::Duration::from_secs(60);
     watcher.receives(25, 25, patience).await.unwrap();
     let receiving_since = std::time::Instant::now();
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // Attendance is the real time media reached the trainee: four seconds of it, 200
+    // more packets of 20 ms of audio.
+    let (audio, video) = watcher.received();
+    watcher
+        .receives(audio + 200, video, patience)
+        .await
+        .unwrap();
     // Its link goes, and it says nothing: no leave, no DTLS close that gets through.
     watcher.cut();
     let watched = receiving_since.elapsed().as_secs_f64();
     watcher.vanish().await;
 
-    let deadline = std::time::Instant::now() + patience;
-    let rows = loop {
+    let rows = eventually(patience, "the vanished trainee given up", async || {
         let rows = attendance(&app, session).await;
         if rows.iter().any(|(_, _, left, _)| left.is_some()) {
-            break rows;
+            Ok(rows)
+        } else {
+            Err(format!("{rows:?}"))
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never given up: {rows:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     assert_eq!(
         rows.len(),
         1,
