@@ -1,6 +1,6 @@
 //! Only the right people: no session is 401; the wrong role or institution is 403.
 
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -28,13 +28,11 @@ async fn without_a_session_every_endpoint_answers_401(backend: Backend) {
         (Method::POST, "/api/v1/auth/logout"),
     ] {
         let (status, problem) = app.call(method.clone(), path, None, None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
-        assert!(
-            problem["type"]
-                .as_str()
-                .unwrap()
-                .ends_with("/unauthenticated"),
-            "{problem}"
+        assert_refused(
+            status,
+            &problem,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
         );
         let (status, _) = app
             .call(method.clone(), path, Some("not-a-session"), None)

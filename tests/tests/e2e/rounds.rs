@@ -1,7 +1,7 @@
 //! Remote ward rounds (远程查房) between a supporting team and a county hospital's ward.
 
 use chrono::{Duration, Utc};
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -46,12 +46,11 @@ async fn a_team_holds_weekly_ward_rounds_with_a_patient_list_and_notes(backend: 
     let mut wrong = body.clone();
     wrong["team_id"] = other["id"].clone();
     let (status, p) = app.post("/api/v1/ward-rounds", &office, wrong).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert!(
-        p["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("/not-designated-supporter")
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not-designated-supporter",
     );
     assert!(
         p["detail"].as_str().unwrap().contains("内科查房组"),

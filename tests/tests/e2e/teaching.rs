@@ -1,7 +1,7 @@
 //! Teaching sessions (远程继续教育), visits and the program report against its targets.
 
 use chrono::{Duration, Utc};
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -148,13 +148,7 @@ async fn trainees_of_paired_institutions_enrol_with_a_waiting_list_and_earn_hour
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
-    assert!(
-        p["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("/not-paired-for-teaching")
-    );
+    assert_refused(status, &p, StatusCode::FORBIDDEN, "not-paired-for-teaching");
 
     // The second trainee withdraws; the waiting one takes the place.
     let (status, _) = app
