@@ -45,7 +45,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock (the system's, unless a test pauses it): the quiet the preparer waits
+// for is measured on the same clock as its timers.
+use tokio::time::Instant;
 
 use crate::lock;
 
