@@ -34,7 +34,7 @@ macro_rules! named_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
                  serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] #[schema(rename = $text)] $variant),+ }
 
         impl $name {
             /// Every value, in declaration order.
@@ -80,3 +80,45 @@ macro_rules! named_enum {
     };
 }
 pub(crate) use named_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::Named;
+
+    /// The names the OpenAPI document lists for `T`.
+    fn documented<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).expect("a schema serialises");
+        serde_json::from_value(schema["enum"].clone()).expect("an enum lists its values")
+    }
+
+    fn spoken<T: Named>() -> Vec<String> {
+        T::ALL.iter().map(|v| v.name().to_owned()).collect()
+    }
+
+    #[test]
+    fn the_api_document_lists_the_names_the_server_speaks() {
+        use crate::booking::{EnrolmentStatus, RequestKind, RequestState, Urgency};
+        use crate::domain::{Kind, Level, PairingStatus, Role, Service, Sex, TitleRank};
+        use crate::store::{ForwardState, Outcome};
+        macro_rules! same {
+            ($($t:ty),+) => {$(
+                assert_eq!(documented::<$t>(), spoken::<$t>(), stringify!($t));
+            )+};
+        }
+        same!(
+            Service,
+            Role,
+            Sex,
+            Kind,
+            Level,
+            TitleRank,
+            PairingStatus,
+            RequestKind,
+            RequestState,
+            Urgency,
+            EnrolmentStatus,
+            ForwardState,
+            Outcome
+        );
+    }
+}
