@@ -15,6 +15,13 @@ await scenario("staff", async ({ browser }) => {
   assert.ok((await page.locator("#regions [data-institution]").count()) > 100, "the seeded institutions are in the tree");
   const row = page.locator(`#pairings tr[data-pairing="${input.pairing}"]`);
   await row.waitFor();
+  // Each pairing shows where it stands today: the new one is in force, the seeded ones
+  // (2016–2020) have expired.
+  assert.equal(await row.locator("[data-standing]").getAttribute("data-standing"), "in_force");
+  assert.equal(await row.locator("[data-standing]").innerText(), "有效");
+  const expired = page.locator('#pairings [data-standing="expired"]');
+  assert.ok((await expired.count()) > 0, "the seeded pairings have expired");
+  assert.equal(await expired.first().innerText(), "已到期");
   await row.locator("button.report").click();
   await page.locator("#period").fill(input.period);
   await page.locator("#pairing-report button").click();

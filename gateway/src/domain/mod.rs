@@ -13,7 +13,7 @@ pub use clinician::{Clinician, Sex, TitleRank};
 pub use institution::{Institution, Kind, Level, RegionPath};
 pub use name_set::{NameSet, Named};
 pub use pairing::{
-    Pairing, PairingStatus, PairingVersion, Service, Services, Supported, Supporter, Team,
+    Pairing, PairingStatus, PairingVersion, Service, Services, Standing, Supported, Supporter, Team,
 };
 pub use text::normalize_name;
 pub use user::{Role, Roles, User};
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn the_api_document_lists_the_names_the_server_speaks() {
         use crate::booking::{EnrolmentStatus, RequestKind, RequestState, Urgency};
-        use crate::domain::{Kind, Level, PairingStatus, Role, Service, Sex, TitleRank};
+        use crate::domain::{Kind, Level, PairingStatus, Role, Service, Sex, Standing, TitleRank};
         use crate::store::{ForwardState, Outcome};
         macro_rules! same {
             ($($t:ty),+) => {$(
@@ -113,6 +113,7 @@ mod tests {
             Level,
             TitleRank,
             PairingStatus,
+            Standing,
             RequestKind,
             RequestState,
             Urgency,

@@ -36,6 +36,21 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// Where a pairing stands on a given day, from its period and status (未开始 / 有效 /
+    /// 已到期 / 已终止): only one in force supports bookings.
+    Standing {
+        /// Its period has not begun.
+        NotStarted = "not_started",
+        /// Inside its period and not ended.
+        InForce = "in_force",
+        /// Its period is over.
+        Expired = "expired",
+        /// Ended early by an administrator, with a reason.
+        Ended = "ended",
+    }
+}
+
 /// The supporting side of a pairing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -109,6 +124,19 @@ impl Pairing {
     pub fn in_period(&self, today: NaiveDate) -> bool {
         self.valid_from <= today && today <= self.valid_to
     }
+
+    /// Where the pairing stands on `today` (a day in China).
+    pub fn standing(&self, today: NaiveDate) -> Standing {
+        if self.status == PairingStatus::Ended {
+            Standing::Ended
+        } else if today < self.valid_from {
+            Standing::NotStarted
+        } else if today > self.valid_to {
+            Standing::Expired
+        } else {
+            Standing::InForce
+        }
+    }
 }
 
 /// One version of a pairing, with who made it, when and why.
@@ -153,6 +181,28 @@ mod tests {
         assert!(s.contains(Service::Consult) && !s.contains(Service::ImagingRead));
         assert!(Services::parse("").is_err());
         assert!(Services::parse("consult,surgery").is_err());
+    }
+
+    #[test]
+    fn a_pairing_stands_by_its_period_unless_it_was_ended() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let mut p = Pairing {
+            id: 1,
+            version: 1,
+            supporter: Supporter::Institution(1),
+            supported: Supported::Institution(2),
+            services: Services::parse("consult").unwrap(),
+            valid_from: day("2016-01-01"),
+            valid_to: day("2018-12-31"),
+            status: PairingStatus::Active,
+        };
+        assert_eq!(p.standing(day("2015-12-31")), Standing::NotStarted);
+        assert_eq!(p.standing(day("2016-01-01")), Standing::InForce);
+        assert_eq!(p.standing(day("2018-12-31")), Standing::InForce);
+        assert_eq!(p.standing(day("2019-01-01")), Standing::Expired);
+        assert_eq!(p.standing(day("2026-12-06")), Standing::Expired);
+        p.status = PairingStatus::Ended;
+        assert_eq!(p.standing(day("2017-06-01")), Standing::Ended);
     }
 
     #[test]

@@ -5,19 +5,40 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
-use crate::domain::{Pairing, PairingVersion, Service, Supporter};
+use crate::booking::china;
+use crate::domain::{Pairing, PairingVersion, Service, Standing, Supporter};
 use crate::error::{Error, Problem};
 use crate::registry::{
     self, PairingChange, PairingEnd, PairingInput, SupporterChain, today_in_china,
 };
 use crate::store::PairingFilter;
+
+/// A pairing, with where it stands today.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PairingOut {
+    /// The pairing.
+    #[serde(flatten)]
+    pairing: Pairing,
+    /// Where it stands today (a day in China): `not_started`, `in_force`, `expired` or
+    /// `ended`; only a pairing in force supports bookings.
+    standing: Standing,
+}
+
+/// `p` as shown on the store clock's day in China.
+fn shown(state: &AppState, pairing: Pairing) -> PairingOut {
+    let today = state.store.now().with_timezone(&china()).date_naive();
+    PairingOut {
+        standing: pairing.standing(today),
+        pairing,
+    }
+}
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -53,12 +74,12 @@ pub struct PairingQuery {
 
 /// Searches pairings. Any logged-in user.
 #[utoipa::path(get, path = "/pairings", tag = "pairings", params(PairingQuery),
-    responses((status = 200, body = Vec<Pairing>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<PairingOut>), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn list_pairings(
     State(state): State<AppState>,
     _caller: Caller,
     ApiQuery(q): ApiQuery<PairingQuery>,
-) -> Result<Json<Vec<Pairing>>, Error> {
+) -> Result<Json<Vec<PairingOut>>, Error> {
     let (limit, offset) = page(q.limit, q.offset)?;
     let supporter = match (
         q.supporter_institution_id,
@@ -93,23 +114,26 @@ async fn list_pairings(
         limit,
         offset,
     };
-    Ok(Json(state.store.pairings(&filter).await?))
+    let pairings = state.store.pairings(&filter).await?;
+    Ok(Json(
+        pairings.into_iter().map(|p| shown(&state, p)).collect(),
+    ))
 }
 
 /// One pairing. Any logged-in user.
 #[utoipa::path(get, path = "/pairings/{id}", tag = "pairings", params(("id" = i64, Path)),
-    responses((status = 200, body = Pairing), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = PairingOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_pairing(
     State(state): State<AppState>,
     _caller: Caller,
     Id(id): Id,
-) -> Result<Json<Pairing>, Error> {
-    state
+) -> Result<Json<PairingOut>, Error> {
+    let p = state
         .store
         .pairing(id)
         .await?
-        .map(Json)
-        .ok_or_else(|| Error::NotFound(format!("pairing {id}")))
+        .ok_or_else(|| Error::NotFound(format!("pairing {id}")))?;
+    Ok(Json(shown(&state, p)))
 }
 
 /// Every version of a pairing, oldest first, with who changed it, when and why.
@@ -129,27 +153,27 @@ async fn pairing_history(
 
 /// Creates a pairing. Administrators only.
 #[utoipa::path(post, path = "/pairings", tag = "pairings", request_body = PairingInput,
-    responses((status = 201, body = Pairing), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = PairingOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_pairing(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<PairingInput>,
-) -> Result<(StatusCode, Json<Pairing>), Error> {
+) -> Result<(StatusCode, Json<PairingOut>), Error> {
     let p = registry::create_pairing(&state.store, &caller.0, input).await?;
     tracing::info!(pairing = p.id, by = caller.0.id, "pairing created");
-    Ok((StatusCode::CREATED, Json(p)))
+    Ok((StatusCode::CREATED, Json(shown(&state, p))))
 }
 
 /// Changes a pairing. Administrators only; inside the period a reason is required.
 #[utoipa::path(patch, path = "/pairings/{id}", tag = "pairings", params(("id" = i64, Path)), request_body = PairingChange,
-    responses((status = 200, body = Pairing), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = PairingOut), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn change_pairing(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
     ApiJson(change): ApiJson<PairingChange>,
-) -> Result<Json<Pairing>, Error> {
+) -> Result<Json<PairingOut>, Error> {
     let p = registry::change_pairing(&state.store, &caller.0, id, change).await?;
     tracing::info!(
         pairing = p.id,
@@ -157,22 +181,22 @@ async fn change_pairing(
         by = caller.0.id,
         "pairing changed"
     );
-    Ok(Json(p))
+    Ok(Json(shown(&state, p)))
 }
 
 /// Ends a pairing on a given last day, with a reason. Administrators only.
 #[utoipa::path(post, path = "/pairings/{id}/end", tag = "pairings", params(("id" = i64, Path)), request_body = PairingEnd,
-    responses((status = 200, body = Pairing), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = PairingOut), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn end_pairing(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
     ApiJson(end): ApiJson<PairingEnd>,
-) -> Result<Json<Pairing>, Error> {
+) -> Result<Json<PairingOut>, Error> {
     let p = registry::end_pairing(&state.store, &caller.0, id, end).await?;
     tracing::info!(pairing = p.id, by = caller.0.id, "pairing ended");
-    Ok(Json(p))
+    Ok(Json(shown(&state, p)))
 }
 
 /// Lookup parameters.

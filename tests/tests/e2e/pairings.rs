@@ -79,6 +79,7 @@ async fn current_pairing(app: &TestApp) -> (Value, i64) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["standing"], "in_force", "{p}");
     (p, village)
 }
 
@@ -187,6 +188,10 @@ async fn ending_a_pairing_needs_a_reason_and_stops_its_support(backend: Backend)
         .await;
     assert_eq!(status, StatusCode::OK, "{ended}");
     assert_eq!(ended["status"], "ended");
+    assert_eq!(
+        ended["standing"], "ended",
+        "ended early, though its last day is ahead"
+    );
     assert_eq!(ended["valid_to"], json!(day(30)));
     let lookup = |date: NaiveDate| {
         let app = &app;
@@ -247,7 +252,28 @@ async fn a_change_based_on_an_old_version_is_refused(backend: Backend) {
 async fn a_pairing_whose_period_is_over_does_not_change(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, seeded) = app.get("/api/v1/pairings?limit=1", &app.admin_token).await;
+    // The seeded pairings ran in 2016-2020: they stand expired, here and on their own page.
+    assert_eq!(seeded[0]["standing"], "expired", "{seeded}");
     let path = format!("/api/v1/pairings/{}", seeded[0]["id"]);
+    let (_, one) = app.get(&path, &app.admin_token).await;
+    assert_eq!(one["standing"], "expired");
+    // One whose period begins next month has not started.
+    let village = app.institution_id("北陡镇那琴村卫生站").await;
+    let hospital = app.institution_id("江门市人民医院").await;
+    let (status, later) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({
+                "supporter": {"kind": "institution", "id": hospital},
+                "supported": {"kind": "institution", "value": village},
+                "services": ["consult"],
+                "valid_from": day(30), "valid_to": day(400)
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{later}");
+    assert_eq!(later["standing"], "not_started");
     let (status, problem) = app
         .patch(
             &path,

@@ -104,7 +104,7 @@ export default async function render(root) {
     h("td", {}, supportedName(p.supported)),
     h("td", {}, p.services.map((s) => t(`service.${s}`)).join("、")),
     h("td", {}, `${p.valid_from} – ${p.valid_to}`),
-    h("td", {}, t(`pairing.${p.status}`)),
+    h("td", {}, h("span", { class: "badge", "data-standing": p.standing }, t(`pairing.${p.standing}`))),
     h("td", {}, h("button", { type: "button", class: "report", onclick: () => showReport(p, p.valid_from.slice(0, 4)) }, t("program.report"))))));
 
   fill(root,
