@@ -53,6 +53,10 @@ pub enum Rule {
     NoDestination,
     /// What is attached is not the kind the request asks for.
     KindMismatch,
+    /// The supported side already has a pairing in force for the service then.
+    AlreadyPaired,
+    /// The supporting clinician lacks the title the program dispatches.
+    SupporterNotQualified,
 }
 
 /// What a rule is about, which decides how a client is told.
@@ -93,6 +97,8 @@ impl Rule {
         Rule::UnsupportedAttachment,
         Rule::NoDestination,
         Rule::KindMismatch,
+        Rule::AlreadyPaired,
+        Rule::SupporterNotQualified,
     ];
 
     /// The rule's stable name, the last part of its problem type.
@@ -120,6 +126,8 @@ impl Rule {
             UnsupportedAttachmentType | UnsupportedAttachment => "unsupported-attachment",
             NoDestination => "no-destination",
             KindMismatch => "kind-mismatch",
+            AlreadyPaired => "already-paired",
+            SupporterNotQualified => "supporter-not-qualified",
         }
     }
 
@@ -136,10 +144,11 @@ impl Rule {
             | MissingConsent
             | ConsultantNotQualified
             | UnsupportedAttachment
-            | KindMismatch => About::Input,
+            | KindMismatch
+            | SupporterNotQualified => About::Input,
             UnsupportedAttachmentType => About::MediaType,
             SlotNotFree | SlotTaken | StepOutOfOrder | OutsideSessionWindow | SessionNotOpen
-            | SessionStarted | SessionNotScheduled | NoDestination => About::State,
+            | SessionStarted | SessionNotScheduled | NoDestination | AlreadyPaired => About::State,
             WrongInstitution | NotPairedForTeaching | NotAParticipant => About::Caller,
         }
     }

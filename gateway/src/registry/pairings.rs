@@ -8,9 +8,11 @@ use utoipa::ToSchema;
 
 use super::{require_admin, today_in_china};
 
-use crate::domain::{Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, User};
+use crate::domain::{
+    Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, TitleRank, User,
+};
 use crate::rules::{Error, Rule};
-use crate::store::{Change, PairingDraft, Store};
+use crate::store::{Change, PairingDraft, PairingFilter, Store};
 
 /// A pairing as an administrator creates it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -123,6 +125,81 @@ async fn like_supports_like(
     Ok(())
 }
 
+/// `000` (派出对象): "已取得中级或以上职称的执业医师" — a clinician supports only with an
+/// intermediate title or higher.
+async fn qualified_supporter(store: &Store, supporter: Supporter) -> Result<(), Error> {
+    let Supporter::Clinician(id) = supporter else {
+        return Ok(());
+    };
+    let Some(c) = store.clinician(id).await? else {
+        // An unknown id is reported, field by field, by the store.
+        return Ok(());
+    };
+    if c.title_rank < TitleRank::Intermediate {
+        return Err(Error::refused(
+            Rule::SupporterNotQualified,
+            Some("supporter"),
+            format!(
+                "{} holds {} ({}); the program dispatches clinicians with an intermediate title or higher (000: 已取得中级或以上职称的执业医师)",
+                c.name, c.title, c.title_rank
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `004`: pairing is one-to-one ("通过一对一的对口帮扶"). No other pairing that has not been
+/// ended names the same supported side for a service this one covers in an overlapping
+/// period; a supporter changes through a change with a reason, or by ending one first.
+async fn one_to_one(store: &Store, except: Option<i64>, d: &PairingDraft) -> Result<(), Error> {
+    let supported_institution = match d.supported_institution {
+        Some(id) => match store.institution(id).await? {
+            Some(i) => Some((id, i.region.as_str().to_owned())),
+            // An unknown id is reported by the store.
+            None => return Ok(()),
+        },
+        None => None,
+    };
+    let filter = PairingFilter {
+        supported_institution,
+        limit: 10_000,
+        ..PairingFilter::default()
+    };
+    let services =
+        Services::parse(&d.services).map_err(|e| Error::field("services", e.to_string()))?;
+    let clash = store.pairings(&filter).await?.into_iter().find(|p| {
+        let same_side = match &p.supported {
+            Supported::Institution(id) => d.supported_institution == Some(*id),
+            Supported::Region(r) => d.supported_region.as_deref() == Some(r.as_str()),
+        };
+        Some(p.id) != except
+            && p.status == PairingStatus::Active
+            && same_side
+            && p.valid_from <= d.valid_to
+            && d.valid_from <= p.valid_to
+            && services.iter().any(|s| p.services.contains(s))
+    });
+    match clash {
+        None => Ok(()),
+        Some(p) => Err(Error::refused(
+            Rule::AlreadyPaired,
+            Some("supported"),
+            format!(
+                "pairing {} already supports this side for {} from {} to {}: pairing is one-to-one (004: 一对一的对口帮扶); change that pairing with a reason, or end it first",
+                p.id,
+                services
+                    .iter()
+                    .filter(|s| p.services.contains(*s))
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.valid_from,
+                p.valid_to
+            ),
+        )),
+    }
+}
+
 fn stated(reason: Option<String>) -> Option<String> {
     reason
         .map(|r| r.trim().to_owned())
@@ -144,6 +221,7 @@ pub async fn create_pairing(
 ) -> Result<Pairing, Error> {
     require_admin(by, "create pairings")?;
     like_supports_like(store, input.supporter, &input.supported).await?;
+    qualified_supporter(store, input.supporter).await?;
     let d = draft(
         input.supporter,
         input.supported,
@@ -152,6 +230,7 @@ pub async fn create_pairing(
         input.valid_to,
         PairingStatus::Active,
     )?;
+    one_to_one(store, None, &d).await?;
     Ok(store.create_pairing(&d, by.id).await?)
 }
 
@@ -175,7 +254,7 @@ pub async fn change_pairing(
     if p.in_period(today) && reason.is_none() {
         return Err(Error::field(
             "reason",
-            "this pairing is inside its period: a change needs a stated reason (004: 结对关系…确需调整的须说明特殊原因)",
+            "this pairing is inside its period: a change needs a stated reason (004: 期间无特殊原因不得变更对口帮扶关系)",
         ));
     }
     if p.in_period(today) {
@@ -196,6 +275,9 @@ pub async fn change_pairing(
     let supporter = change.supporter.unwrap_or(p.supporter);
     let supported = change.supported.unwrap_or(p.supported);
     like_supports_like(store, supporter, &supported).await?;
+    if change.supporter.is_some() {
+        qualified_supporter(store, supporter).await?;
+    }
     let d = draft(
         supporter,
         supported,
@@ -204,6 +286,7 @@ pub async fn change_pairing(
         change.valid_to.unwrap_or(p.valid_to),
         PairingStatus::Active,
     )?;
+    one_to_one(store, Some(id), &d).await?;
     let expected = change.version.unwrap_or(p.version);
     let record = Change {
         by: by.id,
@@ -263,4 +346,200 @@ pub async fn end_pairing(
         action: "ended",
     };
     Ok(store.change_pairing(id, p.version, &d, &record).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::domain::{Institution, Service};
+    use crate::store::NewClinician;
+    use crate::testing::Fixture;
+
+    fn input(supporter: Supporter, supported: &Institution, services: &[Service]) -> PairingInput {
+        let today = today_in_china();
+        PairingInput {
+            supporter,
+            supported: Supported::Institution(supported.id),
+            services: Services::new(services.to_vec()).expect("a service"),
+            valid_from: today - TimeDelta::days(30),
+            valid_to: today + TimeDelta::days(365),
+        }
+    }
+
+    fn refused_by(result: Result<Pairing, Error>, expected: Rule) -> String {
+        match result {
+            Err(Error::Refused { rule, detail, .. }) if rule == expected => detail,
+            other => panic!("expected a refusal under {expected:?}, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_supporter_per_side_and_service_at_a_time() {
+        let f = Fixture::new().await;
+        let first = f.institution("江门市中心医院", "tertiary", "general").await;
+        let second = f.institution("江门市人民医院", "tertiary", "general").await;
+        let county = f.institution("台山市人民医院", "county", "general").await;
+        let p = create_pairing(
+            &f.store,
+            &f.admin,
+            input(
+                Supporter::Institution(first.id),
+                &county,
+                &[Service::Consult],
+            ),
+        )
+        .await
+        .unwrap();
+
+        // A second supporter for the same county and service, in an overlapping period.
+        let both = input(
+            Supporter::Institution(second.id),
+            &county,
+            &[Service::Teaching, Service::Consult],
+        );
+        let detail = refused_by(
+            create_pairing(&f.store, &f.admin, both.clone()).await,
+            Rule::AlreadyPaired,
+        );
+        assert!(detail.contains(&format!("pairing {}", p.id)), "{detail}");
+        // Another service, or a period after the first one's, is no clash.
+        let other = input(
+            Supporter::Institution(second.id),
+            &county,
+            &[Service::Teaching],
+        );
+        create_pairing(&f.store, &f.admin, other).await.unwrap();
+        let mut later = input(
+            Supporter::Institution(second.id),
+            &county,
+            &[Service::Consult],
+        );
+        later.valid_from = p.valid_to + TimeDelta::days(1);
+        later.valid_to = p.valid_to + TimeDelta::days(400);
+        create_pairing(&f.store, &f.admin, later).await.unwrap();
+        // Changing the first one onto the second's services clashes too.
+        let change = PairingChange {
+            version: None,
+            supporter: None,
+            supported: None,
+            services: Some(Services::new(vec![Service::Teaching]).unwrap()),
+            valid_from: None,
+            valid_to: None,
+            reason: Some("the county asked for teaching instead".into()),
+        };
+        refused_by(
+            change_pairing(&f.store, &f.admin, p.id, change).await,
+            Rule::AlreadyPaired,
+        );
+        // Once the first is ended, the second supporter may take the county over.
+        let end = PairingEnd {
+            last_day: None,
+            reason: Some("the hospital's support moved".into()),
+        };
+        end_pairing(&f.store, &f.admin, p.id, end).await.unwrap();
+        let mut now_on = input(
+            Supporter::Institution(second.id),
+            &county,
+            &[Service::Consult],
+        );
+        now_on.valid_from = today_in_china() + TimeDelta::days(1);
+        now_on.valid_to = p.valid_to;
+        create_pairing(&f.store, &f.admin, now_on).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_clinician_supports_only_with_an_intermediate_title_or_higher() {
+        let f = Fixture::new().await;
+        let county = f.institution("台山市人民医院", "county", "general").await;
+        let village = f
+            .institution("北陡镇那琴村卫生站", "village_station", "general")
+            .await;
+        let with_title = |title: &str, rank: &str| NewClinician {
+            name: format!("{title}甲"),
+            sex: None,
+            institution_id: county.id,
+            title: title.into(),
+            title_rank: rank.into(),
+            specialty: "全科".into(),
+            licence_number: None,
+            practice_years: Some(2),
+        };
+        let junior = f
+            .store
+            .create_clinician(&with_title("医师", "junior"))
+            .await
+            .unwrap();
+        let attending = f
+            .store
+            .create_clinician(&with_title("主治医师", "intermediate"))
+            .await
+            .unwrap();
+        let detail = refused_by(
+            create_pairing(
+                &f.store,
+                &f.admin,
+                input(
+                    Supporter::Clinician(junior.id),
+                    &village,
+                    &[Service::Consult],
+                ),
+            )
+            .await,
+            Rule::SupporterNotQualified,
+        );
+        assert!(
+            detail.contains("已取得中级或以上职称的执业医师"),
+            "{detail}"
+        );
+        create_pairing(
+            &f.store,
+            &f.admin,
+            input(
+                Supporter::Clinician(attending.id),
+                &village,
+                &[Service::Consult],
+            ),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_change_inside_the_period_quotes_the_plan_verbatim() {
+        let f = Fixture::new().await;
+        let tertiary = f.institution("江门市中心医院", "tertiary", "general").await;
+        let county = f.institution("台山市人民医院", "county", "general").await;
+        let p = create_pairing(
+            &f.store,
+            &f.admin,
+            input(
+                Supporter::Institution(tertiary.id),
+                &county,
+                &[Service::Consult],
+            ),
+        )
+        .await
+        .unwrap();
+        let change = PairingChange {
+            version: None,
+            supporter: None,
+            supported: None,
+            services: Some(Services::new(vec![Service::Teaching]).unwrap()),
+            valid_from: None,
+            valid_to: None,
+            reason: None,
+        };
+        let refused = change_pairing(&f.store, &f.admin, p.id, change).await;
+        let Err(Error::Invalid { field, detail }) = refused else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(field, "reason");
+        // Document 004, section (三): "时间为2016-2020年，期间无特殊原因不得变更对口帮扶关系。"
+        assert!(
+            detail.contains("期间无特殊原因不得变更对口帮扶关系"),
+            "{detail}"
+        );
+    }
 }

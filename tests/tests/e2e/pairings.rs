@@ -13,7 +13,42 @@ on_both_backends!(
     a_change_based_on_an_old_version_is_refused,
     a_pairing_whose_period_is_over_does_not_change,
     general_hospitals_support_general_and_tcm_supports_tcm,
+    a_side_has_one_supporter_for_a_service_at_a_time,
 );
+
+async fn a_side_has_one_supporter_for_a_service_at_a_time(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (p, village) = current_pairing(&app).await;
+    let other = app.institution_id("江门市中心医院").await;
+    let before = app.db.snapshot().await.unwrap();
+    let (status, problem) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({
+                "supporter": {"kind": "institution", "id": other},
+                "supported": {"kind": "institution", "value": village},
+                "services": ["consult"],
+                "valid_from": day(0), "valid_to": day(365)
+            }),
+        )
+        .await;
+    assert_refused(status, &problem, StatusCode::CONFLICT, "already-paired");
+    assert_eq!(problem["field"], "supported");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pairing {}", p["id"])),
+        "{problem}"
+    );
+    assert_eq!(
+        app.db.snapshot().await.unwrap(),
+        before,
+        "a refused pairing writes nothing"
+    );
+    app.stop().await;
+}
 
 async fn general_hospitals_support_general_and_tcm_supports_tcm(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -25,7 +25,16 @@ async fn an_expert_team_visits_its_village_at_least_every_two_months(backend: Ba
     let app = TestApp::spawn(backend).await;
     let admin = &app.admin_token;
     let hospital = app.institution_id("威海卫人民医院").await;
-    let village = app.institution_id("羊亭镇王家夼村卫生室").await;
+    // A village of Yangting the seeds do not pair already (their pairings are one-to-one).
+    let seeded = app.institution_id("羊亭镇王家夼村卫生室").await;
+    let (_, seeded) = app
+        .get(&format!("/api/v1/institutions/{seeded}"), admin)
+        .await;
+    let (status, village) = app
+        .post("/api/v1/institutions", admin, json!({"name": "羊亭镇王家夼新村卫生室", "level": "village_station", "kind": "village_station", "region": seeded["region"], "remote": true}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{village}");
+    let village = village["id"].clone();
     let (_, leader) = app
         .post("/api/v1/clinicians", admin, json!({"name": "孙主任", "institution_id": hospital, "title": "主任医师", "specialty": "心血管内科"}))
         .await;
