@@ -55,7 +55,7 @@ impl Fixture {
                 title_rank: "senior".into(),
                 specialty: "内科".into(),
                 licence_number: Some(format!("11044{:010}", rand::random::<u32>())),
-                practice_years: Some(10),
+                practice_since: today_in_china().checked_sub_months(chrono::Months::new(120)),
             })
             .await
             .expect("a clinician")

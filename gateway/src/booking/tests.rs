@@ -176,3 +176,50 @@ async fn each_step_belongs_to_its_side_and_its_turn() {
     let seen = request_view(&p.f.store, &p.consultant, id).await.unwrap();
     assert_eq!(seen.request.state, RequestState::Submitted);
 }
+
+#[tokio::test]
+async fn a_consultant_qualifies_on_the_day_they_reach_three_years_of_practice() {
+    let p = pair().await;
+    let store = &p.f.store;
+    let today = store.now().with_timezone(&china()).date_naive();
+    let tomorrow = today + TimeDelta::days(1);
+    let since = tomorrow - chrono::Months::new(36);
+    let newcomer = store
+        .create_clinician(&crate::store::NewClinician {
+            name: "何医生".into(),
+            sex: None,
+            institution_id: p.tertiary.id,
+            title: "主任医师".into(),
+            title_rank: "senior".into(),
+            specialty: "神经内科".into(),
+            licence_number: Some("110440700000077".into()),
+            practice_since: Some(since),
+        })
+        .await
+        .unwrap();
+    let made = create_request(store, &p.doctor, draft(None, complete()))
+        .await
+        .unwrap();
+    let id = made.request.id;
+    step(&p, &p.doctor, id, Step::Submit).await.unwrap();
+    let accept = async |consultant_id| {
+        let config = BookingConfig::default();
+        let input = StepInput {
+            consultant_id: Some(consultant_id),
+            ..StepInput::default()
+        };
+        take_step(store, &config, &p.consultant, id, Step::Accept, input).await
+    };
+
+    // The day before, they are a day short of three years.
+    let e = accept(newcomer.id).await.unwrap_err();
+    assert_eq!(e.rule(), Some(Rule::ConsultantNotQualified), "{e:?}");
+    assert!(e.to_string().contains("three years"), "{e}");
+    // On the day, by the gateway's clock, they qualify.
+    store
+        .clock()
+        .advance(std::time::Duration::from_secs(24 * 3600));
+    let accepted = accept(newcomer.id).await.unwrap();
+    assert_eq!(accepted.request.state, RequestState::Accepted);
+    assert_eq!(accepted.request.consultant_id, Some(newcomer.id));
+}

@@ -1,5 +1,6 @@
 //! Clinicians and the rank of their professional title.
 
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -85,13 +86,53 @@ pub struct Clinician {
     pub specialty: String,
     /// Practising licence number (执业证书编码), where recorded.
     pub licence_number: Option<String>,
-    /// Years of independent practice, where recorded.
-    pub practice_years: Option<i32>,
+    /// The day independent practice began, where recorded: years of practice count from
+    /// it.
+    pub practice_since: Option<NaiveDate>,
+}
+
+impl Clinician {
+    /// Full years of independent practice on `today` (a day in China), where recorded: a
+    /// clinician who began on 2023-03-01 has three years on 2026-03-01, not the day before.
+    pub fn practice_years(&self, today: NaiveDate) -> Option<i32> {
+        self.practice_since.map(|since| {
+            let years = today.year() - since.year();
+            if (today.month(), today.day()) < (since.month(), since.day()) {
+                years - 1
+            } else {
+                years
+            }
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn years_of_practice_are_full_years_counted_from_the_day_practice_began() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let mut c = Clinician {
+            id: 1,
+            name: "李医生".into(),
+            sex: None,
+            institution_id: 1,
+            title: "主治医师".into(),
+            title_rank: TitleRank::Intermediate,
+            specialty: "内科".into(),
+            licence_number: None,
+            practice_since: Some(day("2023-03-01")),
+        };
+        assert_eq!(c.practice_years(day("2026-02-28")), Some(2));
+        assert_eq!(c.practice_years(day("2026-03-01")), Some(3));
+        assert_eq!(c.practice_years(day("2023-03-01")), Some(0));
+        c.practice_since = Some(day("2020-02-29"));
+        assert_eq!(c.practice_years(day("2023-02-28")), Some(2));
+        assert_eq!(c.practice_years(day("2023-03-01")), Some(3));
+        c.practice_since = None;
+        assert_eq!(c.practice_years(day("2026-03-01")), None);
+    }
 
     #[test]
     fn every_title_in_the_roster_has_a_rank() {

@@ -3,9 +3,11 @@
 //! (`003`: 5-10 members and a named leader; `004`: a dean or deputy and at least five
 //! staff).
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::booking::china;
 use crate::domain::{Clinician, Sex, Team, TitleRank, User, normalize_name};
 use crate::rules::Error;
 use crate::store::{ClinicianFilter, NewClinician, NewTeam, Store};
@@ -26,8 +28,8 @@ pub struct ClinicianInput {
     pub specialty: String,
     /// Practising licence number.
     pub licence_number: Option<String>,
-    /// Years of independent practice.
-    pub practice_years: Option<i32>,
+    /// The day independent practice began, `YYYY-MM-DD`; years of practice count from it.
+    pub practice_since: Option<NaiveDate>,
 }
 
 /// A clinician's credentials, as the unit's records show them now.
@@ -36,8 +38,8 @@ pub struct ClinicianInput {
 pub struct CredentialsInput {
     /// Practising licence number; null when it lapsed.
     pub licence_number: Option<String>,
-    /// Years of independent practice.
-    pub practice_years: Option<i32>,
+    /// The day independent practice began, `YYYY-MM-DD`; years of practice count from it.
+    pub practice_since: Option<NaiveDate>,
 }
 
 /// A new team.
@@ -78,14 +80,29 @@ fn require_manager(by: &User, institution_id: i64, what: &str) -> Result<(), Err
     }
 }
 
-fn check_years(years: Option<i32>) -> Result<(), Error> {
-    if years.is_some_and(|y| !(0..=70).contains(&y)) {
+/// A day practice began lies in the last 70 years and not after `today`.
+fn check_since(since: Option<NaiveDate>, today: NaiveDate) -> Result<(), Error> {
+    let Some(since) = since else {
+        return Ok(());
+    };
+    if since > today {
         return Err(Error::field(
-            "practice_years",
-            "years of practice lie between 0 and 70",
+            "practice_since",
+            format!("{since} is after today, {today}"),
+        ));
+    }
+    if today.years_since(since).is_none_or(|y| y > 70) {
+        return Err(Error::field(
+            "practice_since",
+            format!("{since} is more than 70 years ago"),
         ));
     }
     Ok(())
+}
+
+/// Today in China by the store's clock.
+fn today(store: &Store) -> NaiveDate {
+    store.now().with_timezone(&china()).date_naive()
 }
 
 fn licence(number: Option<&str>) -> Option<&str> {
@@ -147,7 +164,7 @@ pub async fn create_clinician(
             format!("{title:?} is not a known professional title"),
         )
     })?;
-    check_years(input.practice_years)?;
+    check_since(input.practice_since, today(store))?;
     let new = NewClinician {
         name,
         sex: input.sex.map(|s| s.as_str().to_owned()),
@@ -156,7 +173,7 @@ pub async fn create_clinician(
         title_rank: rank.as_str().to_owned(),
         specialty: normalize_name(&input.specialty),
         licence_number: licence(input.licence_number.as_deref()).map(str::to_owned),
-        practice_years: input.practice_years,
+        practice_since: input.practice_since,
     };
     Ok(store.create_clinician(&new).await?)
 }
@@ -171,12 +188,12 @@ pub async fn update_credentials(
 ) -> Result<Clinician, Error> {
     let c = clinician(store, id).await?;
     require_manager(by, c.institution_id, "update its clinicians' credentials")?;
-    check_years(input.practice_years)?;
+    check_since(input.practice_since, today(store))?;
     store
         .update_clinician_credentials(
             id,
             licence(input.licence_number.as_deref()),
-            input.practice_years,
+            input.practice_since,
         )
         .await?
         .ok_or_else(|| Error::NotFound(format!("clinician {id}")))
@@ -224,6 +241,7 @@ mod tests {
         let coordinator = f.user(&county, "coordinator", None).await;
         let outsider = f.user(&other, "coordinator", None).await;
         let doctor = f.user(&county, "clinician", None).await;
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
         let input = || ClinicianInput {
             name: " 李 四 ".into(),
             sex: None,
@@ -231,7 +249,7 @@ mod tests {
             title: "副主任医师".into(),
             specialty: "心内科".into(),
             licence_number: Some("  ".into()),
-            practice_years: Some(6),
+            practice_since: Some(day("2019-09-01")),
         };
 
         let c = create_clinician(&f.store, &coordinator, input())
@@ -247,28 +265,31 @@ mod tests {
                 c.id,
                 CredentialsInput {
                     licence_number: Some("110440000000001".into()),
-                    practice_years: Some(7),
+                    practice_since: Some(day("2018-09-01")),
                 },
             )
             .await
             .unwrap_err();
             assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
         }
-        let bad_years = update_credentials(
-            &f.store,
-            &f.admin,
-            c.id,
-            CredentialsInput {
-                licence_number: None,
-                practice_years: Some(71),
-            },
-        )
-        .await
-        .unwrap_err();
-        assert!(
-            matches!(&bad_years, Error::Invalid { field, .. } if field == "practice_years"),
-            "{bad_years:?}"
-        );
+        let tomorrow = today(&f.store) + chrono::TimeDelta::days(1);
+        for bad in [tomorrow, day("1940-01-01")] {
+            let refused = update_credentials(
+                &f.store,
+                &f.admin,
+                c.id,
+                CredentialsInput {
+                    licence_number: None,
+                    practice_since: Some(bad),
+                },
+            )
+            .await
+            .unwrap_err();
+            assert!(
+                matches!(&refused, Error::Invalid { field, .. } if field == "practice_since"),
+                "{bad}: {refused:?}"
+            );
+        }
         let unknown_title = create_clinician(
             &f.store,
             &f.admin,
@@ -284,8 +305,8 @@ mod tests {
             "{unknown_title:?}"
         );
         assert_eq!(
-            clinician(&f.store, c.id).await.unwrap().practice_years,
-            Some(6),
+            clinician(&f.store, c.id).await.unwrap().practice_since,
+            Some(day("2019-09-01")),
             "nothing refused was written"
         );
 

@@ -464,7 +464,7 @@ mod tests {
             title_rank: rank.into(),
             specialty: "全科".into(),
             licence_number: None,
-            practice_years: Some(2),
+            practice_since: None,
         };
         let junior = f
             .store

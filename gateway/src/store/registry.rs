@@ -93,8 +93,8 @@ pub struct NewClinician {
     pub specialty: String,
     /// Licence number.
     pub licence_number: Option<String>,
-    /// Years of independent practice.
-    pub practice_years: Option<i32>,
+    /// The day independent practice began.
+    pub practice_since: Option<NaiveDate>,
 }
 
 /// A new team.
@@ -179,16 +179,16 @@ impl Store {
         dispatch!(self, registry::clinician(id))
     }
 
-    /// Updates a clinician's licence number and years of practice.
+    /// Updates a clinician's licence number and the day their practice began.
     pub async fn update_clinician_credentials(
         &self,
         id: i64,
         licence_number: Option<&str>,
-        practice_years: Option<i32>,
+        practice_since: Option<NaiveDate>,
     ) -> Result<Option<Clinician>, StoreError> {
         dispatch!(
             self,
-            registry::update_credentials(id, licence_number, practice_years)
+            registry::update_credentials(id, licence_number, practice_since)
         )
     }
 

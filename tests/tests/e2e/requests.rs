@@ -107,7 +107,7 @@ async fn the_consultant_is_checked_again_when_signing(backend: Backend) {
         .patch(
             &format!("/api/v1/clinicians/{}", c.consultant_id),
             &c.doctor,
-            json!({"licence_number": null, "practice_years": 20}),
+            json!({"licence_number": null, "practice_since": "2006-09-01"}),
         )
         .await;
     assert_eq!(
@@ -119,7 +119,7 @@ async fn the_consultant_is_checked_again_when_signing(backend: Backend) {
         .patch(
             &format!("/api/v1/clinicians/{}", c.consultant_id),
             &c.coordinator,
-            json!({"licence_number": null, "practice_years": 20}),
+            json!({"licence_number": null, "practice_since": "2006-09-01"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{p}");
@@ -135,7 +135,7 @@ async fn the_consultant_is_checked_again_when_signing(backend: Backend) {
         .patch(
             &format!("/api/v1/clinicians/{}", c.consultant_id),
             &c.coordinator,
-            json!({"licence_number": "110440700000009", "practice_years": 20}),
+            json!({"licence_number": "110440700000009", "practice_since": "2006-09-01"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -656,14 +656,17 @@ pub(crate) async fn clinician(
     name: &str,
     title: &str,
     licence: Option<&str>,
-    years: i64,
+    years: u32,
 ) -> i64 {
+    // Practice began `years` years ago today, a day in China.
+    let today = (Utc::now() + Duration::hours(8)).date_naive();
+    let practice_since = today - chrono::Months::new(12 * years);
     let (status, c) = app
         .post(
             "/api/v1/clinicians",
             &app.admin_token,
             json!({"name": name, "institution_id": institution, "title": title, "specialty": "神经内科",
-                   "licence_number": licence, "practice_years": years}),
+                   "licence_number": licence, "practice_since": practice_since}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{c}");

@@ -123,6 +123,7 @@ fn require_clinician(caller: &User) -> Result<(), Error> {
 async fn view(store: &Store, r: ConsultRequest) -> Result<RequestView, Error> {
     let now = store.now();
     let overdue = r.overdue(now);
+    let today = now.with_timezone(&china()).date_naive();
     let offered_to = if overdue {
         let staff = store
             .clinicians(&crate::store::ClinicianFilter {
@@ -133,7 +134,7 @@ async fn view(store: &Store, r: ConsultRequest) -> Result<RequestView, Error> {
             .await?;
         staff
             .iter()
-            .filter(|c| qualification_gaps(c, r.content.min_title).is_empty())
+            .filter(|c| qualification_gaps(c, r.content.min_title, today).is_empty())
             .map(|c| c.id)
             .collect()
     } else {

@@ -2,7 +2,7 @@
 //! is, what submission needs and who may be the consultant; and the expiry of requests left
 //! unanswered.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -69,9 +69,14 @@ pub(super) fn out_of_order(detail: String) -> Error {
     Error::refused(Rule::StepOutOfOrder, None, detail)
 }
 
-/// Whether `c` may be the consultant: licensed, three years of independent practice, and
-/// the requested title or higher (national remote-medicine rules).
-pub(super) fn qualification_gaps(c: &Clinician, min_title: Option<TitleRank>) -> Vec<String> {
+/// Whether `c` may be the consultant on `today` (a day in China): licensed, three full
+/// years of independent practice, and the requested title or higher (national
+/// remote-medicine rules).
+pub(super) fn qualification_gaps(
+    c: &Clinician,
+    min_title: Option<TitleRank>,
+    today: NaiveDate,
+) -> Vec<String> {
     let mut gaps = Vec::new();
     if c.licence_number
         .as_deref()
@@ -79,7 +84,7 @@ pub(super) fn qualification_gaps(c: &Clinician, min_title: Option<TitleRank>) ->
     {
         gaps.push(format!("{} has no licence number on record", c.name));
     }
-    if c.practice_years.is_none_or(|y| y < 3) {
+    if c.practice_years(today).is_none_or(|y| y < 3) {
         gaps.push(format!(
             "{} has fewer than three years of independent practice on record",
             c.name
@@ -114,7 +119,8 @@ async fn qualified_consultant(
             format!("{} does not work at the supporting institution", c.name),
         ));
     }
-    let gaps = qualification_gaps(&c, r.content.min_title);
+    let today = store.now().with_timezone(&china()).date_naive();
+    let gaps = qualification_gaps(&c, r.content.min_title, today);
     if !gaps.is_empty() {
         return Err(Error::refused(
             Rule::ConsultantNotQualified,

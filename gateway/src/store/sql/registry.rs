@@ -1,6 +1,6 @@
 //! Institutions, clinicians and teams. Compiled once per backend (see `store/mod.rs`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Db, Pool};
 use crate::domain::{Clinician, Institution, RegionPath, Team};
@@ -125,7 +125,7 @@ struct ClinicianRow {
     title_rank: String,
     specialty: String,
     licence_number: Option<String>,
-    practice_years: Option<i32>,
+    practice_since: Option<NaiveDate>,
 }
 
 impl TryFrom<ClinicianRow> for Clinician {
@@ -147,13 +147,13 @@ impl TryFrom<ClinicianRow> for Clinician {
             title: r.title,
             specialty: r.specialty,
             licence_number: r.licence_number,
-            practice_years: r.practice_years,
+            practice_since: r.practice_since,
         })
     }
 }
 
 const CLINICIAN: &str = "select id, name, sex, institution_id, title, title_rank, specialty,
-    licence_number, practice_years from clinician";
+    licence_number, practice_since from clinician";
 
 /// Clinicians matching `f`.
 #[tracing::instrument(skip_all)]
@@ -209,7 +209,7 @@ pub async fn create_clinician(
     institution_exists(pool, new.institution_id, "institution_id").await?;
     let id: i64 = sqlx::query_scalar::<Db, i64>(
         "insert into clinician (name, sex, institution_id, title, title_rank, specialty,
-             licence_number, practice_years, created_at)
+             licence_number, practice_since, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id",
     )
     .bind(&new.name)
@@ -219,7 +219,7 @@ pub async fn create_clinician(
     .bind(&new.title_rank)
     .bind(&new.specialty)
     .bind(&new.licence_number)
-    .bind(new.practice_years)
+    .bind(new.practice_since)
     .bind(now)
     .fetch_one(pool)
     .await
@@ -229,20 +229,20 @@ pub async fn create_clinician(
         .ok_or_else(|| StoreError::Corrupt("inserted clinician vanished".into()))
 }
 
-/// Replaces a clinician's licence number and years of practice.
+/// Replaces a clinician's licence number and the day their practice began.
 #[tracing::instrument(skip_all)]
 pub async fn update_credentials(
     pool: &Pool,
     id: i64,
     licence_number: Option<&str>,
-    practice_years: Option<i32>,
+    practice_since: Option<NaiveDate>,
 ) -> Result<Option<Clinician>, StoreError> {
     sqlx::query::<Db>(
-        "update clinician set licence_number = $2, practice_years = $3 where id = $1",
+        "update clinician set licence_number = $2, practice_since = $3 where id = $1",
     )
     .bind(id)
     .bind(licence_number)
-    .bind(practice_years)
+    .bind(practice_since)
     .execute(pool)
     .await
     .map_err(|e| StoreError::unique(e, "a clinician with this licence number"))?;
