@@ -26,9 +26,9 @@ async fn an_expert_team_visits_its_village_at_least_every_two_months(backend: Ba
     let admin = &app.admin_token;
     let hospital = app.institution_id("威海卫人民医院").await;
     // A village of Yangting the seeds do not pair already (their pairings are one-to-one).
-    let seeded = app.institution_id("羊亭镇王家夼村卫生室").await;
+    let seeded_id = app.institution_id("羊亭镇王家夼村卫生室").await;
     let (_, seeded) = app
-        .get(&format!("/api/v1/institutions/{seeded}"), admin)
+        .get(&format!("/api/v1/institutions/{seeded_id}"), admin)
         .await;
     let (status, village) = app
         .post("/api/v1/institutions", admin, json!({"name": "羊亭镇王家夼新村卫生室", "level": "village_station", "kind": "village_station", "region": seeded["region"], "remote": true}))
@@ -65,6 +65,36 @@ async fn an_expert_team_visits_its_village_at_least_every_two_months(backend: Ba
     let two_months = target(&year, "003");
     assert_eq!(two_months["met"], false, "nothing after February: {year}");
     assert!(two_months["actual"].as_str().unwrap().contains("王家夼"));
+
+    // In Huancui the rule binds the unit the seeds pair with each village too: Weihai
+    // People's Hospital, which visited 王家夼村 not once in 2020.
+    let (_, seeded_pairings) = app
+        .get(
+            &format!("/api/v1/pairings?supported_institution_id={seeded_id}"),
+            admin,
+        )
+        .await;
+    let seeded_pairing = seeded_pairings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["supported"]["value"] == seeded_id)
+        .expect("the seeded Huancui pairing");
+    let (_, year) = app
+        .get(
+            &format!(
+                "/api/v1/reports/pairings/{}?period=2020",
+                seeded_pairing["id"]
+            ),
+            &office,
+        )
+        .await;
+    let two_months = target(&year, "003");
+    assert_eq!(two_months["met"], false, "{year}");
+    assert!(
+        two_months["actual"].as_str().unwrap().contains("王家夼村"),
+        "{year}"
+    );
     app.stop().await;
 }
 
