@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
@@ -18,7 +18,7 @@ use crate::registry::{self, AccountInput, CreatedAccount};
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
-        .routes(routes!(get_user))
+        .routes(routes!(get_user, change_user))
 }
 
 /// Filter.
@@ -51,6 +51,28 @@ async fn get_user(
     Id(id): Id,
 ) -> Result<Json<User>, Error> {
     Ok(Json(registry::account(&state.store, &caller.0, id).await?))
+}
+
+/// A change to an account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChange {
+    /// Disabled accounts cannot log in, and disabling one ends its sessions.
+    disabled: bool,
+}
+
+/// Disables an account (its sessions end at once) or enables it again: administrators,
+/// or the institution's coordinator for its accounts that are not administrators'.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = AccountChange,
+    responses((status = 200, body = User), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn change_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(change): ApiJson<AccountChange>,
+) -> Result<Json<User>, Error> {
+    let user = registry::set_disabled(&state.store, &caller.0, id, change.disabled).await?;
+    Ok(Json(user))
 }
 
 /// Creates an account: administrators for any institution, coordinators for their own

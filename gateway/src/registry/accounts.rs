@@ -139,6 +139,42 @@ pub async fn create_account(
     })
 }
 
+/// Disables an account, which ends its sessions at once, or enables it again:
+/// administrators any account, coordinators those of their institution that are not
+/// administrators'. Nobody disables their own account.
+pub async fn set_disabled(
+    store: &Store,
+    by: &User,
+    id: i64,
+    disabled: bool,
+) -> Result<User, Error> {
+    let user = store
+        .user(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+    if !by.is(Role::Admin) && (!by.manages(user.institution_id) || user.is(Role::Admin)) {
+        return Err(Error::forbidden(
+            "only an administrator, or the institution's coordinator for its other accounts",
+        ));
+    }
+    if user.id == by.id {
+        return Err(Error::Conflict(
+            "you do not disable your own account; another administrator or coordinator may".into(),
+        ));
+    }
+    let user = store
+        .set_disabled(id, disabled)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+    tracing::info!(
+        user = user.id,
+        by = by.id,
+        disabled,
+        "account disabled or enabled"
+    );
+    Ok(user)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +226,32 @@ mod tests {
         let seen = accounts(&f.store, &coordinator, None).await.unwrap();
         assert!(seen.iter().all(|u| u.institution_id == county));
         assert_eq!(seen.len(), 2, "the coordinator and the account they made");
+
+        // They disable that account, but not an administrator's, even of their own
+        // institution, nor their own.
+        let made = set_disabled(&f.store, &coordinator, made.user.id, true)
+            .await
+            .unwrap();
+        assert!(made.disabled);
+        let commission = f
+            .store
+            .institution(f.admin.institution_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let commission_office = f.user(&commission, "coordinator", None).await;
+        for (by, whom) in [(&commission_office, &f.admin), (&coordinator, &coordinator)] {
+            let refused = set_disabled(&f.store, by, whom.id, true).await.unwrap_err();
+            assert!(
+                matches!(refused, Error::Forbidden(_) | Error::Conflict(_)),
+                "{refused:?}"
+            );
+        }
+        assert!(
+            !account(&f.store, &f.admin, f.admin.id)
+                .await
+                .unwrap()
+                .disabled
+        );
     }
 }

@@ -9,7 +9,7 @@ mod lookup;
 mod pairings;
 
 pub use accounts::{
-    AccountInput, CreatedAccount, account, accounts, check_username, create_account,
+    AccountInput, CreatedAccount, account, accounts, check_username, create_account, set_disabled,
 };
 pub use clinicians::{
     ClinicianInput, ClinicianSearch, CredentialsInput, TeamInput, clinician, clinicians,

@@ -56,6 +56,15 @@ impl Store {
         dispatch!(self, users::list(institution_id))
     }
 
+    /// Disables an account, ending its sessions, or enables it again.
+    pub async fn set_disabled(
+        &self,
+        user_id: i64,
+        disabled: bool,
+    ) -> Result<Option<User>, StoreError> {
+        dispatch!(self, users::set_disabled(user_id, disabled))
+    }
+
     /// Replaces a password hash and ends the user's sessions.
     pub async fn set_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
         dispatch!(self, users::set_password(user_id, hash))

@@ -8,7 +8,72 @@ on_both_backends!(
     without_a_session_every_endpoint_answers_401,
     a_clinician_cannot_change_pairings_or_see_another_institutions_users,
     a_coordinator_adds_accounts_only_for_their_own_institution,
+    disabling_an_account_ends_its_sessions_until_it_is_enabled,
 );
+
+async fn disabling_an_account_ends_its_sessions_until_it_is_enabled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let other = app.institution_id("开平市中心医院").await;
+    const PASSWORD: &str = "a password of some length";
+    let (status, made) = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": "ts.wu", "display_name": "吴医生", "institution_id": county,
+                   "roles": ["clinician"], "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let path = format!("/api/v1/users/{}", made["user"]["id"]);
+    let token = app.login("ts.wu", PASSWORD).await;
+    let (status, _) = app.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Neither the user themself nor another institution's coordinator disables it.
+    let (_, elsewhere) = app.user("kp.office", other, &["coordinator"]).await;
+    for who in [&token, &elsewhere] {
+        let (status, _) = app.patch(&path, who, json!({"disabled": true})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, _) = app.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::OK, "a refused change changes nothing");
+
+    // Its own institution's coordinator does: the session ends at once, and so do logins.
+    let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
+    let (status, user) = app.patch(&path, &office, json!({"disabled": true})).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["disabled"], true);
+    let (status, _) = app.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let login = json!({"username": "ts.wu", "password": PASSWORD});
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(login.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Enabled again, it logs in again.
+    let (status, user) = app.patch(&path, &office, json!({"disabled": false})).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    let token = app.login("ts.wu", PASSWORD).await;
+    let (status, _) = app.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    // Nobody disables their own account.
+    let (_, me) = app.get("/api/v1/me", &app.admin_token).await;
+    let own = format!("/api/v1/users/{}", me["id"]);
+    let (status, problem) = app
+        .patch(&own, &app.admin_token, json!({"disabled": true}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, _) = app.get("/api/v1/me", &app.admin_token).await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
 
 async fn without_a_session_every_endpoint_answers_401(backend: Backend) {
     let app = TestApp::spawn(backend).await;

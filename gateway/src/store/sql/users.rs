@@ -189,6 +189,33 @@ pub async fn set_password(pool: &Pool, user_id: i64, hash: &str) -> Result<(), S
     Ok(())
 }
 
+/// Disables or enables an account; disabling ends every session of it, in the same
+/// transaction. The account as it now is, or `None` when there is none.
+pub async fn set_disabled(
+    pool: &Pool,
+    user_id: i64,
+    disabled: bool,
+) -> Result<Option<User>, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let changed = sqlx::query::<Db>("update app_user set disabled = $2 where id = $1")
+        .bind(user_id)
+        .bind(disabled)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    if disabled {
+        sqlx::query::<Db>("delete from user_session where user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    user(pool, user_id).await
+}
+
 /// Records a session.
 pub async fn create_session(
     pool: &Pool,
