@@ -15,7 +15,7 @@ pub use name_set::{NameSet, Named};
 pub use pairing::{
     Pairing, PairingStatus, PairingVersion, Service, Services, Standing, Supported, Supporter, Team,
 };
-pub use text::normalize_name;
+pub use text::{name_query, normalize_name};
 pub use user::{Role, Roles, User};
 
 /// A value that is not one of a fixed set of names, with the names it could have been.

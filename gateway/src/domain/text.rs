@@ -25,6 +25,12 @@ pub fn normalize_name(raw: &str) -> String {
     out
 }
 
+/// A name to search for, normalised as [`normalize_name`] does; `None` when nothing is
+/// left of it.
+pub fn name_query(raw: Option<String>) -> Option<String> {
+    raw.map(|n| normalize_name(&n)).filter(|n| !n.is_empty())
+}
+
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F | 0x3000..=0x303F | 0xFF00..=0xFFEF)

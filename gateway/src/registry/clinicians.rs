@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::booking::china;
-use crate::domain::{Clinician, Sex, Team, TitleRank, User, normalize_name};
+use crate::domain::{Clinician, Sex, Team, TitleRank, User, name_query, normalize_name};
 use crate::rules::Error;
 use crate::store::{ClinicianFilter, NewClinician, NewTeam, Store};
 
@@ -127,10 +127,7 @@ pub async fn clinicians(
         institution_id: search.institution_id,
         specialty: search.specialty.filter(|s| !s.trim().is_empty()),
         ranks,
-        name: search
-            .name
-            .map(|n| normalize_name(&n))
-            .filter(|n| !n.is_empty()),
+        name: name_query(search.name),
         limit,
         offset,
     };

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use duikou_imaging::outbound::{Policy, Refused};
 
 use super::require_admin;
-use crate::domain::{Institution, Kind, Level, RegionPath, User, normalize_name};
+use crate::domain::{Institution, Kind, Level, RegionPath, User, name_query, normalize_name};
 use crate::rules::Error;
 use crate::store::{InstitutionFilter, NewInstitution, Store};
 
@@ -66,10 +66,7 @@ pub async fn institutions(
         level: search.level.map(|l| l.as_str().to_owned()),
         kind: search.kind.map(|k| k.as_str().to_owned()),
         remote: search.remote,
-        name: search
-            .name
-            .map(|n| normalize_name(&n))
-            .filter(|n| !n.is_empty()),
+        name: name_query(search.name),
         limit,
         offset,
     };

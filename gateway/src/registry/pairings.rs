@@ -368,6 +368,32 @@ mod tests {
         }
     }
 
+    /// A change of the services only, with `reason`.
+    fn services_changed(services: &[Service], reason: Option<&str>) -> PairingChange {
+        PairingChange {
+            version: None,
+            supporter: None,
+            supported: None,
+            services: Some(Services::new(services.to_vec()).expect("a service")),
+            valid_from: None,
+            valid_to: None,
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    /// A pairing of `supporter` with `supported` for `services`, created by the
+    /// fixture's administrator.
+    async fn paired(
+        f: &Fixture,
+        supporter: Supporter,
+        supported: &Institution,
+        services: &[Service],
+    ) -> Pairing {
+        create_pairing(&f.store, &f.admin, input(supporter, supported, services))
+            .await
+            .expect("a pairing")
+    }
+
     fn refused_by(result: Result<Pairing, Error>, expected: Rule) -> String {
         match result {
             Err(Error::Refused { rule, detail, .. }) if rule == expected => detail,
@@ -381,17 +407,13 @@ mod tests {
         let first = f.institution("江门市中心医院", "tertiary", "general").await;
         let second = f.institution("江门市人民医院", "tertiary", "general").await;
         let county = f.institution("台山市人民医院", "county", "general").await;
-        let p = create_pairing(
-            &f.store,
-            &f.admin,
-            input(
-                Supporter::Institution(first.id),
-                &county,
-                &[Service::Consult],
-            ),
+        let p = paired(
+            &f,
+            Supporter::Institution(first.id),
+            &county,
+            &[Service::Consult],
         )
-        .await
-        .unwrap();
+        .await;
 
         // A second supporter for the same county and service, in an overlapping period.
         let both = input(
@@ -420,15 +442,10 @@ mod tests {
         later.valid_to = p.valid_to + TimeDelta::days(400);
         create_pairing(&f.store, &f.admin, later).await.unwrap();
         // Changing the first one onto the second's services clashes too.
-        let change = PairingChange {
-            version: None,
-            supporter: None,
-            supported: None,
-            services: Some(Services::new(vec![Service::Teaching]).unwrap()),
-            valid_from: None,
-            valid_to: None,
-            reason: Some("the county asked for teaching instead".into()),
-        };
+        let change = services_changed(
+            &[Service::Teaching],
+            Some("the county asked for teaching instead"),
+        );
         refused_by(
             change_pairing(&f.store, &f.admin, p.id, change).await,
             Rule::AlreadyPaired,
@@ -511,26 +528,14 @@ mod tests {
         let f = Fixture::new().await;
         let tertiary = f.institution("江门市中心医院", "tertiary", "general").await;
         let county = f.institution("台山市人民医院", "county", "general").await;
-        let p = create_pairing(
-            &f.store,
-            &f.admin,
-            input(
-                Supporter::Institution(tertiary.id),
-                &county,
-                &[Service::Consult],
-            ),
+        let p = paired(
+            &f,
+            Supporter::Institution(tertiary.id),
+            &county,
+            &[Service::Consult],
         )
-        .await
-        .unwrap();
-        let change = PairingChange {
-            version: None,
-            supporter: None,
-            supported: None,
-            services: Some(Services::new(vec![Service::Teaching]).unwrap()),
-            valid_from: None,
-            valid_to: None,
-            reason: None,
-        };
+        .await;
+        let change = services_changed(&[Service::Teaching], None);
         let refused = change_pairing(&f.store, &f.admin, p.id, change).await;
         let Err(Error::Invalid { field, detail }) = refused else {
             panic!("{refused:?}")

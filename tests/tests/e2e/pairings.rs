@@ -21,18 +21,7 @@ async fn a_side_has_one_supporter_for_a_service_at_a_time(backend: Backend) {
     let (p, village) = current_pairing(&app).await;
     let other = app.institution_id("江门市中心医院").await;
     let before = app.db.snapshot().await.unwrap();
-    let (status, problem) = app
-        .post(
-            "/api/v1/pairings",
-            &app.admin_token,
-            json!({
-                "supporter": {"kind": "institution", "id": other},
-                "supported": {"kind": "institution", "value": village},
-                "services": ["consult"],
-                "valid_from": day(0), "valid_to": day(365)
-            }),
-        )
-        .await;
+    let (status, problem) = post_pairing(&app, other, village, json!(["consult"]), (0, 365)).await;
     assert_refused(status, &problem, StatusCode::CONFLICT, "already-paired");
     assert_eq!(problem["field"], "supported");
     assert!(
@@ -96,23 +85,41 @@ fn day(days: i64) -> NaiveDate {
     }
 }
 
+/// Asks for a pairing of institution `supporter` with institution `supported` for
+/// `services`, from and to the given days counted from today.
+async fn post_pairing(
+    app: &TestApp,
+    supporter: i64,
+    supported: i64,
+    services: Value,
+    (from, to): (i64, i64),
+) -> (StatusCode, Value) {
+    app.post(
+        "/api/v1/pairings",
+        &app.admin_token,
+        json!({
+            "supporter": {"kind": "institution", "id": supporter},
+            "supported": {"kind": "institution", "value": supported},
+            "services": services,
+            "valid_from": day(from), "valid_to": day(to)
+        }),
+    )
+    .await
+}
+
 /// Creates a pairing of Jiangmen People's Hospital with a village station, from a year
 /// ago to four years ahead.
 async fn current_pairing(app: &TestApp) -> (Value, i64) {
     let village = app.institution_id("北陡镇那琴村卫生站").await;
     let hospital = app.institution_id("江门市人民医院").await;
-    let (status, p) = app
-        .post(
-            "/api/v1/pairings",
-            &app.admin_token,
-            json!({
-                "supporter": {"kind": "institution", "id": hospital},
-                "supported": {"kind": "institution", "value": village},
-                "services": ["consult", "teaching"],
-                "valid_from": day(-365), "valid_to": day(4 * 365)
-            }),
-        )
-        .await;
+    let (status, p) = post_pairing(
+        app,
+        hospital,
+        village,
+        json!(["consult", "teaching"]),
+        (-365, 4 * 365),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     assert_eq!(p["standing"], "in_force", "{p}");
     (p, village)
@@ -295,18 +302,8 @@ async fn a_pairing_whose_period_is_over_does_not_change(backend: Backend) {
     // One whose period begins next month has not started.
     let village = app.institution_id("北陡镇那琴村卫生站").await;
     let hospital = app.institution_id("江门市人民医院").await;
-    let (status, later) = app
-        .post(
-            "/api/v1/pairings",
-            &app.admin_token,
-            json!({
-                "supporter": {"kind": "institution", "id": hospital},
-                "supported": {"kind": "institution", "value": village},
-                "services": ["consult"],
-                "valid_from": day(30), "valid_to": day(400)
-            }),
-        )
-        .await;
+    let (status, later) =
+        post_pairing(&app, hospital, village, json!(["consult"]), (30, 400)).await;
     assert_eq!(status, StatusCode::CREATED, "{later}");
     assert_eq!(later["standing"], "not_started");
     let (status, problem) = app
