@@ -130,7 +130,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     if let Some((username, password)) = &prepared.first_admin {
         // Printed once, on stdout only: the hash is all that is stored.
         println!("created the administrator {username:?} with the one-time password: {password}");
-        println!("log in and change it: POST /api/v1/me/password");
+        println!("log in at /login with it: the first page asks you to replace it");
     }
     let listener =
         std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
@@ -213,6 +213,7 @@ async fn user(config: Config, command: UserCommand) -> anyhow::Result<ExitCode> 
             clinician_id: clinician,
             roles: Roles::new(roles).context("at least one --role")?,
             password_hash,
+            one_time_password: true,
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

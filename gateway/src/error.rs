@@ -50,6 +50,9 @@ pub enum Error {
     /// Every password check is busy; try again in this many seconds.
     #[error("the server is checking too many passwords at once; try again in {0} s")]
     Busy(i64),
+    /// The caller still has a one-time password, which must be replaced first.
+    #[error("change your one-time password first: POST /api/v1/me/password")]
+    PasswordChangeRequired,
     /// The caller's role or institution does not allow this.
     #[error("{0}")]
     Forbidden(String),
@@ -175,6 +178,11 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 "Too many password checks at once",
+            ),
+            PasswordChangeRequired => (
+                StatusCode::FORBIDDEN,
+                "password-change-required",
+                "The one-time password must be changed first",
             ),
             Forbidden(_) => (
                 StatusCode::FORBIDDEN,

@@ -150,6 +150,7 @@ async fn create_first_admin(
         clinician_id: None,
         roles: Roles::new([Role::Admin]).expect("one role"),
         password_hash,
+        one_time_password: true,
     };
     Ok(store
         .create_first_user(&new)

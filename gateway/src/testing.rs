@@ -148,6 +148,7 @@ async fn user(
             clinician_id: clinician.map(|c| c.id),
             roles: Roles::parse(roles).expect("known roles"),
             password_hash: String::new(),
+            one_time_password: false,
         })
         .await
         .expect("an account")

@@ -180,14 +180,22 @@ fn with_database(server: &str, name: &str) -> String {
     }
 }
 
+/// The password the tests choose for an account: chosen by its creator, so not one-time.
+pub fn password_for(username: &str) -> String {
+    format!("{username}-chosen-password")
+}
+
 /// A gateway running in this process on port 0.
 pub struct TestApp {
     /// `http://127.0.0.1:port`.
     pub base: String,
     /// The database and data directory.
     pub db: TestDb,
-    /// The first administrator's bearer token.
+    /// The first administrator's bearer token, after the one-time password was replaced
+    /// by [`password_for`] (empty for [`TestApp::spawn_first_run`]).
     pub admin_token: String,
+    /// The first administrator's username and the one-time password printed at start.
+    pub first_admin: (String, String),
     /// An HTTP client without a cookie store.
     pub client: reqwest::Client,
     /// Where the DICOM storage SCP listens.
@@ -212,6 +220,28 @@ impl TestApp {
         backend: Backend,
         adjust: impl FnOnce(&mut duikou::config::Config),
     ) -> Self {
+        let mut app = Self::start(backend, adjust).await;
+        let (username, one_time) = app.first_admin.clone();
+        let token = app.login(&username, &one_time).await;
+        let (status, body) = app
+            .post(
+                "/api/v1/me/password",
+                &token,
+                json!({"current": one_time, "new": password_for(&username)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        app.admin_token = token;
+        app
+    }
+
+    /// A gateway as it is at its very first start: the first administrator still has
+    /// the one-time password ([`TestApp::first_admin`]) and nobody is logged in.
+    pub async fn spawn_first_run(backend: Backend) -> Self {
+        Self::start(backend, |_| {}).await
+    }
+
+    async fn start(backend: Backend, adjust: impl FnOnce(&mut duikou::config::Config)) -> Self {
         if let Ok(filter) = std::env::var("DUIKOU_TEST_LOG") {
             duikou::telemetry::init(&duikou::config::LogConfig {
                 filter,
@@ -227,7 +257,7 @@ impl TestApp {
         let prepared = duikou::startup::prepare(config)
             .await
             .expect("the gateway prepares");
-        let (username, password) = prepared
+        let first_admin = prepared
             .first_admin
             .clone()
             .expect("a first administrator on an empty database");
@@ -246,19 +276,18 @@ impl TestApp {
             .danger_accept_invalid_certs(scheme == "https")
             .build()
             .expect("an HTTP client");
-        let mut app = Self {
+        Self {
             base,
             db,
             admin_token: String::new(),
+            first_admin,
             client,
             dicom,
             dicom_tls,
             clock,
             stop: Some(stop),
             server: Some(server),
-        };
-        app.admin_token = app.login(&username, &password).await;
-        app
+        }
     }
 
     /// Logs in and returns the bearer token; panics unless the login succeeds.
@@ -311,22 +340,26 @@ impl TestApp {
             .await
     }
 
+    /// Creates an account through the API as the administrator, described by `account`
+    /// (username, display_name, institution_id, roles, clinician_id), with the password
+    /// [`password_for`] its username, chosen and so not one-time. Returns the created
+    /// account's body, with that `password` added.
+    pub async fn account(&self, mut account: Value) -> Value {
+        let username = account["username"].as_str().expect("a username").to_owned();
+        account["password"] = password_for(&username).into();
+        let (status, mut body) = self.post("/api/v1/users", &self.admin_token, account).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["password"] = password_for(&username).into();
+        body
+    }
+
     /// Creates an account through the API as the administrator and logs it in; returns
     /// the user's id and token.
     pub async fn user(&self, username: &str, institution_id: i64, roles: &[&str]) -> (i64, String) {
-        let (status, body) = self
-            .post(
-                "/api/v1/users",
-                &self.admin_token,
-                json!({"username": username, "display_name": username, "institution_id": institution_id, "roles": roles}),
-            )
+        let body = self
+            .account(json!({"username": username, "display_name": username, "institution_id": institution_id, "roles": roles}))
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let password = body["initial_password"]
-            .as_str()
-            .expect("a generated password")
-            .to_owned();
-        let token = self.login(username, &password).await;
+        let token = self.login(username, &password_for(username)).await;
         (body["user"]["id"].as_i64().expect("an id"), token)
     }
 

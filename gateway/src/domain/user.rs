@@ -1,5 +1,6 @@
 //! Users, who act for an institution in one or more roles.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -42,6 +43,12 @@ pub struct User {
     pub roles: Roles,
     /// Disabled accounts cannot log in.
     pub disabled: bool,
+    /// The password was set by someone else (printed at the first start, generated or
+    /// reset by an administrator or coordinator): the user must replace it before any
+    /// endpoint but `/me`, `/me/password` and logout answers.
+    pub must_change_password: bool,
+    /// When the user last logged in.
+    pub last_login_at: Option<DateTime<Utc>>,
 }
 
 impl User {

@@ -18,9 +18,22 @@ use crate::auth::{SESSION_COOKIE, SessionToken, hash_token};
 use crate::domain::User;
 use crate::error::{Error, Problem};
 
-/// The authenticated user of a request, from the session cookie or a bearer token.
+/// The authenticated user of a request, from the session cookie or a bearer token,
+/// whose password is their own: a user with a one-time password is refused everything
+/// but [`Session`]'s endpoints until they replace it.
 #[derive(Debug, Clone)]
 pub struct Caller(pub User);
+
+/// The user of a valid session, with a one-time password or not, and the session's
+/// token: for the endpoints that let a user replace a one-time password (`/me`,
+/// `/me/password`, logout).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who.
+    pub user: User,
+    /// The hash of the token the request presented.
+    pub token_hash: String,
+}
 
 /// The client's address: the peer's, or, when the peer is one of `trusted_proxies`, the
 /// last address in `X-Forwarded-For` that is not itself a trusted proxy (each proxy
@@ -79,16 +92,29 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
     super::cookie(headers, SESSION_COOKIE)
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for Session {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let token = presented_token(&parts.headers).ok_or(Error::Unauthenticated)?;
+        let token_hash = hash_token(&token);
         let user = state
             .store
-            .session_user(&hash_token(&token))
+            .session_user(&token_hash)
             .await?
             .ok_or(Error::Unauthenticated)?;
+        Ok(Self { user, token_hash })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let Session { user, .. } = Session::from_request_parts(parts, state).await?;
+        if user.must_change_password {
+            return Err(Error::PasswordChangeRequired);
+        }
         Ok(Self(user))
     }
 }
@@ -193,6 +219,7 @@ async fn login(
         .store
         .create_session(&token.hash(), user.id, expires_at)
         .await?;
+    state.store.logged_in(user.id).await?;
     tracing::info!(user = user.id, "login");
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
@@ -216,14 +243,8 @@ async fn login(
 /// Ends the caller's session.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = Problem)))]
-async fn logout(
-    State(state): State<AppState>,
-    _caller: Caller,
-    headers: HeaderMap,
-) -> Result<Response, Error> {
-    if let Some(token) = presented_token(&headers) {
-        state.store.delete_session(&hash_token(&token)).await?;
-    }
+async fn logout(State(state): State<AppState>, session: Session) -> Result<Response, Error> {
+    state.store.delete_session(&session.token_hash).await?;
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     let mut response = axum::http::StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -236,30 +257,37 @@ async fn logout(
 /// The caller's account.
 #[utoipa::path(get, path = "/me", tag = "auth",
     responses((status = 200, body = User), (status = 401, body = Problem)))]
-async fn me(caller: Caller) -> axum::Json<User> {
-    axum::Json(caller.0)
+async fn me(session: Session) -> axum::Json<User> {
+    axum::Json(session.user)
 }
 
-/// Changes the caller's password; every session of the caller ends, this one included.
+/// Changes the caller's password, a one-time one too; every other session of the caller
+/// ends, this one goes on.
 #[utoipa::path(post, path = "/me/password", tag = "auth", request_body = PasswordChange,
     responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn change_password(
     State(state): State<AppState>,
-    caller: Caller,
+    session: Session,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> Result<axum::http::StatusCode, Error> {
     if change.new.chars().count() < 12 {
         return Err(Error::field("new", "a password has at least 12 characters"));
     }
+    if change.new == change.current {
+        return Err(Error::field(
+            "new",
+            "the new password must differ from the current one",
+        ));
+    }
     let (_, hash) = state
         .store
-        .user_with_hash(&caller.0.username)
+        .user_with_hash(&session.user.username)
         .await?
         .ok_or(Error::Unauthenticated)?;
     // Guesses of the current password (a session left open, say) are held back like
     // logins, counted before each check.
     let auth = &state.config.auth;
-    let key = format!("password change of user {}", caller.0.id);
+    let key = format!("password change of user {}", session.user.id);
     let held = state
         .store
         .count_login_attempt(
@@ -281,7 +309,10 @@ async fn change_password(
         .login_succeeded(&key, (&key, auth.failed_logins_before_delay))
         .await?;
     let hash = state.hasher.hash(change.new).await??;
-    state.store.set_password(caller.0.id, &hash).await?;
+    state
+        .store
+        .set_password(session.user.id, &hash, false, Some(&session.token_hash))
+        .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

@@ -13,12 +13,13 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use crate::domain::User;
 use crate::error::{Error, Problem};
-use crate::registry::{self, AccountInput, CreatedAccount};
+use crate::registry::{self, AccountInput, CreatedAccount, ResetPassword};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, change_user))
+        .routes(routes!(reset_password))
 }
 
 /// Filter.
@@ -86,4 +87,17 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<CreatedAccount>), Error> {
     let created = registry::create_account(&state.store, &state.hasher, &caller.0, input).await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Resets another person's password to a one-time password, returned this once, which
+/// they must change at their next login; their sessions end. Who may: as for disabling.
+#[utoipa::path(post, path = "/users/{id}/password-reset", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = ResetPassword), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn reset_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<ResetPassword>, Error> {
+    let reset = registry::reset_password(&state.store, &state.hasher, &caller.0, id).await?;
+    Ok(Json(reset))
 }

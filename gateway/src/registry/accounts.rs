@@ -130,12 +130,74 @@ pub async fn create_account(
         clinician_id: input.clinician_id,
         roles,
         password_hash,
+        one_time_password: generated,
     };
     let user = store.create_user(&new).await?;
     tracing::info!(user = user.id, by = by.id, "account created");
     Ok(CreatedAccount {
         user,
         initial_password: generated.then_some(password),
+    })
+}
+
+/// Another person's account that `by` manages: administrators any account,
+/// coordinators those of their institution that are not administrators'. Nobody acts on
+/// their own account this way (`doing` says what, for the refusal).
+async fn managed_account(store: &Store, by: &User, id: i64, doing: &str) -> Result<User, Error> {
+    let user = store
+        .user(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+    if !by.is(Role::Admin) && (!by.manages(user.institution_id) || user.is(Role::Admin)) {
+        return Err(Error::forbidden(
+            "only an administrator, or the institution's coordinator for its other accounts",
+        ));
+    }
+    if user.id == by.id {
+        return Err(Error::Conflict(format!(
+            "you do not {doing}; another administrator or coordinator may"
+        )));
+    }
+    Ok(user)
+}
+
+/// A reset password, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetPassword {
+    /// The account, which must now change the password at its next login.
+    pub user: User,
+    /// The new one-time password.
+    pub one_time_password: String,
+}
+
+/// Resets another person's password to a generated one-time password, which they must
+/// replace at their next login; their sessions end. Who may: as [`set_disabled`].
+pub async fn reset_password(
+    store: &Store,
+    hasher: &Hasher,
+    by: &User,
+    id: i64,
+) -> Result<ResetPassword, Error> {
+    managed_account(
+        store,
+        by,
+        id,
+        "reset your own password (change it on your password page)",
+    )
+    .await?;
+    let password = generate_password();
+    let hash = hasher.hash(password.clone()).await??;
+    if !store.set_password(id, &hash, true, None).await? {
+        return Err(Error::NotFound(format!("user {id}")));
+    }
+    let user = store
+        .user(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+    tracing::info!(user = id, by = by.id, "password reset");
+    Ok(ResetPassword {
+        user,
+        one_time_password: password,
     })
 }
 
@@ -148,20 +210,7 @@ pub async fn set_disabled(
     id: i64,
     disabled: bool,
 ) -> Result<User, Error> {
-    let user = store
-        .user(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
-    if !by.is(Role::Admin) && (!by.manages(user.institution_id) || user.is(Role::Admin)) {
-        return Err(Error::forbidden(
-            "only an administrator, or the institution's coordinator for its other accounts",
-        ));
-    }
-    if user.id == by.id {
-        return Err(Error::Conflict(
-            "you do not disable your own account; another administrator or coordinator may".into(),
-        ));
-    }
+    managed_account(store, by, id, "disable your own account").await?;
     let user = store
         .set_disabled(id, disabled)
         .await?

@@ -9,7 +9,8 @@ mod lookup;
 mod pairings;
 
 pub use accounts::{
-    AccountInput, CreatedAccount, account, accounts, check_username, create_account, set_disabled,
+    AccountInput, CreatedAccount, ResetPassword, account, accounts, check_username, create_account,
+    reset_password, set_disabled,
 };
 pub use clinicians::{
     ClinicianInput, ClinicianSearch, CredentialsInput, TeamInput, clinician, clinicians,

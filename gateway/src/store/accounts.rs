@@ -20,6 +20,8 @@ pub struct NewUser {
     pub roles: Roles,
     /// argon2id PHC string.
     pub password_hash: String,
+    /// Whether the password was set by someone else, to be replaced at the first login.
+    pub one_time_password: bool,
 }
 
 impl Store {
@@ -65,9 +67,21 @@ impl Store {
         dispatch!(self, users::set_disabled(user_id, disabled))
     }
 
-    /// Replaces a password hash and ends the user's sessions.
-    pub async fn set_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
-        dispatch!(self, users::set_password(user_id, hash))
+    /// Replaces a password hash, one-time or the user's own, and ends the user's
+    /// sessions but `keep`; false when there is no such user.
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        hash: &str,
+        one_time: bool,
+        keep: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, users::set_password(user_id, hash, one_time, keep))
+    }
+
+    /// Records a successful login.
+    pub async fn logged_in(&self, user_id: i64) -> Result<(), StoreError> {
+        dispatch!(self, users::logged_in(user_id, self.now()))
     }
 
     /// Records a session by the hash of its token.

@@ -39,7 +39,7 @@ pub const LANGUAGES: [&str; 2] = ["zh", "en"];
 pub const LANG_COOKIE: &str = "duikou_lang";
 
 /// Where each page is, and the name of its module under `web/js/pages/`.
-const PAGES: [(&str, &str); 12] = [
+const PAGES: [(&str, &str); 15] = [
     ("/login", "login"),
     ("/home", "home"),
     ("/requests", "requests"),
@@ -52,6 +52,9 @@ const PAGES: [(&str, &str); 12] = [
     ("/teaching", "teaching"),
     ("/program", "program"),
     ("/audit", "audit"),
+    ("/password", "password"),
+    ("/manage", "manage"),
+    ("/manage/{section}", "manage"),
 ];
 
 /// The pages and their files.

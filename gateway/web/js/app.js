@@ -14,20 +14,47 @@ const SECTIONS = [
   ["/worklist", "nav.worklist", (r) => r.includes("radiologist") || r.includes("coordinator")],
   ["/teaching", "nav.teaching", (r) => r.includes("trainee")],
   ["/program", "nav.program", (r) => r.includes("admin") || r.includes("coordinator")],
+  ["/manage", "nav.manage", (r) => r.includes("admin") || r.includes("coordinator")],
   ["/audit", "nav.audit", (r) => r.includes("admin")],
 ];
+
+/** Whether the bar's `href` is the section the page belongs to. */
+function current(href) {
+  const path = location.pathname;
+  return path === href || (href === "/manage" && path.startsWith("/manage/"));
+}
+
+/**
+ * Tables whose rows stack on a phone keep their headings: each cell carries its column's
+ * heading, which the style sheet shows before it. Pages draw tables at any time, so the
+ * cells are labelled as they appear.
+ */
+function labelStackedCells(root) {
+  const label = () => {
+    for (const table of root.querySelectorAll("table.stack")) {
+      const headings = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+      for (const tr of table.querySelectorAll("tbody tr")) {
+        [...tr.children].forEach((td, i) => {
+          if (headings[i] && td.dataset.label !== headings[i]) td.dataset.label = headings[i];
+        });
+      }
+    }
+  };
+  new MutationObserver(label).observe(root, { childList: true, subtree: true });
+  label();
+}
 
 function bar(me) {
   const other = lang() === "zh" ? "en" : "zh";
   const links = me
     ? SECTIONS.filter(([, , who]) => who(me.roles)).map(([href, key]) =>
-        h("a", { href, class: location.pathname === href ? "current" : null }, t(key)))
+        h("a", { href, class: current(href) ? "current" : null }, t(key)))
     : [];
   return [
     h("a", { class: "brand", href: "/home" }, t("app.name")),
     h("nav", { "aria-label": t("nav.label") }, links),
     h("span", { class: "spacer" }),
-    me ? h("span", { class: "who", id: "who" }, me.display_name) : null,
+    me ? h("a", { class: "who", id: "who", href: "/password", title: t("nav.password") }, me.display_name) : null,
     h("button", {
       type: "button", id: "lang-switch", class: "link", lang: other === "zh" ? "zh-CN" : "en",
       onclick: () => switchLanguage(other),
@@ -54,10 +81,17 @@ async function main() {
       return;
     }
     me = data;
+    // A password someone else set (the first one printed at start, a reset) is changed
+    // before anything else.
+    if (me.must_change_password && page !== "password") {
+      location.href = `/password?next=${encodeURIComponent(location.pathname + location.search)}`;
+      return;
+    }
   }
   fill(document.getElementById("bar"), bar(me));
   const segments = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const query = new URLSearchParams(location.search);
+  labelStackedCells(root);
   const module = await import(`./pages/${page}.js`);
   await module.default(root, { me, segments, query });
   document.body.dataset.ready = "true";

@@ -1,6 +1,6 @@
 //! Logins, sessions and the slowing down of repeated failures.
 
-use duikou_tests::{Backend, TestApp, on_both_backends};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
@@ -8,6 +8,7 @@ on_both_backends!(
     repeated_failed_logins_are_slowed_down,
     logout_ends_the_session_and_cookies_work_like_bearer_tokens,
     a_changed_password_ends_old_sessions,
+    a_one_time_password_must_be_replaced_before_anything_else,
     accounts_created_at_the_same_time_are_all_created,
     concurrent_guesses_all_count_and_password_checks_keep_memory_bounded,
 );
@@ -131,6 +132,7 @@ async fn a_changed_password_ends_old_sessions(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let token = app.login("mover", "first password 1").await;
+    let elsewhere = app.login("mover", "first password 1").await;
     let (status, problem) = app
         .post(
             "/api/v1/me/password",
@@ -172,6 +174,15 @@ async fn a_changed_password_ends_old_sessions(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "new");
+    let (status, problem) = app
+        .post(
+            "/api/v1/me/password",
+            &token,
+            json!({"current": "first password 1", "new": "first password 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the same again");
+    assert_eq!(problem["field"], "new");
     let (status, _) = app
         .post(
             "/api/v1/me/password",
@@ -180,9 +191,128 @@ async fn a_changed_password_ends_old_sessions(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app.get("/api/v1/me", &token).await;
+    // The session that changed it goes on; every other one has ended.
+    let (status, me) = app.get("/api/v1/me", &token).await;
+    assert_eq!(
+        (status, me["must_change_password"].as_bool()),
+        (StatusCode::OK, Some(false))
+    );
+    let (status, _) = app.get("/api/v1/me", &elsewhere).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.login("mover", "second password 2").await;
+    app.stop().await;
+}
+
+/// The first administrator's printed password, a generated one and a reset one are
+/// one-time: with one, only `/me`, `/me/password` and logout answer, and the last login
+/// is recorded.
+async fn a_one_time_password_must_be_replaced_before_anything_else(backend: Backend) {
+    let mut app = TestApp::spawn_first_run(backend).await;
+    let (admin, one_time) = app.first_admin.clone();
+    let token = app.login(&admin, &one_time).await;
+    let (status, me) = app.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["must_change_password"], true);
+    assert!(me["last_login_at"].is_string(), "{me}");
+    let (status, problem) = app.get("/api/v1/institutions?limit=1", &token).await;
+    assert_refused(
+        status,
+        &problem,
+        StatusCode::FORBIDDEN,
+        "password-change-required",
+    );
+    let (status, _) = app
+        .post(
+            "/api/v1/me/password",
+            &token,
+            json!({"current": one_time, "new": "the administrator's own"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get("/api/v1/institutions?limit=1", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    app.admin_token = token.clone();
+
+    // A generated password is one-time too; so is a reset one, and a reset ends the
+    // account's sessions.
+    let taishan = app.institution_id("台山市人民医院").await;
+    let (status, created) = app
+        .post("/api/v1/users", &token, json!({"username": "ts.new", "display_name": "新", "institution_id": taishan, "roles": ["clinician"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["user"]["must_change_password"], true);
+    assert!(created["user"]["last_login_at"].is_null());
+    let id = created["user"]["id"].as_i64().unwrap();
+    let generated = created["initial_password"].as_str().unwrap();
+    let user = app.login("ts.new", generated).await;
+    let (status, _) = app.get("/api/v1/requests", &user).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .post(
+            "/api/v1/me/password",
+            &user,
+            json!({"current": generated, "new": "ts.new's own password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get("/api/v1/requests", &user).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, listed) = app.get(&format!("/api/v1/users/{id}"), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        listed["last_login_at"].is_string(),
+        "the last login shows: {listed}"
+    );
+
+    let (status, reset) = app
+        .post(
+            &format!("/api/v1/users/{id}/password-reset"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_eq!(reset["user"]["must_change_password"], true);
+    let (status, _) = app.get("/api/v1/me", &user).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the reset ended the account's session"
+    );
+    let again = app
+        .login("ts.new", reset["one_time_password"].as_str().unwrap())
+        .await;
+    let (status, problem) = app.get("/api/v1/requests", &again).await;
+    assert_refused(
+        status,
+        &problem,
+        StatusCode::FORBIDDEN,
+        "password-change-required",
+    );
+    // Nobody resets their own password, and a coordinator not another institution's.
+    let me = me["id"].as_i64().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/users/{me}/password-reset"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let enping = app.institution_id("恩平市人民医院").await;
+    let (status, coordinator) = app
+        .post("/api/v1/users", &token, json!({"username": "ep.office", "display_name": "医务科", "institution_id": enping, "roles": ["coordinator"], "password": "enping office password"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{coordinator}");
+    let office = app.login("ep.office", "enping office password").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/users/{id}/password-reset"),
+            &office,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     app.stop().await;
 }
 

@@ -37,18 +37,13 @@ const PAGES: [(&str, &str); 12] = [
 /// password and display name.
 async fn browser_user(app: &TestApp, username: &str, display_name: &str) -> Value {
     let county = app.institution_id("台山市人民医院").await;
-    let (status, body) = app
-        .post(
-            "/api/v1/users",
-            &app.admin_token,
-            json!({"username": username, "display_name": display_name,
-                   "institution_id": county, "roles": ["clinician"]}),
-        )
+    let body = app
+        .account(json!({"username": username, "display_name": display_name,
+                        "institution_id": county, "roles": ["clinician"]}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
     json!({
         "username": username,
-        "password": body["initial_password"].as_str().expect("a generated password"),
+        "password": body["password"],
         "display_name": display_name,
     })
 }

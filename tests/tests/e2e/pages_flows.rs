@@ -37,16 +37,13 @@ async fn account(
     roles: &[&str],
     clinician: Option<i64>,
 ) -> Value {
-    let (status, body) = app
-        .post(
-            "/api/v1/users",
-            &app.admin_token,
+    let body = app
+        .account(
             json!({"username": username, "display_name": username, "institution_id": institution,
-                   "clinician_id": clinician, "roles": roles}),
+                        "clinician_id": clinician, "roles": roles}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    json!({"username": username, "password": body["initial_password"], "id": body["user"]["id"]})
+    json!({"username": username, "password": body["password"], "id": body["user"]["id"]})
 }
 
 /// Taishan People's Hospital and Jiangmen Central Hospital, paired for some services, and

@@ -130,16 +130,13 @@ async fn a_bad_state_or_order_is_refused_naming_the_field(backend: Backend) {
 
 /// An account of `institution` with `roles` and a password, for a browser to log in with.
 async fn account(app: &TestApp, username: &str, institution: i64, roles: &[&str]) -> Value {
-    let (status, body) = app
-        .post(
-            "/api/v1/users",
-            &app.admin_token,
+    let body = app
+        .account(
             json!({"username": username, "display_name": username, "institution_id": institution,
-                   "roles": roles}),
+                        "roles": roles}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    json!({"username": username, "password": body["initial_password"]})
+    json!({"username": username, "password": body["password"]})
 }
 
 async fn a_coordinator_pages_through_both_lists_of_the_inbox(backend: Backend) {

@@ -693,16 +693,13 @@ pub(crate) async fn user_for_clinician(
     institution: i64,
     clinician: i64,
 ) -> String {
-    let (status, body) = app
-        .post(
-            "/api/v1/users",
-            &app.admin_token,
+    let body = app
+        .account(
             json!({"username": username, "display_name": username, "institution_id": institution,
-                   "clinician_id": clinician, "roles": ["clinician"]}),
+                        "clinician_id": clinician, "roles": ["clinician"]}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    app.login(username, body["initial_password"].as_str().unwrap())
+    app.login(username, body["password"].as_str().unwrap())
         .await
 }
 

@@ -98,12 +98,11 @@ async fn a_team_holds_weekly_ward_rounds_with_a_patient_list_and_notes(backend: 
     assert_eq!(p["field"], "patient_name");
 
     // The leader writes the note; a clinician of the ward may not.
-    let (status, body) = app
-        .post("/api/v1/users", admin, json!({"username": "jm.zhou", "display_name": "周主任", "institution_id": tertiary, "clinician_id": members[0], "roles": ["clinician"]}))
+    let body = app
+        .account(json!({"username": "jm.zhou", "display_name": "周主任", "institution_id": tertiary, "clinician_id": members[0], "roles": ["clinician"]}))
         .await;
-    assert_eq!(status, StatusCode::CREATED);
     let leader = app
-        .login("jm.zhou", body["initial_password"].as_str().unwrap())
+        .login("jm.zhou", body["password"].as_str().unwrap())
         .await;
     let note_path = format!("/api/v1/ward-rounds/{id}/patients/{patient}/note");
     let (status, _) = app

@@ -16,6 +16,8 @@ struct UserRow {
     clinician_id: Option<i64>,
     roles: String,
     disabled: bool,
+    must_change_password: bool,
+    last_login_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -30,12 +32,14 @@ impl TryFrom<UserRow> for User {
             institution_id: r.institution_id,
             clinician_id: r.clinician_id,
             disabled: r.disabled,
+            must_change_password: r.must_change_password,
+            last_login_at: r.last_login_at,
         })
     }
 }
 
-const COLUMNS: &str =
-    "u.id, u.username, u.display_name, u.institution_id, u.clinician_id, u.roles, u.disabled";
+const COLUMNS: &str = "u.id, u.username, u.display_name, u.institution_id, u.clinician_id, \
+     u.roles, u.disabled, u.must_change_password, u.last_login_at";
 
 /// Number of accounts.
 pub async fn count(pool: &Pool) -> Result<i64, StoreError> {
@@ -82,8 +86,8 @@ async fn insert(
     }
     sqlx::query_scalar::<Db, i64>(
         "insert into app_user (username, display_name, institution_id, clinician_id, roles,
-             password_hash, disabled, created_at)
-         values ($1, $2, $3, $4, $5, $6, false, $7) returning id",
+             password_hash, disabled, must_change_password, created_at)
+         values ($1, $2, $3, $4, $5, $6, false, $7, $8) returning id",
     )
     .bind(&new.username)
     .bind(&new.display_name)
@@ -91,6 +95,7 @@ async fn insert(
     .bind(new.clinician_id)
     .bind(new.roles.to_stored())
     .bind(&new.password_hash)
+    .bind(new.one_time_password)
     .bind(now)
     .fetch_one(&mut **tx)
     .await
@@ -173,19 +178,47 @@ pub async fn list(pool: &Pool, institution_id: Option<i64>) -> Result<Vec<User>,
     rows.into_iter().map(User::try_from).collect()
 }
 
-/// Replaces the password hash and ends every session of the user, in one transaction.
-pub async fn set_password(pool: &Pool, user_id: i64, hash: &str) -> Result<(), StoreError> {
+/// Replaces the password hash and ends the user's sessions, in one transaction: every
+/// session but `keep` (the one of a user changing their own password), and marks whether
+/// the new password is one-time (set by someone else) or the user's own.
+pub async fn set_password(
+    pool: &Pool,
+    user_id: i64,
+    hash: &str,
+    one_time: bool,
+    keep: Option<&str>,
+) -> Result<bool, StoreError> {
     let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
-    sqlx::query::<Db>("update app_user set password_hash = $2 where id = $1")
-        .bind(user_id)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query::<Db>("delete from user_session where user_id = $1")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    let changed = sqlx::query::<Db>(
+        "update app_user set password_hash = $2, must_change_password = $3 where id = $1",
+    )
+    .bind(user_id)
+    .bind(hash)
+    .bind(one_time)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(false);
+    }
+    sqlx::query::<Db>(
+        "delete from user_session where user_id = $1 and ($2 is null or token_hash <> $2)",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
+    Ok(true)
+}
+
+/// Records a successful login of `user_id`.
+pub async fn logged_in(pool: &Pool, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query::<Db>("update app_user set last_login_at = $2 where id = $1")
+        .bind(user_id)
+        .bind(now)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
