@@ -26,6 +26,7 @@ mod requests;
 mod rounds;
 mod same_origin;
 mod sessions;
+mod setup;
 mod teaching;
 mod teams;
 mod users;
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rounds::router())
         .merge(sessions::router())
         .merge(imaging::router())
+        .merge(setup::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let api = api.merge(sessions::socket_router()).route(

@@ -7,6 +7,7 @@ mod clinicians;
 mod institutions;
 mod lookup;
 mod pairings;
+mod setup;
 
 pub use accounts::{
     AccountInput, CreatedAccount, ResetPassword, account, accounts, check_username, create_account,
@@ -24,6 +25,7 @@ pub use lookup::{ChainLink, LinkKind, LinkRole, SupporterChain, supporter_chain}
 pub use pairings::{
     PairingChange, PairingEnd, PairingInput, change_pairing, create_pairing, end_pairing,
 };
+pub use setup::{SetupItem, SetupStep, checklist};
 
 use chrono::{FixedOffset, NaiveDate, Utc};
 

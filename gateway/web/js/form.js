@@ -16,6 +16,9 @@ import { rule } from "./api.js";
  *   value     the initial value
  *   required, min, max, minLength, step, placeholder, hint (text), autocomplete
  *   check(value, values)  a further check: the catalogue key of its error, or null
+ *   lookup(text, values)  for type "lookup": a name typed is looked up as it is typed,
+ *             resolving to `[[id, text], …]`; the value is the id of the entry chosen
+ *             (`value` and `text` set the initial one)
  */
 function control(f) {
   const common = { name: f.name, id: `f-${f.name}` };
@@ -31,6 +34,8 @@ function control(f) {
     }
     case "checkbox":
       return h("input", { ...common, type: "checkbox", checked: Boolean(f.value) });
+    case "lookup":
+      return lookupControl(f, common);
     case "checks": {
       const ticked = new Set((f.value ?? []).map(String));
       return h("div", { class: "checks", id: common.id, "data-name": f.name, role: "group" },
@@ -51,6 +56,26 @@ function control(f) {
   }
 }
 
+/** A text box that offers the entries `f.lookup` finds for what is typed. */
+function lookupControl(f, common) {
+  const list = h("datalist", { id: `${common.id}-list` });
+  const input = h("input", { ...common, type: "search", list: list.id, autocomplete: "off", value: f.text ?? null, placeholder: f.placeholder ?? null });
+  const ids = new Map(f.text && f.value ? [[f.text, f.value]] : []);
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const found = await f.lookup(input.value.trim(), input.form?.values?.() ?? {});
+      for (const [id, text] of found) ids.set(text, id);
+      fill(list, found.map(([, text]) => h("option", { value: text })));
+    }, 200);
+  });
+  input.resolve = () => (input.value.trim() === "" ? null : ids.get(input.value) ?? Number.NaN);
+  const wrap = h("span", { class: "lookup" }, input, list);
+  wrap.input = input;
+  return wrap;
+}
+
 /** The value of a field's control: trimmed text or null, a number, a bool, a list. */
 function read(f, el) {
   switch (f.type) {
@@ -60,6 +85,8 @@ function read(f, el) {
       return [...el.querySelectorAll("input:checked")].map((i) => i.value);
     case "number":
       return el.value.trim() === "" ? null : Number(el.value);
+    case "lookup":
+      return el.input.resolve();
     case "password":
       return el.value === "" ? null : el.value;
     default: {
@@ -74,6 +101,7 @@ function invalid(f, value, values) {
   const empty = value === null || (Array.isArray(value) && value.length === 0);
   if (empty) return f.required ? "form.required" : null;
   if (f.type === "number" && Number.isNaN(value)) return "form.number";
+  if (f.type === "lookup" && Number.isNaN(value)) return "form.pick";
   if (f.min !== undefined && f.type === "number" && value < f.min) return "form.too_small";
   if (f.max !== undefined && f.type === "number" && value > f.max) return "form.too_large";
   if (f.minLength !== undefined && String(value).length < f.minLength) return "form.too_short";
@@ -106,13 +134,14 @@ export function form({ id, fields, submitLabel, submit, done, cancel, intro }) {
     controls.set(f.name, el);
     const error = h("small", { class: "error", "data-error-for": f.name, id: `e-${f.name}`, role: "alert" });
     errors.set(f.name, error);
-    el.setAttribute("aria-describedby", `e-${f.name}`);
+    const focusable = el.input ?? el;
+    focusable.setAttribute("aria-describedby", `e-${f.name}`);
     if (f.type === "checkbox") {
       return h("div", { class: "field" }, h("label", { class: "check" }, el, f.label), error);
     }
     const label = f.type === "checks"
       ? h("span", { class: "label", id: `l-${f.name}` }, f.label, f.required ? " *" : "")
-      : h("label", { for: el.id }, f.label, f.required ? " *" : "");
+      : h("label", { for: focusable.id }, f.label, f.required ? " *" : "");
     if (f.type === "checks") el.setAttribute("aria-labelledby", `l-${f.name}`);
     return h("div", { class: `field${f.wide ? " wide" : ""}`, "data-field": f.name }, label, el,
       f.hint ? h("small", { class: "hint" }, f.hint) : null, error);
@@ -132,7 +161,7 @@ export function form({ id, fields, submitLabel, submit, done, cancel, intro }) {
 
   const clear = () => {
     for (const e of errors.values()) { fill(e); e.removeAttribute("title"); }
-    for (const c of controls.values()) c.removeAttribute("aria-invalid");
+    for (const c of controls.values()) (c.input ?? c).removeAttribute("aria-invalid");
     fill(problem);
   };
   const mark = (name, text, detail) => {
@@ -140,7 +169,7 @@ export function form({ id, fields, submitLabel, submit, done, cancel, intro }) {
     if (!error) return false;
     fill(error, text);
     if (detail) error.title = detail;
-    controls.get(name).setAttribute("aria-invalid", "true");
+    (controls.get(name).input ?? controls.get(name)).setAttribute("aria-invalid", "true");
     return true;
   };
   /** The field the server blamed: `supporter.id` blames `supporter` or `supporter.id`. */
@@ -180,7 +209,7 @@ export function form({ id, fields, submitLabel, submit, done, cancel, intro }) {
       const field = blamed(data?.field);
       if (field && mark(field, text, data?.detail)) {
         fill(problem, t("form.fix", { n: 1 }));
-        controls.get(field).focus?.();
+        (controls.get(field).input ?? controls.get(field)).focus?.();
       } else {
         fill(problem, text);
         if (data?.detail) problem.title = data.detail;

@@ -294,6 +294,14 @@ pub async fn dicom(mut config: Config, images: usize, rounds: usize) -> anyhow::
         .json()
         .await?;
     let token = login["token"].as_str().context("a token")?.to_owned();
+    // The printed password is one-time: replaced before anything else answers.
+    http.post(format!("{base}/api/v1/me/password"))
+        .bearer_auth(&token)
+        .json(&json!({"current": password, "new": format!("{password}-replaced")}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("replacing the one-time password")?;
     let api = |method: reqwest::Method, path: String, body: serde_json::Value| {
         http.request(method, format!("{base}/api/v1{path}"))
             .bearer_auth(&token)

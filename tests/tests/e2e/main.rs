@@ -18,5 +18,6 @@ mod rooms;
 mod rounds;
 mod seeds;
 mod server;
+mod setup;
 mod teaching;
 mod teaching_media;

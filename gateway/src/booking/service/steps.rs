@@ -72,7 +72,7 @@ pub(super) fn out_of_order(detail: String) -> Error {
 /// Whether `c` may be the consultant on `today` (a day in China): licensed, three full
 /// years of independent practice, and the requested title or higher (national
 /// remote-medicine rules).
-pub(super) fn qualification_gaps(
+pub fn qualification_gaps(
     c: &Clinician,
     min_title: Option<TitleRank>,
     today: NaiveDate,

@@ -46,15 +46,32 @@ async function upcoming(me) {
     .sort((a, b) => Date.parse(a.starts) - Date.parse(b.starts));
 }
 
+/** The set-up checklist of administrators and coordinators, or null for others. */
+async function checklist(me) {
+  if (!me.roles.includes("admin") && !me.roles.includes("coordinator")) return null;
+  const { status, data } = await api("GET", "/setup");
+  if (status !== 200) return null;
+  const open = data.filter((i) => !i.done).length;
+  return h("section", { class: "card", id: "setup" },
+    h("h2", {}, t("setup.title")),
+    h("p", { class: open ? "" : "done", id: "setup-summary" }, open ? t("setup.open", { n: open }) : t("setup.complete")),
+    h("ul", { class: "checklist" }, data.map((i) => h("li", { "data-step": i.step, "data-done": String(i.done) },
+      h("span", { class: "mark", "aria-hidden": "true" }, i.done ? "✓" : "○"),
+      h("span", {}, t(`setup.${i.step}`)),
+      i.done ? h("span", { class: "muted" }, t("setup.done"))
+        : h("a", { href: i.link, class: "fix" }, t("setup.fix"))))));
+}
+
 export default async function render(root, { me }) {
   const roles = me.roles.map((r) => t(`role.${r}`)).join("、");
   const links = [...document.querySelectorAll("#bar nav a")]
     .filter((a) => a.getAttribute("href") !== "/home")
     .map((a) => h("li", {}, h("a", { href: a.getAttribute("href") }, a.textContent)));
-  const sessions = await upcoming(me);
+  const [sessions, setup] = await Promise.all([upcoming(me), checklist(me)]);
   fill(root,
     h("h1", {}, t("home.title", { name: me.display_name })),
     h("p", { class: "muted" }, t("home.roles", { roles })),
+    setup,
     h("section", { class: "card", id: "upcoming" },
       h("h2", {}, t("home.upcoming")),
       sessions.length

@@ -3,6 +3,7 @@
 import { t } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill } from "../dom.js";
+import { namer } from "../names.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -57,18 +58,9 @@ export default async function render(root) {
     const bad = inst.status !== 200 ? inst : pairs;
     return fill(root, h("h1", {}, t("nav.program")), h("p", { class: "problem" }, problemText(bad.status, bad.data)));
   }
-  const byId = new Map(inst.data.map((i) => [i.id, i]));
-  const names = new Map();
-  const supporterName = async (s) => {
-    if (s.kind === "institution") return byId.get(s.id)?.name ?? `#${s.id}`;
-    const key = `${s.kind}:${s.id}`;
-    if (!names.has(key)) {
-      const r = await api("GET", s.kind === "team" ? `/teams/${s.id}` : `/clinicians/${s.id}`);
-      names.set(key, r.status === 200 ? `${r.data.name} (${byId.get(r.data.institution_id)?.name ?? ""})` : `#${s.id}`);
-    }
-    return names.get(key);
-  };
-  const supportedName = (s) => (s.kind === "institution" ? byId.get(s.value)?.name ?? `#${s.value}` : s.value);
+  const names = namer(inst.data);
+  const supporterName = names.supporter;
+  const supportedName = names.supported;
   const report = h("section", { class: "card", id: "pairing-report" }, h("p", { class: "muted" }, t("program.pick")));
 
   const showReport = async (p, period) => {
