@@ -9,7 +9,7 @@ use super::{Availability, AvailabilityException, Slot, free_slots_of};
 use crate::domain::{Clinician, User};
 use crate::registry::{clinician, today_in_china};
 use crate::rules::Error;
-use crate::store::Store;
+use crate::store::{Removable, Store};
 
 /// A weekly availability rule.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -143,6 +143,47 @@ pub async fn add_exception(
     };
     e.id = store.add_availability_exception(&e, by.id).await?;
     Ok(e)
+}
+
+/// Clinician `id`'s exceptions from `from` (today in China when `None`) to `to` (90 days
+/// later when `None`, at most 366). Any logged-in user, as the rules are.
+pub async fn exceptions(
+    store: &Store,
+    id: i64,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Vec<AvailabilityException>, Error> {
+    clinician(store, id).await?;
+    let from = from.unwrap_or_else(today_in_china);
+    let to = to.unwrap_or(from + TimeDelta::days(90));
+    if to < from || to - from > TimeDelta::days(366) {
+        return Err(Error::field("to", "to lies 0 to 366 days after from"));
+    }
+    Ok(store.availability_exceptions(id, from, to).await?)
+}
+
+/// Removes weekly rule or exception `item` of clinician `id`: those who may add one.
+/// Slots booked already stay booked.
+pub async fn remove(
+    store: &Store,
+    by: &User,
+    id: i64,
+    what: Removable,
+    item: i64,
+) -> Result<(), Error> {
+    let c = clinician(store, id).await?;
+    may_manage(by, &c)?;
+    if store.remove_availability(what, id, item).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound(format!(
+            "{} {item} of clinician {id}",
+            match what {
+                Removable::Rule => "availability rule",
+                Removable::Exception => "exception",
+            }
+        )))
+    }
 }
 
 /// Clinician `id`'s free slots from `from` (today in China when `None`) to `to` (14 days

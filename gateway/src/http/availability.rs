@@ -11,15 +11,18 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::auth::Caller;
-use super::extract::{ApiJson, ApiQuery, Id};
+use super::extract::{ApiJson, ApiQuery, Id, Ids};
 use crate::booking::availability::{self, AvailabilityInput, ExceptionInput};
 use crate::booking::{Availability, AvailabilityException, Slot};
 use crate::error::{Error, Problem};
+use crate::store::Removable;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_availability, add_availability))
-        .routes(routes!(add_exception))
+        .routes(routes!(list_exceptions, add_exception))
+        .routes(routes!(remove_rule))
+        .routes(routes!(remove_exception))
         .routes(routes!(list_slots))
 }
 
@@ -60,6 +63,58 @@ async fn add_exception(
 ) -> Result<(StatusCode, Json<AvailabilityException>), Error> {
     let e = availability::add_exception(&state.store, &caller.0, id, input).await?;
     Ok((StatusCode::CREATED, Json(e)))
+}
+
+/// The days whose exceptions to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExceptionQuery {
+    /// First day (China); today when left out.
+    from: Option<NaiveDate>,
+    /// Last day; 90 days after `from` when left out, at most 366.
+    to: Option<NaiveDate>,
+}
+
+/// A consultant's exceptions (days or hours off) in a range of days.
+#[utoipa::path(get, path = "/clinicians/{id}/availability/exceptions", tag = "availability",
+    params(("id" = i64, Path), ExceptionQuery),
+    responses((status = 200, body = Vec<AvailabilityException>), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn list_exceptions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<ExceptionQuery>,
+) -> Result<Json<Vec<AvailabilityException>>, Error> {
+    Ok(Json(
+        availability::exceptions(&state.store, id, q.from, q.to).await?,
+    ))
+}
+
+/// Removes a weekly rule; slots already booked stay booked.
+#[utoipa::path(delete, path = "/clinicians/{id}/availability/{rule}", tag = "availability",
+    params(("id" = i64, Path), ("rule" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn remove_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(id, rule): Ids,
+) -> Result<StatusCode, Error> {
+    availability::remove(&state.store, &caller.0, id, Removable::Rule, rule).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes an exception; the hours it took away are bookable again.
+#[utoipa::path(delete, path = "/clinicians/{id}/availability/exceptions/{exception}", tag = "availability",
+    params(("id" = i64, Path), ("exception" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn remove_exception(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(id, exception): Ids,
+) -> Result<StatusCode, Error> {
+    availability::remove(&state.store, &caller.0, id, Removable::Exception, exception).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The range of days to list.

@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::auth::Caller;
-use super::extract::{ApiJson, ApiQuery, Id};
+use super::extract::{ApiJson, ApiQuery, Id, Ids};
 use crate::booking::{NewPatient, NewRounds, RoundPatient, WardRound, rounds};
 use crate::error::{Error, Problem};
 
@@ -248,7 +248,7 @@ pub struct NoteInput {
 async fn note_patient(
     State(state): State<AppState>,
     caller: Caller,
-    axum::extract::Path((id, patient)): axum::extract::Path<(i64, i64)>,
+    Ids(id, patient): Ids,
     ApiJson(n): ApiJson<NoteInput>,
 ) -> Result<Json<Vec<PatientOut>>, Error> {
     let listed = rounds::note_patient(&state.store, &caller.0, id, patient, &n.note).await?;

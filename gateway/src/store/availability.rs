@@ -6,6 +6,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{Store, StoreError, postgres, sqlite};
 use crate::booking::{Availability, AvailabilityException};
 
+/// What of a consultant's availability is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removable {
+    /// A weekly rule.
+    Rule,
+    /// An exception.
+    Exception,
+}
+
 impl Store {
     /// Publishes a weekly availability rule.
     pub async fn add_availability(&self, rule: &Availability, by: i64) -> Result<i64, StoreError> {
@@ -34,6 +43,16 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<AvailabilityException>, StoreError> {
         dispatch!(self, availability::exceptions(clinician_id, from, to))
+    }
+
+    /// Removes a consultant's weekly rule or exception; false when there is none.
+    pub async fn remove_availability(
+        &self,
+        what: Removable,
+        clinician_id: i64,
+        id: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, availability::remove(what, clinician_id, id))
     }
 
     /// Start instants of a consultant's booked slots in `[from, to)`.

@@ -29,6 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use accounts::NewUser;
 pub use audit::{AuditEntry, AuditFilter, Outcome};
+pub use availability::Removable;
 pub use error::StoreError;
 pub use imaging::{
     ClaimedForward, DicomNode, ForwardFilter, ForwardOutcome, ForwardState, ForwardTarget,

@@ -86,6 +86,58 @@ async fn a_day_off_takes_its_slots_away(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(p["field"], "weekday");
+
+    // The exceptions are listed by day, and removed by those who may add them: the
+    // hours come back.
+    let (status, listed) = app
+        .get(&format!("{exceptions}?from={day}&to={day}"), &c.doctor)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let listed = listed.as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2);
+    let (status, p) = app
+        .get(&format!("{exceptions}?from={day}&to=2000-01-01"), &c.doctor)
+        .await;
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("to"))
+    );
+    let whole_day = listed.iter().find(|e| e["start_time"].is_null()).unwrap()["id"].clone();
+    let remove = |path: String, token: String| {
+        let app = &app;
+        async move { app.call(Method::DELETE, &path, Some(&token), None).await }
+    };
+    let (status, _) = remove(format!("{exceptions}/{whole_day}"), c.doctor.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = remove(format!("{exceptions}/{whole_day}"), c.coordinator.clone()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(slots().await, 16, "the morning's meeting still stands");
+    let (status, p) = remove(format!("{exceptions}/{whole_day}"), c.coordinator.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{p}");
+    let (status, p) = remove(format!("{exceptions}/x"), c.coordinator.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{p}");
+    assert_eq!(p["type"], "https://duikou.invalid/problems/not-found");
+    // A weekly rule removed takes that weekday's hours away; another clinician's id
+    // does not reach this consultant's rules.
+    let rules = format!("/api/v1/clinicians/{}/availability", c.consultant_id);
+    let (_, all) = app.get(&rules, &c.doctor).await;
+    let weekday = i64::from(day.format("%u").to_string().parse::<u8>().unwrap());
+    let rule = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["weekday"] == weekday)
+        .unwrap()["id"]
+        .clone();
+    let (status, _) = remove(
+        format!("/api/v1/clinicians/{}/availability/{rule}", c.junior_id),
+        c.coordinator.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = remove(format!("{rules}/{rule}"), c.consultant.clone()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(slots().await, 0);
     app.stop().await;
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::{Db, Pool};
 use crate::booking::{Availability, AvailabilityException};
-use crate::store::StoreError;
+use crate::store::{Removable, StoreError};
 
 #[derive(sqlx::FromRow)]
 struct RuleRow {
@@ -127,6 +127,29 @@ pub async fn exceptions(
             reason: r.reason,
         })
         .collect())
+}
+
+/// Removes a weekly rule or an exception (`table` names which) of a consultant; false
+/// when the consultant has none with that id. Slots booked already stay booked.
+pub async fn remove(
+    pool: &Pool,
+    table: Removable,
+    clinician_id: i64,
+    id: i64,
+) -> Result<bool, StoreError> {
+    let sql = match table {
+        Removable::Rule => "delete from availability where id = $1 and clinician_id = $2",
+        Removable::Exception => {
+            "delete from availability_exception where id = $1 and clinician_id = $2"
+        }
+    };
+    Ok(sqlx::query::<Db>(sql)
+        .bind(id)
+        .bind(clinician_id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1)
 }
 
 /// Start instants of a consultant's booked slots in a range.
