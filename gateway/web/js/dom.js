@@ -18,7 +18,7 @@ export function h(tag, attrs = {}, ...children) {
       el.setAttribute(name, String(value));
     }
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -28,7 +28,7 @@ export function h(tag, attrs = {}, ...children) {
 /** Replaces the children of `el`. */
 export function fill(el, ...children) {
   el.replaceChildren();
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }

@@ -20,8 +20,8 @@ import { rule } from "./api.js";
  *             resolving to `[[id, text], …]`; the value is the id of the entry chosen
  *             (`value` and `text` set the initial one)
  */
-function control(f) {
-  const common = { name: f.name, id: `f-${f.name}` };
+function control(f, prefix) {
+  const common = { name: f.name, id: `${prefix}-${f.name}` };
   switch (f.type) {
     case "textarea":
       return h("textarea", { ...common }, f.value ?? "");
@@ -130,19 +130,19 @@ export function form({ id, fields, submitLabel, submit, done, cancel, intro }) {
   const errors = new Map();
   const rows = fields.map((f) => {
     if (f.type === "heading") return h("h3", {}, f.label);
-    const el = control(f);
+    const el = control(f, id ?? "f");
     controls.set(f.name, el);
-    const error = h("small", { class: "error", "data-error-for": f.name, id: `e-${f.name}`, role: "alert" });
+    const error = h("small", { class: "error", "data-error-for": f.name, id: `${id ?? "f"}-${f.name}-error`, role: "alert" });
     errors.set(f.name, error);
     const focusable = el.input ?? el;
-    focusable.setAttribute("aria-describedby", `e-${f.name}`);
+    focusable.setAttribute("aria-describedby", error.id);
     if (f.type === "checkbox") {
       return h("div", { class: "field" }, h("label", { class: "check" }, el, f.label), error);
     }
     const label = f.type === "checks"
-      ? h("span", { class: "label", id: `l-${f.name}` }, f.label, f.required ? " *" : "")
+      ? h("span", { class: "label", id: `${id ?? "f"}-${f.name}-label` }, f.label, f.required ? " *" : "")
       : h("label", { for: focusable.id }, f.label, f.required ? " *" : "");
-    if (f.type === "checks") el.setAttribute("aria-labelledby", `l-${f.name}`);
+    if (f.type === "checks") el.setAttribute("aria-labelledby", `${id ?? "f"}-${f.name}-label`);
     return h("div", { class: `field${f.wide ? " wide" : ""}`, "data-field": f.name }, label, el,
       f.hint ? h("small", { class: "hint" }, f.hint) : null, error);
   });

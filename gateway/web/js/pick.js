@@ -20,23 +20,32 @@ export function institutionPicker({ me, initial, onPick }) {
   const list = h("select", { id: "institution-choice", "aria-label": t("pick.choose") });
   let timer = null;
   let found = [];
+  let chosen = null;
   const search = async () => {
     const name = input.value.trim();
     const { status, data } = await api("GET", `/institutions?limit=50${name ? `&name=${encodeURIComponent(name)}` : ""}`);
     found = status === 200 ? data : [];
     fill(list, h("option", { value: "" }, found.length ? t("pick.choose") : t("pick.none")),
       found.map((i) => h("option", { value: i.id }, `${i.name}（${i.region.split("/").slice(-2).join(" ")}）`)));
+    if (chosen && found.some((i) => i.id === chosen)) list.value = String(chosen);
   };
   input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(search, 250); });
   list.addEventListener("change", () => {
-    const chosen = found.find((i) => String(i.id) === list.value);
-    if (chosen) onPick(chosen);
+    const institution = found.find((i) => String(i.id) === list.value);
+    if (institution) {
+      chosen = institution.id;
+      onPick(institution);
+    }
   });
   fill(box, input, list);
-  search();
+  if (!initial) search();
   if (initial) {
     api("GET", `/institutions/${initial}`).then(({ status, data }) => {
-      if (status === 200) onPick(data);
+      if (status !== 200) return;
+      chosen = data.id;
+      input.value = data.name;
+      search();
+      onPick(data);
     });
   }
   return box;

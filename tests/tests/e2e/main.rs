@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod dicom;
 mod dicomweb;
+mod first_run;
 mod forwarding;
 mod hostile;
 mod login;

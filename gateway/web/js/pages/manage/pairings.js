@@ -51,7 +51,10 @@ export default async function render(root, { me }) {
     h("option", { value: "" }, t("mp.any_standing")), STANDINGS.map((s) => h("option", { value: s }, t(`pairing.${s}`))));
 
   let all = pairs.data;
-  const labelled = async () => Promise.all(all.map(async (p) => ({ p, supporter: await names.supporter(p.supporter), supported: names.supported(p.supported) })));
+  // Those in force first, then those to come, then the records.
+  const order = (p) => STANDINGS.indexOf(p.standing);
+  const labelled = async () => (await Promise.all(all.map(async (p) => ({ p, supporter: await names.supporter(p.supporter), supported: names.supported(p.supported) }))))
+    .sort((a, b) => order(a.p) - order(b.p) || b.p.id - a.p.id);
   let rows = await labelled();
 
   const drawList = () => {
@@ -59,7 +62,7 @@ export default async function render(root, { me }) {
     const shown = rows.filter(({ p, supporter, supported }) =>
       (!standing.value || p.standing === standing.value) && (!text || supporter.includes(text) || supported.includes(text)));
     fill(listBox, h("p", { class: "muted" }, t("mp.shown", { n: shown.length, total: rows.length })),
-      table({
+      h("div", { class: "scroll" }, table({
         id: "pairing-list",
         columns: [t("program.supporter"), t("program.supported"), t("program.services"), t("program.period"), t("program.status"), ""],
         rows: shown.slice(0, 200).map(({ p, supporter, supported }) => ({
@@ -67,7 +70,7 @@ export default async function render(root, { me }) {
           cells: [supporter, supported, services(p.services), `${p.valid_from} – ${p.valid_to}`, badge(p.standing),
             h("button", { type: "button", class: "open", onclick: () => open(p.id) }, t("mp.open"))],
         })),
-      }));
+      })));
   };
   const reload = async (focus) => {
     const r = await api("GET", "/pairings?limit=1000");
