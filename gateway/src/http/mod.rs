@@ -101,6 +101,37 @@ impl Modify for Security {
     }
 }
 
+/// The document as served: refusals are documented as `application/problem+json`, the
+/// media type they are sent with (utoipa names every body `application/json`).
+fn served(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    use serde_json::Value;
+    let mut doc = serde_json::to_value(openapi).unwrap_or_default();
+    let responses = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let problem = content
+            .get("application/json")
+            .and_then(|c| c.pointer("/schema/$ref"))
+            .and_then(Value::as_str)
+            == Some("#/components/schemas/Problem");
+        if problem && let Some(body) = content.remove("application/json") {
+            content.insert("application/problem+json".into(), body);
+        }
+    }
+    doc
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.http.max_body_bytes;
@@ -120,7 +151,7 @@ pub fn router(state: AppState) -> Router {
         .merge(imaging::router())
         .merge(setup::router())
         .split_for_parts();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(served(&openapi));
     let api = api.merge(sessions::socket_router()).route(
         "/openapi.json",
         get(move || async move { Json(openapi.as_ref().clone()) }),

@@ -153,7 +153,7 @@ async fn pairing_history(
 
 /// Creates a pairing. Administrators only.
 #[utoipa::path(post, path = "/pairings", tag = "pairings", request_body = PairingInput,
-    responses((status = 201, body = PairingOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = PairingOut), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_pairing(
     State(state): State<AppState>,
     caller: Caller,

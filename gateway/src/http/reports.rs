@@ -31,8 +31,7 @@ pub struct ReportQuery {
 
 /// A pairing against its targets. Administrators and coordinators.
 #[utoipa::path(get, path = "/reports/pairings/{id}", tag = "reports", params(("id" = i64, Path), ReportQuery),
-    responses((status = 200, body = PairingReport, content_type = "application/json"),
-              (status = 200, body = String, content_type = "text/csv"),
+    responses((status = 200, content((PairingReport = "application/json"), (String = "text/csv"))),
               (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn report(
     State(state): State<AppState>,

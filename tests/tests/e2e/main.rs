@@ -10,6 +10,7 @@ mod forwarding;
 mod hostile;
 mod login;
 mod lookup;
+mod openapi;
 mod pages;
 mod pages_flows;
 mod pairings;
