@@ -34,6 +34,14 @@ pub enum Command {
         #[arg(long)]
         self_signed: bool,
     },
+    /// Run a demonstration: on an empty data directory (`duikou-demo` unless given),
+    /// build a complete program for today on the seeded rosters, print an account for
+    /// each role, and serve it. Refuses a directory with real data.
+    Demo {
+        /// The demonstration's data directory.
+        #[arg(long, default_value = "duikou-demo")]
+        dir: PathBuf,
+    },
     /// Check or import the program rosters.
     Seeds {
         /// What to do with them.
@@ -115,12 +123,61 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                     command: SeedsCommand::Import { dir },
                 } => import(config, dir).await,
                 Command::User { command } => user(config, command).await,
+                Command::Demo { dir } => {
+                    config.data.dir = dir;
+                    demo(config).await
+                }
                 Command::Seeds {
                     command: SeedsCommand::Check { .. },
                 } => unreachable!("handled above"),
             }
         }
     }
+}
+
+async fn demo(config: Config) -> anyhow::Result<ExitCode> {
+    let listen = config.http.listen;
+    let (prepared, built) = crate::demo::prepare(config).await?;
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    let port = listener.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    match &built {
+        Some(built) => {
+            // Printed once, on stdout only: the hashes are all that is stored.
+            println!("a demonstration program for today is built; its accounts:");
+            for a in &built.accounts {
+                println!(
+                    "  {:<12} {}   {}，{}",
+                    a.username, a.password, a.role, a.institution
+                );
+            }
+        }
+        None => println!(
+            "the demonstration built here before starts again; its accounts were printed then"
+        ),
+    }
+    println!("open {base}/login");
+    if let Some(built) = built {
+        let (store, booking) = (prepared.store.clone(), prepared.config.booking.clone());
+        tokio::spawn(async move {
+            // The county's CT study goes in over STOW-RS once the gateway answers.
+            for _ in 0..100 {
+                if reqwest::get(format!("{base}/readyz"))
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            if let Err(e) = crate::demo::upload_study(&store, &booking, &built, &base).await {
+                tracing::error!("the demonstration study was not uploaded: {e:#}");
+            }
+        });
+    }
+    startup::run(listener, prepared, None, startup::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {

@@ -177,6 +177,7 @@ pub async fn state(prepared: &Prepared, tls: bool) -> anyhow::Result<AppState> {
         hasher,
         signaling: signaling(prepared).await?,
         relay: crate::imaging::Relay::open(prepared).await?,
+        demo: prepared.store.is_demo().await?,
     })
 }
 

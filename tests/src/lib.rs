@@ -257,10 +257,20 @@ impl TestApp {
         let prepared = duikou::startup::prepare(config)
             .await
             .expect("the gateway prepares");
-        let first_admin = prepared
-            .first_admin
-            .clone()
-            .expect("a first administrator on an empty database");
+        assert!(
+            prepared.first_admin.is_some(),
+            "a first administrator on an empty database"
+        );
+        Self::serve(db, prepared, tls)
+    }
+
+    /// Serves `prepared` (made on `db`) on a free port, over HTTPS with `tls`.
+    pub fn serve(
+        db: TestDb,
+        prepared: duikou::startup::Prepared,
+        tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    ) -> Self {
+        let first_admin = prepared.first_admin.clone().unwrap_or_default();
         let dicom = prepared.dicom_addr();
         let dicom_tls = prepared.dicom_tls_addr();
         let clock = prepared.store.clock().clone();
@@ -388,6 +398,17 @@ impl TestApp {
 
     /// Stops the gateway gracefully and waits for it.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stops the gateway gracefully and hands back its database and data directory, for
+    /// a test that starts on them again.
+    pub async fn stop_keeping_data(mut self) -> TestDb {
+        self.halt().await;
+        self.db
+    }
+
+    async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -71,6 +71,8 @@ pub struct AppState {
     pub signaling: duikou_signaling::server::Signaling,
     /// The imaging relay's spool and index, for STOW-RS.
     pub relay: crate::imaging::Relay,
+    /// Whether `duikou demo` built this installation: the pages say so.
+    pub demo: bool,
 }
 
 #[derive(OpenApi)]

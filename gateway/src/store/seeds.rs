@@ -28,4 +28,14 @@ impl Store {
     ) -> Result<ImportCounts, StoreError> {
         dispatch!(self, seeds::import(set, digest, self.now()))
     }
+
+    /// Whether `duikou demo` built this installation.
+    pub async fn is_demo(&self) -> Result<bool, StoreError> {
+        dispatch!(self, seeds::is_demo())
+    }
+
+    /// Records that `duikou demo` built this installation.
+    pub async fn mark_demo(&self) -> Result<(), StoreError> {
+        dispatch!(self, seeds::mark_demo(self.now()))
+    }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -68,7 +68,12 @@ pub fn router() -> Router<AppState> {
         .route("/static/i18n/{file}", get(catalogue))
         .route("/static/{*path}", get(asset));
     for (path, module) in PAGES {
-        router = router.route(path, get(move |headers: HeaderMap| page(module, headers)));
+        router = router.route(
+            path,
+            get(move |State(state): State<AppState>, headers: HeaderMap| {
+                page(module, state.demo, headers)
+            }),
+        );
     }
     router
 }
@@ -122,7 +127,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The shell of a page: the module loads the page's data and draws it.
-async fn page(module: &'static str, headers: HeaderMap) -> Response {
+async fn page(module: &'static str, demo: bool, headers: HeaderMap) -> Response {
     let lang = language(&headers);
     let html_lang = if lang == "zh" { "zh-CN" } else { "en" };
     let title = escape(&message(lang, "app.title"));
@@ -138,7 +143,7 @@ async fn page(module: &'static str, headers: HeaderMap) -> Response {
 <link rel="stylesheet" href="/static/app.css">
 <script type="module" src="/static/js/app.js"></script>
 </head>
-<body data-page="{module}" data-lang="{lang}">
+<body data-page="{module}" data-lang="{lang}" data-demo="{demo}">
 <header id="bar"></header>
 <main id="app" aria-live="polite"></main>
 <noscript>{noscript}</noscript>
@@ -307,6 +312,29 @@ mod tests {
             assert!(
                 Assets::get(&format!("js/pages/{module}.js")).is_some(),
                 "{path} names js/pages/{module}.js, which is missing"
+            );
+        }
+    }
+
+    #[test]
+    fn every_management_section_has_its_module() {
+        let manage = Assets::get("js/pages/manage.js").expect("the management page");
+        let text = std::str::from_utf8(&manage.data).expect("UTF-8");
+        let list = text
+            .split("export const SECTIONS = [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .expect("manage.js lists its SECTIONS");
+        let sections: Vec<&str> = list
+            .split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert!(!sections.is_empty(), "manage.js lists no section");
+        for name in sections {
+            assert!(
+                Assets::get(&format!("js/pages/manage/{name}.js")).is_some(),
+                "manage.js lists {name}, whose module js/pages/manage/{name}.js is missing"
             );
         }
     }

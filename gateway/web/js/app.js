@@ -89,6 +89,9 @@ async function main() {
     }
   }
   fill(document.getElementById("bar"), bar(me));
+  if (document.body.dataset.demo === "true") {
+    document.getElementById("bar").after(h("p", { class: "demo-banner", id: "demo-banner", role: "note" }, t("demo.banner")));
+  }
   const segments = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const query = new URLSearchParams(location.search);
   labelStackedCells(root);

@@ -3,6 +3,7 @@
 
 mod access;
 mod bad_input;
+mod demo;
 mod dicom;
 mod dicomweb;
 mod first_run;

@@ -133,3 +133,24 @@ pub async fn import(
     tx.commit().await?;
     Ok(counts)
 }
+
+/// Whether `duikou demo` built this installation.
+pub async fn is_demo(pool: &Pool) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar::<Db, i64>("select count(*) from demo_installation")
+            .fetch_one(pool)
+            .await?
+            > 0,
+    )
+}
+
+/// Records that `duikou demo` built this installation (once).
+pub async fn mark_demo(pool: &Pool, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query::<Db>(
+        "insert into demo_installation (id, built_at) values (1, $1) on conflict (id) do nothing",
+    )
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -62,16 +62,28 @@ async function checklist(me) {
         : h("a", { href: i.link, class: "fix" }, t("setup.fix"))))));
 }
 
+/** For radiologists: how many studies wait for their read, or null. */
+async function reads(me) {
+  if (!me.roles.includes("radiologist")) return null;
+  const { status, data } = await api("GET", "/imaging/worklist?awaiting=true");
+  if (status !== 200) return null;
+  return h("section", { class: "card", id: "reads" },
+    h("h2", {}, t("home.reads")),
+    data.length ? h("p", {}, h("a", { href: "/worklist", class: "button primary" }, t("home.reads_waiting", { n: data.length })))
+      : h("p", { class: "muted" }, t("home.reads_none")));
+}
+
 export default async function render(root, { me }) {
   const roles = me.roles.map((r) => t(`role.${r}`)).join("、");
   const links = [...document.querySelectorAll("#bar nav a")]
     .filter((a) => a.getAttribute("href") !== "/home")
     .map((a) => h("li", {}, h("a", { href: a.getAttribute("href") }, a.textContent)));
-  const [sessions, setup] = await Promise.all([upcoming(me), checklist(me)]);
+  const [sessions, setup, waiting] = await Promise.all([upcoming(me), checklist(me), reads(me)]);
   fill(root,
     h("h1", {}, t("home.title", { name: me.display_name })),
     h("p", { class: "muted" }, t("home.roles", { roles })),
     setup,
+    waiting,
     h("section", { class: "card", id: "upcoming" },
       h("h2", {}, t("home.upcoming")),
       sessions.length
