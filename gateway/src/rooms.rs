@@ -125,7 +125,7 @@ pub struct Booked {
     /// The caller's role in the room and grants, when the booking names them.
     pub named: Option<(&'static str, Grants)>,
     /// Whether the booking is in a state that has a session (a consultation scheduled,
-    /// not cancelled or closed).
+    /// not cancelled or closed; a ward round or teaching session not cancelled).
     pub open: bool,
 }
 
@@ -211,7 +211,7 @@ pub async fn booked(
                 None
             };
             Ok(Booked {
-                open: true,
+                open: round.cancelled_at.is_none(),
                 starts_at: round.starts_at,
                 ends_at: round.ends_at,
                 capacity: config.capacity_ward_round,
@@ -233,7 +233,7 @@ pub async fn booked(
             let mut institutions = vec![s.presenter_institution_id];
             institutions.extend(store.enrolments(id).await?.iter().map(|e| e.institution_id));
             Ok(Booked {
-                open: true,
+                open: s.cancelled_at.is_none(),
                 starts_at: s.starts_at,
                 ends_at: s.ends_at,
                 // The presenter and every place.

@@ -43,6 +43,10 @@ pub enum Rule {
     SessionNotOpen,
     /// The session has started already.
     SessionStarted,
+    /// The session is over: it is no longer changed or cancelled.
+    SessionEnded,
+    /// The session was cancelled.
+    SessionCancelled,
     /// The request has no scheduled session.
     SessionNotScheduled,
     /// An attachment's media type is not one the product keeps.
@@ -92,6 +96,8 @@ impl Rule {
         Rule::OutsideSessionWindow,
         Rule::SessionNotOpen,
         Rule::SessionStarted,
+        Rule::SessionEnded,
+        Rule::SessionCancelled,
         Rule::SessionNotScheduled,
         Rule::UnsupportedAttachmentType,
         Rule::UnsupportedAttachment,
@@ -122,6 +128,8 @@ impl Rule {
             OutsideSessionWindow => "outside-session-window",
             SessionNotOpen => "session-not-open",
             SessionStarted => "session-started",
+            SessionEnded => "session-ended",
+            SessionCancelled => "session-cancelled",
             SessionNotScheduled => "session-not-scheduled",
             UnsupportedAttachmentType | UnsupportedAttachment => "unsupported-attachment",
             NoDestination => "no-destination",
@@ -148,7 +156,8 @@ impl Rule {
             | SupporterNotQualified => About::Input,
             UnsupportedAttachmentType => About::MediaType,
             SlotNotFree | SlotTaken | StepOutOfOrder | OutsideSessionWindow | SessionNotOpen
-            | SessionStarted | SessionNotScheduled | NoDestination | AlreadyPaired => About::State,
+            | SessionStarted | SessionEnded | SessionCancelled | SessionNotScheduled
+            | NoDestination | AlreadyPaired => About::State,
             WrongInstitution | NotPairedForTeaching | NotAParticipant => About::Caller,
         }
     }

@@ -7,10 +7,13 @@
 //! - [`rounds`]: remote ward rounds, their rules and operations.
 //! - [`availability`]: consultants' weekly availability and their free slots.
 //! - [`teaching`]: continuing-education sessions, enrolment, attendance and hours.
+//! - [`cancellation`]: what teaching sessions and ward rounds share when they are
+//!   changed or cancelled.
 //! - [`visits`]: on-site visits to village stations.
 
 pub mod attachments;
 pub mod availability;
+pub mod cancellation;
 mod request;
 pub mod rounds;
 mod service;

@@ -83,15 +83,30 @@ pub async fn add_visit(store: &Store, by: &User, v: VisitInput) -> Result<Visit,
     Ok(visit)
 }
 
-/// Visits to `village_id` from `from` (a year before `to` when `None`) to `to` (today in
+/// Whose visits are listed.
+#[derive(Debug, Clone, Copy)]
+pub enum VisitsOf {
+    /// Those to one village station.
+    Village(i64),
+    /// Those made by an institution's teams and clinicians, or made to it.
+    Institution(i64),
+}
+
+/// The visits of `of` from `from` (a year before `to` when `None`) to `to` (today in
 /// China when `None`).
 pub async fn visits(
     store: &Store,
-    village_id: i64,
+    of: VisitsOf,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Result<Vec<Visit>, Error> {
     let to = to.unwrap_or_else(today_in_china);
     let from = from.unwrap_or(to - TimeDelta::days(365));
-    Ok(store.visits(&format!(",{village_id},"), from, to).await?)
+    if from > to {
+        return Err(Error::field("from", "the first day comes before the last"));
+    }
+    Ok(match of {
+        VisitsOf::Village(id) => store.visits(&format!(",{id},"), from, to).await?,
+        VisitsOf::Institution(id) => store.visits_involving(id, from, to).await?,
+    })
 }

@@ -1,6 +1,7 @@
 //! `/ward-rounds`: recurring remote ward rounds between a supporting team and a supported
-//! hospital's ward, with the patients to see and the team's note on each. The rules are
-//! in [`crate::booking::rounds`]; these handlers parse, call it and answer.
+//! hospital's ward, with the patients to see and the team's note on each; their
+//! organisers move a round or cancel rounds. The rules are in [`crate::booking::rounds`];
+//! these handlers parse, call it and answer.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,7 +20,8 @@ use crate::error::{Error, Problem};
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_rounds, create_rounds))
-        .routes(routes!(get_round))
+        .routes(routes!(get_round, change_round))
+        .routes(routes!(cancel_rounds))
         .routes(routes!(add_patient))
         .routes(routes!(note_patient))
 }
@@ -71,6 +73,10 @@ pub struct RoundOut {
     /// The ward's own team, when named: only its members join the round's room from the
     /// ward's side. Unnamed: the clinicians of the supported hospital.
     ward_team_id: Option<i64>,
+    /// When its organisers cancelled it; its room does not open.
+    cancelled_at: Option<DateTime<Utc>>,
+    /// Why.
+    cancel_reason: Option<String>,
 }
 
 impl From<WardRound> for RoundOut {
@@ -84,6 +90,8 @@ impl From<WardRound> for RoundOut {
             ends_at: r.ends_at,
             series_id: r.series_id,
             ward_team_id: r.ward_team_id,
+            cancelled_at: r.cancelled_at,
+            cancel_reason: r.cancel_reason,
         }
     }
 }
@@ -168,13 +176,16 @@ async fn create_rounds(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RoundQuery {
-    /// From (default now).
+    /// The institution (administrators name any; others their own, the default).
+    institution_id: Option<i64>,
+    /// Rounds starting from (default now).
     from: Option<DateTime<Utc>>,
-    /// To (default 60 days after `from`).
+    /// Rounds starting before (default 60 days after `from`).
     to: Option<DateTime<Utc>>,
 }
 
-/// The rounds the caller's institution takes part in: as the ward, or through its teams.
+/// The rounds an institution takes part in: as the ward, or through its teams; cancelled
+/// ones with their reason.
 #[utoipa::path(get, path = "/ward-rounds", tag = "ward rounds", params(RoundQuery),
     responses((status = 200, body = Vec<RoundOut>), (status = 403, body = Problem)))]
 async fn list_rounds(
@@ -184,8 +195,76 @@ async fn list_rounds(
 ) -> Result<Json<Vec<RoundOut>>, Error> {
     let from = q.from.unwrap_or_else(Utc::now);
     let to = q.to.unwrap_or(from + TimeDelta::days(60));
-    let listed = rounds::list(&state.store, &caller.0, from, to).await?;
+    let listed = rounds::list(&state.store, &caller.0, q.institution_id, from, to).await?;
     Ok(Json(listed.into_iter().map(RoundOut::from).collect()))
+}
+
+/// A round's new time.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoundChangeInput {
+    /// The new start, a time to come.
+    starts_at: DateTime<Utc>,
+    /// Minutes, 15 to 480; as long as before when left out.
+    duration_minutes: Option<i64>,
+}
+
+/// Moves one round: the coordinators of either side or an administrator, before it is
+/// over; the team must be the ward's designated supporter on the new day.
+#[utoipa::path(patch, path = "/ward-rounds/{id}", tag = "ward rounds", params(("id" = i64, Path)),
+    request_body = RoundChangeInput,
+    responses((status = 200, body = RoundOut), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn change_round(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<RoundChangeInput>,
+) -> Result<Json<RoundOut>, Error> {
+    let round = rounds::change(
+        &state.store,
+        &caller.0,
+        id,
+        input.starts_at,
+        input.duration_minutes,
+    )
+    .await?;
+    Ok(Json(round.into()))
+}
+
+/// Why rounds are cancelled, and how many.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoundCancelInput {
+    /// The reason, shown to both sides; at most 500 characters.
+    reason: String,
+    /// Also cancel the later rounds of the series that are not over.
+    #[serde(default)]
+    rest_of_series: bool,
+}
+
+/// Cancels one round, or it and the rest of its series, with a reason: the coordinators
+/// of either side or an administrator, before it is over. A cancelled round's room does
+/// not open.
+#[utoipa::path(post, path = "/ward-rounds/{id}/cancel", tag = "ward rounds", params(("id" = i64, Path)),
+    request_body = RoundCancelInput,
+    responses((status = 200, body = Vec<RoundOut>), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn cancel_rounds(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<RoundCancelInput>,
+) -> Result<Json<Vec<RoundOut>>, Error> {
+    let cancelled = rounds::cancel(
+        &state.store,
+        &caller.0,
+        id,
+        &input.reason,
+        input.rest_of_series,
+    )
+    .await?;
+    Ok(Json(cancelled.into_iter().map(RoundOut::from).collect()))
 }
 
 /// One round with its patients; for either side, audited.

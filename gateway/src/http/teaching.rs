@@ -1,5 +1,6 @@
-//! `/teaching`: continuing-education sessions, enrolment with a waiting list, attendance
-//! and hours; `/visits`: on-site visits to villages.
+//! `/teaching`: continuing-education sessions (scheduled, changed and cancelled by their
+//! organisers), enrolment with a waiting list, attendance and hours; `/visits`: on-site
+//! visits to villages.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,8 +13,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
-use crate::booking::teaching::{self, AttendanceInput, Hours, SessionInput};
-use crate::booking::visits::{self, VisitInput};
+use crate::booking::teaching::{
+    self, AttendanceInput, CancelInput, Hours, SessionChangeInput, SessionInput,
+};
+use crate::booking::visits::{self, VisitInput, VisitsOf};
 use crate::booking::{Enrolment, EnrolmentStatus, TeachingSession};
 use crate::domain::{Service, Services};
 use crate::error::{Error, Problem};
@@ -22,7 +25,8 @@ use crate::store::Visit;
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_sessions, create_session))
-        .routes(routes!(get_session))
+        .routes(routes!(get_session, change_session))
+        .routes(routes!(cancel_session))
         .routes(routes!(enrol))
         .routes(routes!(withdraw))
         .routes(routes!(list_enrolments))
@@ -49,13 +53,15 @@ async fn create_session(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SessionQuery {
-    /// From (default now).
+    /// The presenting institution; every one when left out.
+    institution_id: Option<i64>,
+    /// Sessions starting from (default now).
     from: Option<DateTime<Utc>>,
-    /// To (default 90 days after `from`).
+    /// Sessions starting before (default 90 days after `from`).
     to: Option<DateTime<Utc>>,
 }
 
-/// The catalogue of teaching sessions.
+/// The catalogue of teaching sessions, cancelled ones with their reason.
 #[utoipa::path(get, path = "/teaching", tag = "teaching", params(SessionQuery),
     responses((status = 200, body = Vec<TeachingSession>)))]
 async fn list_sessions(
@@ -63,7 +69,44 @@ async fn list_sessions(
     _caller: Caller,
     ApiQuery(q): ApiQuery<SessionQuery>,
 ) -> Result<Json<Vec<TeachingSession>>, Error> {
-    Ok(Json(teaching::sessions(&state.store, q.from, q.to).await?))
+    Ok(Json(
+        teaching::sessions(&state.store, q.institution_id, q.from, q.to).await?,
+    ))
+}
+
+/// Changes a session's presenter, topic, time or places: its organisers, before it is
+/// over. Places added go to the waiting list; fewer places than trainees holding one are
+/// refused.
+#[utoipa::path(patch, path = "/teaching/{id}", tag = "teaching", params(("id" = i64, Path)),
+    request_body = SessionChangeInput,
+    responses((status = 200, body = TeachingSession), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn change_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<SessionChangeInput>,
+) -> Result<Json<TeachingSession>, Error> {
+    Ok(Json(
+        teaching::change_session(&state.store, &caller.0, id, input).await?,
+    ))
+}
+
+/// Cancels a session with a reason: its organisers, before it is over. It takes no more
+/// enrolment and its room does not open; the enrolments stay listed.
+#[utoipa::path(post, path = "/teaching/{id}/cancel", tag = "teaching", params(("id" = i64, Path)),
+    request_body = CancelInput,
+    responses((status = 200, body = TeachingSession), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn cancel_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<CancelInput>,
+) -> Result<Json<TeachingSession>, Error> {
+    Ok(Json(
+        teaching::cancel_session(&state.store, &caller.0, id, input).await?,
+    ))
 }
 
 /// One session.
@@ -221,21 +264,34 @@ async fn add_visit(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct VisitQuery {
-    /// The village station.
-    village_id: i64,
-    /// From (default a year ago).
+    /// The visits to this village station.
+    village_id: Option<i64>,
+    /// Or the visits made by this institution's teams and clinicians, or made to it.
+    institution_id: Option<i64>,
+    /// From (default a year before `to`).
     from: Option<NaiveDate>,
     /// To (default today).
     to: Option<NaiveDate>,
 }
 
-/// Visits to a village.
-#[utoipa::path(get, path = "/visits", tag = "teaching", params(VisitQuery), responses((status = 200, body = Vec<VisitOut>)))]
+/// Visits to a village, or those an institution made or received.
+#[utoipa::path(get, path = "/visits", tag = "teaching", params(VisitQuery),
+    responses((status = 200, body = Vec<VisitOut>), (status = 422, body = Problem)))]
 async fn list_visits(
     State(state): State<AppState>,
     _caller: Caller,
     ApiQuery(q): ApiQuery<VisitQuery>,
 ) -> Result<Json<Vec<VisitOut>>, Error> {
-    let visits = visits::visits(&state.store, q.village_id, q.from, q.to).await?;
+    let of = match (q.village_id, q.institution_id) {
+        (Some(village), None) => VisitsOf::Village(village),
+        (None, Some(institution)) => VisitsOf::Institution(institution),
+        _ => {
+            return Err(Error::field(
+                "village_id",
+                "give village_id or institution_id, one of them",
+            ));
+        }
+    };
+    let visits = visits::visits(&state.store, of, q.from, q.to).await?;
     Ok(Json(visits.into_iter().map(VisitOut::from).collect()))
 }

@@ -43,7 +43,7 @@ pub use registry::{
 pub use requests::{NewRequest, OpinionChange, RequestFilter, RequestUpdate, StepRecord};
 pub use rooms::Presence;
 pub use seeds::ImportCounts;
-pub use teaching::{NewTeachingSession, Visit};
+pub use teaching::{NewTeachingSession, TeachingChange, TeachingChanged, Visit};
 
 use crate::clock::Clock;
 

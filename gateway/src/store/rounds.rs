@@ -31,6 +31,29 @@ impl Store {
         dispatch!(self, rounds::rounds(institutions, teams, from, to))
     }
 
+    /// Moves a round that is not cancelled; false when it was.
+    pub async fn move_ward_round(
+        &self,
+        id: i64,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, rounds::move_round(id, starts_at, ends_at))
+    }
+
+    /// Cancels round `id` and, with `series` (its series and start), the later rounds of
+    /// the series, unless cancelled or over; the ids cancelled, none when round `id` was
+    /// not.
+    pub async fn cancel_ward_rounds(
+        &self,
+        id: i64,
+        series: Option<(i64, DateTime<Utc>)>,
+        by: i64,
+        reason: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        dispatch!(self, rounds::cancel(id, series, by, reason, self.now()))
+    }
+
     /// Adds a patient to a round.
     pub async fn add_round_patient(
         &self,

@@ -26,6 +26,32 @@ pub struct NewTeachingSession {
     pub created_by: i64,
 }
 
+/// A teaching session as it is to be after a change.
+#[derive(Debug, Clone)]
+pub struct TeachingChange {
+    /// Presenter.
+    pub presenter_clinician_id: i64,
+    /// Topic.
+    pub topic: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: DateTime<Utc>,
+    /// Places.
+    pub capacity: i32,
+}
+
+/// What became of a change to a teaching session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeachingChanged {
+    /// Changed; places added went to the waiting list.
+    Done,
+    /// Not changed: the session was cancelled.
+    Cancelled,
+    /// Not changed: this many trainees hold places, more than the places asked for.
+    PlacesTaken(i64),
+}
+
 /// An on-site visit to a village.
 #[derive(Debug, Clone)]
 pub struct Visit {
@@ -66,7 +92,27 @@ impl Store {
         dispatch!(self, teaching::sessions(institutions, from, to))
     }
 
-    /// Enrols a trainee; returns `enrolled` or `waiting`.
+    /// Changes a session that is not cancelled, in one transaction.
+    pub async fn change_teaching_session(
+        &self,
+        id: i64,
+        change: &TeachingChange,
+    ) -> Result<TeachingChanged, StoreError> {
+        dispatch!(self, teaching::change_session(id, change))
+    }
+
+    /// Cancels a session with the reason; false when it was cancelled already.
+    pub async fn cancel_teaching_session(
+        &self,
+        id: i64,
+        by: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, teaching::cancel_session(id, by, reason, self.now()))
+    }
+
+    /// Enrols a trainee; returns `enrolled` or `waiting`, or [`StoreError::Stale`] when
+    /// the session was cancelled.
     pub async fn enrol(
         &self,
         session_id: i64,
@@ -125,5 +171,16 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<Visit>, StoreError> {
         dispatch!(self, teaching::visits(villages, from, to))
+    }
+
+    /// Visits between two days made by the teams and clinicians of an institution, or
+    /// made to it.
+    pub async fn visits_involving(
+        &self,
+        institution: i64,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Visit>, StoreError> {
+        dispatch!(self, teaching::visits_involving(institution, from, to))
     }
 }

@@ -1,8 +1,13 @@
 //! Remote continuing education (远程继续教育, `004`): teaching sessions, enrolment of the
 //! trainees of paired institutions with a waiting list, attendance and hours.
+//!
+//! - `service`: scheduling, enrolment, attendance and hours, with who may do each.
+//! - `changes`: changing and cancelling a session.
 
+mod changes;
 mod service;
 
+pub use changes::*;
 pub use service::*;
 
 use crate::domain::named_enum;
@@ -31,6 +36,11 @@ pub struct TeachingSession {
     pub enrolled: i64,
     /// Trainees on the waiting list.
     pub waiting: i64,
+    /// When its organisers cancelled it: a cancelled session takes no enrolment and its
+    /// room does not open; its enrolments stay as they were.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why, in the organisers' words.
+    pub cancel_reason: Option<String>,
 }
 
 named_enum! {

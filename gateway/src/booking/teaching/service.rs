@@ -61,6 +61,9 @@ pub async fn enrol(
         .teaching_session(session_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("teaching session {session_id}")))?;
+    if s.cancelled_at.is_some() {
+        return Err(cancelled());
+    }
     if s.starts_at <= Utc::now() {
         return Err(Error::refused(
             Rule::SessionStarted,
@@ -89,8 +92,18 @@ pub async fn enrol(
             crate::store::StoreError::Conflict(_) => {
                 Error::Conflict("you are enrolled or waiting already".into())
             }
+            crate::store::StoreError::Stale(_) => cancelled(),
             e => e.into(),
         })
+}
+
+/// The refusal of what a cancelled session no longer takes.
+fn cancelled() -> Error {
+    Error::refused(
+        Rule::SessionCancelled,
+        None,
+        "the session was cancelled; its organisers give the reason where it is listed",
+    )
 }
 
 /// Records attendance from the API or, later, from the signaling layer.
@@ -187,15 +200,40 @@ pub async fn session(store: &Store, id: i64) -> Result<TeachingSession, Error> {
         .ok_or_else(|| Error::NotFound(format!("teaching session {id}")))
 }
 
-/// The catalogue from `from` (now when `None`) to `to` (90 days later when `None`).
+/// The catalogue from `from` (now when `None`) to `to` (90 days later when `None`), of
+/// every presenting institution or of one; cancelled sessions are listed as cancelled.
 pub async fn sessions(
     store: &Store,
+    institution_id: Option<i64>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<TeachingSession>, Error> {
     let from = from.unwrap_or_else(|| store.now());
     let to = to.unwrap_or(from + TimeDelta::days(90));
-    Ok(store.teaching_sessions(None, from, to).await?)
+    let institutions = institution_id.map(|id| format!(",{id},"));
+    Ok(store
+        .teaching_sessions(institutions.as_deref(), from, to)
+        .await?)
+}
+
+/// The checked details of a session: the topic trimmed, given; the end after the start;
+/// 1 to 1000 places.
+pub(super) fn checked_topic(
+    topic: &str,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    capacity: i32,
+) -> Result<String, Error> {
+    if topic.trim().is_empty() {
+        return Err(Error::field("topic", "a topic is required"));
+    }
+    if ends_at <= starts_at {
+        return Err(Error::field("ends_at", "the end comes after the start"));
+    }
+    if !(1..=1000).contains(&capacity) {
+        return Err(Error::field("capacity", "1 to 1000 places"));
+    }
+    Ok(topic.trim().to_owned())
 }
 
 /// Schedules a teaching session: the presenter's unit's coordinators or an administrator.
@@ -209,20 +247,12 @@ pub async fn create_session(
         .await?
         .ok_or_else(|| Error::field("presenter_clinician_id", "no such clinician"))?;
     require_organiser(by, presenter.institution_id)?;
-    if input.topic.trim().is_empty() {
-        return Err(Error::field("topic", "a topic is required"));
-    }
-    if input.ends_at <= input.starts_at {
-        return Err(Error::field("ends_at", "the end comes after the start"));
-    }
-    if !(1..=1000).contains(&input.capacity) {
-        return Err(Error::field("capacity", "1 to 1000 places"));
-    }
+    let topic = checked_topic(&input.topic, input.starts_at, input.ends_at, input.capacity)?;
     let id = store
         .create_teaching_session(&NewTeachingSession {
             presenter_clinician_id: presenter.id,
             presenter_institution_id: presenter.institution_id,
-            topic: input.topic.trim().to_owned(),
+            topic,
             starts_at: input.starts_at,
             ends_at: input.ends_at,
             capacity: input.capacity,

@@ -17,6 +17,8 @@ struct RoundRow {
     ends_at: DateTime<Utc>,
     series_id: Option<i64>,
     ward_team_id: Option<i64>,
+    cancelled_at: Option<DateTime<Utc>>,
+    cancel_reason: Option<String>,
 }
 
 fn round(r: RoundRow) -> WardRound {
@@ -29,10 +31,13 @@ fn round(r: RoundRow) -> WardRound {
         ends_at: r.ends_at,
         series_id: r.series_id,
         ward_team_id: r.ward_team_id,
+        cancelled_at: r.cancelled_at,
+        cancel_reason: r.cancel_reason,
     }
 }
 
-const ROUND: &str = "select id, team_id, supported_institution_id, ward, starts_at, ends_at, series_id, ward_team_id from ward_round";
+const ROUND: &str = "select id, team_id, supported_institution_id, ward, starts_at, ends_at, series_id, ward_team_id,
+    cancelled_at, cancel_reason from ward_round";
 
 /// Creates a series of rounds in one transaction; the first one's id names the series.
 pub async fn create_series(
@@ -103,6 +108,67 @@ pub async fn rounds(
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(round).collect())
+}
+
+/// Moves a round that is not cancelled; false when it was.
+pub async fn move_round(
+    pool: &Pool,
+    id: i64,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query::<Db>(
+        "update ward_round set starts_at = $2, ends_at = $3 where id = $1 and cancelled_at is null",
+    )
+    .bind(id)
+    .bind(starts_at)
+    .bind(ends_at)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Cancels round `id` unless it is cancelled or over at `now` and, with `series` (its
+/// series and start), the rounds of the series from that start on that are neither, in
+/// one transaction; the ids cancelled, none when round `id` was not.
+pub async fn cancel(
+    pool: &Pool,
+    id: i64,
+    series: Option<(i64, DateTime<Utc>)>,
+    by: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    const CANCEL: &str =
+        "update ward_round set cancelled_at = $1, cancelled_by = $2, cancel_reason = $3
+         where cancelled_at is null and ends_at > $1";
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let mut ids = sqlx::query_scalar::<Db, i64>(&format!("{CANCEL} and id = $4 returning id"))
+        .bind(now)
+        .bind(by)
+        .bind(reason)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    if let Some((series_id, from)) = series {
+        ids.extend(
+            sqlx::query_scalar::<Db, i64>(&format!(
+                "{CANCEL} and series_id = $4 and starts_at >= $5 returning id"
+            ))
+            .bind(now)
+            .bind(by)
+            .bind(reason)
+            .bind(series_id)
+            .bind(from)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
+    }
+    tx.commit().await?;
+    Ok(ids)
 }
 
 #[derive(sqlx::FromRow)]

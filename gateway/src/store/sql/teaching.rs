@@ -5,10 +5,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Db, Pool};
 use crate::booking::{Attendance, Enrolment, EnrolmentStatus, TeachingSession};
-use crate::store::{NewTeachingSession, StoreError, Visit};
+use crate::store::{NewTeachingSession, StoreError, TeachingChange, TeachingChanged, Visit};
 
 const SESSION: &str = "select s.id, s.presenter_clinician_id, s.presenter_institution_id, s.topic, s.starts_at,
-    s.ends_at, s.capacity,
+    s.ends_at, s.capacity, s.cancelled_at, s.cancel_reason,
     (select count(*) from enrolment e where e.session_id = s.id and e.status = 'enrolled') as enrolled,
     (select count(*) from enrolment e where e.session_id = s.id and e.status = 'waiting') as waiting
     from teaching_session s";
@@ -24,6 +24,8 @@ struct SessionRow {
     capacity: i32,
     enrolled: i64,
     waiting: i64,
+    cancelled_at: Option<DateTime<Utc>>,
+    cancel_reason: Option<String>,
 }
 
 impl From<SessionRow> for TeachingSession {
@@ -38,6 +40,8 @@ impl From<SessionRow> for TeachingSession {
             capacity: r.capacity,
             enrolled: r.enrolled,
             waiting: r.waiting,
+            cancelled_at: r.cancelled_at,
+            cancel_reason: r.cancel_reason,
         }
     }
 }
@@ -94,9 +98,51 @@ pub async fn sessions(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// Enrols a trainee: a place while there is one, otherwise the waiting list. The
-/// session row is written first, which serialises concurrent enrolments on both
-/// backends (a row lock on PostgreSQL, the write lock on SQLite).
+/// Writes the session row to itself unless it was cancelled, which serialises the
+/// session's enrolments, withdrawals and changes on both backends (a row lock on
+/// PostgreSQL, the write lock on SQLite). False when it was cancelled (or is not there).
+async fn lock_open_session(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    id: i64,
+) -> Result<bool, StoreError> {
+    let locked = sqlx::query::<Db>(
+        "update teaching_session set capacity = capacity where id = $1 and cancelled_at is null",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(locked.rows_affected() == 1)
+}
+
+/// Gives the places a session has free to the first on its waiting list, in order of
+/// asking.
+async fn promote_waiting(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    session_id: i64,
+) -> Result<(), StoreError> {
+    let free = sqlx::query_scalar::<Db, i64>(
+        "select cast((select capacity from teaching_session where id = $1)
+                - (select count(*) from enrolment where session_id = $1 and status = 'enrolled') as bigint)",
+    )
+    .bind(session_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if free > 0 {
+        sqlx::query::<Db>(
+            "update enrolment set status = 'enrolled' where id in (
+                 select id from enrolment where session_id = $1 and status = 'waiting'
+                 order by created_at, id limit $2)",
+        )
+        .bind(session_id)
+        .bind(free)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Enrols a trainee: a place while there is one, otherwise the waiting list; refused as
+/// stale when the session was cancelled.
 pub async fn enrol(
     pool: &Pool,
     session_id: i64,
@@ -105,10 +151,9 @@ pub async fn enrol(
     now: DateTime<Utc>,
 ) -> Result<EnrolmentStatus, StoreError> {
     let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
-    sqlx::query::<Db>("update teaching_session set capacity = capacity where id = $1")
-        .bind(session_id)
-        .execute(&mut *tx)
-        .await?;
+    if !lock_open_session(&mut tx, session_id).await? {
+        return Err(StoreError::Stale("the session was cancelled".into()));
+    }
     let existing = sqlx::query_scalar::<Db, String>(
         "select status from enrolment where session_id = $1 and user_id = $2",
     )
@@ -146,13 +191,11 @@ pub async fn enrol(
     Ok(status)
 }
 
-/// Withdraws a trainee; the first on the waiting list takes a freed place.
+/// Withdraws a trainee; the first on the waiting list takes a freed place, unless the
+/// session was cancelled.
 pub async fn withdraw(pool: &Pool, session_id: i64, user_id: i64) -> Result<bool, StoreError> {
     let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
-    sqlx::query::<Db>("update teaching_session set capacity = capacity where id = $1")
-        .bind(session_id)
-        .execute(&mut *tx)
-        .await?;
+    let open = lock_open_session(&mut tx, session_id).await?;
     let left = sqlx::query::<Db>(
         "update enrolment set status = 'withdrawn' where session_id = $1 and user_id = $2 and status <> 'withdrawn'",
     )
@@ -160,17 +203,70 @@ pub async fn withdraw(pool: &Pool, session_id: i64, user_id: i64) -> Result<bool
     .bind(user_id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query::<Db>(
-        "update enrolment set status = 'enrolled' where id = (
-             select id from enrolment where session_id = $1 and status = 'waiting' order by created_at, id limit 1)
-         and (select count(*) from enrolment where session_id = $1 and status = 'enrolled')
-             < (select capacity from teaching_session where id = $1)",
-    )
-    .bind(session_id)
-    .execute(&mut *tx)
-    .await?;
+    if open {
+        promote_waiting(&mut tx, session_id).await?;
+    }
     tx.commit().await?;
     Ok(left.rows_affected() == 1)
+}
+
+/// Changes a session that is not cancelled: more places go to the waiting list; fewer
+/// than the trainees holding one are refused.
+pub async fn change_session(
+    pool: &Pool,
+    id: i64,
+    c: &TeachingChange,
+) -> Result<TeachingChanged, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    if !lock_open_session(&mut tx, id).await? {
+        return Ok(TeachingChanged::Cancelled);
+    }
+    let enrolled = sqlx::query_scalar::<Db, i64>(
+        "select count(*) from enrolment where session_id = $1 and status = 'enrolled'",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if enrolled > i64::from(c.capacity) {
+        return Ok(TeachingChanged::PlacesTaken(enrolled));
+    }
+    sqlx::query::<Db>(
+        "update teaching_session set presenter_clinician_id = $2, topic = $3, starts_at = $4, ends_at = $5,
+             capacity = $6 where id = $1",
+    )
+    .bind(id)
+    .bind(c.presenter_clinician_id)
+    .bind(&c.topic)
+    .bind(c.starts_at)
+    .bind(c.ends_at)
+    .bind(c.capacity)
+    .execute(&mut *tx)
+    .await?;
+    promote_waiting(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(TeachingChanged::Done)
+}
+
+/// Cancels a session that is not cancelled yet, keeping who, when and why; false when
+/// it was.
+pub async fn cancel_session(
+    pool: &Pool,
+    id: i64,
+    by: i64,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query::<Db>(
+        "update teaching_session set cancelled_at = $2, cancelled_by = $3, cancel_reason = $4
+         where id = $1 and cancelled_at is null",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(by)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[derive(sqlx::FromRow)]
@@ -317,6 +413,33 @@ pub async fn visits(
     .bind(to)
     .fetch_all(pool)
     .await?;
+    visits_of(rows)
+}
+
+/// Visits between two days made by the teams and clinicians of `institution`, or made
+/// to it.
+pub async fn visits_involving(
+    pool: &Pool,
+    institution: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<Visit>, StoreError> {
+    let rows = sqlx::query_as::<Db, VisitRow>(
+        "select v.id, v.village_id, v.visit_date, v.team_id, v.clinician_id, v.services, v.notes from visit v
+         left join team t on t.id = v.team_id left join clinician c on c.id = v.clinician_id
+         where (v.village_id = $1 or t.institution_id = $1 or c.institution_id = $1)
+           and v.visit_date >= $2 and v.visit_date <= $3
+         order by v.visit_date, v.id",
+    )
+    .bind(institution)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    visits_of(rows)
+}
+
+fn visits_of(rows: Vec<VisitRow>) -> Result<Vec<Visit>, StoreError> {
     rows.into_iter()
         .map(|r| {
             Ok(Visit {

@@ -6,7 +6,12 @@
 //! only with the team that is the ward hospital's designated supporter for ward rounds on
 //! every date; the clinicians and coordinators of the two institutions see a round, and
 //! each look is audited; the ward's own clinicians put patients on the list; members of
-//! the team write the notes.
+//! the team write the notes. The organisers move a round or cancel it, or the rest of its
+//! series, with a reason (`changes`).
+
+mod changes;
+
+pub use changes::{cancel, change};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -36,6 +41,10 @@ pub struct WardRound {
     /// The ward's own team, when named: only its members join the round's room from the
     /// ward's side. Unnamed: the clinicians of the supported hospital.
     pub ward_team_id: Option<i64>,
+    /// When its organisers cancelled it: its room does not open.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why, in the organisers' words.
+    pub cancel_reason: Option<String>,
 }
 
 /// A patient to see on a round.
@@ -143,6 +152,56 @@ async fn open(
     Ok((round, t))
 }
 
+/// Refuses unless the caller organises the rounds of `team` with the ward of
+/// `supported_institution_id`: an administrator, or a coordinator of either side.
+fn require_organiser(
+    caller: &User,
+    team: &Team,
+    supported_institution_id: i64,
+) -> Result<(), Error> {
+    let organiser = caller.is(Role::Admin)
+        || (caller.is(Role::Coordinator)
+            && (caller.institution_id == team.institution_id
+                || caller.institution_id == supported_institution_id));
+    if organiser {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "the coordinators of either side or an administrator organise ward rounds",
+        ))
+    }
+}
+
+/// Refuses unless `team` is the designated supporter of `supported_institution_id` for
+/// ward rounds on the day (in China) of `starts_at`.
+async fn require_designated(
+    store: &Store,
+    team: &Team,
+    supported_institution_id: i64,
+    starts_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let date = starts_at.with_timezone(&china()).date_naive();
+    let chain = supporter_chain(store, supported_institution_id, Service::WardRound, date).await?;
+    let designated = chain.designated().is_some_and(|l| {
+        (l.kind == LinkKind::Team && l.id == team.id)
+            || (l.kind == LinkKind::Institution && l.id == team.institution_id)
+    });
+    if designated {
+        return Ok(());
+    }
+    let who = chain
+        .designated()
+        .map_or("nobody".to_owned(), |l| l.name.clone());
+    Err(Error::refused(
+        Rule::NotDesignatedSupporter,
+        Some("team_id"),
+        format!(
+            "on {date} the designated supporter for ward rounds is {who}, not {}",
+            team.name
+        ),
+    ))
+}
+
 /// Schedules weekly ward rounds; returns them as stored.
 pub async fn schedule(
     store: &Store,
@@ -150,15 +209,7 @@ pub async fn schedule(
     new: &NewRounds,
 ) -> Result<Vec<WardRound>, Error> {
     let t = team(store, "team_id", new.team_id).await?;
-    let organiser = caller.is(Role::Admin)
-        || (caller.is(Role::Coordinator)
-            && (caller.institution_id == t.institution_id
-                || caller.institution_id == new.supported_institution_id));
-    if !organiser {
-        return Err(Error::forbidden(
-            "the coordinators of either side or an administrator schedule ward rounds",
-        ));
-    }
+    require_organiser(caller, &t, new.supported_institution_id)?;
     if new.ward.trim().is_empty() {
         return Err(Error::field("ward", "name the ward"));
     }
@@ -180,31 +231,7 @@ pub async fn schedule(
     let mut rounds = Vec::new();
     for week in 0..new.weeks {
         let starts_at = new.starts_at + TimeDelta::weeks(week);
-        let date = starts_at.with_timezone(&china()).date_naive();
-        let chain = supporter_chain(
-            store,
-            new.supported_institution_id,
-            Service::WardRound,
-            date,
-        )
-        .await?;
-        let designated = chain.designated().is_some_and(|l| {
-            (l.kind == LinkKind::Team && l.id == t.id)
-                || (l.kind == LinkKind::Institution && l.id == t.institution_id)
-        });
-        if !designated {
-            let who = chain
-                .designated()
-                .map_or("nobody".to_owned(), |l| l.name.clone());
-            return Err(Error::refused(
-                Rule::NotDesignatedSupporter,
-                Some("team_id"),
-                format!(
-                    "on {date} the designated supporter for ward rounds is {who}, not {}",
-                    t.name
-                ),
-            ));
-        }
+        require_designated(store, &t, new.supported_institution_id, starts_at).await?;
         rounds.push(WardRound {
             id: 0,
             team_id: t.id,
@@ -214,6 +241,8 @@ pub async fn schedule(
             ends_at: starts_at + TimeDelta::minutes(new.duration_minutes),
             series_id: None,
             ward_team_id: new.ward_team_id,
+            cancelled_at: None,
+            cancel_reason: None,
         });
     }
     let ids = store.create_ward_rounds(&rounds, caller.id).await?;
@@ -224,28 +253,35 @@ pub async fn schedule(
     Ok(created)
 }
 
-/// The rounds between `from` and `to` that the caller's institution takes part in: as the
-/// ward, or through its teams. Clinicians and coordinators only.
+/// The rounds between `from` and `to` that an institution takes part in: as the ward, or
+/// through its teams; cancelled ones are listed as cancelled. The caller's own
+/// institution (when `institution_id` is `None` or names it) for its clinicians and
+/// coordinators; any institution for an administrator.
 pub async fn list(
     store: &Store,
     caller: &User,
+    institution_id: Option<i64>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<WardRound>, Error> {
-    if !(caller.is(Role::Clinician) || caller.is(Role::Coordinator)) {
+    let institution = institution_id.unwrap_or(caller.institution_id);
+    let allowed = caller.is(Role::Admin)
+        || (institution == caller.institution_id
+            && (caller.is(Role::Clinician) || caller.is(Role::Coordinator)));
+    if !allowed {
         return Err(Error::forbidden(
-            "clinicians and coordinators see ward rounds",
+            "an institution's clinicians and coordinators, or an administrator, see its ward rounds",
         ));
     }
     let teams: Vec<String> = store
-        .teams(Some(caller.institution_id))
+        .teams(Some(institution))
         .await?
         .iter()
         .map(|t| t.id.to_string())
         .collect();
     Ok(store
         .ward_rounds(
-            &format!(",{},", caller.institution_id),
+            &format!(",{institution},"),
             &format!(",{},", teams.join(",")),
             from,
             to,
@@ -326,7 +362,7 @@ pub async fn note_patient(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::{Institution, Supporter};
     use crate::store::AuditFilter;
@@ -334,18 +370,18 @@ mod tests {
 
     /// A tertiary hospital whose team is the county hospital's designated supporter for
     /// ward rounds, a second team of the same hospital that is not, and a third hospital.
-    struct Rounds {
-        f: Fixture,
-        county: Institution,
-        designated: Team,
+    pub(in crate::booking::rounds) struct Rounds {
+        pub(in crate::booking::rounds) f: Fixture,
+        pub(in crate::booking::rounds) county: Institution,
+        pub(in crate::booking::rounds) designated: Team,
         other_team: Team,
-        ward_clinician: User,
-        ward_coordinator: User,
-        team_leader: User,
-        outsider: User,
+        pub(in crate::booking::rounds) ward_clinician: User,
+        pub(in crate::booking::rounds) ward_coordinator: User,
+        pub(in crate::booking::rounds) team_leader: User,
+        pub(in crate::booking::rounds) outsider: User,
     }
 
-    async fn rounds() -> Rounds {
+    pub(in crate::booking::rounds) async fn rounds() -> Rounds {
         let f = Fixture::new().await;
         let tertiary = f.institution("江门市中心医院", "tertiary", "general").await;
         let county = f.institution("台山市人民医院", "county", "general").await;
@@ -370,7 +406,7 @@ mod tests {
         }
     }
 
-    fn weekly(r: &Rounds, team: &Team) -> NewRounds {
+    pub(in crate::booking::rounds) fn weekly(r: &Rounds, team: &Team) -> NewRounds {
         NewRounds {
             team_id: team.id,
             supported_institution_id: r.county.id,
@@ -382,7 +418,7 @@ mod tests {
         }
     }
 
-    fn field_of(e: &Error) -> Option<&str> {
+    pub(in crate::booking::rounds) fn field_of(e: &Error) -> Option<&str> {
         match e {
             Error::Invalid { field, .. } => Some(field),
             Error::Refused { field, .. } => field.as_deref(),
@@ -435,6 +471,7 @@ mod tests {
         let listed = list(
             &r.f.store,
             &r.ward_clinician,
+            None,
             Utc::now(),
             Utc::now() + TimeDelta::days(800),
         )
@@ -543,7 +580,7 @@ mod tests {
     async fn only_clinicians_and_coordinators_list_rounds() {
         let r = rounds().await;
         let trainee = r.f.user(&r.county, "trainee", None).await;
-        let listed = list(&r.f.store, &trainee, Utc::now(), Utc::now()).await;
+        let listed = list(&r.f.store, &trainee, None, Utc::now(), Utc::now()).await;
         assert!(matches!(listed, Err(Error::Forbidden(_))));
         schedule(&r.f.store, &r.ward_coordinator, &weekly(&r, &r.designated))
             .await
@@ -551,12 +588,15 @@ mod tests {
         let end = Utc::now() + TimeDelta::days(60);
         for who in [&r.ward_clinician, &r.ward_coordinator, &r.team_leader] {
             assert_eq!(
-                list(&r.f.store, who, Utc::now(), end).await.unwrap().len(),
+                list(&r.f.store, who, None, Utc::now(), end)
+                    .await
+                    .unwrap()
+                    .len(),
                 4
             );
         }
         assert!(
-            list(&r.f.store, &r.outsider, Utc::now(), end)
+            list(&r.f.store, &r.outsider, None, Utc::now(), end)
                 .await
                 .unwrap()
                 .is_empty()
