@@ -1,6 +1,6 @@
 //! Teaching sessions (远程继续教育), visits and the program report against its targets.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound as _, Utc};
 use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -9,6 +9,9 @@ on_both_backends!(
     trainees_of_paired_institutions_enrol_with_a_waiting_list_and_earn_hours,
     the_quarterly_report_of_a_jiangmen_pairing_shows_its_numbers_and_targets,
     an_expert_team_visits_its_village_at_least_every_two_months,
+    organisers_change_a_session_and_cancel_it_which_then_takes_nobody_in,
+    a_session_that_is_over_is_neither_changed_nor_cancelled,
+    visits_are_listed_for_the_unit_that_made_them_and_the_village_that_had_them,
 );
 
 /// The report's target from document `source`.
@@ -411,5 +414,324 @@ async fn the_quarterly_report_of_a_jiangmen_pairing_shows_its_numbers_and_target
     let (_, doctor) = app.user("ts.mch.doctor", unit, &["clinician"]).await;
     let (status, _) = app.get(&format!("{path}?period=2017-Q2"), &doctor).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+/// Jiangmen Central Hospital paired with Taishan People's Hospital for teaching, its
+/// presenter 黄教授 (with an account) and its education office, and a session of theirs
+/// from `starts` for two hours with `capacity` places.
+struct Classroom {
+    tertiary: i64,
+    county: i64,
+    presenter_id: i64,
+    presenter: String,
+    office: String,
+    session: Value,
+}
+
+async fn classroom(app: &TestApp, starts: chrono::DateTime<Utc>, capacity: i64) -> Classroom {
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let county = app.institution_id("台山市人民医院").await;
+    pairing(app, tertiary, county, json!(["teaching"])).await;
+    let (status, presenter) = app
+        .post("/api/v1/clinicians", &app.admin_token, json!({"name": "黄教授", "institution_id": tertiary, "title": "主任医师", "specialty": "心内科"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{presenter}");
+    let presenter_id = presenter["id"].as_i64().unwrap();
+    let account = app
+        .account(
+            json!({"username": "jm.huang", "display_name": "黄教授", "institution_id": tertiary,
+                        "clinician_id": presenter_id, "roles": ["clinician"]}),
+        )
+        .await;
+    let presenter = app
+        .login("jm.huang", account["password"].as_str().unwrap())
+        .await;
+    let (_, office) = app.user("jm.edu", tertiary, &["coordinator"]).await;
+    let (status, session) = app
+        .post(
+            "/api/v1/teaching",
+            &office,
+            json!({"presenter_clinician_id": presenter_id, "topic": "高血压基层规范化管理",
+              "starts_at": starts, "ends_at": starts + Duration::hours(2), "capacity": capacity}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    Classroom {
+        tertiary,
+        county,
+        presenter_id,
+        presenter,
+        office,
+        session,
+    }
+}
+
+async fn organisers_change_a_session_and_cancel_it_which_then_takes_nobody_in(backend: Backend) {
+    // Rooms open two days ahead, so that tomorrow's session would be open now.
+    let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 2 * 24 * 60).await;
+    // Whole seconds: PostgreSQL keeps microseconds.
+    let starts = (Utc::now() + Duration::days(1)).trunc_subsecs(0);
+    let c = classroom(&app, starts, 1).await;
+    let id = c.session["id"].as_i64().unwrap();
+    let path = format!("/api/v1/teaching/{id}");
+    let mut trainees = Vec::new();
+    for name in ["ts.t1", "ts.t2", "ts.t3"] {
+        trainees.push(app.user(name, c.county, &["trainee"]).await.1);
+    }
+    for token in &trainees[..2] {
+        let (status, r) = app.post(&format!("{path}/enrol"), token, json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+    }
+
+    // Neither a clinician, nor the coordinator of another institution, nor one of the
+    // county whose trainees enrol, organises the session.
+    let (_, doctor) = app.user("jm.doctor", c.tertiary, &["clinician"]).await;
+    let (_, county_office) = app.user("ts.office", c.county, &["coordinator"]).await;
+    let kaiping = app.institution_id("开平市中心医院").await;
+    let (_, other_office) = app.user("kp.office", kaiping, &["coordinator"]).await;
+    for token in [&doctor, &county_office, &other_office, &c.presenter] {
+        let (status, p) = app.patch(&path, token, json!({"topic": "改题"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+        let (status, p) = app
+            .post(&format!("{path}/cancel"), token, json!({"reason": "改期"}))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+    }
+
+    // Bad input names its field and changes nothing.
+    let (_, before) = app.get(&path, &c.office).await;
+    let (_, county_doctor) = app
+        .post("/api/v1/clinicians", &app.admin_token, json!({"name": "陈医生", "institution_id": c.county, "title": "主治医师", "specialty": "内科"}))
+        .await;
+    for (body, field) in [
+        (json!({"topic": "  "}), "topic"),
+        (json!({"capacity": 0}), "capacity"),
+        (json!({"capacity": 1001}), "capacity"),
+        (
+            json!({"starts_at": Utc::now() - Duration::hours(1)}),
+            "starts_at",
+        ),
+        (json!({"ends_at": starts - Duration::minutes(5)}), "ends_at"),
+        (
+            json!({"presenter_clinician_id": county_doctor["id"]}),
+            "presenter_clinician_id",
+        ),
+        (
+            json!({"presenter_clinician_id": 999_999}),
+            "presenter_clinician_id",
+        ),
+    ] {
+        let (status, p) = app.patch(&path, &c.office, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
+        assert_eq!(p["field"], field, "{body}: {p}");
+    }
+    let (_, unchanged) = app.get(&path, &c.office).await;
+    assert_eq!(unchanged, before, "a refused change changes nothing");
+
+    // A week later, for three hours, with a second place: the waiting trainee takes it.
+    let later = starts + Duration::days(7);
+    let (status, changed) = app
+        .patch(&path, &c.office, json!({"starts_at": later, "ends_at": later + Duration::hours(3), "capacity": 2, "topic": "高血压与糖尿病基层管理"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["topic"], "高血压与糖尿病基层管理");
+    assert_eq!(
+        (changed["enrolled"].clone(), changed["waiting"].clone()),
+        (json!(2), json!(0))
+    );
+    assert_eq!(
+        changed["starts_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap(),
+        later
+    );
+    let (status, p) = app.patch(&path, &c.office, json!({"capacity": 1})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "places held are kept: {p}"
+    );
+    assert_eq!(p["field"], "capacity");
+    // An administrator organises any session.
+    let (status, changed) = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"presenter_clinician_id": c.presenter_id, "capacity": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+
+    // A cancellation says why.
+    for body in [
+        json!({"reason": " "}),
+        json!({"reason": "因".repeat(501)}),
+        json!({}),
+    ] {
+        let (status, p) = app.post(&format!("{path}/cancel"), &c.office, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert_eq!(p["field"], "reason", "{p}");
+    }
+    let (_, still) = app.get(&path, &c.office).await;
+    assert_eq!(
+        still["cancelled_at"],
+        Value::Null,
+        "a refused cancellation cancels nothing"
+    );
+    let (status, cancelled) = app
+        .post(
+            &format!("{path}/cancel"),
+            &c.office,
+            json!({"reason": "主讲专家临时承担抢救任务，另行安排"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(
+        cancelled["cancel_reason"],
+        "主讲专家临时承担抢救任务，另行安排"
+    );
+    assert!(cancelled["cancelled_at"].is_string());
+
+    // It takes no enrolment and opens no room; the trainees enrolled stay listed.
+    let (status, p) = app
+        .post(&format!("{path}/enrol"), &trainees[2], json!({}))
+        .await;
+    assert_refused(status, &p, StatusCode::CONFLICT, "session-cancelled");
+    for token in [&c.presenter, &trainees[0]] {
+        let (status, p) = app
+            .post(
+                &format!("/api/v1/sessions/teaching-{id}/join"),
+                token,
+                json!({}),
+            )
+            .await;
+        assert_refused(status, &p, StatusCode::CONFLICT, "session-not-open");
+    }
+    let (_, enrolments) = app.get(&format!("{path}/enrolments"), &c.office).await;
+    let statuses: Vec<&Value> = enrolments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["status"])
+        .collect();
+    assert_eq!(statuses, ["enrolled", "enrolled"], "{enrolments}");
+    // The catalogue lists it as cancelled, with the reason; the presenting institution's
+    // own list has it, the county's none.
+    let from = duikou_tests::urlencode(&(Utc::now() - Duration::hours(1)).to_rfc3339());
+    let (_, listed) = app
+        .get(
+            &format!("/api/v1/teaching?institution_id={}&from={from}", c.tertiary),
+            &trainees[0],
+        )
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        listed[0]["cancel_reason"],
+        "主讲专家临时承担抢救任务，另行安排"
+    );
+    let (_, none) = app
+        .get(
+            &format!("/api/v1/teaching?institution_id={}&from={from}", c.county),
+            &trainees[0],
+        )
+        .await;
+    assert_eq!(none, json!([]));
+
+    // Once cancelled, it is neither changed nor cancelled again.
+    let (status, p) = app.patch(&path, &c.office, json!({"topic": "x"})).await;
+    assert_refused(status, &p, StatusCode::CONFLICT, "session-cancelled");
+    let (status, p) = app
+        .post(
+            &format!("{path}/cancel"),
+            &app.admin_token,
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_refused(status, &p, StatusCode::CONFLICT, "session-cancelled");
+    let (status, _) = app
+        .patch("/api/v1/teaching/999999", &c.office, json!({"topic": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+async fn a_session_that_is_over_is_neither_changed_nor_cancelled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = classroom(&app, Utc::now() - Duration::hours(3), 10).await;
+    let path = format!("/api/v1/teaching/{}", c.session["id"]);
+    let later = Utc::now() + Duration::days(1);
+    let (status, p) = app
+        .patch(
+            &path,
+            &c.office,
+            json!({"starts_at": later, "ends_at": later + Duration::hours(1)}),
+        )
+        .await;
+    assert_refused(status, &p, StatusCode::CONFLICT, "session-ended");
+    let (status, p) = app
+        .post(
+            &format!("{path}/cancel"),
+            &c.office,
+            json!({"reason": "补登"}),
+        )
+        .await;
+    assert_refused(status, &p, StatusCode::CONFLICT, "session-ended");
+    app.stop().await;
+}
+
+async fn visits_are_listed_for_the_unit_that_made_them_and_the_village_that_had_them(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let unit = app.institution_id("台山市妇幼保健院").await;
+    let village = app.institution_id("北陡镇石蕉村卫生站").await;
+    let (status, doctor) = app
+        .post("/api/v1/clinicians", &app.admin_token, json!({"name": "梁医生", "institution_id": unit, "title": "主治医师", "specialty": "儿科"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{doctor}");
+    let (_, office) = app.user("ts.mch.office", unit, &["coordinator"]).await;
+    let (status, visit) = app
+        .post("/api/v1/visits", &office, json!({"village_id": village, "visit_date": "2024-05-10", "clinician_id": doctor["id"], "services": ["consult"], "notes": "儿童保健坐诊"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{visit}");
+    let range = "from=2024-01-01&to=2024-12-31";
+    for who in [unit, village] {
+        let (status, listed) = app
+            .get(
+                &format!("/api/v1/visits?institution_id={who}&{range}"),
+                &office,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        assert_eq!(listed[0]["notes"], "儿童保健坐诊");
+    }
+    let other = app.institution_id("开平市中心医院").await;
+    let (_, none) = app
+        .get(
+            &format!("/api/v1/visits?institution_id={other}&{range}"),
+            &office,
+        )
+        .await;
+    assert_eq!(none, json!([]));
+    for query in [
+        String::new(),
+        format!("village_id={village}&institution_id={unit}"),
+    ] {
+        let (status, p) = app.get(&format!("/api/v1/visits?{query}"), &office).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {p}");
+        assert_eq!(p["field"], "village_id");
+    }
+    let (status, p) = app
+        .get(
+            &format!("/api/v1/visits?institution_id={unit}&from=2024-12-31&to=2024-01-01"),
+            &office,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["field"], "from");
     app.stop().await;
 }
