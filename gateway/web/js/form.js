@@ -123,9 +123,10 @@ function refusal(status, problem) {
 
 /**
  * A form. `submit(values)` sends it and returns `{status, data}` as `api()` does;
- * `done(data, values)` runs after a 2xx. The element returned has `.values()`.
+ * `done(data, values)` runs after a 2xx; `cancel` closes it, by a button saying
+ * `cancelLabel` (“Cancel” unless given). The element returned has `.values()`.
  */
-export function form({ id, fields, submitLabel, submit, done, cancel, intro }) {
+export function form({ id, fields, submitLabel, submit, done, cancel, cancelLabel, intro }) {
   const controls = new Map();
   const errors = new Map();
   const rows = fields.map((f) => {
@@ -153,7 +154,7 @@ export function form({ id, fields, submitLabel, submit, done, cancel, intro }) {
     h("div", { class: "form-grid" }, rows),
     problem,
     h("div", { class: "actions" }, button,
-      cancel ? h("button", { type: "button", onclick: cancel }, t("common.cancel")) : null));
+      cancel ? h("button", { type: "button", onclick: cancel }, cancelLabel ?? t("common.cancel")) : null));
 
   const values = () => Object.fromEntries(fields.filter((f) => f.type !== "heading")
     .map((f) => [f.name, read(f, controls.get(f.name))]));

@@ -1,6 +1,7 @@
 // Home: who is logged in, the sessions coming up that they can join (consultations of
 // their institution's requests, ward rounds of their institution or teams, teaching
-// sessions they present or are enrolled in), and the sections their roles use.
+// sessions they present or are enrolled in, none cancelled), and the sections their
+// roles use.
 import { t, when } from "../i18n.js";
 import { api, since } from "../api.js";
 import { h, fill } from "../dom.js";
@@ -22,7 +23,7 @@ async function upcoming(me) {
     }
     const rounds = await api("GET", `/ward-rounds?from=${encodeURIComponent(since())}`);
     if (rounds.status === 200) {
-      for (const w of rounds.data) {
+      for (const w of rounds.data.filter((x) => !x.cancelled_at)) {
         out.push({ kind: "ward_round", room: `ward-round-${w.id}`, title: t("home.ward_round", { ward: w.ward }),
           starts: w.starts_at, ends: w.ends_at });
       }
@@ -32,7 +33,7 @@ async function upcoming(me) {
   if (sessions.status === 200) {
     const mine = await api("GET", "/teaching/enrolments");
     const enrolled = new Set((mine.data ?? []).filter((e) => e.status === "enrolled").map((e) => e.session_id));
-    for (const s of sessions.data) {
+    for (const s of sessions.data.filter((x) => !x.cancelled_at)) {
       const presenting = me.clinician_id !== null && s.presenter_clinician_id === me.clinician_id;
       if (!presenting && !enrolled.has(s.id)) continue;
       out.push({ kind: "teaching", room: `teaching-${s.id}`,

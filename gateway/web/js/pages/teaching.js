@@ -1,6 +1,7 @@
 // A trainee's teaching sessions: the hours attended this year, their enrolments (join,
 // withdraw), and the catalogue of upcoming sessions from the hospitals paired with their
-// institution for teaching (enrol; a full session puts them on the waiting list).
+// institution for teaching (enrol; a full session puts them on the waiting list; a
+// cancelled one shows why).
 import { t, when } from "../i18n.js";
 import { api, problemText, since } from "../api.js";
 import { h, fill } from "../dom.js";
@@ -42,7 +43,10 @@ export default async function render(root, { me }) {
         h("td", {}, await institutionName(s.presenter_institution_id)),
         h("td", {}, `${when(s.starts_at)} – ${when(s.ends_at)}`),
         h("td", {}, t("teaching.places", { enrolled: s.enrolled, capacity: s.capacity, waiting: s.waiting })),
-        h("td", {}, status
+        h("td", {}, s.cancelled_at
+          ? [h("span", { class: "badge", "data-cancelled": "" }, t("teaching.cancelled")), " ",
+              h("span", { class: "muted" }, s.cancel_reason)]
+          : status
           ? [h("span", { class: "badge", "data-enrolment": status }, t(`teaching.status.${status}`)), " ",
               status === "enrolled" ? h("a", { class: "button primary join", href: `/rooms/teaching-${s.id}` }, t("teaching.join")) : null, " ",
               h("button", { type: "button", class: "withdraw", onclick: () => act("POST", `/teaching/${s.id}/withdraw`) }, t("teaching.withdraw"))]
