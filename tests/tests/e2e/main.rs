@@ -11,6 +11,7 @@ mod forwarding;
 mod hostile;
 mod login;
 mod lookup;
+mod manage_activities;
 mod openapi;
 mod pages;
 mod pages_flows;

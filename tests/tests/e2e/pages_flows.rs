@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::forwarding::county_sends_for_reading;
 use crate::requests::{available_daily, clinician, content, draft, free_slot_of, ok_step, pair};
+use crate::rounds::round_team;
 
 on_both_backends!(
     a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages,
@@ -399,7 +400,6 @@ async fn a_consultant_declines_with_a_reason_the_doctor_then_reads(backend: Back
 async fn a_ward_round_is_joined_from_the_home_pages_of_both_sides(backend: Backend) {
     // Rooms open four days ahead, so that tomorrow's round can be joined now.
     let app = TestApp::spawn_with(backend, |c| c.signaling.lead_minutes = 4 * 24 * 60).await;
-    let admin = &app.admin_token;
     let county = app.institution_id("台山市人民医院").await;
     let tertiary = app.institution_id("江门市中心医院").await;
     let zhou = clinician(
@@ -411,24 +411,7 @@ async fn a_ward_round_is_joined_from_the_home_pages_of_both_sides(backend: Backe
         22,
     )
     .await;
-    let (status, team) = app
-        .post(
-            "/api/v1/teams",
-            admin,
-            json!({"name": "内科查房组", "institution_id": tertiary, "leader_id": zhou}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{team}");
-    let today = Utc::now().date_naive();
-    let (status, p) = app
-        .post(
-            "/api/v1/pairings",
-            admin,
-            json!({"supporter": {"kind": "team", "id": team["id"]}, "supported": {"kind": "institution", "value": county},
-                   "services": ["ward_round"], "valid_from": today - Duration::days(10), "valid_to": today + Duration::days(400)}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let team = round_team(&app, tertiary, county, &json!(zhou), 400).await;
     let leader = account(&app, "jm.zhou", tertiary, &["clinician"], Some(zhou)).await;
     let ward_doctor = county_doctor(&app, county).await;
     let (_, office) = app.user("ts.office", county, &["coordinator"]).await;

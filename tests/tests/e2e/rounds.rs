@@ -147,6 +147,36 @@ async fn a_team_holds_weekly_ward_rounds_with_a_patient_list_and_notes(backend: 
     app.stop().await;
 }
 
+/// 内科查房组, a team of `tertiary` led by the clinician `leader`, made the designated
+/// supporter of `county` for ward rounds from ten days ago to `days` days ahead; the team.
+pub(crate) async fn round_team(
+    app: &TestApp,
+    tertiary: i64,
+    county: i64,
+    leader: &Value,
+    days: i64,
+) -> Value {
+    let (status, team) = app
+        .post(
+            "/api/v1/teams",
+            &app.admin_token,
+            json!({"name": "内科查房组", "institution_id": tertiary, "leader_id": leader}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    let today = Utc::now().date_naive();
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({"supporter": {"kind": "team", "id": team["id"]}, "supported": {"kind": "institution", "value": county},
+                   "services": ["ward_round"], "valid_from": today - Duration::days(10), "valid_to": today + Duration::days(days)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    team
+}
+
 /// The starts of `rounds` (a list of rounds as the API gives them).
 fn starts_of(rounds: &Value) -> Vec<chrono::DateTime<Utc>> {
     rounds
@@ -175,24 +205,7 @@ async fn organisers_move_a_round_and_cancel_it_or_the_rest_of_its_series(backend
     let leader_token = app
         .login("jm.zhou", account["password"].as_str().unwrap())
         .await;
-    let (status, team) = app
-        .post(
-            "/api/v1/teams",
-            admin,
-            json!({"name": "内科查房组", "institution_id": tertiary, "leader_id": leader["id"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{team}");
-    let today = Utc::now().date_naive();
-    let (status, p) = app
-        .post(
-            "/api/v1/pairings",
-            admin,
-            json!({"supporter": {"kind": "team", "id": team["id"]}, "supported": {"kind": "institution", "value": county},
-                   "services": ["ward_round"], "valid_from": today - Duration::days(10), "valid_to": today + Duration::days(120)}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let team = round_team(&app, tertiary, county, &leader["id"], 120).await;
     let (_, ward_office) = app.user("ts.office", county, &["coordinator"]).await;
     let (_, team_office) = app.user("jm.office", tertiary, &["coordinator"]).await;
     // Whole seconds: PostgreSQL keeps microseconds.
