@@ -137,6 +137,7 @@ pub async fn build(store: &Store, booking: &BookingConfig, admin: &User) -> anyh
         ids.push(
             registry::create_clinician(store, admin, input(c)?)
                 .await?
+                .clinician
                 .id,
         );
     }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::booking::{RequestState, attended_hours, china};
-use crate::domain::{Level, Pairing, Role, Supported, Supporter, User};
+use crate::domain::{HUANCUI, Level, Pairing, Role, Supported, Supporter, User};
 use crate::rules::Error;
 use crate::store::{InstitutionFilter, Store};
 
@@ -187,10 +187,6 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     })
 }
-
-/// The district of the Huancui document (`003`), whose villages are visited every two
-/// months by the unit or team paired with them.
-const HUANCUI: &str = "山东省/威海市/环翠区";
 
 fn framed(ids: impl IntoIterator<Item = i64>) -> String {
     let ids: Vec<String> = ids.into_iter().map(|i| i.to_string()).collect();

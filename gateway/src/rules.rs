@@ -61,6 +61,12 @@ pub enum Rule {
     AlreadyPaired,
     /// The supporting clinician lacks the title the program dispatches.
     SupporterNotQualified,
+    /// A change to an institution would contradict a pairing that stands.
+    ContradictsPairing,
+    /// A team has fewer or more members than its program's plan says.
+    TeamSize,
+    /// The name or number is registered already (the field says which).
+    AlreadyRegistered,
 }
 
 /// What a rule is about, which decides how a client is told.
@@ -105,6 +111,9 @@ impl Rule {
         Rule::KindMismatch,
         Rule::AlreadyPaired,
         Rule::SupporterNotQualified,
+        Rule::ContradictsPairing,
+        Rule::TeamSize,
+        Rule::AlreadyRegistered,
     ];
 
     /// The rule's stable name, the last part of its problem type.
@@ -136,6 +145,9 @@ impl Rule {
             KindMismatch => "kind-mismatch",
             AlreadyPaired => "already-paired",
             SupporterNotQualified => "supporter-not-qualified",
+            ContradictsPairing => "contradicts-pairing",
+            TeamSize => "team-size",
+            AlreadyRegistered => "already-registered",
         }
     }
 
@@ -153,11 +165,14 @@ impl Rule {
             | ConsultantNotQualified
             | UnsupportedAttachment
             | KindMismatch
-            | SupporterNotQualified => About::Input,
+            | SupporterNotQualified
+            | TeamSize => About::Input,
             UnsupportedAttachmentType => About::MediaType,
             SlotNotFree | SlotTaken | StepOutOfOrder | OutsideSessionWindow | SessionNotOpen
             | SessionStarted | SessionEnded | SessionCancelled | SessionNotScheduled
-            | NoDestination | AlreadyPaired => About::State,
+            | NoDestination | AlreadyPaired | ContradictsPairing | AlreadyRegistered => {
+                About::State
+            }
             WrongInstitution | NotPairedForTeaching | NotAParticipant => About::Caller,
         }
     }

@@ -67,6 +67,20 @@ impl Sex {
     }
 }
 
+named_enum! {
+    /// What keeps a clinician from being the consultant of a remote consultation (the
+    /// national remote-medicine rules: a licensed physician with at least three years of
+    /// independent practice, of the title the request asks for).
+    QualificationGap {
+        /// No practising licence number on record.
+        NoLicence = "no_licence",
+        /// Fewer than three full years of independent practice on record.
+        UnderThreeYears = "under_three_years",
+        /// A lower title rank than the request asks for.
+        BelowTitle = "below_title",
+    }
+}
+
 /// A clinician of the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Clinician {
@@ -104,16 +118,43 @@ impl Clinician {
             }
         })
     }
+
+    /// What keeps the clinician from consulting on `today` (a day in China) for a request
+    /// that asks for `min_title` or higher; empty when they qualify.
+    pub fn qualification_gaps(
+        &self,
+        min_title: Option<TitleRank>,
+        today: NaiveDate,
+    ) -> Vec<QualificationGap> {
+        let mut gaps = Vec::new();
+        if self
+            .licence_number
+            .as_deref()
+            .is_none_or(|l| l.trim().is_empty())
+        {
+            gaps.push(QualificationGap::NoLicence);
+        }
+        if self.practice_years(today).is_none_or(|y| y < 3) {
+            gaps.push(QualificationGap::UnderThreeYears);
+        }
+        if min_title.is_some_and(|min| self.title_rank < min) {
+            gaps.push(QualificationGap::BelowTitle);
+        }
+        gaps
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn years_of_practice_are_full_years_counted_from_the_day_practice_began() {
-        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let mut c = Clinician {
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// An attending doctor, unlicensed, who began practising on 2023-03-01.
+    fn attending() -> Clinician {
+        Clinician {
             id: 1,
             name: "李医生".into(),
             sex: None,
@@ -123,7 +164,12 @@ mod tests {
             specialty: "内科".into(),
             licence_number: None,
             practice_since: Some(day("2023-03-01")),
-        };
+        }
+    }
+
+    #[test]
+    fn years_of_practice_are_full_years_counted_from_the_day_practice_began() {
+        let mut c = attending();
         assert_eq!(c.practice_years(day("2026-02-28")), Some(2));
         assert_eq!(c.practice_years(day("2026-03-01")), Some(3));
         assert_eq!(c.practice_years(day("2023-03-01")), Some(0));
@@ -132,6 +178,37 @@ mod tests {
         assert_eq!(c.practice_years(day("2023-03-01")), Some(3));
         c.practice_since = None;
         assert_eq!(c.practice_years(day("2026-03-01")), None);
+    }
+
+    #[test]
+    fn a_consultant_is_licensed_with_three_years_and_the_title_asked_for() {
+        let mut c = Clinician {
+            licence_number: Some("110440700000001".into()),
+            ..attending()
+        };
+        let today = day("2026-03-01");
+        assert!(c.qualification_gaps(None, today).is_empty());
+        assert!(
+            c.qualification_gaps(Some(TitleRank::Intermediate), today)
+                .is_empty()
+        );
+        assert_eq!(
+            c.qualification_gaps(Some(TitleRank::DeputySenior), today),
+            [QualificationGap::BelowTitle]
+        );
+        assert_eq!(
+            c.qualification_gaps(None, day("2026-02-28")),
+            [QualificationGap::UnderThreeYears]
+        );
+        c.licence_number = Some(" ".into());
+        c.practice_since = None;
+        assert_eq!(
+            c.qualification_gaps(None, today),
+            [
+                QualificationGap::NoLicence,
+                QualificationGap::UnderThreeYears
+            ]
+        );
     }
 
     #[test]

@@ -23,6 +23,26 @@ named_enum! {
     }
 }
 
+impl Level {
+    /// The institution's tier in the chain of support: tertiary hospitals support county
+    /// hospitals (`004`: 组织全国三级医院对口帮扶贫困县县级医院), and city, county and town
+    /// units support village stations (`000`). Secondary and county-level hospitals share
+    /// the middle tier; a health bureau runs the program and has no tier.
+    pub fn tier(self) -> Option<u8> {
+        match self {
+            Self::Tertiary => Some(3),
+            Self::Secondary | Self::County => Some(2),
+            Self::Township => Some(1),
+            Self::VillageStation => Some(0),
+            Self::Administration => None,
+        }
+    }
+}
+
+/// The district of the Huancui document (`003`): its units' expert teams have 5-10
+/// members and visit their villages at least every two months.
+pub const HUANCUI: &str = "山东省/威海市/环翠区";
+
 named_enum! {
     /// What kind of institution it is; the national plan pairs TCM with TCM (`004`).
     Kind {
@@ -145,6 +165,16 @@ mod tests {
         );
         assert!(RegionPath::parse("广东省//台山市").is_err());
         assert!(RegionPath::parse("").is_err());
+    }
+
+    #[test]
+    fn tertiary_stands_above_county_and_county_above_township_and_village() {
+        let tier = |l: Level| l.tier().unwrap();
+        assert!(tier(Level::Tertiary) > tier(Level::County));
+        assert_eq!(tier(Level::Secondary), tier(Level::County));
+        assert!(tier(Level::County) > tier(Level::Township));
+        assert!(tier(Level::Township) > tier(Level::VillageStation));
+        assert_eq!(Level::Administration.tier(), None);
     }
 
     #[test]

@@ -9,8 +9,8 @@ mod pairing;
 mod text;
 mod user;
 
-pub use clinician::{Clinician, Sex, TitleRank};
-pub use institution::{Institution, Kind, Level, RegionPath};
+pub use clinician::{Clinician, QualificationGap, Sex, TitleRank};
+pub use institution::{HUANCUI, Institution, Kind, Level, RegionPath};
 pub use name_set::{NameSet, Named};
 pub use pairing::{
     Pairing, PairingStatus, PairingVersion, Service, Services, Standing, Supported, Supporter, Team,
@@ -98,7 +98,9 @@ mod tests {
     #[test]
     fn the_api_document_lists_the_names_the_server_speaks() {
         use crate::booking::{EnrolmentStatus, RequestKind, RequestState, Urgency};
-        use crate::domain::{Kind, Level, PairingStatus, Role, Service, Sex, Standing, TitleRank};
+        use crate::domain::{
+            Kind, Level, PairingStatus, QualificationGap, Role, Service, Sex, Standing, TitleRank,
+        };
         use crate::store::{ForwardState, Outcome};
         macro_rules! same {
             ($($t:ty),+) => {$(
@@ -112,6 +114,7 @@ mod tests {
             Kind,
             Level,
             TitleRank,
+            QualificationGap,
             PairingStatus,
             Standing,
             RequestKind,

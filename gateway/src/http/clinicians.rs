@@ -1,5 +1,6 @@
-//! `/clinicians`: search clinicians by unit, specialty and title rank; administrators and
-//! the unit's coordinators add them.
+//! `/clinicians`: search clinicians by unit, specialty and title rank, each with their
+//! years of practice and whether they qualify as a consultant; administrators and the
+//! unit's coordinators add them and keep their credentials current.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,9 +12,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
-use crate::domain::{Clinician, TitleRank};
+use crate::domain::TitleRank;
 use crate::error::{Error, Problem};
-use crate::registry::{self, ClinicianInput, ClinicianSearch, CredentialsInput};
+use crate::registry::{self, ClinicianInput, ClinicianRecord, ClinicianSearch, CredentialsInput};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,12 +43,12 @@ pub struct ClinicianQuery {
 
 /// Searches clinicians. Any logged-in user.
 #[utoipa::path(get, path = "/clinicians", tag = "registry", params(ClinicianQuery),
-    responses((status = 200, body = Vec<Clinician>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<ClinicianRecord>), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn list_clinicians(
     State(state): State<AppState>,
     _caller: Caller,
     ApiQuery(q): ApiQuery<ClinicianQuery>,
-) -> Result<Json<Vec<Clinician>>, Error> {
+) -> Result<Json<Vec<ClinicianRecord>>, Error> {
     let (limit, offset) = page(q.limit, q.offset)?;
     let search = ClinicianSearch {
         institution_id: q.institution_id,
@@ -62,23 +63,23 @@ async fn list_clinicians(
 
 /// One clinician. Any logged-in user.
 #[utoipa::path(get, path = "/clinicians/{id}", tag = "registry", params(("id" = i64, Path)),
-    responses((status = 200, body = Clinician), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ClinicianRecord), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_clinician(
     State(state): State<AppState>,
     _caller: Caller,
     Id(id): Id,
-) -> Result<Json<Clinician>, Error> {
-    Ok(Json(registry::clinician(&state.store, id).await?))
+) -> Result<Json<ClinicianRecord>, Error> {
+    Ok(Json(registry::clinician_record(&state.store, id).await?))
 }
 
 /// Adds a clinician. Administrators, or coordinators of the clinician's unit.
 #[utoipa::path(post, path = "/clinicians", tag = "registry", request_body = ClinicianInput,
-    responses((status = 201, body = Clinician), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ClinicianRecord), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_clinician(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<ClinicianInput>,
-) -> Result<(StatusCode, Json<Clinician>), Error> {
+) -> Result<(StatusCode, Json<ClinicianRecord>), Error> {
     let c = registry::create_clinician(&state.store, &caller.0, input).await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
@@ -86,13 +87,13 @@ async fn create_clinician(
 /// Updates a clinician's licence and years of practice: administrators, or coordinators
 /// of the clinician's unit. Consultants are checked against them again at signing.
 #[utoipa::path(patch, path = "/clinicians/{id}", tag = "registry", params(("id" = i64, Path)), request_body = CredentialsInput,
-    responses((status = 200, body = Clinician), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ClinicianRecord), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn update_credentials(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
     ApiJson(input): ApiJson<CredentialsInput>,
-) -> Result<Json<Clinician>, Error> {
+) -> Result<Json<ClinicianRecord>, Error> {
     let c = registry::update_credentials(&state.store, &caller.0, id, input).await?;
     Ok(Json(c))
 }

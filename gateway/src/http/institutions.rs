@@ -1,5 +1,5 @@
-//! `/institutions`: search the registry's institutions; administrators add them, and each
-//! institution's coordinators set its webhook and DICOM nodes ([`crate::registry`] and
+//! `/institutions`: search the registry's institutions; administrators add and change
+//! them, and each institution's coordinators set its webhook and DICOM nodes ([`crate::registry`] and
 //! [`crate::imaging::setup`] decide who may).
 
 use axum::Json;
@@ -15,13 +15,13 @@ use super::{AppState, page};
 use crate::domain::{Institution, Kind, Level, RegionPath};
 use crate::error::{Error, Problem};
 use crate::imaging::setup::{self, DicomNodeInput};
-use crate::registry::{self, InstitutionInput, InstitutionSearch, WebhookInput};
+use crate::registry::{self, InstitutionChange, InstitutionInput, InstitutionSearch, WebhookInput};
 use crate::store::DicomNode;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_institutions, create_institution))
-        .routes(routes!(get_institution))
+        .routes(routes!(get_institution, update_institution))
         .routes(routes!(set_webhook))
         .routes(routes!(list_dicom_nodes, add_dicom_node))
 }
@@ -140,6 +140,21 @@ async fn create_institution(
 ) -> Result<(StatusCode, Json<Institution>), Error> {
     let institution = registry::create_institution(&state.store, &caller.0, input).await?;
     Ok((StatusCode::CREATED, Json(institution)))
+}
+
+/// Changes an institution: administrators only. A change of level or kind that would
+/// contradict a pairing that stands is refused (`contradicts-pairing`, naming the field);
+/// a name taken in the region is `already-registered`.
+#[utoipa::path(patch, path = "/institutions/{id}", tag = "registry", params(("id" = i64, Path)), request_body = InstitutionChange,
+    responses((status = 200, body = Institution), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_institution(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(change): ApiJson<InstitutionChange>,
+) -> Result<Json<Institution>, Error> {
+    let institution = registry::update_institution(&state.store, &caller.0, id, change).await?;
+    Ok(Json(institution))
 }
 
 /// Sets the institution's webhook: its coordinators or an administrator.

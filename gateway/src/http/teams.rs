@@ -1,5 +1,7 @@
 //! `/teams`: expert teams with a leader and members (`003`: 5-10 members and a named
-//! leader; `004`: a dean or deputy and at least five staff).
+//! leader; `004`: a dean or deputy and at least five staff). Administrators and the unit's
+//! coordinators form and change them ([`crate::registry`] decides who may, and where a
+//! plan sets a size).
 
 use axum::Json;
 use axum::extract::State;
@@ -13,12 +15,12 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use crate::domain::Team;
 use crate::error::{Error, Problem};
-use crate::registry::{self, TeamInput};
+use crate::registry::{self, TeamChange, TeamInput};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_teams, create_team))
-        .routes(routes!(get_team))
+        .routes(routes!(get_team, update_team))
 }
 
 /// Search parameters.
@@ -62,4 +64,19 @@ async fn create_team(
 ) -> Result<(StatusCode, Json<Team>), Error> {
     let team = registry::create_team(&state.store, &caller.0, input).await?;
     Ok((StatusCode::CREATED, Json(team)))
+}
+
+/// Changes a team's name, leader or members. Administrators, or coordinators of the
+/// team's unit; a Huancui team keeps 5 to 10 members (`team-size`).
+#[utoipa::path(patch, path = "/teams/{id}", tag = "registry", params(("id" = i64, Path)), request_body = TeamChange,
+    responses((status = 200, body = Team), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(change): ApiJson<TeamChange>,
+) -> Result<Json<Team>, Error> {
+    Ok(Json(
+        registry::update_team(&state.store, &caller.0, id, change).await?,
+    ))
 }

@@ -1,16 +1,19 @@
-//! Clinicians and their teams as the units keep them: administrators, or the coordinators
-//! of the clinician's unit, add clinicians, keep their credentials current and form teams
-//! (`003`: 5-10 members and a named leader; `004`: a dean or deputy and at least five
-//! staff).
+//! Clinicians as the units keep them: administrators, or the coordinators of the
+//! clinician's unit, add clinicians and keep their credentials current. Each is shown
+//! with what their records mean today: the years of practice, and whether they qualify
+//! as a consultant.
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::{registered, require_manager};
 use crate::booking::china;
-use crate::domain::{Clinician, Sex, Team, TitleRank, User, name_query, normalize_name};
+use crate::domain::{
+    Clinician, QualificationGap, Sex, TitleRank, User, name_query, normalize_name,
+};
 use crate::rules::Error;
-use crate::store::{ClinicianFilter, NewClinician, NewTeam, Store};
+use crate::store::{ClinicianFilter, NewClinician, Store};
 
 /// A new clinician.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -42,19 +45,29 @@ pub struct CredentialsInput {
     pub practice_since: Option<NaiveDate>,
 }
 
-/// A new team.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TeamInput {
-    /// Name.
-    pub name: String,
-    /// The unit; the leader and members are its clinicians.
-    pub institution_id: i64,
-    /// The leader (团队长).
-    pub leader_id: i64,
-    /// Other members.
-    #[serde(default)]
-    pub member_ids: Vec<i64>,
+/// A clinician with what their records mean today.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClinicianRecord {
+    /// The clinician as registered.
+    #[serde(flatten)]
+    pub clinician: Clinician,
+    /// Full years of independent practice today (in China), counted from
+    /// `practice_since` on the gateway's clock; null when that day is not recorded.
+    pub practice_years: Option<i32>,
+    /// What keeps the clinician from being the consultant of a remote consultation (a
+    /// licensed physician with three years of independent practice); empty when they
+    /// qualify.
+    pub consultant_gaps: Vec<QualificationGap>,
+}
+
+impl ClinicianRecord {
+    fn of(clinician: Clinician, today: NaiveDate) -> Self {
+        Self {
+            practice_years: clinician.practice_years(today),
+            consultant_gaps: clinician.qualification_gaps(None, today),
+            clinician,
+        }
+    }
 }
 
 /// What a search for clinicians asks: the page is the caller's to choose.
@@ -68,16 +81,6 @@ pub struct ClinicianSearch {
     pub min_rank: Option<TitleRank>,
     /// Part of the name.
     pub name: Option<String>,
-}
-
-fn require_manager(by: &User, institution_id: i64, what: &str) -> Result<(), Error> {
-    if by.manages(institution_id) {
-        Ok(())
-    } else {
-        Err(Error::forbidden(format!(
-            "only an administrator or the unit's coordinator may {what}"
-        )))
-    }
 }
 
 /// A day practice began lies in the last 70 years and not after `today`.
@@ -115,7 +118,7 @@ pub async fn clinicians(
     search: ClinicianSearch,
     limit: i64,
     offset: i64,
-) -> Result<Vec<Clinician>, Error> {
+) -> Result<Vec<ClinicianRecord>, Error> {
     let ranks = search.min_rank.map(|min| {
         TitleRank::ALL
             .iter()
@@ -131,7 +134,19 @@ pub async fn clinicians(
         limit,
         offset,
     };
-    Ok(store.clinicians(&filter).await?)
+    let today = today(store);
+    Ok(store
+        .clinicians(&filter)
+        .await?
+        .into_iter()
+        .map(|c| ClinicianRecord::of(c, today))
+        .collect())
+}
+
+/// One clinician with what their records mean today. Any logged-in user.
+pub async fn clinician_record(store: &Store, id: i64) -> Result<ClinicianRecord, Error> {
+    let c = clinician(store, id).await?;
+    Ok(ClinicianRecord::of(c, today(store)))
 }
 
 /// One clinician. Any logged-in user.
@@ -148,7 +163,7 @@ pub async fn create_clinician(
     store: &Store,
     by: &User,
     input: ClinicianInput,
-) -> Result<Clinician, Error> {
+) -> Result<ClinicianRecord, Error> {
     require_manager(by, input.institution_id, "add its clinicians")?;
     let name = normalize_name(&input.name);
     if name.is_empty() {
@@ -172,7 +187,11 @@ pub async fn create_clinician(
         licence_number: licence(input.licence_number.as_deref()).map(str::to_owned),
         practice_since: input.practice_since,
     };
-    Ok(store.create_clinician(&new).await?)
+    let c = store
+        .create_clinician(&new)
+        .await
+        .map_err(registered("licence_number"))?;
+    Ok(ClinicianRecord::of(c, today(store)))
 }
 
 /// Updates a clinician's licence and years of practice: administrators, or coordinators
@@ -182,47 +201,21 @@ pub async fn update_credentials(
     by: &User,
     id: i64,
     input: CredentialsInput,
-) -> Result<Clinician, Error> {
+) -> Result<ClinicianRecord, Error> {
     let c = clinician(store, id).await?;
     require_manager(by, c.institution_id, "update its clinicians' credentials")?;
-    check_since(input.practice_since, today(store))?;
-    store
+    let today = today(store);
+    check_since(input.practice_since, today)?;
+    let c = store
         .update_clinician_credentials(
             id,
             licence(input.licence_number.as_deref()),
             input.practice_since,
         )
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))
-}
-
-/// Teams, of one institution when given. Any logged-in user.
-pub async fn teams(store: &Store, institution_id: Option<i64>) -> Result<Vec<Team>, Error> {
-    Ok(store.teams(institution_id).await?)
-}
-
-/// One team. Any logged-in user.
-pub async fn team(store: &Store, id: i64) -> Result<Team, Error> {
-    store
-        .team(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("team {id}")))
-}
-
-/// Forms a team: administrators, or coordinators of the team's unit.
-pub async fn create_team(store: &Store, by: &User, input: TeamInput) -> Result<Team, Error> {
-    require_manager(by, input.institution_id, "form its teams")?;
-    let name = normalize_name(&input.name);
-    if name.is_empty() {
-        return Err(Error::field("name", "a name is required"));
-    }
-    let new = NewTeam {
-        name,
-        institution_id: input.institution_id,
-        leader_id: input.leader_id,
-        member_ids: input.member_ids,
-    };
-    Ok(store.create_team(&new).await?)
+        .await
+        .map_err(registered("licence_number"))?
+        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))?;
+    Ok(ClinicianRecord::of(c, today))
 }
 
 #[cfg(test)]
@@ -252,6 +245,7 @@ mod tests {
         let c = create_clinician(&f.store, &coordinator, input())
             .await
             .unwrap();
+        let c = c.clinician;
         assert_eq!((c.name.as_str(), c.licence_number), ("李四", None));
         for by in [&outsider, &doctor] {
             let refused = create_clinician(&f.store, by, input()).await.unwrap_err();
@@ -306,15 +300,55 @@ mod tests {
             Some(day("2019-09-01")),
             "nothing refused was written"
         );
+    }
 
-        let team = TeamInput {
-            name: "心内科团队".into(),
-            institution_id: county.id,
-            leader_id: c.id,
-            member_ids: Vec::new(),
+    #[tokio::test]
+    async fn a_clinician_is_shown_with_the_years_and_what_keeps_them_from_consulting() {
+        let f = Fixture::new().await;
+        let county = f.institution("甲县人民医院", "county", "general").await;
+        let today = today(&f.store);
+        let years_ago = |n: u32| today.checked_sub_months(chrono::Months::new(12 * n));
+        let c = create_clinician(
+            &f.store,
+            &f.admin,
+            ClinicianInput {
+                name: "王五".into(),
+                sex: Some(Sex::Female),
+                institution_id: county.id,
+                title: "主治医师".into(),
+                specialty: "内科".into(),
+                licence_number: None,
+                practice_since: years_ago(2),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(c.practice_years, Some(2));
+        assert_eq!(
+            c.consultant_gaps,
+            [
+                QualificationGap::NoLicence,
+                QualificationGap::UnderThreeYears
+            ]
+        );
+        let credentials = || CredentialsInput {
+            licence_number: Some("110440000000009".into()),
+            practice_since: years_ago(3),
         };
-        let refused = create_team(&f.store, &outsider, team).await.unwrap_err();
-        assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
-        assert!(teams(&f.store, Some(county.id)).await.unwrap().is_empty());
+        let c = update_credentials(&f.store, &f.admin, c.clinician.id, credentials())
+            .await
+            .unwrap();
+        assert_eq!(c.practice_years, Some(3));
+        assert!(c.consultant_gaps.is_empty(), "{:?}", c.consultant_gaps);
+
+        // A licence number is registered once; the refusal names the field.
+        let other = f.clinician(&county, "赵六").await;
+        let refused = update_credentials(&f.store, &f.admin, other.id, credentials())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, Error::Refused { rule: crate::rules::Rule::AlreadyRegistered, field: Some(field), .. } if field == "licence_number"),
+            "{refused:?}"
+        );
     }
 }

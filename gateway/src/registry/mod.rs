@@ -1,4 +1,4 @@
-//! The registry's rules above the store: institutions, clinicians and teams, accounts,
+//! The registry's rules above the store: institutions, clinicians, teams, accounts,
 //! the supporter lookup that walks the pairing chain, and the rules for creating, changing
 //! and ending pairings. Each function takes the caller and decides whether they may.
 
@@ -8,24 +8,26 @@ mod institutions;
 mod lookup;
 mod pairings;
 mod setup;
+mod teams;
 
 pub use accounts::{
     AccountInput, CreatedAccount, ResetPassword, account, accounts, check_username, create_account,
     reset_password, set_disabled,
 };
 pub use clinicians::{
-    ClinicianInput, ClinicianSearch, CredentialsInput, TeamInput, clinician, clinicians,
-    create_clinician, create_team, team, teams, update_credentials,
+    ClinicianInput, ClinicianRecord, ClinicianSearch, CredentialsInput, clinician,
+    clinician_record, clinicians, create_clinician, update_credentials,
 };
 pub use institutions::{
-    InstitutionInput, InstitutionSearch, WebhookInput, create_institution, institution,
-    institutions, managed, set_webhook,
+    InstitutionChange, InstitutionInput, InstitutionSearch, WebhookInput, create_institution,
+    institution, institutions, managed, set_webhook, update_institution,
 };
 pub use lookup::{ChainLink, LinkKind, LinkRole, SupporterChain, supporter_chain};
 pub use pairings::{
     PairingChange, PairingEnd, PairingInput, change_pairing, create_pairing, end_pairing,
 };
 pub use setup::{SetupItem, SetupStep, checklist};
+pub use teams::{TeamChange, TeamInput, create_team, team, teams, update_team};
 
 use chrono::{FixedOffset, NaiveDate, Utc};
 
@@ -44,5 +46,34 @@ fn require_admin(by: &crate::domain::User, what: &str) -> Result<(), crate::rule
         Err(crate::rules::Error::forbidden(format!(
             "only an administrator may {what}"
         )))
+    }
+}
+
+/// Refuses unless `by` manages `institution_id` (an administrator, or its coordinator),
+/// who alone may `what`.
+fn require_manager(
+    by: &crate::domain::User,
+    institution_id: i64,
+    what: &str,
+) -> Result<(), crate::rules::Error> {
+    if by.manages(institution_id) {
+        Ok(())
+    } else {
+        Err(crate::rules::Error::forbidden(format!(
+            "only an administrator or the unit's coordinator may {what}"
+        )))
+    }
+}
+
+/// A name or number registered already, blamed on `field` so that a form shows the
+/// refusal beside it; any other failure of the store as it is.
+fn registered(field: &'static str) -> impl FnOnce(crate::store::StoreError) -> crate::rules::Error {
+    move |e| match e {
+        crate::store::StoreError::Conflict(what) => crate::rules::Error::refused(
+            crate::rules::Rule::AlreadyRegistered,
+            Some(field),
+            format!("{what} is registered already"),
+        ),
+        e => e.into(),
     }
 }

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use super::{require_admin, today_in_china};
 
 use crate::domain::{
-    Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, TitleRank, User,
+    Institution, Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, TitleRank,
+    User,
 };
 use crate::rules::{Error, Rule};
 use crate::store::{Change, PairingDraft, PairingFilter, Store};
@@ -106,23 +107,28 @@ async fn like_supports_like(
         // Unknown ids are reported, field by field, by the store.
         return Ok(());
     };
+    match unlike(&s, &t) {
+        None => Ok(()),
+        Some(why) => Err(Error::refused(Rule::KindMismatch, Some("supported"), why)),
+    }
+}
+
+/// Why `supporter` may not support `supported` under `004`'s like-for-like rule, if it
+/// may not: a tertiary general or TCM hospital supports a county hospital of its own kind.
+pub(super) fn unlike(supporter: &Institution, supported: &Institution) -> Option<String> {
     let hospital = |k: Kind| matches!(k, Kind::General | Kind::Tcm);
-    if s.level == Level::Tertiary
+    let (s, t) = (supporter, supported);
+    (s.level == Level::Tertiary
         && t.level == Level::County
         && hospital(s.kind)
         && hospital(t.kind)
-        && s.kind != t.kind
-    {
-        return Err(Error::refused(
-            Rule::KindMismatch,
-            Some("supported"),
+        && s.kind != t.kind)
+        .then(|| {
             format!(
-                "{} ({}) cannot be paired with {} ({}): general supports general and TCM supports TCM (004)",
+                "{} ({}) cannot be paired with {} ({}): general supports general and TCM supports TCM (004: 原则上三级综合医院支援县医院，三级中医医院支援县级中医医院)",
                 s.name, s.kind, t.name, t.kind
-            ),
-        ));
-    }
-    Ok(())
+            )
+        })
 }
 
 /// `000` (派出对象): "已取得中级或以上职称的执业医师" — a clinician supports only with an
@@ -353,7 +359,7 @@ mod tests {
     use chrono::TimeDelta;
 
     use super::*;
-    use crate::domain::{Institution, Service};
+    use crate::domain::Service;
     use crate::store::NewClinician;
     use crate::testing::Fixture;
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::booking::{china, qualification_gaps};
+use crate::booking::china;
 use crate::domain::{
     Institution, Pairing, Role, Service, Standing, Supported, Supporter, User, named_enum,
 };
@@ -120,7 +120,7 @@ pub async fn checklist(store: &Store, by: &User) -> Result<Vec<SetupItem>, Error
         consultants.extend(
             candidates
                 .into_iter()
-                .filter(|c| qualification_gaps(c, None, today).is_empty()),
+                .filter(|c| c.qualification_gaps(None, today).is_empty()),
         );
     }
     let mut published = false;

@@ -169,6 +169,16 @@ impl Store {
         dispatch!(self, registry::create_institution(new, self.now()))
     }
 
+    /// Replaces institution `id`'s name, level, kind, region and remote flag; `None` when
+    /// there is no such institution.
+    pub async fn update_institution(
+        &self,
+        id: i64,
+        new: &NewInstitution,
+    ) -> Result<Option<Institution>, StoreError> {
+        dispatch!(self, registry::update_institution(id, new))
+    }
+
     /// Clinicians matching `filter`, by id.
     pub async fn clinicians(&self, filter: &ClinicianFilter) -> Result<Vec<Clinician>, StoreError> {
         dispatch!(self, registry::clinicians(filter))
@@ -210,6 +220,12 @@ impl Store {
     /// Creates a team and its memberships in one transaction.
     pub async fn create_team(&self, new: &NewTeam) -> Result<Team, StoreError> {
         dispatch!(self, registry::create_team(new, self.now()))
+    }
+
+    /// Replaces team `id`'s name, leader and members in one transaction; `None` when
+    /// there is no such team. `new.institution_id` must be the team's.
+    pub async fn update_team(&self, id: i64, new: &NewTeam) -> Result<Option<Team>, StoreError> {
+        dispatch!(self, registry::update_team(id, new))
     }
 
     /// Pairings matching `filter`, by id.

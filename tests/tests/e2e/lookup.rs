@@ -101,11 +101,14 @@ async fn a_team_supports_through_its_unit(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = &app.admin_token;
     let weihai = app.institution_id("威海卫人民医院").await;
+    // 003: a team of five to ten, one of them its leader.
     let mut members = Vec::new();
     for (name, title) in [
         ("张医生", "主任医师"),
         ("李医生", "主治医师"),
         ("王医生", "副主任医师"),
+        ("于医生", "主治医师"),
+        ("丛医生", "主治医师"),
     ] {
         let (status, c) = app
             .post("/api/v1/clinicians", admin, json!({"name": name, "institution_id": weihai, "title": title, "specialty": "心血管内科"}))
@@ -121,7 +124,7 @@ async fn a_team_supports_through_its_unit(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{team}");
-    assert_eq!(team["member_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(team["member_ids"].as_array().unwrap().len(), 5);
     let village = app.institution_id("羊亭镇王家夼村卫生室").await;
     let (status, p) = app
         .post(

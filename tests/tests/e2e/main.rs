@@ -12,6 +12,7 @@ mod hostile;
 mod login;
 mod lookup;
 mod manage_activities;
+mod manage_registry;
 mod openapi;
 mod pages;
 mod pages_flows;

@@ -38,12 +38,19 @@ async fn an_expert_team_visits_its_village_at_least_every_two_months(backend: Ba
         .await;
     assert_eq!(status, StatusCode::CREATED, "{village}");
     let village = village["id"].clone();
-    let (_, leader) = app
-        .post("/api/v1/clinicians", admin, json!({"name": "孙主任", "institution_id": hospital, "title": "主任医师", "specialty": "心血管内科"}))
+    // 003: a team of five to ten, one of them its leader.
+    let mut members = Vec::new();
+    for name in ["孙主任", "于医生", "丛医生", "姜医生", "谷医生"] {
+        let (status, c) = app
+            .post("/api/v1/clinicians", admin, json!({"name": name, "institution_id": hospital, "title": "主任医师", "specialty": "心血管内科"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        members.push(c["id"].clone());
+    }
+    let (status, team) = app
+        .post("/api/v1/teams", admin, json!({"name": "王家夼巡诊团队", "institution_id": hospital, "leader_id": members[0], "member_ids": members}))
         .await;
-    let (_, team) = app
-        .post("/api/v1/teams", admin, json!({"name": "王家夼巡诊团队", "institution_id": hospital, "leader_id": leader["id"]}))
-        .await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
     let (status, p) = app
         .post(
             "/api/v1/pairings",

@@ -12,7 +12,7 @@ use crate::booking::request::{
 use crate::booking::slots::china;
 use crate::booking::workflow::{Side, Step};
 use crate::config::BookingConfig;
-use crate::domain::{Clinician, Role, TitleRank, User};
+use crate::domain::{Clinician, QualificationGap, Role, TitleRank, User};
 use crate::rules::{Error, Rule};
 use crate::store::{OpinionChange, RequestFilter, RequestUpdate, StepRecord, Store, StoreError};
 
@@ -69,36 +69,30 @@ pub(super) fn out_of_order(detail: String) -> Error {
     Error::refused(Rule::StepOutOfOrder, None, detail)
 }
 
-/// Whether `c` may be the consultant on `today` (a day in China): licensed, three full
-/// years of independent practice, and the requested title or higher (national
-/// remote-medicine rules).
-pub fn qualification_gaps(
+/// Why `c` may not be the consultant on `today` (a day in China), in words: licensed,
+/// three full years of independent practice, and the requested title or higher (national
+/// remote-medicine rules, [`Clinician::qualification_gaps`]).
+pub(super) fn qualification_gaps(
     c: &Clinician,
     min_title: Option<TitleRank>,
     today: NaiveDate,
 ) -> Vec<String> {
-    let mut gaps = Vec::new();
-    if c.licence_number
-        .as_deref()
-        .is_none_or(|l| l.trim().is_empty())
-    {
-        gaps.push(format!("{} has no licence number on record", c.name));
-    }
-    if c.practice_years(today).is_none_or(|y| y < 3) {
-        gaps.push(format!(
-            "{} has fewer than three years of independent practice on record",
-            c.name
-        ));
-    }
-    if let Some(min) = min_title {
-        if c.title_rank < min {
-            gaps.push(format!(
-                "{} ranks {}, the request asks for {min} or higher",
-                c.name, c.title_rank
-            ));
-        }
-    }
-    gaps
+    c.qualification_gaps(min_title, today)
+        .into_iter()
+        .map(|gap| match gap {
+            QualificationGap::NoLicence => format!("{} has no licence number on record", c.name),
+            QualificationGap::UnderThreeYears => format!(
+                "{} has fewer than three years of independent practice on record",
+                c.name
+            ),
+            QualificationGap::BelowTitle => format!(
+                "{} ranks {}, the request asks for {} or higher",
+                c.name,
+                c.title_rank,
+                min_title.map_or("", TitleRank::as_str)
+            ),
+        })
+        .collect()
 }
 
 async fn qualified_consultant(

@@ -115,6 +115,29 @@ pub async fn create_institution(
         .ok_or_else(|| StoreError::Corrupt("inserted institution vanished".into()))
 }
 
+/// Replaces an institution's attributes; a name taken in the region conflicts.
+#[tracing::instrument(skip_all)]
+pub async fn update_institution(
+    pool: &Pool,
+    id: i64,
+    new: &NewInstitution,
+) -> Result<Option<Institution>, StoreError> {
+    sqlx::query::<Db>(
+        "update institution set name = $2, level = $3, kind = $4, region_path = $5, remote = $6
+         where id = $1",
+    )
+    .bind(id)
+    .bind(&new.name)
+    .bind(&new.level)
+    .bind(&new.kind)
+    .bind(&new.region)
+    .bind(new.remote)
+    .execute(pool)
+    .await
+    .map_err(|e| StoreError::unique(e, format!("institution {} in {}", new.name, new.region)))?;
+    institution(pool, id).await
+}
+
 #[derive(sqlx::FromRow)]
 struct ClinicianRow {
     id: i64,
@@ -302,15 +325,9 @@ pub async fn team(pool: &Pool, id: i64) -> Result<Option<Team>, StoreError> {
     Ok(with_members(pool, rows).await?.pop())
 }
 
-/// Creates a team and its memberships in one transaction. The leader and every member
-/// must be clinicians of the team's institution.
-#[tracing::instrument(skip_all)]
-pub async fn create_team(
-    pool: &Pool,
-    new: &NewTeam,
-    now: DateTime<Utc>,
-) -> Result<Team, StoreError> {
-    institution_exists(pool, new.institution_id, "institution_id").await?;
+/// The leader, then the other members of `new`: each must be a clinician of the team's
+/// institution.
+async fn members_of(pool: &Pool, new: &NewTeam) -> Result<Vec<i64>, StoreError> {
     let mut members = vec![new.leader_id];
     members.extend(
         new.member_ids
@@ -336,6 +353,34 @@ pub async fn create_team(
             }
         }
     }
+    Ok(members)
+}
+
+async fn insert_members(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    team_id: i64,
+    members: &[i64],
+) -> Result<(), StoreError> {
+    for m in members {
+        sqlx::query::<Db>("insert into team_member (team_id, clinician_id) values ($1, $2)")
+            .bind(team_id)
+            .bind(m)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates a team and its memberships in one transaction. The leader and every member
+/// must be clinicians of the team's institution.
+#[tracing::instrument(skip_all)]
+pub async fn create_team(
+    pool: &Pool,
+    new: &NewTeam,
+    now: DateTime<Utc>,
+) -> Result<Team, StoreError> {
+    institution_exists(pool, new.institution_id, "institution_id").await?;
+    let members = members_of(pool, new).await?;
     let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
     let id: i64 = sqlx::query_scalar::<Db, i64>(
         "insert into team (name, institution_id, leader_id, created_at) values ($1, $2, $3, $4) returning id",
@@ -347,15 +392,38 @@ pub async fn create_team(
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| StoreError::unique(e, format!("team {} of this institution", new.name)))?;
-    for m in &members {
-        sqlx::query::<Db>("insert into team_member (team_id, clinician_id) values ($1, $2)")
-            .bind(id)
-            .bind(m)
-            .execute(&mut *tx)
-            .await?;
-    }
+    insert_members(&mut tx, id, &members).await?;
     tx.commit().await?;
     team(pool, id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("inserted team vanished".into()))
+}
+
+/// Replaces a team's name, leader and members in one transaction, under the same
+/// conditions as [`create_team`].
+#[tracing::instrument(skip_all)]
+pub async fn update_team(pool: &Pool, id: i64, new: &NewTeam) -> Result<Option<Team>, StoreError> {
+    let members = members_of(pool, new).await?;
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let updated = sqlx::query::<Db>(
+        "update team set name = $2, leader_id = $3 where id = $1 and institution_id = $4",
+    )
+    .bind(id)
+    .bind(&new.name)
+    .bind(new.leader_id)
+    .bind(new.institution_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| StoreError::unique(e, format!("team {} of this institution", new.name)))?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(None);
+    }
+    sqlx::query::<Db>("delete from team_member where team_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    insert_members(&mut tx, id, &members).await?;
+    tx.commit().await?;
+    team(pool, id).await
 }

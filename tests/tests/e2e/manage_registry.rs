@@ -1,0 +1,316 @@
+//! The registry's administration: changing an institution (`PATCH /institutions/{id}`),
+//! a clinician's credentials with the years and consultant qualification they give, and a
+//! team's leader and members (`PATCH /teams/{id}`), over the API, with who may and what
+//! is refused.
+
+use chrono::{Duration, Months, Utc};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::requests::{clinician, pair};
+
+on_both_backends!(
+    only_an_administrator_changes_institutions_and_a_change_keeps_the_pairings_in_force,
+    clinicians_are_shown_with_their_years_and_whether_they_qualify_as_consultants,
+    a_units_coordinator_changes_a_teams_leader_and_members_and_huancui_keeps_five_to_ten,
+);
+
+/// Today in China, where practice dates are days.
+fn today_in_china() -> chrono::NaiveDate {
+    (Utc::now() + Duration::hours(8)).date_naive()
+}
+
+/// `PATCH path` with `body` as the administrator: refused with `status` under `kind`,
+/// naming `field`.
+async fn refused_naming(
+    app: &TestApp,
+    path: &str,
+    body: Value,
+    (status, kind): (StatusCode, &str),
+    field: &str,
+) -> Value {
+    let (got, p) = app.patch(path, &app.admin_token, body.clone()).await;
+    assert_refused(got, &p, status, kind);
+    assert_eq!(p["field"], field, "{body}: {p}");
+    p
+}
+
+const INVALID: (StatusCode, &str) = (StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
+const REGISTERED: (StatusCode, &str) = (StatusCode::CONFLICT, "already-registered");
+
+/// `GET path` as the administrator, which must answer 200.
+async fn current(app: &TestApp, path: &str) -> Value {
+    let (status, body) = app.get(path, &app.admin_token).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+async fn only_an_administrator_changes_institutions_and_a_change_keeps_the_pairings_in_force(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let admin = &app.admin_token;
+    let station = app.institution_id("羊亭镇大北山村卫生室").await;
+    let path = format!("/api/v1/institutions/{station}");
+    let before = current(&app, &path).await;
+    assert_eq!(before["remote"], false);
+
+    // Nobody but an administrator: not the station's own coordinator (an institution has
+    // no contact details of its own to keep), another's, nor a clinician.
+    let (_, own) = app.user("dbs.office", station, &["coordinator"]).await;
+    let other_unit = app.institution_id("威海口腔医院").await;
+    let (_, other) = app.user("wk.office", other_unit, &["coordinator"]).await;
+    let (_, doctor) = app.user("dbs.doctor", station, &["clinician"]).await;
+    for token in [&own, &other, &doctor] {
+        let (status, p) = app.patch(&path, token, json!({"remote": true})).await;
+        assert_refused(status, &p, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // Bad input names its field.
+    let taken = current(
+        &app,
+        &format!(
+            "/api/v1/institutions/{}",
+            app.institution_id("羊亭镇王家夼村卫生室").await
+        ),
+    )
+    .await;
+    for (body, field) in [
+        (json!({"name": "  "}), "name"),
+        (json!({"level": "hospital"}), "level"),
+        (json!({"region": "山东省//环翠区"}), "region"),
+        (json!({"remote": "yes"}), "remote"),
+        (json!({"webhook": "https://example.org"}), "webhook"),
+    ] {
+        refused_naming(&app, &path, body, INVALID, field).await;
+    }
+    let body = json!({"name": taken["name"], "region": taken["region"]});
+    refused_naming(&app, &path, body, REGISTERED, "name").await;
+    assert_eq!(
+        current(&app, &path).await,
+        before,
+        "nothing refused was written"
+    );
+    let (status, p) = app
+        .patch(
+            "/api/v1/institutions/999999",
+            admin,
+            json!({"remote": true}),
+        )
+        .await;
+    assert_refused(status, &p, StatusCode::NOT_FOUND, "not-found");
+
+    // The administrator marks the station remote and corrects its name.
+    let (status, changed) = app
+        .patch(
+            &path,
+            admin,
+            json!({"name": "羊亭镇 大北山村 卫生室（新址）", "remote": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["name"], "羊亭镇大北山村卫生室（新址）");
+    assert_eq!(changed["remote"], true);
+    assert_eq!(changed["level"], before["level"]);
+    assert_eq!(current(&app, &path).await, changed);
+
+    // A level or kind a pairing in force depends on does not change (004: tertiary general
+    // hospitals support county general hospitals); the refusal names the field.
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let county = app.institution_id("台山市人民医院").await;
+    pair(&app, tertiary, county, json!(["consult"])).await;
+    let county_path = format!("/api/v1/institutions/{county}");
+    let county_before = current(&app, &county_path).await;
+    let contradicts = (StatusCode::CONFLICT, "contradicts-pairing");
+    for (body, field) in [
+        (json!({"kind": "tcm"}), "kind"),
+        (json!({"level": "tertiary"}), "level"),
+    ] {
+        let p = refused_naming(&app, &county_path, body, contradicts, field).await;
+        let detail = p["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("江门市中心医院 supports 台山市人民医院"),
+            "{p}"
+        );
+    }
+    let tertiary_path = format!("/api/v1/institutions/{tertiary}");
+    let p = refused_naming(
+        &app,
+        &tertiary_path,
+        json!({"kind": "tcm"}),
+        contradicts,
+        "kind",
+    )
+    .await;
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("原则上三级综合医院支援县医院，三级中医医院支援县级中医医院"),
+        "{p}"
+    );
+    assert_eq!(current(&app, &county_path).await, county_before);
+    app.stop().await;
+}
+
+async fn clinicians_are_shown_with_their_years_and_whether_they_qualify_as_consultants(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let other = app.institution_id("开平市中心医院").await;
+    let new = clinician(&app, county, "黄医生", "主治医师", None, 2).await;
+    let path = format!("/api/v1/clinicians/{new}");
+    let before = current(&app, &path).await;
+    assert_eq!(before["practice_years"], 2);
+    assert_eq!(
+        before["consultant_gaps"],
+        json!(["no_licence", "under_three_years"])
+    );
+    let listed = current(&app, &format!("/api/v1/clinicians?institution_id={county}")).await;
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == new)
+        .unwrap();
+    assert_eq!(row, &before, "the list shows the same");
+
+    let three_years = today_in_china() - Months::new(36);
+    let credentials = json!({"licence_number": "110440700000077", "practice_since": three_years});
+    let (_, own_doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let (_, outsider) = app.user("kp.office", other, &["coordinator"]).await;
+    for token in [&own_doctor, &outsider] {
+        let (status, p) = app.patch(&path, token, credentials.clone()).await;
+        assert_refused(status, &p, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let tomorrow = today_in_china() + Duration::days(1);
+    // Another doctor holds the licence number 110440700000078.
+    clinician(
+        &app,
+        county,
+        "梁医生",
+        "主治医师",
+        Some("110440700000078"),
+        5,
+    )
+    .await;
+    for since in [json!(tomorrow), json!("2020-02-30")] {
+        let body = json!({"licence_number": null, "practice_since": since});
+        refused_naming(&app, &path, body, INVALID, "practice_since").await;
+    }
+    let body = json!({"licence_number": "110440700000078", "practice_since": null});
+    refused_naming(&app, &path, body, REGISTERED, "licence_number").await;
+    assert_eq!(
+        current(&app, &path).await,
+        before,
+        "nothing refused was written"
+    );
+
+    let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
+    let (status, after) = app.patch(&path, &office, credentials).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after["practice_years"], 3);
+    assert_eq!(
+        after["consultant_gaps"],
+        json!([]),
+        "licensed with three full years"
+    );
+    app.stop().await;
+}
+
+/// `n` clinicians of `unit` created over the API; their ids.
+async fn staff(app: &TestApp, unit: i64, prefix: &str, n: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let licence = format!("{prefix}{i:03}");
+        ids.push(
+            clinician(
+                app,
+                unit,
+                &format!("医生{prefix}{i}"),
+                "主治医师",
+                Some(&licence),
+                8,
+            )
+            .await,
+        );
+    }
+    ids
+}
+
+async fn a_units_coordinator_changes_a_teams_leader_and_members_and_huancui_keeps_five_to_ten(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let admin = &app.admin_token;
+    let county = app.institution_id("台山市人民医院").await;
+    let other = app.institution_id("开平市中心医院").await;
+    let doctors = staff(&app, county, "1104407100", 4).await;
+    let stranger = staff(&app, other, "1104407200", 1).await[0];
+    let (status, team) = app
+        .post("/api/v1/teams", admin, json!({"name": "心内科医疗队", "institution_id": county, "leader_id": doctors[0], "member_ids": [doctors[1]]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    let path = format!("/api/v1/teams/{}", team["id"]);
+    let change = json!({"leader_id": doctors[2], "member_ids": [doctors[1], doctors[3]]});
+
+    let (_, outsider) = app.user("kp.office", other, &["coordinator"]).await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    for token in [&outsider, &doctor] {
+        let (status, p) = app.patch(&path, token, change.clone()).await;
+        assert_refused(status, &p, StatusCode::FORBIDDEN, "forbidden");
+    }
+    for (body, field) in [
+        (json!({"member_ids": [stranger]}), "member_ids"),
+        (json!({"leader_id": stranger}), "leader_id"),
+        (json!({"leader_id": "陈医生"}), "leader_id"),
+        (json!({"name": ""}), "name"),
+        (json!({"institution_id": other}), "institution_id"),
+    ] {
+        refused_naming(&app, &path, body, INVALID, field).await;
+    }
+    assert_eq!(
+        current(&app, &path).await,
+        team,
+        "nothing refused was written"
+    );
+    let (status, p) = app
+        .patch("/api/v1/teams/999999", admin, change.clone())
+        .await;
+    assert_refused(status, &p, StatusCode::NOT_FOUND, "not-found");
+
+    let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
+    let (status, changed) = app.patch(&path, &office, change).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["leader_id"], doctors[2]);
+    assert_eq!(
+        changed["member_ids"],
+        json!([doctors[1], doctors[2], doctors[3]])
+    );
+    assert_eq!(current(&app, &path).await, changed);
+
+    // 003: a Huancui team has five to ten members, its leader among them.
+    let weihai = app.institution_id("威海卫人民医院").await;
+    let experts = staff(&app, weihai, "1104407300", 11).await;
+    let body = |members: &[i64]| json!({"name": "大北山村巡诊团队", "institution_id": weihai, "leader_id": experts[0], "member_ids": members});
+    for members in [&experts[1..4], &experts[1..]] {
+        let (status, p) = app.post("/api/v1/teams", admin, body(members)).await;
+        assert_refused(status, &p, StatusCode::UNPROCESSABLE_ENTITY, "team-size");
+        assert_eq!(p["field"], "member_ids");
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains("每个团队至少由5-10名队员组成"),
+            "{p}"
+        );
+    }
+    let (status, huancui) = app.post("/api/v1/teams", admin, body(&experts[1..5])).await;
+    assert_eq!(status, StatusCode::CREATED, "{huancui}");
+    let huancui_path = format!("/api/v1/teams/{}", huancui["id"]);
+    let (status, p) = app
+        .patch(&huancui_path, admin, json!({"member_ids": experts[1..3]}))
+        .await;
+    assert_refused(status, &p, StatusCode::UNPROCESSABLE_ENTITY, "team-size");
+    assert_eq!(current(&app, &huancui_path).await, huancui);
+    app.stop().await;
+}
