@@ -1,9 +1,10 @@
 //! The registry's administration: changing an institution (`PATCH /institutions/{id}`),
 //! a clinician's credentials with the years and consultant qualification they give, and a
 //! team's leader and members (`PATCH /teams/{id}`), over the API, with who may and what
-//! is refused.
+//! is refused; then the whole of it in the pages (`tests/browser/manage_registry.mjs`).
 
 use chrono::{Duration, Months, Utc};
+use duikou_tests::browser::{on_backend, run_scenario};
 use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -14,6 +15,7 @@ on_both_backends!(
     only_an_administrator_changes_institutions_and_a_change_keeps_the_pairings_in_force,
     clinicians_are_shown_with_their_years_and_whether_they_qualify_as_consultants,
     a_units_coordinator_changes_a_teams_leader_and_members_and_huancui_keeps_five_to_ten,
+    an_administrator_manages_institutions_clinicians_and_teams_in_the_pages,
 );
 
 /// Today in China, where practice dates are days.
@@ -312,5 +314,51 @@ async fn a_units_coordinator_changes_a_teams_leader_and_members_and_huancui_keep
         .await;
     assert_refused(status, &p, StatusCode::UNPROCESSABLE_ENTITY, "team-size");
     assert_eq!(current(&app, &huancui_path).await, huancui);
+    app.stop().await;
+}
+
+async fn an_administrator_manages_institutions_clinicians_and_teams_in_the_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let commission = app.institution_id("江门市卫生计生局").await;
+    let account = app
+        .account(json!({"username": "hc.li", "display_name": "李科长", "institution_id": commission, "roles": ["admin"]}))
+        .await;
+    let admin = json!({"username": "hc.li", "password": account["password"]});
+    let station = app.institution_id("羊亭镇大北山村卫生室").await;
+    let county = app.institution_id("台山市人民医院").await;
+    // Already on the roll: a new doctor who does not qualify, with an account, and two
+    // attending doctors for the team.
+    let junior = clinician(&app, county, "伍医生", "医师", None, 1).await;
+    app.account(json!({"username": "ts.wu", "display_name": "伍医生", "institution_id": county, "clinician_id": junior, "roles": ["clinician"]}))
+        .await;
+    let mut others = Vec::new();
+    for (name, licence) in [("甄医生", "110440700000061"), ("谭医生", "110440700000062")] {
+        others.push(clinician(&app, county, name, "主治医师", Some(licence), 10).await);
+    }
+    let office = app
+        .account(json!({"username": "ts.office", "display_name": "医务科", "institution_id": county, "roles": ["coordinator"]}))
+        .await;
+    let coordinator = json!({"username": "ts.office", "password": office["password"]});
+    let since = today_in_china() - Months::new(12 * 4);
+    let out = run_scenario(
+        "manage_registry",
+        &on_backend("manage_registry", backend),
+        &app.base,
+        json!({"admin": admin, "coordinator": coordinator, "station": station, "county": county, "junior": junior,
+               "others": others, "since": since, "years": 4}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+
+    // What the pages did is what the API holds.
+    let station = current(&app, &format!("/api/v1/institutions/{station}")).await;
+    assert_eq!(station["remote"], true);
+    let added = current(&app, &format!("/api/v1/clinicians/{}", out["clinician"])).await;
+    assert_eq!(added["name"], "陈医生");
+    assert_eq!(added["practice_since"], json!(since));
+    assert_eq!(added["consultant_gaps"], json!([]));
+    let team = current(&app, &format!("/api/v1/teams/{}", out["team"])).await;
+    assert_eq!(team["leader_id"], others[0]);
+    assert_eq!(team["member_ids"].as_array().unwrap().len(), 3, "{team}");
     app.stop().await;
 }
