@@ -101,7 +101,7 @@ await scenario("manage_registry", async ({ browser }) => {
   const teamForm = page.locator("form#team-form");
   await teamForm.locator('[name="name"]').fill("心内科医疗队");
   await teamForm.locator('select[name="leader_id"]').selectOption(String(clinician));
-  for (const id of input.others) await teamForm.locator(`#f-member_ids input[value="${id}"]`).check();
+  for (const id of input.others) await teamForm.locator(`#team-form-member_ids input[value="${id}"]`).check();
   await teamForm.locator('button[type="submit"]').click();
   assert.match(await saved(page, "#team-note"), /已组建医疗队：心内科医疗队/);
   const team = page.locator("#team-table tr[data-team]", { hasText: "心内科医疗队" });
