@@ -1,8 +1,9 @@
-//! The DIMSE messages the storage SCP speaks (PS3.7): C-ECHO and C-STORE requests in, their
-//! responses out. Command sets are always Implicit VR Little Endian; the few elements of a
+//! The DIMSE messages the relay speaks (PS3.7): C-ECHO and C-STORE requests in, their
+//! responses out; C-STORE and C-ECHO requests out (forwarding, and the test of a
+//! destination). Command sets are always Implicit VR Little Endian; the few elements of a
 //! response are written by hand, with the Command Group Length first.
 
-use dicom_dictionary_std::tags;
+use dicom_dictionary_std::{tags, uids};
 
 /// C-STORE-RQ.
 pub const C_STORE_RQ: u16 = 0x0001;
@@ -131,6 +132,17 @@ pub fn store_request(message_id: u16, sop_class_uid: &str, sop_instance_uid: &st
     with_group_length(body)
 }
 
+/// A C-ECHO-RQ command set (PS3.7 §9.3.5.1) of the Verification SOP Class (PS3.4 Annex
+/// A): no data set follows.
+pub fn echo_request(message_id: u16) -> Vec<u8> {
+    let mut body = Vec::new();
+    element(&mut body, 0x0002, &uid(uids::VERIFICATION));
+    element(&mut body, 0x0100, &C_ECHO_RQ.to_le_bytes());
+    element(&mut body, 0x0110, &message_id.to_le_bytes());
+    element(&mut body, 0x0800, &NO_DATA_SET.to_le_bytes());
+    with_group_length(body)
+}
+
 fn with_group_length(body: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 12);
     let length = u32::try_from(body.len()).expect("a short command");
@@ -199,6 +211,16 @@ mod tests {
                 .unwrap(),
             7
         );
+    }
+
+    #[test]
+    fn an_echo_request_reads_back_as_one() {
+        let rq = parse_command(&echo_request(3)).unwrap();
+        assert_eq!(
+            (rq.field, rq.message_id, rq.has_data_set),
+            (C_ECHO_RQ, 3, false)
+        );
+        assert_eq!(rq.sop_class_uid, uids::VERIFICATION);
     }
 
     #[test]

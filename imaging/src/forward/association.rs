@@ -3,14 +3,17 @@
 //! (SOP class, transfer syntax) pairs of the jobs seen so far, one presentation context
 //! each; a job whose pair was not offered yet closes the association and opens one that
 //! offers it. Whether the destination accepted a job's pair decides between sending it
-//! (`store`) and failing it for good.
+//! (`store`) and failing it for good. A C-ECHO (`echo`) opens its association here too;
+//! [`Unreached`] tells it, and an operator, what kind of failure kept one from opening.
 
 use dicom_ul::association::client::{AsyncClientAssociation, ClientAssociationOptions};
+use dicom_ul::pdu::{AssociationRJServiceUserReason, AssociationRJSource};
 
 use super::lane::Shared;
 use super::store::{Buffers, store_on};
 use super::{Attempt, ForwardConfig, Job, Target};
 use crate::dimse::status;
+use crate::outbound::Refused;
 
 /// An open association, plain or over TLS.
 pub(super) enum Open {
@@ -64,8 +67,10 @@ impl Link {
         if self.open.is_none() {
             match connect(target, config, &self.offered).await {
                 Ok(open) => self.open = Some(open),
-                Err(Refusal::NoContext) => return not_accepted(target, job),
-                Err(Refusal::Other(why)) => return Attempt::Retry(why),
+                Err(refusal) if refusal.why == Unreached::NoContext => {
+                    return not_accepted(target, job);
+                }
+                Err(refusal) => return Attempt::Retry(refusal.message),
             }
         }
         let Some(open) = self.open.as_mut() else {
@@ -94,14 +99,23 @@ impl Link {
 
     /// Releases the association, if one is open.
     pub(super) async fn close(&mut self) {
-        match self.open.take() {
-            Some(Open::Plain(a)) => {
+        if let Some(open) = self.open.take() {
+            open.release().await;
+        }
+    }
+}
+
+impl Open {
+    /// Releases the association (A-RELEASE, PS3.8 §7.2); a destination that does not
+    /// answer the release only closes it sooner.
+    pub(super) async fn release(self) {
+        match self {
+            Open::Plain(a) => {
                 let _ = a.release().await;
             }
-            Some(Open::Tls(a)) => {
+            Open::Tls(a) => {
                 let _ = a.release().await;
             }
-            None => {}
         }
     }
 }
@@ -113,15 +127,85 @@ fn not_accepted(target: &Target, job: &Job) -> Attempt {
     ))
 }
 
-/// Why an association was not opened.
-pub(super) enum Refusal {
-    /// The destination accepted none of the offered pairs: retrying cannot help.
-    NoContext,
-    /// Anything else (unreachable, rejected): try again later.
-    Other(String),
+/// Why an association was not opened, in a word (for what to do about it) and in full
+/// (for the log and for administrators).
+pub(super) struct Refusal {
+    /// What kind of failure.
+    pub(super) why: Unreached,
+    /// The whole of it: the destination, its address and what happened.
+    pub(super) message: String,
 }
 
-/// Opens an association to `target` offering `pairs`.
+/// What kind of failure kept an association from opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unreached {
+    /// The outbound policy refuses where the host leads.
+    NotAllowed,
+    /// No connection: the name resolves to nothing, nobody listens, or there is no route.
+    Unreachable,
+    /// The connection, or the answer to the association request, took too long.
+    TimedOut,
+    /// The destination rejected the association (A-ASSOCIATE-RJ, PS3.8 §9.3.4) or aborted
+    /// it.
+    Rejected(Rejection),
+    /// The destination accepted none of the offered pairs: retrying cannot help.
+    NoContext,
+    /// TLS could not be set up (no certificate authority to trust, or the handshake
+    /// failed).
+    Tls,
+    /// Anything else that broke the negotiation.
+    Broken,
+}
+
+/// Why a destination rejected an association, as far as it said (PS3.8 §9.3.4, the
+/// A-ASSOCIATE-RJ's source and reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// It does not know the relay's (calling) AE title.
+    CallingAeTitle,
+    /// It does not answer to the called AE title the destination names.
+    CalledAeTitle,
+    /// Another reason, or none given (an abort included).
+    Other,
+}
+
+fn rejection(source: &AssociationRJSource) -> Rejection {
+    match source {
+        AssociationRJSource::ServiceUser(
+            AssociationRJServiceUserReason::CallingAETitleNotRecognized,
+        ) => Rejection::CallingAeTitle,
+        AssociationRJSource::ServiceUser(
+            AssociationRJServiceUserReason::CalledAETitleNotRecognized,
+        ) => Rejection::CalledAeTitle,
+        _ => Rejection::Other,
+    }
+}
+
+/// The kind of a failure to associate.
+fn unreached(e: &dicom_ul::association::Error) -> Unreached {
+    use dicom_ul::association::Error as E;
+    match e {
+        E::NoAcceptedPresentationContexts { .. } => Unreached::NoContext,
+        E::Rejected { association_rj, .. } => Unreached::Rejected(rejection(&association_rj.source)),
+        E::Aborted { .. } => Unreached::Rejected(Rejection::Other),
+        E::Timeout { .. } => Unreached::TimedOut,
+        E::Connect { source, .. } if source.kind() == std::io::ErrorKind::TimedOut => {
+            Unreached::TimedOut
+        }
+        E::Connect { .. } | E::ToAddress { .. } => Unreached::Unreachable,
+        E::TlsHandshake { .. }
+        | E::TlsConnection { .. }
+        | E::InvalidServerName { .. }
+        | E::TlsConfigMissing { .. } => Unreached::Tls,
+        // dicom-ul 0.10 reports `TlsNotSupported` for any answer to an association
+        // request it cannot read (a peer that closes, or one that is silent past the
+        // read timeout), not only for a peer speaking TLS: it is a broken negotiation.
+        _ => Unreached::Broken,
+    }
+}
+
+/// Opens an association to `target` offering `pairs` (as the relay's AE title, within the
+/// timeout of `config`), with TCP_NODELAY on its socket.
 pub(super) async fn connect(
     target: &Target,
     config: &ForwardConfig,
@@ -142,19 +226,20 @@ pub(super) async fn connect(
     let address = format!("{}:{}", target.host, target.port);
     let checked = match config.outbound.resolve(&target.host, target.port).await {
         Ok(addresses) => addresses[0],
-        Err(e) => return Err(Refusal::Other(format!("not connecting to {address}: {e}"))),
-    };
-    let refused = |e: dicom_ul::association::Error| {
-        if matches!(
-            e,
-            dicom_ul::association::Error::NoAcceptedPresentationContexts { .. }
-        ) {
-            return Refusal::NoContext;
+        Err(e) => {
+            let why = match e {
+                Refused::Unresolved(_) => Unreached::Unreachable,
+                Refused::Address(_) | Refused::Own(_) => Unreached::NotAllowed,
+            };
+            return Err(Refusal {
+                why,
+                message: format!("not connecting to {address}: {e}"),
+            });
         }
-        Refusal::Other(format!(
-            "cannot associate with {} at {address}: {e}",
-            target.ae_title
-        ))
+    };
+    let refused = |e: dicom_ul::association::Error| Refusal {
+        why: unreached(&e),
+        message: format!("cannot associate with {} at {address}: {e}", target.ae_title),
     };
     if !target.tls {
         let mut a = options.establish_async(checked).await.map_err(refused)?;
@@ -163,9 +248,11 @@ pub(super) async fn connect(
         return Ok(Open::Plain(Box::new(a)));
     }
     let Some(tls) = config.tls.clone() else {
-        return Err(Refusal::Other(
-            "the destination speaks TLS and no certificate authority is configured to trust".into(),
-        ));
+        return Err(Refusal {
+            why: Unreached::Tls,
+            message: "the destination speaks TLS and no certificate authority is configured to trust"
+                .into(),
+        });
     };
     let mut a = options
         .tls_config(tls)

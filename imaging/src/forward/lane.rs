@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::association::{Link, Refusal, connect};
+use super::association::{Link, Unreached, connect};
 use super::{Attempt, ForwardConfig, Job, Queue, Target, backoff};
 
 /// How long a lane keeps an association open without a job.
@@ -223,9 +223,12 @@ async fn lane(lane: Lane, first: bool) {
             }
         };
         let attempt = match refused {
-            Some(Refusal::Other(why)) => Attempt::Retry(why),
             // No pair offered so far was accepted: the job's own is tried.
-            Some(Refusal::NoContext) | None => link.deliver(&target, &config, &job, &shared).await,
+            Some(r) if r.why == Unreached::NoContext => {
+                link.deliver(&target, &config, &job, &shared).await
+            }
+            Some(r) => Attempt::Retry(r.message),
+            None => link.deliver(&target, &config, &job, &shared).await,
         };
         if let Attempt::Retry(e) | Attempt::Failed(e) = &attempt {
             tracing::info!(job = job.id, error = %e, "forward not delivered");

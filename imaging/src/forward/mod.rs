@@ -15,14 +15,19 @@
 //!   outbound policy, TLS, and the (SOP class, transfer syntax) pairs offered.
 //! - `store`: one C-STORE on an open association, the data set framed into P-DATA-TF
 //!   PDUs by the relay itself.
+//! - `echo`: [`echo`], a C-ECHO to a destination on an association opened the same way,
+//!   which an operator runs to test a destination.
 
 mod association;
+mod echo;
 mod lane;
 mod store;
 #[cfg(test)]
 mod tests;
 mod worker;
 
+pub use association::Rejection;
+pub use echo::{ECHO_TIMEOUT, Echo, EchoOutcome, echo};
 pub use lane::IDLE;
 pub use worker::{CLAIM_EVERY, run};
 

@@ -39,11 +39,17 @@ struct Storescp(std::process::Child);
 
 impl Storescp {
     fn start(ae_title: &str, dir: &Path) -> (Self, u16) {
+        Self::start_with(ae_title, dir, &[])
+    }
+
+    /// Started with further `options` (`--refuse`, …).
+    fn start_with(ae_title: &str, dir: &Path, options: &[&str]) -> (Self, u16) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
         let child = std::process::Command::new("storescp")
+            .args(options)
             .args(["-aet", ae_title, "-od"])
             .arg(dir)
             .arg(port.to_string())
@@ -335,4 +341,139 @@ fn retries_back_off_exponentially_up_to_the_limit() {
     };
     let delays: Vec<u64> = (0..7).map(|a| backoff(&config, a).as_secs()).collect();
     assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60]);
+}
+
+// ---- C-ECHO -----------------------------------------------------------------------
+
+/// What an echo needs of forwarding's configuration: loopback allowed, `timeout`.
+fn echo_config(timeout: Duration) -> ForwardConfig {
+    ForwardConfig {
+        calling_ae_title: "DUIKOU".parse().unwrap(),
+        associations: 1,
+        batch: 1,
+        lease: Duration::from_secs(30),
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(60),
+        timeout,
+        max_pdu_length: 65536,
+        tls: None,
+        outbound: crate::outbound::Policy {
+            allow: vec!["127.0.0.0/8".parse().unwrap()],
+            ..Default::default()
+        },
+    }
+}
+
+fn on_loopback(ae_title: &str, port: u16) -> Target {
+    Target {
+        ae_title: ae_title.parse().unwrap(),
+        host: "127.0.0.1".into(),
+        port,
+        tls: false,
+    }
+}
+
+#[tokio::test]
+async fn an_echo_to_storescp_succeeds_and_says_how_long_it_took() {
+    let (_stored, _received, _scp, target) = pacs();
+    let started = Instant::now();
+    let echo = echo(&target, &echo_config(Duration::from_secs(60))).await;
+    assert_eq!(echo.outcome, EchoOutcome::Success, "{echo:?}");
+    assert_eq!(echo.status, Some(0));
+    assert_eq!(echo.error, None);
+    assert!(echo.round_trip <= started.elapsed());
+}
+
+#[tokio::test]
+async fn an_echo_to_a_closed_port_is_unreachable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let echo = echo(&on_loopback("PACS", port), &echo_config(Duration::from_secs(5))).await;
+    assert_eq!(echo.outcome, EchoOutcome::Unreachable, "{echo:?}");
+    assert!(echo.error.unwrap().contains(&format!("127.0.0.1:{port}")));
+}
+
+#[tokio::test]
+async fn an_echo_to_a_storescp_that_refuses_associations_is_refused() {
+    let received = tempfile::tempdir().unwrap();
+    let (_scp, port) = Storescp::start_with("PACS", received.path(), &["--refuse"]);
+    let echo = echo(&on_loopback("PACS", port), &echo_config(Duration::from_secs(5))).await;
+    assert_eq!(echo.outcome, EchoOutcome::Refused, "{echo:?}");
+    assert_eq!(echo.rejection, Some(Rejection::Other));
+}
+
+/// A peer (dicom-ul's own SCP) that answers to `PACS` only and knows only the calling
+/// AE title `KNOWN`; it takes one association.
+fn particular_peer() -> u16 {
+    struct KnownCallers;
+    impl dicom_ul::association::server::AccessControl for KnownCallers {
+        fn check_access(
+            &self,
+            this: &str,
+            calling: &str,
+            called: &str,
+            _user: Option<&dicom_ul::pdu::UserIdentity>,
+        ) -> Result<(), dicom_ul::pdu::AssociationRJServiceUserReason> {
+            use dicom_ul::pdu::AssociationRJServiceUserReason as Reason;
+            if called != this {
+                Err(Reason::CalledAETitleNotRecognized)
+            } else if calling != "KNOWN" {
+                Err(Reason::CallingAETitleNotRecognized)
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let options = dicom_ul::association::server::ServerAssociationOptions::new()
+            .ae_access_control(KnownCallers)
+            .ae_title("PACS")
+            .with_abstract_syntax(dicom_dictionary_std::uids::VERIFICATION);
+        if let Some(Ok(socket)) = listener.incoming().next() {
+            let _ = options.establish(socket);
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_echo_says_which_ae_title_the_destination_does_not_know() {
+    let config = echo_config(Duration::from_secs(5));
+    let port = particular_peer();
+    let echo_wrong_name = echo(&on_loopback("NOT_PACS", port), &config).await;
+    assert_eq!(echo_wrong_name.outcome, EchoOutcome::Refused);
+    assert_eq!(echo_wrong_name.rejection, Some(Rejection::CalledAeTitle));
+    let port = particular_peer();
+    let echo_unknown_caller = echo(&on_loopback("PACS", port), &config).await;
+    assert_eq!(echo_unknown_caller.outcome, EchoOutcome::Refused);
+    assert_eq!(echo_unknown_caller.rejection, Some(Rejection::CallingAeTitle));
+}
+
+#[tokio::test]
+async fn an_echo_to_a_peer_that_never_answers_times_out_within_the_bound() {
+    // Takes the connection and never answers the association request.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held = silent.incoming().next();
+        std::thread::sleep(Duration::from_secs(10));
+        drop(held);
+    });
+    let started = Instant::now();
+    let echo = echo(&on_loopback("PACS", port), &echo_config(Duration::from_millis(300))).await;
+    assert_eq!(echo.outcome, EchoOutcome::TimedOut, "{echo:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn an_echo_to_an_address_the_outbound_policy_refuses_is_not_made() {
+    let (_stored, _received, _scp, target) = pacs();
+    let mut config = echo_config(Duration::from_secs(5));
+    config.outbound = crate::outbound::Policy::default();
+    let echo = echo(&target, &config).await;
+    assert_eq!(echo.outcome, EchoOutcome::NotAllowed, "{echo:?}");
 }
