@@ -206,6 +206,15 @@ impl Storescp {
         Self::start_with(ae_title, port, &["+B"])
     }
 
+    /// Starts `storescp` that refuses every association (A-ASSOCIATE-RJ, `--refuse`).
+    pub fn start_refusing(ae_title: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_with(ae_title, port, &["--refuse"])
+    }
+
     fn start_with(ae_title: &str, port: u16, options: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a directory");
         let child = Command::new("storescp")

@@ -1,5 +1,5 @@
-//! The imaging relay's registry and queue: each institution's DICOM destination, and the
-//! forwards to the paired hospitals with their errors, which an operator can retry or
+//! The imaging relay's registry and queue: each institution's DICOM destination and its
+//! test (a C-ECHO), and the forwards to the paired hospitals with their errors, which an operator can retry or
 //! cancel.
 
 use axum::Json;
@@ -13,6 +13,7 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::error::{Error, Problem};
+use crate::imaging::echo::{self, EchoReport};
 use crate::imaging::queue::{self, WorklistStudy};
 use crate::imaging::setup::{self, DestinationInput};
 use crate::store::{ForwardFilter, ForwardState, ForwardView, ImagingDestination};
@@ -20,6 +21,7 @@ use crate::store::{ForwardFilter, ForwardState, ForwardView, ImagingDestination}
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_destination, set_destination))
+        .routes(routes!(echo_destination))
         .routes(routes!(list_forwards))
         .routes(routes!(retry_forward))
         .routes(routes!(cancel_forward))
@@ -151,6 +153,24 @@ async fn set_destination(
     let policy = state.config.outbound_policy();
     let d = setup::set_destination(&state.store, &policy, &caller.0, id, input).await?;
     Ok(Json(d.into()))
+}
+
+/// Tests the institution's DICOM destination: the relay opens an association to it with
+/// its own AE title and sends a C-ECHO (Verification, 1.2.840.10008.1.1), waiting ten
+/// seconds at most. Answered 200 however the test went (`ok`, `outcome`); who may set the
+/// destination may test it.
+#[utoipa::path(post, path = "/institutions/{id}/imaging-destination/echo", tag = "imaging",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = EchoReport), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn echo_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<EchoReport>, Error> {
+    let forwarding = &state.relay.forwarding;
+    Ok(Json(
+        echo::echo_destination(&state.store, forwarding, &caller.0, id).await?,
+    ))
 }
 
 /// The institution's DICOM destination: its coordinators or an administrator.

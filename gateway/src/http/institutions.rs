@@ -1,5 +1,5 @@
 //! `/institutions`: search the registry's institutions; administrators add and change
-//! them, and each institution's coordinators set its webhook and DICOM nodes ([`crate::registry`] and
+//! them, and each institution's coordinators set its webhook and keep its DICOM nodes ([`crate::registry`] and
 //! [`crate::imaging::setup`] decide who may).
 
 use axum::Json;
@@ -14,7 +14,7 @@ use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::domain::{Institution, Kind, Level, RegionPath};
 use crate::error::{Error, Problem};
-use crate::imaging::setup::{self, DicomNodeInput};
+use crate::imaging::setup::{self, DicomNodeChange, DicomNodeInput};
 use crate::registry::{self, InstitutionChange, InstitutionInput, InstitutionSearch, WebhookInput};
 use crate::store::DicomNode;
 
@@ -24,6 +24,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_institution, update_institution))
         .routes(routes!(set_webhook))
         .routes(routes!(list_dicom_nodes, add_dicom_node))
+        .routes(routes!(change_dicom_node, remove_dicom_node))
 }
 
 /// A DICOM node allowed to send to the relay.
@@ -63,6 +64,37 @@ async fn add_dicom_node(
 ) -> Result<(StatusCode, Json<DicomNodeOut>), Error> {
     let node = setup::add_dicom_node(&state.store, &caller.0, id, input).await?;
     Ok((StatusCode::CREATED, Json(node.into())))
+}
+
+/// Changes a registered DICOM node (its AE title, the address it calls from): the
+/// institution's coordinators or an administrator. The next association is answered by
+/// the change.
+#[utoipa::path(patch, path = "/institutions/{id}/dicom-nodes/{node}", tag = "imaging",
+    params(("id" = i64, Path), ("node" = i64, Path)), request_body = DicomNodeChange,
+    responses((status = 200, body = DicomNodeOut), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn change_dicom_node(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, node)): axum::extract::Path<(i64, i64)>,
+    ApiJson(change): ApiJson<DicomNodeChange>,
+) -> Result<Json<DicomNodeOut>, Error> {
+    let node = setup::change_dicom_node(&state.store, &caller.0, id, node, change).await?;
+    Ok(Json(node.into()))
+}
+
+/// Removes a registered DICOM node: from its next association on, the relay refuses it.
+/// The institution's coordinators or an administrator.
+#[utoipa::path(delete, path = "/institutions/{id}/dicom-nodes/{node}", tag = "imaging",
+    params(("id" = i64, Path), ("node" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn remove_dicom_node(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, node)): axum::extract::Path<(i64, i64)>,
+) -> Result<StatusCode, Error> {
+    setup::remove_dicom_node(&state.store, &caller.0, id, node).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The institution's registered DICOM nodes: its coordinators or an administrator.

@@ -3,9 +3,11 @@
 //! the same transaction, for the DICOM destination of the sending institution's
 //! designated imaging supporter; the forward worker drains the queue. Who may see and
 //! manage what of it is decided in [`access`]; [`setup`] keeps each institution's
-//! destination and nodes, [`queue`] shows the forwards and each reader's worklist.
+//! destination and nodes, [`echo`] tests a destination, [`queue`] shows the forwards and
+//! each reader's worklist.
 
 pub mod access;
+pub mod echo;
 pub mod queue;
 pub mod setup;
 
@@ -475,6 +477,8 @@ pub struct Relay {
     wake: Arc<Notify>,
     /// The forwards the archive hands over, for the forward worker once it starts.
     handed: Arc<std::sync::Mutex<Option<mpsc::Receiver<Job>>>>,
+    /// How the relay reaches destinations: for the forward worker, and for a C-ECHO.
+    pub forwarding: Arc<ForwardConfig>,
 }
 
 impl Relay {
@@ -505,8 +509,26 @@ impl Relay {
             archive,
             wake,
             handed: Arc::new(std::sync::Mutex::new(Some(handed))),
+            forwarding: Arc::new(forward_config(&prepared.config)?),
         })
     }
+}
+
+/// How the relay reaches destinations, from the configuration.
+fn forward_config(config: &crate::config::Config) -> anyhow::Result<ForwardConfig> {
+    let c = &config.imaging;
+    Ok(ForwardConfig {
+        calling_ae_title: c.ae_title.clone(),
+        associations: c.forward_associations.max(1),
+        batch: c.forward_batch.max(1),
+        lease: Duration::from_secs(c.forward_lease_seconds.max(1)),
+        retry_base: Duration::from_millis(c.forward_retry_base_ms.max(1)),
+        retry_max: Duration::from_secs(c.forward_retry_max_seconds.max(1)),
+        timeout: Duration::from_secs(c.timeout_seconds),
+        max_pdu_length: c.max_pdu_length,
+        tls: client_tls(c)?,
+        outbound: config.outbound_policy(),
+    })
 }
 
 /// Starts the forward worker and, given `listener`, the storage SCP on it (and on
@@ -523,18 +545,6 @@ pub fn start(
         max_pdu_length: c.max_pdu_length,
         max_instance_bytes: c.max_instance_bytes,
         timeout: Duration::from_secs(c.timeout_seconds),
-    });
-    let forwarding = Arc::new(ForwardConfig {
-        calling_ae_title: c.ae_title.clone(),
-        associations: c.forward_associations.max(1),
-        batch: c.forward_batch.max(1),
-        lease: Duration::from_secs(c.forward_lease_seconds.max(1)),
-        retry_base: Duration::from_millis(c.forward_retry_base_ms.max(1)),
-        retry_max: Duration::from_secs(c.forward_retry_max_seconds.max(1)),
-        timeout: Duration::from_secs(c.timeout_seconds),
-        max_pdu_length: c.max_pdu_length,
-        tls: client_tls(c)?,
-        outbound: prepared.config.outbound_policy(),
     });
     let queue = Arc::new(StoreQueue {
         store: prepared.store.clone(),
@@ -575,7 +585,7 @@ pub fn start(
         .unwrap_or_else(|| mpsc::channel(1).1);
     tasks.push(tokio::spawn(forward::run(
         queue,
-        forwarding,
+        relay.forwarding.clone(),
         relay.wake.clone(),
         handed,
     )));

@@ -90,6 +90,25 @@ pub async fn destination(store: &Store, by: &User, id: i64) -> Result<ImagingDes
         .ok_or_else(|| Error::NotFound(format!("a DICOM destination of institution {id}")))
 }
 
+/// A change to a registered DICOM node: what is given is replaced.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DicomNodeChange {
+    /// The calling AE title of the modality or PACS (1 to 16 characters).
+    pub ae_title: Option<String>,
+    /// The IP address it calls from, or `*` for any.
+    pub host: Option<String>,
+}
+
+/// The address a node calls from: an IP address, or `*` for any.
+fn node_host(host: &str) -> Result<String, Error> {
+    let host = host.trim();
+    if host != "*" && host.parse::<std::net::IpAddr>().is_err() {
+        return Err(Error::field("host", "an IP address, or * for any"));
+    }
+    Ok(host.to_owned())
+}
+
 /// Registers a modality or PACS that may send studies to the relay for institution `id`.
 pub async fn add_dicom_node(
     store: &Store,
@@ -99,11 +118,57 @@ pub async fn add_dicom_node(
 ) -> Result<DicomNode, Error> {
     managed(store, by, id, "register its DICOM nodes").await?;
     let ae = ae_title(&input.ae_title)?;
-    let host = input.host.trim();
-    if host != "*" && host.parse::<std::net::IpAddr>().is_err() {
-        return Err(Error::field("host", "an IP address, or * for any"));
+    let host = node_host(&input.host)?;
+    Ok(store.add_dicom_node(id, &ae, &host).await?)
+}
+
+/// Changes node `node` of institution `id`: its AE title, the address it calls from, or
+/// both. The storage SCP reads the nodes at every association, so the next one is
+/// answered by the change.
+pub async fn change_dicom_node(
+    store: &Store,
+    by: &User,
+    id: i64,
+    node: i64,
+    change: DicomNodeChange,
+) -> Result<DicomNode, Error> {
+    managed(store, by, id, "change its DICOM nodes").await?;
+    let current = registered_node(store, id, node).await?;
+    let ae = match &change.ae_title {
+        Some(ae) => ae_title(ae)?,
+        None => current.ae_title,
+    };
+    let host = match &change.host {
+        Some(host) => node_host(host)?,
+        None => current.host,
+    };
+    store
+        .change_dicom_node(id, node, &ae, &host)
+        .await?
+        .ok_or_else(|| not_registered(id, node))
+}
+
+/// Removes node `node` of institution `id`: from its next association on, the storage
+/// SCP refuses its AE title (what it sent before stays).
+pub async fn remove_dicom_node(store: &Store, by: &User, id: i64, node: i64) -> Result<(), Error> {
+    managed(store, by, id, "remove its DICOM nodes").await?;
+    if !store.remove_dicom_node(id, node).await? {
+        return Err(not_registered(id, node));
     }
-    Ok(store.add_dicom_node(id, &ae, host).await?)
+    Ok(())
+}
+
+async fn registered_node(store: &Store, id: i64, node: i64) -> Result<DicomNode, Error> {
+    store
+        .dicom_nodes(Some(id))
+        .await?
+        .into_iter()
+        .find(|n| n.id == node)
+        .ok_or_else(|| not_registered(id, node))
+}
+
+fn not_registered(id: i64, node: i64) -> Error {
+    Error::NotFound(format!("DICOM node {node} of institution {id}"))
 }
 
 /// Institution `id`'s registered DICOM nodes.

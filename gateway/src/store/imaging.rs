@@ -344,6 +344,31 @@ impl Store {
         )
     }
 
+    /// Changes node `node` of `institution_id` to call as `ae_title` from `host`; `None`
+    /// when the institution has no such node.
+    pub async fn change_dicom_node(
+        &self,
+        institution_id: i64,
+        node: i64,
+        ae_title: &AeTitle,
+        host: &str,
+    ) -> Result<Option<DicomNode>, StoreError> {
+        dispatch!(
+            self,
+            imaging::change_dicom_node(institution_id, node, ae_title.as_str(), host)
+        )
+    }
+
+    /// Removes node `node` of `institution_id`; false when the institution has no such
+    /// node.
+    pub async fn remove_dicom_node(
+        &self,
+        institution_id: i64,
+        node: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, imaging::remove_dicom_node(institution_id, node))
+    }
+
     /// The registered nodes, of one institution or all.
     pub async fn dicom_nodes(
         &self,

@@ -186,7 +186,9 @@ fn unreached(e: &dicom_ul::association::Error) -> Unreached {
     use dicom_ul::association::Error as E;
     match e {
         E::NoAcceptedPresentationContexts { .. } => Unreached::NoContext,
-        E::Rejected { association_rj, .. } => Unreached::Rejected(rejection(&association_rj.source)),
+        E::Rejected { association_rj, .. } => {
+            Unreached::Rejected(rejection(&association_rj.source))
+        }
         E::Aborted { .. } => Unreached::Rejected(Rejection::Other),
         E::Timeout { .. } => Unreached::TimedOut,
         E::Connect { source, .. } if source.kind() == std::io::ErrorKind::TimedOut => {
@@ -239,7 +241,10 @@ pub(super) async fn connect(
     };
     let refused = |e: dicom_ul::association::Error| Refusal {
         why: unreached(&e),
-        message: format!("cannot associate with {} at {address}: {e}", target.ae_title),
+        message: format!(
+            "cannot associate with {} at {address}: {e}",
+            target.ae_title
+        ),
     };
     if !target.tls {
         let mut a = options.establish_async(checked).await.map_err(refused)?;
@@ -250,8 +255,9 @@ pub(super) async fn connect(
     let Some(tls) = config.tls.clone() else {
         return Err(Refusal {
             why: Unreached::Tls,
-            message: "the destination speaks TLS and no certificate authority is configured to trust"
-                .into(),
+            message:
+                "the destination speaks TLS and no certificate authority is configured to trust"
+                    .into(),
         });
     };
     let mut a = options

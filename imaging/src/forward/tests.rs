@@ -390,7 +390,11 @@ async fn an_echo_to_a_closed_port_is_unreachable() {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    let echo = echo(&on_loopback("PACS", port), &echo_config(Duration::from_secs(5))).await;
+    let echo = echo(
+        &on_loopback("PACS", port),
+        &echo_config(Duration::from_secs(5)),
+    )
+    .await;
     assert_eq!(echo.outcome, EchoOutcome::Unreachable, "{echo:?}");
     assert!(echo.error.unwrap().contains(&format!("127.0.0.1:{port}")));
 }
@@ -399,7 +403,11 @@ async fn an_echo_to_a_closed_port_is_unreachable() {
 async fn an_echo_to_a_storescp_that_refuses_associations_is_refused() {
     let received = tempfile::tempdir().unwrap();
     let (_scp, port) = Storescp::start_with("PACS", received.path(), &["--refuse"]);
-    let echo = echo(&on_loopback("PACS", port), &echo_config(Duration::from_secs(5))).await;
+    let echo = echo(
+        &on_loopback("PACS", port),
+        &echo_config(Duration::from_secs(5)),
+    )
+    .await;
     assert_eq!(echo.outcome, EchoOutcome::Refused, "{echo:?}");
     assert_eq!(echo.rejection, Some(Rejection::Other));
 }
@@ -450,7 +458,10 @@ async fn an_echo_says_which_ae_title_the_destination_does_not_know() {
     let port = particular_peer();
     let echo_unknown_caller = echo(&on_loopback("PACS", port), &config).await;
     assert_eq!(echo_unknown_caller.outcome, EchoOutcome::Refused);
-    assert_eq!(echo_unknown_caller.rejection, Some(Rejection::CallingAeTitle));
+    assert_eq!(
+        echo_unknown_caller.rejection,
+        Some(Rejection::CallingAeTitle)
+    );
 }
 
 #[tokio::test]
@@ -464,9 +475,17 @@ async fn an_echo_to_a_peer_that_never_answers_times_out_within_the_bound() {
         drop(held);
     });
     let started = Instant::now();
-    let echo = echo(&on_loopback("PACS", port), &echo_config(Duration::from_millis(300))).await;
+    let echo = echo(
+        &on_loopback("PACS", port),
+        &echo_config(Duration::from_millis(300)),
+    )
+    .await;
     assert_eq!(echo.outcome, EchoOutcome::TimedOut, "{echo:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

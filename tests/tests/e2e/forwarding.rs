@@ -209,7 +209,8 @@ async fn instances_reach_the_supporters_destination_byte_for_byte(backend: Backe
     app.stop().await;
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on.
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()

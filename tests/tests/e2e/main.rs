@@ -9,6 +9,7 @@ mod dicomweb;
 mod first_run;
 mod forwarding;
 mod hostile;
+mod imaging_setup;
 mod login;
 mod lookup;
 mod manage_activities;

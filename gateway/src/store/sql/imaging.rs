@@ -34,6 +34,47 @@ pub async fn add_dicom_node(
     }
 }
 
+/// Changes the AE title and the calling host of node `node` of `institution_id`; `None`
+/// when the institution has no such node.
+pub async fn change_dicom_node(
+    pool: &Pool,
+    institution_id: i64,
+    node: i64,
+    ae_title: &str,
+    host: &str,
+) -> Result<Option<DicomNode>, StoreError> {
+    let result = sqlx::query_as::<Db, DicomNode>(
+        "update dicom_node set ae_title = $3, host = $4 where id = $2 and institution_id = $1
+         returning id, institution_id, ae_title, host",
+    )
+    .bind(institution_id)
+    .bind(node)
+    .bind(ae_title)
+    .bind(host)
+    .fetch_optional(pool)
+    .await;
+    match result {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Conflict(format!("the AE title {ae_title}")))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Removes node `node` of `institution_id`; false when the institution has no such node.
+pub async fn remove_dicom_node(
+    pool: &Pool,
+    institution_id: i64,
+    node: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query::<Db>("delete from dicom_node where id = $2 and institution_id = $1")
+        .bind(institution_id)
+        .bind(node)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// The registered nodes, of one institution or all.
 pub async fn dicom_nodes(
     pool: &Pool,
