@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use duikou_imaging::forward::ErrorKind;
+
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
@@ -85,6 +87,10 @@ pub struct ForwardOut {
     next_attempt_at: DateTime<Utc>,
     /// The last failure.
     last_error: Option<String>,
+    /// Its kind, for the pages to say in the reader's language: `not-allowed`,
+    /// `unreachable`, `instance-refused`, `unsupported`, `unreadable`, `tls`,
+    /// `no-destination` or `broken`.
+    last_error_kind: Option<&'static str>,
     /// Queued.
     created_at: DateTime<Utc>,
     /// Delivered.
@@ -106,6 +112,7 @@ impl From<ForwardView> for ForwardOut {
             state: f.state,
             attempts: f.attempts,
             next_attempt_at: f.next_attempt_at,
+            last_error_kind: f.last_error.as_deref().map(|e| ErrorKind::of(e).code()),
             last_error: f.last_error,
             created_at: f.created_at,
             delivered_at: f.delivered_at,

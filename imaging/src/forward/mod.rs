@@ -122,33 +122,113 @@ pub struct ForwardConfig {
     pub outbound: crate::outbound::Policy,
 }
 
-/// What kind of failure a forward's error is, in words that tell an operator what to do
-/// and nothing of what answered at the destination's address: the whole error names
-/// the address and repeats what the peer said, which is for administrators only.
-pub fn error_class(error: &str) -> &'static str {
-    if error.starts_with("not connecting to") {
-        "the destination's address is not one the relay may connect to (outbound policy)"
-    } else if error.starts_with("cannot associate with") {
-        "the destination cannot be reached, or refuses the relay's association"
-    } else if error.contains(" answered status ") {
-        "the destination refused the instance"
-    } else if error.contains("accepts neither the SOP class") {
-        "the destination takes neither the instance's SOP class nor its transfer syntax"
-    } else if error.starts_with("cannot read the stored instance")
-        || error.starts_with("the stored instance")
-    {
-        "the relay cannot read the stored instance"
-    } else if error.contains("no certificate authority") {
-        "the destination speaks TLS and the relay trusts no certificate authority"
-    } else if error.contains("imaging supporter")
-        || error.contains("has no DICOM destination")
-        || error.starts_with("cannot read the destination")
-    {
-        // The gateway's own routing errors (`duikou::imaging::forward_target`).
-        "the study has nowhere to go: see the pairing and the supporter's destination"
-    } else {
-        "the association with the destination broke"
+/// What kind of failure a forward's error is, for an operator: a code the pages put in
+/// the reader's language, and a sentence that says what to do and nothing of what
+/// answered at the destination's address (the whole error names the address and repeats
+/// what the peer said, which is for administrators only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The outbound policy forbids the destination's address.
+    NotAllowed,
+    /// The destination cannot be reached, or refuses the relay's association.
+    Unreachable,
+    /// The destination refused the instance (a failure status to the C-STORE).
+    InstanceRefused,
+    /// The destination takes neither the instance's SOP class nor its transfer syntax.
+    Unsupported,
+    /// The relay cannot read what it stored.
+    Unreadable,
+    /// The destination speaks TLS and the relay trusts no certificate authority.
+    Tls,
+    /// The study has nowhere to go (no pairing, or the supporter has no destination).
+    NoDestination,
+    /// The association broke.
+    Broken,
+}
+
+impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::NotAllowed,
+        ErrorKind::Unreachable,
+        ErrorKind::InstanceRefused,
+        ErrorKind::Unsupported,
+        ErrorKind::Unreadable,
+        ErrorKind::Tls,
+        ErrorKind::NoDestination,
+        ErrorKind::Broken,
+    ];
+
+    /// The kind of `error`: a whole error, or the [`ErrorKind::sentence`] of one.
+    pub fn of(error: &str) -> Self {
+        if let Some(kind) = Self::ALL.into_iter().find(|k| k.sentence() == error) {
+            return kind;
+        }
+        if error.starts_with("not connecting to") {
+            Self::NotAllowed
+        } else if error.starts_with("cannot associate with") {
+            Self::Unreachable
+        } else if error.contains(" answered status ") {
+            Self::InstanceRefused
+        } else if error.contains("accepts neither the SOP class") {
+            Self::Unsupported
+        } else if error.starts_with("cannot read the stored instance")
+            || error.starts_with("the stored instance")
+        {
+            Self::Unreadable
+        } else if error.contains("no certificate authority") {
+            Self::Tls
+        } else if error.contains("imaging supporter")
+            || error.contains("has no DICOM destination")
+            || error.starts_with("cannot read the destination")
+        {
+            // The gateway's own routing errors (`duikou::imaging::forward_target`).
+            Self::NoDestination
+        } else {
+            Self::Broken
+        }
     }
+
+    /// Its code, in kebab case.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotAllowed => "not-allowed",
+            Self::Unreachable => "unreachable",
+            Self::InstanceRefused => "instance-refused",
+            Self::Unsupported => "unsupported",
+            Self::Unreadable => "unreadable",
+            Self::Tls => "tls",
+            Self::NoDestination => "no-destination",
+            Self::Broken => "broken",
+        }
+    }
+
+    /// What it means, in words that tell an operator what to do.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            Self::NotAllowed => {
+                "the destination's address is not one the relay may connect to (outbound policy)"
+            }
+            Self::Unreachable => {
+                "the destination cannot be reached, or refuses the relay's association"
+            }
+            Self::InstanceRefused => "the destination refused the instance",
+            Self::Unsupported => {
+                "the destination takes neither the instance's SOP class nor its transfer syntax"
+            }
+            Self::Unreadable => "the relay cannot read the stored instance",
+            Self::Tls => "the destination speaks TLS and the relay trusts no certificate authority",
+            Self::NoDestination => {
+                "the study has nowhere to go: see the pairing and the supporter's destination"
+            }
+            Self::Broken => "the association with the destination broke",
+        }
+    }
+}
+
+/// The [`ErrorKind::sentence`] of a forward's error.
+pub fn error_class(error: &str) -> &'static str {
+    ErrorKind::of(error).sentence()
 }
 
 /// The delay before retry number `attempts + 1`.

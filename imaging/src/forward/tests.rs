@@ -496,3 +496,34 @@ async fn an_echo_to_an_address_the_outbound_policy_refuses_is_not_made() {
     let echo = echo(&target, &config).await;
     assert_eq!(echo.outcome, EchoOutcome::NotAllowed, "{echo:?}");
 }
+
+#[test]
+fn an_error_and_the_sentence_shown_for_it_are_of_the_same_kind() {
+    for kind in ErrorKind::ALL {
+        assert_eq!(ErrorKind::of(kind.sentence()), kind);
+        assert_eq!(error_class(kind.sentence()), kind.sentence());
+    }
+    for (error, kind) in [
+        (
+            "not connecting to 127.0.0.1:104: 127.0.0.1 is an address outbound connections may not reach",
+            ErrorKind::NotAllowed,
+        ),
+        (
+            "cannot associate with PACS at 10.0.0.5:104: association rejected",
+            ErrorKind::Unreachable,
+        ),
+        ("PACS answered status 0xa700", ErrorKind::InstanceRefused),
+        (
+            "江门市中心医院 has no DICOM destination",
+            ErrorKind::NoDestination,
+        ),
+        (
+            "the association broke: timed out writing",
+            ErrorKind::Broken,
+        ),
+    ] {
+        assert_eq!(ErrorKind::of(error), kind, "{error}");
+    }
+    let codes: std::collections::BTreeSet<&str> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
+    assert_eq!(codes.len(), ErrorKind::ALL.len());
+}
