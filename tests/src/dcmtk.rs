@@ -172,6 +172,14 @@ pub fn data_set(bytes: &[u8]) -> &[u8] {
     &bytes[144 + group as usize..]
 }
 
+/// A loopback port nobody listens on (now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// DCMTK's `storescp` in bit-preserving mode (`+B`): it writes every data set exactly as
 /// it arrived, which makes it the reference for what a sender put on the wire.
 pub struct Storescp {
@@ -185,11 +193,7 @@ pub struct Storescp {
 impl Storescp {
     /// Starts `storescp` answering to `ae_title` on a free loopback port.
     pub fn start(ae_title: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(ae_title, port)
+        Self::start_on(ae_title, free_port())
     }
 
     /// Starts `storescp` on `port`.
@@ -199,20 +203,12 @@ impl Storescp {
 
     /// Starts `storescp` accepting only the uncompressed transfer syntaxes (its default).
     pub fn start_uncompressed(ae_title: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_with(ae_title, port, &["+B"])
+        Self::start_with(ae_title, free_port(), &["+B"])
     }
 
     /// Starts `storescp` that refuses every association (A-ASSOCIATE-RJ, `--refuse`).
     pub fn start_refusing(ae_title: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_with(ae_title, port, &["--refuse"])
+        Self::start_with(ae_title, free_port(), &["--refuse"])
     }
 
     fn start_with(ae_title: &str, port: u16, options: &[&str]) -> Self {

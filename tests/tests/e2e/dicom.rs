@@ -12,6 +12,8 @@ use duikou_tests::{Backend, TestApp, eventually, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::imaging_setup::node;
+
 on_both_backends!(
     only_registered_callers_from_their_hosts_are_associated,
     stored_instances_are_kept_byte_for_byte_and_indexed_once,
@@ -92,14 +94,7 @@ async fn the_storage_classes_in_common_use_are_accepted(backend: Backend) {
 /// Registers `ae` from `host` for 台山市人民医院; returns the institution's id.
 async fn register(app: &TestApp, ae: &str, host: &str) -> i64 {
     let county = app.institution_id("台山市人民医院").await;
-    let (status, node) = app
-        .post(
-            &format!("/api/v1/institutions/{county}/dicom-nodes"),
-            &app.admin_token,
-            json!({"ae_title": ae, "host": host}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{node}");
+    node(app, county, ae, host).await;
     county
 }
 

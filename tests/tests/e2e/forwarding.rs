@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use duikou_tests::dcmtk::{self, Storescp, data_set, pydicom_files};
+use duikou_tests::dcmtk::{self, Storescp, data_set, free_port, pydicom_files};
 use duikou_tests::process::Served;
 use duikou_tests::{Backend, TestApp, eventually, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::imaging_setup::node;
 use crate::requests::pair;
 
 on_both_backends!(
@@ -34,14 +35,7 @@ pub(crate) async fn county_sends_for_reading(app: &TestApp) -> (i64, i64) {
     let county = app.institution_id("台山市人民医院").await;
     let tertiary = app.institution_id("江门市中心医院").await;
     pair(app, tertiary, county, json!(["imaging_read"])).await;
-    let (status, node) = app
-        .post(
-            &format!("/api/v1/institutions/{county}/dicom-nodes"),
-            &app.admin_token,
-            json!({"ae_title": "TAISHAN_CT", "host": "*"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{node}");
+    node(app, county, "TAISHAN_CT", "*").await;
     (county, tertiary)
 }
 
@@ -207,14 +201,6 @@ async fn instances_reach_the_supporters_destination_byte_for_byte(backend: Backe
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["field"], "state", "{problem}");
     app.stop().await;
-}
-
-/// A loopback port nobody listens on.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
 }
 
 /// The first images of a study reach the reading hospital while the county's modality

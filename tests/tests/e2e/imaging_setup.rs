@@ -4,12 +4,10 @@
 
 use std::net::SocketAddr;
 
-use duikou_tests::dcmtk::{self, Storescp};
+use duikou_tests::dcmtk::{self, Storescp, free_port};
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-use crate::forwarding::free_port;
 
 on_both_backends!(
     a_destination_that_answers_the_echo_is_reported_with_its_round_trip,
@@ -134,7 +132,7 @@ async fn an_echo_says_when_nobody_listens_or_the_destination_refuses(backend: Ba
 }
 
 /// Registers `ae_title` calling from `host` for institution `id`; returns the node.
-async fn node(app: &TestApp, id: i64, ae_title: &str, host: &str) -> Value {
+pub(crate) async fn node(app: &TestApp, id: i64, ae_title: &str, host: &str) -> Value {
     let (status, node) = app
         .post(
             &format!("/api/v1/institutions/{id}/dicom-nodes"),

@@ -43,7 +43,7 @@ pub async fn change_dicom_node(
     ae_title: &str,
     host: &str,
 ) -> Result<Option<DicomNode>, StoreError> {
-    let result = sqlx::query_as::<Db, DicomNode>(
+    sqlx::query_as::<Db, DicomNode>(
         "update dicom_node set ae_title = $3, host = $4 where id = $2 and institution_id = $1
          returning id, institution_id, ae_title, host",
     )
@@ -52,13 +52,8 @@ pub async fn change_dicom_node(
     .bind(ae_title)
     .bind(host)
     .fetch_optional(pool)
-    .await;
-    match result {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(StoreError::Conflict(format!("the AE title {ae_title}")))
-        }
-        other => Ok(other?),
-    }
+    .await
+    .map_err(|e| StoreError::unique(e, format!("the AE title {ae_title}")))
 }
 
 /// Removes node `node` of `institution_id`; false when the institution has no such node.
