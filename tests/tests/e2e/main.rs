@@ -13,6 +13,7 @@ mod imaging_setup;
 mod login;
 mod lookup;
 mod manage_activities;
+mod manage_imaging;
 mod manage_registry;
 mod openapi;
 mod pages;
