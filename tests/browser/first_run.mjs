@@ -1,8 +1,8 @@
 // The first run, in the browser only: the administrator replaces the printed one-time
 // password, then follows the set-up checklist on the home page until it is empty, and a
 // county doctor books with the consultant set up on the way.
-// Input: {"admin": {username, password}, "storescp": {ae_title, port}}.
-import { assert, input, scenario, newContext, login, open, screenshot, overflowsSideways, reloadingBy } from "./lib.mjs";
+// Input: {"admin": {username, password}, "pacs": {ae_title, port}} (a DCMTK storescp).
+import { assert, input, scenario, newContext, login, open, screenshot, overflowsSideways, reloadingBy, fillForm as fillFields, text } from "./lib.mjs";
 
 /** Types `text` into lookup field `field` of form `form` and chooses the first entry it offers. */
 async function choose(page, form, field, text) {
@@ -121,6 +121,117 @@ await scenario("first_run", async ({ browser }) => {
   steps = await openSteps(page);
   assert.ok(!steps.includes("pairing_in_force") && !steps.includes("requester_account"), `${steps}`);
 
+  // 5. A consultant with credentials, from the clinicians page, and their account from
+  //    the link beside them.
+  await reloadingBy(page, () => page.locator('#setup li[data-step="qualified_consultant"] a.fix').click());
+  await page.locator("#pick-search").fill("江门市中心医院");
+  await page.locator("#pick-results button", { hasText: "江门市中心医院" }).first().click();
+  await page.locator("#clinician-add").click();
+  const clinicianForm = page.locator("form#clinician-form");
+  await fillFields(clinicianForm, { name: "林志远", sex: "M", title: "主任医师", specialty: "神经内科", licence_number: "110440700000123", practice_since: "2004-07-01" });
+  await clinicianForm.locator('button[type="submit"]').click();
+  const lin = page.locator("#clinician-table tr[data-clinician]", { hasText: "林志远" });
+  await lin.waitFor();
+  assert.equal(await lin.locator("[data-qualifies]").getAttribute("data-qualifies"), "true");
+  await reloadingBy(page, () => lin.locator("a.button").click());
+  assert.equal(new URL(page.url()).pathname, "/manage/accounts");
+  const accountForm = page.locator("#account-form");
+  await accountForm.waitFor();
+  assert.equal(await accountForm.locator('[name="display_name"]').inputValue(), "林志远", "the account is offered for the clinician");
+  await fillFields(accountForm, { username: "jm.lin" });
+  await accountForm.locator('button[type="submit"]').click();
+  await page.locator('#accounts tr[data-username="jm.lin"]').waitFor();
+  const consultantPassword = (await page.locator("#one-time-password").innerText()).trim();
+  // A radiologist of the same hospital.
+  await fillFields(accountForm, { display_name: "王磊", username: "jm.wang" });
+  await accountForm.locator('#account-form-roles input[value="radiologist"]').check();
+  await accountForm.locator('button[type="submit"]').click();
+  await page.locator('#accounts tr[data-username="jm.wang"]').waitFor();
+
+  // 6. The consultant's weekly hours, every day from 08:00 to 17:00.
+  await open(page, "/manage/availability");
+  await pickInstitution(page, "江门市中心医院");
+  const consultantOption = page.locator("#consultant option", { hasText: "林志远" });
+  await consultantOption.waitFor({ state: "attached" });
+  await page.locator("#consultant").selectOption(await consultantOption.getAttribute("value"));
+  const ruleForm = page.locator("#rule-form");
+  await ruleForm.waitFor();
+  for (let weekday = 1; weekday <= 7; weekday += 1) {
+    await fillFields(ruleForm, { weekday: String(weekday), start_time: "08:00", end_time: "17:00" });
+    await ruleForm.locator('button[type="submit"]').click();
+    await page.locator(`#rule-count[data-count="${weekday}"]`).waitFor();
+  }
+  // Today's column shows its hours and the slots still free.
+  await page.locator("#week .day.today .block.rule").waitFor();
+  await screenshot(page, "availability");
+
+  // 7. The county's CT, and the tertiary hospital's destination tested with a C-ECHO.
+  await open(page, "/manage/imaging");
+  const pickForImaging = async (name) => {
+    await page.locator("#institution-search").fill(name);
+    await page.locator("#institution-results li", { hasText: name }).first().locator("button.pick").click();
+  };
+  await pickForImaging("台山市人民医院");
+  const nodeForm = page.locator("form#node-form");
+  await fillFields(nodeForm, { ae_title: "TAISHAN_CT", host: "127.0.0.1" });
+  await nodeForm.locator('button[type="submit"]').click();
+  await page.locator('#dicom-nodes tr[data-ae="TAISHAN_CT"]').waitFor();
+  await pickForImaging("江门市中心医院");
+  const destination = page.locator("form#destination-form");
+  await fillFields(destination, { dest_ae_title: input.pacs.ae_title, dest_host: "127.0.0.1", dest_port: String(input.pacs.port) });
+  await destination.locator('button[type="submit"]').click();
+  await page.locator("#destination-status.done").waitFor();
+  await page.locator("#echo").click();
+  await page.locator('#echo-result[data-outcome="success"]').waitFor();
+  await screenshot(page, "echo");
+
+  // 8. The checklist is empty.
+  steps = await openSteps(page);
+  assert.deepEqual(steps, [], "every step is done");
+  assert.match(await text(page, "#setup-summary"), /全部完成/);
+  await screenshot(page, "checklist-done");
+
+  // 9. The county doctor replaces the reset password and books with the consultant.
+  const doctorContext = await newContext(browser);
+  const doctor = await doctorContext.newPage();
+  await login(doctor, "ts.liwei", resetPassword);
+  assert.equal(new URL(doctor.url()).pathname, "/password");
+  await fillForm(doctor, "password-form", { current: resetPassword, new: "李伟自己设定的新密码2026", repeat: "李伟自己设定的新密码2026" });
+  await reloadingBy(doctor, () => doctor.locator('#password-form button[type="submit"]').click());
+  await open(doctor, "/requests/new");
+  await fillFields(doctor.locator("#request-form"), {
+    "consent.confirmed": true,
+    "reason": "基层无神经内科专科医师，需上级医院会诊",
+    "purpose": "明确头痛病因并指导下一步治疗",
+    "specialty": "神经内科",
+    "patient.name": "王某某",
+    "patient.sex": "M",
+    "patient.birth_date": "1958-03-02",
+    "case_summary.chief_complaint": "反复头痛三天",
+    "case_summary.history": "三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐",
+    "case_summary.findings": "血压 168/102 mmHg，神经系统查体未见明显异常",
+    "case_summary.question": "是否需要转诊行头颅 CT 检查？",
+  });
+  await doctor.locator("#submit-request").click();
+  await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));
+  await doctor.locator('body[data-state="submitted"]').waitFor({ state: "attached" });
+  const request = Number(new URL(doctor.url()).pathname.split("/").pop());
+
+  const consultantContext = await newContext(browser);
+  const consultant = await consultantContext.newPage();
+  consultant.on("dialog", (d) => d.accept());
+  await login(consultant, "jm.lin", consultantPassword);
+  await fillForm(consultant, "password-form", { current: consultantPassword, new: "林志远自己设定的新密码2026", repeat: "林志远自己设定的新密码2026" });
+  await reloadingBy(consultant, () => consultant.locator('#password-form button[type="submit"]').click());
+  await open(consultant, `/requests/${request}`);
+  await consultant.locator('body[data-state="submitted"]').waitFor({ state: "attached" });
+  assert.ok(await consultant.locator("#slot option").first().getAttribute("value"), "the consultant's hours give a slot");
+  await consultant.locator("#accept").click();
+  await consultant.locator('body[data-state="scheduled"]').waitFor({ state: "attached" });
+  await screenshot(consultant, "booked");
+  await doctorContext.close();
+  await consultantContext.close();
+
   // On a phone, the management pages do not scroll sideways and tables keep headings.
   const phone = await newContext(browser, { phone: true });
   const small = await phone.newPage();
@@ -134,5 +245,5 @@ await scenario("first_run", async ({ browser }) => {
   await open(small, "/manage/pairings");
   assert.equal(await small.locator("#pairing-list td").first().getAttribute("data-label"), "帮扶方", "cells carry their heading");
   await phone.close();
-  return { doctor: { username: "ts.liwei", password: resetPassword } };
+  return { request };
 });

@@ -20,7 +20,8 @@ function secret(user, password) {
 export default async function render(root, { me, query }) {
   const status = h("div", { id: "accounts-status" });
   const body = h("div", {});
-  const wanted = Number(query.get("clinician")) || null;
+  // The clinician whose account the clinicians page asked for: offered once.
+  let wanted = Number(query.get("clinician")) || null;
 
   const show = async (institution) => {
     const [users, clinicians] = await Promise.all([
@@ -96,6 +97,7 @@ export default async function render(root, { me, query }) {
       }),
       done: (created) => {
         fill(status, secret(created.user, created.initial_password));
+        wanted = null;
         show(institution);
       },
     });

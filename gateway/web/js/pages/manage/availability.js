@@ -113,6 +113,7 @@ export default async function render(root, { me, query }) {
         h("strong", { id: "week-of" }, t("av.week_of", { from, to })),
         h("button", { type: "button", id: "next-week", onclick: () => move(1) }, t("av.next"))),
       h("div", { class: "week", id: "week" }, days),
+      h("p", { class: "muted", id: "rule-count", "data-count": rules.data.length }, t("av.rule_count", { n: rules.data.length })),
       h("div", { class: "row" },
         h("section", {}, h("h2", {}, t("av.new_rule")), ruleForm),
         h("section", {}, h("h2", {}, t("av.new_exception")), offForm)));
