@@ -13,8 +13,8 @@ import {
 
 /** Finds an institution by part of its name and opens it. */
 async function pick(page, name, id) {
-  await page.locator("#institution-search").fill(name);
-  await page.locator(`#institution-results li[data-institution="${id}"] button.pick`).click();
+  await page.locator("#pick-search").fill(name);
+  await page.locator(`#pick-results [data-pick="${id}"]`).click();
   await page.locator(`#institution-name[data-institution="${id}"]`).waitFor();
   assert.equal(new URL(page.url()).searchParams.get("institution"), String(id), "the address keeps the institution");
 }
@@ -29,7 +29,7 @@ await scenario("manage_imaging", async ({ browser }) => {
   const page = await context.newPage();
   await login(page, input.admin.username, input.admin.password);
   await open(page, "/manage/imaging");
-  await page.locator("#institution-search").waitFor();
+  await page.locator("#pick-search").waitFor();
 
   // ---- a node for the county hospital -------------------------------------------------
   await pick(page, "台山", input.county);
@@ -125,7 +125,7 @@ await scenario("manage_imaging", async ({ browser }) => {
     await open(tab, path);
     await tab.locator(`#institution-name[data-institution="${input.tertiary}"]`).waitFor();
     await tab.locator("#forwards tbody tr").first().waitFor();
-    assert.equal(await tab.locator("#institution-search").count(), who === input.admin ? 1 : 0,
+    assert.equal(await tab.locator("#pick-search").count(), who === input.admin ? 1 : 0,
       "only an administrator picks the institution");
     assert.ok(!(await overflowsSideways(tab)), `${name} does not scroll sideways`);
     await screenshot(tab, name);

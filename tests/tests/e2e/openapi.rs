@@ -96,123 +96,93 @@ async fn responses_of_the_main_endpoints_validate_against_the_document(backend: 
     let c = cast(&app).await;
     let admin = app.admin_token.clone();
     let doc = Document::fetch(&app).await;
-    let ok = StatusCode::OK;
-    let get = Method::GET;
-
-    // Who one is, the registry and the pairings.
-    doc.check(&app, get.clone(), ("/me", "/me"), Some(&c.doctor), None, ok)
-        .await;
-    let list = format!("/institutions?name={}", "江门");
-    doc.check(
-        &app,
-        get.clone(),
-        (&list, "/institutions"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-    let one = format!("/institutions/{}", c.tertiary);
-    doc.check(
-        &app,
-        get.clone(),
-        (&one, "/institutions/{id}"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-    let staff = format!("/clinicians?institution_id={}", c.tertiary);
-    doc.check(
-        &app,
-        get.clone(),
-        (&staff, "/clinicians"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-    let consultant = format!("/clinicians/{}", c.consultant_id);
-    doc.check(
-        &app,
-        get.clone(),
-        (&consultant, "/clinicians/{id}"),
-        Some(&c.doctor),
-        None,
-        ok,
-    )
-    .await;
-    let pairings = doc
-        .check(
-            &app,
-            get.clone(),
-            ("/pairings?limit=5", "/pairings"),
-            Some(&admin),
-            None,
-            ok,
+    let body = json!({"kind": "consultation", "content": content()});
+    let request = draft(&app, &c.doctor, body).await["id"].as_i64().unwrap();
+    let (_, pairings) = app
+        .get(
+            &format!(
+                "/api/v1/pairings?supported_institution_id={}&service=consult",
+                c.county
+            ),
+            &admin,
         )
         .await;
     let pairing = pairings[0]["id"].as_i64().unwrap();
-    let path = format!("/pairings/{pairing}");
-    doc.check(
-        &app,
-        get.clone(),
-        (&path, "/pairings/{id}"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-    let history = format!("/pairings/{pairing}/history");
-    doc.check(
-        &app,
-        get.clone(),
-        (&history, "/pairings/{id}/history"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-    doc.check(
-        &app,
-        get.clone(),
-        ("/teams", "/teams"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-    let supporters = format!("/supporters?institution_id={}&service=consult", c.county);
-    doc.check(
-        &app,
-        get.clone(),
-        (&supporters, "/supporters"),
-        Some(&c.doctor),
-        None,
-        ok,
-    )
-    .await;
-    doc.check(
-        &app,
-        get.clone(),
-        ("/setup", "/setup"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
+    let year = chrono::Utc::now().format("%Y");
 
-    // Accounts.
-    let users = format!("/users?institution_id={}", c.county);
-    doc.check(
-        &app,
-        get.clone(),
-        (&users, "/users"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
+    // Reads of the registry, pairings, accounts, availability, requests, teaching,
+    // reports, the audit and the forward queue: (path, documented path, as whom).
+    let reads: Vec<(String, &str, &str)> = vec![
+        ("/me".into(), "/me", &c.doctor),
+        ("/institutions?name=江门".into(), "/institutions", &admin),
+        (
+            format!("/institutions/{}", c.tertiary),
+            "/institutions/{id}",
+            &admin,
+        ),
+        (
+            format!("/clinicians?institution_id={}", c.tertiary),
+            "/clinicians",
+            &admin,
+        ),
+        (
+            format!("/clinicians/{}", c.consultant_id),
+            "/clinicians/{id}",
+            &c.doctor,
+        ),
+        ("/pairings?limit=5".into(), "/pairings", &admin),
+        (format!("/pairings/{pairing}"), "/pairings/{id}", &admin),
+        (
+            format!("/pairings/{pairing}/history"),
+            "/pairings/{id}/history",
+            &admin,
+        ),
+        ("/teams".into(), "/teams", &admin),
+        (
+            format!("/supporters?institution_id={}&service=consult", c.county),
+            "/supporters",
+            &c.doctor,
+        ),
+        ("/setup".into(), "/setup", &admin),
+        (
+            format!("/users?institution_id={}", c.county),
+            "/users",
+            &admin,
+        ),
+        (
+            format!("/clinicians/{}/availability", c.consultant_id),
+            "/clinicians/{id}/availability",
+            &c.doctor,
+        ),
+        (
+            format!("/clinicians/{}/slots", c.consultant_id),
+            "/clinicians/{id}/slots",
+            &c.doctor,
+        ),
+        (format!("/requests/{request}"), "/requests/{id}", &c.doctor),
+        ("/requests?box=outbox".into(), "/requests", &c.doctor),
+        ("/teaching".into(), "/teaching", &c.doctor),
+        (
+            format!("/reports/pairings/{pairing}?period={year}"),
+            "/reports/pairings/{id}",
+            &admin,
+        ),
+        ("/audit?limit=5".into(), "/audit", &admin),
+        ("/forwards".into(), "/forwards", &admin),
+    ];
+    for (path, template, token) in &reads {
+        doc.check(
+            &app,
+            Method::GET,
+            (path, template),
+            Some(token),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    }
+
+    // Writes: an account, and its password reset.
     let created = doc
         .check(
             &app,
@@ -224,130 +194,28 @@ async fn responses_of_the_main_endpoints_validate_against_the_document(backend: 
         )
         .await;
     let reset = format!("/users/{}/password-reset", created["user"]["id"]);
-    doc.check(
-        &app,
-        Method::POST,
-        (&reset, "/users/{id}/password-reset"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-
-    // Availability and a request.
-    let rules = format!("/clinicians/{}/availability", c.consultant_id);
-    doc.check(
-        &app,
-        get.clone(),
-        (&rules, "/clinicians/{id}/availability"),
-        Some(&c.doctor),
-        None,
-        ok,
-    )
-    .await;
-    let slots = format!("/clinicians/{}/slots", c.consultant_id);
-    doc.check(
-        &app,
-        get.clone(),
-        (&slots, "/clinicians/{id}/slots"),
-        Some(&c.doctor),
-        None,
-        ok,
-    )
-    .await;
-    let body = json!({"kind": "consultation", "content": content()});
-    let id = draft(&app, &c.doctor, body).await["id"].as_i64().unwrap();
-    let request = format!("/requests/{id}");
-    doc.check(
-        &app,
-        get.clone(),
-        (&request, "/requests/{id}"),
-        Some(&c.doctor),
-        None,
-        ok,
-    )
-    .await;
-    doc.check(
-        &app,
-        get.clone(),
-        ("/requests?box=outbox", "/requests"),
-        Some(&c.doctor),
-        None,
-        ok,
-    )
-    .await;
-    doc.check(
-        &app,
-        get.clone(),
-        ("/teaching", "/teaching"),
-        Some(&c.doctor),
-        None,
-        ok,
-    )
-    .await;
-    let year = chrono::Utc::now().format("%Y").to_string();
-    let pairings = format!(
-        "/pairings?supported_institution_id={}&service=consult",
-        c.county
-    );
-    let (_, in_force) = app.get(&format!("/api/v1{pairings}"), &admin).await;
-    let report = format!("/reports/pairings/{}?period={year}", in_force[0]["id"]);
-    doc.check(
-        &app,
-        get.clone(),
-        (&report, "/reports/pairings/{id}"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-    doc.check(
-        &app,
-        get.clone(),
-        ("/audit?limit=5", "/audit"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
-    doc.check(
-        &app,
-        get.clone(),
-        ("/forwards", "/forwards"),
-        Some(&admin),
-        None,
-        ok,
-    )
-    .await;
+    let path = (reset.as_str(), "/users/{id}/password-reset");
+    doc.check(&app, Method::POST, path, Some(&admin), None, StatusCode::OK)
+        .await;
 
     // Refusals are problems, as documented.
-    doc.check(
-        &app,
-        get.clone(),
-        ("/me", "/me"),
-        None,
-        None,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    doc.check(
-        &app,
-        get.clone(),
-        ("/audit", "/audit"),
-        Some(&c.doctor),
-        None,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    doc.check(
-        &app,
-        get.clone(),
-        ("/pairings/999999", "/pairings/{id}"),
-        Some(&admin),
-        None,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let refusals = [
+        (("/me", "/me"), None, StatusCode::UNAUTHORIZED),
+        (
+            ("/audit", "/audit"),
+            Some(c.doctor.as_str()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            ("/pairings/999999", "/pairings/{id}"),
+            Some(admin.as_str()),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (path, token, status) in refusals {
+        doc.check(&app, Method::GET, path, token, None, status)
+            .await;
+    }
     let bad = doc
         .check(
             &app,

@@ -299,6 +299,27 @@ async fn a_pairing_whose_period_is_over_does_not_change(backend: Backend) {
     let path = format!("/api/v1/pairings/{}", seeded[0]["id"]);
     let (_, one) = app.get(&path, &app.admin_token).await;
     assert_eq!(one["standing"], "expired");
+    // A village whose only pairing expired books nothing: the period rule refuses it and
+    // names the period.
+    let shijiao = app.institution_id("北陡镇石蕉村卫生站").await;
+    let (_, doctor) = app.user("sj.doctor", shijiao, &["clinician"]).await;
+    let (status, problem) = app
+        .post(
+            "/api/v1/requests",
+            &doctor,
+            json!({"kind": "consultation", "content": crate::requests::content()}),
+        )
+        .await;
+    assert_refused(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "outside-pairing-period",
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("2018-12-31"),
+        "the refusal names the period: {problem}"
+    );
     // One whose period begins next month has not started.
     let village = app.institution_id("北陡镇那琴村卫生站").await;
     let hospital = app.institution_id("江门市人民医院").await;

@@ -5,7 +5,7 @@ import { t, when } from "../../i18n.js";
 import { api, problemText } from "../../api.js";
 import { h, fill } from "../../dom.js";
 import { form, table, notice } from "../../form.js";
-import { institutionPicker } from "../../pick.js";
+import { institutionPicker } from "./picker.js";
 
 const ROLES = ["clinician", "radiologist", "trainee", "coordinator", "admin"];
 
@@ -110,6 +110,6 @@ export default async function render(root, { me, query }) {
   };
 
   fill(root,
-    institutionPicker({ me, initial: Number(query.get("institution")) || null, onPick: (i) => { fill(status); show(i); } }),
+    institutionPicker({ me, query, onPick: (i) => { fill(status); show(i); } }),
     status, body);
 }

@@ -6,7 +6,7 @@ import { t } from "../../i18n.js";
 import { api, problemText } from "../../api.js";
 import { h, fill } from "../../dom.js";
 import { form, notice } from "../../form.js";
-import { institutionPicker } from "../../pick.js";
+import { institutionPicker } from "./picker.js";
 
 /** `YYYY-MM-DD` of a Date, as a calendar day (no time zone shift). */
 const iso = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
@@ -139,5 +139,5 @@ export default async function render(root, { me, query }) {
     }
   };
 
-  fill(root, institutionPicker({ me, initial: Number(query.get("institution")) || null, onPick: showInstitution }), chooser, status, body);
+  fill(root, institutionPicker({ me, query, onPick: showInstitution }), chooser, status, body);
 }

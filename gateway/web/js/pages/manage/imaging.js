@@ -7,6 +7,7 @@ import { api, problemText } from "../../api.js";
 import { h, fill } from "../../dom.js";
 import { form, table, notice } from "../../form.js";
 import { institutionName, pageOf, pager } from "../../requests.js";
+import { institutionPicker } from "./picker.js";
 
 /** Forwards shown at once. */
 const PAGE = 50;
@@ -41,51 +42,20 @@ function confirmIn(el, { question, yes, no, id, onYes }) {
 }
 
 export default async function render(root, { me, query }) {
-  const admin = me.roles.includes("admin");
   const chosen = h("div", { id: "imaging-institution" });
-  // Another institution starts on its queue's first page, unfiltered.
+  // The institution the address names opens on the queue page it names; another one
+  // chosen later starts on its queue's first page, unfiltered.
+  let arriving = true;
   const open = async (institution) => {
     const url = new URL(location.href);
-    url.search = new URLSearchParams({ institution: String(institution.id) }).toString();
-    history.replaceState(null, "", url);
+    if (!arriving) {
+      url.search = new URLSearchParams({ institution: String(institution.id) }).toString();
+      history.replaceState(null, "", url);
+    }
+    arriving = false;
     await drawInstitution(chosen, institution, url.searchParams);
   };
-  fill(root, admin ? picker(open) : null, chosen);
-  const asked = Number(query.get("institution"));
-  const id = admin ? (Number.isSafeInteger(asked) && asked > 0 ? asked : null) : me.institution_id;
-  if (id === null) return fill(chosen, h("p", { class: "muted" }, t("manage.imaging.pick_first")));
-  const { status, data } = await api("GET", `/institutions/${id}`);
-  if (status !== 200) return fill(chosen, h("p", { class: "problem" }, problemText(status, data)));
-  await drawInstitution(chosen, data, query);
-}
-
-/** The administrator's search for an institution; `pick(institution)` opens one. */
-function picker(pick) {
-  const search = h("input", {
-    id: "institution-search", type: "search", name: "institution-search", autocomplete: "off",
-    placeholder: t("manage.imaging.search"), "aria-describedby": "institution-search-hint",
-  });
-  const results = h("ul", { id: "institution-results", class: "checklist" });
-  let asked = 0;
-  let timer;
-  const find = async () => {
-    const mine = ++asked;
-    const name = search.value.trim();
-    if (!name) return fill(results);
-    const { status, data } = await api("GET", `/institutions?${new URLSearchParams({ name, limit: "20" })}`);
-    if (mine !== asked) return;
-    if (status !== 200) return fill(results, h("li", { class: "problem" }, problemText(status, data)));
-    if (!data.length) return fill(results, h("li", { class: "muted" }, t("manage.imaging.no_match", { name })));
-    fill(results, data.map((i) => h("li", { "data-institution": i.id },
-      h("button", { type: "button", class: "pick", onclick: () => { fill(results); search.value = ""; pick(i); } },
-        t("manage.imaging.choose")),
-      h("span", {}, i.name), h("span", { class: "muted" }, t(`level.${i.level}`)))));
-  };
-  search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(find, 250); });
-  return h("section", { class: "card", id: "institution-picker" },
-    h("label", { for: search.id }, t("manage.imaging.pick")), search,
-    h("small", { class: "muted", id: "institution-search-hint" }, t("manage.imaging.search_hint")),
-    results);
+  fill(root, institutionPicker({ me, query, onPick: open }), chosen);
 }
 
 async function drawInstitution(el, institution, query) {
