@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use duikou_imaging::AeTitle;
@@ -20,6 +21,7 @@ const SECTIONS: &[&str] = &[
     "http",
     "auth",
     "booking",
+    "program",
     "notify",
     "signaling",
     "imaging",
@@ -43,6 +45,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Requests and their deadlines.
     pub booking: BookingConfig,
+    /// The program's yearly targets where a pairing sets none of its own.
+    pub program: ProgramConfig,
     /// Webhook delivery of state changes.
     pub notify: NotifyConfig,
     /// Video rooms: admission, STUN and TURN, limits.
@@ -199,6 +203,26 @@ impl Default for BookingConfig {
             decision_hours_normal: 24,
             decision_hours_urgent: 2,
             max_attachment_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[program]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProgramConfig {
+    /// Trainees each pairing trains in a year (`004`: 每年为受援医院培训至少3名骨干医师).
+    pub trainees_per_year: NonZeroU32,
+    /// Hours of training in a year at which a trainee counts as trained. `004` names no
+    /// figure; twelve is one two-hour session every two months.
+    pub training_hours_per_trainee: NonZeroU32,
+}
+
+impl Default for ProgramConfig {
+    fn default() -> Self {
+        Self {
+            trainees_per_year: NonZeroU32::new(3).expect("not zero"),
+            training_hours_per_trainee: NonZeroU32::new(12).expect("not zero"),
         }
     }
 }

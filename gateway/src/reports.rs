@@ -4,7 +4,9 @@
 //!
 //! Targets: every village is served at least once a quarter (`000`: 每条行政村每季度不少于
 //! 1次; `003`: at least every two months); each pairing trains at least three backbone
-//! clinicians a year (`004`).
+//! clinicians a year (`004`). A trainee counts as trained once their live attendance of
+//! the supporter's teaching in the year reaches the pairing's hours (its own target for
+//! the year, or the program's defaults); any minute of attendance is not training.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,7 +15,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::booking::{RequestState, attended_hours, china};
-use crate::domain::{HUANCUI, Level, Pairing, Role, Supported, Supporter, User};
+use crate::config::ProgramConfig;
+use crate::domain::{HUANCUI, Level, Pairing, Role, Supported, Supporter, TrainingTarget, User};
+use crate::registry;
 use crate::rules::Error;
 use crate::store::{InstitutionFilter, Store};
 
@@ -120,7 +124,7 @@ pub struct QuarterService {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Target {
     /// A stable name of the rule, for clients' own wording: `village_quarterly`,
-    /// `team_bimonthly`, `training_three_a_year`.
+    /// `team_bimonthly`, `training_yearly`.
     pub code: &'static str,
     /// The rule.
     pub target: String,
@@ -130,6 +134,33 @@ pub struct Target {
     pub actual: String,
     /// Met, not met, or `null` when it does not apply (no villages in the pairing).
     pub met: Option<bool>,
+}
+
+/// The training of a year: who of the supported side attended how many hours of the
+/// supporter's teaching, and who reached the target's hours.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrainingYear {
+    /// The target it is counted against.
+    pub target: TrainingTarget,
+    /// Trainees who reached the target's hours.
+    pub trained: usize,
+    /// Every trainee who attended, most hours first.
+    pub trainees: Vec<TraineeHours>,
+}
+
+/// One trainee's hours of training in a year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraineeHours {
+    /// The trainee's account.
+    pub user_id: i64,
+    /// Their name.
+    pub display_name: String,
+    /// Their institution.
+    pub institution_id: i64,
+    /// Hours attended live, inside the sessions' times.
+    pub hours: f64,
+    /// Whether the hours reach the target's.
+    pub trained: bool,
 }
 
 /// A pairing against its targets for one period.
@@ -157,6 +188,8 @@ pub struct PairingReport {
     pub teaching_hours: f64,
     /// Trainees of the supported institutions who attended the supporter's teaching.
     pub trainees_attended: usize,
+    /// Training in the year the period lies in, against the pairing's target.
+    pub training: TrainingYear,
     /// The supported village stations, quarter by quarter.
     pub villages: Vec<VillageService>,
     /// The program's targets.
@@ -226,10 +259,12 @@ async fn supporter_institution(store: &Store, p: &Pairing) -> Result<i64, Error>
 }
 
 /// Builds the report of pairing `id` for `period`, for `by`: administrators, and the
-/// coordinators of either side.
+/// coordinators of either side. The training target is the pairing's own for the year, or
+/// `defaults`.
 pub async fn pairing_report(
     store: &Store,
     by: &User,
+    defaults: &ProgramConfig,
     id: i64,
     period: Period,
 ) -> Result<PairingReport, Error> {
@@ -340,7 +375,7 @@ pub async fn pairing_report(
     let supported_set: BTreeSet<i64> = supported.iter().map(|i| i.id).collect();
     let mut teaching_hours = 0.0;
     let mut attended = BTreeSet::new();
-    let mut attended_year = BTreeSet::new();
+    let mut year_hours: BTreeMap<i64, f64> = BTreeMap::new();
     for s in store
         .teaching_sessions(Some(&framed([presenter])), year_from, year_to)
         .await?
@@ -357,19 +392,35 @@ pub async fn pairing_report(
                 .push((a.joined_at, a.left_at));
         }
         for (user, stretches) in by_user {
-            let Some(u) = store.user(user).await? else {
-                continue;
-            };
-            if supported_set.contains(&u.institution_id)
-                && attended_hours(s.starts_at, s.ends_at, &stretches) > 0.0
-            {
-                attended_year.insert(user);
+            let hours = attended_hours(s.starts_at, s.ends_at, &stretches);
+            if hours > 0.0 {
+                *year_hours.entry(user).or_default() += hours;
                 if in_period {
                     attended.insert(user);
                 }
             }
         }
     }
+    let target = registry::training_target(store, defaults, &p, period.year).await?;
+    let mut trainees = Vec::new();
+    for (user, hours) in year_hours {
+        let Some(u) = store.user(user).await? else {
+            continue;
+        };
+        if !supported_set.contains(&u.institution_id) {
+            attended.remove(&user);
+            continue;
+        }
+        trainees.push(TraineeHours {
+            user_id: user,
+            display_name: u.display_name,
+            institution_id: u.institution_id,
+            hours,
+            trained: hours >= f64::from(target.hours_each),
+        });
+    }
+    trainees.sort_by(|a, b| b.hours.total_cmp(&a.hours));
+    let trained = trainees.iter().filter(|t| t.trained).count();
 
     let mut ward_rounds = 0;
     for round in store.ward_rounds(&supported_ids, ",", from, to).await? {
@@ -435,11 +486,17 @@ pub async fn pairing_report(
         None
     };
     let training_target = Target {
-        code: "training_three_a_year",
-        target: "at least three trained clinicians a year".into(),
+        code: "training_yearly",
+        target: format!(
+            "at least {} trainees a year, each reaching {} hours of training",
+            target.trainees, target.hours_each
+        ),
         source: "004".into(),
-        actual: format!("{} in {}", attended_year.len(), period.year),
-        met: Some(attended_year.len() >= 3),
+        actual: format!(
+            "{trained} of {} reached {} hours in {}",
+            target.trainees, target.hours_each, period.year
+        ),
+        met: Some(trained >= target.trainees as usize),
     };
     Ok(PairingReport {
         pairing_id: id,
@@ -453,6 +510,11 @@ pub async fn pairing_report(
         ward_rounds,
         teaching_hours,
         trainees_attended: attended.len(),
+        training: TrainingYear {
+            target,
+            trained,
+            trainees,
+        },
         villages: village_rows,
         targets: [Some(village_target), Some(training_target), team_target]
             .into_iter()
@@ -491,6 +553,18 @@ impl PairingReport {
         row("ward_rounds", self.ward_rounds.to_string(), "").map_err(csv_err)?;
         row("teaching_hours", format!("{:.2}", self.teaching_hours), "").map_err(csv_err)?;
         row("trainees_attended", self.trainees_attended.to_string(), "").map_err(csv_err)?;
+        let training = &self.training;
+        for t in &training.trainees {
+            row(
+                &format!(
+                    "training hours {} ({})",
+                    t.display_name, training.target.year
+                ),
+                format!("{:.2}", t.hours),
+                if t.trained { "yes" } else { "no" },
+            )
+            .map_err(csv_err)?;
+        }
         for v in &self.villages {
             for q in &v.quarters {
                 let met = if q.served { "yes" } else { "no" };

@@ -13,7 +13,8 @@ pub use clinician::{Clinician, QualificationGap, Sex, TitleRank};
 pub use institution::{HUANCUI, Institution, Kind, Level, RegionPath};
 pub use name_set::{NameSet, Named};
 pub use pairing::{
-    Pairing, PairingStatus, PairingVersion, Service, Services, Standing, Supported, Supporter, Team,
+    Pairing, PairingStatus, PairingVersion, Service, Services, Standing, Supported, Supporter,
+    TargetSource, Team, TrainingTarget,
 };
 pub use text::{name_query, normalize_name};
 pub use user::{Role, Roles, User};

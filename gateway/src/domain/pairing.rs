@@ -155,6 +155,36 @@ pub struct PairingVersion {
     pub reason: Option<String>,
 }
 
+/// A pairing's training target for one year (`004`: 每年为受援医院培训至少3名骨干医师或其他医学
+/// 专业技术人员): how many trainees of the supported side must each reach how many hours of
+/// training in the year. The responsibility letter of a pairing sets its own; a year it
+/// does not set takes the program's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TrainingTarget {
+    /// The year, by China's calendar.
+    pub year: i32,
+    /// Trainees to train.
+    pub trainees: u32,
+    /// Hours of training in the year at which a trainee counts as trained.
+    pub hours_each: u32,
+    /// `pairing` when set for this pairing, `program` for the defaults.
+    pub source: TargetSource,
+    /// Who set it, for a pairing's own.
+    pub set_by: Option<i64>,
+    /// When.
+    pub set_at: Option<DateTime<Utc>>,
+}
+
+/// Where a [`TrainingTarget`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSource {
+    /// The pairing's responsibility letter.
+    Pairing,
+    /// The program's defaults (`[program]` in the configuration).
+    Program,
+}
+
 /// An expert team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Team {

@@ -10,13 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
-use super::extract::{ApiJson, ApiQuery, Id};
+use super::extract::{ApiJson, ApiQuery, Id, Ids};
 use super::{AppState, page};
 use crate::booking::china;
-use crate::domain::{Pairing, PairingVersion, Service, Standing, Supporter};
+use crate::domain::{Pairing, PairingVersion, Service, Standing, Supporter, TrainingTarget};
 use crate::error::{Error, Problem};
 use crate::registry::{
-    self, PairingChange, PairingEnd, PairingInput, SupporterChain, today_in_china,
+    self, PairingChange, PairingEnd, PairingInput, SupporterChain, TargetInput, today_in_china,
 };
 use crate::store::PairingFilter;
 
@@ -31,7 +31,7 @@ pub struct PairingOut {
     standing: Standing,
 }
 
-/// `p` as shown on the store clock's day in China.
+/// `pairing` as shown on the store clock's day in China.
 fn shown(state: &AppState, pairing: Pairing) -> PairingOut {
     let today = state.store.now().with_timezone(&china()).date_naive();
     PairingOut {
@@ -46,6 +46,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_pairing, change_pairing))
         .routes(routes!(pairing_history))
         .routes(routes!(end_pairing))
+        .routes(routes!(pairing_targets))
+        .routes(routes!(set_pairing_target))
         .routes(routes!(lookup_supporters))
 }
 
@@ -197,6 +199,39 @@ async fn end_pairing(
     let p = registry::end_pairing(&state.store, &caller.0, id, end).await?;
     tracing::info!(pairing = p.id, by = caller.0.id, "pairing ended");
     Ok(Json(shown(&state, p)))
+}
+
+/// The pairing's yearly training targets, one for each year its period touches: its own
+/// where its responsibility letter sets them, the program's defaults otherwise. Any
+/// logged-in user.
+#[utoipa::path(get, path = "/pairings/{id}/targets", tag = "pairings", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<TrainingTarget>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn pairing_targets(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Vec<TrainingTarget>>, Error> {
+    Ok(Json(
+        registry::training_targets(&state.store, &state.config.program, id).await?,
+    ))
+}
+
+/// Sets the pairing's training target for a year of its period: how many trainees of the
+/// supported side, each reaching how many hours of training in the year. Administrators
+/// only; the pairing's report counts against it.
+#[utoipa::path(put, path = "/pairings/{id}/targets/{year}", tag = "pairings",
+    params(("id" = i64, Path), ("year" = i32, Path)), request_body = TargetInput,
+    responses((status = 200, body = TrainingTarget), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn set_pairing_target(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(id, year): Ids,
+    ApiJson(input): ApiJson<TargetInput>,
+) -> Result<Json<TrainingTarget>, Error> {
+    let target = registry::set_training_target(&state.store, &caller.0, id, year, input).await?;
+    tracing::info!(pairing = id, year, by = caller.0.id, "pairing target set");
+    Ok(Json(target))
 }
 
 /// Lookup parameters.

@@ -42,7 +42,7 @@ async fn report(
     let period = Period::parse(&q.period).ok_or_else(|| {
         Error::field("period", "a year such as 2017 or a quarter such as 2017-Q2")
     })?;
-    let report = pairing_report(&state.store, &caller.0, id, period).await?;
+    let report = pairing_report(&state.store, &caller.0, &state.config.program, id, period).await?;
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(report).into_response()),
         Some("csv") => Ok((

@@ -24,7 +24,8 @@ pub use institutions::{
 };
 pub use lookup::{ChainLink, LinkKind, LinkRole, SupporterChain, supporter_chain};
 pub use pairings::{
-    PairingChange, PairingEnd, PairingInput, change_pairing, create_pairing, end_pairing,
+    PairingChange, PairingEnd, PairingInput, TargetInput, change_pairing, create_pairing,
+    end_pairing, set_training_target, training_target, training_targets,
 };
 pub use setup::{SetupItem, SetupStep, checklist};
 pub use teams::{TeamChange, TeamInput, create_team, team, teams, update_team};

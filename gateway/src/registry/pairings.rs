@@ -2,15 +2,16 @@
 //! whole period and changes only for a stated special reason; only an administrator
 //! changes it, and every version stays in history.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{require_admin, today_in_china};
 
+use crate::config::ProgramConfig;
 use crate::domain::{
-    Institution, Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, TitleRank,
-    User,
+    Institution, Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, TargetSource,
+    TitleRank, TrainingTarget, User,
 };
 use crate::rules::{Error, Rule};
 use crate::store::{Change, PairingDraft, PairingFilter, Store};
@@ -553,4 +554,102 @@ mod tests {
             "{detail}"
         );
     }
+}
+
+/// A pairing's training target for one year, as an administrator sets it from the
+/// pairing's responsibility letter.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInput {
+    /// Trainees of the supported side to train in the year, 1 to 1000.
+    pub trainees: i64,
+    /// Hours of training in the year at which a trainee counts, 1 to 2000.
+    pub hours_each: i64,
+}
+
+/// The program's default target for `year`.
+fn program_target(defaults: &ProgramConfig, year: i32) -> TrainingTarget {
+    TrainingTarget {
+        year,
+        trainees: defaults.trainees_per_year.get(),
+        hours_each: defaults.training_hours_per_trainee.get(),
+        source: TargetSource::Program,
+        set_by: None,
+        set_at: None,
+    }
+}
+
+/// The training target of `pairing` for `year`: its own, or the program's defaults.
+pub async fn training_target(
+    store: &Store,
+    defaults: &ProgramConfig,
+    pairing: &Pairing,
+    year: i32,
+) -> Result<TrainingTarget, Error> {
+    let own = store.pairing_targets(pairing.id).await?;
+    Ok(own
+        .into_iter()
+        .find(|t| t.year == year)
+        .unwrap_or_else(|| program_target(defaults, year)))
+}
+
+/// The training target of pairing `id` for each year its period touches.
+pub async fn training_targets(
+    store: &Store,
+    defaults: &ProgramConfig,
+    id: i64,
+) -> Result<Vec<TrainingTarget>, Error> {
+    let p = current(store, id).await?;
+    let own = store.pairing_targets(id).await?;
+    Ok((p.valid_from.year()..=p.valid_to.year())
+        .map(|year| {
+            own.iter()
+                .find(|t| t.year == year)
+                .cloned()
+                .unwrap_or_else(|| program_target(defaults, year))
+        })
+        .collect())
+}
+
+/// Sets pairing `id`'s training target for `year`, a year its period touches.
+/// Administrators only; a pairing that has ended, or whose period is over, is a record.
+pub async fn set_training_target(
+    store: &Store,
+    by: &User,
+    id: i64,
+    year: i64,
+    input: TargetInput,
+) -> Result<TrainingTarget, Error> {
+    require_admin(by, "set a pairing's targets")?;
+    let p = current(store, id).await?;
+    if p.status == PairingStatus::Ended || p.valid_to < today_in_china() {
+        return Err(Error::Conflict(format!(
+            "pairing {id} has ended; its targets are a record and do not change"
+        )));
+    }
+    let (first, last) = (p.valid_from.year(), p.valid_to.year());
+    let year = i32::try_from(year)
+        .ok()
+        .filter(|y| (first..=last).contains(y))
+        .ok_or_else(|| {
+            Error::field(
+                "year",
+                format!("the pairing runs from {first} to {last}: {year} is outside it"),
+            )
+        })?;
+    let trainees = u32::try_from(input.trainees)
+        .ok()
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| Error::field("trainees", "a whole number from 1 to 1000"))?;
+    let hours_each = u32::try_from(input.hours_each)
+        .ok()
+        .filter(|n| (1..=2000).contains(n))
+        .ok_or_else(|| Error::field("hours_each", "a whole number of hours from 1 to 2000"))?;
+    store
+        .set_pairing_target(id, year, trainees, hours_each, by.id)
+        .await?;
+    let set = store.pairing_targets(id).await?;
+    set.into_iter()
+        .find(|t| t.year == year)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the target just set is missing")))
 }

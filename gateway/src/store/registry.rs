@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{Store, StoreError, postgres, sqlite};
 use crate::domain::{
     Clinician, Institution, Pairing, PairingStatus, PairingVersion, Service, Supporter, Team,
+    TrainingTarget,
 };
 
 /// Filters for listing institutions.
@@ -241,6 +242,26 @@ impl Store {
     /// Every version of a pairing, oldest first.
     pub async fn pairing_history(&self, id: i64) -> Result<Vec<PairingVersion>, StoreError> {
         dispatch!(self, pairings::history(id))
+    }
+
+    /// The training targets pairing `id` sets for itself, by year.
+    pub async fn pairing_targets(&self, id: i64) -> Result<Vec<TrainingTarget>, StoreError> {
+        dispatch!(self, pairings::targets(id))
+    }
+
+    /// Sets pairing `id`'s training target for `year`, replacing the one it had.
+    pub async fn set_pairing_target(
+        &self,
+        id: i64,
+        year: i32,
+        trainees: u32,
+        hours_each: u32,
+        by: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(
+            self,
+            pairings::set_target(id, year, trainees, hours_each, by, self.now())
+        )
     }
 
     /// Creates a pairing and its first version in one transaction.

@@ -107,7 +107,14 @@ async fn responses_of_the_main_endpoints_validate_against_the_document(backend: 
             &admin,
         )
         .await;
-    let pairing = pairings[0]["id"].as_i64().unwrap();
+    let pairing = pairings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["standing"] == "in_force")
+        .expect("the pairing in force")["id"]
+        .as_i64()
+        .unwrap();
     let year = chrono::Utc::now().format("%Y");
 
     // Reads of the registry, pairings, accounts, availability, requests, teaching,
@@ -167,6 +174,11 @@ async fn responses_of_the_main_endpoints_validate_against_the_document(backend: 
             "/reports/pairings/{id}",
             &admin,
         ),
+        (
+            format!("/pairings/{pairing}/targets"),
+            "/pairings/{id}/targets",
+            &admin,
+        ),
         ("/audit?limit=5".into(), "/audit", &admin),
         ("/forwards".into(), "/forwards", &admin),
     ];
@@ -197,6 +209,16 @@ async fn responses_of_the_main_endpoints_validate_against_the_document(backend: 
     let path = (reset.as_str(), "/users/{id}/password-reset");
     doc.check(&app, Method::POST, path, Some(&admin), None, StatusCode::OK)
         .await;
+    let target = format!("/pairings/{pairing}/targets/{year}");
+    doc.check(
+        &app,
+        Method::PUT,
+        (target.as_str(), "/pairings/{id}/targets/{year}"),
+        Some(&admin),
+        Some(json!({"trainees": 4, "hours_each": 20})),
+        StatusCode::OK,
+    )
+    .await;
 
     // Refusals are problems, as documented.
     let refusals = [

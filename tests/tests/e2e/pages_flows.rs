@@ -373,6 +373,28 @@ async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(out["drawn"].as_array().unwrap().len(), 9);
+    // The target set on the pairing's page is the pairing's.
+    let (_, targets) = app
+        .get(
+            &format!("/api/v1/pairings/{pairing}/targets"),
+            &app.admin_token,
+        )
+        .await;
+    let this_year = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["year"] == year.parse::<i64>().unwrap())
+        .expect("this year's target");
+    assert_eq!(
+        (
+            &this_year["source"],
+            &this_year["trainees"],
+            &this_year["hours_each"]
+        ),
+        (&json!("pairing"), &json!(1), &json!(2)),
+        "{targets}"
+    );
     app.stop().await;
 }
 

@@ -1,12 +1,13 @@
 //! Teaching sessions (远程继续教育), visits and the program report against its targets.
 
-use chrono::{Duration, SubsecRound as _, Utc};
+use chrono::{Datelike as _, Duration, FixedOffset, SubsecRound as _, Utc};
 use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 on_both_backends!(
     trainees_of_paired_institutions_enrol_with_a_waiting_list_and_earn_hours,
+    a_trainee_counts_once_their_year_of_training_reaches_the_pairings_target,
     the_quarterly_report_of_a_jiangmen_pairing_shows_its_numbers_and_targets,
     an_expert_team_visits_its_village_at_least_every_two_months,
     organisers_change_a_session_and_cancel_it_which_then_takes_nobody_in,
@@ -740,5 +741,198 @@ async fn visits_are_listed_for_the_unit_that_made_them_and_the_village_that_had_
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert_eq!(p["field"], "from");
+    app.stop().await;
+}
+
+async fn a_trainee_counts_once_their_year_of_training_reaches_the_pairings_target(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let admin = &app.admin_token;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let county = app.institution_id("台山市人民医院").await;
+    let pairing_id = pairing(&app, tertiary, county, json!(["teaching"])).await;
+    let (_, presenter) = app
+        .post("/api/v1/clinicians", admin, json!({"name": "梁教授", "institution_id": tertiary, "title": "主任医师", "specialty": "儿科"}))
+        .await;
+    let (_, office) = app.user("jm.training", tertiary, &["coordinator"]).await;
+
+    // Two sessions on one day in China, two days from now: 09:00–11:00 and 14:00–16:00.
+    let china = FixedOffset::east_opt(8 * 3600).unwrap();
+    let day = (Utc::now() + Duration::days(2))
+        .with_timezone(&china)
+        .date_naive();
+    let year = day.year();
+    let at = |hour: u32, minute: u32| {
+        day.and_hms_opt(hour, minute, 0)
+            .unwrap()
+            .and_local_timezone(china)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let mut sessions = Vec::new();
+    for (topic, from, to) in [("小儿肺炎的诊治", 9, 11), ("小儿腹泻的补液", 14, 16)] {
+        let (status, s) = app
+            .post("/api/v1/teaching", &office, json!({"presenter_clinician_id": presenter["id"], "topic": topic, "starts_at": at(from, 0), "ends_at": at(to, 0), "capacity": 10}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{s}");
+        sessions.push(s["id"].as_i64().unwrap());
+    }
+    let mut trainees = Vec::new();
+    for name in ["ts.peds1", "ts.peds2"] {
+        let (user, token) = app.user(name, county, &["trainee"]).await;
+        for s in &sessions {
+            let (status, r) = app
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/teaching/{s}/enrol"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{r}");
+        }
+        trainees.push(user);
+    }
+
+    // Without a target of its own, each year of the period takes the program's defaults.
+    let targets_path = format!("/api/v1/pairings/{pairing_id}/targets");
+    let (status, targets) = app.get(&targets_path, &office).await;
+    assert_eq!(status, StatusCode::OK, "{targets}");
+    let years: Vec<i64> = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["year"].as_i64().unwrap())
+        .collect();
+    let this = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["year"] == year)
+        .expect("the sessions' year is in the period");
+    assert_eq!(this["source"], "program", "{targets}");
+    assert_eq!(this["trainees"], 3);
+    assert_eq!(this["hours_each"], 12);
+
+    // The responsibility letter sets two trainees of three hours each for the year; only an
+    // administrator enters it, for a year of the period, with figures in their bounds.
+    let set = |token: &str, year: String, body: Value| {
+        let path = format!("{targets_path}/{year}");
+        let token = token.to_owned();
+        let app = &app;
+        async move { app.call(Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+    let letter = json!({"trainees": 2, "hours_each": 3});
+    let (status, p) = set(&office, year.to_string(), letter.clone()).await;
+    assert_refused(status, &p, StatusCode::FORBIDDEN, "forbidden");
+    let after = years.last().unwrap() + 1;
+    let (status, p) = set(admin, after.to_string(), letter.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["field"], "year");
+    for (body, field) in [
+        (json!({"trainees": 0, "hours_each": 3}), "trainees"),
+        (json!({"trainees": 2, "hours_each": 5000}), "hours_each"),
+        (json!({"trainees": 2, "hours_each": -1}), "hours_each"),
+        (
+            json!({"trainees": 2, "hours_each": 3, "credits": 1}),
+            "credits",
+        ),
+    ] {
+        let (status, p) = set(admin, year.to_string(), body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
+        assert_eq!(p["field"], field, "{body}: {p}");
+    }
+    let (status, p) = set(admin, "this-year".into(), letter.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{p}");
+    let (_, unchanged) = app.get(&targets_path, &office).await;
+    assert_eq!(unchanged, targets, "refused targets change nothing");
+    let (status, saved) = set(admin, year.to_string(), letter).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["source"], "pairing");
+    assert_eq!(saved["trainees"], 2);
+    assert_eq!(saved["hours_each"], 3);
+    assert!(saved["set_by"].is_i64(), "{saved}");
+
+    // The first trainee attends the morning and an hour of the afternoon: three hours. The
+    // second attends an hour and a half.
+    let attend = |user: i64, session: i64, from: (u32, u32), to: (u32, u32)| {
+        let app = &app;
+        let office = office.clone();
+        async move {
+            let (status, p) = app
+                .post(
+                    &format!("/api/v1/teaching/{session}/attendance"),
+                    &office,
+                    json!({"user_id": user, "joined_at": at(from.0, from.1), "left_at": at(to.0, to.1)}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{p}");
+        }
+    };
+    attend(trainees[0], sessions[0], (9, 0), (11, 0)).await;
+    attend(trainees[0], sessions[1], (14, 0), (15, 0)).await;
+    attend(trainees[1], sessions[0], (9, 0), (10, 30)).await;
+    let report_path = format!("/api/v1/reports/pairings/{pairing_id}?period={year}");
+    let (status, report) = app.get(&report_path, &office).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let training = &report["training"];
+    assert_eq!(training["target"]["source"], "pairing", "{report}");
+    assert_eq!(training["trained"], 1, "{report}");
+    assert_eq!(training["trainees"][0]["user_id"], trainees[0]);
+    assert_eq!(training["trainees"][0]["trained"], true);
+    assert_eq!(training["trainees"][0]["hours"], 3.0);
+    assert_eq!(training["trainees"][1]["user_id"], trainees[1]);
+    assert_eq!(training["trainees"][1]["trained"], false, "1.5 of 3 hours");
+    assert_eq!(report["trainees_attended"], 2);
+    let goal = target(&report, "004");
+    assert_eq!(goal["code"], "training_yearly");
+    assert_eq!(goal["met"], false, "one of two: {report}");
+
+    // An hour and a half of the afternoon brings the second to three hours: both count.
+    attend(trainees[1], sessions[1], (14, 0), (15, 30)).await;
+    let (_, report) = app.get(&report_path, &office).await;
+    assert_eq!(report["training"]["trained"], 2, "{report}");
+    assert_eq!(target(&report, "004")["met"], true, "{report}");
+    let (status, csv) = app
+        .call(
+            Method::GET,
+            &format!("{report_path}&format=csv"),
+            Some(&office),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.to_string().contains("training hours"), "{csv}");
+
+    // A year the letter sets nothing for is counted against the program's defaults.
+    let (_, other_year) = app
+        .get(
+            &format!("/api/v1/reports/pairings/{pairing_id}?period={}", years[0]),
+            &office,
+        )
+        .await;
+    assert_eq!(
+        other_year["training"]["target"]["source"], "program",
+        "{other_year}"
+    );
+    assert_eq!(other_year["training"]["target"]["hours_each"], 12);
+
+    // An ended pairing's targets are a record.
+    let (status, ended) = app
+        .post(
+            &format!("/api/v1/pairings/{pairing_id}/end"),
+            admin,
+            json!({"reason": "受援医院并入医共体"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    let (status, p) = set(
+        admin,
+        year.to_string(),
+        json!({"trainees": 5, "hours_each": 3}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{p}");
     app.stop().await;
 }

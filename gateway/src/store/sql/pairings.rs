@@ -8,7 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Arguments as _;
 
 use super::{Db, Pool};
-use crate::domain::{Pairing, PairingVersion, RegionPath, Service, Services, Supported, Supporter};
+use crate::domain::{
+    Pairing, PairingVersion, RegionPath, Service, Services, Supported, Supporter, TargetSource,
+    TrainingTarget,
+};
 use crate::store::{Change, PairingDraft, PairingFilter, StoreError};
 
 #[derive(sqlx::FromRow)]
@@ -358,4 +361,65 @@ pub async fn change(
     pairing(pool, id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("changed pairing vanished".into()))
+}
+
+#[derive(sqlx::FromRow)]
+struct TargetRow {
+    year: i32,
+    trainees: i32,
+    hours_each: i32,
+    set_by: i64,
+    set_at: DateTime<Utc>,
+}
+
+/// The training targets a pairing sets for itself, by year.
+pub async fn targets(pool: &Pool, id: i64) -> Result<Vec<TrainingTarget>, StoreError> {
+    let rows = sqlx::query_as::<Db, TargetRow>(
+        "select year, trainees, hours_each, set_by, set_at
+         from pairing_target where pairing_id = $1 order by year",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let corrupt = || StoreError::Corrupt(format!("pairing {id}: target of {}", r.year));
+            Ok(TrainingTarget {
+                year: r.year,
+                trainees: u32::try_from(r.trainees).map_err(|_| corrupt())?,
+                hours_each: u32::try_from(r.hours_each).map_err(|_| corrupt())?,
+                source: TargetSource::Pairing,
+                set_by: Some(r.set_by),
+                set_at: Some(r.set_at),
+            })
+        })
+        .collect()
+}
+
+/// Sets pairing `id`'s training target for `year`, replacing the one it had.
+pub async fn set_target(
+    pool: &Pool,
+    id: i64,
+    year: i32,
+    trainees: u32,
+    hours_each: u32,
+    by: i64,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query::<Db>(
+        "insert into pairing_target (pairing_id, year, trainees, hours_each, set_by, set_at)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (pairing_id, year) do update set trainees = excluded.trainees,
+             hours_each = excluded.hours_each, set_by = excluded.set_by,
+             set_at = excluded.set_at",
+    )
+    .bind(id)
+    .bind(year)
+    .bind(i64::from(trainees))
+    .bind(i64::from(hours_each))
+    .bind(by)
+    .bind(at)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -72,6 +72,12 @@ export default async function render(root) {
     report.lastChild.remove();
     if (r.status !== 200) return report.append(h("p", { class: "problem" }, problemText(r.status, r.data)));
     const d = r.data;
+    const goal = d.training.target;
+    const words = { n: goal.trainees, hours: goal.hours_each, year: goal.year, trained: d.training.trained };
+    // The training target is worded from its figures; the others by their code.
+    const training = (x, what) => (x.code === "training_yearly"
+      ? t(what === "target" ? "target.training_yearly" : "target.training_actual", words)
+      : what === "target" ? t(`target.${x.code}`) : x.actual);
     const byState = Object.fromEntries(Object.entries(d.requests_by_state).map(([k, v]) => [t(`state.${k}`), v]));
     report.append(
       h("dl", { class: "facts" },
@@ -86,9 +92,18 @@ export default async function render(root) {
       h("table", { class: "stack", id: "targets" },
         h("thead", {}, h("tr", {}, ["program.target", "program.source", "program.actual", "program.met"].map((k) => h("th", {}, t(k))))),
         h("tbody", {}, d.targets.map((x) => h("tr", { "data-met": String(x.met) },
-          h("td", {}, t(`target.${x.code}`)), h("td", {}, x.source), h("td", {}, x.actual),
+          h("td", {}, training(x, "target")), h("td", {}, x.source), h("td", {}, training(x, "actual")),
           h("td", {}, x.met === null ? h("span", { class: "muted" }, t("program.na"))
-            : h("span", { class: `badge ${x.met ? "met" : "urgent"}` }, t(x.met ? "program.yes" : "program.no"))))))));
+            : h("span", { class: `badge ${x.met ? "met" : "urgent"}` }, t(x.met ? "program.yes" : "program.no"))))))),
+      h("h3", {}, t("program.training", { year: goal.year })),
+      h("p", { class: "muted", id: "training-target" }, t("program.training_target", { ...words, source: t(`mp.source.${goal.source}`) })),
+      d.training.trainees.length
+        ? h("table", { class: "stack", id: "trainees" },
+          h("thead", {}, h("tr", {}, ["program.trainee", "program.hours", "program.trained"].map((k) => h("th", {}, t(k))))),
+          h("tbody", {}, d.training.trainees.map((x) => h("tr", { "data-user": x.user_id, "data-trained": String(x.trained) },
+            h("td", {}, x.display_name), h("td", {}, x.hours.toFixed(1)),
+            h("td", {}, h("span", { class: `badge ${x.trained ? "met" : "urgent"}` }, t(x.trained ? "program.counted" : "program.not_yet")))))))
+        : h("p", { class: "muted" }, t("program.no_trainees")));
   };
 
   const pairingRows = await Promise.all(pairs.data.map(async (p) => h("tr", { "data-pairing": p.id },

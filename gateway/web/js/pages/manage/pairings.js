@@ -95,7 +95,8 @@ export default async function render(root, { me }) {
   ];
 
   const open = async (id) => {
-    const [current, history] = await Promise.all([api("GET", `/pairings/${id}`), api("GET", `/pairings/${id}/history`)]);
+    const [current, history, targets] = await Promise.all([api("GET", `/pairings/${id}`), api("GET", `/pairings/${id}/history`),
+      api("GET", `/pairings/${id}/targets`)]);
     if (current.status !== 200) return fill(detail, h("p", { class: "problem" }, problemText(current.status, current.data)));
     const p = current.data;
     const supporter = await names.supporter(p.supporter);
@@ -116,6 +117,33 @@ export default async function render(root, { me }) {
         `${services(v.services)}；${v.valid_from} – ${v.valid_to}`, v.reason ?? "–"],
     })));
     const editable = admin && (p.standing === "in_force" || p.standing === "not_started");
+    const years = targets.status === 200 ? targets.data : [];
+    const targetRows = await Promise.all(years.map(async (y) => ({
+      attrs: { "data-year": y.year, "data-source": y.source },
+      cells: [String(y.year), String(y.trainees), String(y.hours_each), t(`mp.source.${y.source}`),
+        y.set_by ? `${await who(y.set_by)} · ${when(y.set_at)}` : "–"],
+    })));
+    // The year to set first: this one when the period covers it, else the first.
+    const thisYear = Number(today().slice(0, 4));
+    const firstYear = years.find((y) => y.year === thisYear) ?? years[0];
+    const setTargets = editable && years.length ? form({
+      id: "pairing-targets-form",
+      fields: [
+        { name: "year", label: t("mp.year"), type: "select", required: true, value: firstYear.year,
+          options: years.map((y) => [y.year, String(y.year)]) },
+        { name: "trainees", label: t("mp.trainees"), type: "number", required: true, min: 1, max: 1000, step: 1, value: firstYear.trainees },
+        { name: "hours_each", label: t("mp.hours_each"), type: "number", required: true, min: 1, max: 2000, step: 1, value: firstYear.hours_each },
+      ],
+      submitLabel: t("mp.save_targets"),
+      submit: (v) => api("PUT", `/pairings/${id}/targets/${v.year}`, { trainees: v.trainees, hours_each: v.hours_each }),
+      done: async (saved) => { notice(status, t("mp.targets_saved", { year: saved.year })); await open(id); },
+    }) : null;
+    // Choosing a year shows the target it has now.
+    setTargets?.querySelector('[name="year"]').addEventListener("change", (e) => {
+      const y = years.find((x) => String(x.year) === e.target.value);
+      setTargets.querySelector('[name="trainees"]').value = y.trainees;
+      setTargets.querySelector('[name="hours_each"]').value = y.hours_each;
+    });
     const change = editable ? form({
       id: "pairing-change",
       fields: [...supporterFields(p, supporter), ...periodFields(p),
@@ -145,6 +173,10 @@ export default async function render(root, { me }) {
         h("dt", {}, t("program.services")), h("dd", {}, services(p.services)),
         h("dt", {}, t("program.period")), h("dd", {}, `${p.valid_from} – ${p.valid_to}`),
         h("dt", {}, t("mp.version")), h("dd", {}, String(p.version))),
+      h("h3", {}, t("mp.targets")),
+      h("p", { class: "muted" }, t("mp.targets_hint")),
+      table({ id: "pairing-targets", columns: [t("mp.year"), t("mp.trainees"), t("mp.hours_each"), t("mp.source"), t("mp.set_by")], rows: targetRows }),
+      setTargets,
       h("h3", {}, t("mp.history")),
       table({ id: "pairing-history", columns: [t("mp.version"), t("mp.what"), t("mp.when"), t("mp.by"), t("mp.sides"), t("mp.terms"), t("mp.reason")], rows: versionRows }),
       change ? [h("h3", {}, t("mp.change_title")), change] : null,
