@@ -9,7 +9,7 @@
 // acknowledges it; the consultant amends it, and the doctor acknowledges the new version.
 // Input: {"doctor": {username, password}, "consultant": {…}, "stranger": {…}}.
 import {
-  assert, input, scenario, newContext, login, open, text, screenshot, fillForm, bytesIn, videoPlays,
+  assert, input, scenario, newContext, login, open, text, screenshot, fillForm, headacheConsultation, bytesIn, videoPlays,
 } from "./lib.mjs";
 
 const PATIENT = "王某某";
@@ -71,19 +71,7 @@ await scenario("consultation", async ({ browser }) => {
   // Submitting before the consent is confirmed is refused on the page.
   await doctor.locator("#submit-request").click();
   assert.match(await text(doctor, "#form-problem"), /知情同意/);
-  await fillForm(form, {
-    "consent.confirmed": true,
-    "reason": "基层无神经内科专科医师，需上级医院会诊",
-    "purpose": "明确头痛病因并指导下一步治疗",
-    "specialty": "神经内科",
-    "patient.name": PATIENT,
-    "patient.sex": "M",
-    "patient.birth_date": "1958-03-02",
-    "case_summary.chief_complaint": "反复头痛三天",
-    "case_summary.history": "三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐",
-    "case_summary.findings": "血压 168/102 mmHg，神经系统查体未见明显异常",
-    "case_summary.question": "是否需要转诊行头颅 CT 检查？",
-  });
+  await fillForm(form, headacheConsultation(PATIENT));
   await screenshot(doctor, "request-new");
   await doctor.locator("#submit-request").click();
   await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));

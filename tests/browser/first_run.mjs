@@ -2,7 +2,7 @@
 // password, then follows the set-up checklist on the home page until it is empty, and a
 // county doctor books with the consultant set up on the way.
 // Input: {"admin": {username, password}, "pacs": {ae_title, port}} (a DCMTK storescp).
-import { assert, input, scenario, newContext, login, open, screenshot, overflowsSideways, reloadingBy, fillForm, text } from "./lib.mjs";
+import { assert, input, scenario, newContext, login, open, screenshot, overflowsSideways, reloadingBy, fillForm, text, headacheConsultation } from "./lib.mjs";
 
 /** Types `text` into lookup field `field` of form `form` and chooses the first entry it offers. */
 async function choose(page, form, field, text) {
@@ -210,19 +210,7 @@ await scenario("first_run", async ({ browser }) => {
   await fillForm(doctor.locator("#password-form"), { current: resetPassword, new: "李伟自己设定的新密码2026", repeat: "李伟自己设定的新密码2026" });
   await reloadingBy(doctor, () => doctor.locator('#password-form button[type="submit"]').click());
   await open(doctor, "/requests/new");
-  await fillForm(doctor.locator("#request-form"), {
-    "consent.confirmed": true,
-    "reason": "基层无神经内科专科医师，需上级医院会诊",
-    "purpose": "明确头痛病因并指导下一步治疗",
-    "specialty": "神经内科",
-    "patient.name": "王某某",
-    "patient.sex": "M",
-    "patient.birth_date": "1958-03-02",
-    "case_summary.chief_complaint": "反复头痛三天",
-    "case_summary.history": "三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐",
-    "case_summary.findings": "血压 168/102 mmHg，神经系统查体未见明显异常",
-    "case_summary.question": "是否需要转诊行头颅 CT 检查？",
-  });
+  await fillForm(doctor.locator("#request-form"), headacheConsultation("王某某"));
   await doctor.locator("#submit-request").click();
   await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));
   await doctor.locator('body[data-state="submitted"]').waitFor({ state: "attached" });

@@ -352,3 +352,23 @@ export async function fillForm(form, values) {
     else await control.fill(value);
   }
 }
+
+/**
+ * The values of the new-request form (`fillForm` keys) for a consultation about headache
+ * with neurology, for a patient named `patientName`, consent confirmed.
+ */
+export function headacheConsultation(patientName) {
+  return {
+    "consent.confirmed": true,
+    "reason": "基层无神经内科专科医师，需上级医院会诊",
+    "purpose": "明确头痛病因并指导下一步治疗",
+    "specialty": "神经内科",
+    "patient.name": patientName,
+    "patient.sex": "M",
+    "patient.birth_date": "1958-03-02",
+    "case_summary.chief_complaint": "反复头痛三天",
+    "case_summary.history": "三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心，无呕吐",
+    "case_summary.findings": "血压 168/102 mmHg，神经系统查体未见明显异常",
+    "case_summary.question": "是否需要转诊行头颅 CT 检查？",
+  };
+}
