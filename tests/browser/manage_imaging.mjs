@@ -35,7 +35,7 @@ await scenario("manage_imaging", async ({ browser }) => {
   await pick(page, "台山", input.county);
   await page.locator('#dicom-nodes tr[data-ae="TAISHAN_CT"]').waitFor();
   const nodeForm = page.locator("form#node-form");
-  await fillForm(nodeForm, { ae_title: "TAISHAN_DR_ROOM_TWO_WEST", host: "dr.taishan.local" });
+  await fillForm(nodeForm, { ae_title: "TAISHAN_DR_ROOM_TWO_WEST", host: "dr.taishan.local", description: "放射科 DR 二号机" });
   await nodeForm.locator('button[type="submit"]').click();
   assert.match(await text(page, '#node-form [data-error-for="ae_title"]'), /16/, "the AE title is too long");
   assert.match(await text(page, '#node-form [data-error-for="host"]'), /IP 地址/, "the host is no IP address");
@@ -48,10 +48,12 @@ await scenario("manage_imaging", async ({ browser }) => {
   assert.match(await text(page, '#node-form [data-error-for="host"]'), /IP 地址/);
   assert.equal(await nodeForm.locator('[name="ae_title"]').inputValue(), "TAISHAN_DR");
   assert.equal(await nodeForm.locator('[name="host"]').inputValue(), "dr.taishan.local");
+  assert.equal(await nodeForm.locator('[name="description"]').inputValue(), "放射科 DR 二号机");
   await nodeForm.locator('[name="host"]').fill("192.168.10.21");
   await nodeForm.locator('button[type="submit"]').click();
   const dr = page.locator('#dicom-nodes tr[data-ae="TAISHAN_DR"]');
   await dr.waitFor();
+  assert.match(await dr.innerText(), /放射科 DR 二号机/, "the node is listed with what it is");
   assert.match(await text(page, "#nodes-status"), /已登记设备 TAISHAN_DR/);
   assert.match(await dr.innerText(), /192\.168\.10\.21/);
   // Its address corrected.

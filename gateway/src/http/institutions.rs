@@ -38,6 +38,8 @@ pub struct DicomNodeOut {
     ae_title: String,
     /// The address it calls from, or `*`.
     host: String,
+    /// What it is, in its keepers' words; may be empty.
+    description: String,
 }
 
 impl From<DicomNode> for DicomNodeOut {
@@ -47,6 +49,7 @@ impl From<DicomNode> for DicomNodeOut {
             institution_id: n.institution_id,
             ae_title: n.ae_title.into(),
             host: n.host,
+            description: n.description,
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct DicomNodeInput {
     pub ae_title: String,
     /// The IP address it calls from, or `*` for any.
     pub host: String,
+    /// What it is ("CT室 GE Revolution"), up to 100 characters.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 fn ae_title(s: &str) -> Result<AeTitle, Error> {
@@ -98,6 +101,17 @@ pub struct DicomNodeChange {
     pub ae_title: Option<String>,
     /// The IP address it calls from, or `*` for any.
     pub host: Option<String>,
+    /// What it is, up to 100 characters; empty to clear it.
+    pub description: Option<String>,
+}
+
+/// A node's description: trimmed, at most 100 characters.
+fn node_description(text: &str) -> Result<String, Error> {
+    let text = text.trim();
+    if text.chars().count() > 100 {
+        return Err(Error::field("description", "at most 100 characters"));
+    }
+    Ok(text.to_owned())
 }
 
 /// The address a node calls from: an IP address, or `*` for any.
@@ -119,11 +133,12 @@ pub async fn add_dicom_node(
     managed(store, by, id, "register its DICOM nodes").await?;
     let ae = ae_title(&input.ae_title)?;
     let host = node_host(&input.host)?;
-    Ok(store.add_dicom_node(id, &ae, &host).await?)
+    let description = node_description(input.description.as_deref().unwrap_or_default())?;
+    Ok(store.add_dicom_node(id, &ae, &host, &description).await?)
 }
 
-/// Changes node `node` of institution `id`: its AE title, the address it calls from, or
-/// both. The storage SCP reads the nodes at every association, so the next one is
+/// Changes node `node` of institution `id`: its AE title, the address it calls from, its
+/// description. The storage SCP reads the nodes at every association, so the next one is
 /// answered by the change.
 pub async fn change_dicom_node(
     store: &Store,
@@ -142,8 +157,12 @@ pub async fn change_dicom_node(
         Some(host) => node_host(host)?,
         None => current.host,
     };
+    let description = match &change.description {
+        Some(text) => node_description(text)?,
+        None => current.description,
+    };
     store
-        .change_dicom_node(id, node, &ae, &host)
+        .change_dicom_node(id, node, &ae, &host, &description)
         .await?
         .ok_or_else(|| not_registered(id, node))
 }

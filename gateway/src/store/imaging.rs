@@ -20,6 +20,8 @@ pub struct DicomNode {
     pub ae_title: AeTitle,
     /// The address it calls from, or `*`.
     pub host: String,
+    /// What it is: "CT室 GE Revolution"; may be empty.
+    pub description: String,
 }
 
 /// Where an institution receives the studies it reads (as a DICOM storage SCP).
@@ -337,25 +339,33 @@ impl Store {
         institution_id: i64,
         ae_title: &AeTitle,
         host: &str,
+        description: &str,
     ) -> Result<DicomNode, StoreError> {
         dispatch!(
             self,
-            imaging::add_dicom_node(institution_id, ae_title.as_str(), host, self.now())
+            imaging::add_dicom_node(
+                institution_id,
+                ae_title.as_str(),
+                host,
+                description,
+                self.now()
+            )
         )
     }
 
-    /// Changes node `node` of `institution_id` to call as `ae_title` from `host`; `None`
-    /// when the institution has no such node.
+    /// Changes node `node` of `institution_id` to call as `ae_title` from `host`, described
+    /// as `description`; `None` when the institution has no such node.
     pub async fn change_dicom_node(
         &self,
         institution_id: i64,
         node: i64,
         ae_title: &AeTitle,
         host: &str,
+        description: &str,
     ) -> Result<Option<DicomNode>, StoreError> {
         dispatch!(
             self,
-            imaging::change_dicom_node(institution_id, node, ae_title.as_str(), host)
+            imaging::change_dicom_node(institution_id, node, ae_title.as_str(), host, description)
         )
     }
 

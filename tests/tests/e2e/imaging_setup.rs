@@ -178,12 +178,13 @@ async fn a_changed_or_removed_dicom_node_is_answered_so_at_its_next_association(
     assert_eq!(changed["ae_title"], "TAISHAN_CT");
     assert!(!associates(relay, "TAISHAN_CT"));
 
-    // Renamed, from any address: the new title is taken, the old one refused.
+    // Renamed, from any address, and described: the new title is taken, the old one
+    // refused.
     let (status, changed) = app
         .patch(
             &path,
             &office,
-            json!({"ae_title": "TAISHAN_MR", "host": "*"}),
+            json!({"ae_title": "TAISHAN_MR", "host": "*", "description": " 磁共振室 联影 uMR 570 "}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{changed}");
@@ -191,8 +192,13 @@ async fn a_changed_or_removed_dicom_node_is_answered_so_at_its_next_association(
     assert!(!associates(relay, "TAISHAN_CT"));
     assert_eq!(
         nodes(&app, county).await,
-        json!([{"id": ct["id"], "institution_id": county, "ae_title": "TAISHAN_MR", "host": "*"}])
+        json!([{"id": ct["id"], "institution_id": county, "ae_title": "TAISHAN_MR", "host": "*", "description": "磁共振室 联影 uMR 570"}])
     );
+    // A change that leaves the description out keeps it; an empty one clears it.
+    let (_, kept) = app.patch(&path, &office, json!({"host": "*"})).await;
+    assert_eq!(kept["description"], "磁共振室 联影 uMR 570");
+    let (_, cleared) = app.patch(&path, &office, json!({"description": ""})).await;
+    assert_eq!(cleared["description"], "");
 
     // Removed: refused, and no longer listed.
     let (status, body) = app.call(Method::DELETE, &path, Some(&office), None).await;
@@ -222,6 +228,7 @@ async fn dicom_node_changes_refuse_bad_input_strangers_and_taken_titles(backend:
         (json!({"host": ""}), "host"),
         (json!({"port": 104}), "port"),
         (json!({"ae_title": 7}), "ae_title"),
+        (json!({"description": "长".repeat(101)}), "description"),
     ] {
         let (status, problem) = app.patch(&path, &app.admin_token, body.clone()).await;
         assert_eq!(

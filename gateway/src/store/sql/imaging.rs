@@ -14,15 +14,18 @@ pub async fn add_dicom_node(
     institution_id: i64,
     ae_title: &str,
     host: &str,
+    description: &str,
     now: DateTime<Utc>,
 ) -> Result<DicomNode, StoreError> {
     let result = sqlx::query_as::<Db, DicomNode>(
-        "insert into dicom_node (institution_id, ae_title, host, created_at) values ($1, $2, $3, $4)
-         returning id, institution_id, ae_title, host",
+        "insert into dicom_node (institution_id, ae_title, host, description, created_at)
+         values ($1, $2, $3, $4, $5)
+         returning id, institution_id, ae_title, host, description",
     )
     .bind(institution_id)
     .bind(ae_title)
     .bind(host)
+    .bind(description)
     .bind(now)
     .fetch_one(pool)
     .await;
@@ -34,23 +37,26 @@ pub async fn add_dicom_node(
     }
 }
 
-/// Changes the AE title and the calling host of node `node` of `institution_id`; `None`
-/// when the institution has no such node.
+/// Changes the AE title, the calling host and the description of node `node` of
+/// `institution_id`; `None` when the institution has no such node.
 pub async fn change_dicom_node(
     pool: &Pool,
     institution_id: i64,
     node: i64,
     ae_title: &str,
     host: &str,
+    description: &str,
 ) -> Result<Option<DicomNode>, StoreError> {
     sqlx::query_as::<Db, DicomNode>(
-        "update dicom_node set ae_title = $3, host = $4 where id = $2 and institution_id = $1
-         returning id, institution_id, ae_title, host",
+        "update dicom_node set ae_title = $3, host = $4, description = $5
+         where id = $2 and institution_id = $1
+         returning id, institution_id, ae_title, host, description",
     )
     .bind(institution_id)
     .bind(node)
     .bind(ae_title)
     .bind(host)
+    .bind(description)
     .fetch_optional(pool)
     .await
     .map_err(|e| StoreError::unique(e, format!("the AE title {ae_title}")))
@@ -76,7 +82,7 @@ pub async fn dicom_nodes(
     institution_id: Option<i64>,
 ) -> Result<Vec<DicomNode>, StoreError> {
     Ok(sqlx::query_as::<Db, DicomNode>(
-        "select id, institution_id, ae_title, host from dicom_node
+        "select id, institution_id, ae_title, host, description from dicom_node
          where ($1 is null or institution_id = $1) order by id",
     )
     .bind(institution_id)

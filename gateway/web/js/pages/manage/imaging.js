@@ -84,7 +84,11 @@ async function drawNodes(el, id) {
       hint: t("manage.imaging.ae_hint"), check: aeTitle },
     { name: "host", label: t("manage.imaging.node_host"), required: true, value: node?.host,
       hint: t("manage.imaging.node_host_hint"), check: (v) => (v === "*" || ipAddress(v) ? null : "manage.imaging.ip_bad") },
+    { name: "description", label: t("manage.imaging.node_description"), value: node?.description, wide: true,
+      placeholder: t("manage.imaging.node_description_example"), check: (v) => (v && v.length > 100 ? "manage.imaging.description_long" : null) },
   ];
+  // An empty description clears the one the node had.
+  const body = (v) => ({ ...v, description: v.description ?? "" });
   // A title taken by another node is refused as a conflict; it is the title's fault.
   const blamingTitle = (answer) => (answer.status === 409
     ? { ...answer, data: { ...answer.data, field: "ae_title" } } : answer);
@@ -92,7 +96,7 @@ async function drawNodes(el, id) {
     id: "node-form",
     fields: fields(null),
     submitLabel: t("manage.imaging.add_node"),
-    submit: async (v) => blamingTitle(await api("POST", base, v)),
+    submit: async (v) => blamingTitle(await api("POST", base, body(v))),
     done: async (node) => { await load(); adding(); notice(status, t("manage.imaging.node_added", { ae: node.ae_title })); },
   }));
   const editing = (node) => {
@@ -100,7 +104,7 @@ async function drawNodes(el, id) {
       id: "node-edit-form",
       intro: h("h3", {}, t("manage.imaging.edit_node", { ae: node.ae_title })),
       fields: fields(node),
-      submit: async (v) => blamingTitle(await api("PATCH", `${base}/${node.id}`, v)),
+      submit: async (v) => blamingTitle(await api("PATCH", `${base}/${node.id}`, body(v))),
       done: async (changed) => { await load(); adding(); notice(status, t("manage.imaging.node_changed", { ae: changed.ae_title })); },
       cancel: adding,
     }));
@@ -112,7 +116,7 @@ async function drawNodes(el, id) {
     fill(list, table({
       id: "dicom-nodes",
       empty: t("manage.imaging.no_nodes"),
-      columns: [t("manage.imaging.ae_title"), t("manage.imaging.node_host"), ""],
+      columns: [t("manage.imaging.ae_title"), t("manage.imaging.node_host"), t("manage.imaging.node_description"), ""],
       rows: data.map((node) => {
         const actions = h("div", { class: "actions" },
           h("button", { type: "button", class: "edit", onclick: () => editing(node) }, t("manage.imaging.edit")),
@@ -131,7 +135,7 @@ async function drawNodes(el, id) {
           }) }, t("manage.imaging.remove")));
         return {
           attrs: { "data-node": node.id, "data-ae": node.ae_title },
-          cells: [h("code", {}, node.ae_title), node.host === "*" ? t("manage.imaging.any_host") : node.host, actions],
+          cells: [h("code", {}, node.ae_title), node.host === "*" ? t("manage.imaging.any_host") : node.host, node.description || "–", actions],
         };
       }),
     }));
