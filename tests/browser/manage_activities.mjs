@@ -2,8 +2,8 @@
 // schedules a teaching session (first with two fields wrong, both marked at once, then
 // put right with everything else kept), moves it, cancels it with a reason asked for in
 // the page; schedules a weekly ward-round series and cancels one round; and, on a phone,
-// records a visit to a village station. An administrator then picks the hospital and
-// sees the same. No screen scrolls sideways.
+// records a visit to a village station. An administrator then finds the hospital with
+// the management pages' picker and sees the same. No screen scrolls sideways.
 // Input: {"office": {username, password}, "admin": {…}, "presenter": clinician id,
 //         "team": team id, "tertiary": the office's hospital, "county": the ward's
 //         hospital, "village": a village station}.
@@ -32,6 +32,15 @@ async function errorOf(form, field) {
 
 async function fitsSideways(page, where) {
   assert.ok(!(await overflowsSideways(page)), `${where} does not scroll sideways`);
+}
+
+/** What the office did (`session`, cancelled), as an administrator sees it once the
+ * hospital is shown. */
+async function sameAsTheOffice(page, session) {
+  await page.locator(`#activities[data-institution="${input.tertiary}"]`).waitFor();
+  await page.locator(`#teaching-upcoming tr[data-session="${session}"][data-state="cancelled"]`).waitFor();
+  assert.equal(await page.locator("#rounds-list tbody tr").count(), 3);
+  assert.equal(await page.locator("#visits-list tbody tr").count(), 1);
 }
 
 await scenario("manage_activities", async ({ browser }) => {
@@ -160,15 +169,20 @@ await scenario("manage_activities", async ({ browser }) => {
   await phone.close();
   await office.close();
 
-  // An administrator picks the hospital and sees the same.
+  // An administrator finds the hospital with the picker and sees the same.
   const admin = await newContext(browser);
   const desk = await admin.newPage();
   await login(desk, input.admin.username, input.admin.password);
-  await open(desk, `/manage/activities?institution=${input.tertiary}`);
-  await desk.locator(`#teaching-upcoming tr[data-session="${session}"][data-state="cancelled"]`).waitFor();
-  assert.equal(await desk.locator("select#institution").inputValue(), String(input.tertiary));
-  assert.equal(await desk.locator("#rounds-list tbody tr").count(), 3);
-  assert.equal(await desk.locator("#visits-list tbody tr").count(), 1);
+  await open(desk, "/manage/activities");
+  await desk.locator("#pick-search").waitFor();
+  assert.match(await desk.locator("#picked").innerText(), /请先查找并选择一家机构/);
+  assert.equal(await desk.locator("#teaching-new").count(), 0, "no institution's activities before one is picked");
+  await desk.locator("#pick-search").fill("江门市中心");
+  await desk.locator(`#pick-results [data-pick="${input.tertiary}"]`).click();
+  await desk.locator("#picked strong", { hasText: "江门市中心医院" }).waitFor();
+  await sameAsTheOffice(desk, session);
+  assert.equal(new URL(desk.url()).searchParams.get("institution"), String(input.tertiary),
+    "the address keeps the institution");
   await fitsSideways(desk, "the administrator's section");
   await screenshot(desk, "administrator");
   await admin.close();

@@ -1,6 +1,7 @@
 // Teaching, ward rounds and visits (教学、查房与下乡): the activities of one institution,
-// for its coordinators and for administrators, who pick the institution. Three parts, each
-// a list with its forms:
+// for its coordinators, and for administrators, who find it by name with the shared
+// picker (the address keeps the choice, `?institution=<id>`). Three parts, each a list
+// with its forms:
 // - the teaching sessions it presents: schedule one, change it, cancel it with a reason;
 // - the ward rounds it takes part in (as the ward, or through its teams): schedule a
 //   weekly series, move one round, cancel one round or the rest of its series;
@@ -13,6 +14,7 @@ import { api, problemText, since } from "../../api.js";
 import { h, fill } from "../../dom.js";
 import { form, table, notice } from "../../form.js";
 import { institutionName } from "../../requests.js";
+import { institutionPicker } from "./picker.js";
 
 const MINUTE = 60e3;
 const HOUR = 60 * MINUTE;
@@ -444,37 +446,34 @@ async function visitsPart(ctx) {
 
 // ---- the section ----------------------------------------------------------------------
 
-/**
- * The administrator's choice of institution: those that hold activities (every one but
- * the village stations), and `current`, the one shown, first when it is none of them.
- */
-async function chooser(current) {
-  const levels = ["tertiary", "secondary", "county", "township"];
-  const lists = await Promise.all(levels.map((l) => api("GET", `/institutions?level=${l}&limit=1000`)));
-  const all = lists.flatMap(({ data }) => (Array.isArray(data) ? data : []));
-  if (!all.some((i) => i.id === current.id)) all.unshift(current);
-  const select = h("select", { id: "institution" },
-    all.map((i) => h("option", { value: i.id, selected: i.id === current.id }, i.name)));
-  select.addEventListener("change", () => { location.search = `?institution=${select.value}`; });
-  return h("div", { class: "toolbar" }, h("label", { for: "institution" }, t("activities.institution")), select);
-}
-
 export default async function render(root, { me, query }) {
-  const admin = me.roles.includes("admin");
-  if (!admin && !me.roles.includes("coordinator")) return fill(root, h("p", { class: "problem" }, t("error.forbidden")));
-  const asked = Number(query.get("institution"));
-  const id = admin && Number.isSafeInteger(asked) && asked > 0 ? asked : me.institution_id;
-  const [institution, clinicians, teams] = await Promise.all([
-    api("GET", `/institutions/${id}`),
-    api("GET", `/clinicians?institution_id=${id}&limit=1000`),
-    api("GET", `/teams?institution_id=${id}`),
-  ]);
-  for (const answer of [institution, clinicians, teams]) {
-    if (answer.status !== 200) return fill(root, refused(answer));
+  if (!me.roles.includes("admin") && !me.roles.includes("coordinator")) {
+    return fill(root, h("p", { class: "problem" }, t("error.forbidden")));
   }
-  const ctx = { institution: institution.data, clinicians: clinicians.data, teams: teams.data };
-  const head = admin ? await chooser(institution.data) : h("p", { class: "muted", id: "institution" }, institution.data.name);
-  const parts = [];
-  for (const draw of [teachingPart, roundsPart, visitsPart]) parts.push(await draw(ctx));
-  fill(root, head, parts);
+  const body = h("div", { id: "activities" });
+  // Only the institution picked last is drawn, should an earlier one still be loading.
+  let asked = 0;
+  const show = async (institution) => {
+    const mine = ++asked;
+    const id = institution.id;
+    body.removeAttribute("data-institution");
+    fill(body, h("p", { class: "muted" }, t("common.loading")));
+    const [clinicians, teams] = await Promise.all([
+      api("GET", `/clinicians?institution_id=${id}&limit=1000`),
+      api("GET", `/teams?institution_id=${id}`),
+    ]);
+    if (mine !== asked) return;
+    for (const answer of [clinicians, teams]) {
+      if (answer.status !== 200) return fill(body, refused(answer));
+    }
+    const ctx = { institution, clinicians: clinicians.data, teams: teams.data };
+    const parts = [];
+    for (const draw of [teachingPart, roundsPart, visitsPart]) {
+      parts.push(await draw(ctx));
+      if (mine !== asked) return;
+    }
+    fill(body, parts);
+    body.dataset.institution = String(id);
+  };
+  fill(root, institutionPicker({ me, query, onPick: show }), body);
 }
