@@ -2,8 +2,10 @@
 // schedules a teaching session (first with two fields wrong, both marked at once, then
 // put right with everything else kept), moves it, cancels it with a reason asked for in
 // the page; schedules a weekly ward-round series and cancels one round; and, on a phone,
-// records a visit to a village station. An administrator then finds the hospital with
-// the management pages' picker and sees the same. No screen scrolls sideways.
+// records a visit to a village station. The office works on its own hospital without a
+// picker; an administrator finds the hospital with the management pages' picker and sees
+// the same, and again on reopening the address, which keeps the choice. No screen scrolls
+// sideways.
 // Input: {"office": {username, password}, "admin": {…}, "presenter": clinician id,
 //         "team": team id, "tertiary": the office's hospital, "county": the ward's
 //         hospital, "village": a village station}.
@@ -50,6 +52,10 @@ await scenario("manage_activities", async ({ browser }) => {
   await open(page, "/manage/activities");
   await page.locator("#teaching #teaching-new").waitFor();
   assert.match(await page.locator("h1").innerText(), /教学、查房与下乡/);
+  // Its own hospital, without a picker.
+  await page.locator(`#activities[data-institution="${input.tertiary}"]`).waitFor();
+  assert.match(await page.locator("#picked").innerText(), /江门市中心医院/);
+  assert.equal(await page.locator("#pick-search").count(), 0, "a coordinator does not pick the institution");
 
   // A session, first with an empty topic and no places: both are marked at once.
   await page.locator("#teaching-new").click();
@@ -185,6 +191,13 @@ await scenario("manage_activities", async ({ browser }) => {
     "the address keeps the institution");
   await fitsSideways(desk, "the administrator's section");
   await screenshot(desk, "administrator");
+
+  // Reopened with the institution in the address, it shows the hospital without picking.
+  await open(desk, `/manage/activities?institution=${input.tertiary}`);
+  await desk.locator("#picked strong", { hasText: "江门市中心医院" }).waitFor();
+  assert.equal(await desk.locator("#pick-search").inputValue(), "", "nothing was searched for");
+  await sameAsTheOffice(desk, session);
+  await screenshot(desk, "administrator-reopened");
   await admin.close();
   return { session, moved_to: new Date(`${moved}:00+08:00`).toISOString() };
 });

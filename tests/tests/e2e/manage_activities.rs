@@ -3,7 +3,8 @@
 //! office schedules, changes and cancels a teaching session, schedules a ward-round series
 //! and cancels one round, and records a visit to a village, on an office screen and on a
 //! phone; an administrator finds the hospital with the institution picker and sees the
-//! same. What the pages did is then read back over the API.
+//! same, again on reopening the page with `?institution=<id>`. What the pages did is then
+//! read back over the API.
 
 use duikou_tests::browser::{on_backend, run_scenario};
 use duikou_tests::{Backend, TestApp, on_both_backends, password_for};
