@@ -1,6 +1,7 @@
 //! `/clinicians`: search clinicians by unit, specialty and title rank, each with their
 //! years of practice and whether they qualify as a consultant; administrators and the
-//! unit's coordinators add them and keep their credentials current.
+//! unit's coordinators add them and keep their name, title, specialty and credentials
+//! current.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,12 +15,12 @@ use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::domain::TitleRank;
 use crate::error::{Error, Problem};
-use crate::registry::{self, ClinicianInput, ClinicianRecord, ClinicianSearch, CredentialsInput};
+use crate::registry::{self, ClinicianChange, ClinicianInput, ClinicianRecord, ClinicianSearch};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_clinicians, create_clinician))
-        .routes(routes!(get_clinician, update_credentials))
+        .routes(routes!(get_clinician, update_clinician))
 }
 
 /// Search parameters.
@@ -84,16 +85,22 @@ async fn create_clinician(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-/// Updates a clinician's licence and years of practice: administrators, or coordinators
-/// of the clinician's unit. Consultants are checked against them again at signing.
-#[utoipa::path(patch, path = "/clinicians/{id}", tag = "registry", params(("id" = i64, Path)), request_body = CredentialsInput,
-    responses((status = 200, body = ClinicianRecord), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn update_credentials(
+/// Changes a clinician's name, title, specialty, licence or the day practice began.
+///
+/// Any field left out keeps its value. Administrators, or coordinators of the clinician's
+/// unit. Each field is checked as when the clinician was added, and the title's rank
+/// follows from the title. The supporter of a pairing in force (or yet to begin) keeps an
+/// intermediate title or higher (`000`): a lower one is refused under
+/// `supporter-not-qualified`, naming `title`. A refused change writes nothing.
+/// Consultants are checked against their credentials again at signing.
+#[utoipa::path(patch, path = "/clinicians/{id}", tag = "registry", params(("id" = i64, Path)), request_body = ClinicianChange,
+    responses((status = 200, body = ClinicianRecord), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_clinician(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
-    ApiJson(input): ApiJson<CredentialsInput>,
+    ApiJson(change): ApiJson<ClinicianChange>,
 ) -> Result<Json<ClinicianRecord>, Error> {
-    let c = registry::update_credentials(&state.store, &caller.0, id, input).await?;
+    let c = registry::update_clinician(&state.store, &caller.0, id, change).await?;
     Ok(Json(c))
 }

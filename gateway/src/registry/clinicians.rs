@@ -1,16 +1,17 @@
 //! Clinicians as the units keep them: administrators, or the coordinators of the
-//! clinician's unit, add clinicians and keep their credentials current. Each is shown
-//! with what their records mean today: the years of practice, and whether they qualify
-//! as a consultant.
+//! clinician's unit, add clinicians and keep their name, title, specialty and credentials
+//! current. Each is shown with what their records mean today: the years of practice, and
+//! whether they qualify as a consultant.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use super::pairings::still_qualified;
 use super::{registered, require_manager};
 use crate::booking::china;
 use crate::domain::{
-    Clinician, QualificationGap, Sex, TitleRank, User, name_query, normalize_name,
+    Clinician, Pairing, QualificationGap, Sex, TitleRank, User, name_query, normalize_name,
 };
 use crate::rules::Error;
 use crate::store::{ClinicianFilter, NewClinician, Store};
@@ -35,14 +36,38 @@ pub struct ClinicianInput {
     pub practice_since: Option<NaiveDate>,
 }
 
-/// A clinician's credentials, as the unit's records show them now.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A change to a clinician's record, as the unit's records show it now: any field left
+/// out keeps its value.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CredentialsInput {
+pub struct ClinicianChange {
+    /// New name; stray spaces are removed, and it may not be empty.
+    pub name: Option<String>,
+    /// New professional title as written, e.g. 主治中医师; its rank is derived. The
+    /// supporter of a pairing in force (or yet to begin) keeps an intermediate title or
+    /// higher (`000`): a lower one is refused under `supporter-not-qualified`.
+    pub title: Option<String>,
+    /// New specialty.
+    pub specialty: Option<String>,
     /// Practising licence number; null when it lapsed.
-    pub licence_number: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub licence_number: Option<Option<String>>,
     /// The day independent practice began, `YYYY-MM-DD`; years of practice count from it.
-    pub practice_since: Option<NaiveDate>,
+    /// Null when it is not known.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub practice_since: Option<Option<NaiveDate>>,
+}
+
+/// A field that is present, as `Some` of its value, null included: with
+/// `#[serde(default)]`, a field left out (`None`) keeps its value and a null clears it.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A clinician with what their records mean today.
@@ -101,6 +126,28 @@ fn check_since(since: Option<NaiveDate>, today: NaiveDate) -> Result<(), Error> 
         ));
     }
     Ok(())
+}
+
+/// A clinician's name as registered: stray spaces removed, not empty.
+fn checked_name(raw: &str) -> Result<String, Error> {
+    let name = normalize_name(raw);
+    if name.is_empty() {
+        return Err(Error::field("name", "a name is required"));
+    }
+    Ok(name)
+}
+
+/// A professional title as registered, with the rank it maps to; refused when it maps to
+/// none.
+fn ranked_title(raw: &str) -> Result<(String, TitleRank), Error> {
+    let title = normalize_name(raw);
+    let rank = TitleRank::of_title(&title).ok_or_else(|| {
+        Error::field(
+            "title",
+            format!("{title:?} is not a known professional title"),
+        )
+    })?;
+    Ok((title, rank))
 }
 
 /// Today in China by the store's clock.
@@ -165,17 +212,8 @@ pub async fn create_clinician(
     input: ClinicianInput,
 ) -> Result<ClinicianRecord, Error> {
     require_manager(by, input.institution_id, "add its clinicians")?;
-    let name = normalize_name(&input.name);
-    if name.is_empty() {
-        return Err(Error::field("name", "a name is required"));
-    }
-    let title = normalize_name(&input.title);
-    let rank = TitleRank::of_title(&title).ok_or_else(|| {
-        Error::field(
-            "title",
-            format!("{title:?} is not a known professional title"),
-        )
-    })?;
+    let name = checked_name(&input.name)?;
+    let (title, rank) = ranked_title(&input.title)?;
     check_since(input.practice_since, today(store))?;
     let new = NewClinician {
         name,
@@ -194,33 +232,65 @@ pub async fn create_clinician(
     Ok(ClinicianRecord::of(c, today(store)))
 }
 
-/// Updates a clinician's licence and years of practice: administrators, or coordinators
-/// of the clinician's unit. Consultants are checked against them again at signing.
-pub async fn update_credentials(
+/// Changes a clinician's name, title, specialty, licence or the day their practice began:
+/// administrators, or coordinators of the clinician's unit. Each is checked as when the
+/// clinician was added, and the title's rank follows from the title. The supporter of a
+/// pairing in force (or yet to begin) keeps the title the program dispatches (`000`). The
+/// change is read, checked and written in one transaction: a refused one writes nothing.
+/// Consultants are checked against their credentials again at signing.
+pub async fn update_clinician(
     store: &Store,
     by: &User,
     id: i64,
-    input: CredentialsInput,
+    change: ClinicianChange,
 ) -> Result<ClinicianRecord, Error> {
     let c = clinician(store, id).await?;
-    require_manager(by, c.institution_id, "update its clinicians' credentials")?;
+    require_manager(by, c.institution_id, "change its clinicians")?;
+    let name = change.name.as_deref().map(checked_name).transpose()?;
+    let title = change.title.as_deref().map(ranked_title).transpose()?;
+    let specialty = change.specialty.as_deref().map(normalize_name);
+    let licence_number = change
+        .licence_number
+        .map(|l| licence(l.as_deref()).map(str::to_owned));
     let today = today(store);
-    check_since(input.practice_since, today)?;
+    if let Some(since) = change.practice_since {
+        check_since(since, today)?;
+    }
+    let decide = |before: Clinician, supports: &[Pairing]| -> Result<Clinician, Error> {
+        let mut after = before.clone();
+        if let Some(name) = name {
+            after.name = name;
+        }
+        if let Some((title, rank)) = title {
+            after.title = title;
+            after.title_rank = rank;
+        }
+        if let Some(specialty) = specialty {
+            after.specialty = specialty;
+        }
+        if let Some(licence_number) = licence_number {
+            after.licence_number = licence_number;
+        }
+        if let Some(since) = change.practice_since {
+            after.practice_since = since;
+        }
+        if after.title_rank < before.title_rank {
+            still_qualified(&after, supports, today)?;
+        }
+        Ok(after)
+    };
     let c = store
-        .update_clinician_credentials(
-            id,
-            licence(input.licence_number.as_deref()),
-            input.practice_since,
-        )
+        .change_clinician(id, decide)
         .await
         .map_err(registered("licence_number"))?
-        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("clinician {id}")))??;
     Ok(ClinicianRecord::of(c, today))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Supporter;
     use crate::testing::Fixture;
 
     #[tokio::test]
@@ -250,13 +320,14 @@ mod tests {
         for by in [&outsider, &doctor] {
             let refused = create_clinician(&f.store, by, input()).await.unwrap_err();
             assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
-            let refused = update_credentials(
+            let refused = update_clinician(
                 &f.store,
                 by,
                 c.id,
-                CredentialsInput {
-                    licence_number: Some("110440000000001".into()),
-                    practice_since: Some(day("2018-09-01")),
+                ClinicianChange {
+                    licence_number: Some(Some("110440000000001".into())),
+                    practice_since: Some(Some(day("2018-09-01"))),
+                    ..ClinicianChange::default()
                 },
             )
             .await
@@ -265,13 +336,13 @@ mod tests {
         }
         let tomorrow = today(&f.store) + chrono::TimeDelta::days(1);
         for bad in [tomorrow, day("1940-01-01")] {
-            let refused = update_credentials(
+            let refused = update_clinician(
                 &f.store,
                 &f.admin,
                 c.id,
-                CredentialsInput {
-                    licence_number: None,
-                    practice_since: Some(bad),
+                ClinicianChange {
+                    practice_since: Some(Some(bad)),
+                    ..ClinicianChange::default()
                 },
             )
             .await
@@ -331,11 +402,12 @@ mod tests {
                 QualificationGap::UnderThreeYears
             ]
         );
-        let credentials = || CredentialsInput {
-            licence_number: Some("110440000000009".into()),
-            practice_since: years_ago(3),
+        let credentials = || ClinicianChange {
+            licence_number: Some(Some("110440000000009".into())),
+            practice_since: Some(years_ago(3)),
+            ..ClinicianChange::default()
         };
-        let c = update_credentials(&f.store, &f.admin, c.clinician.id, credentials())
+        let c = update_clinician(&f.store, &f.admin, c.clinician.id, credentials())
             .await
             .unwrap();
         assert_eq!(c.practice_years, Some(3));
@@ -343,12 +415,98 @@ mod tests {
 
         // A licence number is registered once; the refusal names the field.
         let other = f.clinician(&county, "赵六").await;
-        let refused = update_credentials(&f.store, &f.admin, other.id, credentials())
+        let refused = update_clinician(&f.store, &f.admin, other.id, credentials())
             .await
             .unwrap_err();
         assert!(
             matches!(&refused, Error::Refused { rule: crate::rules::Rule::AlreadyRegistered, field: Some(field), .. } if field == "licence_number"),
             "{refused:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_supporter_of_a_pairing_that_stands_keeps_an_intermediate_title() {
+        let f = Fixture::new().await;
+        let county = f.institution("台山市人民医院", "county", "general").await;
+        let village = f
+            .institution("北陡镇那琴村卫生站", "village_station", "general")
+            .await;
+        let other_village = f
+            .institution("北陡镇石蕉村卫生站", "village_station", "general")
+            .await;
+        let today = today(&f.store);
+        let year = chrono::TimeDelta::days(365);
+        let supporter = f.clinician(&county, "刘双贤").await;
+        let retired = f.clinician(&county, "郭江斌").await;
+        f.pairing(Supporter::Clinician(supporter.id), &village, "consult")
+            .await;
+        // A pairing whose period is over holds nobody to the rule.
+        f.pairing_between(
+            Supporter::Clinician(retired.id),
+            &other_village,
+            "consult",
+            today - year - year,
+            today - year,
+        )
+        .await;
+        let titled = |title: &str| ClinicianChange {
+            title: Some(title.into()),
+            ..ClinicianChange::default()
+        };
+
+        let refused = update_clinician(&f.store, &f.admin, supporter.id, titled("住院医师"))
+            .await
+            .unwrap_err();
+        match &refused {
+            Error::Refused {
+                rule: crate::rules::Rule::SupporterNotQualified,
+                field: Some(field),
+                detail,
+            } => {
+                assert_eq!(field, "title");
+                assert!(
+                    detail.contains("已取得中级或以上职称的执业医师"),
+                    "{detail}"
+                );
+            }
+            other => panic!("expected the supporter rule, got {other:?}"),
+        }
+        assert_eq!(
+            clinician(&f.store, supporter.id).await.unwrap(),
+            supporter,
+            "nothing refused was written"
+        );
+        // Down to 主治医师 (中级) is allowed, with a new name and specialty.
+        let changed = update_clinician(
+            &f.store,
+            &f.admin,
+            supporter.id,
+            ClinicianChange {
+                name: Some(" 刘 双贤 ".into()),
+                specialty: Some("妇产科".into()),
+                ..titled("主治中医师")
+            },
+        )
+        .await
+        .unwrap()
+        .clinician;
+        assert_eq!(
+            (
+                changed.name.as_str(),
+                changed.title.as_str(),
+                changed.title_rank,
+                changed.specialty.as_str()
+            ),
+            ("刘双贤", "主治中医师", TitleRank::Intermediate, "妇产科")
+        );
+        assert_eq!(
+            changed.licence_number, supporter.licence_number,
+            "what was left out stays"
+        );
+        let retired = update_clinician(&f.store, &f.admin, retired.id, titled("医师"))
+            .await
+            .unwrap()
+            .clinician;
+        assert_eq!(retired.title_rank, TitleRank::Junior);
     }
 }

@@ -15,8 +15,8 @@ pub use accounts::{
     reset_password, set_disabled,
 };
 pub use clinicians::{
-    ClinicianInput, ClinicianRecord, ClinicianSearch, CredentialsInput, clinician,
-    clinician_record, clinicians, create_clinician, update_credentials,
+    ClinicianChange, ClinicianInput, ClinicianRecord, ClinicianSearch, clinician, clinician_record,
+    clinicians, create_clinician, update_clinician,
 };
 pub use institutions::{
     InstitutionChange, InstitutionInput, InstitutionSearch, WebhookInput, create_institution,

@@ -10,8 +10,8 @@ use super::{require_admin, today_in_china};
 
 use crate::config::ProgramConfig;
 use crate::domain::{
-    Institution, Kind, Level, Pairing, PairingStatus, Services, Supported, Supporter, TargetSource,
-    TitleRank, TrainingTarget, User,
+    Clinician, Institution, Kind, Level, Pairing, PairingStatus, Services, Standing, Supported,
+    Supporter, TargetSource, TitleRank, TrainingTarget, User,
 };
 use crate::rules::{Error, Rule};
 use crate::store::{Change, PairingDraft, PairingFilter, Store};
@@ -142,17 +142,54 @@ async fn qualified_supporter(store: &Store, supporter: Supporter) -> Result<(), 
         // An unknown id is reported, field by field, by the store.
         return Ok(());
     };
-    if c.title_rank < TitleRank::Intermediate {
-        return Err(Error::refused(
+    match unqualified(&c) {
+        None => Ok(()),
+        Some(why) => Err(Error::refused(
             Rule::SupporterNotQualified,
             Some("supporter"),
-            format!(
-                "{} holds {} ({}); the program dispatches clinicians with an intermediate title or higher (000: 已取得中级或以上职称的执业医师)",
-                c.name, c.title, c.title_rank
-            ),
-        ));
+            why,
+        )),
     }
-    Ok(())
+}
+
+/// Why `c` may not be the supporter of a pairing under `000`, if they may not: they hold
+/// a title below intermediate.
+fn unqualified(c: &Clinician) -> Option<String> {
+    (c.title_rank < TitleRank::Intermediate).then(|| {
+        format!(
+            "{} holds {} ({}); the program dispatches clinicians with an intermediate title or higher (000: 已取得中级或以上职称的执业医师)",
+            c.name, c.title, c.title_rank
+        )
+    })
+}
+
+/// `000` still holds after a change to a clinician: their record as it would be (`after`)
+/// is refused while it falls short of [`qualified_supporter`] and they are the supporter of
+/// one of the pairings `supports` that stands on `today` (in force, or yet to begin). The
+/// refusal blames the title, the only field the rule reads.
+pub(super) fn still_qualified(
+    after: &Clinician,
+    supports: &[Pairing],
+    today: NaiveDate,
+) -> Result<(), Error> {
+    let Some(why) = unqualified(after) else {
+        return Ok(());
+    };
+    let standing = supports.iter().find(|p| {
+        p.supporter == Supporter::Clinician(after.id)
+            && matches!(p.standing(today), Standing::InForce | Standing::NotStarted)
+    });
+    match standing {
+        None => Ok(()),
+        Some(p) => Err(Error::refused(
+            Rule::SupporterNotQualified,
+            Some("title"),
+            format!(
+                "{} supports pairing {} until {}: {why}; change or end the pairing first",
+                after.name, p.id, p.valid_to
+            ),
+        )),
+    }
 }
 
 /// `004`: pairing is one-to-one ("通过一对一的对口帮扶"). No other pairing that has not been

@@ -12,6 +12,10 @@ const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 /// Begins a transaction that reads, then writes (see the SQLite backend's).
 const BEGIN_WRITE: &str = "begin";
 
+/// Locks the rows a transaction reads in order to change them, so that a concurrent
+/// change of the same rows waits for its commit.
+const FOR_UPDATE: &str = " for update";
+
 /// Rows a statement locks to delete them, skipping those other transactions hold, so
 /// that it never waits for them (nor they for it).
 const SKIP_LOCKED: &str = " for update skip locked";

@@ -190,17 +190,16 @@ impl Store {
         dispatch!(self, registry::clinician(id))
     }
 
-    /// Updates a clinician's licence number and the day their practice began.
-    pub async fn update_clinician_credentials(
+    /// Changes clinician `id` in one transaction, as `decide` says from the clinician as
+    /// they are and every pairing they are the supporter of, both read in it: their name,
+    /// title, rank, specialty, licence number and the day their practice began. Nothing is
+    /// written when `decide` refuses; `None` when there is no such clinician.
+    pub async fn change_clinician<E>(
         &self,
         id: i64,
-        licence_number: Option<&str>,
-        practice_since: Option<NaiveDate>,
-    ) -> Result<Option<Clinician>, StoreError> {
-        dispatch!(
-            self,
-            registry::update_credentials(id, licence_number, practice_since)
-        )
+        decide: impl FnOnce(Clinician, &[Pairing]) -> Result<Clinician, E>,
+    ) -> Result<Option<Result<Clinician, E>>, StoreError> {
+        dispatch!(self, registry::change_clinician(id, decide))
     }
 
     /// Creates a clinician.

@@ -15,6 +15,10 @@ const SEED_IMPORT_LOCK: &str = "select 1";
 /// `immediate` takes the lock at the start, waiting its turn.
 const BEGIN_WRITE: &str = "begin immediate";
 
+/// Locks the rows a transaction reads in order to change them: nothing here, since
+/// `BEGIN_WRITE` holds the write lock for the whole transaction.
+const FOR_UPDATE: &str = "";
+
 /// Rows a statement locks to delete them, skipping those other transactions hold: nothing
 /// here, since SQLite writes one transaction at a time.
 const SKIP_LOCKED: &str = "";

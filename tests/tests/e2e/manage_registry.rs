@@ -1,7 +1,8 @@
 //! The registry's administration: changing an institution (`PATCH /institutions/{id}`),
-//! a clinician's credentials with the years and consultant qualification they give, and a
-//! team's leader and members (`PATCH /teams/{id}`), over the API, with who may and what
-//! is refused; then the whole of it in the pages (`tests/browser/manage_registry.mjs`).
+//! a clinician's name, title, specialty and credentials (`PATCH /clinicians/{id}`) with
+//! the years and consultant qualification they give, and a team's leader and members
+//! (`PATCH /teams/{id}`), over the API, with who may and what is refused; then the whole
+//! of it in the pages (`tests/browser/manage_registry.mjs`).
 
 use chrono::{Duration, Months, Utc};
 use duikou_tests::browser::{on_backend, run_scenario};
@@ -14,6 +15,8 @@ use crate::requests::{clinician, pair};
 on_both_backends!(
     only_an_administrator_changes_institutions_and_a_change_keeps_the_pairings_in_force,
     clinicians_are_shown_with_their_years_and_whether_they_qualify_as_consultants,
+    a_units_coordinator_renames_a_clinician_and_changes_their_title_and_specialty,
+    the_supporter_of_a_pairing_in_force_keeps_an_intermediate_title,
     a_units_coordinator_changes_a_teams_leader_and_members_and_huancui_keeps_five_to_ten,
     an_administrator_manages_institutions_clinicians_and_teams_in_the_pages,
 );
@@ -215,6 +218,161 @@ async fn clinicians_are_shown_with_their_years_and_whether_they_qualify_as_consu
         after["consultant_gaps"],
         json!([]),
         "licensed with three full years"
+    );
+    app.stop().await;
+}
+
+async fn a_units_coordinator_renames_a_clinician_and_changes_their_title_and_specialty(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let other = app.institution_id("开平市中心医院").await;
+    let new = clinician(
+        &app,
+        county,
+        "黄医生",
+        "主治医师",
+        Some("110440700000081"),
+        5,
+    )
+    .await;
+    let path = format!("/api/v1/clinicians/{new}");
+    let before = current(&app, &path).await;
+    let change = json!({"name": " 黄 志明 ", "title": "副主任中医师", "specialty": "中医内科"});
+
+    // Not another unit's coordinator, nor a clinician of the unit.
+    let (_, outsider) = app.user("kp.office", other, &["coordinator"]).await;
+    let (_, own_doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    for token in [&outsider, &own_doctor] {
+        let (status, p) = app.patch(&path, token, change.clone()).await;
+        assert_refused(status, &p, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // Bad values are refused as when the clinician was added, naming the field; so are
+    // fields the roster does not change here.
+    for (body, field) in [
+        (json!({"name": "  "}), "name"),
+        (json!({"name": 7}), "name"),
+        (json!({"title": "院长"}), "title"),
+        (json!({"title": ""}), "title"),
+        (json!({"specialty": ["内科"]}), "specialty"),
+        (json!({"practice_since": "2020-02-30"}), "practice_since"),
+        (json!({"title_rank": "senior"}), "title_rank"),
+        (json!({"institution_id": other}), "institution_id"),
+    ] {
+        refused_naming(&app, &path, body, INVALID, field).await;
+    }
+    assert_eq!(
+        current(&app, &path).await,
+        before,
+        "nothing refused was written"
+    );
+    let (status, p) = app
+        .patch(
+            "/api/v1/clinicians/999999",
+            &app.admin_token,
+            change.clone(),
+        )
+        .await;
+    assert_refused(status, &p, StatusCode::NOT_FOUND, "not-found");
+
+    // The unit's coordinator: the rank follows the title, what is left out stays.
+    let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
+    let (status, changed) = app.patch(&path, &office, change).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["name"], "黄志明");
+    assert_eq!(changed["title"], "副主任中医师");
+    assert_eq!(changed["title_rank"], "deputy_senior");
+    assert_eq!(changed["specialty"], "中医内科");
+    for kept in ["sex", "institution_id", "licence_number", "practice_since"] {
+        assert_eq!(changed[kept], before[kept], "{kept} is kept");
+    }
+    assert_eq!(current(&app, &path).await, changed);
+    let found = current(
+        &app,
+        &format!("/api/v1/clinicians?institution_id={county}&name=黄志明&min_rank=deputy_senior"),
+    )
+    .await;
+    assert_eq!(
+        found,
+        json!([changed]),
+        "searches find the new name and rank"
+    );
+    app.stop().await;
+}
+
+async fn the_supporter_of_a_pairing_in_force_keeps_an_intermediate_title(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let village = app.institution_id("北陡镇石蕉村卫生站").await;
+    let supporter = clinician(
+        &app,
+        county,
+        "刘医生",
+        "主治医师",
+        Some("110440700000082"),
+        6,
+    )
+    .await;
+    let today = today_in_china();
+    let (status, pairing) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({"supporter": {"kind": "clinician", "id": supporter},
+                   "supported": {"kind": "institution", "value": village},
+                   "services": ["consult"], "valid_from": today - Duration::days(30),
+                   "valid_to": today + Duration::days(365)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{pairing}");
+    let path = format!("/api/v1/clinicians/{supporter}");
+    let before = current(&app, &path).await;
+    let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
+
+    // 000: dispatched clinicians hold an intermediate title or higher; the whole change
+    // is refused, the name with it.
+    let lowered = json!({"name": "刘双贤", "title": "医师"});
+    let (status, p) = app.patch(&path, &office, lowered.clone()).await;
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "supporter-not-qualified",
+    );
+    assert_eq!(p["field"], "title");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("已取得中级或以上职称的执业医师"), "{p}");
+    assert!(
+        detail.contains(&format!("pairing {}", pairing["id"])),
+        "{p}"
+    );
+    assert_eq!(
+        current(&app, &path).await,
+        before,
+        "nothing refused was written"
+    );
+    // Another intermediate title is no lower.
+    let (status, changed) = app
+        .patch(&path, &office, json!({"title": "主治中医师"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["title_rank"], "intermediate");
+
+    // Once the pairing has ended, the roster may say what it says.
+    let (status, ended) = app
+        .post(
+            &format!("/api/v1/pairings/{}/end", pairing["id"]),
+            &app.admin_token,
+            json!({"reason": "刘医生回原单位工作"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    let (status, changed) = app.patch(&path, &office, lowered).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (&changed["name"], &changed["title_rank"]),
+        (&json!("刘双贤"), &json!("junior"))
     );
     app.stop().await;
 }

@@ -194,7 +194,20 @@ async fn responses_of_the_main_endpoints_validate_against_the_document(backend: 
         .await;
     }
 
-    // Writes: an account, and its password reset.
+    // Writes: a clinician's record, an account, and its password reset.
+    let clinician = format!("/clinicians/{}", c.consultant_id);
+    let clinician = (clinician.as_str(), "/clinicians/{id}");
+    let changed = doc
+        .check(
+            &app,
+            Method::PATCH,
+            clinician,
+            Some(&admin),
+            Some(json!({"title": "主任医师", "specialty": "神经内科"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(changed["title_rank"], "senior");
     let created = doc
         .check(
             &app,
@@ -249,6 +262,17 @@ async fn responses_of_the_main_endpoints_validate_against_the_document(backend: 
         )
         .await;
     assert_eq!(bad["field"], "username");
+    let bad = doc
+        .check(
+            &app,
+            Method::PATCH,
+            clinician,
+            Some(&admin),
+            Some(json!({"title": "院长"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(bad["field"], "title");
     let today = chrono::Utc::now().date_naive();
     doc.check(
         &app,

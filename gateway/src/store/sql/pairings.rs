@@ -115,6 +115,22 @@ pub async fn pairing(pool: &Pool, id: i64) -> Result<Option<Pairing>, StoreError
     row.map(Pairing::try_from).transpose()
 }
 
+/// Every pairing whose supporter is clinician `id`, read in `tx`, by id.
+#[tracing::instrument(skip(tx))]
+pub async fn supported_by_clinician(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    id: i64,
+) -> Result<Vec<Pairing>, StoreError> {
+    let rows = sqlx::query_as::<Db, PairingRow>(&format!(
+        "{} where supporter_clinician_id = $1 order by id",
+        select()
+    ))
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter().map(Pairing::try_from).collect()
+}
+
 /// Pairings that cover an institution for a service on a date. An ended pairing still
 /// covers the days up to its last one.
 #[tracing::instrument(skip(pool))]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Db, Pool};
-use crate::domain::{Clinician, Institution, RegionPath, Team};
+use crate::domain::{Clinician, Institution, Pairing, RegionPath, Team};
 use crate::store::{
     ClinicianFilter, InstitutionFilter, NewClinician, NewInstitution, NewTeam, StoreError,
 };
@@ -252,24 +252,57 @@ pub async fn create_clinician(
         .ok_or_else(|| StoreError::Corrupt("inserted clinician vanished".into()))
 }
 
-/// Replaces a clinician's licence number and the day their practice began.
-#[tracing::instrument(skip_all)]
-pub async fn update_credentials(
+/// Changes clinician `id` in one transaction: reads them (locking their row) and every
+/// pairing they are the supporter of, asks `decide` for the clinician as they will be,
+/// and writes their name, title, rank, specialty, licence number and the day their
+/// practice began (their unit and sex stay). When `decide` refuses, nothing is written
+/// and its refusal is returned; `None` when there is no such clinician. A licence number
+/// can be registered once.
+#[tracing::instrument(skip(pool, decide))]
+pub async fn change_clinician<E>(
     pool: &Pool,
     id: i64,
-    licence_number: Option<&str>,
-    practice_since: Option<NaiveDate>,
-) -> Result<Option<Clinician>, StoreError> {
+    decide: impl FnOnce(Clinician, &[Pairing]) -> Result<Clinician, E>,
+) -> Result<Option<Result<Clinician, E>>, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let row = sqlx::query_as::<Db, ClinicianRow>(&format!(
+        "{CLINICIAN} where id = $1{}",
+        super::FOR_UPDATE
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(before) = row.map(Clinician::try_from).transpose()? else {
+        return Ok(None);
+    };
+    let supports = super::pairings::supported_by_clinician(&mut tx, id).await?;
+    let after = match decide(before, &supports) {
+        Ok(after) => after,
+        // Dropping the transaction rolls it back.
+        Err(refused) => return Ok(Some(Err(refused))),
+    };
     sqlx::query::<Db>(
-        "update clinician set licence_number = $2, practice_since = $3 where id = $1",
+        "update clinician set name = $2, title = $3, title_rank = $4, specialty = $5,
+             licence_number = $6, practice_since = $7
+         where id = $1",
     )
     .bind(id)
-    .bind(licence_number)
-    .bind(practice_since)
-    .execute(pool)
+    .bind(&after.name)
+    .bind(&after.title)
+    .bind(after.title_rank.as_str())
+    .bind(&after.specialty)
+    .bind(&after.licence_number)
+    .bind(after.practice_since)
+    .execute(&mut *tx)
     .await
     .map_err(|e| StoreError::unique(e, "a clinician with this licence number"))?;
-    clinician(pool, id).await
+    let row = sqlx::query_as::<Db, ClinicianRow>(&format!("{CLINICIAN} where id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let changed = Clinician::try_from(row)?;
+    tx.commit().await?;
+    Ok(Some(Ok(changed)))
 }
 
 #[derive(sqlx::FromRow)]
