@@ -5,10 +5,13 @@
 // qualification the gateway computes (and why another clinician does not qualify);
 // forms a team with a leader and members and changes its leader. The county hospital's
 // coordinator sees their own clinicians without choosing, and the institutions without
-// changing them. Then the three sections on a phone, without sideways scrolling.
+// changing them; they change the title of a doctor who supports a village station (a
+// first try below 中级 refused beside the title under 000, then a higher one). Then the
+// three sections on a phone, without sideways scrolling.
 // Input: {"admin": {username, password}, "coordinator": {username, password},
 //         "station": id, "county": id, "junior": id,
-//         "others": [id, id], "since": "YYYY-MM-DD", "years": n}.
+//         "others": [id, id] (attending doctors; the second supports a village station),
+//         "since": "YYYY-MM-DD", "years": n}.
 // Output: {"clinician": id, "team": id}.
 import { assert, input, scenario, newContext, login, open, screenshot, overflowsSideways, fillForm, text } from "./lib.mjs";
 
@@ -128,6 +131,28 @@ await scenario("manage_registry", async ({ browser }) => {
   assert.equal(await desk.locator("#pick-search").count(), 0, "a coordinator does not choose");
   assert.match(await text(desk, "#picked"), /台山市人民医院/);
   assert.equal(await desk.locator("#clinician-add").count(), 1, "and keeps their own clinicians");
+  // The supporting doctor's title, in a form that holds the record as it is.
+  const tan = desk.locator(`#clinician-table tr[data-clinician="${input.others[1]}"]`);
+  await tan.locator("button.edit").click();
+  const editForm = desk.locator("form#clinician-form");
+  for (const [name, value] of [["name", "谭医生"], ["title", "主治医师"], ["specialty", "神经内科"], ["licence_number", "110440700000062"]]) {
+    assert.equal(await editForm.locator(`[name="${name}"]`).inputValue(), value, `${name} is filled in`);
+  }
+  // Below 中级 while they support a pairing in force: refused beside the title (000).
+  await fillForm(editForm, { title: "医师", specialty: "全科" });
+  await editForm.locator('button[type="submit"]').click();
+  const titleError = editForm.locator('[data-error-for="title"]');
+  await desk.waitForFunction(() => document.querySelector('#clinician-form [data-error-for="title"]')?.textContent !== "");
+  assert.match(await titleError.innerText(), /中级/);
+  assert.equal(await editForm.locator('[data-field="title"] [aria-invalid=true]').count(), 1, "the title is marked");
+  assert.match(await text(desk, "form#clinician-form [data-form-problem]"), /1 处/);
+  assert.equal(await editForm.locator('[name="specialty"]').inputValue(), "全科", "what was typed is kept");
+  await screenshot(desk, "clinician-title-refused");
+  await fillForm(editForm, { title: "副主任医师" });
+  await editForm.locator('button[type="submit"]').click();
+  assert.match(await saved(desk, "#clinician-note"), /已保存：谭医生/);
+  assert.match(await tan.innerText(), /副主任医师\s*副高级/);
+  assert.match(await tan.innerText(), /全科/);
   await open(desk, "/manage/institutions");
   await desk.locator("#institution-tree [data-institution]").first().waitFor();
   assert.equal(await desk.locator("#institution-add, #institution-tree button.edit").count(), 0, "institutions are the administrators'");

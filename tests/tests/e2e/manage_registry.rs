@@ -44,6 +44,24 @@ async fn refused_naming(
 const INVALID: (StatusCode, &str) = (StatusCode::UNPROCESSABLE_ENTITY, "invalid-field");
 const REGISTERED: (StatusCode, &str) = (StatusCode::CONFLICT, "already-registered");
 
+/// A pairing in force, created by the administrator, in which `clinician` supports
+/// `village` for consultations.
+async fn supports(app: &TestApp, clinician: i64, village: i64) -> Value {
+    let today = today_in_china();
+    let (status, pairing) = app
+        .post(
+            "/api/v1/pairings",
+            &app.admin_token,
+            json!({"supporter": {"kind": "clinician", "id": clinician},
+                   "supported": {"kind": "institution", "value": village},
+                   "services": ["consult"], "valid_from": today - Duration::days(30),
+                   "valid_to": today + Duration::days(365)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{pairing}");
+    pairing
+}
+
 /// `GET path` as the administrator, which must answer 200.
 async fn current(app: &TestApp, path: &str) -> Value {
     let (status, body) = app.get(path, &app.admin_token).await;
@@ -314,18 +332,7 @@ async fn the_supporter_of_a_pairing_in_force_keeps_an_intermediate_title(backend
         6,
     )
     .await;
-    let today = today_in_china();
-    let (status, pairing) = app
-        .post(
-            "/api/v1/pairings",
-            &app.admin_token,
-            json!({"supporter": {"kind": "clinician", "id": supporter},
-                   "supported": {"kind": "institution", "value": village},
-                   "services": ["consult"], "valid_from": today - Duration::days(30),
-                   "valid_to": today + Duration::days(365)}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{pairing}");
+    let pairing = supports(&app, supporter, village).await;
     let path = format!("/api/v1/clinicians/{supporter}");
     let before = current(&app, &path).await;
     let (_, office) = app.user("ts.office", county, &["coordinator"]).await;
@@ -493,6 +500,9 @@ async fn an_administrator_manages_institutions_clinicians_and_teams_in_the_pages
     for (name, licence) in [("甄医生", "110440700000061"), ("谭医生", "110440700000062")] {
         others.push(clinician(&app, county, name, "主治医师", Some(licence), 10).await);
     }
+    // The second supports a village station, in force.
+    let village = app.institution_id("北陡镇石蕉村卫生站").await;
+    supports(&app, others[1], village).await;
     let office = app
         .account(json!({"username": "ts.office", "display_name": "医务科", "institution_id": county, "roles": ["coordinator"]}))
         .await;
@@ -515,6 +525,15 @@ async fn an_administrator_manages_institutions_clinicians_and_teams_in_the_pages
     assert_eq!(added["name"], "陈医生");
     assert_eq!(added["practice_since"], json!(since));
     assert_eq!(added["consultant_gaps"], json!([]));
+    let tan = current(&app, &format!("/api/v1/clinicians/{}", others[1])).await;
+    assert_eq!(
+        (&tan["title"], &tan["title_rank"], &tan["specialty"]),
+        (
+            &json!("副主任医师"),
+            &json!("deputy_senior"),
+            &json!("全科")
+        )
+    );
     let team = current(&app, &format!("/api/v1/teams/{}", out["team"])).await;
     assert_eq!(team["leader_id"], others[0]);
     assert_eq!(team["member_ids"].as_array().unwrap().len(), 3, "{team}");

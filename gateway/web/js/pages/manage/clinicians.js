@@ -3,7 +3,7 @@
 // specialty, licence number, the day independent practice began and the full years
 // since (counted by the gateway), whether they qualify as a consultant (and why not),
 // and their login account, or a link to create one. The institution's managers add
-// clinicians and keep their licence and practice date current.
+// clinicians and keep their name, title, specialty, licence and practice date current.
 import { t } from "../../i18n.js";
 import { api, problemText } from "../../api.js";
 import { h, fill } from "../../dom.js";
@@ -16,6 +16,15 @@ function today() {
 }
 
 const notFuture = (d) => (d > today() ? "clinicians.future" : null);
+
+/** The roster's fields (name, title, specialty), as the gateway takes them. */
+function rosterFields(c = {}) {
+  return [
+    { name: "name", label: t("clinicians.name"), required: true, value: c.name },
+    { name: "title", label: t("clinicians.title"), required: true, hint: t("clinicians.title_hint"), value: c.title },
+    { name: "specialty", label: t("clinicians.specialty"), required: true, value: c.specialty },
+  ];
+}
 
 /** The credentials' fields, as the gateway takes them. */
 function credentialFields(c = {}) {
@@ -65,25 +74,27 @@ export default async function render(root, { me, query }) {
       slot.scrollIntoView({ block: "start" });
       slot.querySelector("input")?.focus();
     };
-    const add = () => open(form({
-      id: "clinician-form",
-      intro: h("h2", {}, t("clinicians.add_title")),
-      fields: [
-        { name: "name", label: t("clinicians.name"), required: true },
-        { name: "sex", label: t("clinicians.sex"), type: "select", options: [["M", t("sex.M")], ["F", t("sex.F")]] },
-        { name: "title", label: t("clinicians.title"), required: true, hint: t("clinicians.title_hint") },
-        { name: "specialty", label: t("clinicians.specialty"), required: true },
-        ...credentialFields(),
-      ],
-      submitLabel: t("clinicians.add"),
-      submit: (v) => api("POST", "/clinicians", { ...v, institution_id: inst.id }),
-      done: (c) => after(c, "clinicians.added"),
-      cancel: () => fill(slot),
-    }));
+    const add = () => {
+      const [name, ...roster] = rosterFields();
+      open(form({
+        id: "clinician-form",
+        intro: h("h2", {}, t("clinicians.add_title")),
+        fields: [
+          name,
+          { name: "sex", label: t("clinicians.sex"), type: "select", options: [["M", t("sex.M")], ["F", t("sex.F")]] },
+          ...roster,
+          ...credentialFields(),
+        ],
+        submitLabel: t("clinicians.add"),
+        submit: (v) => api("POST", "/clinicians", { ...v, institution_id: inst.id }),
+        done: (c) => after(c, "clinicians.added"),
+        cancel: () => fill(slot),
+      }));
+    };
     const edit = (c) => open(form({
       id: "clinician-form",
       intro: h("h2", {}, t("clinicians.edit_title", { name: c.name })),
-      fields: credentialFields(c),
+      fields: [...rosterFields(c), ...credentialFields(c)],
       submit: (v) => api("PATCH", `/clinicians/${c.id}`, v),
       done: (saved) => after(saved, "clinicians.saved"),
       cancel: () => fill(slot),
