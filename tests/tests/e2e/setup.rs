@@ -1,13 +1,17 @@
 //! The set-up checklist (`GET /setup`): computed from the data, for administrators and
 //! coordinators only.
 
+use chrono::{Duration, FixedOffset, Months};
 use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::requests::cast;
 
-on_both_backends!(the_checklist_empties_as_the_program_is_set_up);
+on_both_backends!(
+    the_checklist_empties_as_the_program_is_set_up,
+    a_clinician_qualifies_as_a_consultant_on_the_day_they_reach_three_years,
+);
 
 /// `{step: done}` of the caller's checklist.
 async fn checklist(app: &TestApp, token: &str) -> Vec<(String, bool)> {
@@ -86,5 +90,57 @@ async fn the_checklist_empties_as_the_program_is_set_up(backend: Backend) {
     assert_eq!(open(&checklist(&app, &office).await)[0], "pairing_in_force");
     let (status, _) = app.get("/api/v1/setup", &c.doctor).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+async fn a_clinician_qualifies_as_a_consultant_on_the_day_they_reach_three_years(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = &app.admin_token;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    let county = app.institution_id("台山市人民医院").await;
+    let china = FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = app.clock.now().with_timezone(&china).date_naive();
+    let (status, p) = app
+        .post(
+            "/api/v1/pairings",
+            admin,
+            json!({"supporter": {"kind": "institution", "id": tertiary}, "supported": {"kind": "institution", "value": county},
+                   "services": ["consult"], "valid_from": today - Duration::days(30), "valid_to": today + Duration::days(365)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    // Licensed, and three years of practice tomorrow.
+    let since = (today + Duration::days(1)) - Months::new(36);
+    let (status, c) = app
+        .post(
+            "/api/v1/clinicians",
+            admin,
+            json!({"name": "陈医生", "institution_id": tertiary, "title": "主治医师", "specialty": "心血管内科",
+                   "licence_number": "110440700000555", "practice_since": since}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let path = format!("/api/v1/clinicians/{}", c["id"]);
+    let (_, record) = app.get(&path, admin).await;
+    assert_eq!(record["practice_years"], 2, "{record}");
+    assert_eq!(record["consultant_gaps"], json!(["under_three_years"]));
+    assert!(
+        open(&checklist(&app, admin).await).contains(&"qualified_consultant"),
+        "nobody qualifies today"
+    );
+
+    // The next day, by the gateway's clock, they do (the administrator logs in again: a
+    // day outlasts a session).
+    app.clock.advance(std::time::Duration::from_secs(24 * 3600));
+    let admin = &app
+        .login("admin", &duikou_tests::password_for("admin"))
+        .await;
+    let (_, record) = app.get(&path, admin).await;
+    assert_eq!(record["practice_years"], 3, "{record}");
+    assert_eq!(record["consultant_gaps"], json!([]));
+    assert!(
+        !open(&checklist(&app, admin).await).contains(&"qualified_consultant"),
+        "they qualify from that day"
+    );
     app.stop().await;
 }
