@@ -26,9 +26,18 @@ export function has(key) {
   return key in messages;
 }
 
-/** Switches the language for this browser and draws the page again in it. */
-export function switchLanguage(to) {
-  document.cookie = `duikou_lang=${to}; path=/; max-age=31536000; samesite=lax`;
+/**
+ * Switches the language for this browser and draws the page again in it. Where the
+ * Cookie Store API exists (secure contexts), the reload waits until the cookie is stored:
+ * a cookie written to `document.cookie` may not yet go with a request sent at once.
+ */
+export async function switchLanguage(to) {
+  const year = 365 * 24 * 3600;
+  if (window.cookieStore) {
+    await window.cookieStore.set({ name: "duikou_lang", value: to, path: "/", sameSite: "lax", expires: Date.now() + year * 1000 });
+  } else {
+    document.cookie = `duikou_lang=${to}; path=/; max-age=${year}; samesite=lax`;
+  }
   location.reload();
 }
 
