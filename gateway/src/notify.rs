@@ -123,7 +123,26 @@ pub async fn deliver_once(
     crate::booking::expire_due(store)
         .await
         .map_err(|e| anyhow::anyhow!("expiring requests: {e}"))?;
-    for (request, requester, supporter) in store.overdue_requests().await? {
+    for (request, requester, supporter, kind, urgency) in store.overdue_requests().await? {
+        // The supporting institution's coordinators and those who answer such requests
+        // are told once that the time to decide has passed.
+        let answering = kind
+            .parse()
+            .map(crate::booking::answering_role)
+            .unwrap_or(crate::domain::Role::Clinician);
+        store
+            .notify_people(&[crate::store::PersonNotice {
+                to: crate::store::Audience::Holders {
+                    institution_id: supporter,
+                    roles: vec![crate::domain::Role::Coordinator, answering],
+                },
+                event: "overdue".into(),
+                request_id: request,
+                version: 0,
+                urgent: urgency == "urgent",
+                except: None,
+            }])
+            .await?;
         store
             .enqueue(&notices(
                 request,

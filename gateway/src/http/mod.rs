@@ -20,6 +20,7 @@ mod extract;
 mod health;
 mod imaging;
 mod institutions;
+mod notifications;
 mod pairings;
 mod reports;
 mod requests;
@@ -152,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(imaging::router())
         .merge(setup::router())
+        .merge(notifications::router())
         .split_for_parts();
     let openapi = Arc::new(served(&openapi));
     let api = api.merge(sessions::socket_router()).route(

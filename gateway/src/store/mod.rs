@@ -35,6 +35,7 @@ pub use imaging::{
     ClaimedForward, DicomNode, ForwardFilter, ForwardOutcome, ForwardState, ForwardTarget,
     ForwardView, Forwarded, ImagingDestination, Indexing, NewForward, VisibleInstance,
 };
+pub use notifications::{Audience, Notification, PersonNotice};
 pub use outbox::{OutboxMessage, PendingDelivery};
 pub use registry::{
     Change, ClinicianFilter, InstitutionFilter, NewClinician, NewInstitution, NewTeam,
@@ -100,6 +101,7 @@ mod accounts;
 mod audit;
 mod availability;
 mod imaging;
+mod notifications;
 mod outbox;
 mod registry;
 mod reports;

@@ -79,7 +79,9 @@ impl Store {
     }
 
     /// Submitted requests past their deadline.
-    pub async fn overdue_requests(&self) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    pub async fn overdue_requests(
+        &self,
+    ) -> Result<Vec<(i64, i64, i64, String, String)>, StoreError> {
         dispatch!(self, outbox::overdue(self.now()))
     }
 

@@ -56,6 +56,8 @@ pub mod availability;
 pub mod forwarding;
 #[path = "sql/imaging.rs"]
 pub mod imaging;
+#[path = "sql/notifications.rs"]
+pub mod notifications;
 #[path = "sql/outbox.rs"]
 pub mod outbox;
 #[path = "sql/pairings.rs"]

@@ -66,6 +66,8 @@ pub struct RequestUpdate {
     pub submitted_at: Option<DateTime<Utc>>,
     /// Notifications to queue in the same transaction.
     pub outbox: Vec<OutboxMessage>,
+    /// Notices to people, written in the same transaction.
+    pub people: Vec<super::PersonNotice>,
     /// A consultant's slot to book in the same transaction: (clinician, start, end).
     /// Fails with a conflict when somebody booked it first.
     pub book_slot: Option<(i64, DateTime<Utc>, DateTime<Utc>)>,

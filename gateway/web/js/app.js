@@ -4,6 +4,7 @@
 import { loadCatalogue, t, lang, switchLanguage } from "./i18n.js";
 import { api } from "./api.js";
 import { h, fill } from "./dom.js";
+import { bell, follow } from "./notices.js";
 
 /** The sections of the bar: page, catalogue key, and who uses it. */
 const SECTIONS = [
@@ -54,6 +55,7 @@ function bar(me) {
     h("a", { class: "brand", href: "/home" }, t("app.name")),
     h("nav", { "aria-label": t("nav.label") }, links),
     h("span", { class: "spacer" }),
+    me ? bell() : null,
     me ? h("a", { class: "who", id: "who", href: "/password", title: t("nav.password") }, me.display_name) : null,
     h("button", {
       type: "button", id: "lang-switch", class: "link", lang: other === "zh" ? "zh-CN" : "en",
@@ -89,6 +91,7 @@ async function main() {
     }
   }
   fill(document.getElementById("bar"), bar(me));
+  if (me) follow();
   if (document.body.dataset.demo === "true") {
     document.getElementById("bar").after(h("p", { class: "demo-banner", id: "demo-banner", role: "note" }, t("demo.banner")));
   }

@@ -15,6 +15,7 @@ mod lookup;
 mod manage_activities;
 mod manage_imaging;
 mod manage_registry;
+mod notifications;
 mod openapi;
 mod pages;
 mod pages_flows;

@@ -344,6 +344,18 @@ async fn state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests
         },
     )
     .await;
+    // The supporting hospital's coordinators and clinicians were told once that the time
+    // to decide has passed.
+    for token in [&c.coordinator, &c.consultant] {
+        let (_, notices) = app.get("/api/v1/notifications", token).await;
+        let overdue: Vec<&Value> = notices
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["event"] == "overdue" && n["request_id"] == r["id"])
+            .collect();
+        assert_eq!(overdue.len(), 1, "{notices}");
+    }
     let calls = calls.lock().unwrap().clone();
     assert!(calls.len() >= 3, "the first call failed and was retried");
     for (headers, body) in &calls {

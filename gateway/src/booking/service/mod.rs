@@ -16,7 +16,7 @@ pub use drafts::{NewRequestInput, create_request, update_draft};
 pub use opinions::{opinions, save_opinion};
 pub use reads::{audit_entries, free_slots_of, list_requests, open_request, request_view};
 use steps::qualification_gaps;
-pub use steps::{StepInput, expire_due, notices, take_step};
+pub use steps::{StepInput, answering_role, expire_due, notices, take_step};
 
 use serde::Serialize;
 use utoipa::ToSchema;

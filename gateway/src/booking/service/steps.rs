@@ -7,14 +7,17 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::booking::request::{
-    ConsultRequest, OpinionStatus, RequestContent, RequestState, Urgency,
+    ConsultRequest, OpinionStatus, RequestContent, RequestKind, RequestState, Urgency,
 };
 use crate::booking::slots::china;
 use crate::booking::workflow::{Side, Step};
 use crate::config::BookingConfig;
 use crate::domain::{Clinician, QualificationGap, Role, TitleRank, User};
 use crate::rules::{Error, Rule};
-use crate::store::{OpinionChange, RequestFilter, RequestUpdate, StepRecord, Store, StoreError};
+use crate::store::{
+    Audience, OpinionChange, PersonNotice, RequestFilter, RequestUpdate, StepRecord, Store,
+    StoreError,
+};
 
 use super::drafts::designate;
 use super::reads::free_slots_of;
@@ -63,6 +66,58 @@ pub fn notices(
             )),
         })
         .collect()
+}
+
+/// The roles that answer a request of `kind` at the supporting institution, besides its
+/// coordinators: radiologists read images, clinicians the rest.
+pub fn answering_role(kind: RequestKind) -> Role {
+    match kind {
+        RequestKind::ImagingRead => Role::Radiologist,
+        RequestKind::Consultation | RequestKind::PathologyRead => Role::Clinician,
+    }
+}
+
+/// The people told that request `r` went to `to` (version `version`), caused by `actor`:
+/// a submitted request reaches the supporting institution's coordinators and those who
+/// answer it; the requesting doctor hears of acceptance, refusal, the time fixed, the
+/// signed opinion and expiry; the assigned consultant of the acceptance and the time.
+pub fn people(
+    r: &ConsultRequest,
+    to: RequestState,
+    version: i32,
+    supporter_institution_id: i64,
+    consultant_id: Option<i64>,
+    actor: Option<i64>,
+) -> Vec<PersonNotice> {
+    let make = |audience: Audience| PersonNotice {
+        to: audience,
+        event: to.as_str().to_owned(),
+        request_id: r.id,
+        version,
+        urgent: r.urgency == Urgency::Urgent,
+        except: actor,
+    };
+    let requester = Audience::User(r.requester_user_id);
+    let consultant = consultant_id.map(Audience::Clinician);
+    let audiences: Vec<Audience> = match to {
+        RequestState::Submitted => vec![Audience::Holders {
+            institution_id: supporter_institution_id,
+            roles: vec![Role::Coordinator, answering_role(r.kind)],
+        }],
+        RequestState::Accepted | RequestState::Scheduled => {
+            std::iter::once(requester).chain(consultant).collect()
+        }
+        RequestState::Declined | RequestState::OpinionSigned => vec![requester],
+        RequestState::Expired => vec![
+            requester,
+            Audience::Holders {
+                institution_id: supporter_institution_id,
+                roles: vec![Role::Coordinator],
+            },
+        ],
+        _ => Vec::new(),
+    };
+    audiences.into_iter().map(make).collect()
 }
 
 pub(super) fn out_of_order(detail: String) -> Error {
@@ -209,6 +264,14 @@ pub async fn take_step(
             to.as_str(),
             now,
             [r.requester_institution_id, supporter],
+        );
+        change.update.people = people(
+            &r,
+            to,
+            r.version + 1,
+            supporter,
+            change.update.consultant_id.or(r.consultant_id),
+            Some(caller.id),
         );
     }
     let record = StepRecord {
@@ -458,6 +521,14 @@ pub async fn expire_due(store: &Store) -> Result<usize, Error> {
                 "expired",
                 now,
                 [r.requester_institution_id, r.supporter_institution_id],
+            ),
+            people: people(
+                &r,
+                RequestState::Expired,
+                r.version + 1,
+                r.supporter_institution_id,
+                r.consultant_id,
+                None,
             ),
             ..Default::default()
         };

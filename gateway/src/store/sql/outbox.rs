@@ -142,9 +142,13 @@ pub async fn failed(
 
 /// Submitted requests past their decision deadline: (request, requester institution,
 /// supporter institution).
-pub async fn overdue(pool: &Pool, now: DateTime<Utc>) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-    Ok(sqlx::query_as::<Db, (i64, i64, i64)>(
-        "select id, requester_institution_id, supporter_institution_id from consult_request
+pub async fn overdue(
+    pool: &Pool,
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, i64, i64, String, String)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (i64, i64, i64, String, String)>(
+        "select id, requester_institution_id, supporter_institution_id, kind, urgency
+         from consult_request
          where state = 'submitted' and decision_due_at < $1",
     )
     .bind(now)

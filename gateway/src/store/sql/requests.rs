@@ -267,6 +267,7 @@ pub async fn update(
         record_step(&mut tx, id, step).await?;
     }
     super::outbox::enqueue(&mut tx, &u.outbox, u.at).await?;
+    super::notifications::write(&mut tx, &u.people, u.at).await?;
     match opinion {
         None => {}
         Some(OpinionChange::Draft {

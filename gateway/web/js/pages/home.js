@@ -5,6 +5,7 @@
 import { t, when } from "../i18n.js";
 import { api, since } from "../api.js";
 import { h, fill } from "../dom.js";
+import { onSummary } from "../notices.js";
 
 /** `[{kind, room, title, starts, ends}]` the caller may join, soonest first. */
 async function upcoming(me) {
@@ -78,11 +79,21 @@ export default async function render(root, { me }) {
   const roles = me.roles.map((r) => t(`role.${r}`)).join("、");
   const links = [...document.querySelectorAll("#bar nav a")]
     .filter((a) => a.getAttribute("href") !== "/home")
-    .map((a) => h("li", {}, h("a", { href: a.getAttribute("href") }, a.textContent)));
+    .map((a) => h("li", {}, h("a", { href: a.getAttribute("href") }, a.firstChild.textContent)));
   const [sessions, setup, waiting] = await Promise.all([upcoming(me), checklist(me), reads(me)]);
+  // Signed opinions of the caller's requests wait to be acknowledged: a banner, kept
+  // current while the page is open.
+  const opinions = h("section", { class: "card waiting-banner", id: "opinions-waiting", role: "status", hidden: true });
+  onSummary((s) => {
+    opinions.hidden = s.opinions === 0;
+    opinions.dataset.count = String(s.opinions);
+    fill(opinions, h("p", {}, t("notice.opinions_waiting", { n: s.opinions }), " ",
+      h("a", { href: "/requests", class: "button primary" }, t("notice.open_requests"))));
+  });
   fill(root,
     h("h1", {}, t("home.title", { name: me.display_name })),
     h("p", { class: "muted" }, t("home.roles", { roles })),
+    opinions,
     setup,
     waiting,
     h("section", { class: "card", id: "upcoming" },

@@ -3,9 +3,11 @@
 // first, then remote stations, then first come) with the deadline to accept or decline,
 // so that no number of other requests hides them; those under way come newest first.
 // Each list shows 50 to a page, with its own page in the address (`?waiting=N&open=N`).
+// The lists are drawn again when something new waits.
 import { t } from "../i18n.js";
 import { problemText } from "../api.js";
 import { h, fill } from "../dom.js";
+import { onSummary } from "../notices.js";
 import { PAGE_SIZE, pageOf, pager, pastEnd, requestPage, requestTable } from "../requests.js";
 
 /** The states of a request under way, once accepted. */
@@ -22,6 +24,17 @@ function waitingHeading(page, { rows, more }) {
 }
 
 export default async function render(root, { query }) {
+  await draw(root, query);
+  // A request that arrives while the inbox is open is drawn into it.
+  let seen = null;
+  onSummary((s) => {
+    const now = `${s.inbox}:${s.newest}`;
+    if (seen !== null && now !== seen) draw(root, query);
+    seen = now;
+  });
+}
+
+async function draw(root, query) {
   const pages = { waiting: pageOf(query, "waiting"), open: pageOf(query, "open") };
   const [waiting, open] = await Promise.all([
     requestPage({ box: "inbox", state: "submitted", order: "priority" }, pages.waiting),

@@ -1,0 +1,113 @@
+//! [`Store`] operations: what waits for each person (`sql/notifications.rs`). Notices
+//! are written with the change they tell of, in its transaction
+//! ([`RequestUpdate::people`](super::RequestUpdate)), so that none is lost and none tells
+//! of a change that did not happen.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Store, StoreError, postgres, sqlite};
+use crate::domain::Role;
+
+/// Who a notice goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// One user.
+    User(i64),
+    /// The enabled accounts of a clinician.
+    Clinician(i64),
+    /// The enabled users of an institution holding any of the roles.
+    Holders {
+        /// The institution.
+        institution_id: i64,
+        /// The roles.
+        roles: Vec<Role>,
+    },
+}
+
+/// A notice of an event of a request, to the people of `to` but `except` (the one who
+/// caused it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonNotice {
+    /// The people.
+    pub to: Audience,
+    /// `submitted`, `accepted`, `declined`, `scheduled`, `opinion_signed`, `overdue`,
+    /// `expired`.
+    pub event: String,
+    /// The request.
+    pub request_id: i64,
+    /// The request's version after the change: a person has one notice of an event of a
+    /// version.
+    pub version: i32,
+    /// Whether the request is urgent.
+    pub urgent: bool,
+    /// The user who caused it, told nothing.
+    pub except: Option<i64>,
+}
+
+/// A notice as its person reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Notification {
+    /// Notice id.
+    pub id: i64,
+    /// What happened: `submitted`, `accepted`, `declined`, `scheduled`, `opinion_signed`,
+    /// `overdue`, `expired`.
+    pub event: String,
+    /// The request it is about.
+    pub request_id: Option<i64>,
+    /// What the request asks for: `consultation`, `imaging_read`, `pathology_read`.
+    pub request_kind: Option<String>,
+    /// Whether the request is urgent.
+    pub urgent: bool,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When the person marked it read; null while unread.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// The newest notices of `user_id`, newest first: unread ones only when `unread`,
+    /// those older than notice `before` when given.
+    pub async fn notifications(
+        &self,
+        user_id: i64,
+        unread: bool,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        dispatch!(self, notifications::list(user_id, unread, before, limit))
+    }
+
+    /// How many notices of `user_id` are unread, and the newest notice's id.
+    pub async fn unread_notifications(&self, user_id: i64) -> Result<(i64, i64), StoreError> {
+        dispatch!(self, notifications::unread(user_id))
+    }
+
+    /// Marks notice `id` of `user_id` read (all of theirs when `id` is `None`); false when
+    /// they have no such notice.
+    pub async fn mark_notifications_read(
+        &self,
+        user_id: i64,
+        id: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, notifications::mark_read(user_id, id, self.now()))
+    }
+
+    /// What waits for `user_id` at `institution_id`: (submitted requests of the `kinds`
+    /// they answer, imaging reads accepted and not signed, signed opinions of their own
+    /// requests to acknowledge); `kinds` as `,consultation,imaging_read,`.
+    pub async fn waiting(
+        &self,
+        user_id: i64,
+        institution_id: i64,
+        kinds: &str,
+    ) -> Result<(i64, i64, i64), StoreError> {
+        dispatch!(self, notifications::waiting(user_id, institution_id, kinds))
+    }
+
+    /// Writes notices in a transaction of their own.
+    pub async fn notify_people(&self, notices: &[PersonNotice]) -> Result<(), StoreError> {
+        dispatch!(self, notifications::write_now(notices, self.now()))
+    }
+}
