@@ -1,6 +1,8 @@
 // A whole remote consultation in the pages, with two people in two browsers with fake
 // cameras and microphones: the county doctor writes and submits the request (consent
-// first); the consultant accepts it with a slot from the inbox; a doctor of another
+// first); the consultant, whose inbox is open, learns of it from the counts and the bell
+// without reloading and accepts it with a slot; the doctor hears of that from the bell,
+// and later of the signed opinion from the home page's banner; a doctor of another
 // county gets no access to the request or its room; both join the room and each sees the
 // other's video playing (frames advancing) and a network-quality grade; ICE fails and is
 // restarted; the doctor mutes; each side in turn goes audio-only, and no video crosses
@@ -73,6 +75,17 @@ await scenario("consultation", async ({ browser }) => {
   assert.match(await text(doctor, "#form-problem"), /知情同意/);
   await fillForm(form, headacheConsultation(PATIENT));
   await screenshot(doctor, "request-new");
+
+  // The consultant has the inbox open, with nothing waiting.
+  const consultantContext = await newContext(browser);
+  await consultantContext.addInitScript(watchPeerConnections);
+  const consultant = await consultantContext.newPage();
+  consultant.on("dialog", (d) => d.accept());
+  await login(consultant, input.consultant.username, input.consultant.password);
+  await open(consultant, "/inbox");
+  await consultant.locator('#bar nav a[href="/inbox"][data-count="0"]').waitFor();
+  assert.equal(await consultant.locator("#bell-count").isHidden(), true, "no notice yet");
+
   await doctor.locator("#submit-request").click();
   await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));
   await inState(doctor, "submitted");
@@ -80,16 +93,16 @@ await scenario("consultation", async ({ browser }) => {
   assert.match(await text(doctor, "#next-deadline"), /等待受理/);
   await screenshot(doctor, "request-submitted");
 
-  // The consultant finds it in the inbox and accepts it with a slot.
-  const consultantContext = await newContext(browser);
-  await consultantContext.addInitScript(watchPeerConnections);
-  const consultant = await consultantContext.newPage();
-  consultant.on("dialog", (d) => d.accept());
-  await login(consultant, input.consultant.username, input.consultant.password);
-  await open(consultant, "/inbox");
+  // The consultant learns of it without reloading: the inbox's count and the bell rise,
+  // and the request is drawn into the open inbox.
+  await consultant.locator('#bar nav a[href="/inbox"][data-count="1"]').waitFor();
+  assert.equal(await text(consultant, "#bell-count"), "1");
   const row = consultant.locator(`tr[data-request="${id}"]`);
   await row.waitFor();
+  await consultant.locator("#bell").click();
+  assert.match(await text(consultant, `#notices li[data-event="submitted"]`), new RegExp(`远程会诊申请 #${id}`));
   await screenshot(consultant, "inbox");
+  await consultant.locator("#bell").click();
   await row.locator("a").click();
   await inState(consultant, "submitted");
   const slot = await consultant.locator("#slot option").first().getAttribute("value");
@@ -97,6 +110,16 @@ await scenario("consultation", async ({ browser }) => {
   await consultant.locator("#accept").click();
   await inState(consultant, "scheduled");
   await screenshot(consultant, "request-scheduled");
+  // The doctor, still on the request's page, hears of the acceptance and the time.
+  await doctor.locator("#bell-count:not([hidden])").waitFor();
+  await doctor.locator("#bell").click();
+  await doctor.locator('#notices li[data-event="scheduled"]').waitFor();
+  assert.equal(await doctor.locator('#notices li[data-event="accepted"]').count(), 1);
+  await screenshot(doctor, "notices");
+  await doctor.locator("#notices-read-all").click();
+  await doctor.locator("#bell-count").waitFor({ state: "hidden" });
+  // The request's page, open all along, was drawn again with the time fixed.
+  await inState(doctor, "scheduled");
 
   // A doctor of another county sees neither the request nor its room.
   const strangerContext = await newContext(browser);
@@ -117,7 +140,7 @@ await scenario("consultation", async ({ browser }) => {
   // The session: started, both join from the request page, each sees the other.
   await consultant.locator("#start").click();
   await inState(consultant, "in_session");
-  await doctor.reload();
+  // The doctor's page, open all along, shows the session begun.
   await inState(doctor, "in_session");
   await consultant.locator("#join").click();
   await doctor.locator("#join").click();
@@ -216,7 +239,11 @@ await scenario("consultation", async ({ browser }) => {
   await videoPlays(doctor);
   await videoPlays(consultant);
 
-  // The consultant leaves, writes and signs the opinion.
+  // The doctor leaves for the home page; the consultant leaves, writes and signs the
+  // opinion, and the doctor's home page says an opinion waits, without a reload.
+  await doctor.locator("#leave").click();
+  await open(doctor, "/home");
+  assert.equal(await doctor.locator("#opinions-waiting").isHidden(), true);
   await consultant.locator("#leave").click();
   await open(consultant, `/requests/${id}`);
   await consultant.locator("#opinion-body").fill(OPINION);
@@ -224,8 +251,11 @@ await scenario("consultation", async ({ browser }) => {
   await inState(consultant, "opinion_signed");
   await screenshot(consultant, "request-signed");
 
+  await doctor.locator("#opinions-waiting:not([hidden])").waitFor();
+  assert.match(await text(doctor, "#opinions-waiting"), /1 份/);
+  await screenshot(doctor, "home-opinion-waiting");
+
   // The county doctor reads it and acknowledges it.
-  await doctor.locator("#leave").click();
   await open(doctor, `/requests/${id}`);
   await inState(doctor, "opinion_signed");
   assert.equal(await text(doctor, '.opinion-version[data-version="1"] .opinion'), OPINION);

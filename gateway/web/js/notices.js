@@ -13,6 +13,20 @@ function sentence(n) {
   return t(`notice.${n.event}`, { kind, id: n.request_id ?? "" });
 }
 
+/** A bell drawn as SVG (an emoji needs a font many office machines lack). */
+function bellIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "icon");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M12 2a6 6 0 0 0-6 6v4.6L4.3 16.2A1 1 0 0 0 5.2 18h13.6a1 1 0 0 0 .9-1.8L18 12.6V8a6 6 0 0 0-6-6zm-2.5 17a2.5 2.5 0 0 0 5 0z");
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
 /** The bell: a button with the unread count, opening the list of notices. */
 export function bell() {
   const count = h("span", { class: "count", id: "bell-count", hidden: true });
@@ -20,7 +34,7 @@ export function bell() {
   const button = h("button", {
     type: "button", id: "bell", class: "link bell", "aria-haspopup": "dialog", "aria-expanded": "false",
     title: t("notice.title"),
-  }, h("span", { "aria-hidden": "true" }, "🔔"), h("span", { class: "visually-hidden" }, t("notice.title")), count);
+  }, bellIcon(), h("span", { class: "visually-hidden" }, t("notice.title")), count);
   const close = () => { list.hidden = true; button.setAttribute("aria-expanded", "false"); };
   const draw = async () => {
     const r = await api("GET", "/notifications?limit=20");
@@ -41,7 +55,7 @@ export function bell() {
               await api("POST", `/notifications/${n.id}/read`);
               location.href = e.currentTarget.href;
             },
-          }, n.urgent ? h("span", { class: "badge urgent" }, t("request.urgent")) : null, " ", sentence(n)),
+          }, n.urgent ? h("span", { class: "badge urgent" }, t("urgency.urgent")) : null, " ", sentence(n)),
           h("span", { class: "muted" }, when(n.created_at)))))
         : h("p", { class: "muted" }, t("notice.none")));
   };

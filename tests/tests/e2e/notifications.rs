@@ -133,13 +133,13 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
         .collect();
     assert_eq!(
         events,
-        ["opinion_signed", "scheduled", "accepted"],
+        ["opinion_signed", "in_session", "scheduled", "accepted"],
         "newest first"
     );
     let s = summary(&app, &c.doctor).await;
     assert_eq!(
         (s["unread"].as_i64(), s["opinions"].as_i64()),
-        (Some(3), Some(1)),
+        (Some(4), Some(1)),
         "{s}"
     );
 
@@ -166,7 +166,7 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(summary(&app, &c.doctor).await["unread"], 2);
+    assert_eq!(summary(&app, &c.doctor).await["unread"], 3);
     let (status, _) = app
         .call(
             Method::POST,
@@ -180,7 +180,7 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
     let (_, all) = app.get("/api/v1/notifications", &c.doctor).await;
     assert_eq!(
         all.as_array().unwrap().len(),
-        3,
+        4,
         "read notices stay in the list"
     );
     assert!(all[0]["read_at"].is_string());
@@ -196,6 +196,33 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
         assert_eq!(p["field"], field, "{p}");
     }
+    // Declined by the consultant: the doctor hears of it, the consultant does not.
+    let second = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(&app, &c.doctor, &second["id"], "submit", json!({})).await;
+    ok_step(
+        &app,
+        &c.consultant,
+        &second["id"],
+        "decline",
+        json!({"reason_code": "no_specialist", "reason_text": "本周神经内科专家外出"}),
+    )
+    .await;
+    let second = second["id"].as_i64().unwrap();
+    assert_eq!(
+        unread(&app, &c.doctor).await,
+        [("declined".to_owned(), second, false)]
+    );
+    assert!(
+        !unread(&app, &c.consultant)
+            .await
+            .iter()
+            .any(|n| n.0 == "declined")
+    );
     let (status, _) = app
         .call(Method::GET, "/api/v1/notifications", None, None)
         .await;

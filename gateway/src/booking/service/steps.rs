@@ -80,7 +80,8 @@ pub fn answering_role(kind: RequestKind) -> Role {
 /// The people told that request `r` went to `to` (version `version`), caused by `actor`:
 /// a submitted request reaches the supporting institution's coordinators and those who
 /// answer it; the requesting doctor hears of acceptance, refusal, the time fixed, the
-/// signed opinion and expiry; the assigned consultant of the acceptance and the time.
+/// session begun, the signed opinion and expiry; the assigned consultant of the
+/// acceptance and the time.
 pub fn people(
     r: &ConsultRequest,
     to: RequestState,
@@ -107,7 +108,9 @@ pub fn people(
         RequestState::Accepted | RequestState::Scheduled => {
             std::iter::once(requester).chain(consultant).collect()
         }
-        RequestState::Declined | RequestState::OpinionSigned => vec![requester],
+        RequestState::Declined | RequestState::InSession | RequestState::OpinionSigned => {
+            vec![requester]
+        }
         RequestState::Expired => vec![
             requester,
             Audience::Holders {
@@ -265,15 +268,18 @@ pub async fn take_step(
             now,
             [r.requester_institution_id, supporter],
         );
-        change.update.people = people(
-            &r,
-            to,
-            r.version + 1,
-            supporter,
-            change.update.consultant_id.or(r.consultant_id),
-            Some(caller.id),
-        );
     }
+    change.update.people = people(
+        &r,
+        to,
+        r.version + 1,
+        change
+            .update
+            .supporter_institution_id
+            .unwrap_or(r.supporter_institution_id),
+        change.update.consultant_id.or(r.consultant_id),
+        Some(caller.id),
+    );
     let record = StepRecord {
         from: Some(r.state),
         to,

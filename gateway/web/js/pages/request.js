@@ -6,6 +6,7 @@
 import { t, has, when } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill, field } from "../dom.js";
+import { onSummary } from "../notices.js";
 import { badges, institutionName, uploadAttachment } from "../requests.js";
 
 const DECLINE_CODES = ["no_specialist", "out_of_scope", "incomplete", "capacity"];
@@ -166,6 +167,25 @@ export default async function render(root, { me, segments }) {
   };
 
   await load();
+
+  // A notice about this request while it is open: the page is drawn again, unless an
+  // opinion is being written, when it says so and keeps what is typed.
+  let seen = null;
+  onSummary(async (s) => {
+    const before = seen;
+    seen = Math.max(seen ?? 0, s.newest);
+    if (before === null || s.newest <= before) return;
+    const n = await api("GET", "/notifications?limit=20");
+    if (n.status !== 200 || !n.data.some((x) => String(x.request_id) === id && x.id > before)) return;
+    if (document.querySelector("#opinion-body")?.value) {
+      if (!document.getElementById("request-updated")) {
+        root.prepend(h("p", { class: "card waiting-banner", id: "request-updated", role: "status" }, t("notice.request_changed"), " ",
+          h("button", { type: "button", onclick: () => load() }, t("notice.show_changes"))));
+      }
+    } else {
+      await load();
+    }
+  });
 }
 
 const clinicians = new Map();
