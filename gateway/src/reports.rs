@@ -134,6 +134,22 @@ pub struct Target {
     pub actual: String,
     /// Met, not met, or `null` when it does not apply (no villages in the pairing).
     pub met: Option<bool>,
+    /// What falls short, for pages to word in their language: the villages not served in
+    /// a quarter, or visited with too long a gap.
+    pub short: Vec<Shortfall>,
+}
+
+/// A village where a target falls short.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Shortfall {
+    /// The station.
+    pub village_id: i64,
+    /// Its name.
+    pub name: String,
+    /// The quarter it was not served in (`2017-Q2`), for the quarterly target.
+    pub quarter: Option<String>,
+    /// The longest stretch in days without a visit, for the two-monthly one.
+    pub days: Option<i64>,
 }
 
 /// The training of a year: who of the supported side attended how many hours of the
@@ -184,7 +200,7 @@ pub struct PairingReport {
     pub sessions_held: usize,
     /// Remote ward rounds held by the supporter's teams for the supported institutions.
     pub ward_rounds: usize,
-    /// Hours of teaching given by the supporter.
+    /// Hours of teaching given by the supporter: sessions over by now and not cancelled.
     pub teaching_hours: f64,
     /// Trainees of the supported institutions who attended the supporter's teaching.
     pub trainees_attended: usize,
@@ -332,7 +348,7 @@ pub async fn pairing_report(
         quarter: Some((d.month() - 1) / 3 + 1),
     };
     let mut village_rows = Vec::new();
-    let mut unserved: Vec<String> = Vec::new();
+    let mut unserved: Vec<Shortfall> = Vec::new();
     for v in &villages {
         let mut quarters = Vec::new();
         for q in period.quarters() {
@@ -348,7 +364,12 @@ pub async fn pairing_report(
                 .count();
             let served = n_visits + n_sessions > 0;
             if !served {
-                unserved.push(format!("{} in {q}", v.name));
+                unserved.push(Shortfall {
+                    village_id: v.id,
+                    name: v.name.clone(),
+                    quarter: Some(q.to_string()),
+                    days: None,
+                });
             }
             quarters.push(QuarterService {
                 quarter: q.to_string(),
@@ -381,7 +402,8 @@ pub async fn pairing_report(
         .await?
     {
         let in_period = s.starts_at >= from && s.starts_at < to;
-        if in_period {
+        // Hours taught are those of sessions that took place: over, and not cancelled.
+        if in_period && s.cancelled_at.is_none() && s.ends_at <= store.now() {
             teaching_hours += (s.ends_at - s.starts_at).num_seconds() as f64 / 3600.0;
         }
         let mut by_user: HashMap<i64, Vec<_>> = HashMap::new();
@@ -442,9 +464,14 @@ pub async fn pairing_report(
         } else if unserved.is_empty() {
             format!("all {} villages served in every quarter", villages.len())
         } else {
-            format!("not served: {}", unserved.join(", "))
+            let names: Vec<String> = unserved
+                .iter()
+                .map(|u| format!("{} in {}", u.name, u.quarter.as_deref().unwrap_or_default()))
+                .collect();
+            format!("not served: {}", names.join(", "))
         },
         met: (!villages.is_empty()).then_some(unserved.is_empty()),
+        short: unserved,
     };
     // 003: in Huancui, the unit or team paired with a village visits it at least every two
     // months (61 days); elsewhere, an expert team does.
@@ -468,7 +495,12 @@ pub async fn pairing_report(
             );
             let gap = longest_gap(first, until, &days);
             if gap > 61 {
-                late.push(format!("{} ({gap} days without a visit)", v.name));
+                late.push(Shortfall {
+                    village_id: v.id,
+                    name: v.name.clone(),
+                    quarter: None,
+                    days: Some(gap),
+                });
             }
         }
         Some(Target {
@@ -478,9 +510,20 @@ pub async fn pairing_report(
             actual: if late.is_empty() {
                 "every village within two months".into()
             } else {
-                late.join(", ")
+                let names: Vec<String> = late
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{} ({} days without a visit)",
+                            l.name,
+                            l.days.unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                names.join(", ")
             },
             met: Some(late.is_empty()),
+            short: late,
         })
     } else {
         None
@@ -497,6 +540,7 @@ pub async fn pairing_report(
             target.trainees, target.hours_each, period.year
         ),
         met: Some(trained >= target.trainees as usize),
+        short: Vec::new(),
     };
     Ok(PairingReport {
         pairing_id: id,

@@ -50,6 +50,7 @@ await scenario("staff", async ({ browser }) => {
   assert.ok((await page.locator("#targets tbody tr").count()) >= 2, "the report lists the targets");
   assert.match(await page.locator("#targets").innerText(), /每年培训受援方骨干医师至少 1 名，每人满 2 学时/, "in the page's language, by the pairing's target");
   assert.match(await page.locator("#training-target").innerText(), /本关系责任书/);
+  assert.doesNotMatch(await page.locator("#targets").innerText(), /[A-Za-z]{3,}/, "no English inside the Chinese report");
   await screenshot(page, "program");
 
   await open(page, "/audit");

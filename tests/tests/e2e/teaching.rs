@@ -1,7 +1,7 @@
 //! Teaching sessions (远程继续教育), visits and the program report against its targets.
 
 use chrono::{Datelike as _, Duration, FixedOffset, SubsecRound as _, Utc};
-use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends, password_for};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -225,6 +225,31 @@ async fn trainees_of_paired_institutions_enrol_with_a_waiting_list_and_earn_hour
     assert_eq!(of(trainees[1].0), "withdrawn");
     assert_eq!(of(trainees[2].0), "enrolled");
 
+    // Presence is recorded once it happened, not ahead of time.
+    let (status, p) = app
+        .post(
+            &format!("/api/v1/teaching/{id}/attendance"),
+            &office,
+            json!({"user_id": trainees[0].0, "joined_at": starts, "left_at": starts + Duration::minutes(30)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["field"], "joined_at");
+    // The session is over (the gateway's clock moves on; everyone logs in again).
+    app.clock
+        .advance(std::time::Duration::from_secs((2 * 24 + 3) * 3600));
+    let again = |name: &'static str| {
+        let app = &app;
+        async move { app.login(name, &password_for(name)).await }
+    };
+    let office = again("jm.edu").await;
+    let county_office = again("ts.office").await;
+    let mut trainees_again = Vec::new();
+    for ((user, _), name) in trainees.iter().zip(["ts.t1", "ts.t2", "ts.t3"]) {
+        trainees_again.push((*user, again(name).await));
+    }
+    let trainees = trainees_again;
+
     // Attendance: joined late, dropped, came back; hours count presence inside the session.
     let record = |user: i64, joined: chrono::DateTime<Utc>, left: chrono::DateTime<Utc>| {
         let app = &app;
@@ -373,6 +398,22 @@ async fn the_quarterly_report_of_a_jiangmen_pairing_shows_its_numbers_and_target
             .as_str()
             .unwrap()
             .contains("2017-Q3")
+    );
+    // The shortfall comes as data too, for pages to word: the village, quarter by quarter.
+    let short: Vec<(&str, &str)> = year["targets"][0]["short"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["quarter"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        short,
+        [
+            ("北陡镇石蕉村卫生站", "2017-Q1"),
+            ("北陡镇石蕉村卫生站", "2017-Q3"),
+            ("北陡镇石蕉村卫生站", "2017-Q4")
+        ],
+        "{year}"
     );
 
     let csv = app
@@ -854,8 +895,13 @@ async fn a_trainee_counts_once_their_year_of_training_reaches_the_pairings_targe
     assert_eq!(saved["hours_each"], 3);
     assert!(saved["set_by"].is_i64(), "{saved}");
 
-    // The first trainee attends the morning and an hour of the afternoon: three hours. The
-    // second attends an hour and a half.
+    // The day of the sessions is over (the gateway's clock moves on; the organiser and
+    // the administrator log in again). The first trainee attended the morning and an hour
+    // of the afternoon: three hours. The second attended an hour and a half.
+    app.clock
+        .advance(std::time::Duration::from_secs(3 * 24 * 3600));
+    let office = app.login("jm.training", &password_for("jm.training")).await;
+    let admin = &app.login("admin", &password_for("admin")).await;
     let attend = |user: i64, session: i64, from: (u32, u32), to: (u32, u32)| {
         let app = &app;
         let office = office.clone();

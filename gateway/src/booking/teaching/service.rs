@@ -288,6 +288,14 @@ pub async fn record_attendance(
 ) -> Result<(), Error> {
     let s = session(store, id).await?;
     require_organiser(by, s.presenter_institution_id)?;
+    // Presence is recorded once it happened, never ahead.
+    let now = store.now();
+    if a.joined_at > now {
+        return Err(Error::field("joined_at", "is in the future"));
+    }
+    if a.left_at.is_some_and(|l| l > now) {
+        return Err(Error::field("left_at", "is in the future"));
+    }
     StoreAttendance(store)
         .record(id, a.user_id, a.joined_at, a.left_at)
         .await

@@ -74,10 +74,26 @@ export default async function render(root) {
     const d = r.data;
     const goal = d.training.target;
     const words = { n: goal.trainees, hours: goal.hours_each, year: goal.year, trained: d.training.trained };
-    // The training target is worded from its figures; the others by their code.
-    const training = (x, what) => (x.code === "training_yearly"
-      ? t(what === "target" ? "target.training_yearly" : "target.training_actual", words)
-      : what === "target" ? t(`target.${x.code}`) : x.actual);
+    // Each target is worded from its figures, in the page's language.
+    const quarter = (q) => t("program.quarter", { year: q.slice(0, 4), q: q.slice(-1) });
+    const actual = (x) => {
+      if (x.code === "training_yearly") return t("target.training_actual", words);
+      if (x.met === null) return t("target.no_villages");
+      if (x.code === "village_quarterly") {
+        return x.short.length
+          ? t("target.not_served", { list: x.short.map((v) => `${v.name}（${quarter(v.quarter)}）`).join("、") })
+          : t("target.all_served", { n: d.villages.length });
+      }
+      if (x.code === "team_bimonthly") {
+        return x.short.length
+          ? t("target.late", { list: x.short.map((v) => t("target.days_without", { name: v.name, days: v.days })).join("、") })
+          : t("target.all_visited");
+      }
+      return x.actual;
+    };
+    const training = (x, what) => (what === "target"
+      ? t(x.code === "training_yearly" ? "target.training_yearly" : `target.${x.code}`, words)
+      : actual(x));
     const byState = Object.fromEntries(Object.entries(d.requests_by_state).map(([k, v]) => [t(`state.${k}`), v]));
     report.append(
       h("dl", { class: "facts" },
