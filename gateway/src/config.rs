@@ -448,6 +448,15 @@ pub struct NotifyConfig {
     pub retry_max_seconds: u64,
     /// Seconds a webhook call may take.
     pub timeout_seconds: u64,
+    /// The address the pages are reached at, for the links in e-mails and chat messages
+    /// (`https://duikou.example.org`); unset, the messages carry the request number only.
+    pub public_url: Option<String>,
+    /// The SMTP server notices by e-mail go through: `smtps://user:pass@host` (TLS),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtp://host:25` (plain, only
+    /// on a trusted network). Unset, nobody can choose e-mail.
+    pub smtp_url: Option<Secret>,
+    /// The sender of the notices by e-mail.
+    pub smtp_from: String,
 }
 
 impl Default for NotifyConfig {
@@ -457,6 +466,9 @@ impl Default for NotifyConfig {
             retry_base_ms: 5000,
             retry_max_seconds: 3600,
             timeout_seconds: 10,
+            public_url: None,
+            smtp_url: None,
+            smtp_from: "对口远程医疗 <duikou@localhost>".into(),
         }
     }
 }

@@ -1,5 +1,10 @@
-//! Webhook delivery of request state changes from the outbox: at least once, in the
-//! background, retried with exponential backoff, each call signed with
+//! Delivery from the outbox, at least once, in the background, retried with exponential
+//! backoff: webhooks of request state changes to institutions, notices by e-mail to the
+//! people who chose it (SMTP, [`lettre`]), and urgent requests to an institution's chat
+//! group robot (WeCom, DingTalk or Feishu incoming webhooks). No message carries patient
+//! data: what happened, the request number, and a link to the pages.
+//!
+//! Each webhook call is signed with
 //! `X-Duikou-Signature: sha256=<hex HMAC-SHA256(secret, body)>` (the GitHub webhook
 //! convention) and numbered with `X-Duikou-Delivery` so that receivers can drop repeats.
 //!
@@ -81,6 +86,163 @@ fn backoff(config: &NotifyConfig, attempts: i32) -> TimeDelta {
     TimeDelta::milliseconds(ms as i64)
 }
 
+/// The SMTP client of notices by e-mail, when the configuration names a server.
+pub type Mailer = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+
+/// The mailer of `config`, or `None` when no SMTP server is configured.
+pub fn mailer(config: &NotifyConfig) -> Result<Option<Mailer>, String> {
+    let Some(url) = &config.smtp_url else {
+        return Ok(None);
+    };
+    let builder = Mailer::from_url(url.expose()).map_err(|e| format!("notify.smtp_url: {e}"))?;
+    Ok(Some(
+        builder
+            .timeout(Some(Duration::from_secs(config.timeout_seconds)))
+            .build(),
+    ))
+}
+
+/// What a message says, in Chinese (the program's language), from its payload: a
+/// sentence from the pages' catalogue and the link to the request.
+fn words(config: &NotifyConfig, payload: &str) -> Result<(String, String), String> {
+    let p: serde_json::Value =
+        serde_json::from_str(payload).map_err(|e| format!("unreadable payload: {e}"))?;
+    let event = p["event"].as_str().unwrap_or_default();
+    let id = p["request_id"].as_i64().unwrap_or_default();
+    let kind = crate::web::message(
+        "zh",
+        &format!("kind.{}", p["kind"].as_str().unwrap_or("consultation")),
+    );
+    let sentence = crate::web::message("zh", &format!("notice.{event}"))
+        .replace("{kind}", &kind)
+        .replace("{id}", &id.to_string());
+    let urgent = if p["urgent"].as_bool() == Some(true) {
+        format!("【{}】", crate::web::message("zh", "urgency.urgent"))
+    } else {
+        String::new()
+    };
+    let link = match &config.public_url {
+        Some(base) => format!("{}/requests/{id}", base.trim_end_matches('/')),
+        None => format!("申请编号 #{id}"),
+    };
+    Ok((format!("{urgent}{sentence}"), link))
+}
+
+async fn send_email(
+    mailer: Option<&Mailer>,
+    config: &NotifyConfig,
+    d: &PendingDelivery,
+) -> Result<(), String> {
+    use lettre::AsyncTransport as _;
+    let mailer = mailer.ok_or("no SMTP server is configured (notify.smtp_url)")?;
+    let (sentence, link) = words(config, &d.payload)?;
+    let message = lettre::Message::builder()
+        .from(
+            config
+                .smtp_from
+                .parse()
+                .map_err(|e| format!("notify.smtp_from: {e}"))?,
+        )
+        .to(d.url.parse().map_err(|e| format!("the address: {e}"))?)
+        .subject(format!("对口远程医疗：{sentence}"))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(format!(
+            "{sentence}\n\n请登录查看：{link}\n\n本邮件由对口远程医疗系统自动发出，不含患者信息。\n"
+        ))
+        .map_err(|e| format!("the message: {e}"))?;
+    mailer
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("SMTP: {e}"))
+}
+
+/// The JSON a chat group robot of `kind` takes for `text`, and the query its URL needs,
+/// signed with `secret` when one is set (DingTalk and Feishu "signature" security).
+fn chat_body(
+    kind: &str,
+    text: &str,
+    secret: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<(serde_json::Value, Option<String>), String> {
+    use base64::Engine as _;
+    let sign = |key: &[u8], message: &[u8]| {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+        mac.update(message);
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    match kind {
+        "wecom" => Ok((
+            serde_json::json!({"msgtype": "text", "text": {"content": text}}),
+            None,
+        )),
+        "dingtalk" => {
+            let body = serde_json::json!({"msgtype": "text", "text": {"content": text}});
+            if secret.is_empty() {
+                return Ok((body, None));
+            }
+            let ms = now.timestamp_millis();
+            let signed = sign(secret.as_bytes(), format!("{ms}\n{secret}").as_bytes());
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("timestamp", &ms.to_string())
+                .append_pair("sign", &signed)
+                .finish();
+            Ok((body, Some(query)))
+        }
+        "feishu" => {
+            let mut body = serde_json::json!({"msg_type": "text", "content": {"text": text}});
+            if !secret.is_empty() {
+                let seconds = now.timestamp();
+                body["timestamp"] = seconds.to_string().into();
+                body["sign"] = sign(format!("{seconds}\n{secret}").as_bytes(), b"").into();
+            }
+            Ok((body, None))
+        }
+        other => Err(format!("unknown chat robot kind {other:?}")),
+    }
+}
+
+async fn send_chat(
+    client: &reqwest::Client,
+    policy: &Policy,
+    config: &NotifyConfig,
+    d: &PendingDelivery,
+) -> Result<(), String> {
+    check_url(&d.url, policy)?;
+    let (sentence, link) = words(config, &d.payload)?;
+    let text = format!("对口远程医疗：{sentence}。请尽快处理：{link}");
+    let kind = d.chat_kind.as_deref().unwrap_or_default();
+    let (body, query) = chat_body(kind, &text, &d.secret, Utc::now())?;
+    let mut url = d.url.clone();
+    if let Some(query) = query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&query);
+    }
+    let response = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let status = response.status();
+    let answer = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("the chat robot answered {status}"));
+    }
+    // The robots answer 200 with their own code: 0 is delivered.
+    let code = serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| {
+            v.get("errcode")
+                .or_else(|| v.get("code"))
+                .and_then(|c| c.as_i64())
+        });
+    match code {
+        None | Some(0) => Ok(()),
+        Some(code) => Err(format!("the chat robot refused the message (code {code})")),
+    }
+}
+
 async fn send(
     client: &reqwest::Client,
     policy: &Policy,
@@ -117,6 +279,7 @@ async fn send(
 pub async fn deliver_once(
     store: &Store,
     client: &reqwest::Client,
+    mailer: Option<&Mailer>,
     policy: &Policy,
     config: &NotifyConfig,
 ) -> anyhow::Result<usize> {
@@ -138,6 +301,7 @@ pub async fn deliver_once(
                 },
                 event: "overdue".into(),
                 request_id: request,
+                kind: kind.clone(),
                 version: 0,
                 urgent: urgency == "urgent",
                 except: None,
@@ -156,13 +320,18 @@ pub async fn deliver_once(
     let lease = Utc::now() + TimeDelta::seconds(config.timeout_seconds as i64 * 2 + 5);
     let mut sent = 0;
     for d in store.claim_deliveries(lease, 50).await? {
-        match send(client, policy, &d).await {
+        let outcome = match d.channel.as_str() {
+            "email" => send_email(mailer, config, &d).await,
+            "chat" => send_chat(client, policy, config, &d).await,
+            _ => send(client, policy, &d).await,
+        };
+        match outcome {
             Ok(()) => {
                 store.mark_delivered(d.id).await?;
                 sent += 1;
             }
             Err(e) => {
-                tracing::warn!(delivery = d.id, attempts = d.attempts + 1, error = %e, "webhook delivery failed");
+                tracing::warn!(delivery = d.id, channel = d.channel, attempts = d.attempts + 1, error = %e, "delivery failed");
                 store
                     .mark_failed(d.id, &e, Utc::now() + backoff(config, d.attempts))
                     .await?;
@@ -186,8 +355,15 @@ pub async fn run(
             return;
         }
     };
+    let mailer = match mailer(&config) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "no SMTP client: notices by e-mail wait in the outbox");
+            None
+        }
+    };
     loop {
-        if let Err(e) = deliver_once(&store, &client, &policy, &config).await {
+        if let Err(e) = deliver_once(&store, &client, mailer.as_ref(), &policy, &config).await {
             tracing::warn!(error = %format!("{e:#}"), "webhook pass failed");
         }
         tokio::select! {

@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
-use super::extract::{ApiQuery, Id};
+use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::booking::RequestKind;
 use crate::domain::{Role, User};
@@ -40,6 +40,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stream_summary))
         .routes(routes!(mark_read))
         .routes(routes!(mark_all_read))
+        .routes(routes!(email_choice, set_email_choice))
+        .routes(routes!(chat_robot, set_chat_robot, remove_chat_robot))
 }
 
 /// Which notices.
@@ -192,5 +194,202 @@ async fn mark_all_read(State(state): State<AppState>, caller: Caller) -> Result<
         .store
         .mark_notifications_read(caller.0.id, None)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// How a person is told besides the pages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailChoice {
+    /// Their e-mail address.
+    pub email: Option<String>,
+    /// Whether they want each notice by e-mail too.
+    pub email_notices: bool,
+    /// Whether this gateway sends e-mail at all (an SMTP server is configured).
+    pub email_available: bool,
+}
+
+/// A person's choice of e-mail.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChoiceInput {
+    /// Their e-mail address; null to remove it.
+    pub email: Option<String>,
+    /// Whether they want each notice by e-mail too (needs an address).
+    pub email_notices: bool,
+}
+
+async fn choice_of(state: &AppState, user_id: i64) -> Result<EmailChoice, Error> {
+    let (email, email_notices) = state
+        .store
+        .email_choice(user_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
+    Ok(EmailChoice {
+        email,
+        email_notices,
+        email_available: state.config.notify.smtp_url.is_some(),
+    })
+}
+
+/// Whether the caller has notices by e-mail too, and at which address.
+#[utoipa::path(get, path = "/me/notices", tag = "notifications",
+    responses((status = 200, body = EmailChoice), (status = 401, body = Problem)))]
+async fn email_choice(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<EmailChoice>, Error> {
+    Ok(Json(choice_of(&state, caller.0.id).await?))
+}
+
+/// The caller chooses notices by e-mail (no patient data: what happened, the request
+/// number and a link) and the address.
+#[utoipa::path(put, path = "/me/notices", tag = "notifications", request_body = EmailChoiceInput,
+    responses((status = 200, body = EmailChoice), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn set_email_choice(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<EmailChoiceInput>,
+) -> Result<Json<EmailChoice>, Error> {
+    let email = input
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    if let Some(e) = email {
+        if e.len() > 254 || e.parse::<lettre::Address>().is_err() {
+            return Err(Error::field(
+                "email",
+                "an e-mail address such as wang@example.org",
+            ));
+        }
+    }
+    if input.email_notices {
+        if email.is_none() {
+            return Err(Error::field("email", "notices by e-mail need an address"));
+        }
+        if state.config.notify.smtp_url.is_none() {
+            return Err(Error::field(
+                "email_notices",
+                "this gateway sends no e-mail: no SMTP server is configured",
+            ));
+        }
+    }
+    state
+        .store
+        .set_email_choice(caller.0.id, email, input.email_notices)
+        .await?;
+    Ok(Json(choice_of(&state, caller.0.id).await?))
+}
+
+/// The kinds of chat group robot.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    /// 企业微信 group robot.
+    Wecom,
+    /// 钉钉 custom robot.
+    Dingtalk,
+    /// 飞书 custom bot.
+    Feishu,
+}
+
+impl ChatKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Wecom => "wecom",
+            Self::Dingtalk => "dingtalk",
+            Self::Feishu => "feishu",
+        }
+    }
+}
+
+/// An institution's chat group robot, told of urgent requests submitted to it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatRobotInput {
+    /// `wecom`, `dingtalk` or `feishu`.
+    pub kind: ChatKind,
+    /// The robot's incoming-webhook URL.
+    pub url: String,
+    /// The signing secret (DingTalk and Feishu "signature" security), if set.
+    pub secret: Option<String>,
+}
+
+/// An institution's chat group robot as shown (the secret never).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatRobot {
+    /// `wecom`, `dingtalk` or `feishu`.
+    pub kind: String,
+    /// The incoming-webhook URL.
+    pub url: String,
+    /// Whether messages are signed with a secret.
+    pub signed: bool,
+}
+
+/// The institution's chat group robot: its coordinators or an administrator.
+#[utoipa::path(get, path = "/institutions/{id}/chat-robot", tag = "notifications", params(("id" = i64, Path)),
+    responses((status = 200, body = ChatRobot), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn chat_robot(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<ChatRobot>, Error> {
+    crate::registry::managed(&state.store, &caller.0, id, "see its chat group robot").await?;
+    let (kind, url, signed) = state
+        .store
+        .chat_robot(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("a chat group robot of institution {id}")))?;
+    Ok(Json(ChatRobot { kind, url, signed }))
+}
+
+/// Sets the institution's chat group robot, told of urgent requests submitted to the
+/// institution: its coordinators or an administrator. Where the URL leads is checked
+/// against the outbound policy now and at every message.
+#[utoipa::path(put, path = "/institutions/{id}/chat-robot", tag = "notifications", params(("id" = i64, Path)),
+    request_body = ChatRobotInput,
+    responses((status = 204), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn set_chat_robot(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(input): ApiJson<ChatRobotInput>,
+) -> Result<StatusCode, Error> {
+    crate::registry::managed(&state.store, &caller.0, id, "set its chat group robot").await?;
+    let url = input.url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
+        return Err(Error::field("url", "an http:// or https:// URL"));
+    }
+    let policy = state.config.outbound_policy();
+    crate::notify::check_url(url, &policy).map_err(|e| Error::field("url", e))?;
+    let secret = input
+        .secret
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if secret.is_some_and(|s| s.len() > 200) {
+        return Err(Error::field("secret", "at most 200 characters"));
+    }
+    state
+        .store
+        .set_chat_robot(id, input.kind.as_str(), url, secret)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes the institution's chat group robot.
+#[utoipa::path(delete, path = "/institutions/{id}/chat-robot", tag = "notifications", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn remove_chat_robot(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<StatusCode, Error> {
+    crate::registry::managed(&state.store, &caller.0, id, "remove its chat group robot").await?;
+    if !state.store.remove_chat_robot(id).await? {
+        return Err(Error::NotFound(format!(
+            "a chat group robot of institution {id}"
+        )));
+    }
     Ok(StatusCode::NO_CONTENT)
 }

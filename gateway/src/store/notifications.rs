@@ -37,6 +37,8 @@ pub struct PersonNotice {
     pub event: String,
     /// The request.
     pub request_id: i64,
+    /// What it asks for: `consultation`, `imaging_read`, `pathology_read`.
+    pub kind: String,
     /// The request's version after the change: a person has one notice of an event of a
     /// version.
     pub version: i32,
@@ -104,6 +106,55 @@ impl Store {
         kinds: &str,
     ) -> Result<(i64, i64, i64), StoreError> {
         dispatch!(self, notifications::waiting(user_id, institution_id, kinds))
+    }
+
+    /// `user_id`'s e-mail address and whether they want notices by e-mail; `None` for no
+    /// such user.
+    pub async fn email_choice(
+        &self,
+        user_id: i64,
+    ) -> Result<Option<(Option<String>, bool)>, StoreError> {
+        dispatch!(self, notifications::email_choice(user_id))
+    }
+
+    /// Sets `user_id`'s e-mail address and whether they want notices by e-mail.
+    pub async fn set_email_choice(
+        &self,
+        user_id: i64,
+        email: Option<&str>,
+        wanted: bool,
+    ) -> Result<(), StoreError> {
+        dispatch!(
+            self,
+            notifications::set_email_choice(user_id, email, wanted)
+        )
+    }
+
+    /// An institution's chat group robot: (kind, URL, whether it has a secret).
+    pub async fn chat_robot(
+        &self,
+        institution_id: i64,
+    ) -> Result<Option<(String, String, bool)>, StoreError> {
+        dispatch!(self, notifications::chat_robot(institution_id))
+    }
+
+    /// Sets an institution's chat group robot.
+    pub async fn set_chat_robot(
+        &self,
+        institution_id: i64,
+        kind: &str,
+        url: &str,
+        secret: Option<&str>,
+    ) -> Result<(), StoreError> {
+        dispatch!(
+            self,
+            notifications::set_chat_robot(institution_id, kind, url, secret, self.now())
+        )
+    }
+
+    /// Removes an institution's chat group robot; false when it had none.
+    pub async fn remove_chat_robot(&self, institution_id: i64) -> Result<bool, StoreError> {
+        dispatch!(self, notifications::remove_chat_robot(institution_id))
     }
 
     /// Writes notices in a transaction of their own.

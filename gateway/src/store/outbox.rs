@@ -23,15 +23,19 @@ pub struct OutboxMessage {
 pub struct PendingDelivery {
     /// Message id (sent as `X-Duikou-Delivery`, for receivers to drop repeats).
     pub id: i64,
+    /// `webhook`, `email` or `chat`.
+    pub channel: String,
+    /// A chat robot's kind: `wecom`, `dingtalk`, `feishu`.
+    pub chat_kind: Option<String>,
     /// The event.
     pub event: String,
     /// The body.
     pub payload: String,
     /// Failed attempts so far.
     pub attempts: i32,
-    /// The webhook URL.
+    /// Where it goes: the webhook's or chat robot's URL, or the e-mail address.
     pub url: String,
-    /// The shared secret for the signature.
+    /// The shared secret for the signature (empty when there is none).
     pub secret: String,
 }
 

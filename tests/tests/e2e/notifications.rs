@@ -10,6 +10,7 @@ use crate::requests::{cast, content, draft, free_slot, ok_step};
 
 on_both_backends!(
     each_step_of_a_consultation_tells_the_people_it_concerns,
+    notices_reach_email_and_the_chat_group_robot_without_patient_data,
     the_summary_streams_as_server_sent_events_and_changes_when_a_request_arrives,
 );
 
@@ -293,4 +294,284 @@ async fn the_summary_streams_as_server_sent_events_and_changes_when_a_request_ar
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.stop().await;
+}
+
+/// A real SMTP server (aiosmtpd from PyPI) writing what it receives into a Maildir.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = duikou_tests::dcmtk::free_port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd runs (tests/run installs it from PyPI)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "aiosmtpd listens");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, port, dir }
+    }
+
+    /// The messages received so far, as text.
+    fn messages(&self) -> Vec<String> {
+        let new = self.dir.path().join("mail").join("new");
+        let Ok(entries) = std::fs::read_dir(new) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A chat group robot's incoming webhook: it answers as the robots do and keeps what came
+/// (query, body).
+async fn chat_robot() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/robot/send",
+        axum::routing::post(
+            move |uri: axum::http::Uri, axum::Json(body): axum::Json<Value>| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock()
+                        .unwrap()
+                        .push((uri.query().unwrap_or_default().to_owned(), body));
+                    axum::Json(json!({"errcode": 0, "errmsg": "ok"}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/robot/send", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+async fn notices_reach_email_and_the_chat_group_robot_without_patient_data(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let port = smtp.port;
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.notify.interval_ms = 100;
+        c.notify.smtp_url = Some(duikou::config::Secret::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+        c.notify.smtp_from = "对口远程医疗 <duikou@jmzx.example>".into();
+        c.notify.public_url = Some("https://duikou.jiangmen.example".into());
+    })
+    .await;
+    let c = cast(&app).await;
+
+    // The consultant chooses e-mail; bad choices are refused naming the field.
+    for (body, field) in [
+        (
+            json!({"email": "not an address", "email_notices": true}),
+            "email",
+        ),
+        (json!({"email": null, "email_notices": true}), "email"),
+        (
+            json!({"email": "lin@jmzx.example", "email_notices": true, "sms": true}),
+            "sms",
+        ),
+    ] {
+        let (status, p) = app
+            .call(
+                Method::PUT,
+                "/api/v1/me/notices",
+                Some(&c.consultant),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
+        assert_eq!(p["field"], field, "{body}: {p}");
+    }
+    let (status, choice) = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/notices",
+            Some(&c.consultant),
+            Some(json!({"email": " lin@jmzx.example ", "email_notices": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{choice}");
+    assert_eq!(
+        choice,
+        json!({"email": "lin@jmzx.example", "email_notices": true, "email_available": true})
+    );
+
+    // The tertiary hospital's office sets its DingTalk group robot, signed; a county
+    // doctor may not, nor point it at something that is no URL.
+    let (url, calls) = chat_robot().await;
+    let path = format!("/api/v1/institutions/{}/chat-robot", c.tertiary);
+    let robot = json!({"kind": "dingtalk", "url": format!("{url}?access_token=abc"), "secret": "SEC-robot"});
+    let (status, _) = app
+        .call(Method::PUT, &path, Some(&c.doctor), Some(robot.clone()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (body, field) in [
+        (json!({"kind": "wechat", "url": url}), "kind"),
+        (json!({"kind": "wecom", "url": "ftp://robot"}), "url"),
+    ] {
+        let (status, p) = app
+            .call(Method::PUT, &path, Some(&c.coordinator), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert_eq!(p["field"], field, "{p}");
+    }
+    let (status, p) = app
+        .call(Method::PUT, &path, Some(&c.coordinator), Some(robot))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{p}");
+    let (_, shown) = app.get(&path, &c.coordinator).await;
+    assert_eq!(shown["signed"], true);
+    assert!(
+        shown.get("secret").is_none(),
+        "the secret is never shown: {shown}"
+    );
+
+    // An urgent request: an e-mail to the consultant, a message to the group; a normal
+    // one: an e-mail only.
+    let urgent = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content(), "urgency": "urgent"}),
+    )
+    .await;
+    ok_step(&app, &c.doctor, &urgent["id"], "submit", json!({})).await;
+    let normal = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(&app, &c.doctor, &normal["id"], "submit", json!({})).await;
+    duikou_tests::eventually(
+        std::time::Duration::from_secs(15),
+        "two e-mails and a chat message",
+        async || {
+            let (mails, chats) = (smtp.messages().len(), calls.lock().unwrap().len());
+            if mails >= 2 && chats >= 1 {
+                Ok(())
+            } else {
+                Err(format!("{mails} e-mails, {chats} chat messages"))
+            }
+        },
+    )
+    .await;
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    for mail in &mails {
+        assert!(mail.contains("lin@jmzx.example"), "{mail}");
+        assert!(
+            !mail.contains("王某某") && !mail.contains("440781195803020011"),
+            "no patient data: {mail}"
+        );
+    }
+    let urgent_id = urgent["id"].as_i64().unwrap();
+    let decoded: Vec<String> = mails.iter().map(|m| decode_mail(m)).collect();
+    assert!(
+        decoded.iter().any(
+            |m| m.contains(&format!("收到新的远程会诊申请 #{urgent_id}"))
+                && m.contains(&format!(
+                    "https://duikou.jiangmen.example/requests/{urgent_id}"
+                ))
+        ),
+        "{decoded:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let chats = calls.lock().unwrap().clone();
+    assert_eq!(
+        chats.len(),
+        1,
+        "only the urgent one reaches the group: {chats:?}"
+    );
+    let (query, body) = &chats[0];
+    assert_eq!(body["msgtype"], "text", "DingTalk's shape: {body}");
+    let text = body["text"]["content"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("#{urgent_id}")) && text.contains("紧急"),
+        "{text}"
+    );
+    assert!(!text.contains("王某某"), "no patient data: {text}");
+    // Signed as DingTalk checks it: HMAC-SHA256 of "timestamp\nsecret", in Base64.
+    let pairs: std::collections::HashMap<String, String> =
+        reqwest::Url::parse(&format!("http://robot/?{query}"))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+    assert_eq!(pairs["access_token"], "abc");
+    let timestamp = &pairs["timestamp"];
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"SEC-robot").unwrap();
+    mac.update(format!("{timestamp}\nSEC-robot").as_bytes());
+    use base64::Engine as _;
+    assert_eq!(
+        pairs["sign"],
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    app.stop().await;
+}
+
+/// The text of an e-mail with its encoded words and quoted-printable or Base64 body
+/// decoded, enough to read what it says.
+fn decode_mail(raw: &str) -> String {
+    use base64::Engine as _;
+    let (head, body) = raw
+        .split_once("\n\n")
+        .or_else(|| raw.split_once("\r\n\r\n"))
+        .unwrap_or((raw, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding: base64")
+    {
+        let joined: String = body.split_whitespace().collect();
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(joined)
+                .unwrap(),
+        )
+        .unwrap()
+    } else if head.to_ascii_lowercase().contains("quoted-printable") {
+        let joined = body.replace("=\r\n", "").replace("=\n", "");
+        let mut bytes = Vec::new();
+        let mut rest = joined.as_bytes();
+        while let Some((&b, tail)) = rest.split_first() {
+            if b == b'=' && tail.len() >= 2 {
+                bytes.push(
+                    u8::from_str_radix(std::str::from_utf8(&tail[..2]).unwrap(), 16).unwrap(),
+                );
+                rest = &tail[2..];
+            } else {
+                bytes.push(b);
+                rest = tail;
+            }
+        }
+        String::from_utf8(bytes).unwrap()
+    } else {
+        body.to_owned()
+    };
+    format!("{head}\n\n{body}")
 }

@@ -94,6 +94,7 @@ pub fn people(
         to: audience,
         event: to.as_str().to_owned(),
         request_id: r.id,
+        kind: r.kind.as_str().to_owned(),
         version,
         urgent: r.urgency == Urgency::Urgent,
         except: actor,

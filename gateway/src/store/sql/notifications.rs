@@ -6,7 +6,8 @@ use super::{Db, Pool};
 use crate::store::{Audience, Notification, PersonNotice, StoreError};
 
 /// Writes `notices` inside a transaction: one row per person, a row whose dedupe key
-/// exists skipped.
+/// exists skipped; for the people who chose e-mail, a message to send in the outbox; for an
+/// urgent request submitted to an institution with a chat group robot, a message to it.
 pub async fn write(
     tx: &mut sqlx::Transaction<'_, Db>,
     notices: &[PersonNotice],
@@ -38,27 +39,69 @@ pub async fn write(
                 .collect();
             format!(" and ({})", any.join(" or "))
         };
-        let sql = format!(
-            "insert into notification (user_id, event, request_id, urgent, dedupe_key, created_at)
-             select u.id, $1, $2, $3,
-                    'request:' || $2 || ':' || $1 || ':v' || $4 || ':u' || u.id, $5
-             from app_user u
-             where {filter} and ($7 or u.id <> $8){roles}
-             on conflict (dedupe_key) do nothing"
-        );
-        let mut q = sqlx::query::<Db>(&sql)
-            .bind(&n.event)
-            .bind(n.request_id)
-            .bind(n.urgent)
-            .bind(n.version)
-            .bind(now)
-            .bind(institution)
-            .bind(n.except.is_none())
-            .bind(n.except.unwrap_or_default());
-        for p in &patterns {
-            q = q.bind(p);
+        let payload_param = 9 + patterns.len();
+        let payload = serde_json::json!({
+            "event": n.event, "request_id": n.request_id, "kind": n.kind, "urgent": n.urgent,
+        })
+        .to_string();
+        let people = format!("from app_user u where {filter} and ($7 or u.id <> $8){roles}");
+        // Both statements take the same arguments (PostgreSQL wants each one used): the
+        // notice does not need the payload, the e-mail not the urgency.
+        let statements = [
+            format!(
+                "insert into notification (user_id, event, request_id, urgent, dedupe_key, created_at)
+                 select u.id, $1, $2, $3,
+                        'request:' || $2 || ':' || $1 || ':v' || $4 || ':u' || u.id, $5
+                 {people} and ${payload_param} is not null
+                 on conflict (dedupe_key) do nothing"
+            ),
+            format!(
+                "insert into outbox (institution_id, event, payload, attempts, next_attempt_at,
+                                     dedupe_key, created_at, channel, user_id)
+                 select u.institution_id, $1, ${payload_param}, 0, $5,
+                        'email:request:' || $2 || ':' || $1 || ':v' || $4 || ':u' || u.id, $5,
+                        'email', u.id
+                 {people} and u.email_notices and u.email is not null and $3 = $3
+                 on conflict (dedupe_key) do nothing"
+            ),
+        ];
+        for sql in &statements {
+            let mut q = sqlx::query::<Db>(sql)
+                .bind(&n.event)
+                .bind(n.request_id)
+                .bind(n.urgent)
+                .bind(n.version)
+                .bind(now)
+                .bind(institution)
+                .bind(n.except.is_none())
+                .bind(n.except.unwrap_or_default());
+            for p in &patterns {
+                q = q.bind(p);
+            }
+            q.bind(&payload).execute(&mut **tx).await?;
         }
-        q.execute(&mut **tx).await?;
+        // An urgent request reaches the chat group of the institution it is submitted to.
+        if let (Audience::Holders { institution_id, .. }, true, "submitted") =
+            (&n.to, n.urgent, n.event.as_str())
+        {
+            sqlx::query::<Db>(
+                "insert into outbox (institution_id, event, payload, attempts, next_attempt_at,
+                                     dedupe_key, created_at, channel)
+                 select c.institution_id, $2, $3, 0, $4, $5, $4, 'chat'
+                 from chat_robot c where c.institution_id = $1
+                 on conflict (dedupe_key) do nothing",
+            )
+            .bind(institution_id)
+            .bind(&n.event)
+            .bind(&payload)
+            .bind(now)
+            .bind(format!(
+                "chat:request:{}:{}:v{}:to{institution_id}",
+                n.request_id, n.event, n.version
+            ))
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
 }
@@ -176,4 +219,80 @@ pub async fn waiting(
     .bind(kinds)
     .fetch_one(pool)
     .await?)
+}
+
+/// A person's e-mail address and whether they want notices by e-mail.
+pub async fn email_choice(
+    pool: &Pool,
+    user_id: i64,
+) -> Result<Option<(Option<String>, bool)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (Option<String>, bool)>(
+        "select email, email_notices from app_user where id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Sets a person's e-mail address and whether they want notices by e-mail.
+pub async fn set_email_choice(
+    pool: &Pool,
+    user_id: i64,
+    email: Option<&str>,
+    wanted: bool,
+) -> Result<(), StoreError> {
+    sqlx::query::<Db>("update app_user set email = $2, email_notices = $3 where id = $1")
+        .bind(user_id)
+        .bind(email)
+        .bind(wanted)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// An institution's chat group robot: (kind, URL, whether it has a secret).
+pub async fn chat_robot(
+    pool: &Pool,
+    institution_id: i64,
+) -> Result<Option<(String, String, bool)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (String, String, bool)>(
+        "select kind, url, secret is not null from chat_robot where institution_id = $1",
+    )
+    .bind(institution_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Sets an institution's chat group robot.
+pub async fn set_chat_robot(
+    pool: &Pool,
+    institution_id: i64,
+    kind: &str,
+    url: &str,
+    secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query::<Db>(
+        "insert into chat_robot (institution_id, kind, url, secret, created_at)
+         values ($1, $2, $3, $4, $5)
+         on conflict (institution_id) do update set kind = excluded.kind, url = excluded.url,
+             secret = excluded.secret",
+    )
+    .bind(institution_id)
+    .bind(kind)
+    .bind(url)
+    .bind(secret)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Removes an institution's chat group robot; false when it had none.
+pub async fn remove_chat_robot(pool: &Pool, institution_id: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query::<Db>("delete from chat_robot where institution_id = $1")
+        .bind(institution_id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }

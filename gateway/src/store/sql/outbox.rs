@@ -64,17 +64,20 @@ pub async fn set_webhook(
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
+    channel: String,
     event: String,
     payload: String,
     attempts: i32,
     next_attempt_at: DateTime<Utc>,
     url: String,
     secret: String,
+    chat_kind: Option<String>,
 }
 
-/// Claims up to `limit` due messages of institutions with a webhook: each claim pushes
-/// the message's next attempt to `lease_until`, so that another gateway process does not
-/// send it at the same time.
+/// Claims up to `limit` due messages that have somewhere to go (an institution's webhook
+/// or chat group robot, a person's e-mail address while they want e-mail): each claim
+/// pushes the message's next attempt to `lease_until`, so that another gateway process
+/// does not send it at the same time.
 pub async fn claim(
     pool: &Pool,
     now: DateTime<Utc>,
@@ -82,9 +85,17 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<PendingDelivery>, StoreError> {
     let rows = sqlx::query_as::<Db, Row>(
-        "select o.id, o.event, o.payload, o.attempts, o.next_attempt_at, w.url, w.secret
-         from outbox o join webhook w on w.institution_id = o.institution_id
-         where o.delivered_at is null and o.next_attempt_at <= $1 order by o.id limit $2",
+        "select o.id, o.channel, o.event, o.payload, o.attempts, o.next_attempt_at,
+                coalesce(w.url, c.url, u.email) as url, coalesce(w.secret, c.secret, '') as secret,
+                c.kind as chat_kind
+         from outbox o
+         left join webhook w on o.channel = 'webhook' and w.institution_id = o.institution_id
+         left join chat_robot c on o.channel = 'chat' and c.institution_id = o.institution_id
+         left join app_user u on o.channel = 'email' and u.id = o.user_id
+                             and u.email_notices and not u.disabled
+         where o.delivered_at is null and o.next_attempt_at <= $1
+           and coalesce(w.url, c.url, u.email) is not null
+         order by o.id limit $2",
     )
     .bind(now)
     .bind(limit)
@@ -103,6 +114,8 @@ pub async fn claim(
         if won.rows_affected() == 1 {
             claimed.push(PendingDelivery {
                 id: r.id,
+                channel: r.channel,
+                chat_kind: r.chat_kind,
                 event: r.event,
                 payload: r.payload,
                 attempts: r.attempts,
