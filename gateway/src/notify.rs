@@ -74,6 +74,9 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Minutes before a session's start at which its people are reminded.
+pub const STARTING_SOON_MINUTES: i64 = 15;
+
 /// The delay before attempt `attempts + 1`.
 fn backoff(config: &NotifyConfig, attempts: i32) -> TimeDelta {
     let factor = 1_u64
@@ -316,6 +319,30 @@ pub async fn deliver_once(
                 [requester, supporter],
             ))
             .await?;
+    }
+    // A session about to begin: the requesting doctor and the consultant are reminded
+    // once for each time it is scheduled at (a new time is a new version).
+    for (request, version, requester, consultant, kind, urgency) in store
+        .starting_soon(TimeDelta::minutes(STARTING_SOON_MINUTES))
+        .await?
+    {
+        let people: Vec<crate::store::Audience> =
+            std::iter::once(crate::store::Audience::User(requester))
+                .chain(consultant.map(crate::store::Audience::Clinician))
+                .collect();
+        let notices: Vec<crate::store::PersonNotice> = people
+            .into_iter()
+            .map(|to| crate::store::PersonNotice {
+                to,
+                event: "starting".into(),
+                request_id: request,
+                kind: kind.clone(),
+                version,
+                urgent: urgency == "urgent",
+                except: None,
+            })
+            .collect();
+        store.notify_people(&notices).await?;
     }
     let lease = Utc::now() + TimeDelta::seconds(config.timeout_seconds as i64 * 2 + 5);
     let mut sent = 0;

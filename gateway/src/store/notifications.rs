@@ -32,8 +32,8 @@ pub enum Audience {
 pub struct PersonNotice {
     /// The people.
     pub to: Audience,
-    /// `submitted`, `accepted`, `declined`, `scheduled`, `in_session`, `opinion_signed`,
-    /// `overdue`, `expired`.
+    /// `submitted`, `accepted`, `declined`, `scheduled`, `starting` (within a quarter of
+    /// an hour), `in_session`, `opinion_signed`, `overdue`, `expired`.
     pub event: String,
     /// The request.
     pub request_id: i64,
@@ -53,8 +53,9 @@ pub struct PersonNotice {
 pub struct Notification {
     /// Notice id.
     pub id: i64,
-    /// What happened: `submitted`, `accepted`, `declined`, `scheduled`, `in_session` (the
-    /// session has begun), `opinion_signed`, `overdue`, `expired`.
+    /// What happened: `submitted`, `accepted`, `declined`, `scheduled`, `starting` (the
+    /// session begins within a quarter of an hour), `in_session` (it has begun),
+    /// `opinion_signed`, `overdue`, `expired`.
     pub event: String,
     /// The request it is about.
     pub request_id: Option<i64>,

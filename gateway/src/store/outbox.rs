@@ -82,6 +82,16 @@ impl Store {
         dispatch!(self, outbox::failed(id, error, next))
     }
 
+    /// Scheduled requests whose session starts within `lead` from now: (request, version,
+    /// requester user, consultant, kind, urgency).
+    pub async fn starting_soon(
+        &self,
+        lead: chrono::TimeDelta,
+    ) -> Result<Vec<(i64, i32, i64, Option<i64>, String, String)>, StoreError> {
+        let now = self.now();
+        dispatch!(self, outbox::starting_soon(now, now + lead))
+    }
+
     /// Submitted requests past their deadline.
     pub async fn overdue_requests(
         &self,

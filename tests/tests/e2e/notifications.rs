@@ -11,6 +11,7 @@ use crate::requests::{cast, content, draft, free_slot, ok_step};
 on_both_backends!(
     each_step_of_a_consultation_tells_the_people_it_concerns,
     notices_reach_email_and_the_chat_group_robot_without_patient_data,
+    the_people_of_a_session_are_reminded_once_a_quarter_of_an_hour_before,
     the_summary_streams_as_server_sent_events_and_changes_when_a_request_arrives,
 );
 
@@ -574,4 +575,68 @@ fn decode_mail(raw: &str) -> String {
         body.to_owned()
     };
     format!("{head}\n\n{body}")
+}
+
+async fn the_people_of_a_session_are_reminded_once_a_quarter_of_an_hour_before(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.notify.interval_ms = 100).await;
+    let c = cast(&app).await;
+    let r = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
+    ok_step(
+        &app,
+        &c.coordinator,
+        &r["id"],
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    let start = free_slot(&app, &c, 0).await;
+    ok_step(
+        &app,
+        &c.coordinator,
+        &r["id"],
+        "schedule",
+        json!({"start": start}),
+    )
+    .await;
+    let start: chrono::DateTime<chrono::Utc> = serde_json::from_value(start).unwrap();
+    let id = r["id"].as_i64().unwrap();
+    let starting = async |username: &str| {
+        let token = app
+            .login(username, &duikou_tests::password_for(username))
+            .await;
+        unread(&app, &token)
+            .await
+            .into_iter()
+            .filter(|n| n.0 == "starting" && n.1 == id)
+            .count()
+    };
+    assert_eq!(starting("ts.doctor").await, 0, "not yet");
+    // Ten minutes before the start, by the gateway's clock.
+    let ahead = start - chrono::Duration::minutes(10) - app.clock.now();
+    app.clock.advance(ahead.to_std().unwrap());
+    duikou_tests::eventually(
+        std::time::Duration::from_secs(10),
+        "the reminder",
+        async || match starting("ts.doctor").await {
+            0 => Err("no reminder yet".to_owned()),
+            n => Ok(n),
+        },
+    )
+    .await;
+    // A few more passes of the notifier: still one each.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(starting("ts.doctor").await, 1);
+    assert_eq!(starting("jm.lin").await, 1, "the consultant too");
+    assert_eq!(
+        starting("jm.office").await,
+        0,
+        "not the office that scheduled it"
+    );
+    app.stop().await;
 }

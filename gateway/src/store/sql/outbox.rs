@@ -169,6 +169,23 @@ pub async fn overdue(
     .await?)
 }
 
+/// Scheduled requests whose session starts within `lead` of `now` (and has not begun):
+/// (request, version, requester user, consultant, kind, urgency).
+pub async fn starting_soon(
+    pool: &Pool,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<(i64, i32, i64, Option<i64>, String, String)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (i64, i32, i64, Option<i64>, String, String)>(
+        "select id, version, requester_user_id, consultant_id, kind, urgency from consult_request
+         where state = 'scheduled' and scheduled_start > $1 and scheduled_start <= $2",
+    )
+    .bind(now)
+    .bind(until)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Delivery state of the messages about one request, for operators and tests.
 pub async fn status(
     pool: &Pool,
