@@ -269,12 +269,35 @@ await scenario("consultation", async ({ browser }) => {
   await consultant.locator("#opinion-body").fill(`${OPINION}补充：复诊时复查血常规。`);
   await consultant.locator("#sign").click();
   await inState(consultant, "opinion_signed");
-  await doctor.reload();
+  // The doctor's page, still open on the request, shows the amendment by itself.
   await inState(doctor, "opinion_signed");
   assert.equal(await text(doctor, '.opinion-version[data-version="1"] .opinion'), OPINION);
   assert.match(await text(doctor, '.opinion-version[data-version="2"] .opinion'), /补充：复诊时复查血常规/);
   await doctor.locator("#acknowledge").click();
   await inState(doctor, "acknowledged");
   await screenshot(doctor, "request-amended");
+
+  // Everything the doctor was told, on the notifications page reached from the bell; and
+  // e-mail, which this gateway cannot send (no mail server): the page says so beside the
+  // choice, and keeps the address typed.
+  await doctor.locator("#bell").click();
+  await doctor.locator("#notices-page").click();
+  await doctor.waitForURL((url) => url.pathname === "/notices");
+  await doctor.locator('#notice-list li[data-event="opinion_signed"]').first().waitFor();
+  for (const event of ["accepted", "scheduled", "in_session"]) {
+    assert.equal(await doctor.locator(`#notice-list li[data-event="${event}"]`).count(), 1, event);
+  }
+  const email = doctor.locator("#email-form");
+  await email.locator('[name="email_notices"]').check();
+  await email.locator('button[type="submit"]').click();
+  await email.locator('[data-error-for="email"]:not(:empty)').waitFor();
+  await email.locator('[name="email"]').fill("wang@taishan.example");
+  await email.locator('button[type="submit"]').click();
+  await email.locator('[data-error-for="email_notices"]:not(:empty)').waitFor();
+  assert.equal(await email.locator('[name="email"]').inputValue(), "wang@taishan.example");
+  await email.locator('[name="email_notices"]').uncheck();
+  await email.locator('button[type="submit"]').click();
+  await doctor.locator("#notices-status.done").waitFor();
+  await screenshot(doctor, "notices-page");
   return { id, slot, seenByDoctor, seenByConsultant };
 });

@@ -39,7 +39,7 @@ pub const LANGUAGES: [&str; 2] = ["zh", "en"];
 pub const LANG_COOKIE: &str = "duikou_lang";
 
 /// Where each page is, and the name of its module under `web/js/pages/`.
-const PAGES: [(&str, &str); 15] = [
+const PAGES: [(&str, &str); 16] = [
     ("/login", "login"),
     ("/home", "home"),
     ("/requests", "requests"),
@@ -53,6 +53,7 @@ const PAGES: [(&str, &str); 15] = [
     ("/program", "program"),
     ("/audit", "audit"),
     ("/password", "password"),
+    ("/notices", "notices"),
     ("/manage", "manage"),
     ("/manage/{section}", "manage"),
 ];

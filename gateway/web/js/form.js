@@ -138,7 +138,8 @@ export function form({ id, fields, submitLabel, submit, done, cancel, cancelLabe
     const focusable = el.input ?? el;
     focusable.setAttribute("aria-describedby", error.id);
     if (f.type === "checkbox") {
-      return h("div", { class: "field" }, h("label", { class: "check" }, el, f.label), error);
+      return h("div", { class: `field${f.wide ? " wide" : ""}`, "data-field": f.name }, h("label", { class: "check" }, el, f.label),
+        f.hint ? h("small", { class: "hint" }, f.hint) : null, error);
     }
     const label = f.type === "checks"
       ? h("span", { class: "label", id: `${id ?? "f"}-${f.name}-label` }, f.label, f.required ? " *" : "")

@@ -8,7 +8,7 @@ import { api } from "./api.js";
 import { h, fill } from "./dom.js";
 
 /** A notice in words: what happened to which request. */
-function sentence(n) {
+export function sentence(n) {
   const kind = n.request_kind ? t(`kind.${n.request_kind}`) : "";
   return t(`notice.${n.event}`, { kind, id: n.request_id ?? "" });
 }
@@ -45,6 +45,7 @@ export function bell() {
     } }, t("notice.read_all"));
     fill(list,
       h("div", { class: "notices-head" }, h("strong", {}, t("notice.title")), items.some((n) => !n.read_at) ? readAll : null),
+      h("p", {}, h("a", { href: "/notices", id: "notices-page" }, t("notice.see_all"))),
       items.length
         ? h("ul", {}, items.map((n) => h("li", { "data-notice": n.id, "data-event": n.event, class: n.read_at ? "read" : "unread" },
           h("a", {

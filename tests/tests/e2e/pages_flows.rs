@@ -260,6 +260,12 @@ async fn a_county_doctor_and_a_consultant_hold_a_whole_consultation_in_the_pages
             .any(|e| e["object_id"] == id),
         "{audit}"
     );
+    // The address typed on the notifications page is kept, e-mail not chosen.
+    let (_, choice) = app.get("/api/v1/me/notices", &county_token).await;
+    assert_eq!(
+        choice,
+        json!({"email": "wang@taishan.example", "email_notices": false, "email_available": false})
+    );
     app.stop().await;
 }
 
