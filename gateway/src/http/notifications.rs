@@ -26,7 +26,7 @@ use super::{AppState, page};
 use crate::booking::RequestKind;
 use crate::domain::{Role, User};
 use crate::error::{Error, Problem};
-use crate::store::{Notification, Store};
+use crate::store::{Delivery, Notification, Store};
 
 /// How often a stream reads the summary.
 const POLL: Duration = Duration::from_secs(2);
@@ -42,6 +42,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mark_all_read))
         .routes(routes!(email_choice, set_email_choice))
         .routes(routes!(chat_robot, set_chat_robot, remove_chat_robot))
+        .routes(routes!(deliveries))
+        .routes(routes!(webhook))
 }
 
 /// Which notices.
@@ -392,4 +394,54 @@ async fn remove_chat_robot(
         )));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which messages.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryQuery {
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<i64>,
+}
+
+/// The institution's newest messages in the outbox (webhook calls, chat robot messages,
+/// e-mails to its people) with whether and when they were delivered: its coordinators or
+/// an administrator.
+#[utoipa::path(get, path = "/institutions/{id}/deliveries", tag = "notifications",
+    params(("id" = i64, Path), DeliveryQuery),
+    responses((status = 200, body = Vec<Delivery>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
+) -> Result<Json<Vec<Delivery>>, Error> {
+    crate::registry::managed(&state.store, &caller.0, id, "see its deliveries").await?;
+    let (limit, _) = page(q.limit, None)?;
+    Ok(Json(state.store.deliveries(id, limit).await?))
+}
+
+/// An institution's webhook as shown (the secret never).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Webhook {
+    /// Where state changes are posted.
+    pub url: String,
+}
+
+/// The institution's webhook: its coordinators or an administrator.
+#[utoipa::path(get, path = "/institutions/{id}/webhook", tag = "notifications", params(("id" = i64, Path)),
+    responses((status = 200, body = Webhook), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Webhook>, Error> {
+    crate::registry::managed(&state.store, &caller.0, id, "see its webhook").await?;
+    let url = state
+        .store
+        .webhook_url(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("a webhook of institution {id}")))?;
+    Ok(Json(Webhook { url }))
 }

@@ -35,7 +35,7 @@ pub use imaging::{
     ClaimedForward, DicomNode, ForwardFilter, ForwardOutcome, ForwardState, ForwardTarget,
     ForwardView, Forwarded, ImagingDestination, Indexing, NewForward, VisibleInstance,
 };
-pub use notifications::{Audience, Notification, PersonNotice};
+pub use notifications::{Audience, Delivery, Notification, PersonNotice};
 pub use outbox::{OutboxMessage, PendingDelivery};
 pub use registry::{
     Change, ClinicianFilter, InstitutionFilter, NewClinician, NewInstitution, NewTeam,

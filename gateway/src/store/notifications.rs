@@ -69,7 +69,44 @@ pub struct Notification {
     pub read_at: Option<DateTime<Utc>>,
 }
 
+/// A message of the outbox as an institution's coordinators see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Delivery {
+    /// Message id.
+    pub id: i64,
+    /// `webhook`, `email` or `chat`.
+    pub channel: String,
+    /// What it tells of.
+    pub event: String,
+    /// The request it is about.
+    pub request_id: Option<i64>,
+    /// For an e-mail, the person it goes to.
+    pub person: Option<String>,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// When it is tried next, while not delivered.
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
 impl Store {
+    /// The newest `limit` messages of an institution in the outbox.
+    pub async fn deliveries(
+        &self,
+        institution_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        dispatch!(self, notifications::deliveries(institution_id, limit))
+    }
+
+    /// The URL of an institution's webhook.
+    pub async fn webhook_url(&self, institution_id: i64) -> Result<Option<String>, StoreError> {
+        dispatch!(self, notifications::webhook_url(institution_id))
+    }
+
     /// The newest notices of `user_id`, newest first: unread ones only when `unread`,
     /// those older than notice `before` when given.
     pub async fn notifications(

@@ -12,6 +12,7 @@ on_both_backends!(
     each_step_of_a_consultation_tells_the_people_it_concerns,
     notices_reach_email_and_the_chat_group_robot_without_patient_data,
     the_people_of_a_session_are_reminded_once_a_quarter_of_an_hour_before,
+    a_coordinator_sets_the_group_robot_in_the_pages_and_sees_its_message_delivered,
     the_summary_streams_as_server_sent_events_and_changes_when_a_request_arrives,
 );
 
@@ -638,5 +639,45 @@ async fn the_people_of_a_session_are_reminded_once_a_quarter_of_an_hour_before(b
         0,
         "not the office that scheduled it"
     );
+    app.stop().await;
+}
+
+async fn a_coordinator_sets_the_group_robot_in_the_pages_and_sees_its_message_delivered(
+    backend: Backend,
+) {
+    use duikou_tests::browser::{on_backend, run_scenario};
+    let app = TestApp::spawn_with(backend, |c| c.notify.interval_ms = 100).await;
+    let c = cast(&app).await;
+    let (url, calls) = chat_robot().await;
+    let who = |username: &str| json!({"username": username, "password": duikou_tests::password_for(username)});
+    let out = run_scenario(
+        "manage_notices",
+        &on_backend("manage_notices", backend),
+        &app.base,
+        json!({"coordinator": who("jm.office"), "doctor": who("ts.doctor"), "robot": url, "content": content()}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let chats = calls.lock().unwrap().clone();
+    assert_eq!(chats.len(), 1, "{chats:?}");
+    assert_eq!(
+        chats[0].1["msgtype"], "text",
+        "WeCom's shape: {:?}",
+        chats[0].1
+    );
+    assert!(
+        chats[0].1["text"]["content"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("#{}", out["request"])),
+        "{chats:?}"
+    );
+    let (_, robot) = app
+        .get(
+            &format!("/api/v1/institutions/{}/chat-robot", c.tertiary),
+            &c.coordinator,
+        )
+        .await;
+    assert_eq!(robot["kind"], "wecom");
     app.stop().await;
 }

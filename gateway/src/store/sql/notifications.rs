@@ -296,3 +296,61 @@ pub async fn remove_chat_robot(pool: &Pool, institution_id: i64) -> Result<bool,
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    channel: String,
+    event: String,
+    payload: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    person: Option<String>,
+}
+
+/// The newest messages of institution `institution_id` in the outbox: its webhook calls,
+/// its chat robot's messages, and the e-mails to its people.
+pub async fn deliveries(
+    pool: &Pool,
+    institution_id: i64,
+    limit: i64,
+) -> Result<Vec<crate::store::Delivery>, StoreError> {
+    let rows = sqlx::query_as::<Db, DeliveryRow>(
+        "select o.id, o.channel, o.event, o.payload, o.attempts, o.next_attempt_at,
+                o.delivered_at, o.last_error, u.display_name as person
+         from outbox o left join app_user u on u.id = o.user_id
+         where o.institution_id = $1 order by o.id desc limit $2",
+    )
+    .bind(institution_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| crate::store::Delivery {
+            id: r.id,
+            channel: r.channel,
+            event: r.event,
+            request_id: serde_json::from_str::<serde_json::Value>(&r.payload)
+                .ok()
+                .and_then(|p| p["request_id"].as_i64()),
+            person: r.person,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            delivered_at: r.delivered_at,
+            last_error: r.last_error,
+        })
+        .collect())
+}
+
+/// The URL of an institution's webhook.
+pub async fn webhook_url(pool: &Pool, institution_id: i64) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar::<Db, String>("select url from webhook where institution_id = $1")
+            .bind(institution_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}

@@ -4,7 +4,7 @@ import { t } from "../i18n.js";
 import { h, fill } from "../dom.js";
 
 /** The sections, in the order the program's office sets a program up. */
-export const SECTIONS = ["institutions", "clinicians", "accounts", "pairings", "teams", "availability", "imaging", "activities"];
+export const SECTIONS = ["institutions", "clinicians", "accounts", "pairings", "teams", "availability", "imaging", "activities", "notices"];
 
 export default async function render(root, ctx) {
   const section = ctx.segments[1];
