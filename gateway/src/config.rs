@@ -457,6 +457,9 @@ pub struct NotifyConfig {
     pub smtp_url: Option<Secret>,
     /// The sender of the notices by e-mail.
     pub smtp_from: String,
+    /// Pages one process follows at once with the stream of what waits
+    /// (`/notifications/stream`); more are asked to try again.
+    pub max_streams: usize,
 }
 
 impl Default for NotifyConfig {
@@ -469,6 +472,7 @@ impl Default for NotifyConfig {
             public_url: None,
             smtp_url: None,
             smtp_from: "对口远程医疗 <duikou@localhost>".into(),
+            max_streams: 2000,
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum Error {
     /// Every password check is busy; try again in this many seconds.
     #[error("the server is checking too many passwords at once; try again in {0} s")]
     Busy(i64),
+    /// The process holds as many streams of its kind as it allows; try again shortly.
+    #[error("the server follows too many pages at once; try again in a few seconds")]
+    TooManyStreams,
     /// The caller still has a one-time password, which must be replaced first.
     #[error("change your one-time password first: POST /api/v1/me/password")]
     PasswordChangeRequired,
@@ -179,6 +182,11 @@ impl Error {
                 "busy",
                 "Too many password checks at once",
             ),
+            TooManyStreams => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many streams at once",
+            ),
             PasswordChangeRequired => (
                 StatusCode::FORBIDDEN,
                 "password-change-required",
@@ -275,6 +283,11 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::TooManyStreams = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(5));
+        }
         if let Self::TooManyAttempts(seconds) | Self::Busy(seconds) = self {
             response
                 .headers_mut()

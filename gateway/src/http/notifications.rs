@@ -9,6 +9,7 @@
 //! the browser's `EventSource` reconnects (after the `retry` it is told), logging in
 //! again, so that a stream outlives neither a session nor a shutdown by long.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -32,6 +33,30 @@ use crate::store::{Delivery, Notification, Store};
 const POLL: Duration = Duration::from_secs(2);
 /// How long a stream lasts before the browser reconnects.
 const STREAM_FOR: Duration = Duration::from_secs(60);
+/// Streams open now in this process; `notify.max_streams` bounds them: more are refused
+/// with 503 and `Retry-After` (`EventSource` tries again), so that open pages cannot
+/// multiply the database's reads without bound.
+static STREAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// One open stream, counted while it lives.
+struct Counted;
+
+impl Counted {
+    fn take(max: usize) -> Option<Self> {
+        STREAMS
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        STREAMS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -136,17 +161,18 @@ async fn summary(State(state): State<AppState>, caller: Caller) -> Result<Json<S
 /// whenever it changes. The stream ends after a minute; `EventSource` reconnects.
 #[utoipa::path(get, path = "/notifications/stream", tag = "notifications",
     responses((status = 200, description = "`summary` events, each a Summary as JSON", content_type = "text/event-stream"),
-              (status = 401, body = Problem)))]
+              (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn stream_summary(
     State(state): State<AppState>,
     caller: Caller,
-) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, Error> {
+    let counted = Counted::take(state.config.notify.max_streams).ok_or(Error::TooManyStreams)?;
     let user = caller.0;
     let until = tokio::time::Instant::now() + STREAM_FOR;
     // (store, user, the summary sent last); the first is sent at once.
     let events = stream::unfold(
-        (state.store, user, None::<Summary>),
-        move |(store, user, last)| async move {
+        (state.store, user, None::<Summary>, counted),
+        move |(store, user, last, counted)| async move {
             loop {
                 if last.is_some() {
                     if tokio::time::Instant::now() + POLL > until {
@@ -162,12 +188,12 @@ async fn stream_summary(
                         .retry(Duration::from_secs(3))
                         .json_data(&now)
                         .ok()?;
-                    return Some((Ok(event), (store, user, Some(now))));
+                    return Some((Ok(event), (store, user, Some(now), counted)));
                 }
             }
         },
     );
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// Marks one of the caller's notices read.

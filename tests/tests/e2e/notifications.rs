@@ -236,7 +236,7 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
 async fn the_summary_streams_as_server_sent_events_and_changes_when_a_request_arrives(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |c| c.notify.max_streams = 2).await;
     let c = cast(&app).await;
     let mut stream = app
         .client
@@ -290,6 +290,32 @@ async fn the_summary_streams_as_server_sent_events_and_changes_when_a_request_ar
         "{then}"
     );
     assert!(then["newest"].as_i64().unwrap() > 0);
+    // Streams are bounded: with two open (the limit here), a third is asked to come back.
+    let open = || {
+        app.client
+            .get(format!("{}/api/v1/notifications/stream", app.base))
+            .bearer_auth(&c.doctor)
+            .send()
+    };
+    let second = open().await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    let third = open().await.unwrap();
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(third.headers()["retry-after"], "5");
+    drop(second);
+    duikou_tests::eventually(
+        std::time::Duration::from_secs(40),
+        "a place again",
+        async || {
+            let again = open().await.unwrap();
+            if again.status() == StatusCode::OK {
+                Ok(())
+            } else {
+                Err(again.status().to_string())
+            }
+        },
+    )
+    .await;
     drop(stream);
     let (status, _) = app
         .call(Method::GET, "/api/v1/notifications/stream", None, None)
