@@ -33,6 +33,8 @@ pub enum Rule {
     StepOutOfOrder,
     /// The caller's institution takes no part in this.
     WrongInstitution,
+    /// The caller's institution takes part, but not in the role this step needs.
+    WrongRole,
     /// The trainee's institution is not paired with the presenter's for teaching.
     NotPairedForTeaching,
     /// The caller is not one of the people the booking names.
@@ -97,6 +99,7 @@ impl Rule {
         Rule::SlotTaken,
         Rule::StepOutOfOrder,
         Rule::WrongInstitution,
+        Rule::WrongRole,
         Rule::NotPairedForTeaching,
         Rule::NotAParticipant,
         Rule::OutsideSessionWindow,
@@ -132,6 +135,7 @@ impl Rule {
             SlotTaken => "slot-taken",
             StepOutOfOrder => "step-out-of-order",
             WrongInstitution => "wrong-institution",
+            WrongRole => "wrong-role",
             NotPairedForTeaching => "not-paired-for-teaching",
             NotAParticipant => "not-a-participant",
             OutsideSessionWindow => "outside-session-window",
@@ -173,7 +177,7 @@ impl Rule {
             | NoDestination | AlreadyPaired | ContradictsPairing | AlreadyRegistered => {
                 About::State
             }
-            WrongInstitution | NotPairedForTeaching | NotAParticipant => About::Caller,
+            WrongInstitution | WrongRole | NotPairedForTeaching | NotAParticipant => About::Caller,
         }
     }
 }

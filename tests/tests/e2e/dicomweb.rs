@@ -12,11 +12,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::forwarding::{all_delivered, county_sends_for_reading, send_all, wire};
-use crate::requests::{cast, content, ok_step};
+use crate::requests::{cast, clinician, content, ok_step, step};
 
 on_both_backends!(
     the_paired_institutions_search_and_read_their_studies_and_nobody_else,
     the_worklist_links_read_requests_and_shows_what_awaits_a_read,
+    a_radiologist_accepts_and_signs_a_read_from_her_own_inbox,
     stow_keeps_and_forwards_uploads_and_refuses_what_it_must,
     frames_come_in_their_stored_transfer_syntax,
     cors_admits_the_configured_origins_only,
@@ -844,5 +845,121 @@ async fn cors_admits_the_configured_origins_only(backend: Backend) {
             .get("access-control-allow-origin")
             .is_none()
     );
+    app.stop().await;
+}
+
+async fn a_radiologist_accepts_and_signs_a_read_from_her_own_inbox(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let relay = app.dicom.expect("DICOM listens");
+    let c = cast(&app).await;
+    let (status, node) = app
+        .post(
+            &format!("/api/v1/institutions/{}/dicom-nodes", c.county),
+            &app.admin_token,
+            json!({"ae_title": "TAISHAN_CT", "host": "*"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{node}");
+    let file = pydicom_files().join("CT_small.dcm");
+    let (ts, _) = dcmtk::describe(&file);
+    assert!(
+        dcmtk::store(
+            relay,
+            "TAISHAN_CT",
+            "DUIKOU",
+            &ts,
+            std::slice::from_ref(&file)
+        )
+        .status
+        .success()
+    );
+    // 李主任 of the radiology department reads; her account holds the radiologist role only.
+    let li = clinician(
+        &app,
+        c.tertiary,
+        "李影像",
+        "主任医师",
+        Some("110440700000321"),
+        15,
+    )
+    .await;
+    let account = app
+        .account(
+            json!({"username": "jm.li", "display_name": "李影像", "institution_id": c.tertiary,
+                        "clinician_id": li, "roles": ["radiologist"]}),
+        )
+        .await;
+    let radiologist = app
+        .login("jm.li", account["password"].as_str().unwrap())
+        .await;
+    let (_, trainee) = app.user("jm.trainee", c.tertiary, &["trainee"]).await;
+    let (_, worklist) = app.get("/api/v1/imaging/worklist", &radiologist).await;
+    let study = worklist[0]["study_instance_uid"].clone();
+
+    let mut body = content();
+    body["study_instance_uid"] = study;
+    let (status, r) = read_request(&app, &c.doctor, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let id = r["id"].clone();
+    ok_step(&app, &c.doctor, &id, "submit", json!({})).await;
+
+    // It waits in her inbox, and she was told.
+    let (_, inbox) = app
+        .get("/api/v1/requests?box=inbox&state=submitted", &radiologist)
+        .await;
+    assert!(
+        inbox.as_array().unwrap().iter().any(|x| x["id"] == id),
+        "{inbox}"
+    );
+    let (_, summary) = app.get("/api/v1/notifications/summary", &radiologist).await;
+    assert_eq!(
+        (summary["inbox"].as_i64(), summary["unread"].as_i64()),
+        (Some(1), Some(1)),
+        "{summary}"
+    );
+
+    // A trainee of the hospital is refused for the real reason: the role, not the place.
+    let (status, p) = step(&app, &trainee, &id, "accept", json!({"consultant_id": li})).await;
+    duikou_tests::assert_refused(status, &p, StatusCode::FORBIDDEN, "wrong-role");
+
+    ok_step(
+        &app,
+        &radiologist,
+        &id,
+        "accept",
+        json!({"consultant_id": li}),
+    )
+    .await;
+    let (status, opinion) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/requests/{id}/opinions"),
+            Some(&radiologist),
+            Some(json!({"body": "头颅 CT 平扫未见明显出血及占位性病变。"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{opinion}");
+    let signed = ok_step(&app, &radiologist, &id, "sign", json!({})).await;
+    assert_eq!(signed["state"], "opinion_signed");
+
+    // A consultation is not hers to accept.
+    let (_, consult) = app
+        .post(
+            "/api/v1/requests",
+            &c.doctor,
+            json!({"kind": "consultation", "content": content()}),
+        )
+        .await;
+    ok_step(&app, &c.doctor, &consult["id"], "submit", json!({})).await;
+    let (status, p) = step(
+        &app,
+        &radiologist,
+        &consult["id"],
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    duikou_tests::assert_refused(status, &p, StatusCode::FORBIDDEN, "wrong-role");
+    assert!(p["detail"].as_str().unwrap().contains("clinicians"), "{p}");
     app.stop().await;
 }

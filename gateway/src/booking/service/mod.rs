@@ -83,7 +83,24 @@ async fn access(
     };
     match side {
         Some(side) if READERS.iter().any(|role| caller.is(*role)) => Ok(side),
-        _ => {
+        // One of the two institutions, in a role that does not see requests.
+        Some(_) => {
+            audit(
+                store,
+                caller,
+                action,
+                Some(r.id),
+                false,
+                Some("a role that does not see requests".into()),
+            )
+            .await?;
+            Err(Error::refused(
+                Rule::WrongRole,
+                None,
+                "requests are seen by the two institutions' clinicians, radiologists and coordinators",
+            ))
+        }
+        None => {
             audit(
                 store,
                 caller,

@@ -317,18 +317,47 @@ async fn check_side(
     step: Step,
 ) -> Result<(), Error> {
     let side = access(store, caller, r, step.as_str()).await?;
-    let allowed = match step.side() {
-        Side::Requester => side == Access::Requester && caller.is(Role::Clinician),
-        Side::Supporter => {
-            side == Access::Supporter
-                && (caller.is(Role::Clinician) || caller.is(Role::Coordinator))
-        }
-        Side::Either => caller.is(Role::Clinician) || caller.is(Role::Coordinator),
-        Side::Consultant => caller.clinician_id.is_some() && caller.clinician_id == r.consultant_id,
-        Side::System => false,
+    // Who answers: coordinators, and those whose work the request is (radiologists read
+    // images; clinicians, who may read them too, the rest).
+    let answers = caller.is(Role::Coordinator)
+        || caller.is(Role::Clinician)
+        || caller.is(answering_role(r.kind));
+    let (right_side, right_role) = match step.side() {
+        Side::Requester => (side == Access::Requester, caller.is(Role::Clinician)),
+        Side::Supporter => (side == Access::Supporter, answers),
+        Side::Either => (true, answers),
+        Side::Consultant => (
+            side == Access::Supporter,
+            caller.clinician_id.is_some() && caller.clinician_id == r.consultant_id,
+        ),
+        Side::System => (false, false),
     };
-    if allowed {
+    if right_side && right_role {
         return Ok(());
+    }
+    if right_side {
+        audit(
+            store,
+            caller,
+            step.as_str(),
+            Some(r.id),
+            false,
+            Some("wrong role for this step".into()),
+        )
+        .await?;
+        let who = match step.side() {
+            Side::Requester => "the requesting institution's clinicians".to_owned(),
+            Side::Consultant => "the consultant assigned to the request".to_owned(),
+            _ => format!(
+                "the supporting institution's coordinators and {}s",
+                answering_role(r.kind).as_str()
+            ),
+        };
+        return Err(Error::refused(
+            Rule::WrongRole,
+            None,
+            format!("this step is taken by {who}"),
+        ));
     }
     audit(
         store,
@@ -336,7 +365,7 @@ async fn check_side(
         step.as_str(),
         Some(r.id),
         false,
-        Some("wrong side or role for this step".into()),
+        Some("wrong side for this step".into()),
     )
     .await?;
     Err(Error::refused(

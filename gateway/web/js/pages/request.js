@@ -61,6 +61,10 @@ export default async function render(root, { me, segments }) {
     const requester = mine === r.requester_institution_id;
     const supporter = mine === r.supporter_institution_id;
     const consultant = me.clinician_id !== null && me.clinician_id === r.consultant_id;
+    // Who answers on the supporting side: coordinators, clinicians, and radiologists for
+    // imaging reads (the server decides; the page offers only what fits).
+    const answers = me.roles.includes("coordinator") || me.roles.includes("clinician")
+      || (r.kind === "imaging_read" && me.roles.includes("radiologist"));
     // The people the booking names: only they are let into the session's room.
     const named = consultant || me.id === r.requester_user_id
       || (me.clinician_id !== null && me.clinician_id === r.content.accompanying_clinician_id);
@@ -111,11 +115,11 @@ export default async function render(root, { me, segments }) {
         if (confirm(t("step.cancel_confirm"))) step("cancel", {}, v);
       } }, t("step.cancel")));
     }
-    if (supporter && r.state === "submitted") {
+    if (supporter && answers && r.state === "submitted") {
       sections.push(await acceptForm(r, me, step));
       sections.push(declineForm(step, v));
     }
-    if (supporter && r.state === "accepted" && r.kind === "consultation") {
+    if (supporter && answers && r.state === "accepted" && r.kind === "consultation") {
       sections.push(await scheduleForm(r, me, step));
     }
     if (r.kind === "consultation" && ["scheduled", "in_session"].includes(r.state) && (requester || supporter)) {
