@@ -6,7 +6,7 @@ use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::requests::{cast, content, draft, free_slot, ok_step};
+use crate::requests::{cast, content, draft, free_slot, ok_step, submitted};
 
 on_both_backends!(
     each_step_of_a_consultation_tells_the_people_it_concerns,
@@ -63,9 +63,9 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
 
     // Submitted: the supporting hospital's coordinators and clinicians, urgent as it is;
     // not its radiologists (a consultation), not the county, not a stranger.
-    let submitted = vec![("submitted".to_owned(), id, true)];
+    let told = vec![("submitted".to_owned(), id, true)];
     for token in [&c.coordinator, &c.consultant, &other_clinician] {
-        assert_eq!(unread(&app, token).await, submitted);
+        assert_eq!(unread(&app, token).await, told);
     }
     for token in [&radiologist, &c.doctor, &county_colleague, &stranger] {
         assert!(unread(&app, token).await.is_empty());
@@ -97,10 +97,10 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
         [("accepted".to_owned(), id, true)]
     );
     assert_eq!(unread(&app, &c.consultant).await[0].0, "accepted");
-    assert_eq!(unread(&app, &c.coordinator).await, submitted);
+    assert_eq!(unread(&app, &c.coordinator).await, told);
     assert_eq!(
         unread(&app, &other_clinician).await,
-        submitted,
+        told,
         "only the one assigned"
     );
     assert_eq!(
@@ -200,22 +200,16 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
         assert_eq!(p["field"], field, "{p}");
     }
     // Declined by the consultant: the doctor hears of it, the consultant does not.
-    let second = draft(
-        &app,
-        &c.doctor,
-        json!({"kind": "consultation", "content": content()}),
-    )
-    .await;
-    ok_step(&app, &c.doctor, &second["id"], "submit", json!({})).await;
+    let second = submitted(&app, &c).await;
     ok_step(
         &app,
         &c.consultant,
-        &second["id"],
+        &second,
         "decline",
         json!({"reason_code": "no_specialist", "reason_text": "本周神经内科专家外出"}),
     )
     .await;
-    let second = second["id"].as_i64().unwrap();
+    let second = second.as_i64().unwrap();
     assert_eq!(
         unread(&app, &c.doctor).await,
         [("declined".to_owned(), second, false)]
@@ -276,13 +270,7 @@ async fn the_summary_streams_as_server_sent_events_and_changes_when_a_request_ar
         (Some(0), Some(0)),
         "{first}"
     );
-    let r = draft(
-        &app,
-        &c.doctor,
-        json!({"kind": "consultation", "content": content()}),
-    )
-    .await;
-    ok_step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
+    submitted(&app, &c).await;
     let then = next(&mut stream, &mut buffer).await;
     assert_eq!(
         (then["unread"].as_i64(), then["inbox"].as_i64()),
@@ -488,13 +476,7 @@ async fn notices_reach_email_and_the_chat_group_robot_without_patient_data(backe
     )
     .await;
     ok_step(&app, &c.doctor, &urgent["id"], "submit", json!({})).await;
-    let normal = draft(
-        &app,
-        &c.doctor,
-        json!({"kind": "consultation", "content": content()}),
-    )
-    .await;
-    ok_step(&app, &c.doctor, &normal["id"], "submit", json!({})).await;
+    submitted(&app, &c).await;
     duikou_tests::eventually(
         std::time::Duration::from_secs(15),
         "two e-mails and a chat message",
@@ -607,17 +589,11 @@ fn decode_mail(raw: &str) -> String {
 async fn the_people_of_a_session_are_reminded_once_a_quarter_of_an_hour_before(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.notify.interval_ms = 100).await;
     let c = cast(&app).await;
-    let r = draft(
-        &app,
-        &c.doctor,
-        json!({"kind": "consultation", "content": content()}),
-    )
-    .await;
-    ok_step(&app, &c.doctor, &r["id"], "submit", json!({})).await;
+    let r = submitted(&app, &c).await;
     ok_step(
         &app,
         &c.coordinator,
-        &r["id"],
+        &r,
         "accept",
         json!({"consultant_id": c.consultant_id}),
     )
@@ -626,13 +602,13 @@ async fn the_people_of_a_session_are_reminded_once_a_quarter_of_an_hour_before(b
     ok_step(
         &app,
         &c.coordinator,
-        &r["id"],
+        &r,
         "schedule",
         json!({"start": start}),
     )
     .await;
     let start: chrono::DateTime<chrono::Utc> = serde_json::from_value(start).unwrap();
-    let id = r["id"].as_i64().unwrap();
+    let id = r.as_i64().unwrap();
     let starting = async |username: &str| {
         let token = app
             .login(username, &duikou_tests::password_for(username))
