@@ -30,8 +30,8 @@ async function draw(el, institution) {
     const remove = current ? h("button", { type: "button", class: "danger", id: "robot-remove", onclick: async () => {
       const answer = await api("DELETE", `/institutions/${id}/chat-robot`);
       if (answer.status !== 204) return fill(status, h("span", { class: "problem" }, problemText(answer.status, answer.data)));
-      notice(status, t("channels.robot_removed"));
       await drawRobot();
+      notice(status, t("channels.robot_removed"));
     } }, t("channels.robot_remove")) : null;
     fill(robotCard, h("h3", {}, t("channels.robot")), h("p", { class: "muted" }, t("channels.robot_about")),
       current ? h("p", { id: "robot-current" }, t(`channels.kind.${current.kind}`), " · ", h("code", {}, current.url),
@@ -48,7 +48,7 @@ async function draw(el, institution) {
         ],
         submitLabel: t("channels.robot_save"),
         submit: (v) => api("PUT", `/institutions/${id}/chat-robot`, { kind: v.kind, url: v.url, secret: v.secret }),
-        done: async () => { notice(status, t("channels.robot_saved")); await drawRobot(); },
+        done: async () => { await drawRobot(); notice(status, t("channels.robot_saved")); },
       }));
   };
 
@@ -65,7 +65,7 @@ async function draw(el, institution) {
         ],
         submitLabel: t("channels.webhook_save"),
         submit: (v) => api("PUT", `/institutions/${id}/webhook`, { url: v.url, secret: v.secret }),
-        done: async () => { notice(status, t("channels.webhook_saved")); await drawHook(); },
+        done: async () => { await drawHook(); notice(status, t("channels.webhook_saved")); },
       }));
   };
 
