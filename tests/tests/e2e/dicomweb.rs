@@ -272,12 +272,10 @@ async fn read_request(app: &TestApp, token: &str, content: Value) -> (StatusCode
     .await
 }
 
-async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// The county's CT (AE title `TAISHAN_CT`, registered here) sends pydicom's `files` to
+/// the relay.
+async fn county_sends(app: &TestApp, c: &crate::requests::Cast, files: &[&str]) {
     let relay = app.dicom.expect("DICOM listens");
-    // Taishan People's Hospital and Jiangmen Central Hospital, paired for consultations
-    // and imaging reads; 林主任 reads.
-    let c = cast(&app).await;
     let (status, node) = app
         .post(
             &format!("/api/v1/institutions/{}/dicom-nodes", c.county),
@@ -286,8 +284,8 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{node}");
-    let dir = pydicom_files();
-    for file in [dir.join("CT_small.dcm"), dir.join("MR_small.dcm")] {
+    for name in files {
+        let file = pydicom_files().join(name);
         let (ts, _) = dcmtk::describe(&file);
         let sent = dcmtk::store(
             relay,
@@ -298,6 +296,15 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
         );
         assert!(sent.status.success());
     }
+}
+
+async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let relay = app.dicom.expect("DICOM listens");
+    // Taishan People's Hospital and Jiangmen Central Hospital, paired for consultations
+    // and imaging reads; 林主任 reads.
+    let c = cast(&app).await;
+    county_sends(&app, &c, &["CT_small.dcm", "MR_small.dcm"]).await;
     let worklist = |token: String, query: &'static str| {
         let app = &app;
         async move {
@@ -850,29 +857,8 @@ async fn cors_admits_the_configured_origins_only(backend: Backend) {
 
 async fn a_radiologist_accepts_and_signs_a_read_from_her_own_inbox(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let relay = app.dicom.expect("DICOM listens");
     let c = cast(&app).await;
-    let (status, node) = app
-        .post(
-            &format!("/api/v1/institutions/{}/dicom-nodes", c.county),
-            &app.admin_token,
-            json!({"ae_title": "TAISHAN_CT", "host": "*"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{node}");
-    let file = pydicom_files().join("CT_small.dcm");
-    let (ts, _) = dcmtk::describe(&file);
-    assert!(
-        dcmtk::store(
-            relay,
-            "TAISHAN_CT",
-            "DUIKOU",
-            &ts,
-            std::slice::from_ref(&file)
-        )
-        .status
-        .success()
-    );
+    county_sends(&app, &c, &["CT_small.dcm"]).await;
     // 李主任 of the radiology department reads; her account holds the radiologist role only.
     let li = clinician(
         &app,

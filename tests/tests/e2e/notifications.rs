@@ -194,6 +194,8 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
     for (path, field) in [
         ("/api/v1/notifications?limit=0", "limit"),
         ("/api/v1/notifications?colour=red", "colour"),
+        ("/api/v1/notifications?before=yesterday", "before"),
+        ("/api/v1/notifications?unread=perhaps", "unread"),
     ] {
         let (status, p) = app.get(path, &c.doctor).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
@@ -449,6 +451,14 @@ async fn notices_reach_email_and_the_chat_group_robot_without_patient_data(backe
     for (body, field) in [
         (json!({"kind": "wechat", "url": url}), "kind"),
         (json!({"kind": "wecom", "url": "ftp://robot"}), "url"),
+        (
+            json!({"kind": "dingtalk", "url": url, "secret": "S".repeat(201)}),
+            "secret",
+        ),
+        (
+            json!({"kind": "feishu", "url": url, "colour": "red"}),
+            "colour",
+        ),
     ] {
         let (status, p) = app
             .call(Method::PUT, &path, Some(&c.coordinator), Some(body))
@@ -466,6 +476,15 @@ async fn notices_reach_email_and_the_chat_group_robot_without_patient_data(backe
         shown.get("secret").is_none(),
         "the secret is never shown: {shown}"
     );
+    // The deliveries are the office's to see, in pages of at most 1000.
+    let deliveries = format!("/api/v1/institutions/{}/deliveries", c.tertiary);
+    let (status, _) = app.get(&deliveries, &c.doctor).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in ["?limit=0", "?limit=1001", "?limit=all"] {
+        let (status, p) = app.get(&format!("{deliveries}{bad}"), &c.coordinator).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {p}");
+        assert_eq!(p["field"], "limit", "{bad}: {p}");
+    }
 
     // An urgent request: an e-mail to the consultant, a message to the group; a normal
     // one: an e-mail only.

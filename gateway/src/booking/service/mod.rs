@@ -81,42 +81,22 @@ async fn access(
     } else {
         None
     };
-    match side {
-        Some(side) if READERS.iter().any(|role| caller.is(*role)) => Ok(side),
+    let (rule, note, detail) = match side {
+        Some(side) if READERS.iter().any(|role| caller.is(*role)) => return Ok(side),
         // One of the two institutions, in a role that does not see requests.
-        Some(_) => {
-            audit(
-                store,
-                caller,
-                action,
-                Some(r.id),
-                false,
-                Some("a role that does not see requests".into()),
-            )
-            .await?;
-            Err(Error::refused(
-                Rule::WrongRole,
-                None,
-                "requests are seen by the two institutions' clinicians, radiologists and coordinators",
-            ))
-        }
-        None => {
-            audit(
-                store,
-                caller,
-                action,
-                Some(r.id),
-                false,
-                Some("not a clinician of either institution".into()),
-            )
-            .await?;
-            Err(Error::refused(
-                Rule::WrongInstitution,
-                None,
-                "only the requesting and the supporting institution's clinicians see a request",
-            ))
-        }
-    }
+        Some(_) => (
+            Rule::WrongRole,
+            "a role that does not see requests",
+            "requests are seen by the two institutions' clinicians, radiologists and coordinators",
+        ),
+        None => (
+            Rule::WrongInstitution,
+            "not a clinician of either institution",
+            "only the requesting and the supporting institution's clinicians see a request",
+        ),
+    };
+    audit(store, caller, action, Some(r.id), false, Some(note.into())).await?;
+    Err(Error::refused(rule, None, detail))
 }
 
 async fn load(store: &Store, id: i64) -> Result<ConsultRequest, Error> {

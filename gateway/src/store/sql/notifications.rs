@@ -39,46 +39,45 @@ pub async fn write(
                 .collect();
             format!(" and ({})", any.join(" or "))
         };
-        let payload_param = 9 + patterns.len();
         let payload = serde_json::json!({
             "event": n.event, "request_id": n.request_id, "kind": n.kind, "urgent": n.urgent,
         })
         .to_string();
         let people = format!("from app_user u where {filter} and ($7 or u.id <> $8){roles}");
-        // Both statements take the same arguments (PostgreSQL wants each one used): the
-        // notice does not need the payload, the e-mail not the urgency.
-        let statements = [
-            format!(
-                "insert into notification (user_id, event, request_id, urgent, dedupe_key, created_at)
-                 select u.id, $1, $2, $3,
-                        'request:' || $2 || ':' || $1 || ':v' || $4 || ':u' || u.id, $5
-                 {people} and ${payload_param} is not null
-                 on conflict (dedupe_key) do nothing"
-            ),
-            format!(
-                "insert into outbox (institution_id, event, payload, attempts, next_attempt_at,
-                                     dedupe_key, created_at, channel, user_id)
-                 select u.institution_id, $1, ${payload_param}, 0, $5,
-                        'email:request:' || $2 || ':' || $1 || ':v' || $4 || ':u' || u.id, $5,
-                        'email', u.id
-                 {people} and u.email_notices and u.email is not null and $3 = $3
-                 on conflict (dedupe_key) do nothing"
-            ),
-        ];
-        for sql in &statements {
-            let mut q = sqlx::query::<Db>(sql)
-                .bind(&n.event)
-                .bind(n.request_id)
-                .bind(n.urgent)
-                .bind(n.version)
-                .bind(now)
-                .bind(institution)
-                .bind(n.except.is_none())
-                .bind(n.except.unwrap_or_default());
+        // The two statements share their arguments but the third: the notice keeps the
+        // urgency ($3), the e-mail its payload ($3).
+        let notice = format!(
+            "insert into notification (user_id, event, request_id, urgent, dedupe_key, created_at)
+             select u.id, $1, $2, $3,
+                    'request:' || $2 || ':' || $1 || ':v' || $4 || ':u' || u.id, $5
+             {people}
+             on conflict (dedupe_key) do nothing"
+        );
+        let email = format!(
+            "insert into outbox (institution_id, event, payload, attempts, next_attempt_at,
+                                 dedupe_key, created_at, channel, user_id)
+             select u.institution_id, $1, $3, 0, $5,
+                    'email:request:' || $2 || ':' || $1 || ':v' || $4 || ':u' || u.id, $5,
+                    'email', u.id
+             {people} and u.email_notices and u.email is not null
+             on conflict (dedupe_key) do nothing"
+        );
+        for (sql, urgency) in [(&notice, true), (&email, false)] {
+            let q = sqlx::query::<Db>(sql).bind(&n.event).bind(n.request_id);
+            let mut q = if urgency {
+                q.bind(n.urgent)
+            } else {
+                q.bind(&payload)
+            }
+            .bind(n.version)
+            .bind(now)
+            .bind(institution)
+            .bind(n.except.is_none())
+            .bind(n.except.unwrap_or_default());
             for p in &patterns {
                 q = q.bind(p);
             }
-            q.bind(&payload).execute(&mut **tx).await?;
+            q.execute(&mut **tx).await?;
         }
         // An urgent request reaches the chat group of the institution it is submitted to.
         if let (Audience::Holders { institution_id, .. }, true, "submitted") =
