@@ -265,6 +265,8 @@ pub struct SignalingConfig {
     pub resume_seconds: u64,
     /// Seconds of silence before the server pings; as long again without a pong closes.
     pub ping_seconds: u64,
+    /// Messages a session's text chat keeps at most; further ones are refused.
+    pub chat_max_messages: i64,
     /// UDP address of the forwarding unit that carries teaching sessions' media; unset,
     /// teaching rooms refuse offers.
     pub media_listen: Option<SocketAddr>,
@@ -292,6 +294,7 @@ impl Default for SignalingConfig {
             burst: 200,
             resume_seconds: 30,
             ping_seconds: 10,
+            chat_max_messages: 2000,
             // Loopback, like the other listeners: a deployment opens it on purpose.
             media_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7882))),
             media_address: None,

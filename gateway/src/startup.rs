@@ -21,7 +21,7 @@ use crate::store::{NewInstitution, NewUser, Store};
 use crate::tls;
 use duikou_signaling::hub::HubConfig;
 use duikou_signaling::room::RoomConfig;
-use duikou_signaling::server::{IceConfig, MediaConfig, ShellConfig, Signaling};
+use duikou_signaling::server::{IceConfig, MediaConfig, ShellConfig, Signaling, TokenClock};
 
 /// A migrated, seeded store and what the first start created.
 pub struct Prepared {
@@ -214,6 +214,10 @@ async fn signaling(prepared: &Prepared) -> anyhow::Result<Signaling> {
             listen,
             advertised: c.media_address.unwrap_or_else(|| reachable_address(listen)),
         }),
+        clock: {
+            let clock = prepared.store.clock().clone();
+            TokenClock(Arc::new(move || clock.now().timestamp()))
+        },
     };
     let bus = match prepared.store.db() {
         crate::store::Db::Postgres(pool) => Some(crate::bus::start(pool.clone()).await?),

@@ -148,13 +148,20 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
-/// A participant as others see them: an opaque identity and a role, no patient data.
+/// A participant as others see them: an opaque identity, a role and, where the room token
+/// gives them, a name and a line about them (staff names, never patient data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantInfo {
     /// Identity.
     pub identity: String,
     /// Role in the room, e.g. `requester`, `consultant`.
     pub role: String,
+    /// Name, from the room token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Title and institution, or what else the token says about them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
     /// Audio muted.
     pub audio_muted: bool,
     /// Video muted.

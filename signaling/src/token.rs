@@ -18,6 +18,12 @@ pub struct RoomClaims {
     pub sub: String,
     /// The role in the room, e.g. `requester`, `consultant`, `trainee`.
     pub role: String,
+    /// The holder's name as the others see it (staff names only, never patient data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A line about the holder for the others, such as title and institution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
     /// What the holder may do.
     #[serde(flatten)]
     pub grants: Grants,
@@ -94,6 +100,8 @@ mod tests {
             room: "session-42".into(),
             sub: "user-7".into(),
             role: "consultant".into(),
+            name: None,
+            about: None,
             grants: Grants {
                 publish: true,
                 subscribe: true,

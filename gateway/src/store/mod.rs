@@ -42,7 +42,7 @@ pub use registry::{
     PairingDraft, PairingFilter,
 };
 pub use requests::{NewRequest, OpinionChange, RequestFilter, RequestUpdate, StepRecord};
-pub use rooms::Presence;
+pub use rooms::{Presence, RoomMessage};
 pub use seeds::ImportCounts;
 pub use teaching::{NewTeachingSession, TeachingChange, TeachingChanged, Visit};
 

@@ -15,6 +15,21 @@ pub struct Presence {
     pub left_at: Option<DateTime<Utc>>,
 }
 
+/// A message of a room's chat.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct RoomMessage {
+    /// Message id, rising in the order written.
+    pub id: i64,
+    /// The writer's account.
+    pub user_id: i64,
+    /// The writer's name.
+    pub name: String,
+    /// What they wrote.
+    pub body: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
 impl Store {
     /// The value of setting `key`, storing `value` first if it has none.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
@@ -59,5 +74,29 @@ impl Store {
             self,
             rooms::attendance_close(session_id, user_id, at, received_seconds)
         )
+    }
+
+    /// Adds a message to the chat of `room` unless it holds `cap` already; its id, or
+    /// `None` at the cap.
+    pub async fn room_message_add(
+        &self,
+        room: &str,
+        user_id: i64,
+        body: &str,
+        at: DateTime<Utc>,
+        cap: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, rooms::message_add(room, user_id, body, at, cap))
+    }
+
+    /// The messages of the chat of `room` after message `after`, oldest first, at most
+    /// `limit`.
+    pub async fn room_messages(
+        &self,
+        room: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RoomMessage>, StoreError> {
+        dispatch!(self, rooms::messages(room, after, limit))
     }
 }

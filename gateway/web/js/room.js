@@ -95,6 +95,8 @@ export class RoomClient extends EventTarget {
     /** Whether to offer to the unit again once the offer out is answered. */
     this.sfuAgain = false;
     this.iceServers = [];
+    /** The camera and microphone chosen in the lobby (`deviceId`s), else the defaults. */
+    this.devices = { audio: null, video: null };
 
     this.mic = null;
     this.cam = null;
@@ -187,9 +189,11 @@ export class RoomClient extends EventTarget {
     const video = this.session.startsWith("teaching-")
       ? { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 25 } }
       : { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 25 } };
+    const audio = this.devices.audio ? { deviceId: this.devices.audio } : true;
+    if (this.devices.video) video.deviceId = this.devices.video;
     let stream = null;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
+      stream = await navigator.mediaDevices.getUserMedia({ audio, video });
     } catch (error) {
       this.#emit("media-error", { what: "camera", error });
       try {
@@ -617,6 +621,8 @@ export class RoomClient extends EventTarget {
     const info = {
       identity: p.identity,
       role: p.role,
+      name: p.name ?? null,
+      about: p.about ?? null,
       audioMuted: p.audio_muted,
       videoMuted: p.video_muted,
       hand: known?.hand ?? false,

@@ -7,6 +7,8 @@ fn entrant(identity: &str) -> Entrant {
     Entrant {
         identity: identity.into(),
         role: "requester".into(),
+        name: None,
+        about: None,
         session_id: format!("s-{identity}"),
         ice_servers: vec![],
         grants: crate::Grants::default(),

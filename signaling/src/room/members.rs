@@ -63,6 +63,8 @@ impl Room {
         let Entrant {
             identity,
             role,
+            name,
+            about,
             session_id,
             ice_servers,
             grants,
@@ -88,6 +90,8 @@ impl Room {
         let info = ParticipantInfo {
             identity: identity.clone(),
             role,
+            name,
+            about,
             audio_muted: muted,
             video_muted: muted,
         };

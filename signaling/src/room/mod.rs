@@ -95,6 +95,10 @@ pub struct Entrant {
     pub identity: String,
     /// The role from the room token.
     pub role: String,
+    /// The name from the room token.
+    pub name: Option<String>,
+    /// The line about the entrant from the room token.
+    pub about: Option<String>,
     /// A fresh, unguessable resume token made by the shell.
     pub session_id: String,
     /// STUN and TURN servers for the welcome.

@@ -17,6 +17,8 @@ fn e(identity: &str, role: &str, session_id: &str) -> Entrant {
     Entrant {
         identity: identity.into(),
         role: role.into(),
+        name: None,
+        about: None,
         session_id: session_id.into(),
         ice_servers: vec![],
         grants: crate::Grants::default(),
@@ -376,6 +378,8 @@ fn joining_at_another_process_closes_the_connection_here() {
             participant: ParticipantInfo {
                 identity: "doctor".into(),
                 role: "requester".into(),
+                name: None,
+                about: None,
                 audio_muted: false,
                 video_muted: false,
             },
@@ -411,6 +415,8 @@ fn a_starting_process_learns_who_is_present_without_displacing_anyone() {
     let info = |id: &str| ParticipantInfo {
         identity: id.into(),
         role: "trainee".into(),
+        name: None,
+        about: None,
         audio_muted: false,
         video_muted: false,
     };

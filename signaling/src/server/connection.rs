@@ -10,7 +10,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     CLOSE_NO_JOIN, CLOSE_NOT_ADMITTED, CLOSE_ROOM_FULL, Command, Outgoing, Signaling, random_hex,
-    unix_now,
 };
 use crate::hub::Resume;
 use crate::protocol::{self, ClientMessage, ServerMessage, VERSION};
@@ -141,23 +140,27 @@ impl Signaling {
                     continue;
                 }
             };
-            let claims =
-                match token::verify(&self.inner.config.token_secret, &token, room, unix_now()) {
-                    Ok(claims) => claims,
-                    Err(e) => {
-                        let code = match e {
-                            TokenError::Invalid => "token_invalid",
-                            TokenError::Expired => "token_expired",
-                            TokenError::NotYet => "token_not_yet_valid",
-                            TokenError::WrongRoom => "token_wrong_room",
-                        };
-                        let _ = outbox.send(say(code, e.to_string())).await;
-                        let _ = outbox
-                            .send(Outgoing::Close(CLOSE_NOT_ADMITTED, "not admitted"))
-                            .await;
-                        return false;
-                    }
-                };
+            let claims = match token::verify(
+                &self.inner.config.token_secret,
+                &token,
+                room,
+                (self.inner.config.clock.0)(),
+            ) {
+                Ok(claims) => claims,
+                Err(e) => {
+                    let code = match e {
+                        TokenError::Invalid => "token_invalid",
+                        TokenError::Expired => "token_expired",
+                        TokenError::NotYet => "token_not_yet_valid",
+                        TokenError::WrongRoom => "token_wrong_room",
+                    };
+                    let _ = outbox.send(say(code, e.to_string())).await;
+                    let _ = outbox
+                        .send(Outgoing::Close(CLOSE_NOT_ADMITTED, "not admitted"))
+                        .await;
+                    return false;
+                }
+            };
             let ice_servers = self.ice_servers(&claims.sub);
             let (reply, answer) = oneshot::channel();
             let command = match resume {
@@ -167,6 +170,8 @@ impl Signaling {
                     entrant: Entrant {
                         identity: claims.sub.clone(),
                         role: claims.role.clone(),
+                        name: claims.name.clone(),
+                        about: claims.about.clone(),
                         session_id: random_hex(16),
                         ice_servers,
                         grants: claims.grants,

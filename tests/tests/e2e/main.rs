@@ -22,6 +22,7 @@ mod pages_flows;
 mod pairings;
 mod request_lists;
 mod requests;
+mod room_side;
 mod rooms;
 mod rounds;
 mod seeds;

@@ -35,13 +35,13 @@ async fn app(backend: Backend) -> TestApp {
 }
 
 /// A consultation with an accompanying clinician, accepted and scheduled for tomorrow.
-struct Booked {
-    c: Cast,
-    id: i64,
-    accompanying: String,
+pub(crate) struct Booked {
+    pub(crate) c: Cast,
+    pub(crate) id: i64,
+    pub(crate) accompanying: String,
 }
 
-async fn booked(app: &TestApp) -> Booked {
+pub(crate) async fn booked(app: &TestApp) -> Booked {
     let c = cast(app).await;
     let li = clinician(
         app,
@@ -285,6 +285,8 @@ async fn the_booked_people_meet_and_foreign_or_stale_tokens_are_refused(backend:
             room: room.as_str().into(),
             sub: doctor_id.to_owned(),
             role: "requester".into(),
+            name: None,
+            about: None,
             grants: duikou_signaling::Grants {
                 publish: true,
                 subscribe: true,

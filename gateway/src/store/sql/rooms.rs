@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, Pool};
-use crate::store::{Presence, StoreError};
+use crate::store::{Presence, RoomMessage, StoreError};
 
 /// The value of setting `key`, storing `value` first if it has none. Concurrent callers
 /// all get the one value stored first.
@@ -89,4 +89,49 @@ pub async fn attendance_close(
     .execute(pool)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Adds a message to the chat of `room` unless it holds `cap` already; its id, or `None`
+/// at the cap.
+pub async fn message_add(
+    pool: &Pool,
+    room: &str,
+    user_id: i64,
+    body: &str,
+    at: DateTime<Utc>,
+    cap: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar::<Db, i64>(
+        "insert into room_message (room, user_id, body, created_at)
+         select $1, $2, $3, $4 where (select count(*) from room_message where room = $1) < $5
+         returning id",
+    )
+    .bind(room)
+    .bind(user_id)
+    .bind(body)
+    .bind(at)
+    .bind(cap)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The messages of the chat of `room` after message `after`, oldest first, at most
+/// `limit`; each with its writer's name (the clinician's, else the account's).
+pub async fn messages(
+    pool: &Pool,
+    room: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<RoomMessage>, StoreError> {
+    Ok(sqlx::query_as::<Db, RoomMessage>(
+        "select m.id, m.user_id, coalesce(c.name, u.display_name) as name, m.body, m.created_at
+         from room_message m join app_user u on u.id = m.user_id
+         left join clinician c on c.id = u.clinician_id
+         where m.room = $1 and m.id > $2 order by m.id limit $3",
+    )
+    .bind(room)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
 }

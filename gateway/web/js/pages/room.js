@@ -1,9 +1,13 @@
 // The video room of a booked session (`/rooms/consultation-12`, `ward-round-3`,
-// `teaching-5`): the local camera, one tile per remote participant (or, where the
-// forwarding unit carries the media, per video it forwards), the controls, who is there
-// and, in classrooms, raised hands. The connection itself is `../room.js`.
+// `teaching-5`): before it opens, the lobby (`room_lobby.js`); then the local camera, one
+// tile per remote participant (or, where the forwarding unit carries the media, per video
+// it forwards), the controls, and beside them who is there by name, title and
+// institution (in classrooms with raised hands), the case, the chat and the opinion
+// (`room_side.js`); after it, what happened and the way to the request. The connection
+// itself is `../room.js`.
 //
-// For tests: `#room-status` (the state in words), `body[data-room-state]` (joining,
+// For tests: `#room-summary` (after the session: `[data-phase]`, `#together`, `#to-request`),
+// `#room-status` (the state in words), `body[data-room-state]` (joining,
 // connected, reconnecting, left, replaced, removed, full, refused, closed), `#quality`
 // (`data-quality`), `video#local`, `video[data-identity][data-role]` per remote tile
 // (where the unit forwards: per slot with video in it, with `data-slot`; the presenter's
@@ -12,9 +16,11 @@
 // moderators `button.grant[data-identity]` per raised hand and `button.remove[data-identity]`
 // per participant.
 import { t } from "../i18n.js";
-import { problemText } from "../api.js";
+import { api, problemText } from "../api.js";
 import { h, fill } from "../dom.js";
 import { RoomClient } from "../room.js";
+import { lobby, chinaTime, savedDevices } from "./room_lobby.js";
+import { sidePanel } from "./room_side.js";
 
 const KINDS = [
   ["consultation-", "consultation"],
@@ -33,12 +39,69 @@ function roleName(role) {
   return role ? t(`room.role.${role}`) : t("room.role.unknown");
 }
 
-export default async function render(root, { segments }) {
+/** A participant's name, or their role where the room does not say it. */
+function nameOf(p) {
+  return p.name || roleName(p.role);
+}
+
+/**
+ * What happened, once the room is over for the page: for a consultation the request's
+ * state, how long people were there together, and the way to the request.
+ */
+async function summary(root, session, brief, title, state = null, said = null) {
+  setRoomState(state ?? brief.phase);
+  const parts = [];
+  if (state) {
+    parts.push(h("p", { id: "room-status", role: "status", class: state === "left" ? null : "problem" },
+      said ?? t(`room.status.${state}`)));
+  }
+  if (!state || brief.phase !== "open") {
+    parts.push(h("p", { class: "lead" }, t(`room.summary.${brief.phase === "open" ? "over" : brief.phase}`, {
+      start: chinaTime(brief.starts_at), end: chinaTime(brief.ends_at),
+    })));
+  }
+  if (brief.kind === "consultation" && brief.state) {
+    parts.push(h("p", { id: "request-state" }, t("room.summary.state", { state: t(`state.${brief.state}`) })));
+  }
+  const { status, data } = await api("GET", `/sessions/${encodeURIComponent(session)}/attendance`);
+  if (status === 200 && data.stretches.length) {
+    parts.push(h("p", { id: "together", "data-seconds": data.together_seconds },
+      t("room.summary.together", { minutes: Math.round(data.together_seconds / 60) })));
+  }
+  const again = state && ["left", "replaced", "closed"].includes(state) && brief.phase === "open"
+    ? h("button", { type: "button", id: "rejoin", class: "primary", onclick: () => location.reload() }, t("room.rejoin"))
+    : null;
+  fill(root, h("section", { id: "room-summary", class: "room over", "data-phase": brief.phase },
+    h("header", { class: "room-head" }, h("h1", {}, title)),
+    parts,
+    h("div", { class: "actions" }, again,
+      brief.request_id ? h("a", { class: "button", id: "to-request", href: `/requests/${brief.request_id}` }, t("room.summary.request")) : null,
+      h("a", { href: "/home" }, t("room.home")))));
+}
+
+export default async function render(root, { me, segments }) {
   const session = segments[1] ?? "";
   const kind = KINDS.find(([prefix]) => session.startsWith(prefix))?.[1] ?? "consultation";
   const number = session.slice(session.lastIndexOf("-") + 1);
+  const title = t(`room.title.${kind}`, { id: number });
+
+  let { status: briefStatus, data: brief } = await api("GET", `/sessions/${encodeURIComponent(session)}`);
+  if (briefStatus !== 200) {
+    setRoomState("refused");
+    fill(root, h("section", { class: "room over" },
+      h("header", { class: "room-head" }, h("h1", {}, title),
+        h("p", { id: "room-status", role: "status", class: "problem" }, problemText(briefStatus, brief))),
+      h("div", { class: "actions" }, h("a", { href: "/home" }, t("room.home")))));
+    return;
+  }
+  if (brief.phase === "early") {
+    setRoomState("lobby");
+    brief = await lobby(root, session, brief, title);
+  }
+  if (brief.phase !== "open") return summary(root, session, brief, title);
 
   const client = new RoomClient(session);
+  client.devices = savedDevices();
   const status = h("p", { id: "room-status", role: "status" }, t("room.status.joining"));
   const quality = h("span", { id: "quality", class: "quality", "data-quality": "unknown" }, t("room.quality.unknown"));
   const notice = h("p", { id: "room-notice", class: "problem", role: "alert" });
@@ -51,7 +114,8 @@ export default async function render(root, { segments }) {
   const sounds = h("div", { class: "room-sounds", "aria-hidden": "true" });
   const peopleList = h("ul", { id: "people-list" });
   const peopleTitle = h("h2", {}, t("room.people.title", { n: 1 }));
-  const people = h("aside", { id: "people", class: "room-side card" }, peopleTitle, peopleList);
+  const people = h("section", { id: "people", class: "side-panel" }, peopleTitle, peopleList);
+  const side = sidePanel(brief, me, people);
 
   const button = (id, onclick, cls = null) => h("button", { type: "button", id, class: cls, onclick });
   const mic = button("mic", () => client.toggleMic());
@@ -70,11 +134,11 @@ export default async function render(root, { segments }) {
     mic, camera, audioOnly, screen, hand, sound, leave);
 
   const head = h("header", { class: "room-head" },
-    h("h1", {}, t(`room.title.${kind}`, { id: number })), status, quality);
+    h("h1", {}, title, brief.topic ? h("span", { class: "muted" }, ` · ${brief.topic}`) : null), status, quality);
   const room = h("section", { class: "room", "data-session": session },
     head,
     notice,
-    h("div", { class: "room-body" }, h("div", { class: "room-stage" }, tiles, sounds), people),
+    h("div", { class: "room-body" }, h("div", { class: "room-stage" }, tiles, sounds), side.element),
     controls);
 
   /** Remote tiles (and, where the unit forwards, audio slots) by key. */
@@ -173,7 +237,8 @@ export default async function render(root, { segments }) {
   function label(r) {
     if (r.identity) r.video.dataset.identity = r.identity;
     if (r.role) r.video.dataset.role = r.role;
-    fill(r.name, r.role ? roleName(r.role) : t("room.tile.forwarded"));
+    const p = r.identity ? client.participants.get(r.identity) : null;
+    fill(r.name, p?.name ? `${p.name}（${roleName(r.role)}）` : r.role ? roleName(r.role) : t("room.tile.forwarded"));
   }
 
   function badgesOf(p) {
@@ -204,6 +269,7 @@ export default async function render(root, { segments }) {
   function drawPeople() {
     const me = {
       identity: client.identity, role: client.role, hand: client.handRaised,
+      name: client.admission?.name, about: client.admission?.about,
       mic: client.micGranted, ...mutedSelf(),
     };
     const everyone = [me, ...client.participants.values()];
@@ -228,12 +294,14 @@ export default async function render(root, { segments }) {
         actions.push(h("button", {
           type: "button", class: "remove danger", "data-identity": p.identity,
           onclick: () => {
-            if (confirm(t("room.remove_confirm", { role: roleName(p.role) }))) client.remove(p.identity);
+            if (confirm(t("room.remove_confirm", { role: nameOf(p) }))) client.remove(p.identity);
           },
         }, t("room.remove")));
       }
       return h("li", { "data-identity": p.identity, "data-role": p.role ?? "", class: self ? "self" : null },
-        h("span", { class: "name" }, self ? t("room.people.me", { role: roleName(p.role) }) : roleName(p.role)),
+        h("span", { class: "name" }, self ? t("room.people.me", { name: nameOf(p) }) : nameOf(p)),
+        p.about ? h("span", { class: "muted about" }, p.about) : null,
+        h("span", { class: "badge role" }, roleName(p.role)),
         h("span", { class: "badges" }, badgesOf(p)),
         actions.length ? h("span", { class: "actions" }, actions) : null);
     }));
@@ -381,25 +449,24 @@ export default async function render(root, { segments }) {
     tell(t(`room.media.${detail.what}`));
   });
 
-  /** The room is over for this page: say why, and offer the way back. */
-  function over(state) {
-    const again = ["left", "replaced", "closed"].includes(state)
-      ? h("button", { type: "button", id: "rejoin", class: "primary", onclick: () => location.reload() }, t("room.rejoin"))
-      : null;
+  /** The room is over for this page: say why, what happened, and offer the way back. */
+  async function over(state) {
     for (const r of remotes.values()) (r.kind === "video" ? r.video : r.audio).srcObject = null;
     localVideo.srcObject = null;
-    fill(root, h("section", { class: "room over" },
-      h("header", { class: "room-head" }, h("h1", {}, t(`room.title.${kind}`, { id: number })), status),
-      h("div", { class: "actions" }, again, h("a", { href: "/home" }, t("room.home")))));
+    side.stop();
+    const { status: s, data } = await api("GET", `/sessions/${encodeURIComponent(session)}`);
+    await summary(root, session, s === 200 ? data : brief, title, state, status.textContent);
   }
 
   window.addEventListener("pagehide", () => client.leave());
 
   fill(root, status);
   const answer = await client.start();
-  if (answer.status !== 200) return;
+  if (answer.status !== 200 || OVER.includes(client.state)) {
+    side.stop();
+    return;
+  }
   drawControls();
-  if (OVER.includes(client.state)) return;
   head.insertBefore(status, quality);
   fill(root, room);
 }

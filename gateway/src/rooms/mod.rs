@@ -12,6 +12,9 @@
 //! consultation or ward round took place, and for how long) and, for teaching sessions,
 //! the trainees' attendance behind their continuing-education hours.
 
+pub mod brief;
+pub mod chat;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -256,6 +259,10 @@ pub struct Admitted {
     pub grants: Grants,
     /// Participants the room holds.
     pub capacity: u32,
+    /// The caller's name as the others see it.
+    pub name: String,
+    /// The caller's title and institution.
+    pub about: String,
 }
 
 /// Admits `caller` to the room of `session` at `now`, or says why not; both are audited.
@@ -309,11 +316,14 @@ pub async fn admit(
         ));
     }
     audit(true, role).await?;
+    let (name, about) = brief::label(store, caller).await?;
     Ok(Admitted {
         room: session.room(),
         role,
         grants,
         capacity: b.capacity,
+        name,
+        about,
     })
 }
 
