@@ -49,18 +49,18 @@ async fn account(
 
 /// Taishan People's Hospital and Jiangmen Central Hospital, paired for some services, and
 /// a doctor of each who logs in through the pages.
-struct Paired {
-    county: i64,
-    tertiary: i64,
+pub(crate) struct Paired {
+    pub(crate) county: i64,
+    pub(crate) tertiary: i64,
     /// 林主任's clinician id: a chief physician of 20 years, qualified to consult.
-    lin: i64,
+    pub(crate) lin: i64,
     /// 林主任's account, `jm.lin`.
-    consultant: Value,
+    pub(crate) consultant: Value,
     /// The county's 王医生, `ts.wang`.
-    doctor: Value,
+    pub(crate) doctor: Value,
 }
 
-async fn paired(app: &TestApp, services: Value) -> Paired {
+pub(crate) async fn paired(app: &TestApp, services: Value) -> Paired {
     let county = app.institution_id("台山市人民医院").await;
     let tertiary = app.institution_id("江门市中心医院").await;
     pair(app, tertiary, county, services).await;
@@ -100,7 +100,7 @@ async fn county_doctor(app: &TestApp, county: i64) -> Value {
 }
 
 /// The bearer token of a browser account, for the test's own calls.
-async fn token_of(app: &TestApp, account: &Value) -> String {
+pub(crate) async fn token_of(app: &TestApp, account: &Value) -> String {
     app.login(
         account["username"].as_str().unwrap(),
         account["password"].as_str().unwrap(),

@@ -3,17 +3,23 @@
 //! that admits an early arrival at the opening time, and the case, chat and opinion in
 //! the room.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+use duikou_tests::browser::{artifacts_dir, on_backend, run_scenario};
 use duikou_tests::signal::SignalClient;
-use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends, password_for};
+use duikou_tests::{Backend, TestApp, assert_refused, eventually, on_both_backends, password_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::pages_flows::{paired, token_of};
+use crate::requests::{available_daily, content, draft, free_slot_of, ok_step};
 use crate::rooms::booked;
 
 on_both_backends!(
     the_room_says_when_it_opens_and_who_leads_it_and_the_others_see_names,
     the_chat_is_kept_with_the_session_for_its_people_only_while_open_and_bounded,
+    an_early_arrival_waits_in_the_lobby_and_the_case_chat_and_opinion_are_in_the_room,
 );
 
 fn at(v: &Value) -> DateTime<Utc> {
@@ -275,5 +281,100 @@ async fn the_chat_is_kept_with_the_session_for_its_people_only_while_open_and_bo
         .post(&path, &app_doctor, json!({"body": "会后补充"}))
         .await;
     assert_refused(status, &problem, StatusCode::CONFLICT, "session-not-open");
+    app.stop().await;
+}
+
+async fn an_early_arrival_waits_in_the_lobby_and_the_case_chat_and_opinion_are_in_the_room(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let p = paired(&app, json!(["consult"])).await;
+    let doctor = token_of(&app, &p.doctor).await;
+    let consultant = token_of(&app, &p.consultant).await;
+    available_daily(&app, p.lin, &consultant, "00:00", "23:30").await;
+    // A consultation scheduled with 林主任 for tomorrow.
+    let r = draft(
+        &app,
+        &doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    let id = r["id"].clone();
+    ok_step(&app, &doctor, &id, "submit", json!({})).await;
+    ok_step(
+        &app,
+        &consultant,
+        &id,
+        "accept",
+        json!({"consultant_id": p.lin}),
+    )
+    .await;
+    let start = free_slot_of(&app, p.lin, &doctor, 0).await;
+    ok_step(&app, &consultant, &id, "schedule", json!({"start": start})).await;
+    let room = format!("consultation-{id}");
+    let (_, brief) = app.get(&format!("/api/v1/sessions/{room}"), &doctor).await;
+    let opens = at(&brief["opens_at"]);
+    // A minute before the room opens.
+    move_to(&app, opens - chrono::Duration::seconds(60));
+
+    let name = on_backend("room_lobby", backend);
+    let mark = artifacts_dir(&name).join("lobby-seen");
+    {
+        let scenario = run_scenario(
+            "room_lobby",
+            &name,
+            &app.base,
+            json!({"doctor": p.doctor, "consultant": p.consultant, "id": id}),
+        );
+        // Once the doctor waits in the lobby, the opening time comes.
+        tokio::pin!(scenario);
+        let waiting = eventually(
+            Duration::from_secs(90),
+            "the doctor waits in the lobby",
+            async || {
+                if mark.exists() {
+                    Ok(())
+                } else {
+                    Err("no mark yet")
+                }
+            },
+        );
+        tokio::select! {
+            out = &mut scenario => panic!("the scenario ended before the lobby: {out:?}"),
+            () = waiting => move_to(&app, opens + chrono::Duration::seconds(1)),
+        }
+        scenario.await.unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    // What the room did is what the API holds.
+    let doctor = token_of(&app, &p.doctor).await;
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &doctor).await;
+    assert_eq!(r["state"], "opinion_signed", "{r}");
+    let (_, opinions) = app
+        .get(&format!("/api/v1/requests/{id}/opinions"), &doctor)
+        .await;
+    assert!(
+        opinions[0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("考虑高血压相关头痛"),
+        "{opinions}"
+    );
+    let (_, chat) = app
+        .get(&format!("/api/v1/sessions/{room}/messages"), &doctor)
+        .await;
+    let said: Vec<(&str, &str)> = chat
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["body"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("王医生", "患者昨日测卧位血压 150/95。"),
+            ("林主任", "收到，继续监测。")
+        ]
+    );
     app.stop().await;
 }

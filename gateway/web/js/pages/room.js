@@ -51,10 +51,9 @@ function nameOf(p) {
 async function summary(root, session, brief, title, state = null, said = null) {
   setRoomState(state ?? brief.phase);
   const parts = [];
-  if (state) {
-    parts.push(h("p", { id: "room-status", role: "status", class: state === "left" ? null : "problem" },
-      said ?? t(`room.status.${state}`)));
-  }
+  const statusLine = state
+    ? h("p", { id: "room-status", role: "status", class: state === "left" ? null : "problem" }, said ?? t(`room.status.${state}`))
+    : null;
   if (!state || brief.phase !== "open") {
     parts.push(h("p", { class: "lead" }, t(`room.summary.${brief.phase === "open" ? "over" : brief.phase}`, {
       start: chinaTime(brief.starts_at), end: chinaTime(brief.ends_at),
@@ -66,13 +65,15 @@ async function summary(root, session, brief, title, state = null, said = null) {
   const { status, data } = await api("GET", `/sessions/${encodeURIComponent(session)}/attendance`);
   if (status === 200 && data.stretches.length) {
     parts.push(h("p", { id: "together", "data-seconds": data.together_seconds },
-      t("room.summary.together", { minutes: Math.round(data.together_seconds / 60) })));
+      data.together_seconds < 60
+        ? t("room.summary.together_brief")
+        : t("room.summary.together", { minutes: Math.round(data.together_seconds / 60) })));
   }
   const again = state && ["left", "replaced", "closed"].includes(state) && brief.phase === "open"
     ? h("button", { type: "button", id: "rejoin", class: "primary", onclick: () => location.reload() }, t("room.rejoin"))
     : null;
   fill(root, h("section", { id: "room-summary", class: "room over", "data-phase": brief.phase },
-    h("header", { class: "room-head" }, h("h1", {}, title)),
+    h("header", { class: "room-head" }, h("h1", {}, title), statusLine),
     parts,
     h("div", { class: "actions" }, again,
       brief.request_id ? h("a", { class: "button", id: "to-request", href: `/requests/${brief.request_id}` }, t("room.summary.request")) : null,
@@ -85,7 +86,7 @@ export default async function render(root, { me, segments }) {
   const number = session.slice(session.lastIndexOf("-") + 1);
   const title = t(`room.title.${kind}`, { id: number });
 
-  let { status: briefStatus, data: brief } = await api("GET", `/sessions/${encodeURIComponent(session)}`);
+  const { status: briefStatus, data: brief } = await api("GET", `/sessions/${encodeURIComponent(session)}`);
   if (briefStatus !== 200) {
     setRoomState("refused");
     fill(root, h("section", { class: "room over" },
@@ -95,9 +96,16 @@ export default async function render(root, { me, segments }) {
     return;
   }
   if (brief.phase === "early") {
+    // The page is drawn: the lobby waits, and lets the person in when the room opens.
     setRoomState("lobby");
-    brief = await lobby(root, session, brief, title);
+    lobby(root, session, brief, title).then((opened) => enter(root, me, session, opened, title));
+    return;
   }
+  await enter(root, me, session, brief, title);
+}
+
+/** Into the room of `brief`, if it is open; else what happened. */
+async function enter(root, me, session, brief, title) {
   if (brief.phase !== "open") return summary(root, session, brief, title);
 
   const client = new RoomClient(session);
