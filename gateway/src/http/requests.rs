@@ -363,10 +363,14 @@ pub struct AuditOut {
     at: DateTime<Utc>,
     /// Who.
     user_id: Option<i64>,
+    /// Their name (the account's).
+    user_name: Option<String>,
     /// Their roles at the time.
     roles: String,
     /// Their institution.
     institution_id: Option<i64>,
+    /// Its name.
+    institution_name: Option<String>,
     /// What they did: `read`, `list`, `create`, `update`, or a workflow step.
     action: String,
     /// On what kind of object.
@@ -384,8 +388,10 @@ impl From<AuditEntry> for AuditOut {
         Self {
             at: e.at,
             user_id: e.user_id,
+            user_name: None,
             roles: e.roles,
             institution_id: e.institution_id,
+            institution_name: None,
             action: e.action,
             object_kind: e.object_kind,
             object_id: e.object_id,
@@ -414,5 +420,27 @@ async fn list_audit(
         offset,
     };
     let entries = booking::audit_entries(&state.store, &caller.0, filter).await?;
-    Ok(Json(entries.into_iter().map(AuditOut::from).collect()))
+    // Names instead of ids, each looked up once for the page.
+    let mut users = std::collections::HashMap::new();
+    let mut institutions = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let mut row = AuditOut::from(e);
+        if let Some(id) = row.user_id {
+            if !users.contains_key(&id) {
+                let name = state.store.user(id).await?.map(|u| u.display_name);
+                users.insert(id, name);
+            }
+            row.user_name.clone_from(&users[&id]);
+        }
+        if let Some(id) = row.institution_id {
+            if !institutions.contains_key(&id) {
+                let name = state.store.institution(id).await?.map(|i| i.name);
+                institutions.insert(id, name);
+            }
+            row.institution_name.clone_from(&institutions[&id]);
+        }
+        out.push(row);
+    }
+    Ok(Json(out))
 }

@@ -54,6 +54,42 @@ async fn the_demo_shows_every_role_its_work_and_refuses_a_directory_with_real_da
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(out["seen"].as_array().unwrap().len(), 7);
+    // Every main page each of them opens is in Chinese, with no English word.
+    let everyone: Vec<Value> = accounts
+        .iter()
+        .map(|(username, password)| json!({"username": username, "password": password}))
+        .collect();
+    let out = run_scenario(
+        "chinese_pages",
+        &on_backend("chinese_pages", backend),
+        &app.base,
+        json!({"accounts": everyone}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let seen = out["seen"].as_array().unwrap();
+    for page in [
+        "/home",
+        "/requests",
+        "/inbox",
+        "/worklist",
+        "/program",
+        "/audit",
+        "/teaching",
+        "/manage/pairings",
+    ] {
+        assert!(seen.iter().any(|p| p == page), "{page} was checked: {out}");
+    }
+    assert!(
+        seen.iter()
+            .any(|p| p.as_str().unwrap().starts_with("/viewer/")),
+        "{out}"
+    );
+    assert!(
+        seen.iter()
+            .any(|p| p.as_str().unwrap().starts_with("/requests/") && p != "/requests/new"),
+        "{out}"
+    );
     // The county doctor's requests stand in each main state.
     let doctor = app.login("ts.li", password("ts.li")).await;
     let (status, requests) = app.get("/api/v1/requests?box=outbox", &doctor).await;
