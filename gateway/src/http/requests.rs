@@ -1,6 +1,9 @@
 //! `/requests`: remote consultation and read requests, their workflow and opinions;
 //! `/audit`: the audit log.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -421,22 +424,20 @@ async fn list_audit(
     };
     let entries = booking::audit_entries(&state.store, &caller.0, filter).await?;
     // Names instead of ids, each looked up once for the page.
-    let mut users = std::collections::HashMap::new();
-    let mut institutions = std::collections::HashMap::new();
+    let mut users = HashMap::new();
+    let mut institutions = HashMap::new();
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let mut row = AuditOut::from(e);
         if let Some(id) = row.user_id {
-            if !users.contains_key(&id) {
-                let name = state.store.user(id).await?.map(|u| u.display_name);
-                users.insert(id, name);
+            if let Entry::Vacant(slot) = users.entry(id) {
+                slot.insert(state.store.user(id).await?.map(|u| u.display_name));
             }
             row.user_name.clone_from(&users[&id]);
         }
         if let Some(id) = row.institution_id {
-            if !institutions.contains_key(&id) {
-                let name = state.store.institution(id).await?.map(|i| i.name);
-                institutions.insert(id, name);
+            if let Entry::Vacant(slot) = institutions.entry(id) {
+                slot.insert(state.store.institution(id).await?.map(|i| i.name));
             }
             row.institution_name.clone_from(&institutions[&id]);
         }
