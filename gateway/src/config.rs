@@ -458,6 +458,9 @@ pub struct NotifyConfig {
     /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtp://host:25` (plain, only
     /// on a trusted network). Unset, nobody can choose e-mail.
     pub smtp_url: Option<Secret>,
+    /// A PEM file of the certificate authority that signed the SMTP server's certificate,
+    /// trusted beyond the system's (a hospital's own CA). Needs a TLS `smtp_url`.
+    pub smtp_ca: Option<std::path::PathBuf>,
     /// The sender of the notices by e-mail.
     pub smtp_from: String,
     /// Pages one process follows at once with the stream of what waits
@@ -474,6 +477,7 @@ impl Default for NotifyConfig {
             timeout_seconds: 10,
             public_url: None,
             smtp_url: None,
+            smtp_ca: None,
             smtp_from: "对口远程医疗 <duikou@localhost>".into(),
             max_streams: 2000,
         }

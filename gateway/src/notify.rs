@@ -13,6 +13,7 @@
 //! an address in the URL is checked before the call, and redirects are not followed (a
 //! webhook answering with one has failed).
 
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -97,12 +98,40 @@ pub fn mailer(config: &NotifyConfig) -> Result<Option<Mailer>, String> {
     let Some(url) = &config.smtp_url else {
         return Ok(None);
     };
-    let builder = Mailer::from_url(url.expose()).map_err(|e| format!("notify.smtp_url: {e}"))?;
+    let mut builder =
+        Mailer::from_url(url.expose()).map_err(|e| format!("notify.smtp_url: {e}"))?;
+    if let Some(ca) = &config.smtp_ca {
+        builder = builder.tls(tls_with_ca(url.expose(), ca)?);
+    }
     Ok(Some(
         builder
             .timeout(Some(Duration::from_secs(config.timeout_seconds)))
             .build(),
     ))
+}
+
+/// The TLS of `url` (`smtps://`, or `smtp://…?tls=required` or `opportunistic`) with
+/// the certificate authority in the PEM file `ca` trusted beyond the system's.
+fn tls_with_ca(url: &str, ca: &std::path::Path) -> Result<Tls, String> {
+    let pem = std::fs::read(ca).map_err(|e| format!("notify.smtp_ca {}: {e}", ca.display()))?;
+    let cert =
+        Certificate::from_pem(&pem).map_err(|e| format!("notify.smtp_ca {}: {e}", ca.display()))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("notify.smtp_url: {e}"))?;
+    let host = parsed.host_str().unwrap_or_default().to_owned();
+    let params = TlsParameters::builder(host)
+        .add_root_certificate(cert)
+        .build()
+        .map_err(|e| format!("notify.smtp_ca: {e}"))?;
+    let mode = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    match (parsed.scheme(), mode.as_deref()) {
+        ("smtps", _) => Ok(Tls::Wrapper(params)),
+        ("smtp", Some("required")) => Ok(Tls::Required(params)),
+        ("smtp", Some("opportunistic")) => Ok(Tls::Opportunistic(params)),
+        _ => Err("notify.smtp_ca needs a TLS smtp_url: smtps://… or smtp://…?tls=required".into()),
+    }
 }
 
 /// What a message says, in Chinese (the program's language), from its payload: a

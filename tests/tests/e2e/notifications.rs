@@ -323,10 +323,26 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server that requires STARTTLS with the PKI's server certificate.
+    fn start_tls(pki: &duikou_tests::certs::TestPki) -> Self {
+        use duikou_tests::certs::arg;
+        Self::start_with(&[
+            "--tlscert",
+            &arg(&pki.path("server.pem")),
+            "--tlskey",
+            &arg(&pki.path("server.key")),
+        ])
+    }
+
+    fn start_with(options: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = duikou_tests::dcmtk::free_port();
         let child = std::process::Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(options)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(dir.path().join("mail"))
             .stdout(std::process::Stdio::null())
@@ -386,6 +402,68 @@ async fn chat_robot() -> (
     let url = format!("http://{}/robot/send", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, calls)
+}
+
+/// E-mail goes over STARTTLS to a server whose certificate the configured CA signed; a
+/// gateway that does not trust it sends nothing, and the office's deliveries say why.
+#[tokio::test]
+async fn email_goes_over_starttls_only_to_a_server_the_gateway_trusts() {
+    let pki = duikou_tests::certs::TestPki::new();
+    let smtp = SmtpServer::start_tls(&pki);
+    let port = smtp.port;
+    for trusted in [false, true] {
+        let ca = pki.path("ca.pem");
+        let app = TestApp::spawn_with(Backend::Sqlite, move |c| {
+            c.notify.interval_ms = 100;
+            c.notify.retry_base_ms = 60_000;
+            c.notify.smtp_url = Some(duikou::config::Secret::new(format!(
+                "smtp://127.0.0.1:{port}?tls=required"
+            )));
+            c.notify.smtp_ca = trusted.then_some(ca);
+        })
+        .await;
+        let c = cast(&app).await;
+        let (status, choice) = app
+            .call(
+                Method::PUT,
+                "/api/v1/me/notices",
+                Some(&c.consultant),
+                Some(json!({"email": "lin@jmzx.example", "email_notices": true})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{choice}");
+        let before = smtp.messages().len();
+        submitted(&app, &c).await;
+        let deliveries = format!("/api/v1/institutions/{}/deliveries", c.tertiary);
+        let email = duikou_tests::eventually(
+            std::time::Duration::from_secs(15),
+            "the e-mail delivered or failed",
+            async || {
+                let (_, list) = app.get(&deliveries, &c.coordinator).await;
+                let email = list
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|d| d["channel"] == "email")
+                    .cloned();
+                match email {
+                    Some(d) if !d["delivered_at"].is_null() || !d["last_error"].is_null() => Ok(d),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
+        if trusted {
+            assert!(email["last_error"].is_null(), "{email}");
+            assert_eq!(smtp.messages().len(), before + 1);
+        } else {
+            assert!(email["delivered_at"].is_null(), "{email}");
+            let error = email["last_error"].as_str().unwrap();
+            assert!(error.contains("SMTP"), "{error}");
+            assert_eq!(smtp.messages().len(), before, "nothing sent in the clear");
+        }
+        app.stop().await;
+    }
 }
 
 async fn notices_reach_email_and_the_chat_group_robot_without_patient_data(backend: Backend) {
