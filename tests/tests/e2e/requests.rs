@@ -280,6 +280,16 @@ async fn state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests
     })
     .await;
     let c = cast(&app).await;
+    // A request submitted before the hospital sets its webhook: the webhook, once set,
+    // is told of what happens from then on, not of this.
+    let before = draft(
+        &app,
+        &c.doctor,
+        json!({"kind": "consultation", "content": content()}),
+    )
+    .await;
+    ok_step(&app, &c.doctor, &before["id"], "submit", json!({})).await;
+    ok_step(&app, &c.doctor, &before["id"], "cancel", json!({})).await;
     let (url, calls) = receiver().await;
     let secret = "a shared secret of the hospital";
     let (status, p) = app
@@ -367,6 +377,7 @@ async fn state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests
             !body.contains("王某某"),
             "no patient data leaves in a notice: {body}"
         );
+        // Only the request of after the webhook was set.
         let v: Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["request_id"], r["id"]);
     }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use super::{Db, Pool};
 use crate::store::{OutboxMessage, PendingDelivery, StoreError};
 
-/// Inserts messages inside a transaction; a message whose dedupe key exists is skipped.
+/// Inserts messages for institutions' webhooks inside a transaction: only for an
+/// institution that has a webhook now (one set later is told of what happens from then
+/// on, not of the past); a message whose dedupe key exists is skipped.
 pub async fn enqueue(
     tx: &mut sqlx::Transaction<'_, Db>,
     messages: &[OutboxMessage],
@@ -15,7 +17,8 @@ pub async fn enqueue(
     for m in messages {
         sqlx::query::<Db>(
             "insert into outbox (institution_id, event, payload, attempts, next_attempt_at, dedupe_key, created_at)
-             values ($1, $2, $3, 0, $4, $5, $4) on conflict (dedupe_key) do nothing",
+             select $1, $2, $3, 0, $4, $5, $4 where exists (select 1 from webhook where institution_id = $1)
+             on conflict (dedupe_key) do nothing",
         )
         .bind(m.institution_id)
         .bind(&m.event)
