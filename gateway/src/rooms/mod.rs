@@ -454,6 +454,13 @@ pub fn record(room: String, stretches: Vec<Presence>, now: DateTime<Utc>) -> Roo
 pub struct StorePresence(pub Store);
 
 impl StorePresence {
+    /// `at` (the system's time of an event) on the gateway's clock, which every other
+    /// time of a session is on.
+    fn on_clock(&self, at: SystemTime) -> DateTime<Utc> {
+        let ago = SystemTime::now().duration_since(at).unwrap_or_default();
+        self.0.now() - TimeDelta::from_std(ago).unwrap_or_default()
+    }
+
     async fn apply(
         &self,
         room: &str,
@@ -522,7 +529,7 @@ impl PresenceSink for StorePresence {
         at: SystemTime,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            let at = DateTime::<Utc>::from(at);
+            let at = self.on_clock(at);
             if let Err(e) = self.apply(room.as_str(), &identity, present, at).await {
                 tracing::error!(%room, identity, present, error = %e, "cannot record presence");
             }
@@ -538,7 +545,7 @@ impl PresenceSink for StorePresence {
         seconds: u64,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            let at = DateTime::<Utc>::from(at);
+            let at = self.on_clock(at);
             if let Err(e) = self
                 .apply_media(room.as_str(), &identity, receiving, at, seconds)
                 .await

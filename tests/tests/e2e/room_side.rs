@@ -319,6 +319,8 @@ async fn an_early_arrival_waits_in_the_lobby_and_the_case_chat_and_opinion_are_i
 
     let name = on_backend("room_lobby", backend);
     let mark = artifacts_dir(&name).join("lobby-seen");
+    // A mark of an earlier run is no mark of this one.
+    let _ = std::fs::remove_file(&mark);
     {
         let scenario = run_scenario(
             "room_lobby",
@@ -359,6 +361,19 @@ async fn an_early_arrival_waits_in_the_lobby_and_the_case_chat_and_opinion_are_i
             .unwrap()
             .starts_with("考虑高血压相关头痛"),
         "{opinions}"
+    );
+    // Presence is on the gateway's clock, as the session is: after the opening time.
+    let (_, record) = app
+        .get(&format!("/api/v1/sessions/{room}/attendance"), &doctor)
+        .await;
+    let stretches = record["stretches"].as_array().unwrap();
+    assert!(stretches.len() >= 3, "{record}");
+    for s in stretches {
+        assert!(at(&s["joined_at"]) >= opens, "{record}");
+    }
+    assert!(
+        record["together_seconds"].as_i64().unwrap() >= 1,
+        "{record}"
     );
     let (_, chat) = app
         .get(&format!("/api/v1/sessions/{room}/messages"), &doctor)
