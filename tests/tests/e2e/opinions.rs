@@ -212,6 +212,9 @@ async fn the_signed_opinion_is_a_pdf_with_the_facts_the_opinion_and_its_signer(b
     );
     assert_eq!(kind, "application/pdf");
     assert!(bytes.starts_with(b"%PDF-"));
+    // The font is embedded as a subset of the glyphs used, not the 20 MB collection.
+    assert!(bytes.len() < 1_000_000, "{} bytes", bytes.len());
+    eprintln!("the PDF of version 1: {} bytes", bytes.len());
     let text = pdf_text(&bytes);
     let (_, opinions) = app
         .get(&format!("/api/v1/requests/{id}/opinions"), &c.doctor)
