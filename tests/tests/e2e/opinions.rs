@@ -240,6 +240,15 @@ async fn the_signed_opinion_is_a_pdf_with_the_facts_the_opinion_and_its_signer(b
         !text.contains("440781195803020011"),
         "no identity card number"
     );
+    let header = app
+        .client
+        .get(format!("{}/api/v1/requests/{id}/opinions/1/pdf", app.base))
+        .bearer_auth(&c.doctor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header.headers()["x-document-sha256"], hash);
+    assert_eq!(header.headers()["cache-control"], "no-store");
 
     // An amendment is a second version; the first stays as it was.
     ok_step(&app, &c.doctor, &id, "acknowledge", json!({})).await;
@@ -332,5 +341,18 @@ async fn the_opinion_pdf_needs_a_chinese_font(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(opinions[0]["signer"]["name"], "林主任");
+
+    // Both are in the API's document.
+    let (_, doc) = app.get("/api/v1/openapi.json", &c.doctor).await;
+    let pdf = &doc["paths"]["/requests/{id}/opinions/{version}/pdf"]["get"];
+    assert!(
+        pdf["responses"]["200"]["content"]["application/pdf"].is_object(),
+        "{pdf}"
+    );
+    assert!(pdf["responses"]["503"].is_object(), "{pdf}");
+    assert!(
+        doc["components"]["schemas"]["StepInput"]["properties"]["password"].is_object(),
+        "the sign step's password is documented"
+    );
     app.stop().await;
 }
