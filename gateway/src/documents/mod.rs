@@ -6,7 +6,8 @@
 //! - [`opinion`]: what the document says ([`OpinionDocument`]: the request's facts, the
 //!   case summary, the signed versions with their signers) and its hash.
 //! - [`pdf`]: the PDF of it, set in a font with Chinese glyphs, embedded as a subset.
-//! - here: finding and loading that font (`[documents] font`, else Debian's CJK fonts).
+//! - here: finding and loading that font (`[documents] font`, else Debian's CJK fonts),
+//!   and the bound on documents made at once.
 
 pub mod opinion;
 pub mod pdf;
@@ -56,25 +57,39 @@ impl std::fmt::Debug for DocumentFont {
 )]
 pub struct NoFont(pub String);
 
-/// The font of the documents, loaded once on first use and kept. A font that is missing
-/// is looked for again on the next use, so installing the package needs no restart.
-#[derive(Debug, Default)]
-pub struct Fonts {
+/// What making documents needs: the font, loaded once on first use and kept (a font that
+/// is missing is looked for again on the next use, so installing the package needs no
+/// restart), and a bound on the documents made at once, one per processor: a PDF is
+/// computed on the blocking pool, and callers choose how many they ask for.
+#[derive(Debug)]
+pub struct Documents {
     configured: Option<PathBuf>,
     loaded: OnceLock<DocumentFont>,
+    making: tokio::sync::Semaphore,
 }
 
-impl Fonts {
-    /// The font at `configured`, or the first of [`FONT_SEARCH`] present.
+impl Documents {
+    /// With the font at `configured`, or the first of [`FONT_SEARCH`] present.
     pub fn new(configured: Option<PathBuf>) -> Self {
+        let processors = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
             configured,
             loaded: OnceLock::new(),
+            making: tokio::sync::Semaphore::new(processors),
         }
     }
 
+    /// A turn to make a document; waits while as many are being made as there are
+    /// processors.
+    pub async fn turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.making
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     /// The font, loading it on first use (blocking: a CJK collection is some 20 MB).
-    pub fn get(&self) -> Result<DocumentFont, NoFont> {
+    pub fn font(&self) -> Result<DocumentFont, NoFont> {
         if let Some(font) = self.loaded.get() {
             return Ok(font.clone());
         }

@@ -1,6 +1,6 @@
 //! The signed opinion as a PDF (ISO 32000), in Chinese, on A4: the request's facts, the
 //! case summary, each signed version with its signer, the signature block and the
-//! document hash. Set in one font with Chinese glyphs ([`super::Fonts`]), embedded as a
+//! document hash. Set in one font with Chinese glyphs ([`super::Documents`]), embedded as a
 //! subset by krilla, which also writes each glyph's text (a `ToUnicode` map) so the
 //! document can be searched and its text copied. Times are China time (UTC+8).
 
@@ -22,12 +22,13 @@ const MARGIN: f32 = 56.0;
 /// Body text size.
 const BODY: f32 = 10.5;
 
-/// A paragraph to set: its text, size and indent.
+/// A paragraph to set: its text, size and indent, or centred.
 struct Block {
     text: String,
     size: f32,
     indent: f32,
     space_before: f32,
+    centred: bool,
 }
 
 impl Block {
@@ -37,7 +38,13 @@ impl Block {
             size,
             indent: 0.0,
             space_before: 0.0,
+            centred: false,
         }
+    }
+
+    fn centred(mut self) -> Self {
+        self.centred = true;
+        self
     }
 
     fn indented(mut self, indent: f32) -> Self {
@@ -85,7 +92,7 @@ pub fn local(at: DateTime<Utc>) -> String {
 
 /// What the document says, paragraph by paragraph.
 fn blocks(doc: &OpinionDocument, hash: &str) -> Vec<Block> {
-    let mut out = vec![Block::new(title(doc.kind), 18.0)];
+    let mut out = vec![Block::new(title(doc.kind), 18.0).centred()];
     let current = doc.version().map_or(0, |v| v.version);
     out.push(
         Block::new(
@@ -193,15 +200,18 @@ fn blocks(doc: &OpinionDocument, hash: &str) -> Vec<Block> {
     out
 }
 
+/// How far character `c` advances the pen at `size`.
+fn advance(face: &ttf_parser::Face<'_>, c: char, size: f32) -> f32 {
+    let scale = size / f32::from(face.units_per_em());
+    face.glyph_index(c)
+        .and_then(|g| face.glyph_hor_advance(g))
+        .map_or(size * 0.6, |a| f32::from(a) * scale)
+}
+
 /// Breaks `text` into lines no wider than `width` at `size`: anywhere between Chinese
 /// characters, at a space inside Latin words, never before closing punctuation.
 fn wrap(face: &ttf_parser::Face<'_>, text: &str, size: f32, width: f32) -> Vec<String> {
-    let scale = size / f32::from(face.units_per_em());
-    let advance = |c: char| {
-        face.glyph_index(c)
-            .and_then(|g| face.glyph_hor_advance(g))
-            .map_or(size * 0.6, |a| f32::from(a) * scale)
-    };
+    let advance = |c: char| advance(face, c, size);
     let mut lines = Vec::new();
     let mut line = String::new();
     let mut used = 0.0;
@@ -248,10 +258,16 @@ pub fn render(doc: &OpinionDocument, hash: &str, font: &DocumentFont) -> anyhow:
                 y = MARGIN;
             }
             y += height;
+            let x = if block.centred {
+                let used: f32 = text.chars().map(|c| advance(&face, c, block.size)).sum();
+                MARGIN + ((width - used) / 2.0).max(0.0)
+            } else {
+                MARGIN + block.indent
+            };
             pages.last_mut().expect("a page").push(Line {
                 text,
                 size: block.size,
-                x: MARGIN + block.indent,
+                x,
                 y,
             });
         }
@@ -309,7 +325,7 @@ mod tests {
 
     #[test]
     fn lines_break_between_chinese_characters_and_at_spaces_in_latin_text() {
-        let Ok(font) = super::super::Fonts::new(None).get() else {
+        let Ok(font) = super::super::Documents::new(None).font() else {
             eprintln!("no CJK font installed: skipped");
             return;
         };

@@ -224,9 +224,12 @@ async fn get_opinion_pdf(
     use axum::http::{HeaderValue, header};
     use axum::response::IntoResponse as _;
     let doc = booking::opinion_document(&state.store, &caller.0, id, version).await?;
-    let fonts = state.fonts.clone();
+    let documents = state.documents.clone();
+    let _turn = state.documents.turn().await;
     let (hash, pdf) = tokio::task::spawn_blocking(move || {
-        let font = fonts.get().map_err(|e| Error::Unavailable(e.to_string()))?;
+        let font = documents
+            .font()
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         let hash = doc.sha256();
         let pdf = crate::documents::pdf::render(&doc, &hash, &font)?;
         Ok::<_, Error>((hash, pdf))
