@@ -29,6 +29,7 @@ const SECTIONS: &[&str] = &[
     "seeds",
     "admin",
     "log",
+    "documents",
 ];
 
 /// The whole configuration.
@@ -61,6 +62,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The documents duikou makes (the signed opinion as a PDF).
+    pub documents: DocumentsConfig,
 }
 
 /// `[data]`
@@ -540,6 +543,17 @@ impl Default for LogConfig {
             format: "text".into(),
         }
     }
+}
+
+/// `[documents]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// The font of the PDFs, one with Chinese glyphs: an OpenType or TrueType file or
+    /// collection (`.otf`, `.ttf`, `.ttc`). Unset, the fonts Debian's `fonts-noto-cjk` and
+    /// `fonts-wqy-microhei` / `fonts-wqy-zenhei` install are looked for
+    /// ([`crate::documents::FONT_SEARCH`]); with none found, the PDF endpoint answers 503.
+    pub font: Option<PathBuf>,
 }
 
 impl Config {

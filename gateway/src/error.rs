@@ -53,6 +53,9 @@ pub enum Error {
     /// The process holds as many streams of its kind as it allows; try again shortly.
     #[error("the server follows too many pages at once; try again in a few seconds")]
     TooManyStreams,
+    /// Something the server needs for this answer is not installed (named in the detail).
+    #[error("{0}")]
+    Unavailable(String),
     /// The caller still has a one-time password, which must be replaced first.
     #[error("change your one-time password first: POST /api/v1/me/password")]
     PasswordChangeRequired,
@@ -186,6 +189,11 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 "Too many streams at once",
+            ),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Not available on this server",
             ),
             PasswordChangeRequired => (
                 StatusCode::FORBIDDEN,

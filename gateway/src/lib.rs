@@ -16,6 +16,7 @@
 //! - [`http`]: the axum application under `/api/v1`, health and metrics; every JSON
 //!   string bounded, cross-site cookie requests refused, logins throttled per address.
 //! - [`notify`]: webhooks, through the outbound policy (`duikou_imaging::outbound`).
+//! - [`documents`]: the signed opinion as a PDF to file, with its hash.
 //! - [`rooms`]: who may enter a booked session's video room, and the record of presence.
 //! - [`bus`]: signaling events between gateway processes over PostgreSQL LISTEN/NOTIFY.
 //! - [`web`]: the browser pages (the files under `gateway/web/`, compiled in).
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod http;

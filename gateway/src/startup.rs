@@ -178,6 +178,9 @@ pub async fn state(prepared: &Prepared, tls: bool) -> anyhow::Result<AppState> {
         signaling: signaling(prepared).await?,
         relay: crate::imaging::Relay::open(prepared).await?,
         demo: prepared.store.is_demo().await?,
+        documents: Arc::new(crate::documents::Documents::new(
+            prepared.config.documents.font.clone(),
+        )),
     })
 }
 

@@ -7,8 +7,9 @@
 // other's video playing (frames advancing) and a network-quality grade; ICE fails and is
 // restarted; the doctor mutes; each side in turn goes audio-only, and no video crosses
 // the link either way; the doctor shares the screen and loses the signaling connection,
-// which the page resumes; the consultant signs the opinion; the county doctor reads and
-// acknowledges it; the consultant amends it, and the doctor acknowledges the new version.
+// which the page resumes; the consultant signs the opinion with the password asked again
+// (a wrong one first); the county doctor reads and acknowledges it and opens its print
+// view with the signer block; the consultant amends it, and the doctor acknowledges the new version.
 // Input: {"doctor": {username, password}, "consultant": {…}, "stranger": {…}}.
 import {
   assert, input, scenario, newContext, login, open, text, screenshot, fillForm, headacheConsultation, bytesIn, videoPlays,
@@ -248,7 +249,23 @@ await scenario("consultation", async ({ browser }) => {
   await open(consultant, `/requests/${id}`);
   await consultant.locator("#opinion-body").fill(OPINION);
   await consultant.locator("#sign").click();
+  // Signing asks for the password again, in the page, beside the signer block to be kept;
+  // a wrong one is said beside the field and the dialog stays open.
+  const dialog = consultant.locator("#sign-dialog[open]");
+  await dialog.locator("#sign-signer").waitFor();
+  assert.match(await text(consultant, "#sign-signer"), /林主任/);
+  assert.match(await text(consultant, "#sign-signer"), /江门市中心医院/);
+  await consultant.locator("#sign-password").fill("不是这个密码");
+  await consultant.locator("#sign-confirm").click();
+  await dialog.locator('[data-error-for="password"]:not(:empty)').waitFor();
+  assert.match(await text(consultant, '[data-error-for="password"]'), /密码/);
+  assert.equal(await consultant.locator('body[data-state="in_session"]').count(), 1, "nothing was signed");
+  await screenshot(consultant, "sign-wrong-password");
+  await consultant.locator("#sign-password").fill(input.consultant.password);
+  await consultant.locator("#sign-confirm").click();
   await inState(consultant, "opinion_signed");
+  assert.equal(await consultant.locator("#sign-dialog[open]").count(), 0, "the dialog closed");
+  assert.match(await text(consultant, '.opinion-version[data-version="1"] .signer'), /林主任/);
   await screenshot(consultant, "request-signed");
 
   await doctor.locator("#opinions-waiting:not([hidden])").waitFor();
@@ -263,11 +280,31 @@ await scenario("consultation", async ({ browser }) => {
   await inState(doctor, "acknowledged");
   await screenshot(doctor, "request-acknowledged");
 
+  // The print view, for the county's records: the facts, the opinion, the signer block
+  // and the document hash; and a PDF of the version.
+  assert.equal(await doctor.locator('.pdf-link[data-version="1"]').getAttribute("href"), `/api/v1/requests/${id}/opinions/1/pdf`);
+  await doctor.locator("#print-view").click();
+  await doctor.waitForURL((url) => url.pathname === `/requests/${id}/opinion`);
+  await doctor.locator("#signer-block").waitFor();
+  assert.match(await text(doctor, "#signer-block"), /林主任/);
+  assert.match(await text(doctor, "#signer-block"), /主任医师/);
+  assert.match(await text(doctor, "#signer-block"), /江门市中心医院/);
+  assert.match(await text(doctor, "#document-facts"), new RegExp(PATIENT));
+  assert.match(await text(doctor, "#document-facts"), /台山市人民医院/);
+  assert.equal(await text(doctor, '#document-versions .opinion-version[data-version="1"] .opinion'), OPINION);
+  assert.match(await text(doctor, "#document-hash"), /^[0-9a-f]{64}$/);
+  assert.ok(await doctor.locator("#print").isVisible(), "a print button");
+  await screenshot(doctor, "opinion-print-view");
+  await open(doctor, `/requests/${id}`);
+  await inState(doctor, "acknowledged");
+
   // An amendment is a new signed version; the first stays as it was.
   await consultant.reload();
   await inState(consultant, "acknowledged");
   await consultant.locator("#opinion-body").fill(`${OPINION}补充：复诊时复查血常规。`);
   await consultant.locator("#sign").click();
+  await consultant.locator("#sign-password").fill(input.consultant.password);
+  await consultant.locator("#sign-confirm").click();
   await inState(consultant, "opinion_signed");
   // The doctor's page, still open on the request, shows the amendment by itself.
   await inState(doctor, "opinion_signed");

@@ -98,7 +98,11 @@ await scenario("room_lobby", async ({ browser }) => {
   await consultant.locator("#start-session").click();
   await consultant.locator("#opinion-body").fill(OPINION);
   await consultant.locator("#sign").click();
+  // Signing asks for the password again.
+  await consultant.locator("#sign-dialog #sign-password").fill(input.consultant.password);
+  await consultant.locator("#sign-confirm").click();
   await consultant.locator('#opinion-panel .opinion-version[data-version="1"]').waitFor();
+  assert.match(await text(consultant, "#opinion-panel .signer"), /林主任/);
   assert.match(await text(consultant, "#opinion-panel"), /高血压相关头痛/);
   await screenshot(consultant, "room-opinion-signed");
   // Still in the room, and connected.

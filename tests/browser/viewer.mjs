@@ -67,7 +67,6 @@ await scenario("viewer", async ({ browser }) => {
 
   const context = await newContext(browser);
   const page = await context.newPage();
-  page.on("dialog", (d) => d.accept());
   await login(page, input.username, input.password);
 
   await open(page, "/worklist");
@@ -124,8 +123,19 @@ await scenario("viewer", async ({ browser }) => {
 
   // The read, written and signed beside the images.
   assert.match(await text(page, "#read-request"), new RegExp(`#${requestId}`));
+  // Beside the read, the request's patient and the study's, marked where they differ
+  // (here the modality wrote the name in letters only).
+  assert.match(await text(page, "#patient-request"), /王某某/);
+  assert.match(await text(page, "#patient-study"), /WANG MOUMOU/);
+  assert.match(await text(page, "#patient-study"), /TS0001/);
+  await page.locator('#patients[data-differs="true"] #patient-study .differs').first().waitFor();
   await page.locator("#report-body").fill(input.report);
   await page.locator("#sign-report").click();
+  // Signed as on the request page: the password again, in the dialog.
+  await page.locator("#sign-dialog[open] #sign-signer").waitFor();
+  assert.match(await text(page, "#sign-signer"), /黄主任/);
+  await page.locator("#sign-password").fill(input.password);
+  await page.locator("#sign-confirm").click();
   await page.locator('#report .opinion-version[data-version="1"]').waitFor();
   assert.equal(await text(page, '#report .opinion-version[data-version="1"] .opinion'), input.report);
   await screenshot(page, "viewer-signed");

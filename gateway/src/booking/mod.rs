@@ -28,14 +28,14 @@ mod tests;
 pub use attachments::{AttachmentInfo, check_type, path_of, store_bytes};
 pub use request::{
     CaseSummary, Consent, ConsentBy, ConsentMethod, ConsultRequest, Opinion, OpinionStatus,
-    Patient, RequestContent, RequestEvent, RequestKind, RequestOrder, RequestState, Urgency,
-    Window,
+    Patient, RequestContent, RequestEvent, RequestKind, RequestOrder, RequestState, Signer,
+    Urgency, Window,
 };
 pub use rounds::{NewPatient, NewRounds, RoundPatient, WardRound};
 pub use service::{
-    Access, NewRequestInput, RequestView, StepInput, answering_role, audit_entries, create_request,
-    expire_due, free_slots_of, list_requests, notices, open_request, opinions, request_view,
-    save_opinion, take_step, update_draft,
+    Access, NewRequestInput, OpinionView, RequestView, StepInput, answering_role, audit_entries,
+    create_request, expire_due, free_slots_of, list_requests, notices, open_request,
+    opinion_document, opinions, request_view, save_opinion, take_step, update_draft,
 };
 pub use slots::{Availability, AvailabilityException, Slot, china, free_slots};
 pub use teaching::{

@@ -545,4 +545,19 @@ pub struct Opinion {
     pub created_at: DateTime<Utc>,
     /// Signed.
     pub signed_at: Option<DateTime<Utc>>,
+    /// Who signed, as they stood when signing (none for a draft, and for versions
+    /// signed before signers were kept, which are shown with the consultant's record).
+    pub signer: Option<Signer>,
+}
+
+/// The signer of an opinion: the consultant's name, professional title (职称) and
+/// institution, kept with the signed version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Signer {
+    /// Name.
+    pub name: String,
+    /// Professional title, as written (主任医师).
+    pub title: String,
+    /// Institution.
+    pub institution: String,
 }

@@ -316,6 +316,69 @@ async fn change_password(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// Asks the caller for their password again before `action` on request `object_id` (the
+/// signature on an opinion: the person at the keyboard is the account's holder, not
+/// whoever found a session left open). Guesses are throttled like logins, counted per
+/// user before each check (`auth.failed_logins_before_delay`, then 429 with a growing
+/// `Retry-After`); a missing or wrong password is refused naming the field `password`.
+/// Refusals and the throttle are audited; nothing else changes.
+pub(super) async fn reauthenticate(
+    state: &AppState,
+    user: &User,
+    password: Option<&str>,
+    action: &str,
+    object_id: i64,
+) -> Result<(), Error> {
+    let refuse = |detail: &str| {
+        crate::audit::record(
+            &state.store,
+            user,
+            "request",
+            action,
+            Some(object_id),
+            false,
+            Some(detail.to_owned()),
+        )
+    };
+    let Some(password) = password.filter(|p| !p.is_empty()) else {
+        refuse("no password given to re-authenticate").await?;
+        return Err(Error::field(
+            "password",
+            "signing asks for your password again",
+        ));
+    };
+    let auth = &state.config.auth;
+    let key = format!("re-authentication of user {}", user.id);
+    let held = state
+        .store
+        .count_login_attempt(
+            &[(key.clone(), auth.failed_logins_before_delay)],
+            auth.attempt_window_seconds,
+            auth.max_delay_seconds,
+        )
+        .await?;
+    if let Some(until) = held {
+        refuse("re-authentication held back after failed attempts").await?;
+        let wait_ms = (until - state.store.now()).num_milliseconds().max(0);
+        return Err(Error::TooManyAttempts((wait_ms + 999) / 1000));
+    }
+    let (_, hash) = state
+        .store
+        .user_with_hash(&user.username)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    if !state.hasher.verify(password.to_owned(), hash).await? {
+        tracing::info!(user = user.id, "failed re-authentication");
+        refuse("wrong password to re-authenticate").await?;
+        return Err(Error::field("password", "the password is wrong"));
+    }
+    state
+        .store
+        .login_succeeded(&key, (&key, auth.failed_logins_before_delay))
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,8 @@ pub struct AppState {
     pub relay: crate::imaging::Relay,
     /// Whether `duikou demo` built this installation: the pages say so.
     pub demo: bool,
+    /// The font of the PDFs, loaded on first use, and the bound on PDFs made at once.
+    pub documents: Arc<crate::documents::Documents>,
 }
 
 #[derive(OpenApi)]

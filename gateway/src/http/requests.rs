@@ -17,7 +17,7 @@ use super::extract::{ApiJson, ApiQuery, Id};
 use super::{AppState, page};
 use crate::booking::attachments;
 use crate::booking::{
-    self, AttachmentInfo, NewRequestInput, Opinion, RequestContent, RequestOrder, RequestState,
+    self, AttachmentInfo, NewRequestInput, OpinionView, RequestContent, RequestOrder, RequestState,
     RequestView, Step, StepInput, Urgency,
 };
 use crate::error::{Error, Problem};
@@ -29,6 +29,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_request, update_request))
         .routes(routes!(take_step))
         .routes(routes!(list_opinions, save_opinion))
+        .routes(routes!(get_opinion_pdf))
         .routes(routes!(list_attachments, add_attachment))
         .routes(routes!(get_attachment))
         .routes(routes!(list_audit))
@@ -155,12 +156,14 @@ async fn update_request(
 }
 
 /// Takes a workflow step: `submit`, `accept` (with `consultant_id`), `decline` (with
-/// `reason_code` and `reason_text`), `schedule` (with `start` and `end`), `start`, `sign`,
+/// `reason_code` and `reason_text`), `schedule` (with `start` and `end`), `start`, `sign`
+/// (with the caller's `password`, asked again: a missing or wrong one is refused with 422
+/// naming `password`, guesses are throttled like logins with 429, and nothing changes),
 /// `acknowledge`, `close`, `cancel`.
 #[utoipa::path(post, path = "/requests/{id}/{step}", tag = "requests",
     params(("id" = i64, Path), ("step" = Step, Path)), request_body = StepInput,
     responses((status = 200, body = RequestView), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+              (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn take_step(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,6 +177,10 @@ async fn take_step(
         .parse::<Step>()
         .map_err(|e| Error::NotFound(format!("step: {e}; the step")))?;
     let input = body.map(|ApiJson(b)| b).unwrap_or_default();
+    if step == Step::Sign {
+        let password = input.password.as_ref().map(crate::config::Secret::expose);
+        super::auth::reauthenticate(&state, &caller.0, password, step.as_str(), id).await?;
+    }
     Ok(Json(
         booking::take_step(
             &state.store,
@@ -187,15 +194,72 @@ async fn take_step(
     ))
 }
 
-/// The opinions the caller may see: every signed version; drafts only for the supporter.
+/// The opinions the caller may see: every signed version, with its signer (name, title,
+/// institution, as at signing), its time in China and its document's hash; drafts only
+/// for the supporter.
 #[utoipa::path(get, path = "/requests/{id}/opinions", tag = "requests", params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<Opinion>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<OpinionView>), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn list_opinions(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
-) -> Result<Json<Vec<Opinion>>, Error> {
+) -> Result<Json<Vec<OpinionView>>, Error> {
     Ok(Json(booking::opinions(&state.store, &caller.0, id).await?))
+}
+
+/// The signed opinion as a PDF to file, as of signed version `version` (each amendment is
+/// a version of its own): in Chinese, the request's facts, the case summary, the versions
+/// up to this one with their signers, the signature block and the document hash (SHA-256
+/// of the canonical form of the facts and versions; the same as the opinion's
+/// `document_sha256`). For those who read the opinions, audited as a read. 503 when the
+/// server has no font with Chinese glyphs (`[documents] font`).
+#[utoipa::path(get, path = "/requests/{id}/opinions/{version}/pdf", tag = "requests",
+    params(("id" = i64, Path), ("version" = i32, Path)),
+    responses((status = 200, body = Vec<u8>, content_type = "application/pdf",
+               headers(("Content-Disposition" = String, description = "inline; filename=\"opinion-<id>-v<version>.pdf\""),
+                       ("X-Document-SHA256" = String, description = "the document hash printed in it"))),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+async fn get_opinion_pdf(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, version)): axum::extract::Path<(i64, i32)>,
+) -> Result<axum::response::Response, Error> {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse as _;
+    let doc = booking::opinion_document(&state.store, &caller.0, id, version).await?;
+    let documents = state.documents.clone();
+    let _turn = state.documents.turn().await;
+    let (hash, pdf) = tokio::task::spawn_blocking(move || {
+        let font = documents
+            .font()
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let hash = doc.sha256();
+        let pdf = crate::documents::pdf::render(&doc, &hash, &font)?;
+        Ok::<_, Error>((hash, pdf))
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
+    let disposition = format!("inline; filename=\"opinion-{id}-v{version}.pdf\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::try_from(disposition).map_err(anyhow::Error::from)?,
+            ),
+            // Patient data, on a computer a ward shares: never kept in a cache.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::HeaderName::from_static("x-document-sha256"),
+                HeaderValue::try_from(hash).map_err(anyhow::Error::from)?,
+            ),
+        ],
+        pdf,
+    )
+        .into_response())
 }
 
 /// The consultant's draft.
@@ -208,13 +272,13 @@ pub struct OpinionDraft {
 
 /// Writes the consultant's draft opinion; after signing, a new draft is an amendment.
 #[utoipa::path(put, path = "/requests/{id}/opinions", tag = "requests", params(("id" = i64, Path)), request_body = OpinionDraft,
-    responses((status = 200, body = Vec<Opinion>), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<OpinionView>), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn save_opinion(
     State(state): State<AppState>,
     caller: Caller,
     Id(id): Id,
     ApiJson(draft): ApiJson<OpinionDraft>,
-) -> Result<Json<Vec<Opinion>>, Error> {
+) -> Result<Json<Vec<OpinionView>>, Error> {
     Ok(Json(
         booking::save_opinion(&state.store, &caller.0, id, draft.body).await?,
     ))

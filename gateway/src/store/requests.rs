@@ -106,6 +106,8 @@ pub enum OpinionChange {
     Sign {
         /// The draft.
         opinion_id: i64,
+        /// Who signs, as they stand now.
+        signer: crate::booking::Signer,
     },
 }
 

@@ -39,12 +39,13 @@ pub const LANGUAGES: [&str; 2] = ["zh", "en"];
 pub const LANG_COOKIE: &str = "duikou_lang";
 
 /// Where each page is, and the name of its module under `web/js/pages/`.
-const PAGES: [(&str, &str); 16] = [
+const PAGES: [(&str, &str); 17] = [
     ("/login", "login"),
     ("/home", "home"),
     ("/requests", "requests"),
     ("/requests/new", "request_new"),
     ("/requests/{id}", "request"),
+    ("/requests/{id}/opinion", "opinion_print"),
     ("/inbox", "inbox"),
     ("/rooms/{session}", "room"),
     ("/worklist", "worklist"),

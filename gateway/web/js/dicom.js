@@ -33,6 +33,12 @@ async function json(url) {
   return { status: response.status, data: response.ok ? await response.json() : await response.json().catch(() => null) };
 }
 
+/** A study's own attributes, the patient's among them (QIDO-RS, study level). */
+export async function study(uid) {
+  const { status, data } = await json(`/dicomweb/studies?StudyInstanceUID=${encodeURIComponent(uid)}`);
+  return { status, data: status === 200 ? (data[0] ?? null) : data };
+}
+
 /** The series of a study (QIDO-RS). */
 export function series(study) {
   return json(`/dicomweb/studies/${encodeURIComponent(study)}/series`);

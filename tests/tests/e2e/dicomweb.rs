@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::forwarding::{all_delivered, county_sends_for_reading, send_all, wire};
-use crate::requests::{cast, clinician, content, ok_step, step};
+use crate::requests::{cast, clinician, content, ok_step, signing, step};
 
 on_both_backends!(
     the_paired_institutions_search_and_read_their_studies_and_nobody_else,
@@ -362,7 +362,7 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{opinion}");
-    ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    ok_step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
     let awaiting = worklist(c.consultant.clone(), "?awaiting=true").await;
     assert_eq!(awaiting.len(), 1, "only the MR still awaits a read");
     assert_ne!(awaiting[0]["study_instance_uid"], study.as_str());
@@ -925,7 +925,7 @@ async fn a_radiologist_accepts_and_signs_a_read_from_her_own_inbox(backend: Back
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{opinion}");
-    let signed = ok_step(&app, &radiologist, &id, "sign", json!({})).await;
+    let signed = ok_step(&app, &radiologist, &id, "sign", signing("jm.li")).await;
     assert_eq!(signed["state"], "opinion_signed");
 
     // A consultation is not hers to accept.

@@ -17,6 +17,7 @@ mod manage_imaging;
 mod manage_registry;
 mod notifications;
 mod openapi;
+mod opinions;
 mod pages;
 mod pages_flows;
 mod pairings;

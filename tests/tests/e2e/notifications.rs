@@ -6,7 +6,7 @@ use duikou_tests::{Backend, TestApp, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::requests::{cast, content, draft, free_slot, ok_step, submitted};
+use crate::requests::{cast, content, draft, free_slot, ok_step, signing, submitted};
 
 on_both_backends!(
     each_step_of_a_consultation_tells_the_people_it_concerns,
@@ -128,7 +128,7 @@ async fn each_step_of_a_consultation_tells_the_people_it_concerns(backend: Backe
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    ok_step(&app, &c.consultant, &r["id"], "sign", json!({})).await;
+    ok_step(&app, &c.consultant, &r["id"], "sign", signing("jm.lin")).await;
     let events: Vec<String> = unread(&app, &c.doctor)
         .await
         .into_iter()

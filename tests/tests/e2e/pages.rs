@@ -18,12 +18,13 @@ on_both_backends!(
 );
 
 /// Every page path, with the module its shell names in `data-page`.
-const PAGES: [(&str, &str); 12] = [
+const PAGES: [(&str, &str); 13] = [
     ("/login", "login"),
     ("/home", "home"),
     ("/requests", "requests"),
     ("/requests/new", "request_new"),
     ("/requests/42", "request"),
+    ("/requests/42/opinion", "opinion_print"),
     ("/inbox", "inbox"),
     ("/rooms/consultation-42", "room"),
     ("/worklist", "worklist"),

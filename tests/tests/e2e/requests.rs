@@ -175,7 +175,7 @@ async fn the_consultant_is_checked_again_when_signing(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{p}");
-    let (status, p) = step(&app, &c.consultant, &id, "sign", json!({})).await;
+    let (status, p) = step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
     assert_refused(
         status,
         &p,
@@ -191,7 +191,7 @@ async fn the_consultant_is_checked_again_when_signing(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    ok_step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
     app.stop().await;
 }
 
@@ -915,6 +915,11 @@ pub(crate) async fn step(
         .await
 }
 
+/// The body of the sign step: the signer's password, asked again.
+pub(crate) fn signing(username: &str) -> Value {
+    json!({"password": duikou_tests::password_for(username)})
+}
+
 pub(crate) async fn ok_step(
     app: &TestApp,
     token: &str,
@@ -1052,7 +1057,7 @@ async fn a_consultation_runs_from_draft_to_closed(backend: Backend) {
         .call(Method::PUT, &format!("/api/v1/requests/{id}/opinions"), Some(&c.consultant), Some(json!({"body": "考虑高血压相关头痛，建议规律降压，一周后复诊；如头痛加重行头颅 CT。"})))
         .await;
     assert_eq!(status, StatusCode::OK, "{ops}");
-    let r = ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    let r = ok_step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
     assert_eq!(r["state"], "opinion_signed");
     let (_, opinions) = app
         .get(&format!("/api/v1/requests/{id}/opinions"), &c.doctor)
@@ -1398,7 +1403,7 @@ async fn steps_out_of_order_and_from_the_wrong_side_are_refused(backend: Backend
         json!({"consultant_id": c.consultant_id}),
     )
     .await;
-    let (status, p) = step(&app, &c.consultant, &id, "sign", json!({})).await;
+    let (status, p) = step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
     assert_eq!(
         status,
         StatusCode::CONFLICT,
@@ -1453,7 +1458,7 @@ async fn a_signed_opinion_is_amended_never_changed(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    ok_step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
     ok_step(&app, &c.doctor, &id, "acknowledge", json!({})).await;
 
     // Writing again makes an amendment: version 2, linked to version 1, which stays.
@@ -1471,7 +1476,7 @@ async fn a_signed_opinion_is_amended_never_changed(backend: Backend) {
         1,
         "still only the signed version: {seen}"
     );
-    let r = ok_step(&app, &c.consultant, &id, "sign", json!({})).await;
+    let r = ok_step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
     assert_eq!(
         r["state"], "opinion_signed",
         "the amendment is acknowledged again"
@@ -1490,7 +1495,7 @@ async fn a_signed_opinion_is_amended_never_changed(backend: Backend) {
         seen[0]["body"],
         "第一版意见：建议规律降压治疗，一周后复诊。"
     );
-    let (status, p) = step(&app, &c.consultant, &id, "sign", json!({})).await;
+    let (status, p) = step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
     assert_eq!(status, StatusCode::CONFLICT, "nothing left to sign: {p}");
     app.stop().await;
 }

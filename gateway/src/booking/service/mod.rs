@@ -13,7 +13,7 @@ mod reads;
 mod steps;
 
 pub use drafts::{NewRequestInput, create_request, update_draft};
-pub use opinions::{opinions, save_opinion};
+pub use opinions::{OpinionView, opinion_document, opinions, save_opinion};
 pub use reads::{audit_entries, free_slots_of, list_requests, open_request, request_view};
 use steps::qualification_gaps;
 pub use steps::{StepInput, answering_role, expire_due, notices, take_step};

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::booking::request::{
-    ConsultRequest, OpinionStatus, RequestContent, RequestKind, RequestState, Urgency,
+    ConsultRequest, OpinionStatus, RequestContent, RequestKind, RequestState, Signer, Urgency,
 };
 use crate::booking::slots::china;
 use crate::booking::workflow::{Side, Step};
@@ -37,6 +37,10 @@ pub struct StepInput {
     pub reason_text: Option<String>,
     /// Schedule: the start of one of the consultant's free slots, inside the window.
     pub start: Option<DateTime<Utc>>,
+    /// Sign: the caller's password, asked again (checked by the HTTP layer, which holds
+    /// the password hasher and the login throttle; never logged).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<crate::config::Secret>,
 }
 
 /// The webhook notices of a state change, one per institution; no patient data.
@@ -518,7 +522,8 @@ async fn sign(store: &Store, r: &ConsultRequest) -> Result<Change, Error> {
     let consultant = r
         .consultant_id
         .ok_or_else(|| anyhow::anyhow!("signing without consultant"))?;
-    qualified_consultant(store, r, consultant).await?;
+    let c = qualified_consultant(store, r, consultant).await?;
+    let signer = signer_of(store, &c).await?;
     let draft = store
         .opinions(r.id)
         .await?
@@ -529,8 +534,23 @@ async fn sign(store: &Store, r: &ConsultRequest) -> Result<Change, Error> {
         note: Some(format!("opinion version {}", draft.version)),
         opinion: Some(OpinionChange::Sign {
             opinion_id: draft.id,
+            signer,
         }),
         ..Change::default()
+    })
+}
+
+/// Clinician `c` as a signer: name, title and institution as they stand now.
+pub(super) async fn signer_of(store: &Store, c: &Clinician) -> Result<Signer, Error> {
+    let institution = store
+        .institution(c.institution_id)
+        .await?
+        .map(|i| i.name)
+        .unwrap_or_default();
+    Ok(Signer {
+        name: c.name.clone(),
+        title: c.title.clone(),
+        institution,
     })
 }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, Pool};
-use crate::booking::{ConsultRequest, Opinion, RequestEvent, RequestOrder};
+use crate::booking::{ConsultRequest, Opinion, RequestEvent, RequestOrder, Signer};
 use crate::domain::Supporter;
 use crate::store::{
     NewRequest, OpinionChange, RequestFilter, RequestUpdate, StepRecord, StoreError,
@@ -305,14 +305,18 @@ pub async fn update(
                 .await?;
             }
         }
-        Some(OpinionChange::Sign { opinion_id }) => {
+        Some(OpinionChange::Sign { opinion_id, signer }) => {
             let signed = sqlx::query::<Db>(
-                "update opinion set status = 'signed', signed_at = $3
+                "update opinion set status = 'signed', signed_at = $3,
+                    signer_name = $4, signer_title = $5, signer_institution = $6
                  where id = $1 and request_id = $2 and status = 'draft'",
             )
             .bind(opinion_id)
             .bind(id)
             .bind(u.at)
+            .bind(&signer.name)
+            .bind(&signer.title)
+            .bind(&signer.institution)
             .execute(&mut *tx)
             .await?;
             if signed.rows_affected() != 1 {
@@ -373,12 +377,16 @@ struct OpinionRow {
     status: String,
     created_at: DateTime<Utc>,
     signed_at: Option<DateTime<Utc>>,
+    signer_name: Option<String>,
+    signer_title: Option<String>,
+    signer_institution: Option<String>,
 }
 
 /// Every opinion version of a request, drafts included; callers filter for the reader.
 pub async fn opinions(pool: &Pool, request_id: i64) -> Result<Vec<Opinion>, StoreError> {
     let rows = sqlx::query_as::<Db, OpinionRow>(
-        "select id, version, amends_id, consultant_id, body, status, created_at, signed_at
+        "select id, version, amends_id, consultant_id, body, status, created_at, signed_at,
+                signer_name, signer_title, signer_institution
          from opinion where request_id = $1 order by version",
     )
     .bind(request_id)
@@ -398,6 +406,14 @@ pub async fn opinions(pool: &Pool, request_id: i64) -> Result<Vec<Opinion>, Stor
                     .map_err(|e| StoreError::Corrupt(format!("opinion {}: {e}", r.id)))?,
                 created_at: r.created_at,
                 signed_at: r.signed_at,
+                signer: match (r.signer_name, r.signer_title, r.signer_institution) {
+                    (Some(name), Some(title), Some(institution)) => Some(Signer {
+                        name,
+                        title,
+                        institution,
+                    }),
+                    _ => None,
+                },
             })
         })
         .collect()

@@ -1,13 +1,15 @@
 // One request, for both sides: what was asked, the timeline with its deadlines, the
 // attachments, the opinions, and the steps the caller may take now (accept with a slot
 // or decline with a reason; start and join the session; write, sign and amend the
-// opinion; acknowledge it). The server decides who may do what; this page only offers
+// opinion (opinion.js); acknowledge it; open the print view and each signed version's
+// PDF). The server decides who may do what; this page only offers
 // the steps that fit the caller's side and the request's state.
 import { t, has, when } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill, field } from "../dom.js";
 import { onSummary } from "../notices.js";
 import { badges, institutionName, uploadAttachment } from "../requests.js";
+import { opinionEditor, signedVersion } from "../opinion.js";
 
 const DECLINE_CODES = ["no_specialist", "out_of_scope", "incomplete", "capacity"];
 
@@ -143,14 +145,26 @@ export default async function render(root, { me, segments }) {
     const draft = opinions.find((o) => o.status === "draft");
     const opinionSection = h("section", { class: "card", id: "opinions" }, h("h2", {}, t("opinion.title")));
     if (!signed.length) opinionSection.append(h("p", { class: "muted" }, t("opinion.none")));
-    signed.forEach((o, i) => opinionSection.append(h("article", { class: "opinion-version", "data-version": o.version },
-      h("h3", {}, t(i === 0 ? "opinion.latest" : "opinion.earlier", { version: o.version }),
-        " ", h("span", { class: "muted" }, t("opinion.signed_at", { at: when(o.signed_at) }))),
-      h("p", { class: "opinion" }, o.body))));
+    if (signed.length) {
+      opinionSection.append(h("p", { class: "actions", id: "opinion-documents" },
+        h("a", { class: "button", id: "print-view", href: `/requests/${r.id}/opinion` }, t("document.print_view"))));
+    }
+    signed.forEach((o, i) => {
+      const version = signedVersion(o, [t(i === 0 ? "opinion.latest" : "opinion.earlier", { version: o.version }),
+        " ", h("span", { class: "muted" }, t("opinion.signed_at", { at: when(o.signed_at) }))]);
+      version.append(h("p", {}, h("a", { class: "pdf-link", "data-version": o.version, href: `/api/v1/requests/${r.id}/opinions/${o.version}/pdf` },
+        t("document.pdf_version", { version: o.version }))));
+      opinionSection.append(version);
+    });
     const writable = consultant && (
       r.state === "in_session" || r.state === "opinion_signed" || r.state === "acknowledged"
       || (r.kind !== "consultation" && ["accepted", "scheduled"].includes(r.state)));
-    if (writable) opinionSection.append(opinionEditor(id, draft, signed.length > 0, step, load, v));
+    if (writable) {
+      opinionSection.append(opinionEditor(id, {
+        me, draft, amending: signed.length > 0, onChange: load,
+        heading: t(signed.length ? "opinion.amend" : "opinion.write"),
+      }));
+    }
     sections.push(opinionSection);
 
     sections.push(h("section", { class: "card", id: "attachments" }, h("h2", {}, t("attachments.title")),
@@ -289,26 +303,6 @@ function declineForm(step, version) {
     step("decline", { reason_code: code.value, reason_text: text.value }, version);
   });
   return form;
-}
-
-function opinionEditor(id, draft, amending, step, load, version) {
-  const body = h("textarea", { name: "body", id: "opinion-body", rows: 8 }, draft?.body ?? "");
-  const note = h("p", { class: "problem", role: "alert" });
-  const save = async () => {
-    fill(note);
-    const { status, data } = await api("PUT", `/requests/${id}/opinions`, { body: body.value });
-    if (status !== 200) fill(note, problemText(status, data));
-    return status === 200;
-  };
-  return h("div", { id: "opinion-editor" },
-    h("h3", {}, t(amending ? "opinion.amend" : "opinion.write")),
-    body, note,
-    h("div", { class: "actions" },
-      h("button", { type: "button", id: "save-opinion", onclick: async () => { if (await save()) await load(); } }, t("opinion.save")),
-      h("button", { type: "button", class: "primary", id: "sign", onclick: async () => {
-        if (!(await save())) return;
-        if (confirm(t("opinion.sign_confirm"))) await step("sign", {}, undefined);
-      } }, t("step.sign"))));
 }
 
 function uploadForm(id, load) {

@@ -11,7 +11,7 @@ import { t } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill } from "../dom.js";
 import { onSummary } from "../notices.js";
-import { opinionEditor, signedOpinions } from "../opinion.js";
+import { opinionEditor, signedVersion } from "../opinion.js";
 
 /** How often the chat asks for new messages while the room is open. */
 const CHAT_MS = 2_000;
@@ -121,6 +121,13 @@ function chatPanel(panel, session, open) {
   };
 }
 
+/** The signed versions of an opinion, newest first. */
+function signedOpinions(opinions) {
+  const signed = opinions.filter((o) => o.status !== "draft").sort((a, b) => b.version - a.version);
+  if (!signed.length) return h("p", { class: "muted" }, t("opinion.none"));
+  return signed.map((o, i) => signedVersion(o, t(i === 0 ? "opinion.latest" : "opinion.earlier", { version: o.version })));
+}
+
 /** The opinion of request `id`: the signed versions; for the consultant, the editor. */
 async function opinionPanel(panel, id, me) {
   const load = async () => {
@@ -131,7 +138,7 @@ async function opinionPanel(panel, id, me) {
     if (status !== 200) return fill(panel, h("p", { class: "problem" }, problemText(status, r)));
     const consultant = me.clinician_id !== null && me.clinician_id === r.consultant_id;
     const note = h("p", { class: "problem", role: "alert" });
-    const parts = [signedOpinions(r, opinions ?? [])];
+    const parts = [signedOpinions(opinions ?? [])];
     if (consultant && r.state === "scheduled") {
       parts.push(h("p", { class: "muted" }, t("room.opinion.start_first")),
         h("button", { type: "button", id: "start-session", class: "primary", onclick: async () => {
@@ -140,7 +147,12 @@ async function opinionPanel(panel, id, me) {
           await load();
         } }, t("step.start")), note);
     } else if (consultant && ["in_session", "opinion_signed", "acknowledged"].includes(r.state)) {
-      parts.push(opinionEditor(r, opinions ?? [], load));
+      const all = opinions ?? [];
+      const amending = all.some((o) => o.status !== "draft");
+      parts.push(opinionEditor(id, {
+        me, draft: all.find((o) => o.status === "draft"), amending,
+        heading: t(amending ? "opinion.amend" : "opinion.write"), onChange: load,
+      }));
     }
     fill(panel, parts);
     panel.dataset.state = r.state;

@@ -1,11 +1,14 @@
 // The radiologist's viewer: one study from the gateway's own DICOMweb, a series at a
 // time; scroll through it (wheel, arrow keys, the slider), set window and level (drag on
 // the image, or a preset), and write and sign the read beside it when the caller is the
-// read request's consultant.
+// read request's consultant (opinion.js, as on the request page). Beside the read, the
+// patient the request names and the one the study's DICOM attributes name, marked when
+// they differ.
 import { t, when } from "../i18n.js";
 import { api, problemText } from "../api.js";
 import { h, fill } from "../dom.js";
 import * as dicom from "../dicom.js";
+import { opinionEditor, signedVersion } from "../opinion.js";
 
 const PRESETS = [["default", null, null], ["brain", 40, 80], ["lung", -600, 1500], ["bone", 400, 1800], ["abdomen", 40, 400]];
 
@@ -215,10 +218,13 @@ async function reportPanel(panel, study, me, given) {
   panel.append(h("p", {}, h("a", { href: `/requests/${id}`, id: "read-request" }, t("request.title", { id })),
     " ", h("span", { class: "badge", "data-state": req.state }, t(`state.${req.state}`))));
   if (req.content?.case_summary?.question) panel.append(h("p", {}, h("strong", {}, t("summary.question")), " ", req.content.case_summary.question));
+  panel.append(await patients(req, study));
   for (const s of signed) {
-    panel.append(h("article", { class: "opinion-version", "data-version": s.version },
-      h("h3", {}, t("opinion.earlier", { version: s.version }), " ", h("span", { class: "muted" }, t("opinion.signed_at", { at: when(s.signed_at) }))),
-      h("p", { class: "opinion" }, s.body)));
+    panel.append(signedVersion(s, [t("opinion.earlier", { version: s.version }), " ",
+      h("span", { class: "muted" }, t("opinion.signed_at", { at: when(s.signed_at) }))]));
+  }
+  if (signed.length) {
+    panel.append(h("p", {}, h("a", { id: "read-print-view", href: `/requests/${id}/opinion` }, t("document.print_view"))));
   }
   const consultant = me.clinician_id !== null && me.clinician_id === req.consultant_id;
   const open = ["accepted", "scheduled", "in_session", "opinion_signed", "acknowledged"].includes(req.state);
@@ -226,22 +232,41 @@ async function reportPanel(panel, study, me, given) {
     if (!signed.length) panel.append(h("p", { class: "muted" }, consultant ? t("viewer.not_open") : t("viewer.not_yours")));
     return;
   }
-  const draft = opinions.find((x) => x.status === "draft");
-  const body = h("textarea", { id: "report-body", rows: 8 }, draft?.body ?? "");
-  const note = h("p", { class: "problem", role: "alert" });
-  const save = async () => {
-    fill(note);
-    const res = await api("PUT", `/requests/${id}/opinions`, { body: body.value });
-    if (res.status !== 200) fill(note, problemText(res.status, res.data));
-    return res.status === 200;
-  };
-  panel.append(h("h3", {}, t(signed.length ? "opinion.amend" : "viewer.write")), body, note,
-    h("div", { class: "actions" },
-      h("button", { type: "button", id: "save-report", onclick: save }, t("opinion.save")),
-      h("button", { type: "button", class: "primary", id: "sign-report", onclick: async () => {
-        if (!(await save()) || !confirm(t("opinion.sign_confirm"))) return;
-        const res = await api("POST", `/requests/${id}/sign`, {});
-        if (res.status !== 200) return fill(note, problemText(res.status, res.data));
-        await reportPanel(panel, study, me, id);
-      } }, t("viewer.sign"))));
+  panel.append(opinionEditor(id, {
+    me,
+    draft: opinions.find((x) => x.status === "draft"),
+    amending: signed.length > 0,
+    ids: { body: "report-body", save: "save-report", sign: "sign-report" },
+    heading: t(signed.length ? "opinion.amend" : "viewer.write"),
+    signLabel: t("viewer.sign"),
+    onChange: () => reportPanel(panel, study, me, id),
+  }));
+}
+
+/** A DICOM person name as people write it: `WANG^MOU` → `WANG MOU`. */
+function personName(pn) {
+  return String(pn ?? "").split("=")[0].replaceAll("^", " ").trim();
+}
+
+/** The patient the request names beside the one the study names, each difference marked:
+ * a read of the wrong patient's images is caught here, before it is signed. */
+async function patients(req, study) {
+  const { status, data } = await dicom.study(study);
+  const asked = req.content?.patient ?? null;
+  // A name in letters, and in characters where the modality wrote them (PS3.18 F.2.2).
+  const pn = status === 200 && data ? data["00100010"]?.Value?.[0] ?? {} : {};
+  const names = [pn.Alphabetic, pn.Ideographic].map(personName).filter(Boolean);
+  const imaged = status === 200 && data ? { name: names.join(" / "), id: String(dicom.value(data, "00100020") ?? "") } : null;
+  const same = (a, b) => a.replace(/\s+/g, "").toLowerCase() === b.replace(/\s+/g, "").toLowerCase();
+  const nameDiffers = Boolean(asked && names.length && !names.some((n) => same(asked.name, n)));
+  const idDiffers = Boolean(asked?.id_number && imaged?.id && !same(asked.id_number, imaged.id));
+  const cell = (text, differs) => h("td", { class: differs ? "differs" : null }, text || "—",
+    differs ? [" ", h("span", { class: "badge warn" }, t("viewer.patient_differs"))] : null);
+  return h("table", { class: "patients", id: "patients", "data-differs": String(nameDiffers || idDiffers) },
+    h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, t("patient.name")), h("th", {}, t("viewer.patient_id")))),
+    h("tbody", {},
+      h("tr", { id: "patient-request" }, h("th", {}, t("viewer.patient_request")),
+        cell(asked?.name ?? "", false), cell(asked?.id_number ?? "", false)),
+      h("tr", { id: "patient-study" }, h("th", {}, t("viewer.patient_study")),
+        cell(imaged?.name ?? "", nameDiffers), cell(imaged?.id ?? "", idDiffers))));
 }
