@@ -18,6 +18,7 @@
 //! - [`notify`]: webhooks, through the outbound policy (`duikou_imaging::outbound`).
 //! - [`rooms`]: who may enter a booked session's video room, and the record of presence.
 //! - [`bus`]: signaling events between gateway processes over PostgreSQL LISTEN/NOTIFY.
+//! - [`text`]: sentences for people, said at response time in the caller's language.
 //! - [`web`]: the browser pages (the files under `gateway/web/`, compiled in).
 //! - [`startup`]: prepare the store, then serve until shutdown; shared by `main` and tests.
 
@@ -44,5 +45,6 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod text;
 pub mod tls;
 pub mod web;

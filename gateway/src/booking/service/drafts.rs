@@ -73,9 +73,10 @@ pub(super) async fn designate(
         return Err(Error::refused(
             Rule::UnpairedSupporter,
             None,
-            format!(
-                "{} has no designated supporter: no pairing names it or its region",
-                inst.name
+            crate::text!(
+                "problem.supporter.unpaired",
+                "{name} has no designated supporter: no pairing names it or its region",
+                name = &inst.name
             ),
         ));
     }
@@ -83,16 +84,27 @@ pub(super) async fn designate(
         return Err(Error::refused(
             Rule::OutsidePairingPeriod,
             Some("content.window.start"),
-            format!(
-                "{date} is outside the pairing period for {service} ({} to {})",
-                p.valid_from, p.valid_to
-            ),
+            crate::text!(
+                "problem.supporter.outside_period",
+                "{date} is outside the pairing period for {service} ({from} to {to})",
+                date = date,
+                service = service,
+                from = p.valid_from,
+                to = p.valid_to
+            )
+            .arg_key("kind_label", format!("kind.{kind}")),
         ));
     }
     Err(Error::refused(
         Rule::ServiceNotCovered,
         Some("kind"),
-        format!("no pairing of {} covers {service}", inst.name),
+        crate::text!(
+            "problem.supporter.not_covered",
+            "no pairing of {name} covers {service}",
+            name = &inst.name,
+            service = service
+        )
+        .arg_key("kind_label", format!("kind.{kind}")),
     ))
 }
 
@@ -115,11 +127,13 @@ pub async fn create_request(
             return Err(Error::refused(
                 Rule::NotDesignatedSupporter,
                 Some("addressed_to"),
-                format!(
-                    "requests for {} go to the designated supporter {name} ({} {})",
-                    input.kind.service(),
-                    kind_name(supporter),
-                    supporter_id(supporter)
+                crate::text!(
+                    "problem.supporter.not_designated",
+                    "requests for {service} go to the designated supporter {name} ({which} {id})",
+                    service = input.kind.service(),
+                    name = &name,
+                    which = kind_name(supporter),
+                    id = supporter_id(supporter)
                 ),
             ));
         }
@@ -216,15 +230,20 @@ pub async fn update_draft(
     let r = load(store, id).await?;
     let side = access(store, caller, &r, "update").await?;
     if side != Access::Requester || !caller.is(Role::Clinician) {
-        return Err(Error::forbidden(
+        return Err(Error::forbidden(crate::text::Text::new(
+            "problem.draft.not_yours",
             "only the requesting institution's clinicians edit a request",
-        ));
+        )));
     }
     if r.state != RequestState::Draft {
-        return Err(out_of_order(format!(
-            "a request that is {} no longer changes",
-            r.state
-        )));
+        return Err(out_of_order(
+            crate::text!(
+                "problem.draft.not_draft",
+                "a request that is {state} no longer changes",
+                state = r.state
+            )
+            .arg_key("state_label", format!("state.{}", r.state)),
+        ));
     }
     let mut merged = r.content.clone();
     merged.merge(content);

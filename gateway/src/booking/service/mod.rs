@@ -110,9 +110,10 @@ fn require_clinician(caller: &User) -> Result<(), Error> {
     if caller.is(Role::Clinician) {
         Ok(())
     } else {
-        Err(Error::forbidden(
+        Err(Error::forbidden(crate::text::Text::new(
+            "problem.request.clinicians_only",
             "only clinicians create and submit requests",
-        ))
+        )))
     }
 }
 
