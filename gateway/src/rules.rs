@@ -60,6 +60,9 @@ pub enum Rule {
     NoDestination,
     /// What is attached is not the kind the request asks for.
     KindMismatch,
+    /// The attached study is of another patient than the request's, and the request does
+    /// not say the difference was checked.
+    StudyPatientMismatch,
     /// The supported side already has a pairing in force for the service then.
     AlreadyPaired,
     /// The supporting clinician lacks the title the program dispatches.
@@ -113,6 +116,7 @@ impl Rule {
         Rule::UnsupportedAttachment,
         Rule::NoDestination,
         Rule::KindMismatch,
+        Rule::StudyPatientMismatch,
         Rule::AlreadyPaired,
         Rule::SupporterNotQualified,
         Rule::ContradictsPairing,
@@ -148,6 +152,7 @@ impl Rule {
             UnsupportedAttachmentType | UnsupportedAttachment => "unsupported-attachment",
             NoDestination => "no-destination",
             KindMismatch => "kind-mismatch",
+            StudyPatientMismatch => "study-patient-mismatch",
             AlreadyPaired => "already-paired",
             SupporterNotQualified => "supporter-not-qualified",
             ContradictsPairing => "contradicts-pairing",
@@ -170,6 +175,7 @@ impl Rule {
             | ConsultantNotQualified
             | UnsupportedAttachment
             | KindMismatch
+            | StudyPatientMismatch
             | SupporterNotQualified
             | TeamSize => About::Input,
             UnsupportedAttachmentType => About::MediaType,

@@ -316,6 +316,10 @@ pub struct RequestContent {
     pub study_instance_uid: Option<String>,
     /// … or by its accession number.
     pub accession_number: Option<String>,
+    /// The requester checked that the study named is of this request's patient although
+    /// the study's patient name or ID differs (a name written otherwise, say); without it
+    /// such a request is not submitted.
+    pub study_patient_confirmed: Option<bool>,
 }
 
 impl RequestContent {
@@ -335,7 +339,8 @@ impl RequestContent {
             consent,
             accompanying_clinician_id,
             study_instance_uid,
-            accession_number
+            accession_number,
+            study_patient_confirmed
         );
     }
 

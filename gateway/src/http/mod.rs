@@ -80,7 +80,7 @@ pub struct AppState {
 #[openapi(
     info(title = "duikou", description = "Paired-support telemedicine gateway: registry, pairings and users."),
     servers((url = "/api/v1")),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = []))
 )]

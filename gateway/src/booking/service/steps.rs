@@ -441,6 +441,7 @@ async fn submit(
     now: DateTime<Utc>,
 ) -> Result<Change, Error> {
     submission_gaps(&r.content, now)?;
+    super::studies::check_study_patient(store, r.requester_institution_id, &r.content).await?;
     if let Some(scan) = r
         .content
         .consent
