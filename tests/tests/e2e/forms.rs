@@ -4,13 +4,14 @@
 //! sent, and the clinicians offered as consultant those who qualify, best suited first.
 
 use chrono::{Duration, Utc};
+use duikou_tests::browser::{on_backend, run_scenario};
 use duikou_tests::dcmtk::pydicom_files;
-use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends, read};
+use duikou_tests::{Backend, TestApp, assert_refused, on_both_backends, password_for, read};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::dicomweb::stow;
-use crate::requests::{Cast, cast, clinician, content, draft, ok_step, pair, step};
+use crate::requests::{available_daily, cast, clinician, content, draft, ok_step, pair, step};
 
 on_both_backends!(
     every_gap_of_a_request_is_told_at_once_beside_its_field,
@@ -19,6 +20,7 @@ on_both_backends!(
     a_refused_first_submission_leaves_no_draft,
     a_study_of_another_patient_is_sent_only_once_confirmed,
     only_qualified_clinicians_are_offered_as_consultant_best_suited_first,
+    the_forms_help_a_new_user_in_the_pages,
 );
 
 /// Sends `method path` as `token` with `Accept-Language: lang` (none when empty) and a
@@ -521,11 +523,11 @@ async fn a_refused_first_submission_leaves_no_draft(backend: Backend) {
 
 /// Uploads CT_small (patient `CompressedSamples^CT1`, ID `1CT1`) as the county; returns
 /// its Study Instance UID.
-async fn county_study(app: &TestApp, c: &Cast) -> String {
+async fn county_study(app: &TestApp, doctor: &str) -> String {
     let bytes = std::fs::read(pydicom_files().join("CT_small.dcm")).unwrap();
-    let (status, answer) = stow(app, "/studies", &c.doctor, &[bytes]).await;
+    let (status, answer) = stow(app, "/studies", doctor, &[bytes]).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let (_, found) = app.get("/dicomweb/studies", &c.doctor).await;
+    let (_, found) = app.get("/dicomweb/studies", doctor).await;
     found[0]["0020000D"]["Value"][0]
         .as_str()
         .unwrap()
@@ -535,7 +537,7 @@ async fn county_study(app: &TestApp, c: &Cast) -> String {
 async fn a_study_of_another_patient_is_sent_only_once_confirmed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let c = cast(&app).await;
-    let uid = county_study(&app, &c).await;
+    let uid = county_study(&app, &c.doctor).await;
     let mut body = content();
     body["study_instance_uid"] = json!(uid);
     let (status, p) = app
@@ -696,5 +698,125 @@ async fn only_qualified_clinicians_are_offered_as_consultant_best_suited_first(b
     // The requesting side does not choose.
     let (status, p) = app.get(&path, &c.doctor).await;
     assert_refused(status, &p, StatusCode::FORBIDDEN, "wrong-institution");
+    app.stop().await;
+}
+
+/// A browser account: `username` of `institution` with `roles`, tied to `clinician`.
+async fn browser_account(
+    app: &TestApp,
+    username: &str,
+    institution: i64,
+    roles: &[&str],
+    clinician: Option<i64>,
+) -> Value {
+    app.account(json!({"username": username, "display_name": username,
+                       "institution_id": institution, "clinician_id": clinician, "roles": roles}))
+        .await;
+    json!({"username": username, "password": password_for(username)})
+}
+
+async fn the_forms_help_a_new_user_in_the_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    pair(&app, tertiary, county, json!(["consult"])).await;
+    let lin = clinician(
+        &app,
+        tertiary,
+        "林主任",
+        "主任医师",
+        Some("110440700000001"),
+        20,
+    )
+    .await;
+    let zhou = clinician(
+        &app,
+        tertiary,
+        "周副主任",
+        "副主任医师",
+        Some("110440700000002"),
+        10,
+    )
+    .await;
+    clinician(
+        &app,
+        tertiary,
+        "陈医生",
+        "主治医师",
+        Some("110440700000003"),
+        2,
+    )
+    .await;
+    let (status, zheng) = app
+        .post(
+            "/api/v1/clinicians",
+            &app.admin_token,
+            json!({"name": "郑主任", "institution_id": tertiary, "title": "主任医师", "specialty": "心内科",
+                   "licence_number": "110440700000004", "practice_since": "2000-01-01"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{zheng}");
+    let huang = clinician(
+        &app,
+        tertiary,
+        "黄主任",
+        "主任医师",
+        Some("110440700000005"),
+        12,
+    )
+    .await;
+    browser_account(&app, "jm.huang", tertiary, &["radiologist"], Some(huang)).await;
+    let lin_account = browser_account(&app, "jm.lin", tertiary, &["clinician"], Some(lin)).await;
+    let lin_token = app
+        .login("jm.lin", lin_account["password"].as_str().unwrap())
+        .await;
+    available_daily(&app, lin, &lin_token, "08:00", "20:00").await;
+    let coordinator = browser_account(&app, "jm.office", tertiary, &["coordinator"], None).await;
+    let wang = clinician(
+        &app,
+        county,
+        "王医生",
+        "主治医师",
+        Some("110440700000006"),
+        6,
+    )
+    .await;
+    let doctor = browser_account(&app, "ts.wang", county, &["clinician"], Some(wang)).await;
+    let (lone, _) = lone_doctor(&app).await;
+    let unpaired = browser_account(&app, "yc.li", lone, &["clinician"], None).await;
+    let doctor_token = app
+        .login("ts.wang", doctor["password"].as_str().unwrap())
+        .await;
+    let study = county_study(&app, &doctor_token).await;
+
+    let out = run_scenario(
+        "forms",
+        &on_backend("forms", backend),
+        &app.base,
+        json!({"unpaired": unpaired, "doctor": doctor, "coordinator": coordinator,
+               "study": study, "study_patient": "CompressedSamples"}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+
+    assert_eq!(
+        out["offered"],
+        json!([lin, zhou, zheng["id"]]),
+        "neurology first, by rank; not the junior, not the radiologist"
+    );
+    let id = out["id"].as_i64().unwrap();
+    let (_, r) = app
+        .get(&format!("/api/v1/requests/{id}"), &doctor_token)
+        .await;
+    assert_eq!(r["state"], "scheduled", "{r}");
+    assert_eq!(r["consultant_id"], lin);
+    assert_eq!(r["scheduled_start"], out["slot"]);
+    assert_eq!(r["content"]["study_patient_confirmed"], true);
+    let (_, mine) = app.get("/api/v1/requests", &doctor_token).await;
+    assert_eq!(
+        mine.as_array().unwrap().len(),
+        1,
+        "the refused submissions left no draft: {mine}"
+    );
     app.stop().await;
 }
