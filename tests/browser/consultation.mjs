@@ -72,6 +72,7 @@ await scenario("consultation", async ({ browser }) => {
   const form = doctor.locator("#request-form");
   // Submitting before the consent is confirmed is refused, said beside the consent.
   await doctor.locator("#submit-request").click();
+  await doctor.locator('[data-error-for="consent.confirmed"]:not(:empty)').waitFor();
   assert.match(await text(doctor, '[data-error-for="consent.confirmed"]'), /知情同意/);
   await fillForm(form, headacheConsultation(PATIENT));
   await screenshot(doctor, "request-new");
