@@ -127,11 +127,13 @@ impl From<&str> for Text {
 /// catalogue's placeholders: `text!("problem.x", "{n} is too many", n = 3)`.
 #[macro_export]
 macro_rules! text {
-    ($key:literal, $english:literal $(, $name:ident = $value:expr)* $(,)?) => {{
-        $(let $name = $value;)*
-        $crate::text::Text::new($key, format!($english $(, $name = $name)*))
-            $(.arg(stringify!($name), &$name))*
-    }};
+    ($key:literal, $english:literal $(, $name:ident = $value:expr)* $(,)?) => {
+        // Each value is evaluated once, for both the English and the argument.
+        match ($($value,)*) {
+            ($($name,)*) => $crate::text::Text::new($key, format!($english $(, $name = $name)*))
+                $(.arg(stringify!($name), &$name))*,
+        }
+    };
 }
 
 /// The language a caller asks for: the `duikou_lang` cookie the pages' language switch

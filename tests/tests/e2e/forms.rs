@@ -75,6 +75,16 @@ fn latin_words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A bad input: method, path, token, body, the status and the problem type expected.
+type BadInput<'a> = (
+    Method,
+    String,
+    Option<&'a str>,
+    Option<String>,
+    u16,
+    &'static str,
+);
+
 /// Every detail of a problem: its own, and each field's.
 fn details(problem: &Value) -> Vec<String> {
     let mut all = vec![problem["detail"].as_str().unwrap_or_default().to_owned()];
@@ -199,7 +209,7 @@ async fn problems_are_told_in_chinese_without_english_words_and_in_english_as_be
     );
     let doctor = Some(c.doctor.as_str());
     let coordinator = Some(c.coordinator.as_str());
-    let bad: Vec<(Method, String, Option<&str>, Option<String>, u16, &str)> = vec![
+    let bad: Vec<BadInput> = vec![
         (
             Method::POST,
             "/api/v1/requests".into(),
