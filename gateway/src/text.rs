@@ -31,6 +31,8 @@ pub struct Text {
     english: String,
     key: Option<&'static str>,
     args: Vec<(&'static str, Arg)>,
+    /// Sentences said one after the other, in place of a key.
+    parts: Vec<Text>,
 }
 
 impl Text {
@@ -40,6 +42,22 @@ impl Text {
             english: english.into(),
             key: Some(key),
             args: Vec::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Several sentences said one after the other (`; ` between them in English, `；`
+    /// in Chinese).
+    pub fn joined(parts: Vec<Text>) -> Self {
+        Self {
+            english: parts
+                .iter()
+                .map(Text::english)
+                .collect::<Vec<_>>()
+                .join("; "),
+            key: None,
+            args: Vec::new(),
+            parts,
         }
     }
 
@@ -62,16 +80,19 @@ impl Text {
         &self.english
     }
 
-    /// Whether the text has words in other languages than English.
-    pub fn is_keyed(&self) -> bool {
-        self.key.is_some()
-    }
-
     /// The sentence in `lang`: English as written, else the catalogue's message with its
     /// placeholders filled; none when the text has no key or the catalogue lacks it.
     pub fn said_in(&self, lang: &str) -> Option<String> {
         if lang == "en" && !self.english.is_empty() {
             return Some(self.english.clone());
+        }
+        if !self.parts.is_empty() {
+            let said = self
+                .parts
+                .iter()
+                .map(|p| p.said_in(lang))
+                .collect::<Option<Vec<_>>>()?;
+            return Some(said.join(if lang == "zh" { "；" } else { "; " }));
         }
         let key = self.key?;
         let template = crate::web::message_if_any(lang, key)?;
@@ -113,6 +134,7 @@ impl From<String> for Text {
             english,
             key: None,
             args: Vec::new(),
+            parts: Vec::new(),
         }
     }
 }

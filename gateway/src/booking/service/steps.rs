@@ -196,11 +196,11 @@ async fn qualified_consultant(
     }
     let today = store.now().with_timezone(&china()).date_naive();
     let gaps = qualification_gaps(&c, r.content.min_title, today);
-    if let Some(first) = gaps.into_iter().next() {
+    if !gaps.is_empty() {
         return Err(Error::refused(
             Rule::ConsultantNotQualified,
             Some("consultant_id"),
-            first,
+            Text::joined(gaps),
         ));
     }
     Ok(c)
