@@ -222,6 +222,68 @@ mod tests {
         );
     }
 
+    /// The `problem.*` keys the code names, found in its source.
+    fn keys_in_the_code() -> Vec<String> {
+        fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (at, _) in text.match_indices("\"problem.") {
+                        let rest = &text[at + 1..];
+                        let key = &rest[..rest.find('"').unwrap()];
+                        // Keys are kebab or snake case; a key made up in a comment is not.
+                        if key
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || "._-".contains(c))
+                            && !key.ends_with('.')
+                            && key != "problem.x"
+                        {
+                            found.push(key.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn every_key_the_code_names_and_every_problem_type_has_words_in_both_languages() {
+        let keys = keys_in_the_code();
+        assert!(keys.len() > 40, "{keys:?}");
+        for lang in LANGUAGES {
+            for key in &keys {
+                assert!(
+                    crate::web::message_if_any(lang, key).is_some(),
+                    "{lang} lacks {key}"
+                );
+            }
+            for rule in crate::rules::Rule::ALL {
+                let name = rule.name();
+                assert!(
+                    crate::web::message_if_any(lang, &format!("rule.{name}")).is_some(),
+                    "{lang} lacks rule.{name}"
+                );
+            }
+            for name in ["forbidden", "not-found", "internal", "generic"] {
+                assert!(
+                    crate::web::message_if_any(lang, &format!("problem.{name}")).is_some(),
+                    "{lang} lacks problem.{name}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_keyed_text_fills_its_placeholders_in_each_language() {
         let t = text!(
