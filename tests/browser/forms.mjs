@@ -77,6 +77,22 @@ await scenario("forms", async ({ browser }) => {
   await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));
   await doctor.locator('body[data-state="submitted"]').waitFor({ state: "attached" });
   const id = Number(new URL(doctor.url()).pathname.split("/").pop());
+
+  // A scanned consent with a gap elsewhere: told before any draft is made for the scan.
+  await open(doctor, "/requests/new");
+  await doctor.locator('#supporter[data-state="found"]').waitFor();
+  const again = doctor.locator("#request-form");
+  const { reason, ...rest } = headacheConsultation("李某某");
+  assert.ok(reason);
+  await fillForm(again, { ...rest, "consent.method": "scan" });
+  await again.locator('input[name="consent.scan"]').setInputFiles({
+    name: "同意书.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4\n%%EOF\n"),
+  });
+  created.length = 0;
+  await doctor.locator("#submit-request").click();
+  await doctor.locator('[data-error-for="reason"]:not(:empty)').waitFor();
+  assert.deepEqual(created, [422], "no draft made for the scan");
+  assert.equal(new URL(doctor.url()).pathname, "/requests/new");
   await doctorContext.close();
 
   // 5. The coordinator: only qualified clinicians, best suited first; a slot on the grid.

@@ -117,8 +117,9 @@ export default async function render(root, { query }) {
 
   const message = h("p", { class: "problem", role: "alert", id: "form-problem" });
   const consentError = h("small", { class: "error", "data-error-for": "consent.confirmed" });
-  const submitButton = h("button", { type: "submit", class: "primary", id: "submit-request", value: "submit" }, t("new.submit"));
-  const draftButton = h("button", { type: "submit", id: "save-draft", value: "draft" }, t("new.save_draft"));
+  // Both wait for the supporter to be known.
+  const submitButton = h("button", { type: "submit", class: "primary", id: "submit-request", value: "submit", disabled: true }, t("new.submit"));
+  const draftButton = h("button", { type: "submit", id: "save-draft", value: "draft", disabled: true }, t("new.save_draft"));
   // Nothing is sent while the pairing names no supporter for the kind chosen.
   let blocked = true;
   const supporter = supporterPanel(() => ({ kind: f.kind.value, start: fromLocal(f.start.value) }), (none) => {
@@ -314,6 +315,13 @@ export default async function render(root, { query }) {
         if (sent.status !== 201) return show(sent.status, sent.data);
         location.href = `/requests/${sent.data.id}`;
         return;
+      }
+      // A scan is attached to a request that exists: before a draft is made for it, the
+      // one-call submission (which keeps nothing when refused) tells every other gap.
+      if (draftId === null && submit && scan) {
+        const probe = await api("POST", "/requests", { kind: f.kind.value, urgency: f.urgency.value, content: body, submit: true });
+        const others = (probe.data?.errors ?? []).filter((e) => e.field !== "consent.scan_sha256");
+        if (probe.status !== 422 || others.length || !probe.data?.errors?.length) return show(probe.status, probe.data);
       }
       // A second try after a refusal changes the draft the first one made.
       if (draftId === null) {
