@@ -287,8 +287,12 @@ async fn add_attachment(
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<AttachmentInfo>), Error> {
     attachments::may_attach(&state.store, &caller.0, id).await?;
-    let filename = super::disposition::upload_filename(&headers)
-        .map_err(|e| Error::field("filename", e.to_string()))?;
+    let filename = super::disposition::upload_filename(&headers).map_err(|e| {
+        Error::field(
+            "filename",
+            crate::text::Text::new("problem.attachment.filename", e.to_string()),
+        )
+    })?;
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -318,10 +318,16 @@ async fn check_accompanying(
         return Ok(());
     };
     let field = "accompanying_clinician_id";
-    let clinician = store
-        .clinician(id)
-        .await?
-        .ok_or_else(|| Error::field(field, format!("no clinician has id {id}")))?;
+    let clinician = store.clinician(id).await?.ok_or_else(|| {
+        Error::field(
+            field,
+            crate::text!(
+                "problem.consultant.unknown",
+                "no clinician has id {id}",
+                id = id
+            ),
+        )
+    })?;
     let theirs = clinician.institution_id;
     if theirs == requester_institution_id {
         return Ok(());
@@ -341,7 +347,10 @@ async fn check_accompanying(
     }
     Err(Error::field(
         field,
-        "the accompanying clinician works at the requesting institution or one paired with it",
+        Text::new(
+            "problem.request.accompanying",
+            "the accompanying clinician works at the requesting institution or one paired with it",
+        ),
     ))
 }
 
