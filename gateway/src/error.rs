@@ -158,21 +158,8 @@ impl Error {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use Error::*;
         match self {
-            Gaps(gaps) => Refused {
-                rule: gaps.first().map_or(Rule::IncompleteRequest, |g| g.rule),
-                field: None,
-                detail: Text::from(""),
-            }
-            .parts(),
-            Refused { rule, .. } => {
-                let status = match rule.about() {
-                    About::Input => StatusCode::UNPROCESSABLE_ENTITY,
-                    About::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    About::State => StatusCode::CONFLICT,
-                    About::Caller => StatusCode::FORBIDDEN,
-                };
-                (status, rule.name(), "Refused by a program rule")
-            }
+            Gaps(gaps) => refusal(gaps.first().map_or(Rule::IncompleteRequest, |g| g.rule)),
+            Refused { rule, .. } => refusal(*rule),
             InvalidField { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-field",
@@ -248,6 +235,17 @@ impl Error {
     }
 }
 
+/// The status, type name and title of a refusal under `rule`.
+fn refusal(rule: Rule) -> (StatusCode, &'static str, &'static str) {
+    let status = match rule.about() {
+        About::Input => StatusCode::UNPROCESSABLE_ENTITY,
+        About::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        About::State => StatusCode::CONFLICT,
+        About::Caller => StatusCode::FORBIDDEN,
+    };
+    (status, rule.name(), "Refused by a program rule")
+}
+
 impl From<crate::auth::Busy> for Error {
     fn from(_: crate::auth::Busy) -> Self {
         Self::Busy(1)
@@ -307,14 +305,8 @@ impl Error {
             | Refused { detail, .. }
             | Forbidden(detail)
             | Conflict(detail) => detail.clone(),
-            Gaps(gaps) => {
-                let first = gaps.first().map(|g| g.rule);
-                let rule = first.map_or("incomplete-request", Rule::name);
-                // The form marks each field; the detail says how many there are.
-                Text::new("problem.gaps", self.to_string())
-                    .arg("n", gaps.len())
-                    .arg_key("rule", format!("rule.{rule}"))
-            }
+            // The form marks each field; the detail says how many there are.
+            Gaps(gaps) => Text::new("problem.gaps", self.to_string()).arg("n", gaps.len()),
             MalformedJson(_) => Text::new("problem.malformed-json", self.to_string()),
             UnsupportedMediaType(media) => crate::text!(
                 "problem.unsupported-media-type",
@@ -457,6 +449,52 @@ pub fn say_in_callers_language(lang: &str, response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn body(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_gap_is_listed_and_said_in_chinese_when_asked() {
+        let gaps = || {
+            Error::Gaps(vec![
+                Gap {
+                    rule: Rule::IncompleteRequest,
+                    field: "reason".into(),
+                    detail: Text::new(
+                        "problem.request.reason",
+                        "the reason for the request is missing",
+                    ),
+                },
+                Gap {
+                    rule: Rule::MissingConsent,
+                    field: "consent".into(),
+                    detail: "an English sentence without words elsewhere".into(),
+                },
+            ])
+        };
+        let english = body(say_in_callers_language("en", gaps().into_response())).await;
+        assert_eq!(english["type"], format!("{PROBLEM_BASE}incomplete-request"));
+        assert_eq!(english["field"], "reason");
+        assert_eq!(
+            english["errors"][1]["detail"],
+            "an English sentence without words elsewhere"
+        );
+        let chinese = body(say_in_callers_language("zh", gaps().into_response())).await;
+        assert_eq!(chinese["errors"][0]["detail"], "请填写申请原因。");
+        // Without words of its own, a field's sentence is its problem type's.
+        assert_eq!(
+            chinese["errors"][1]["detail"],
+            crate::web::message("zh", "rule.incomplete-request")
+        );
+        assert!(
+            chinese["detail"].as_str().unwrap().contains('2'),
+            "{chinese}"
+        );
+    }
 
     #[test]
     fn internal_errors_hide_their_cause() {
