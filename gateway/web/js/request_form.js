@@ -38,7 +38,7 @@ export function supporterPanel(input, onState) {
       "service-not-covered": "new.supporter.why_service",
     }[rule(data)];
     fill(el,
-      h("h2", {}, t("new.supporter.title")),
+      h("h2", {}, t("new.supporter.title_none")),
       h("p", { class: "problem", id: "supporter-none" }, t("new.supporter.none")),
       h("p", { id: "supporter-why" }, data?.detail ?? ""),
       why ? h("p", { class: "muted" }, t(why)) : null);
