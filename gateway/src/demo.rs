@@ -435,6 +435,9 @@ pub async fn upload_study(
     let mut read = content("CT 示颅内占位待排（演示）", "放射科");
     read["study_instance_uid"] = series.study.clone().into();
     read["accession_number"] = "DEMO0001".into();
+    // The demonstration series is of a made-up `Test^Patient`, not the request's patient:
+    // the demo doctor confirmed the study is the one to read.
+    read["study_patient_confirmed"] = true.into();
     let r = booking::create_request(
         store,
         &built.doctor,

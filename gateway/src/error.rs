@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::rules::{About, Rule};
+use crate::rules::{About, Gap, Rule};
 use crate::store::StoreError;
+use crate::text::Text;
 
 /// Where problem types live; each kind of error appends its own name.
 pub const PROBLEM_BASE: &str = "https://duikou.invalid/problems/";
@@ -24,7 +25,7 @@ pub enum Error {
         /// The field, as a path such as `supporter.id` or the query parameter's name.
         field: String,
         /// What is wrong with it.
-        detail: String,
+        detail: Text,
     },
     /// The body is not well-formed JSON.
     #[error("malformed JSON: {0}")]
@@ -61,13 +62,13 @@ pub enum Error {
     PasswordChangeRequired,
     /// The caller's role or institution does not allow this.
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Text),
     /// No such resource.
     #[error("{0} not found")]
     NotFound(String),
     /// The request conflicts with the current state.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     /// A rule of the program refuses the request; the rule's name is the problem type.
     #[error("{detail}")]
     Refused {
@@ -76,15 +77,19 @@ pub enum Error {
         /// The field to blame, when there is one.
         field: Option<String>,
         /// What the rule says and what to do.
-        detail: String,
+        detail: Text,
     },
+    /// Several fields fail their rules at once; the problem's type is the first one's rule
+    /// and `errors` lists them all. Never empty.
+    #[error("{}", crate::rules::gaps_in_english(.0))]
+    Gaps(Vec<Gap>),
     /// Anything else; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 /// An RFC 9457 problem body.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
     /// Stable URI naming the kind of error.
     #[serde(rename = "type")]
@@ -95,9 +100,34 @@ pub struct Problem {
     pub status: u16,
     /// What happened this time.
     pub detail: String,
-    /// The offending field, when one is to blame.
+    /// The offending field, when one is to blame (the first of `errors`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every field to blame, each with what is wrong with it, so that a form marks them
+    /// all at once; left out when no field is to blame.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One field a problem blames.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field, as a path such as `case_summary.history` or `content.patient`.
+    pub field: String,
+    /// What is wrong with it, in the caller's language, without the field's name.
+    pub detail: String,
+}
+
+/// What a problem says, kept with the response so that [`say_in_callers_language`]
+/// can say it again in the caller's language: the detail and each field's detail.
+#[derive(Debug, Clone)]
+struct Sayings {
+    problem: Problem,
+    detail: Text,
+    /// The problem type's name, whose sentence (`rule.<name>`, else `problem.<name>`) is
+    /// said when a text has no words in the language.
+    fallback: String,
+    errors: Vec<Text>,
 }
 
 /// Carried from [`Error::into_response`] to the logging middleware, which logs it inside
@@ -107,7 +137,7 @@ pub struct LoggedCause(pub Arc<String>);
 
 impl Error {
     /// A bad value in `field`.
-    pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn field(field: impl Into<String>, detail: impl Into<Text>) -> Self {
         Self::InvalidField {
             field: field.into(),
             detail: detail.into(),
@@ -115,12 +145,12 @@ impl Error {
     }
 
     /// Refusal because of the caller's role or institution.
-    pub fn forbidden(detail: impl Into<String>) -> Self {
+    pub fn forbidden(detail: impl Into<Text>) -> Self {
         Self::Forbidden(detail.into())
     }
 
     /// Refusal under a program rule.
-    pub fn refused(rule: Rule, field: Option<&str>, detail: impl Into<String>) -> Self {
+    pub fn refused(rule: Rule, field: Option<&str>, detail: impl Into<Text>) -> Self {
         Self::Refused {
             rule,
             field: field.map(str::to_owned),
@@ -131,15 +161,8 @@ impl Error {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use Error::*;
         match self {
-            Refused { rule, .. } => {
-                let status = match rule.about() {
-                    About::Input => StatusCode::UNPROCESSABLE_ENTITY,
-                    About::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    About::State => StatusCode::CONFLICT,
-                    About::Caller => StatusCode::FORBIDDEN,
-                };
-                (status, rule.name(), "Refused by a program rule")
-            }
+            Gaps(gaps) => refusal(gaps.first().map_or(Rule::IncompleteRequest, |g| g.rule)),
+            Refused { rule, .. } => refusal(*rule),
             InvalidField { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-field",
@@ -220,6 +243,17 @@ impl Error {
     }
 }
 
+/// The status, type name and title of a refusal under `rule`.
+fn refusal(rule: Rule) -> (StatusCode, &'static str, &'static str) {
+    let status = match rule.about() {
+        About::Input => StatusCode::UNPROCESSABLE_ENTITY,
+        About::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        About::State => StatusCode::CONFLICT,
+        About::Caller => StatusCode::FORBIDDEN,
+    };
+    (status, rule.name(), "Refused by a program rule")
+}
+
 impl From<crate::auth::Busy> for Error {
     fn from(_: crate::auth::Busy) -> Self {
         Self::Busy(1)
@@ -229,8 +263,12 @@ impl From<crate::auth::Busy> for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => Self::Conflict(format!("{what} exists already")),
-            StoreError::Stale(what) => Self::Conflict(what),
+            StoreError::Conflict(what) => Self::Conflict(crate::text!(
+                "problem.exists",
+                "{what} exists already",
+                what = what
+            )),
+            StoreError::Stale(what) => Self::Conflict(Text::new("problem.stale", what)),
             StoreError::Invalid { field, message } => Self::field(field, message),
             e @ (StoreError::Corrupt(_) | StoreError::Abandoned(_) | StoreError::Db(_)) => {
                 Self::Internal(e.into())
@@ -257,6 +295,7 @@ impl From<crate::rules::Error> for Error {
                 field,
                 detail,
             },
+            E::Gaps(gaps) => Self::Gaps(gaps),
             E::Busy(busy) => busy.into(),
             E::Store(e) => e.into(),
             E::Internal(e) => Self::Internal(e),
@@ -264,20 +303,74 @@ impl From<crate::rules::Error> for Error {
     }
 }
 
+impl Error {
+    /// The detail as a text that can be said in other languages: the service's own text,
+    /// or for the edge's own variants, a sentence of the catalogue.
+    fn saying(&self) -> Text {
+        use Error::*;
+        match self {
+            InvalidField { detail, .. }
+            | Refused { detail, .. }
+            | Forbidden(detail)
+            | Conflict(detail) => detail.clone(),
+            // The form marks each field; the detail says how many there are.
+            Gaps(gaps) => Text::new("problem.gaps", self.to_string()).arg("n", gaps.len()),
+            MalformedJson(_) => Text::new("problem.malformed-json", self.to_string()),
+            UnsupportedMediaType(media) => crate::text!(
+                "problem.unsupported-media-type",
+                "expected Content-Type: {media}",
+                media = media
+            ),
+            PayloadTooLarge(bytes) => crate::text!(
+                "problem.payload-too-large",
+                "the request body is larger than {bytes} bytes",
+                bytes = bytes
+            ),
+            TooManyAttempts(seconds) | Busy(seconds) => {
+                let key = if matches!(self, TooManyAttempts(_)) {
+                    "problem.too-many-attempts"
+                } else {
+                    "problem.busy"
+                };
+                Text::new(key, self.to_string()).arg("seconds", seconds)
+            }
+            Unauthenticated => Text::new("problem.unauthenticated", self.to_string()),
+            BadCredentials => Text::new("problem.bad-credentials", self.to_string()),
+            CrossSite => Text::new("problem.cross-site-request", self.to_string()),
+            TooManyStreams => Text::new("problem.too-many-streams", self.to_string()),
+            PasswordChangeRequired => {
+                Text::new("problem.password-change-required", self.to_string())
+            }
+            NotFound(_) => Text::new("problem.not-found", self.to_string()),
+            Unavailable(_) => Text::new("problem.unavailable", self.to_string()),
+            Internal(_) => Text::new("problem.internal", "the server failed; the error is logged"),
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, name, title) = self.parts();
-        let detail = match &self {
-            Self::Internal(_) => "the server failed; the error is logged".to_owned(),
-            other => other.to_string(),
+        let saying = self.saying();
+        let detail = saying_in_english(&self, &saying);
+        let blamed: Vec<(String, Text)> = match &self {
+            Self::InvalidField { field, detail } => vec![(field.clone(), detail.clone())],
+            Self::Refused {
+                field: Some(field),
+                detail,
+                ..
+            } => vec![(field.clone(), detail.clone())],
+            Self::Gaps(gaps) => gaps
+                .iter()
+                .map(|g| (g.field.clone(), g.detail.clone()))
+                .collect(),
+            _ => Vec::new(),
         };
         let field = match &self {
-            Self::InvalidField { field, .. } => Some(field.clone()),
-            Self::Refused { field, .. } => field.clone(),
             Self::PayloadTooLarge(_) | Self::MalformedJson(_) | Self::UnsupportedMediaType(_) => {
                 Some("body".into())
             }
-            _ => None,
+            _ => blamed.first().map(|(field, _)| field.clone()),
         };
         let body = Problem {
             kind: format!("{PROBLEM_BASE}{name}"),
@@ -285,12 +378,26 @@ impl IntoResponse for Error {
             status: status.as_u16(),
             detail,
             field,
+            errors: blamed
+                .iter()
+                .map(|(field, text)| FieldError {
+                    field: field.clone(),
+                    detail: text.english().to_owned(),
+                })
+                .collect(),
+        };
+        let sayings = Sayings {
+            problem: body.clone(),
+            detail: saying,
+            fallback: name.to_owned(),
+            errors: blamed.into_iter().map(|(_, text)| text).collect(),
         };
         let mut response = (status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        response.extensions_mut().insert(Arc::new(sayings));
         if let Self::TooManyStreams = self {
             response
                 .headers_mut()
@@ -310,9 +417,93 @@ impl IntoResponse for Error {
     }
 }
 
+/// The English detail, as clients have always read it: with the field's name first for
+/// an invalid field.
+fn saying_in_english(error: &Error, saying: &Text) -> String {
+    match error {
+        Error::Internal(_) => saying.english().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Says a problem again in the language the caller asked for ([`crate::text::language`]):
+/// the detail and each field's detail. A text with no words in that language is said by
+/// its problem type's sentence (`rule.<type>` of the catalogue), never in English.
+pub fn say_in_callers_language(lang: &str, response: Response) -> Response {
+    if lang == "en" {
+        return response;
+    }
+    let Some(sayings) = response.extensions().get::<Arc<Sayings>>().cloned() else {
+        return response;
+    };
+    let fallback = || {
+        crate::web::message_if_any(lang, &format!("rule.{}", sayings.fallback))
+            .or_else(|| crate::web::message_if_any(lang, &format!("problem.{}", sayings.fallback)))
+            .or_else(|| crate::web::message_if_any(lang, "problem.generic"))
+            .unwrap_or_default()
+    };
+    let mut problem = sayings.problem.clone();
+    problem.detail = sayings.detail.said_in(lang).unwrap_or_else(fallback);
+    for (error, text) in problem.errors.iter_mut().zip(&sayings.errors) {
+        error.detail = text.said_in(lang).unwrap_or_else(fallback);
+    }
+    let Ok(body) = serde_json::to_vec(&problem) else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn body(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_gap_is_listed_and_said_in_chinese_when_asked() {
+        let gaps = || {
+            Error::Gaps(vec![
+                Gap {
+                    rule: Rule::IncompleteRequest,
+                    field: "reason".into(),
+                    detail: Text::new(
+                        "problem.request.reason",
+                        "the reason for the request is missing",
+                    ),
+                },
+                Gap {
+                    rule: Rule::MissingConsent,
+                    field: "consent".into(),
+                    detail: "an English sentence without words elsewhere".into(),
+                },
+            ])
+        };
+        let english = body(say_in_callers_language("en", gaps().into_response())).await;
+        assert_eq!(english["type"], format!("{PROBLEM_BASE}incomplete-request"));
+        assert_eq!(english["field"], "reason");
+        assert_eq!(
+            english["errors"][1]["detail"],
+            "an English sentence without words elsewhere"
+        );
+        let chinese = body(say_in_callers_language("zh", gaps().into_response())).await;
+        assert_eq!(chinese["errors"][0]["detail"], "请填写申请原因。");
+        // Without words of its own, a field's sentence is its problem type's.
+        assert_eq!(
+            chinese["errors"][1]["detail"],
+            crate::web::message("zh", "rule.incomplete-request")
+        );
+        assert!(
+            chinese["detail"].as_str().unwrap().contains('2'),
+            "{chinese}"
+        );
+    }
 
     #[test]
     fn internal_errors_hide_their_cause() {

@@ -19,6 +19,7 @@
 //! - [`documents`]: the signed opinion as a PDF to file, with its hash.
 //! - [`rooms`]: who may enter a booked session's video room, and the record of presence.
 //! - [`bus`]: signaling events between gateway processes over PostgreSQL LISTEN/NOTIFY.
+//! - [`text`]: sentences for people, said at response time in the caller's language.
 //! - [`web`]: the browser pages (the files under `gateway/web/`, compiled in).
 //! - [`startup`]: prepare the store, then serve until shutdown; shared by `main` and tests.
 
@@ -46,5 +47,6 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod text;
 pub mod tls;
 pub mod web;

@@ -4,6 +4,7 @@
 //! problem in one place.
 
 use crate::store::StoreError;
+use crate::text::Text;
 
 /// A rule of the program (or of the product's own care for the data) that refuses a
 /// request. Its [`Rule::name`] is the problem type clients match on.
@@ -59,6 +60,9 @@ pub enum Rule {
     NoDestination,
     /// What is attached is not the kind the request asks for.
     KindMismatch,
+    /// The attached study is of another patient than the request's, and the request does
+    /// not say the difference was checked.
+    StudyPatientMismatch,
     /// The supported side already has a pairing in force for the service then.
     AlreadyPaired,
     /// The supporting clinician lacks the title the program dispatches.
@@ -112,6 +116,7 @@ impl Rule {
         Rule::UnsupportedAttachment,
         Rule::NoDestination,
         Rule::KindMismatch,
+        Rule::StudyPatientMismatch,
         Rule::AlreadyPaired,
         Rule::SupporterNotQualified,
         Rule::ContradictsPairing,
@@ -147,6 +152,7 @@ impl Rule {
             UnsupportedAttachmentType | UnsupportedAttachment => "unsupported-attachment",
             NoDestination => "no-destination",
             KindMismatch => "kind-mismatch",
+            StudyPatientMismatch => "study-patient-mismatch",
             AlreadyPaired => "already-paired",
             SupporterNotQualified => "supporter-not-qualified",
             ContradictsPairing => "contradicts-pairing",
@@ -169,6 +175,7 @@ impl Rule {
             | ConsultantNotQualified
             | UnsupportedAttachment
             | KindMismatch
+            | StudyPatientMismatch
             | SupporterNotQualified
             | TeamSize => About::Input,
             UnsupportedAttachmentType => About::MediaType,
@@ -182,7 +189,8 @@ impl Rule {
     }
 }
 
-/// Why a service did not do what was asked.
+/// Why a service did not do what was asked. Every sentence is a [`Text`], said in the
+/// caller's language when the answer is sent.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A field has a bad value, or refers to something that does not exist.
@@ -191,17 +199,17 @@ pub enum Error {
         /// The field, as a path such as `supporter.id`.
         field: String,
         /// What is wrong with it.
-        detail: String,
+        detail: Text,
     },
     /// The caller's role or institution does not allow this.
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Text),
     /// No such thing, or none the caller may know of.
     #[error("{0} not found")]
     NotFound(String),
     /// The request conflicts with the current state.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     /// A rule of the program refuses the request.
     #[error("{detail}")]
     Refused {
@@ -210,8 +218,12 @@ pub enum Error {
         /// The field to blame, when there is one.
         field: Option<String>,
         /// What the rule says and what to do.
-        detail: String,
+        detail: Text,
     },
+    /// Several fields fail their rules at once (a request short of what submission
+    /// needs): every one is told, so that a form marks them all in one go. Never empty.
+    #[error("{}", gaps_in_english(.0))]
+    Gaps(Vec<Gap>),
     /// Every password check is busy; the caller may try again in a moment.
     #[error("the server is checking too many passwords at once")]
     Busy(#[from] crate::auth::Busy),
@@ -223,9 +235,28 @@ pub enum Error {
     Internal(#[from] anyhow::Error),
 }
 
+/// One field that fails a rule.
+#[derive(Debug, Clone)]
+pub struct Gap {
+    /// The rule.
+    pub rule: Rule,
+    /// The field, as a path such as `case_summary.history`.
+    pub field: String,
+    /// What it lacks.
+    pub detail: Text,
+}
+
+/// The gaps as one English sentence.
+pub fn gaps_in_english(gaps: &[Gap]) -> String {
+    gaps.iter()
+        .map(|g| g.detail.english())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl Error {
     /// A bad value in `field`.
-    pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn field(field: impl Into<String>, detail: impl Into<Text>) -> Self {
         Self::Invalid {
             field: field.into(),
             detail: detail.into(),
@@ -233,12 +264,12 @@ impl Error {
     }
 
     /// Refusal because of the caller's role or institution.
-    pub fn forbidden(detail: impl Into<String>) -> Self {
+    pub fn forbidden(detail: impl Into<Text>) -> Self {
         Self::Forbidden(detail.into())
     }
 
     /// Refusal under `rule`, blaming `field` if given.
-    pub fn refused(rule: Rule, field: Option<&str>, detail: impl Into<String>) -> Self {
+    pub fn refused(rule: Rule, field: Option<&str>, detail: impl Into<Text>) -> Self {
         Self::Refused {
             rule,
             field: field.map(str::to_owned),
@@ -246,10 +277,11 @@ impl Error {
         }
     }
 
-    /// The rule that refused, if one did.
+    /// The rule that refused, if one did (the first, of several gaps).
     pub fn rule(&self) -> Option<Rule> {
         match self {
             Self::Refused { rule, .. } => Some(*rule),
+            Self::Gaps(gaps) => gaps.first().map(|g| g.rule),
             _ => None,
         }
     }

@@ -71,9 +71,10 @@ await scenario("consultation", async ({ browser }) => {
   await login(doctor, input.doctor.username, input.doctor.password);
   await open(doctor, "/requests/new");
   const form = doctor.locator("#request-form");
-  // Submitting before the consent is confirmed is refused on the page.
+  // Submitting before the consent is confirmed is refused, said beside the consent.
   await doctor.locator("#submit-request").click();
-  assert.match(await text(doctor, "#form-problem"), /知情同意/);
+  await doctor.locator('[data-error-for="consent.confirmed"]:not(:empty)').waitFor();
+  assert.match(await text(doctor, '[data-error-for="consent.confirmed"]'), /知情同意/);
   await fillForm(form, headacheConsultation(PATIENT));
   await screenshot(doctor, "request-new");
 
@@ -106,7 +107,8 @@ await scenario("consultation", async ({ browser }) => {
   await consultant.locator("#bell").click();
   await row.locator("a").click();
   await inState(consultant, "submitted");
-  const slot = await consultant.locator("#slot option").first().getAttribute("value");
+  // The first free slot of the grid is chosen.
+  const slot = await consultant.locator('#slot-grid button[data-start][aria-pressed="true"]').getAttribute("data-start");
   assert.ok(slot, "the consultant is offered a free slot");
   await consultant.locator("#accept").click();
   await inState(consultant, "scheduled");

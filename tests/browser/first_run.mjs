@@ -224,7 +224,7 @@ await scenario("first_run", async ({ browser }) => {
   await reloadingBy(consultant, () => consultant.locator('#password-form button[type="submit"]').click());
   await open(consultant, `/requests/${request}`);
   await consultant.locator('body[data-state="submitted"]').waitFor({ state: "attached" });
-  assert.ok(await consultant.locator("#slot option").first().getAttribute("value"), "the consultant's hours give a slot");
+  assert.ok(await consultant.locator("#slot-grid button[data-start]").first().getAttribute("data-start"), "the consultant's hours give a slot");
   await consultant.locator("#accept").click();
   await consultant.locator('body[data-state="scheduled"]').waitFor({ state: "attached" });
   await screenshot(consultant, "booked");

@@ -49,6 +49,9 @@ await scenario("viewer", async ({ browser }) => {
     "case_summary.findings": "血压 182/110 mmHg，颈软，双侧瞳孔等大等圆",
     "case_summary.question": "头颅 CT 有无出血或占位？",
   });
+  // The county's test series is of a made-up patient: the form shows both, to confirm.
+  await doctor.locator("#study-check:not([hidden])").waitFor();
+  await doctor.locator("#study-patient-confirmed").check();
   await doctor.locator("#submit-request").click();
   await doctor.waitForURL((url) => /^\/requests\/\d+$/.test(url.pathname));
   await doctor.locator('body[data-state="submitted"]').waitFor({ state: "attached" });

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::{Service, Sex, TitleRank, named_enum};
+use crate::text::Text;
 
 named_enum! {
     /// Where an opinion stands.
@@ -135,8 +136,8 @@ const SUMMARY_MINIMUM: [(&str, usize); 4] = [
 ];
 
 impl CaseSummary {
-    /// The parts that are missing or too short to be useful, with what they need.
-    pub fn gaps(&self) -> Vec<String> {
+    /// The parts that are missing or too short to be useful, as (part, what it needs).
+    pub fn gaps(&self) -> Vec<(&'static str, Text)> {
         let parts = [
             &self.chief_complaint,
             &self.history,
@@ -149,11 +150,19 @@ impl CaseSummary {
             .filter_map(|((name, min), text)| {
                 let n = text.trim().chars().count();
                 (n < *min).then(|| {
-                    if n == 0 {
-                        format!("{name} is missing")
+                    let label = format!("summary.{name}");
+                    let text = if n == 0 {
+                        crate::text!("problem.summary.missing", "{name} is missing", name = name)
                     } else {
-                        format!("{name} has {n} characters, at least {min} are needed")
-                    }
+                        crate::text!(
+                            "problem.summary.too_short",
+                            "{name} has {n} characters, at least {min} are needed",
+                            name = name,
+                            n = n,
+                            min = min
+                        )
+                    };
+                    (*name, text.arg_key("label", label))
                 })
             })
             .collect()
@@ -231,7 +240,7 @@ impl std::fmt::Debug for Consent {
 
 impl Consent {
     /// What is missing for the consent to count, as (field, message).
-    pub fn gaps(&self, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
+    pub fn gaps(&self, now: DateTime<Utc>) -> Vec<(&'static str, Text)> {
         let mut gaps = Vec::new();
         let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
         if self.given_by != ConsentBy::Patient {
@@ -241,9 +250,18 @@ impl Consent {
                 ("consent.reason", &self.reason),
             ] {
                 if blank(value) {
+                    let by = self.given_by;
+                    let part = &field[8..];
                     gaps.push((
                         field,
-                        format!("consent by a {} needs their {}", self.given_by, &field[8..]),
+                        crate::text!(
+                            "problem.consent.proxy_part",
+                            "consent by a {by} needs their {part}",
+                            by = by,
+                            part = part
+                        )
+                        .arg_key("who", format!("consent.by.{by}"))
+                        .arg_key("label", field),
                     ));
                 }
             }
@@ -251,13 +269,19 @@ impl Consent {
         if self.at > now {
             gaps.push((
                 "consent.at",
-                "consent cannot be dated in the future".to_owned(),
+                Text::new(
+                    "problem.consent.future",
+                    "consent cannot be dated in the future",
+                ),
             ));
         }
         if self.method == ConsentMethod::Scan && blank(&self.scan_sha256) {
             gaps.push((
                 "consent.scan_sha256",
-                "a scanned consent needs its attachment's checksum".to_owned(),
+                Text::new(
+                    "problem.consent.scan_missing",
+                    "a scanned consent needs its attachment's checksum",
+                ),
             ));
         }
         gaps
@@ -292,6 +316,10 @@ pub struct RequestContent {
     pub study_instance_uid: Option<String>,
     /// … or by its accession number.
     pub accession_number: Option<String>,
+    /// The requester checked that the study named is of this request's patient although
+    /// the study's patient name or ID differs (a name written otherwise, say); without it
+    /// such a request is not submitted.
+    pub study_patient_confirmed: Option<bool>,
 }
 
 impl RequestContent {
@@ -311,35 +339,60 @@ impl RequestContent {
             consent,
             accompanying_clinician_id,
             study_instance_uid,
-            accession_number
+            accession_number,
+            study_patient_confirmed
         );
     }
 
     /// Everything that stops submission, as (field, message); empty when complete.
-    pub fn gaps(&self, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
+    pub fn gaps(&self, now: DateTime<Utc>) -> Vec<(&'static str, Text)> {
         let mut gaps = Vec::new();
         let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
+        let say = |key, english: &str| Text::new(key, english);
         if blank(&self.reason) {
-            gaps.push(("reason", "the reason for the request is missing".to_owned()));
+            gaps.push((
+                "reason",
+                say(
+                    "problem.request.reason",
+                    "the reason for the request is missing",
+                ),
+            ));
         }
         if blank(&self.purpose) {
             gaps.push((
                 "purpose",
-                "the purpose of the request is missing".to_owned(),
+                say(
+                    "problem.request.purpose",
+                    "the purpose of the request is missing",
+                ),
             ));
         }
         match &self.window {
-            None => gaps.push(("window", "the proposed time window is missing".to_owned())),
-            Some(w) if w.end <= w.start => {
-                gaps.push(("window.end", "the window ends before it starts".to_owned()))
-            }
-            Some(w) if w.end <= now => {
-                gaps.push(("window.end", "the window is in the past".to_owned()))
-            }
+            None => gaps.push((
+                "window",
+                say(
+                    "problem.request.window",
+                    "the proposed time window is missing",
+                ),
+            )),
+            Some(w) if w.end <= w.start => gaps.push((
+                "window.end",
+                say(
+                    "problem.request.window_reversed",
+                    "the window ends before it starts",
+                ),
+            )),
+            Some(w) if w.end <= now => gaps.push((
+                "window.end",
+                say("problem.request.window_past", "the window is in the past"),
+            )),
             Some(_) => {}
         }
         if let Some(Err(e)) = self.study_instance_uid.as_deref().map(Uid::parse) {
-            gaps.push(("study_instance_uid", e.to_string()));
+            gaps.push((
+                "study_instance_uid",
+                Text::new("problem.request.study_uid", e.to_string()),
+            ));
         }
         if self
             .accession_number
@@ -348,16 +401,28 @@ impl RequestContent {
         {
             gaps.push((
                 "accession_number",
-                "an accession number of 1 to 16 characters".to_owned(),
+                say(
+                    "problem.request.accession",
+                    "an accession number of 1 to 16 characters",
+                ),
             ));
         }
         if blank(&self.specialty) {
-            gaps.push(("specialty", "the specialty asked for is missing".to_owned()));
+            gaps.push((
+                "specialty",
+                say(
+                    "problem.request.specialty",
+                    "the specialty asked for is missing",
+                ),
+            ));
         }
         if self.min_title.is_none() {
             gaps.push((
                 "min_title",
-                "the minimum title of the consultant is missing".to_owned(),
+                say(
+                    "problem.request.min_title",
+                    "the minimum title of the consultant is missing",
+                ),
             ));
         }
         if self
@@ -365,7 +430,10 @@ impl RequestContent {
             .as_ref()
             .is_none_or(|p| p.name.trim().is_empty())
         {
-            gaps.push(("patient", "the patient is missing".to_owned()));
+            gaps.push((
+                "patient",
+                say("problem.request.patient", "the patient is missing"),
+            ));
         }
         gaps
     }
@@ -385,8 +453,14 @@ mod tests {
         };
         let gaps = thin.gaps();
         assert_eq!(gaps.len(), 4, "{gaps:?}");
-        assert!(gaps[0].contains("chief_complaint has 2 characters, at least 4"));
-        assert!(gaps[2].contains("findings is missing"));
+        assert!(
+            gaps[0]
+                .1
+                .english()
+                .contains("chief_complaint has 2 characters, at least 4")
+        );
+        assert_eq!(gaps[2].0, "findings");
+        assert!(gaps[2].1.english().contains("findings is missing"));
         let full = CaseSummary {
             chief_complaint: "反复头痛三天".into(),
             history: "三天前无明显诱因出现头痛，以双侧颞部为主，伴恶心".into(),

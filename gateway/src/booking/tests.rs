@@ -77,6 +77,7 @@ fn draft(addressed_to: Option<Supporter>, content: RequestContent) -> NewRequest
         urgency: Urgency::Normal,
         addressed_to,
         content,
+        submit: false,
     }
 }
 

@@ -17,6 +17,7 @@ use super::extract::ApiJson;
 use crate::auth::{SESSION_COOKIE, SessionToken, hash_token};
 use crate::domain::User;
 use crate::error::{Error, Problem};
+use crate::text::Text;
 
 /// The authenticated user of a request, from the session cookie or a bearer token,
 /// whose password is their own: a user with a one-time password is refused everything
@@ -271,12 +272,21 @@ async fn change_password(
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> Result<axum::http::StatusCode, Error> {
     if change.new.chars().count() < 12 {
-        return Err(Error::field("new", "a password has at least 12 characters"));
+        return Err(Error::field(
+            "new",
+            Text::new(
+                "problem.password.short",
+                "a password has at least 12 characters",
+            ),
+        ));
     }
     if change.new == change.current {
         return Err(Error::field(
             "new",
-            "the new password must differ from the current one",
+            Text::new(
+                "problem.password.same",
+                "the new password must differ from the current one",
+            ),
         ));
     }
     let (_, hash) = state
@@ -302,7 +312,10 @@ async fn change_password(
     }
     let matches = state.hasher.verify(change.current, hash).await?;
     if !matches {
-        return Err(Error::field("current", "the current password is wrong"));
+        return Err(Error::field(
+            "current",
+            Text::new("problem.password.wrong", "the current password is wrong"),
+        ));
     }
     state
         .store

@@ -101,14 +101,23 @@ fn check_texts(value: &serde_json::Value, path: &mut String) -> Result<(), Error
                 }
             };
             if text.len() > limit && text.chars().count() > limit {
-                return Err(Error::field(field(), format!("at most {limit} characters")));
-            }
-            if let Some(c) = text.chars().find(|&c| unwanted(c)) {
                 return Err(Error::field(
                     field(),
-                    format!(
-                        "contains U+{:04X}, a control or text-direction character",
-                        c as u32
+                    crate::text!(
+                        "problem.json.too_long",
+                        "at most {limit} characters",
+                        limit = limit
+                    ),
+                ));
+            }
+            if let Some(c) = text.chars().find(|&c| unwanted(c)) {
+                let code = format!("U+{:04X}", c as u32);
+                return Err(Error::field(
+                    field(),
+                    crate::text!(
+                        "problem.json.control",
+                        "contains {code}, a control or text-direction character",
+                        code = code
                     ),
                 ));
             }
@@ -159,6 +168,21 @@ fn blame(path: &serde_path_to_error::Path, message: &str) -> String {
     }
 }
 
+/// What serde said of a field, with the catalogue's sentence for its kind: a field the
+/// endpoint does not take, one it needs, or a value of the wrong form.
+fn serde_text(message: String) -> crate::text::Text {
+    let key = if message.starts_with("unknown field") {
+        "problem.json.unknown_field"
+    } else if message.starts_with("missing field") {
+        "problem.json.missing_field"
+    } else if message.starts_with("unknown variant") {
+        "problem.json.unknown_variant"
+    } else {
+        "problem.json.bad_value"
+    };
+    crate::text::Text::new(key, message)
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Error;
 
@@ -183,7 +207,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         check_texts(&json, &mut String::new())?;
         let value = serde_path_to_error::deserialize(&json).map_err(|e| {
             let message = e.inner().to_string();
-            Error::field(blame(e.path(), &message), message)
+            Error::field(blame(e.path(), &message), serde_text(message))
         })?;
         Ok(Self(value))
     }
@@ -221,7 +245,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
             let message = e.inner().to_string();
-            Error::field(blame(e.path(), &message), message)
+            Error::field(blame(e.path(), &message), serde_text(message))
         })
     }
 }

@@ -82,7 +82,7 @@ pub struct AppState {
 #[openapi(
     info(title = "duikou", description = "Paired-support telemedicine gateway: registry, pairings and users."),
     servers((url = "/api/v1")),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::error::FieldError)),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -171,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), health::track))
         .layer(middleware::from_fn(same_origin::refuse_cross_site))
         .layer(middleware::from_fn(log_errors))
+        .layer(middleware::from_fn(speak_callers_language))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(state.config.http.body_timeout_seconds),
@@ -202,6 +203,14 @@ async fn log_errors(request: Request, next: Next) -> Response {
         tracing::debug!(status = response.status().as_u16(), "request refused");
     }
     response.into_response()
+}
+
+/// Says every problem in the caller's language (`duikou_lang` cookie, else
+/// `Accept-Language`; English when neither names one there are words for).
+async fn speak_callers_language(request: Request, next: Next) -> Response {
+    let lang = crate::text::language(request.headers());
+    let response = next.run(request).await;
+    crate::error::say_in_callers_language(lang, response)
 }
 
 /// Validates paging: `limit` 1 to 1000 (default 100), `offset` not negative.

@@ -28,6 +28,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_requests, create_request))
         .routes(routes!(get_request, update_request))
         .routes(routes!(take_step))
+        .routes(routes!(list_consultants))
+        .routes(routes!(my_supporter))
         .routes(routes!(list_opinions, save_opinion))
         .routes(routes!(get_opinion_pdf))
         .routes(routes!(list_attachments, add_attachment))
@@ -103,7 +105,9 @@ fn states(list: &str) -> Result<Vec<RequestState>, Error> {
     Ok(states)
 }
 
-/// Creates a draft addressed to the designated supporter; anyone else is refused.
+/// Creates a draft addressed to the designated supporter; anyone else is refused. With
+/// `submit: true` the request is created submitted, in one transaction with every check
+/// of submission: a refusal (422 listing every gap in `errors`) leaves no draft behind.
 #[utoipa::path(post, path = "/requests", tag = "requests", request_body = NewRequestInput,
     responses((status = 201, body = RequestView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_request(
@@ -111,8 +115,53 @@ async fn create_request(
     caller: Caller,
     ApiJson(input): ApiJson<NewRequestInput>,
 ) -> Result<(StatusCode, Json<RequestView>), Error> {
-    let view = booking::create_request(&state.store, &caller.0, input).await?;
+    let view =
+        booking::create_request_with(&state.store, &state.config.booking, &caller.0, input).await?;
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The service asked about.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SupporterQuery {
+    /// The kind of request.
+    kind: booking::RequestKind,
+    /// The day the service is wanted (now when left out): pairings have periods.
+    at: Option<DateTime<Utc>>,
+}
+
+/// The designated supporter of the caller's institution for a kind of request, before a
+/// request is written; or the problem that leaves it without one: `unpaired-supporter`
+/// (no pairing), `outside-pairing-period` (none in force then, ended or not begun),
+/// `service-not-covered` (the pairing does not cover the service).
+#[utoipa::path(get, path = "/me/supporter", tag = "requests", params(SupporterQuery),
+    responses((status = 200, body = booking::DesignatedSupporter), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn my_supporter(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SupporterQuery>,
+) -> Result<Json<booking::DesignatedSupporter>, Error> {
+    Ok(Json(
+        booking::designated_supporter(&state.store, &caller.0, q.kind, q.at).await?,
+    ))
+}
+
+/// The supporting institution's clinicians who qualify to answer the request (licence,
+/// three years of practice, the title asked for or higher, the role that answers its
+/// kind), the specialty asked for first, then by rank, then by years of practice.
+#[utoipa::path(get, path = "/requests/{id}/consultants", tag = "requests", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<booking::ConsultantCandidate>), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+async fn list_consultants(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Vec<booking::ConsultantCandidate>>, Error> {
+    Ok(Json(
+        booking::consultants(&state.store, &caller.0, id).await?,
+    ))
 }
 
 /// One request with its steps; for the two institutions only, and audited.
@@ -305,8 +354,12 @@ async fn add_attachment(
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<AttachmentInfo>), Error> {
     attachments::may_attach(&state.store, &caller.0, id).await?;
-    let filename = super::disposition::upload_filename(&headers)
-        .map_err(|e| Error::field("filename", e.to_string()))?;
+    let filename = super::disposition::upload_filename(&headers).map_err(|e| {
+        Error::field(
+            "filename",
+            crate::text::Text::new("problem.attachment.filename", e.to_string()),
+        )
+    })?;
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

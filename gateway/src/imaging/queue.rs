@@ -36,7 +36,9 @@ pub async fn retry(store: &Store, by: &User, id: i64) -> Result<ForwardView, Err
         return Err(Error::refused(Rule::NoDestination, None, why));
     }
     if !store.retry_forward(id, Some(&target.target)).await? {
-        return Err(Error::Conflict(format!("forward {id} is {}", f.state)));
+        return Err(Error::Conflict(
+            format!("forward {id} is {}", f.state).into(),
+        ));
     }
     access::forward(store, by, id).await
 }
@@ -45,7 +47,9 @@ pub async fn retry(store: &Store, by: &User, id: i64) -> Result<ForwardView, Err
 pub async fn cancel(store: &Store, by: &User, id: i64) -> Result<ForwardView, Error> {
     let f = access::forward(store, by, id).await?;
     if !store.cancel_forward(id).await? {
-        return Err(Error::Conflict(format!("forward {id} is {}", f.state)));
+        return Err(Error::Conflict(
+            format!("forward {id} is {}", f.state).into(),
+        ));
     }
     access::forward(store, by, id).await
 }

@@ -154,9 +154,9 @@ async fn managed_account(store: &Store, by: &User, id: i64, doing: &str) -> Resu
         ));
     }
     if user.id == by.id {
-        return Err(Error::Conflict(format!(
-            "you do not {doing}; another administrator or coordinator may"
-        )));
+        return Err(Error::Conflict(
+            format!("you do not {doing}; another administrator or coordinator may").into(),
+        ));
     }
     Ok(user)
 }

@@ -465,7 +465,7 @@ mod tests {
             } => {
                 assert_eq!(field, "title");
                 assert!(
-                    detail.contains("已取得中级或以上职称的执业医师"),
+                    detail.english().contains("已取得中级或以上职称的执业医师"),
                     "{detail}"
                 );
             }

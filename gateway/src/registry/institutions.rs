@@ -303,7 +303,7 @@ mod tests {
                 rule,
                 field: Some(field),
                 detail,
-            }) => (rule, field, detail),
+            }) => (rule, field, detail.to_string()),
             other => panic!("expected a refusal naming a field, got {other:?}"),
         }
     }

@@ -290,9 +290,9 @@ pub async fn change_pairing(
     let p = current(store, id).await?;
     let today = today_in_china();
     if p.status == PairingStatus::Ended || p.valid_to < today {
-        return Err(Error::Conflict(format!(
-            "pairing {id} has ended; its history is a record and does not change"
-        )));
+        return Err(Error::Conflict(
+            format!("pairing {id} has ended; its history is a record and does not change").into(),
+        ));
     }
     let reason = stated(change.reason);
     if p.in_period(today) && reason.is_none() {
@@ -351,7 +351,9 @@ pub async fn end_pairing(
     require_admin(by, "end pairings")?;
     let p = current(store, id).await?;
     if p.status == PairingStatus::Ended {
-        return Err(Error::Conflict(format!("pairing {id} has ended already")));
+        return Err(Error::Conflict(
+            format!("pairing {id} has ended already").into(),
+        ));
     }
     let reason = stated(end.reason)
         .ok_or_else(|| Error::field("reason", "ending a pairing needs a stated reason"))?;
@@ -440,7 +442,7 @@ mod tests {
 
     fn refused_by(result: Result<Pairing, Error>, expected: Rule) -> String {
         match result {
-            Err(Error::Refused { rule, detail, .. }) if rule == expected => detail,
+            Err(Error::Refused { rule, detail, .. }) if rule == expected => detail.to_string(),
             other => panic!("expected a refusal under {expected:?}, got {other:?}"),
         }
     }
@@ -587,7 +589,9 @@ mod tests {
         assert_eq!(field, "reason");
         // Document 004, section (三): "时间为2016-2020年，期间无特殊原因不得变更对口帮扶关系。"
         assert!(
-            detail.contains("期间无特殊原因不得变更对口帮扶关系"),
+            detail
+                .english()
+                .contains("期间无特殊原因不得变更对口帮扶关系"),
             "{detail}"
         );
     }
@@ -660,9 +664,9 @@ pub async fn set_training_target(
     require_admin(by, "set a pairing's targets")?;
     let p = current(store, id).await?;
     if p.status == PairingStatus::Ended || p.valid_to < today_in_china() {
-        return Err(Error::Conflict(format!(
-            "pairing {id} has ended; its targets are a record and do not change"
-        )));
+        return Err(Error::Conflict(
+            format!("pairing {id} has ended; its targets are a record and do not change").into(),
+        ));
     }
     let (first, last) = (p.valid_from.year(), p.valid_to.year());
     let year = i32::try_from(year)

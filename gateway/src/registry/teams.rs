@@ -193,7 +193,10 @@ mod tests {
                 panic!("{refused:?}")
             };
             assert_eq!(field, "member_ids");
-            assert!(detail.contains("每个团队至少由5-10名队员组成"), "{detail}");
+            assert!(
+                detail.english().contains("每个团队至少由5-10名队员组成"),
+                "{detail}"
+            );
         }
         assert!(teams(&f.store, Some(weihai.id)).await.unwrap().is_empty());
         // The leader listed again among the members counts once.

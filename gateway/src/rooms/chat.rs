@@ -78,9 +78,11 @@ pub async fn post(
         .await?
     else {
         audit(false, "the chat is full").await?;
-        return Err(Error::Conflict(format!(
-            "the chat of {session} keeps at most {} messages",
-            config.chat_max_messages
+        return Err(Error::Conflict(crate::text!(
+            "problem.chat-full",
+            "the chat of {session} keeps at most {n} messages",
+            session = session,
+            n = config.chat_max_messages
         )));
     };
     audit(true, &room).await?;

@@ -41,7 +41,9 @@ pub use registry::{
     Change, ClinicianFilter, InstitutionFilter, NewClinician, NewInstitution, NewTeam,
     PairingDraft, PairingFilter,
 };
-pub use requests::{NewRequest, OpinionChange, RequestFilter, RequestUpdate, StepRecord};
+pub use requests::{
+    FirstStep, NewRequest, OpinionChange, RequestFilter, RequestUpdate, StepRecord,
+};
 pub use rooms::{Presence, RoomMessage};
 pub use seeds::ImportCounts;
 pub use teaching::{NewTeachingSession, TeachingChange, TeachingChanged, Visit};

@@ -33,6 +33,10 @@ pub struct NewRequest {
     pub content: String,
 }
 
+/// What the first step after creation changes, given the request as created.
+pub type FirstStep<'a> =
+    dyn Fn(&crate::booking::ConsultRequest) -> (RequestUpdate, StepRecord) + Send + Sync + 'a;
+
 /// Columns a step changes; `None` keeps the stored value.
 #[derive(Debug, Clone, Default)]
 pub struct RequestUpdate {
@@ -136,6 +140,17 @@ impl Store {
         step: &StepRecord,
     ) -> Result<i64, StoreError> {
         dispatch!(self, requests::create(new, step))
+    }
+
+    /// Creates a draft and takes its first step (submission) in one transaction, so that
+    /// a draft exists only if the step is taken.
+    pub async fn create_submitted_request(
+        &self,
+        new: &NewRequest,
+        step: &StepRecord,
+        then: &FirstStep<'_>,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, requests::create_then(new, step, then))
     }
 
     /// One request.

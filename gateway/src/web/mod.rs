@@ -112,12 +112,16 @@ fn catalogues() -> &'static BTreeMap<&'static str, Value> {
 
 /// One message of a language's catalogue (the key itself when it is missing).
 pub fn message(lang: &str, key: &str) -> String {
+    message_if_any(lang, key).unwrap_or_else(|| key.to_owned())
+}
+
+/// One message of a language's catalogue, if it has the key.
+pub fn message_if_any(lang: &str, key: &str) -> Option<String> {
     catalogues()
         .get(lang)
         .and_then(|c| c.get(key))
         .and_then(Value::as_str)
-        .unwrap_or(key)
-        .to_owned()
+        .map(str::to_owned)
 }
 
 /// Escapes text for HTML.

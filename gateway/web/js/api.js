@@ -1,10 +1,11 @@
 // Calls to the gateway's API with the session cookie. Refusals come back as RFC 9457
 // problems; `problemText` turns one into a sentence for the page.
-import { t, has } from "./i18n.js";
+import { t, has, lang } from "./i18n.js";
 
 /** `{status, data}` of `method path` with a JSON body; never throws for HTTP errors. */
 export async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: "same-origin" };
+  // Problems come back said in the page's language.
+  const init = { method, headers: { "accept-language": lang() }, credentials: "same-origin" };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -2,7 +2,7 @@
 // all in the page before sending, shows every error at once beside its field in the
 // page's language, and when the server refuses, shows the refusal beside the field it
 // names (or above the button) and keeps everything that was typed.
-import { t, has, lang } from "./i18n.js";
+import { t, has } from "./i18n.js";
 import { h, fill } from "./dom.js";
 import { rule } from "./api.js";
 
@@ -115,9 +115,8 @@ function refusal(status, problem) {
   if (status === 409) return t("form.conflict");
   if (status === 403) return t("error.forbidden");
   if (status === 0) return t("error.network");
-  // The server's own words are English; in Chinese the field is marked and the words
-  // are kept for the curious (hover) and for support.
-  if (status === 422) return lang() === "en" && problem?.detail ? problem.detail : t("form.invalid");
+  // The server says its problems in the page's language (`api()` asks for it).
+  if (status === 422) return problem?.detail || t("form.invalid");
   return problem?.detail || t("error.generic", { status });
 }
 
@@ -207,13 +206,21 @@ export function form({ id, fields, submitLabel, submit, done, cancel, cancelLabe
         await done?.(data, v);
         return;
       }
-      const text = refusal(status, data);
-      const field = blamed(data?.field);
-      if (field && mark(field, text, data?.detail)) {
-        fill(problem, t("form.fix", { n: 1 }));
-        (controls.get(field).input ?? controls.get(field)).focus?.();
+      // Every field the server names is marked at once, each with what it says of it.
+      const named = data?.errors?.length ? data.errors : [{ field: data?.field, detail: null }];
+      let marked = 0;
+      for (const e of named) {
+        const field = blamed(e.field);
+        const text = named.length > 1 && e.detail ? e.detail : refusal(status, data);
+        if (field && mark(field, text, e.detail)) {
+          if (!marked) (controls.get(field).input ?? controls.get(field)).focus?.();
+          marked += 1;
+        }
+      }
+      if (marked) {
+        fill(problem, t("form.fix", { n: marked }));
       } else {
-        fill(problem, text);
+        fill(problem, refusal(status, data));
         if (data?.detail) problem.title = data.detail;
       }
     } finally {

@@ -331,6 +331,8 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
     // The county asks for a read of the CT by its Study Instance UID.
     let mut body = content();
     body["study_instance_uid"] = json!(study);
+    // pydicom's CT is of another (made-up) patient than the request's: confirmed.
+    body["study_patient_confirmed"] = json!(true);
     let (status, r) = read_request(&app, &c.doctor, body).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     let id = r["id"].clone();
@@ -884,6 +886,8 @@ async fn a_radiologist_accepts_and_signs_a_read_from_her_own_inbox(backend: Back
 
     let mut body = content();
     body["study_instance_uid"] = study;
+    // The test series is of another (made-up) patient than the request's: confirmed.
+    body["study_patient_confirmed"] = json!(true);
     let (status, r) = read_request(&app, &c.doctor, body).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     let id = r["id"].clone();

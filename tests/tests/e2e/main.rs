@@ -7,6 +7,7 @@ mod demo;
 mod dicom;
 mod dicomweb;
 mod first_run;
+mod forms;
 mod forwarding;
 mod hostile;
 mod imaging_setup;

@@ -1229,7 +1229,7 @@ async fn an_incomplete_request_is_not_submitted(backend: Backend) {
         (
             json!({"case_summary": {"chief_complaint": "头痛", "history": "三天", "findings": "", "question": "怎么办"}}),
             "thin-case-summary",
-            "case_summary",
+            "case_summary.chief_complaint",
         ),
         (json!({"reason": null}), "incomplete-request", "reason"),
         (

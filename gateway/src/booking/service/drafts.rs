@@ -1,17 +1,20 @@
 //! Drafts: creating a request for the designated supporter, and changing it while it is a
 //! draft.
 
-use chrono::{DateTime, FixedOffset, Utc};
-use serde::Deserialize;
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::booking::request::{RequestContent, RequestKind, RequestState, Urgency};
+use crate::config::BookingConfig;
 use crate::domain::{Role, Service, Supporter, User};
 use crate::registry::{LinkKind, supporter_chain};
 use crate::rules::{Error, Rule};
 use crate::store::{NewRequest, PairingFilter, RequestUpdate, StepRecord, Store};
+use crate::text::Text;
 
-use super::steps::out_of_order;
+use super::steps::{notices, out_of_order, people, submission_gaps};
+use super::studies::check_study_patient;
 use super::{Access, RequestView, access, audit, load, require_clinician, view};
 
 /// A new draft.
@@ -29,6 +32,65 @@ pub struct NewRequestInput {
     /// What is known so far.
     #[serde(default)]
     pub content: RequestContent,
+    /// Submit it at once: the request is created already submitted, in one transaction
+    /// with the submission's checks, so that a refused first submission leaves no draft.
+    #[serde(default)]
+    pub submit: bool,
+}
+
+/// Whom a clinician's requests of a kind go to, before they fill anything in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DesignatedSupporter {
+    /// The kind asked about.
+    pub kind: RequestKind,
+    /// The supporter the pairing designates.
+    pub supporter: Supporter,
+    /// Its name (institution, team or clinician).
+    pub name: String,
+    /// The institution that answers.
+    pub institution_id: i64,
+    /// That institution's name.
+    pub institution_name: String,
+    /// The pairing that designates it.
+    pub pairing_id: i64,
+    /// First day of the pairing.
+    pub valid_from: NaiveDate,
+    /// Last day of the pairing.
+    pub valid_to: NaiveDate,
+}
+
+/// The designated supporter of the caller's institution for `kind` on `at` (today when
+/// left out), or the rule that leaves it without one: no pairing
+/// (`unpaired-supporter`), none in force then (`outside-pairing-period`), or none
+/// covering the service (`service-not-covered`).
+pub async fn designated_supporter(
+    store: &Store,
+    caller: &User,
+    kind: RequestKind,
+    at: Option<DateTime<Utc>>,
+) -> Result<DesignatedSupporter, Error> {
+    require_clinician(caller)?;
+    let at = at.unwrap_or_else(|| store.now());
+    let (pairing_id, supporter, institution_id, name) =
+        designate(store, caller.institution_id, kind, at).await?;
+    let institution = store
+        .institution(institution_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("institution {institution_id}")))?;
+    let pairing = store
+        .pairing(pairing_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("pairing {pairing_id}")))?;
+    Ok(DesignatedSupporter {
+        kind,
+        supporter,
+        name,
+        institution_id,
+        institution_name: institution.name,
+        pairing_id,
+        valid_from: pairing.valid_from,
+        valid_to: pairing.valid_to,
+    })
 }
 
 fn normal() -> Urgency {
@@ -73,9 +135,10 @@ pub(super) async fn designate(
         return Err(Error::refused(
             Rule::UnpairedSupporter,
             None,
-            format!(
-                "{} has no designated supporter: no pairing names it or its region",
-                inst.name
+            crate::text!(
+                "problem.supporter.unpaired",
+                "{name} has no designated supporter: no pairing names it or its region",
+                name = &inst.name
             ),
         ));
     }
@@ -83,22 +146,46 @@ pub(super) async fn designate(
         return Err(Error::refused(
             Rule::OutsidePairingPeriod,
             Some("content.window.start"),
-            format!(
-                "{date} is outside the pairing period for {service} ({} to {})",
-                p.valid_from, p.valid_to
-            ),
+            crate::text!(
+                "problem.supporter.outside_period",
+                "{date} is outside the pairing period for {service} ({from} to {to})",
+                date = date,
+                service = service,
+                from = p.valid_from,
+                to = p.valid_to
+            )
+            .arg_key("kind_label", format!("kind.{kind}")),
         ));
     }
     Err(Error::refused(
         Rule::ServiceNotCovered,
         Some("kind"),
-        format!("no pairing of {} covers {service}", inst.name),
+        crate::text!(
+            "problem.supporter.not_covered",
+            "no pairing of {name} covers {service}",
+            name = &inst.name,
+            service = service
+        )
+        .arg_key("kind_label", format!("kind.{kind}")),
     ))
 }
 
-/// Creates a draft addressed to the designated supporter.
+/// Creates a draft addressed to the designated supporter (or with `submit`, a submitted
+/// request, due by the default decision hours).
 pub async fn create_request(
     store: &Store,
+    caller: &User,
+    input: NewRequestInput,
+) -> Result<RequestView, Error> {
+    create_request_with(store, &BookingConfig::default(), caller, input).await
+}
+
+/// Creates a draft addressed to the designated supporter, or with `submit`, a submitted
+/// request: then every check of submission runs first, and the draft and its submission
+/// are one transaction, so that a refused first submission leaves nothing behind.
+pub async fn create_request_with(
+    store: &Store,
+    config: &BookingConfig,
     caller: &User,
     input: NewRequestInput,
 ) -> Result<RequestView, Error> {
@@ -115,11 +202,13 @@ pub async fn create_request(
             return Err(Error::refused(
                 Rule::NotDesignatedSupporter,
                 Some("addressed_to"),
-                format!(
-                    "requests for {} go to the designated supporter {name} ({} {})",
-                    input.kind.service(),
-                    kind_name(supporter),
-                    supporter_id(supporter)
+                crate::text!(
+                    "problem.supporter.not_designated",
+                    "requests for {service} go to the designated supporter {name} ({which} {id})",
+                    service = input.kind.service(),
+                    name = &name,
+                    which = kind_name(supporter),
+                    id = supporter_id(supporter)
                 ),
             ));
         }
@@ -129,6 +218,27 @@ pub async fn create_request(
         .await?
         .ok_or_else(|| Error::NotFound("the caller's institution".into()))?;
     check_accompanying(store, caller.institution_id, &input.content).await?;
+    let now = store.now();
+    if input.submit {
+        submission_gaps(&input.content, now)?;
+        check_study_patient(store, caller.institution_id, &input.content).await?;
+        if input
+            .content
+            .consent
+            .as_ref()
+            .is_some_and(|c| c.scan_sha256.is_some())
+        {
+            // A scan is attached to a request that exists: save the draft, attach, submit.
+            return Err(Error::refused(
+                Rule::MissingConsent,
+                Some("consent.scan_sha256"),
+                Text::new(
+                    "problem.consent.scan_unattached",
+                    "attach the scanned consent first: no attachment has that checksum",
+                ),
+            ));
+        }
+    }
     let new = NewRequest {
         kind: input.kind,
         requester_user_id: caller.id,
@@ -144,11 +254,56 @@ pub async fn create_request(
         from: None,
         to: RequestState::Draft,
         actor: Some(caller.id),
-        at: store.now(),
+        at: now,
         note: None,
     };
-    let id = store.create_request(&new, &step).await?;
+    if !input.submit {
+        let id = store.create_request(&new, &step).await?;
+        audit(store, caller, "create", Some(id), true, None).await?;
+        return view(store, load(store, id).await?).await;
+    }
+    let hours = match input.urgency {
+        Urgency::Urgent => config.decision_hours_urgent,
+        Urgency::Normal => config.decision_hours_normal,
+    };
+    let submitted = RequestState::Submitted;
+    let submission = |created: &crate::booking::ConsultRequest| {
+        let update = RequestUpdate {
+            at: now,
+            state: Some(submitted),
+            submitted_at: Some(now),
+            decision_due_at: Some(now + TimeDelta::hours(hours)),
+            outbox: notices(
+                created.id,
+                created.version + 1,
+                submitted.as_str(),
+                now,
+                [created.requester_institution_id, supporter_institution_id],
+            ),
+            people: people(
+                created,
+                submitted,
+                created.version + 1,
+                supporter_institution_id,
+                None,
+                Some(caller.id),
+            ),
+            ..Default::default()
+        };
+        let record = StepRecord {
+            from: Some(RequestState::Draft),
+            to: submitted,
+            actor: Some(caller.id),
+            at: now,
+            note: None,
+        };
+        (update, record)
+    };
+    let id = store
+        .create_submitted_request(&new, &step, &submission)
+        .await?;
     audit(store, caller, "create", Some(id), true, None).await?;
+    audit(store, caller, "submit", Some(id), true, None).await?;
     view(store, load(store, id).await?).await
 }
 
@@ -163,10 +318,16 @@ async fn check_accompanying(
         return Ok(());
     };
     let field = "accompanying_clinician_id";
-    let clinician = store
-        .clinician(id)
-        .await?
-        .ok_or_else(|| Error::field(field, format!("no clinician has id {id}")))?;
+    let clinician = store.clinician(id).await?.ok_or_else(|| {
+        Error::field(
+            field,
+            crate::text!(
+                "problem.consultant.unknown",
+                "no clinician has id {id}",
+                id = id
+            ),
+        )
+    })?;
     let theirs = clinician.institution_id;
     if theirs == requester_institution_id {
         return Ok(());
@@ -186,7 +347,10 @@ async fn check_accompanying(
     }
     Err(Error::field(
         field,
-        "the accompanying clinician works at the requesting institution or one paired with it",
+        Text::new(
+            "problem.request.accompanying",
+            "the accompanying clinician works at the requesting institution or one paired with it",
+        ),
     ))
 }
 
@@ -216,15 +380,20 @@ pub async fn update_draft(
     let r = load(store, id).await?;
     let side = access(store, caller, &r, "update").await?;
     if side != Access::Requester || !caller.is(Role::Clinician) {
-        return Err(Error::forbidden(
+        return Err(Error::forbidden(crate::text::Text::new(
+            "problem.draft.not_yours",
             "only the requesting institution's clinicians edit a request",
-        ));
+        )));
     }
     if r.state != RequestState::Draft {
-        return Err(out_of_order(format!(
-            "a request that is {} no longer changes",
-            r.state
-        )));
+        return Err(out_of_order(
+            crate::text!(
+                "problem.draft.not_draft",
+                "a request that is {state} no longer changes",
+                state = r.state
+            )
+            .arg_key("state_label", format!("state.{}", r.state)),
+        ));
     }
     let mut merged = r.content.clone();
     merged.merge(content);

@@ -7,12 +7,18 @@
 //! requests, free slots and a request's audit log. What they share, who may see a request
 //! and how it is shown, is here.
 
+mod consultants;
 mod drafts;
 mod opinions;
 mod reads;
 mod steps;
+mod studies;
 
-pub use drafts::{NewRequestInput, create_request, update_draft};
+pub use consultants::{ConsultantCandidate, consultants};
+pub use drafts::{
+    DesignatedSupporter, NewRequestInput, create_request, create_request_with,
+    designated_supporter, update_draft,
+};
 pub use opinions::{OpinionView, opinion_document, opinions, save_opinion};
 pub use reads::{audit_entries, free_slots_of, list_requests, open_request, request_view};
 use steps::qualification_gaps;
@@ -110,9 +116,10 @@ fn require_clinician(caller: &User) -> Result<(), Error> {
     if caller.is(Role::Clinician) {
         Ok(())
     } else {
-        Err(Error::forbidden(
+        Err(Error::forbidden(crate::text::Text::new(
+            "problem.request.clinicians_only",
             "only clinicians create and submit requests",
-        ))
+        )))
     }
 }
 

@@ -13,11 +13,12 @@ use crate::booking::slots::china;
 use crate::booking::workflow::{Side, Step};
 use crate::config::BookingConfig;
 use crate::domain::{Clinician, QualificationGap, Role, TitleRank, User};
-use crate::rules::{Error, Rule};
+use crate::rules::{Error, Gap, Rule};
 use crate::store::{
     Audience, OpinionChange, PersonNotice, RequestFilter, RequestUpdate, StepRecord, Store,
     StoreError,
 };
+use crate::text::Text;
 
 use super::drafts::designate;
 use super::reads::free_slots_of;
@@ -128,7 +129,7 @@ pub fn people(
     audiences.into_iter().map(make).collect()
 }
 
-pub(super) fn out_of_order(detail: String) -> Error {
+pub(super) fn out_of_order(detail: impl Into<Text>) -> Error {
     Error::refused(Rule::StepOutOfOrder, None, detail)
 }
 
@@ -139,21 +140,34 @@ pub(super) fn qualification_gaps(
     c: &Clinician,
     min_title: Option<TitleRank>,
     today: NaiveDate,
-) -> Vec<String> {
+) -> Vec<Text> {
+    let name = &c.name;
     c.qualification_gaps(min_title, today)
         .into_iter()
         .map(|gap| match gap {
-            QualificationGap::NoLicence => format!("{} has no licence number on record", c.name),
-            QualificationGap::UnderThreeYears => format!(
-                "{} has fewer than three years of independent practice on record",
-                c.name
+            QualificationGap::NoLicence => crate::text!(
+                "problem.consultant.no_licence",
+                "{name} has no licence number on record",
+                name = name
             ),
-            QualificationGap::BelowTitle => format!(
-                "{} ranks {}, the request asks for {} or higher",
-                c.name,
-                c.title_rank,
-                min_title.map_or("", TitleRank::as_str)
+            QualificationGap::UnderThreeYears => crate::text!(
+                "problem.consultant.under_three_years",
+                "{name} has fewer than three years of independent practice on record",
+                name = name
             ),
+            QualificationGap::BelowTitle => {
+                let rank = c.title_rank;
+                let asked = min_title.map_or("", TitleRank::as_str);
+                crate::text!(
+                    "problem.consultant.below_title",
+                    "{name} ranks {rank}, the request asks for {asked} or higher",
+                    name = name,
+                    rank = rank,
+                    asked = asked
+                )
+                .arg_key("rank_label", format!("title.{rank}"))
+                .arg_key("asked_label", format!("title.{asked}"))
+            }
         })
         .collect()
 }
@@ -166,14 +180,22 @@ async fn qualified_consultant(
     let c = store.clinician(consultant_id).await?.ok_or_else(|| {
         Error::field(
             "consultant_id",
-            format!("no clinician has id {consultant_id}"),
+            crate::text!(
+                "problem.consultant.unknown",
+                "no clinician has id {id}",
+                id = consultant_id
+            ),
         )
     })?;
     if c.institution_id != r.supporter_institution_id {
         return Err(Error::refused(
             Rule::ConsultantNotQualified,
             Some("consultant_id"),
-            format!("{} does not work at the supporting institution", c.name),
+            crate::text!(
+                "problem.consultant.elsewhere",
+                "{name} does not work at the supporting institution",
+                name = &c.name
+            ),
         ));
     }
     let today = store.now().with_timezone(&china()).date_naive();
@@ -182,40 +204,53 @@ async fn qualified_consultant(
         return Err(Error::refused(
             Rule::ConsultantNotQualified,
             Some("consultant_id"),
-            gaps.join("; "),
+            Text::joined(gaps),
         ));
     }
     Ok(c)
 }
 
-/// The submission checks, each a named rule.
-fn submission_gaps(content: &RequestContent, now: DateTime<Utc>) -> Result<(), Error> {
-    if let Some((field, detail)) = content.gaps(now).into_iter().next() {
-        return Err(Error::refused(Rule::IncompleteRequest, Some(field), detail));
-    }
-    let summary = content.case_summary.clone().unwrap_or_default();
-    let thin = summary.gaps();
-    if !thin.is_empty() {
-        return Err(Error::refused(
-            Rule::ThinCaseSummary,
-            Some("case_summary"),
-            format!(
-                "the case summary is too thin for a consultant to prepare: {}",
-                thin.join("; ")
-            ),
-        ));
-    }
-    let Some(consent) = &content.consent else {
-        return Err(Error::refused(
-            Rule::MissingConsent,
-            Some("consent"),
-            "the patient's informed consent is recorded before a request is submitted",
-        ));
+/// The submission checks, each a named rule; every field that fails one is told at once.
+pub(super) fn submission_gaps(content: &RequestContent, now: DateTime<Utc>) -> Result<(), Error> {
+    let gap = |rule, field: String, detail| Gap {
+        rule,
+        field,
+        detail,
     };
-    if let Some((field, detail)) = consent.gaps(now).into_iter().next() {
-        return Err(Error::refused(Rule::MissingConsent, Some(field), detail));
+    let mut gaps: Vec<Gap> = content
+        .gaps(now)
+        .into_iter()
+        .map(|(field, detail)| gap(Rule::IncompleteRequest, field.to_owned(), detail))
+        .collect();
+    let summary = content.case_summary.clone().unwrap_or_default();
+    gaps.extend(summary.gaps().into_iter().map(|(part, detail)| {
+        gap(
+            Rule::ThinCaseSummary,
+            format!("case_summary.{part}"),
+            detail,
+        )
+    }));
+    match &content.consent {
+        None => gaps.push(gap(
+            Rule::MissingConsent,
+            "consent".to_owned(),
+            Text::new(
+                "problem.consent.missing",
+                "the patient's informed consent is recorded before a request is submitted",
+            ),
+        )),
+        Some(consent) => gaps.extend(
+            consent
+                .gaps(now)
+                .into_iter()
+                .map(|(field, detail)| gap(Rule::MissingConsent, field.to_owned(), detail)),
+        ),
     }
-    Ok(())
+    if gaps.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Gaps(gaps))
+    }
 }
 
 /// What a step changes besides the request's state: fields of the update, the note on
@@ -240,7 +275,12 @@ pub async fn take_step(
 ) -> Result<RequestView, Error> {
     let r = load(store, id).await?;
     check_side(store, caller, &r, step).await?;
-    let to = step.next(r.kind, r.state).map_err(out_of_order)?;
+    let to = step.next(r.kind, r.state).map_err(|english| {
+        out_of_order(
+            Text::new("problem.step.out_of_order", english)
+                .arg_key("state", format!("state.{}", r.state)),
+        )
+    })?;
     let now = store.now();
     let mut change = match step {
         Step::Submit => submit(store, config, &r, now).await?,
@@ -305,7 +345,10 @@ pub async fn take_step(
             StoreError::Conflict(_) => Error::refused(
                 Rule::SlotTaken,
                 Some("start"),
-                "somebody booked that slot first; choose another",
+                Text::new(
+                    "problem.slot.taken",
+                    "somebody booked that slot first; choose another",
+                ),
             ),
             e => e.into(),
         })?;
@@ -349,18 +392,28 @@ async fn check_side(
             Some("wrong role for this step".into()),
         )
         .await?;
-        let who = match step.side() {
-            Side::Requester => "the requesting institution's clinicians".to_owned(),
-            Side::Consultant => "the consultant assigned to the request".to_owned(),
-            _ => format!(
-                "the supporting institution's coordinators and {}s",
-                answering_role(r.kind).as_str()
+        let (who, key) = match step.side() {
+            Side::Requester => (
+                "the requesting institution's clinicians".to_owned(),
+                "problem.role.requester",
+            ),
+            Side::Consultant => (
+                "the consultant assigned to the request".to_owned(),
+                "problem.role.consultant",
+            ),
+            _ => (
+                format!(
+                    "the supporting institution's coordinators and {}s",
+                    answering_role(r.kind).as_str()
+                ),
+                "problem.role.supporter",
             ),
         };
         return Err(Error::refused(
             Rule::WrongRole,
             None,
-            format!("this step is taken by {who}"),
+            Text::new(key, format!("this step is taken by {who}"))
+                .arg_key("role", format!("role.{}", answering_role(r.kind).as_str())),
         ));
     }
     audit(
@@ -375,7 +428,10 @@ async fn check_side(
     Err(Error::refused(
         Rule::WrongInstitution,
         None,
-        format!("this step is taken by the {:?} side", step.side()).to_lowercase(),
+        Text::new(
+            "problem.side.wrong",
+            format!("this step is taken by the {:?} side", step.side()).to_lowercase(),
+        ),
     ))
 }
 
@@ -389,6 +445,7 @@ async fn submit(
     now: DateTime<Utc>,
 ) -> Result<Change, Error> {
     submission_gaps(&r.content, now)?;
+    super::studies::check_study_patient(store, r.requester_institution_id, &r.content).await?;
     if let Some(scan) = r
         .content
         .consent
@@ -404,7 +461,10 @@ async fn submit(
             return Err(Error::refused(
                 Rule::MissingConsent,
                 Some("consent.scan_sha256"),
-                "attach the scanned consent first: no attachment has that checksum",
+                Text::new(
+                    "problem.consent.scan_unattached",
+                    "attach the scanned consent first: no attachment has that checksum",
+                ),
             ));
         }
     }
@@ -438,8 +498,15 @@ async fn accept(
     r: &ConsultRequest,
     consultant: Option<i64>,
 ) -> Result<Change, Error> {
-    let consultant = consultant
-        .ok_or_else(|| Error::field("consultant_id", "accepting assigns a consultant"))?;
+    let consultant = consultant.ok_or_else(|| {
+        Error::field(
+            "consultant_id",
+            Text::new(
+                "problem.accept.consultant",
+                "accepting assigns a consultant",
+            ),
+        )
+    })?;
     let c = qualified_consultant(store, r, consultant).await?;
     Ok(Change {
         update: RequestUpdate {
@@ -453,12 +520,18 @@ async fn accept(
 
 /// A decline gives a reason code and explains itself in words.
 fn decline(code: Option<String>, text: Option<String>) -> Result<Change, Error> {
-    let code = code
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| Error::field("reason_code", "a decline gives a reason code"))?;
-    let text = text
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| Error::field("reason_text", "a decline explains itself in words"))?;
+    let code = code.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
+        Error::field(
+            "reason_code",
+            Text::new("problem.decline.code", "a decline gives a reason code"),
+        )
+    })?;
+    let text = text.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        Error::field(
+            "reason_text",
+            Text::new("problem.decline.text", "a decline explains itself in words"),
+        )
+    })?;
     Ok(Change {
         note: Some(format!("declined: {code}")),
         update: RequestUpdate {
@@ -476,8 +549,15 @@ async fn schedule(
     r: &ConsultRequest,
     start: Option<DateTime<Utc>>,
 ) -> Result<Change, Error> {
-    let start = start
-        .ok_or_else(|| Error::field("start", "the start of one of the consultant's free slots"))?;
+    let start = start.ok_or_else(|| {
+        Error::field(
+            "start",
+            Text::new(
+                "problem.schedule.start",
+                "the start of one of the consultant's free slots",
+            ),
+        )
+    })?;
     let consultant = r
         .consultant_id
         .ok_or_else(|| anyhow::anyhow!("an accepted request without consultant"))?;
@@ -495,13 +575,19 @@ async fn schedule(
             Error::refused(
                 Rule::SlotNotFree,
                 Some("start"),
-                "that time is not one of the consultant's free slots; see GET /clinicians/{id}/slots",
+                Text::new(
+                    "problem.slot.not_free",
+                    "that time is not one of the consultant's free slots; see GET /clinicians/{id}/slots",
+                ),
             )
         })?;
     if slot.start < window.start || slot.end > window.end {
         return Err(Error::field(
             "start",
-            "the slot lies outside the proposed window",
+            Text::new(
+                "problem.schedule.outside_window",
+                "the slot lies outside the proposed window",
+            ),
         ));
     }
     Ok(Change {
@@ -529,7 +615,7 @@ async fn sign(store: &Store, r: &ConsultRequest) -> Result<Change, Error> {
         .await?
         .into_iter()
         .find(|o| o.status == OpinionStatus::Draft)
-        .ok_or_else(|| out_of_order("there is no draft opinion to sign".into()))?;
+        .ok_or_else(|| out_of_order("there is no draft opinion to sign"))?;
     Ok(Change {
         note: Some(format!("opinion version {}", draft.version)),
         opinion: Some(OpinionChange::Sign {

@@ -111,8 +111,40 @@ async fn record_step(
 /// Creates a draft and records its creation.
 #[tracing::instrument(skip_all)]
 pub async fn create(pool: &Pool, new: &NewRequest, step: &StepRecord) -> Result<i64, StoreError> {
-    let (supporter_kind, supporter_id) = supporter_columns(new.supporter);
     let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let id = insert(&mut tx, new, step).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Creates a draft and takes its first step in the same transaction: `then` says what the
+/// step changes, given the draft as inserted.
+#[tracing::instrument(skip_all)]
+pub async fn create_then(
+    pool: &Pool,
+    new: &NewRequest,
+    step: &StepRecord,
+    then: &crate::store::FirstStep<'_>,
+) -> Result<i64, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let id = insert(&mut tx, new, step).await?;
+    let row = sqlx::query_as::<Db, RequestRow>(&format!("{REQUEST} where id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let created = ConsultRequest::try_from(row)?;
+    let (update, record) = then(&created);
+    update_in(&mut tx, id, created.version, &update, Some(&record), None).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    new: &NewRequest,
+    step: &StepRecord,
+) -> Result<i64, StoreError> {
+    let (supporter_kind, supporter_id) = supporter_columns(new.supporter);
     let id = sqlx::query_scalar::<Db, i64>(
         "insert into consult_request (kind, state, version, requester_user_id, requester_institution_id,
              pairing_id, supporter_kind, supporter_id, supporter_institution_id, urgency, remote, content,
@@ -131,10 +163,9 @@ pub async fn create(pool: &Pool, new: &NewRequest, step: &StepRecord) -> Result<
     .bind(new.remote)
     .bind(&new.content)
     .bind(step.at)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    record_step(&mut tx, id, step).await?;
-    tx.commit().await?;
+    record_step(tx, id, step).await?;
     Ok(id)
 }
 
@@ -199,8 +230,21 @@ pub async fn update(
     step: Option<&StepRecord>,
     opinion: Option<&OpinionChange>,
 ) -> Result<(), StoreError> {
-    let (supporter_kind, supporter_id) = u.supporter.map(supporter_columns).unzip();
     let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    update_in(&mut tx, id, expected, u, step, opinion).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn update_in(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    id: i64,
+    expected: i32,
+    u: &RequestUpdate,
+    step: Option<&StepRecord>,
+    opinion: Option<&OpinionChange>,
+) -> Result<(), StoreError> {
+    let (supporter_kind, supporter_id) = u.supporter.map(supporter_columns).unzip();
     let changed = sqlx::query::<Db>(
         "update consult_request set version = version + 1, updated_at = $3,
              state = coalesce($4, state),
@@ -236,7 +280,7 @@ pub async fn update(
     .bind(u.scheduled_end)
     .bind(u.decision_due_at)
     .bind(u.submitted_at)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if changed.rows_affected() != 1 {
         return Err(StoreError::Stale(format!(
@@ -247,7 +291,7 @@ pub async fn update(
         // A new time replaces the request's earlier booking.
         sqlx::query::<Db>("delete from slot_booking where request_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         // The unique key (clinician, start) lets exactly one of two concurrent bookings in.
         sqlx::query::<Db>(
@@ -259,15 +303,15 @@ pub async fn update(
         .bind(end)
         .bind(id)
         .bind(u.at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| StoreError::unique(e, "that slot"))?;
     }
     if let Some(step) = step {
-        record_step(&mut tx, id, step).await?;
+        record_step(tx, id, step).await?;
     }
-    super::outbox::enqueue(&mut tx, &u.outbox, u.at).await?;
-    super::notifications::write(&mut tx, &u.people, u.at).await?;
+    super::outbox::enqueue(tx, &u.outbox, u.at).await?;
+    super::notifications::write(tx, &u.people, u.at).await?;
     match opinion {
         None => {}
         Some(OpinionChange::Draft {
@@ -280,14 +324,14 @@ pub async fn update(
                 "select id from opinion where request_id = $1 and status = 'draft'",
             )
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
             if let Some(draft) = existing {
                 sqlx::query::<Db>("update opinion set body = $2, author_user_id = $3 where id = $1 and status = 'draft'")
                     .bind(draft)
                     .bind(body)
                     .bind(author)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             } else {
                 sqlx::query::<Db>(
@@ -301,7 +345,7 @@ pub async fn update(
                 .bind(author)
                 .bind(body)
                 .bind(u.at)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         }
@@ -317,7 +361,7 @@ pub async fn update(
             .bind(&signer.name)
             .bind(&signer.title)
             .bind(&signer.institution)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             if signed.rows_affected() != 1 {
                 return Err(StoreError::Stale(format!(
@@ -326,7 +370,6 @@ pub async fn update(
             }
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 

@@ -231,28 +231,32 @@ function upcoming(r) {
 /** Accept: the consultant (the caller, or one chosen by a coordinator) and, for a
  * consultation, one of their free slots inside the proposed window. */
 async function acceptForm(r, me, step) {
-  const { data: list } = await api("GET", `/clinicians?institution_id=${me.institution_id}&limit=200`);
-  const consultants = (list ?? []).filter((c) => c.licence_number);
+  // Only those who qualify for this request are offered: the specialty asked for first,
+  // then rank, then years of practice (the server's order).
+  const { status, data: list } = await api("GET", `/requests/${r.id}/consultants`);
+  const consultants = status === 200 ? list : [];
+  const label = (c) => [c.name, c.title, c.specialty, c.practice_years !== null ? t("accept.years", { n: c.practice_years }) : null,
+    c.specialty_matches ? t("accept.matches") : null].filter(Boolean).join(" · ");
   const who = h("select", { name: "consultant_id", id: "consultant" },
-    consultants.map((c) => h("option", { value: c.id, selected: c.id === me.clinician_id }, `${c.name} · ${c.title}`)));
-  const slot = h("select", { name: "start", id: "slot" });
+    consultants.map((c) => h("option", { value: c.id, "data-matches": String(c.specialty_matches) }, label(c))));
+  if (consultants.some((c) => c.id === me.clinician_id)) who.value = String(me.clinician_id);
+  const slot = h("div", { id: "slot", class: "slots", role: "group" });
   const needsSlot = r.kind === "consultation";
-  const loadSlots = async () => fillSlots(slot, who.value, r);
+  const note = h("p", { class: "problem", role: "alert" });
+  const loadSlots = async () => { fill(note); if (who.value) await fillSlots(slot, who.value, r); };
   who.addEventListener("change", loadSlots);
   if (needsSlot) await loadSlots();
+  const button = h("button", { type: "submit", class: "primary", id: "accept", disabled: !consultants.length }, t("step.accept"));
   const form = h("form", { class: "card", id: "accept-form" },
     h("h2", {}, t("accept.title")),
-    h("div", { class: "row" },
-      field(t("accept.consultant"), who),
-      needsSlot ? field(t("accept.slot"), slot) : null),
-    h("button", { type: "submit", class: "primary", id: "accept" }, t("step.accept")));
-  const note = h("p", { class: "problem", role: "alert" });
-  form.insertBefore(note, form.lastChild);
-  who.addEventListener("change", () => fill(note));
+    consultants.length ? field(t("accept.consultant"), who) : h("p", { class: "problem", id: "no-consultant" }, t("accept.none_qualified")),
+    needsSlot && consultants.length ? h("div", { class: "field" }, h("span", { class: "label" }, t("accept.slot")), slot) : null,
+    note,
+    button);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (needsSlot && !slot.value) {
-      fill(note, t("accept.no_slots_hint"));
+      fill(note, slot.querySelector("button[data-start]") ? t("accept.choose_slot") : t("accept.no_slots_hint"));
       return;
     }
     const ok = await step("accept", { consultant_id: Number(who.value) }, r.version);
@@ -262,7 +266,8 @@ async function acceptForm(r, me, step) {
   return form;
 }
 
-async function fillSlots(select, consultant, r) {
+async function fillSlots(holder, consultant, r) {
+  const { slotGrid } = await import("../slots.js");
   const from = new Date(Math.max(Date.now(), Date.parse(r.content.window.start)));
   // The slots of at most 31 days are asked for at once (the API's limit).
   const to = new Date(Math.min(Date.parse(r.content.window.end), from.getTime() + 30 * 86400e3));
@@ -270,17 +275,15 @@ async function fillSlots(select, consultant, r) {
   const { status, data } = await api("GET", `/clinicians/${consultant}/slots?from=${day(from)}&to=${day(to)}`);
   const slots = status === 200 ? data.filter((s) =>
     Date.parse(s.start) >= Date.parse(r.content.window.start) && Date.parse(s.end) <= Date.parse(r.content.window.end)) : [];
-  fill(select, slots.length
-    ? slots.map((s) => h("option", { value: s.start }, when(s.start)))
-    : h("option", { value: "" }, t("accept.no_slots")));
+  slotGrid(holder, slots);
 }
 
 async function scheduleForm(r, me, step) {
-  const slot = h("select", { name: "start", id: "slot" });
+  const slot = h("div", { id: "slot", class: "slots", role: "group" });
   await fillSlots(slot, r.consultant_id, r);
   const form = h("form", { class: "card", id: "schedule-form" },
     h("h2", {}, t("schedule.title")),
-    field(t("accept.slot"), slot),
+    h("div", { class: "field" }, h("span", { class: "label" }, t("accept.slot")), slot),
     h("button", { type: "submit", class: "primary", id: "schedule" }, t("step.schedule")));
   form.addEventListener("submit", (e) => {
     e.preventDefault();

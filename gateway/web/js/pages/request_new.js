@@ -1,11 +1,14 @@
 // A new request: every field the national rules ask for, the patient's informed consent
-// first, and optionally a study the institution has received. "Save draft" keeps it;
-// "Submit" saves and sends it to the designated supporter, who is found by the server
-// from the pairing (a clinician never picks an unpaired hospital).
+// first, and optionally a study the institution has received. The designated supporter
+// the pairing names for the kind chosen is shown before anything is typed (or why there
+// is none, and then nothing can be sent). "Save draft" keeps it; "Submit" creates and
+// submits it in one call, so that a refusal leaves no draft behind. A refusal marks every
+// field it names at once, beside the field, in the page's language, opening what hid it.
 import { t } from "../i18n.js";
-import { api, problemText } from "../api.js";
+import { api, problemText, rule } from "../api.js";
 import { h, fill, field } from "../dom.js";
 import { uploadAttachment } from "../requests.js";
+import { supporterPanel, studyCheck, samePatient } from "../request_form.js";
 
 /** `YYYY-MM-DDTHH:MM` of a date in China time, for a datetime-local input. */
 function localValue(date) {
@@ -45,9 +48,10 @@ async function studies() {
     date: value(s, "00080020") ?? "",
     modalities: (s["00080061"]?.Value ?? []).join("/"),
     description: value(s, "00081030") ?? "",
-    patient: [String(s["00100010"]?.Value?.[0]?.Alphabetic ?? "").replaceAll("^", " "), value(s, "00100020")]
-      .filter(Boolean).join(" "),
-  }));
+    patientName: String(s["00100010"]?.Value?.[0]?.Alphabetic ?? "").replaceAll("^", " ").trim(),
+    patientNames: ["Alphabetic", "Ideographic"].map((g) => String(s["00100010"]?.Value?.[0]?.[g] ?? "")).filter(Boolean),
+    patientId: value(s, "00100020") ?? "",
+  })).map((s) => ({ ...s, patient: [s.patientName, s.patientId].filter(Boolean).join(" ") }));
 }
 
 /** `YYYY-MM-DDTHH:MM` in China time of an ISO instant, for a datetime-local input. */
@@ -112,11 +116,30 @@ export default async function render(root, { query }) {
 
 
   const message = h("p", { class: "problem", role: "alert", id: "form-problem" });
+  const consentError = h("small", { class: "error", "data-error-for": "consent.confirmed" });
+  // Both wait for the supporter to be known.
+  const submitButton = h("button", { type: "submit", class: "primary", id: "submit-request", value: "submit", disabled: true }, t("new.submit"));
+  const draftButton = h("button", { type: "submit", id: "save-draft", value: "draft", disabled: true }, t("new.save_draft"));
+  // Nothing is sent while the pairing names no supporter for the kind chosen.
+  let blocked = true;
+  const supporter = supporterPanel(() => ({ kind: f.kind.value, start: fromLocal(f.start.value) }), (none) => {
+    blocked = none;
+    submitButton.disabled = none;
+    draftButton.disabled = none;
+  });
+  f.kind.addEventListener("change", () => supporter.refresh());
+  f.start.addEventListener("change", () => supporter.refresh());
+  const studyList = new Map();
+  const check = studyCheck(() => ({
+    name: f.patientName.value, sex: f.sex.value, birth: f.birth.value, id: f.idNumber.value,
+  }), () => studyList.get(f.study.value));
   const form = h("form", { id: "request-form", novalidate: true },
     h("h1", {}, draftId ? t("new.title_draft", { id: draftId }) : t("new.title")),
+    supporter.el,
     h("section", { class: "card" }, h("h2", {}, t("new.consent")),
       h("p", { class: "muted" }, t("new.consent_first")),
       h("label", { class: "check" }, f.consentGiven, " ", t("new.consent_confirm")),
+      consentError,
       h("div", { class: "row" },
         field(t("consent.given_by"), f.givenBy),
         field(t("consent.at"), f.consentAt),
@@ -145,19 +168,29 @@ export default async function render(root, { query }) {
       field(t("summary.findings"), f.findings, t("summary.hint.findings")),
       field(t("summary.question"), f.question, t("summary.hint.question"))),
     h("section", { class: "card" }, h("h2", {}, t("new.study")),
-      field(t("new.study_pick"), f.study)),
+      field(t("new.study_pick"), f.study), check.el),
     message,
-    h("div", { class: "actions" },
-      h("button", { type: "submit", class: "primary", id: "submit-request", value: "submit" }, t("new.submit")),
-      h("button", { type: "submit", id: "save-draft", value: "draft" }, t("new.save_draft"))));
+    h("div", { class: "actions" }, submitButton, draftButton));
+
+  // A study of another patient is shown beside the request's, to be confirmed.
+  const compare = () => {
+    const study = studyList.get(f.study.value);
+    const differs = study && f.patientName.value.trim() && !samePatient(study, f.patientName.value, f.idNumber.value);
+    check.show(Boolean(differs), false);
+  };
+  for (const c of [f.study, f.patientName, f.idNumber]) c.addEventListener("change", compare);
 
   studies().then((list) => {
     for (const s of list) {
+      studyList.set(s.uid, s);
       f.study.append(h("option", { value: s.uid, "data-accession": s.accession },
         [s.patient, s.date, s.modalities, s.accession, s.description].filter(Boolean).join(" · ")));
     }
     if (draft?.content.study_instance_uid) f.study.value = draft.content.study_instance_uid;
+    if (draft?.content.study_patient_confirmed) check.show(true, true);
+    compare();
   });
+  supporter.refresh();
 
   // Parts left incomplete are left out, so that a draft saves with what is known. The
   // consent goes only once the clinician confirms it was obtained.
@@ -189,34 +222,75 @@ export default async function render(root, { query }) {
       consent,
       study_instance_uid: study?.value || null,
       accession_number: study?.value ? study.dataset.accession || null : null,
+      study_patient_confirmed: study?.value && check.confirmed() ? true : null,
     };
   };
 
-  const show = (status, problem) => {
-    for (const el of form.querySelectorAll(".field .error")) fill(el);
-    // The server names fields of the request's content as `content.<part>`.
-    const name = (problem?.field ?? "").replace(/^content\./, "");
-    const target = [...form.querySelectorAll("[data-error-for]")]
-      .find((el) => name && (el.dataset.errorFor === name || el.dataset.errorFor.endsWith(`.${name}`)
-        || el.dataset.errorFor.startsWith(`${name}.`)));
-    const text = problemText(status, problem);
-    if (target) {
-      fill(target, text);
-      target.closest(".field")?.querySelector("input,select,textarea")?.focus();
+  // Where the server's fields are shown: a part named as a whole is marked at its first
+  // control.
+  const ALIASES = {
+    window: "window.start",
+    patient: "patient.name",
+    consent: "consent.confirmed",
+    case_summary: "case_summary.chief_complaint",
+    "consent.scan_sha256": "consent.scan",
+    study_instance_uid: "study",
+    accession_number: "study",
+  };
+  const target = (name) => {
+    const plain = (name ?? "").replace(/^content\./, "");
+    const wanted = ALIASES[plain] ?? plain;
+    return [...form.querySelectorAll("[data-error-for]")].find((el) => el.dataset.errorFor === wanted)
+      ?? [...form.querySelectorAll("[data-error-for]")].find((el) => plain && el.dataset.errorFor.startsWith(`${plain}.`));
+  };
+  /** Opens whatever hides `el`: a hidden part of the form, a closed section. */
+  const reveal = (el) => {
+    for (let node = el; node && node !== form; node = node.parentElement) {
+      if (node.hidden) node.hidden = false;
+      if (node.tagName === "DETAILS") node.open = true;
     }
-    fill(message, text, problem?.detail && problem.detail !== text ? h("small", { class: "detail" }, ` (${problem.detail})`) : null);
+  };
+  const clear = () => {
+    for (const el of form.querySelectorAll("[data-error-for]")) fill(el);
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+    fill(message);
+  };
+  /** Marks each of `errors` (`[{field, detail}]`) beside its field; returns those unplaced. */
+  const mark = (errors) => {
+    const unplaced = [];
+    let first = null;
+    for (const e of errors) {
+      const el = target(e.field);
+      if (!el) { unplaced.push(e); continue; }
+      reveal(el);
+      el.append(el.textContent ? " " : "", e.detail);
+      const control = el.closest(".field")?.querySelector("input,select,textarea")
+        ?? (el === consentError ? f.consentGiven : null);
+      control?.setAttribute("aria-invalid", "true");
+      first ??= control;
+    }
+    first?.focus();
+    return unplaced;
+  };
+  const show = (status, problem) => {
+    clear();
+    const errors = problem?.errors?.length ? problem.errors
+      : problem?.field ? [{ field: problem.field, detail: problem.detail ?? problemText(status, problem) }] : [];
+    if (rule(problem) === "study-patient-mismatch") check.show(true, false);
+    const unplaced = mark(errors);
+    const placed = errors.length - unplaced.length;
+    // The sentence above the buttons: how many are marked, and what could not be.
+    fill(message, placed > 1 ? t("form.fix", { n: placed }) : (problem?.detail ?? problemText(status, problem)),
+      unplaced.filter((e) => e.detail !== problem?.detail).map((e) => ` ${e.detail}`));
   };
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const submit = e.submitter?.value === "submit";
-    fill(message);
-    if (submit && !f.consentGiven.checked) {
-      show(422, { field: "consent.confirmed", title: t("new.consent_needed") });
-      fill(message, t("new.consent_needed"));
-      return;
-    }
-    if (f.method.value === "scan" && !f.scan.files.length) {
+    clear();
+    if (blocked) return;
+    if (f.method.value === "scan" && f.consentGiven.checked && !f.scan.files.length && !draft?.content.consent?.scan_sha256) {
+      mark([{ field: "consent.scan", detail: t("consent.scan_hint") }]);
       fill(message, t("consent.scan_hint"));
       return;
     }
@@ -224,17 +298,31 @@ export default async function render(root, { query }) {
     const partial = [
       [[f.patientName, f.sex, f.birth], "new.patient_incomplete"],
       [[f.start, f.end], "new.window_incomplete"],
-    ].find(([controls]) => controls.some((c) => c.value.trim()) && controls.some((c) => !c.value.trim()));
-    if (partial) {
-      const [controls, key] = partial;
-      const missing = controls.find((c) => !c.value.trim());
-      show(422, { field: missing.name, title: t(key) });
-      fill(message, t(key));
+    ].filter(([controls]) => controls.some((c) => c.value.trim()) && controls.some((c) => !c.value.trim()))
+      .map(([controls, key]) => ({ field: controls.find((c) => !c.value.trim()).name, detail: t(key) }));
+    if (partial.length) {
+      mark(partial);
+      fill(message, partial.length > 1 ? t("form.fix", { n: partial.length }) : partial[0].detail);
       return;
     }
     for (const b of form.querySelectorAll("button")) b.disabled = true;
     try {
       const body = content();
+      const scan = f.method.value === "scan" && f.scan.files.length ? f.scan.files[0] : null;
+      // A first submission without a scan to attach is one call: refused, it leaves no draft.
+      if (draftId === null && submit && !scan) {
+        const sent = await api("POST", "/requests", { kind: f.kind.value, urgency: f.urgency.value, content: body, submit: true });
+        if (sent.status !== 201) return show(sent.status, sent.data);
+        location.href = `/requests/${sent.data.id}`;
+        return;
+      }
+      // A scan is attached to a request that exists: before a draft is made for it, the
+      // one-call submission (which keeps nothing when refused) tells every other gap.
+      if (draftId === null && submit && scan) {
+        const probe = await api("POST", "/requests", { kind: f.kind.value, urgency: f.urgency.value, content: body, submit: true });
+        const others = (probe.data?.errors ?? []).filter((e) => e.field !== "consent.scan_sha256");
+        if (probe.status !== 422 || others.length || !probe.data?.errors?.length) return show(probe.status, probe.data);
+      }
       // A second try after a refusal changes the draft the first one made.
       if (draftId === null) {
         const created = await api("POST", "/requests", { kind: f.kind.value, urgency: f.urgency.value, content: body });
@@ -246,23 +334,23 @@ export default async function render(root, { query }) {
         if (changed.status !== 200) return show(changed.status, changed.data);
       }
       const id = draftId;
-      if (f.method.value === "scan") {
-        const file = f.scan.files[0];
-        const up = await uploadAttachment(id, file);
+      if (scan) {
+        const up = await uploadAttachment(id, scan);
         // A refused file name is marked at the file chosen.
         const upField = up.data?.field === "filename" ? "consent.scan" : up.data?.field;
-        if (up.status !== 201) return show(up.status, { ...up.data, field: upField });
+        if (up.status !== 201) return show(up.status, { ...up.data, field: upField, errors: null });
         const info = up.data;
-        const patched = body.consent && await api("PATCH", `/requests/${id}`, {
-          content: { consent: { ...body.consent, scan_sha256: info.sha256 } },
-        });
-        if (!patched) return show(422, { field: "consent.confirmed", title: t("new.consent_needed") });
-        if (patched.status !== 200) return show(patched.status, patched.data);
+        if (body.consent) {
+          const patched = await api("PATCH", `/requests/${id}`, {
+            content: { consent: { ...body.consent, scan_sha256: info.sha256 } },
+          });
+          if (patched.status !== 200) return show(patched.status, patched.data);
+        }
       }
       if (submit) {
         const sent = await api("POST", `/requests/${id}/submit`, {});
         if (sent.status !== 200) {
-          // The draft is kept; the page of the request shows what is missing.
+          // The draft is kept (it holds the scan); the page says so.
           show(sent.status, sent.data);
           message.append(" ", h("a", { href: `/requests/${id}` }, t("new.draft_kept", { id })));
           return;
@@ -271,6 +359,8 @@ export default async function render(root, { query }) {
       location.href = `/requests/${id}`;
     } finally {
       for (const b of form.querySelectorAll("button")) b.disabled = false;
+      submitButton.disabled = blocked;
+      draftButton.disabled = blocked;
     }
   });
   fill(root, form);
