@@ -7,7 +7,7 @@
 // institution; the case is beside the consultant's video; they write in the chat, which
 // is still there after a reload; the consultant begins the session, writes and signs the
 // opinion in the room, and the doctor sees it signed there; the doctor leaves, and the
-// room says what happened and leads to the request.
+// room says what happened and leads to the request, which keeps the chat.
 // Input: {"doctor": {username, password}, "consultant": {…}, "id": request id}.
 import fs from "node:fs";
 import path from "node:path";
@@ -129,6 +129,9 @@ await scenario("room_lobby", async ({ browser }) => {
   await screenshot(doctor, "room-summary");
   await doctor.locator("#to-request").click();
   await doctor.locator(`body[data-state="opinion_signed"]`).waitFor({ state: "attached" });
+  // The request keeps what was written in the room.
+  assert.match(await text(doctor, "#room-chat"), /150\/95/);
+  assert.match(await text(doctor, "#room-chat"), /继续监测/);
 
   await consultantContext.close();
   await doctorContext.close();

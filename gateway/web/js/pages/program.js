@@ -63,12 +63,18 @@ export default async function render(root) {
   const supportedName = names.supported;
   const report = h("section", { class: "card", id: "pairing-report" }, h("p", { class: "muted" }, t("program.pick")));
 
+  // Each report asked for replaces the one before; only the latest answer is drawn.
+  let asked = 0;
   const showReport = async (p, period) => {
+    const mine = ++asked;
     const input = h("input", { id: "period", value: period, size: 8, "aria-label": t("program.period") });
     const reload = h("button", { type: "button", onclick: () => showReport(p, input.value) }, t("program.show"));
-    fill(report, h("h2", {}, t("program.report_of", { supporter: await supporterName(p.supporter), supported: supportedName(p.supported) })),
+    const supporter = await supporterName(p.supporter);
+    if (mine !== asked) return;
+    fill(report, h("h2", {}, t("program.report_of", { supporter, supported: supportedName(p.supported) })),
       h("div", { class: "row narrow-row" }, input, reload), h("p", {}, t("common.loading")));
     const r = await api("GET", `/reports/pairings/${p.id}?period=${encodeURIComponent(period)}`);
+    if (mine !== asked) return;
     report.lastChild.remove();
     if (r.status !== 200) return report.append(h("p", { class: "problem" }, problemText(r.status, r.data)));
     const d = r.data;

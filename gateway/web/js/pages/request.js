@@ -175,6 +175,17 @@ export default async function render(root, { me, segments }) {
         : h("p", { class: "muted" }, t("common.none")),
       requester && ["draft", "submitted", "accepted", "scheduled"].includes(r.state) ? uploadForm(id, load) : null));
 
+    // What was written in the session's room, kept with the request.
+    if (r.kind === "consultation" && r.scheduled_start) {
+      const chat = await api("GET", `/sessions/consultation-${id}/messages`);
+      if (chat.status === 200 && chat.data.length) {
+        sections.push(h("section", { class: "card", id: "room-chat" }, h("h2", {}, t("request.room_chat")),
+          h("ol", { class: "chat-log" }, chat.data.map((m) => h("li", { "data-id": m.id },
+            h("span", { class: "who" }, m.name), " ", h("span", { class: "muted" }, when(m.created_at)),
+            h("p", { class: "body" }, m.body))))));
+      }
+    }
+
     sections.push(h("section", { class: "card", id: "timeline" }, h("h2", {}, t("timeline.title")),
       h("ol", { class: "timeline" }, r.events.map((e) => h("li", { "data-to": e.to_state },
         h("strong", {}, t(`state.${e.to_state}`)), " ", h("span", { class: "muted" }, when(e.at)))),
