@@ -911,6 +911,22 @@ async fn a_radiologist_accepts_and_signs_a_read_from_her_own_inbox(backend: Back
     // A trainee of the hospital is refused for the real reason: the role, not the place.
     let (status, p) = step(&app, &trainee, &id, "accept", json!({"consultant_id": li})).await;
     duikou_tests::assert_refused(status, &p, StatusCode::FORBIDDEN, "wrong-role");
+    // A read goes to a radiologist: the cardiologist 林主任 is not assigned one.
+    let (status, p) = step(
+        &app,
+        &c.coordinator,
+        &id,
+        "accept",
+        json!({"consultant_id": c.consultant_id}),
+    )
+    .await;
+    duikou_tests::assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "consultant-not-qualified",
+    );
+    assert_eq!(p["field"], "consultant_id", "{p}");
 
     ok_step(
         &app,

@@ -34,6 +34,20 @@ pub struct ConsultantCandidate {
 
 /// Whether a clinician's specialty is the one asked for: either names the other
 /// (心内科 and 心血管内科 do not match; 心内科 and 心内 do).
+/// Whether clinician `c`, by the enabled accounts among `accounts`, holds `role` (a
+/// clinician without an account counts as a clinician).
+pub(super) fn answers_as(accounts: &[User], c: &Clinician, role: Role) -> bool {
+    let theirs: Vec<&User> = accounts
+        .iter()
+        .filter(|u| u.clinician_id == Some(c.id) && !u.disabled)
+        .collect();
+    if theirs.is_empty() {
+        role == Role::Clinician
+    } else {
+        theirs.iter().any(|u| u.is(role))
+    }
+}
+
 fn matches_specialty(theirs: &str, asked: Option<&str>) -> bool {
     let fold = |s: &str| s.trim().to_lowercase();
     match asked.map(fold).filter(|a| !a.is_empty()) {
@@ -91,17 +105,7 @@ pub async fn consultants(
         })
         .await?;
     let accounts = store.users(Some(r.supporter_institution_id)).await?;
-    let answers = |c: &Clinician| {
-        let theirs: Vec<&User> = accounts
-            .iter()
-            .filter(|u| u.clinician_id == Some(c.id) && !u.disabled)
-            .collect();
-        if theirs.is_empty() {
-            role == Role::Clinician
-        } else {
-            theirs.iter().any(|u| u.is(role))
-        }
-    };
+    let answers = |c: &Clinician| answers_as(&accounts, c, role);
     let today = store.now().with_timezone(&china()).date_naive();
     let asked = r.content.specialty.as_deref();
     let mut list: Vec<ConsultantCandidate> = staff

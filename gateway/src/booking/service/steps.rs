@@ -508,6 +508,22 @@ async fn accept(
         )
     })?;
     let c = qualified_consultant(store, r, consultant).await?;
+    // The consultant answers in the role the kind asks for: radiologists read images.
+    let role = answering_role(r.kind);
+    let accounts = store.users(Some(c.institution_id)).await?;
+    if !super::consultants::answers_as(&accounts, &c, role) {
+        return Err(Error::refused(
+            Rule::ConsultantNotQualified,
+            Some("consultant_id"),
+            crate::text!(
+                "problem.consultant.role",
+                "{name} is not a {role}, who answer this kind of request",
+                name = &c.name,
+                role = role.as_str()
+            )
+            .arg_key("role", format!("role.{}", role.as_str())),
+        ));
+    }
     Ok(Change {
         update: RequestUpdate {
             consultant_id: Some(c.id),
