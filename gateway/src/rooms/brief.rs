@@ -3,14 +3,14 @@
 //! gateway's clock), who the booking names by name, title and institution, and whether
 //! the session is still to come, open, over or no longer held.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{SessionRef, booked};
 use crate::config::SignalingConfig;
 use crate::domain::User;
-use crate::rules::{Error, Rule};
+use crate::rules::Error;
 use crate::store::Store;
 
 /// Where a session's room stands for its people.
@@ -115,11 +115,7 @@ pub async fn brief(
 ) -> Result<RoomBrief, Error> {
     let b = booked(store, config, session, caller).await?;
     let Some((role, _)) = b.named else {
-        return Err(Error::refused(
-            Rule::NotAParticipant,
-            None,
-            format!("the booking of {session} does not name you"),
-        ));
+        return Err(super::not_named(session));
     };
     let mut people = Vec::new();
     let (kind, request_id, state, topic) = match session {
@@ -183,8 +179,7 @@ pub async fn brief(
             )
         }
     };
-    let opens_at = b.starts_at - TimeDelta::minutes(config.lead_minutes);
-    let closes_at = b.ends_at + TimeDelta::minutes(config.grace_minutes);
+    let (opens_at, closes_at) = b.window(config);
     let phase = if !b.open {
         Phase::Closed
     } else if now < opens_at {

@@ -4,7 +4,7 @@
 //! Every message written, every read that shows messages and every refusal is audited,
 //! as reads of the request are.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{SessionRef, booked};
 use crate::config::SignalingConfig;
@@ -56,14 +56,9 @@ pub async fn post(
     };
     if b.named.is_none() {
         audit(false, "not named by the booking").await?;
-        return Err(Error::refused(
-            Rule::NotAParticipant,
-            None,
-            format!("the booking of {session} does not name you"),
-        ));
+        return Err(super::not_named(session));
     }
-    let opens = b.starts_at - TimeDelta::minutes(config.lead_minutes);
-    let closes = b.ends_at + TimeDelta::minutes(config.grace_minutes);
+    let (opens, closes) = b.window(config);
     if !b.open || now < opens || now > closes {
         audit(false, "the room is not open").await?;
         return Err(Error::refused(

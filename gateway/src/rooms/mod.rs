@@ -132,6 +132,26 @@ pub struct Booked {
     pub open: bool,
 }
 
+impl Booked {
+    /// When the room admits from and until: `signaling.lead_minutes` before the start to
+    /// `signaling.grace_minutes` after the end.
+    pub fn window(&self, config: &SignalingConfig) -> (DateTime<Utc>, DateTime<Utc>) {
+        (
+            self.starts_at - TimeDelta::minutes(config.lead_minutes),
+            self.ends_at + TimeDelta::minutes(config.grace_minutes),
+        )
+    }
+}
+
+/// The refusal of someone `session`'s booking does not name.
+pub(crate) fn not_named(session: SessionRef) -> Error {
+    Error::refused(
+        Rule::NotAParticipant,
+        None,
+        format!("the booking of {session} does not name you"),
+    )
+}
+
 const TALK: Grants = Grants {
     publish: true,
     subscribe: true,
@@ -287,11 +307,7 @@ pub async fn admit(
     };
     let Some((role, grants)) = b.named else {
         audit(false, "not named by the booking").await?;
-        return Err(Error::refused(
-            Rule::NotAParticipant,
-            None,
-            format!("the booking of {session} does not name you"),
-        ));
+        return Err(not_named(session));
     };
     if !b.open {
         audit(false, "no session in this state").await?;
@@ -301,8 +317,7 @@ pub async fn admit(
             format!("{session} has no session to join in its present state"),
         ));
     }
-    let opens = b.starts_at - TimeDelta::minutes(config.lead_minutes);
-    let closes = b.ends_at + TimeDelta::minutes(config.grace_minutes);
+    let (opens, closes) = b.window(config);
     if now < opens || now > closes {
         audit(false, "outside the session window").await?;
         return Err(Error::refused(

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::forwarding::{all_delivered, county_sends_for_reading, send_all, wire};
-use crate::requests::{cast, clinician, content, ok_step, signing, step};
+use crate::requests::{Cast, cast, clinician, content, ok_step, signing, step};
 
 on_both_backends!(
     the_paired_institutions_search_and_read_their_studies_and_nobody_else,
@@ -302,8 +302,9 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
     let app = TestApp::spawn(backend).await;
     let relay = app.dicom.expect("DICOM listens");
     // Taishan People's Hospital and Jiangmen Central Hospital, paired for consultations
-    // and imaging reads; 林主任 reads.
+    // and imaging reads; the radiologist 李影像 reads.
     let c = cast(&app).await;
+    let (li, reader) = radiologist(&app, &c).await;
     county_sends(&app, &c, &["CT_small.dcm", "MR_small.dcm"]).await;
     let worklist = |token: String, query: &'static str| {
         let app = &app;
@@ -352,19 +353,19 @@ async fn the_worklist_links_read_requests_and_shows_what_awaits_a_read(backend: 
         &c.coordinator,
         &id,
         "accept",
-        json!({"consultant_id": c.consultant_id}),
+        json!({"consultant_id": li}),
     )
     .await;
     let (status, opinion) = app
         .call(
             reqwest::Method::PUT,
             &format!("/api/v1/requests/{id}/opinions"),
-            Some(&c.consultant),
+            Some(&reader),
             Some(json!({"body": "头颅 CT 平扫未见明显出血及占位性病变。"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{opinion}");
-    ok_step(&app, &c.consultant, &id, "sign", signing("jm.lin")).await;
+    ok_step(&app, &reader, &id, "sign", signing("jm.li")).await;
     let awaiting = worklist(c.consultant.clone(), "?awaiting=true").await;
     assert_eq!(awaiting.len(), 1, "only the MR still awaits a read");
     assert_ne!(awaiting[0]["study_instance_uid"], study.as_str());
@@ -857,13 +858,11 @@ async fn cors_admits_the_configured_origins_only(backend: Backend) {
     app.stop().await;
 }
 
-async fn a_radiologist_accepts_and_signs_a_read_from_her_own_inbox(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let c = cast(&app).await;
-    county_sends(&app, &c, &["CT_small.dcm"]).await;
-    // 李主任 of the radiology department reads; her account holds the radiologist role only.
+/// 李影像, a chief radiologist of the supporting hospital: her clinician id and the token of
+/// her account `jm.li`, which holds the radiologist role only.
+async fn radiologist(app: &TestApp, c: &Cast) -> (i64, String) {
     let li = clinician(
-        &app,
+        app,
         c.tertiary,
         "李影像",
         "主任医师",
@@ -877,9 +876,18 @@ async fn a_radiologist_accepts_and_signs_a_read_from_her_own_inbox(backend: Back
                         "clinician_id": li, "roles": ["radiologist"]}),
         )
         .await;
-    let radiologist = app
+    let token = app
         .login("jm.li", account["password"].as_str().unwrap())
         .await;
+    (li, token)
+}
+
+async fn a_radiologist_accepts_and_signs_a_read_from_her_own_inbox(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = cast(&app).await;
+    county_sends(&app, &c, &["CT_small.dcm"]).await;
+    // 李主任 of the radiology department reads; her account holds the radiologist role only.
+    let (li, radiologist) = radiologist(&app, &c).await;
     let (_, trainee) = app.user("jm.trainee", c.tertiary, &["trainee"]).await;
     let (_, worklist) = app.get("/api/v1/imaging/worklist", &radiologist).await;
     let study = worklist[0]["study_instance_uid"].clone();
