@@ -17,6 +17,8 @@ named_enum! {
         Clinician = "clinician",
         /// Radiologist: reads forwarded studies.
         Radiologist = "radiologist",
+        /// Pathologist: answers pathology reads.
+        Pathologist = "pathologist",
         /// Trainee: enrols in teaching sessions.
         Trainee = "trainee",
     }

@@ -11,7 +11,7 @@ const SECTIONS = [
   ["/home", "nav.home", () => true],
   ["/requests", "nav.requests", (r) => r.includes("clinician")],
   ["/requests/new", "nav.new_request", (r) => r.includes("clinician")],
-  ["/inbox", "nav.inbox", (r) => r.includes("clinician") || r.includes("coordinator") || r.includes("radiologist")],
+  ["/inbox", "nav.inbox", (r) => ["clinician", "coordinator", "radiologist", "pathologist"].some((x) => r.includes(x))],
   ["/worklist", "nav.worklist", (r) => r.includes("radiologist") || r.includes("coordinator")],
   ["/teaching", "nav.teaching", (r) => r.includes("trainee")],
   ["/program", "nav.program", (r) => r.includes("admin") || r.includes("coordinator")],

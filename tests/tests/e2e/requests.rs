@@ -23,7 +23,117 @@ on_both_backends!(
     a_request_whose_window_passes_unscheduled_expires,
     the_consultant_is_checked_again_when_signing,
     a_day_off_takes_its_slots_away,
+    a_pathologist_answers_a_pathology_read_from_her_own_inbox,
 );
+
+async fn a_pathologist_answers_a_pathology_read_from_her_own_inbox(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let county = app.institution_id("台山市人民医院").await;
+    let tertiary = app.institution_id("江门市中心医院").await;
+    pair(&app, tertiary, county, json!(["pathology_read"])).await;
+    // 周病理 of the pathology department, whose account holds the pathologist role only;
+    // 林主任, a clinician, does not answer pathology reads.
+    let zhou = clinician(
+        &app,
+        tertiary,
+        "周病理",
+        "主任医师",
+        Some("110440700000555"),
+        12,
+    )
+    .await;
+    let account = app
+        .account(
+            json!({"username": "jm.zhou", "display_name": "周病理", "institution_id": tertiary,
+                   "clinician_id": zhou, "roles": ["pathologist"]}),
+        )
+        .await;
+    let pathologist = app
+        .login("jm.zhou", account["password"].as_str().unwrap())
+        .await;
+    let lin = clinician(
+        &app,
+        tertiary,
+        "林主任",
+        "主任医师",
+        Some("110440700000001"),
+        20,
+    )
+    .await;
+    user_for_clinician(&app, "jm.lin", tertiary, lin).await;
+    let (_, doctor) = app.user("ts.doctor", county, &["clinician"]).await;
+    let (_, office) = app.user("jm.office", tertiary, &["coordinator"]).await;
+
+    let r = draft(
+        &app,
+        &doctor,
+        json!({"kind": "pathology_read", "content": content()}),
+    )
+    .await;
+    let id = r["id"].clone();
+    ok_step(&app, &doctor, &id, "submit", json!({})).await;
+
+    // It waits in her inbox, and she was told.
+    let (_, inbox) = app
+        .get("/api/v1/requests?box=inbox&state=submitted", &pathologist)
+        .await;
+    assert!(
+        inbox.as_array().unwrap().iter().any(|x| x["id"] == id),
+        "{inbox}"
+    );
+    let (_, notices) = app.get("/api/v1/notifications", &pathologist).await;
+    assert!(
+        notices
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["event"] == "submitted" && n["request_id"] == id),
+        "{notices}"
+    );
+    // Only pathologists are offered, and a clinician is not assigned.
+    let (status, offered) = app
+        .get(&format!("/api/v1/requests/{id}/consultants"), &office)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{offered}");
+    let offered: Vec<&Value> = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(offered, [&json!(zhou)]);
+    let (status, p) = step(&app, &office, &id, "accept", json!({"consultant_id": lin})).await;
+    assert_refused(
+        status,
+        &p,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "consultant-not-qualified",
+    );
+
+    // She accepts, writes and signs.
+    ok_step(
+        &app,
+        &pathologist,
+        &id,
+        "accept",
+        json!({"consultant_id": zhou}),
+    )
+    .await;
+    let (status, opinion) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/requests/{id}/opinions"),
+            Some(&pathologist),
+            Some(json!({"body": "（胃窦）慢性非萎缩性胃炎，未见异型增生。"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{opinion}");
+    ok_step(&app, &pathologist, &id, "sign", signing("jm.zhou")).await;
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &doctor).await;
+    assert_eq!(r["state"], "opinion_signed", "{r}");
+    assert_eq!(r["consultant_id"], zhou);
+    app.stop().await;
+}
 
 async fn a_day_off_takes_its_slots_away(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -59,7 +59,12 @@ pub enum Access {
     Supporter,
 }
 
-const READERS: [Role; 3] = [Role::Clinician, Role::Coordinator, Role::Radiologist];
+const READERS: [Role; 4] = [
+    Role::Clinician,
+    Role::Coordinator,
+    Role::Radiologist,
+    Role::Pathologist,
+];
 
 async fn audit(
     store: &Store,

@@ -78,7 +78,8 @@ pub fn notices(
 pub fn answering_role(kind: RequestKind) -> Role {
     match kind {
         RequestKind::ImagingRead => Role::Radiologist,
-        RequestKind::Consultation | RequestKind::PathologyRead => Role::Clinician,
+        RequestKind::PathologyRead => Role::Pathologist,
+        RequestKind::Consultation => Role::Clinician,
     }
 }
 

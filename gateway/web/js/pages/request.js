@@ -66,7 +66,8 @@ export default async function render(root, { me, segments }) {
     // Who answers on the supporting side: coordinators, clinicians, and radiologists for
     // imaging reads (the server decides; the page offers only what fits).
     const answers = me.roles.includes("coordinator") || me.roles.includes("clinician")
-      || (r.kind === "imaging_read" && me.roles.includes("radiologist"));
+      || (r.kind === "imaging_read" && me.roles.includes("radiologist"))
+      || (r.kind === "pathology_read" && me.roles.includes("pathologist"));
     // The people the booking names: only they are let into the session's room.
     const named = consultant || me.id === r.requester_user_id
       || (me.clinician_id !== null && me.clinician_id === r.content.accompanying_clinician_id);

@@ -7,7 +7,7 @@ import { h, fill } from "../../dom.js";
 import { form, table, notice } from "../../form.js";
 import { institutionPicker } from "./picker.js";
 
-const ROLES = ["clinician", "radiologist", "trainee", "coordinator", "admin"];
+const ROLES = ["clinician", "radiologist", "pathologist", "trainee", "coordinator", "admin"];
 
 /** The one-time password of `user`, to be handed over; it is not shown again. */
 function secret(user, password) {
