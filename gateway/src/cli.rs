@@ -54,6 +54,21 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Check the audit log.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// `duikou audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit log's hash chain: exit 0 and print the head (its id and link, to
+    /// keep elsewhere) when every entry links to the one before; exit 1 naming the first
+    /// entry where it breaks.
+    Verify,
 }
 
 /// `duikou seeds …`
@@ -123,6 +138,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                     command: SeedsCommand::Import { dir },
                 } => import(config, dir).await,
                 Command::User { command } => user(config, command).await,
+                Command::Audit {
+                    command: AuditCommand::Verify,
+                } => audit_verify(config).await,
                 Command::Demo { dir } => {
                     config.data.dir = dir;
                     demo(config).await
@@ -234,6 +252,31 @@ async fn import(config: Config, dir: Option<PathBuf>) -> anyhow::Result<ExitCode
     store.close().await;
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
+    let store = open(&config).await?;
+    let verdict = crate::audit::verify(&store)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
+    Ok(match verdict {
+        crate::audit::Verdict::Whole { entries, head } => {
+            match head {
+                Some((id, link)) => {
+                    println!("the audit chain is whole: {entries} entries; head #{id} {link}")
+                }
+                None => println!("the audit log is empty"),
+            }
+            ExitCode::SUCCESS
+        }
+        crate::audit::Verdict::Broken { id, entries } => {
+            println!(
+                "the audit chain breaks at entry #{id}: it, or an entry before it, was changed, removed or moved ({entries} entries before it link)"
+            );
+            ExitCode::FAILURE
+        }
+    })
 }
 
 async fn user(config: Config, command: UserCommand) -> anyhow::Result<ExitCode> {

@@ -63,6 +63,16 @@ impl Store {
         dispatch!(self, audit::append(entry))
     }
 
+    /// The entries after id `after`, oldest first, at most `limit`, each with its id and
+    /// its link in the chain.
+    pub async fn audit_chain(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, AuditEntry, Option<String>)>, StoreError> {
+        dispatch!(self, audit::chain(after, limit))
+    }
+
     /// Reads the audit log.
     pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         dispatch!(self, audit::entries(filter))

@@ -9,6 +9,10 @@ pub type Pool = sqlx::PgPool;
 /// a transaction-scoped advisory lock, released at commit.
 const SEED_IMPORT_LOCK: &str = "select pg_advisory_xact_lock(71102016)";
 
+/// Serialises appends to the audit chain, each of which reads the newest entry's hash:
+/// a transaction-scoped advisory lock, released at commit.
+const AUDIT_CHAIN_LOCK: &str = "select pg_advisory_xact_lock(71102017)";
+
 /// Begins a transaction that reads, then writes (see the SQLite backend's).
 const BEGIN_WRITE: &str = "begin";
 

@@ -9,6 +9,9 @@ pub type Pool = sqlx::SqlitePool;
 /// first statement writes, so nothing more is needed.
 const SEED_IMPORT_LOCK: &str = "select 1";
 
+/// Serialises appends to the audit chain: `BEGIN_WRITE` already holds the one write lock.
+const AUDIT_CHAIN_LOCK: &str = "select 1";
+
 /// Begins a transaction that reads, then writes. A deferred one (SQLite's plain `begin`)
 /// takes the write lock at its first write, and fails at once with `SQLITE_BUSY` (the busy
 /// timeout is not consulted) when another connection committed since its first read;

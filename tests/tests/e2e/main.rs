@@ -2,6 +2,7 @@
 //! that names a backend runs twice (`…::sqlite`, `…::postgres`).
 
 mod access;
+mod audit_chain;
 mod bad_input;
 mod demo;
 mod dicom;
