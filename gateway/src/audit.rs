@@ -118,6 +118,6 @@ pub async fn verify(store: &Store) -> Result<Verdict, Error> {
     }
     Ok(Verdict::Whole {
         entries,
-        head: (entries > 0).then(|| (after, prev)),
+        head: (entries > 0).then_some((after, prev)),
     })
 }

@@ -325,28 +325,25 @@ pub async fn deliver_once(
             .parse()
             .map(crate::booking::answering_role)
             .unwrap_or(crate::domain::Role::Clinician);
+        // Only while it still waits: one decided or cancelled since it was found is not
+        // overdue.
         store
-            .notify_people(&[crate::store::PersonNotice {
-                to: crate::store::Audience::Holders {
-                    institution_id: supporter,
-                    roles: vec![crate::domain::Role::Coordinator, answering],
-                },
-                event: "overdue".into(),
-                request_id: request,
-                kind: kind.clone(),
-                version: 0,
-                urgent: urgency == "urgent",
-                except: None,
-            }])
-            .await?;
-        store
-            .enqueue(&notices(
+            .overdue_told(
                 request,
-                0,
-                "overdue",
-                Utc::now(),
-                [requester, supporter],
-            ))
+                &[crate::store::PersonNotice {
+                    to: crate::store::Audience::Holders {
+                        institution_id: supporter,
+                        roles: vec![crate::domain::Role::Coordinator, answering],
+                    },
+                    event: "overdue".into(),
+                    request_id: request,
+                    kind: kind.clone(),
+                    version: 0,
+                    urgent: urgency == "urgent",
+                    except: None,
+                }],
+                &notices(request, 0, "overdue", Utc::now(), [requester, supporter]),
+            )
             .await?;
     }
     // A session about to begin: the requesting doctor and the consultant are reminded

@@ -195,6 +195,20 @@ impl Store {
         dispatch!(self, notifications::remove_chat_robot(institution_id))
     }
 
+    /// Tells `notices` and `messages` that request `request` is overdue, in one
+    /// transaction, only while it still awaits a decision; false when it no longer does.
+    pub async fn overdue_told(
+        &self,
+        request: i64,
+        notices: &[PersonNotice],
+        messages: &[super::OutboxMessage],
+    ) -> Result<bool, StoreError> {
+        dispatch!(
+            self,
+            notifications::overdue_told(request, notices, messages, self.now())
+        )
+    }
+
     /// Writes notices in a transaction of their own.
     pub async fn notify_people(&self, notices: &[PersonNotice]) -> Result<(), StoreError> {
         dispatch!(self, notifications::write_now(notices, self.now()))

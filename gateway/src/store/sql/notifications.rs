@@ -105,6 +105,33 @@ pub async fn write(
     Ok(())
 }
 
+/// Tells the people `notices` and the institutions `messages` that request `request` is
+/// overdue, in one transaction, only while it still awaits a decision; false when it no
+/// longer does (decided or cancelled since it was found overdue).
+pub async fn overdue_told(
+    pool: &Pool,
+    request: i64,
+    notices: &[PersonNotice],
+    messages: &[crate::store::OutboxMessage],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let waiting = sqlx::query_scalar::<Db, i64>(&format!(
+        "select id from consult_request where id = $1 and state = 'submitted'{}",
+        super::FOR_UPDATE
+    ))
+    .bind(request)
+    .fetch_optional(&mut *tx)
+    .await?
+    .is_some();
+    if waiting {
+        write(&mut tx, notices, now).await?;
+        super::outbox::enqueue(&mut tx, messages, now).await?;
+    }
+    tx.commit().await?;
+    Ok(waiting)
+}
+
 /// Writes notices in a transaction of their own.
 pub async fn write_now(
     pool: &Pool,
