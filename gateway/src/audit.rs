@@ -5,7 +5,8 @@
 //! ## The chain
 //! Each entry carries a link: the SHA-256 (hex) of the previous entry's link, a newline,
 //! and the entry's content as a JSON array (time to the microsecond in RFC 3339 UTC, user,
-//! roles, institution, action, object kind, object id, outcome, detail); the first
+//! roles, institution, action, object kind, object id, outcome, detail, and then, when
+//! the entry has any of them, object reference, patient and client address); the first
 //! entry's previous link is empty. The database refuses to change or delete an entry
 //! (triggers). [`verify`] walks the chain and names the first entry whose link is not
 //! what its content and its predecessor give.
@@ -23,6 +24,119 @@ use crate::domain::User;
 use crate::rules::Error;
 use crate::store::{AuditEntry, Outcome, Store};
 
+tokio::task_local! {
+    /// The address of the client whose request is being answered, set around every HTTP
+    /// request (`crate::http`); entries written while answering it carry it.
+    pub static CLIENT: Option<String>;
+}
+
+/// The client address of the request being answered, if any.
+fn client() -> Option<String> {
+    CLIENT.try_with(Clone::clone).ok().flatten()
+}
+
+/// An entry to append: who did what to which object, allowed or refused, and what it
+/// concerned. Made with [`Event::by`] (a signed-in user) or [`Event::unauthenticated`]
+/// (a login attempt, a peer, the gateway itself), then written with [`Event::record`].
+#[derive(Debug, Clone)]
+#[must_use = "an event is audited only once recorded"]
+pub struct Event {
+    entry: AuditEntry,
+}
+
+impl Event {
+    /// `caller` does `action` on an object of `object_kind`: allowed unless
+    /// [`Event::denied`].
+    pub fn by(caller: &User, object_kind: &str, action: &str) -> Self {
+        let mut event = Self::unauthenticated(object_kind, action);
+        event.entry.user_id = Some(caller.id);
+        event.entry.roles = caller.roles.to_stored();
+        event.entry.institution_id = Some(caller.institution_id);
+        event
+    }
+
+    /// Someone not signed in (or the gateway itself) does `action` on an object of
+    /// `object_kind`.
+    pub fn unauthenticated(object_kind: &str, action: &str) -> Self {
+        Self {
+            entry: AuditEntry {
+                at: chrono::DateTime::UNIX_EPOCH,
+                user_id: None,
+                roles: String::new(),
+                institution_id: None,
+                action: action.to_owned(),
+                object_kind: object_kind.to_owned(),
+                object_id: None,
+                outcome: Outcome::Allowed,
+                detail: None,
+                object_ref: None,
+                patient: None,
+                client: client(),
+            },
+        }
+    }
+
+    /// The account concerned, when nobody is signed in (a failed login names the
+    /// account tried).
+    pub fn account(mut self, user_id: i64, institution_id: Option<i64>) -> Self {
+        self.entry.user_id = Some(user_id);
+        self.entry.institution_id = institution_id;
+        self
+    }
+
+    /// The institution concerned, when nobody is signed in (a DICOM peer's).
+    pub fn institution(mut self, institution_id: i64) -> Self {
+        self.entry.institution_id = Some(institution_id);
+        self
+    }
+
+    /// The object, by id.
+    pub fn id(mut self, id: impl Into<Option<i64>>) -> Self {
+        self.entry.object_id = id.into();
+        self
+    }
+
+    /// The object, by a reference that is not a number (a study, series or instance UID).
+    pub fn reference(mut self, reference: impl Into<String>) -> Self {
+        self.entry.object_ref = Some(reference.into());
+        self
+    }
+
+    /// The patient whose record it is, by name.
+    pub fn patient(mut self, name: Option<impl Into<String>>) -> Self {
+        self.entry.patient = name.map(Into::into);
+        self
+    }
+
+    /// Refused, or done: as `allowed` says.
+    pub fn allowed(mut self, allowed: bool) -> Self {
+        self.entry.outcome = if allowed {
+            Outcome::Allowed
+        } else {
+            Outcome::Denied
+        };
+        self
+    }
+
+    /// Refused.
+    pub fn denied(self) -> Self {
+        self.allowed(false)
+    }
+
+    /// Why it was refused, what changed, or what was searched for.
+    pub fn detail(mut self, detail: impl Into<Option<String>>) -> Self {
+        self.entry.detail = detail.into();
+        self
+    }
+
+    /// Appends it, at the store's time.
+    pub async fn record(mut self, store: &Store) -> Result<(), Error> {
+        self.entry.at = store.now();
+        store.audit(&self.entry).await?;
+        Ok(())
+    }
+}
+
 /// Appends an entry: `caller` did `action` on `object_kind` `id`, allowed or not.
 pub async fn record(
     store: &Store,
@@ -33,45 +147,44 @@ pub async fn record(
     allowed: bool,
     detail: Option<String>,
 ) -> Result<(), Error> {
-    store
-        .audit(&AuditEntry {
-            at: store.now(),
-            user_id: Some(caller.id),
-            roles: caller.roles.to_stored(),
-            institution_id: Some(caller.institution_id),
-            action: action.to_owned(),
-            object_kind: object_kind.to_owned(),
-            object_id: id,
-            outcome: if allowed {
-                Outcome::Allowed
-            } else {
-                Outcome::Denied
-            },
-            detail,
-        })
-        .await?;
-    Ok(())
+    Event::by(caller, object_kind, action)
+        .id(id)
+        .allowed(allowed)
+        .detail(detail)
+        .record(store)
+        .await
 }
 
 /// The link of `entry` after the link `prev` ("" for the first entry).
 pub fn link(prev: &str, entry: &AuditEntry) -> String {
-    let content = serde_json::json!([
-        entry
-            .at
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        entry.user_id,
-        entry.roles,
-        entry.institution_id,
-        entry.action,
-        entry.object_kind,
-        entry.object_id,
-        entry.outcome.as_str(),
-        entry.detail,
-    ]);
+    let mut content = vec![
+        serde_json::json!(
+            entry
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+        serde_json::json!(entry.user_id),
+        serde_json::json!(entry.roles),
+        serde_json::json!(entry.institution_id),
+        serde_json::json!(entry.action),
+        serde_json::json!(entry.object_kind),
+        serde_json::json!(entry.object_id),
+        serde_json::json!(entry.outcome.as_str()),
+        serde_json::json!(entry.detail),
+    ];
+    // Entries naming no object reference, patient or client address end at the detail,
+    // as every entry did before those were kept.
+    if entry.object_ref.is_some() || entry.patient.is_some() || entry.client.is_some() {
+        content.extend([
+            serde_json::json!(entry.object_ref),
+            serde_json::json!(entry.patient),
+            serde_json::json!(entry.client),
+        ]);
+    }
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(b"\n");
-    h.update(content.to_string().as_bytes());
+    h.update(serde_json::Value::Array(content).to_string().as_bytes());
     hex::encode(h.finalize())
 }
 

@@ -41,7 +41,7 @@ pub struct Session {
 /// appends the address it got the request from; what comes before the first trusted one
 /// is the client's to write and is not believed). Unknown (no peer, as in a test router)
 /// is `0.0.0.0`.
-fn client_address(
+pub(super) fn client_address(
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
     trusted_proxies: &[IpAddr],

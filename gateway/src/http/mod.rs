@@ -172,6 +172,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(same_origin::refuse_cross_site))
         .layer(middleware::from_fn(log_errors))
         .layer(middleware::from_fn(speak_callers_language))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            remember_client,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(state.config.http.body_timeout_seconds),
@@ -203,6 +207,28 @@ async fn log_errors(request: Request, next: Next) -> Response {
         tracing::debug!(status = response.status().as_u16(), "request refused");
     }
     response.into_response()
+}
+
+/// Keeps the client's address ([`auth::client_address`]) for the audit entries written
+/// while answering.
+async fn remember_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let address = auth::client_address(peer, request.headers(), &state.config.auth.trusted_proxies);
+    crate::audit::CLIENT
+        .scope(
+            Some(address)
+                .filter(|a| !a.is_unspecified())
+                .map(|a| a.to_string()),
+            next.run(request),
+        )
+        .await
 }
 
 /// Says every problem in the caller's language (`duikou_lang` cookie, else

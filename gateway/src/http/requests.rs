@@ -538,12 +538,14 @@ async fn list_audit(
         outcome: q.outcome,
         limit,
         offset,
+        ..AuditFilter::default()
     };
     let entries = booking::audit_entries(&state.store, &caller.0, filter).await?;
+    let entries = entries.into_iter().map(|(_, e)| e);
     // Names instead of ids, each looked up once for the page.
     let mut users = HashMap::new();
     let mut institutions = HashMap::new();
-    let mut out = Vec::with_capacity(entries.len());
+    let mut out = Vec::new();
     for e in entries {
         let mut row = AuditOut::from(e);
         if let Some(id) = row.user_id {

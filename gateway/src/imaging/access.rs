@@ -252,7 +252,7 @@ mod tests {
             .unwrap();
         audited
             .iter()
-            .filter(|a| a.outcome != crate::store::Outcome::Allowed)
+            .filter(|(_, a)| a.outcome != crate::store::Outcome::Allowed)
             .count()
     }
 
@@ -356,7 +356,7 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(audited.len(), 1);
-        let entry = &audited[0];
+        let (_, entry) = &audited[0];
         assert_eq!(
             (entry.action.as_str(), entry.outcome.as_str()),
             ("store", "allowed")

@@ -266,18 +266,11 @@ impl StoreArchive {
     /// without its UIDs (the holder's study is not the sender's to learn of) or any
     /// patient data.
     async fn audit_refusal(&self, institution_id: i64, what: &str) {
-        let entry = crate::store::AuditEntry {
-            at: chrono::Utc::now(),
-            user_id: None,
-            roles: String::new(),
-            institution_id: Some(institution_id),
-            action: "store".into(),
-            object_kind: "dicom_instance".into(),
-            object_id: None,
-            outcome: crate::store::Outcome::Denied,
-            detail: Some(format!("refused: {what}")),
-        };
-        if let Err(e) = self.store.audit(&entry).await {
+        let event = crate::audit::Event::unauthenticated("dicom_instance", "store")
+            .institution(institution_id)
+            .denied()
+            .detail(format!("refused: {what}"));
+        if let Err(e) = event.record(&self.store).await {
             tracing::error!(error = %e, "cannot audit a refused instance");
         }
     }

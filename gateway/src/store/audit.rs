@@ -34,11 +34,17 @@ pub struct AuditEntry {
     pub object_id: Option<i64>,
     /// Whether it was done.
     pub outcome: Outcome,
-    /// Why it was denied, or what changed; never patient data.
+    /// Why it was denied, what changed, or what was searched for.
     pub detail: Option<String>,
+    /// The object by a reference that is not a number: a study, series or instance UID.
+    pub object_ref: Option<String>,
+    /// The patient whose record it was, by name as the record holds it.
+    pub patient: Option<String>,
+    /// The client's address (behind a trusted proxy, the one it forwarded for).
+    pub client: Option<String>,
 }
 
-/// Which audit entries to list.
+/// Which audit entries to list: each condition given narrows the list.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     /// By user.
@@ -49,8 +55,16 @@ pub struct AuditFilter {
     pub object_kind: Option<String>,
     /// By object id.
     pub object_id: Option<i64>,
+    /// By action.
+    pub action: Option<String>,
     /// By outcome.
     pub outcome: Option<Outcome>,
+    /// Entries whose patient's name contains this.
+    pub patient: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
     /// Page size.
     pub limit: i64,
     /// Rows to skip.
@@ -73,8 +87,11 @@ impl Store {
         dispatch!(self, audit::chain(after, limit))
     }
 
-    /// Reads the audit log.
-    pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+    /// Reads the audit log, newest first, each entry with its id.
+    pub async fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
         dispatch!(self, audit::entries(filter))
     }
 }

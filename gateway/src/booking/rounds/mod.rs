@@ -566,10 +566,10 @@ pub(super) mod tests {
                 .unwrap();
         let refused: Vec<_> = audited
             .iter()
-            .filter(|a| a.outcome != crate::store::Outcome::Allowed)
+            .filter(|(_, a)| a.outcome != crate::store::Outcome::Allowed)
             .collect();
         assert_eq!(refused.len(), 1, "{audited:?}");
-        assert_eq!(refused[0].user_id, Some(r.outsider.id));
+        assert_eq!(refused[0].1.user_id, Some(r.outsider.id));
         // Each call of the two sides opened the round, and that look is audited as
         // allowed (what followed may still have been refused): three adds, three notes,
         // a read.

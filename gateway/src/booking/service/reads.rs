@@ -87,7 +87,7 @@ pub async fn audit_entries(
     store: &Store,
     caller: &User,
     filter: AuditFilter,
-) -> Result<Vec<AuditEntry>, Error> {
+) -> Result<Vec<(i64, AuditEntry)>, Error> {
     if !caller.is(Role::Admin) {
         return Err(Error::forbidden("only administrators read the audit log"));
     }

@@ -6,6 +6,10 @@ use chrono::{DateTime, Utc};
 use super::{Db, Pool};
 use crate::store::{AuditEntry, AuditFilter, Outcome, StoreError};
 
+/// The columns of an entry as [`ChainRow`] reads them.
+const COLUMNS: &str = "id, at, user_id, roles, institution_id, action, object_kind, object_id, \
+     outcome, detail, object_ref, patient, client, hash";
+
 /// Appends an entry to the chain: under the chain's lock, the newest entry's hash is read
 /// and this entry is written with its link ([`crate::audit::link`]). Entries written
 /// before the chain existed are chained first, in order.
@@ -22,8 +26,9 @@ pub async fn append(pool: &Pool, e: &AuditEntry) -> Result<(), StoreError> {
     let prev = chain_unlinked(&mut tx).await?;
     let hash = crate::audit::link(&prev, e);
     sqlx::query::<Db>(
-        "insert into audit_log (at, user_id, roles, institution_id, action, object_kind, object_id, outcome, detail, hash)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "insert into audit_log (at, user_id, roles, institution_id, action, object_kind, object_id,
+             outcome, detail, object_ref, patient, client, hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(e.at)
     .bind(e.user_id)
@@ -34,6 +39,9 @@ pub async fn append(pool: &Pool, e: &AuditEntry) -> Result<(), StoreError> {
     .bind(e.object_id)
     .bind(e.outcome.as_str())
     .bind(&e.detail)
+    .bind(&e.object_ref)
+    .bind(&e.patient)
+    .bind(&e.client)
     .bind(&hash)
     .execute(&mut *tx)
     .await?;
@@ -60,10 +68,9 @@ async fn chain_unlinked(tx: &mut sqlx::Transaction<'_, Db>) -> Result<String, St
     .fetch_optional(&mut **tx)
     .await?
     .unwrap_or_default();
-    let unlinked = sqlx::query_as::<Db, ChainRow>(
-        "select id, at, user_id, roles, institution_id, action, object_kind, object_id, outcome, detail, hash
-         from audit_log where hash is null order by id",
-    )
+    let unlinked = sqlx::query_as::<Db, ChainRow>(&format!(
+        "select {COLUMNS} from audit_log where hash is null order by id"
+    ))
     .fetch_all(&mut **tx)
     .await?;
     for row in unlinked {
@@ -92,6 +99,9 @@ struct ChainRow {
     #[sqlx(try_from = "String")]
     outcome: Outcome,
     detail: Option<String>,
+    object_ref: Option<String>,
+    patient: Option<String>,
+    client: Option<String>,
     hash: Option<String>,
 }
 
@@ -109,6 +119,9 @@ impl ChainRow {
                 object_id: self.object_id,
                 outcome: self.outcome,
                 detail: self.detail,
+                object_ref: self.object_ref,
+                patient: self.patient,
+                client: self.client,
             },
         )
     }
@@ -121,10 +134,9 @@ pub async fn chain(
     after: i64,
     limit: i64,
 ) -> Result<Vec<(i64, AuditEntry, Option<String>)>, StoreError> {
-    let rows = sqlx::query_as::<Db, ChainRow>(
-        "select id, at, user_id, roles, institution_id, action, object_kind, object_id, outcome, detail, hash
-         from audit_log where id > $1 order by id limit $2",
-    )
+    let rows = sqlx::query_as::<Db, ChainRow>(&format!(
+        "select {COLUMNS} from audit_log where id > $1 order by id limit $2"
+    ))
     .bind(after)
     .bind(limit)
     .fetch_all(pool)
@@ -139,53 +151,41 @@ pub async fn chain(
         .collect())
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    at: DateTime<Utc>,
-    user_id: Option<i64>,
-    roles: String,
-    institution_id: Option<i64>,
-    action: String,
-    object_kind: String,
-    object_id: Option<i64>,
-    #[sqlx(try_from = "String")]
-    outcome: Outcome,
-    detail: Option<String>,
-}
-
-/// Entries matching `f`, newest first.
-pub async fn entries(pool: &Pool, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-    let rows = sqlx::query_as::<Db, Row>(
-        "select at, user_id, roles, institution_id, action, object_kind, object_id, outcome, detail
-         from audit_log
+/// Entries matching `f`, newest first, each with its id.
+pub async fn entries(pool: &Pool, f: &AuditFilter) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+    // The patient's name contains what was asked, taken literally.
+    let patient = f.patient.as_deref().map(|p| {
+        let escaped = p
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let rows = sqlx::query_as::<Db, ChainRow>(&format!(
+        "select {COLUMNS} from audit_log
          where ($1 is null or user_id = $1)
            and ($2 is null or institution_id = $2)
            and ($3 is null or object_kind = $3)
            and ($4 is null or object_id = $4)
            and ($5 is null or outcome = $5)
-         order by id desc limit $6 offset $7",
-    )
+           and ($6 is null or action = $6)
+           and ($7 is null or patient like $7 escape '\\')
+           and ($8 is null or at >= $8)
+           and ($9 is null or at < $9)
+         order by id desc limit $10 offset $11"
+    ))
     .bind(f.user_id)
     .bind(f.institution_id)
     .bind(&f.object_kind)
     .bind(f.object_id)
     .bind(f.outcome.map(|o| o.as_str()))
+    .bind(&f.action)
+    .bind(patient)
+    .bind(f.since)
+    .bind(f.until)
     .bind(f.limit)
     .bind(f.offset)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            at: r.at,
-            user_id: r.user_id,
-            roles: r.roles,
-            institution_id: r.institution_id,
-            action: r.action,
-            object_kind: r.object_kind,
-            object_id: r.object_id,
-            outcome: r.outcome,
-            detail: r.detail,
-        })
-        .collect())
+    Ok(rows.into_iter().map(ChainRow::entry).collect())
 }
