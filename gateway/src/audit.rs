@@ -24,15 +24,48 @@ use crate::domain::User;
 use crate::rules::Error;
 use crate::store::{AuditEntry, Outcome, Store};
 
+/// What is known of the HTTP request being answered: the client's address, and the
+/// signed-in user once the request's session was found. Set around every request
+/// (`crate::http`); entries written while answering it carry the address, and the
+/// changes audited by route ([`crate::http`]'s `audit_changes`) name the user.
+#[derive(Debug, Default)]
+pub struct Context {
+    client: Option<String>,
+    user: std::sync::Mutex<Option<User>>,
+}
+
+impl Context {
+    /// A request from `client`.
+    pub fn new(client: Option<String>) -> Self {
+        Self {
+            client,
+            user: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The user the request's session belongs to, if one was found.
+    pub fn user(&self) -> Option<User> {
+        self.user.lock().ok().and_then(|u| u.clone())
+    }
+}
+
 tokio::task_local! {
-    /// The address of the client whose request is being answered, set around every HTTP
-    /// request (`crate::http`); entries written while answering it carry it.
-    pub static CLIENT: Option<String>;
+    /// The [`Context`] of the HTTP request being answered.
+    pub static CONTEXT: std::sync::Arc<Context>;
 }
 
 /// The client address of the request being answered, if any.
 fn client() -> Option<String> {
-    CLIENT.try_with(Clone::clone).ok().flatten()
+    CONTEXT.try_with(|c| c.client.clone()).ok().flatten()
+}
+
+/// Notes that the request being answered is `user`'s (its session was found).
+pub fn seen(user: &User) {
+    let _ = CONTEXT.try_with(|c| {
+        if let Ok(mut slot) = c.user.lock() {
+            *slot = Some(user.clone());
+        }
+    });
 }
 
 /// An entry to append: who did what to which object, allowed or refused, and what it

@@ -91,16 +91,7 @@ pub async fn may_attach(store: &Store, by: &User, id: i64) -> Result<(), Error> 
     let (r, side) = open_request(store, by, id, "read").await?;
     if side != Access::Requester || !by.is(Role::Clinician) {
         let why = "only the requesting institution's clinicians attach files";
-        crate::audit::record(
-            store,
-            by,
-            "request",
-            "attach",
-            Some(id),
-            false,
-            Some(why.into()),
-        )
-        .await?;
+        super::audit_request(store, by, "attach", Some(id), false, Some(why.into())).await?;
         return Err(Error::forbidden(why));
     }
     if matches!(
@@ -146,10 +137,9 @@ pub async fn attach(
         created_at: store.now(),
     };
     let info = store.add_attachment(&new, by.id).await?;
-    crate::audit::record(
+    super::audit_request(
         store,
         by,
-        "request",
         "attach",
         Some(id),
         true,

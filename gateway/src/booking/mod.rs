@@ -32,6 +32,7 @@ pub use request::{
     Urgency, Window,
 };
 pub use rounds::{NewPatient, NewRounds, RoundPatient, WardRound};
+pub(crate) use service::audit as audit_request;
 pub use service::{
     Access, ConsultantCandidate, DesignatedSupporter, NewRequestInput, OpinionView, RequestView,
     StepInput, answering_role, audit_entries, consultants, create_request, create_request_with,

@@ -104,6 +104,7 @@ impl FromRequestParts<AppState> for Session {
             .session_user(&token_hash)
             .await?
             .ok_or(Error::Unauthenticated)?;
+        crate::audit::seen(&user);
         Ok(Self { user, token_hash })
     }
 }

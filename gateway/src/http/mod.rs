@@ -11,6 +11,8 @@
 //! The server itself closes connections whose request head takes too long
 //! (`crate::startup`).
 
+mod audit;
+mod audited;
 mod auth;
 mod availability;
 mod clinicians;
@@ -137,11 +139,11 @@ fn served(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
     doc
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
-    let limit = state.config.http.max_body_bytes;
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The API's routes with their OpenAPI description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
+        .merge(audit::router())
         .merge(institutions::router())
         .merge(clinicians::router())
         .merge(teams::router())
@@ -156,7 +158,12 @@ pub fn router(state: AppState) -> Router {
         .merge(imaging::router())
         .merge(setup::router())
         .merge(notifications::router())
-        .split_for_parts();
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.http.max_body_bytes;
+    let (api, openapi) = api().split_for_parts();
     let openapi = Arc::new(served(&openapi));
     let api = api.merge(sessions::socket_router()).route(
         "/openapi.json",
@@ -168,14 +175,14 @@ pub fn router(state: AppState) -> Router {
         .merge(dicomweb::router(&state.config.http.cors_origins))
         .merge(crate::web::router())
         .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            audited::context,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), health::track))
         .layer(middleware::from_fn(same_origin::refuse_cross_site))
         .layer(middleware::from_fn(log_errors))
         .layer(middleware::from_fn(speak_callers_language))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            remember_client,
-        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(state.config.http.body_timeout_seconds),
@@ -207,28 +214,6 @@ async fn log_errors(request: Request, next: Next) -> Response {
         tracing::debug!(status = response.status().as_u16(), "request refused");
     }
     response.into_response()
-}
-
-/// Keeps the client's address ([`auth::client_address`]) for the audit entries written
-/// while answering.
-async fn remember_client(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    let address = auth::client_address(peer, request.headers(), &state.config.auth.trusted_proxies);
-    crate::audit::CLIENT
-        .scope(
-            Some(address)
-                .filter(|a| !a.is_unspecified())
-                .map(|a| a.to_string()),
-            next.run(request),
-        )
-        .await
 }
 
 /// Says every problem in the caller's language (`duikou_lang` cookie, else

@@ -1,14 +1,10 @@
-//! `/requests`: remote consultation and read requests, their workflow and opinions;
-//! `/audit`: the audit log.
-
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+//! `/requests`: remote consultation and read requests, their workflow and opinions.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -21,7 +17,6 @@ use crate::booking::{
     RequestView, Step, StepInput, Urgency,
 };
 use crate::error::{Error, Problem};
-use crate::store::{AuditEntry, AuditFilter, Outcome};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,7 +29,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_opinion_pdf))
         .routes(routes!(list_attachments, add_attachment))
         .routes(routes!(get_attachment))
-        .routes(routes!(list_audit))
 }
 
 /// Which requests, in which order.
@@ -453,114 +447,4 @@ async fn get_attachment(
         bytes,
     )
         .into_response())
-}
-
-/// Audit log filter.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// By user.
-    user_id: Option<i64>,
-    /// By institution.
-    institution_id: Option<i64>,
-    /// By object kind, e.g. `request`.
-    object_kind: Option<String>,
-    /// By object id.
-    object_id: Option<i64>,
-    /// `allowed` or `denied`.
-    outcome: Option<Outcome>,
-    /// Page size, 1 to 1000 (default 100).
-    limit: Option<i64>,
-    /// Rows to skip.
-    offset: Option<i64>,
-}
-
-/// One audit log entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditOut {
-    /// When.
-    at: DateTime<Utc>,
-    /// Who.
-    user_id: Option<i64>,
-    /// Their name (the account's).
-    user_name: Option<String>,
-    /// Their roles at the time.
-    roles: String,
-    /// Their institution.
-    institution_id: Option<i64>,
-    /// Its name.
-    institution_name: Option<String>,
-    /// What they did: `read`, `list`, `create`, `update`, or a workflow step.
-    action: String,
-    /// On what kind of object.
-    object_kind: String,
-    /// Which one.
-    object_id: Option<i64>,
-    /// `allowed` or `denied`.
-    outcome: Outcome,
-    /// Why it was denied, or what changed; never patient data.
-    detail: Option<String>,
-}
-
-impl From<AuditEntry> for AuditOut {
-    fn from(e: AuditEntry) -> Self {
-        Self {
-            at: e.at,
-            user_id: e.user_id,
-            user_name: None,
-            roles: e.roles,
-            institution_id: e.institution_id,
-            institution_name: None,
-            action: e.action,
-            object_kind: e.object_kind,
-            object_id: e.object_id,
-            outcome: e.outcome,
-            detail: e.detail,
-        }
-    }
-}
-
-/// The audit log, newest first. Administrators only; it cannot be changed.
-#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = Vec<AuditOut>), (status = 403, body = Problem)))]
-async fn list_audit(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Vec<AuditOut>>, Error> {
-    let (limit, offset) = page(q.limit, q.offset)?;
-    let filter = AuditFilter {
-        user_id: q.user_id,
-        institution_id: q.institution_id,
-        object_kind: q.object_kind,
-        object_id: q.object_id,
-        outcome: q.outcome,
-        limit,
-        offset,
-        ..AuditFilter::default()
-    };
-    let entries = booking::audit_entries(&state.store, &caller.0, filter).await?;
-    let entries = entries.into_iter().map(|(_, e)| e);
-    // Names instead of ids, each looked up once for the page.
-    let mut users = HashMap::new();
-    let mut institutions = HashMap::new();
-    let mut out = Vec::new();
-    for e in entries {
-        let mut row = AuditOut::from(e);
-        if let Some(id) = row.user_id {
-            if let Entry::Vacant(slot) = users.entry(id) {
-                slot.insert(state.store.user(id).await?.map(|u| u.display_name));
-            }
-            row.user_name.clone_from(&users[&id]);
-        }
-        if let Some(id) = row.institution_id {
-            if let Entry::Vacant(slot) = institutions.entry(id) {
-                slot.insert(state.store.institution(id).await?.map(|i| i.name));
-            }
-            row.institution_name.clone_from(&institutions[&id]);
-        }
-        out.push(row);
-    }
-    Ok(Json(out))
 }

@@ -32,8 +32,23 @@ pub fn reader(caller: &User) -> Result<i64, Error> {
 
 /// The instances of `study` (and `series`) the caller may see; not found when there are
 /// none, whether the study belongs to others, does not exist or is not even a UID.
-/// Audited either way.
+/// Audited either way, with the UIDs asked for and the study's patient.
 pub async fn study(
+    store: &Store,
+    caller: &User,
+    study: &str,
+    series: Option<&str>,
+) -> Result<Vec<VisibleInstance>, Error> {
+    let found = visible(store, caller, study, series).await?;
+    audit_read(store, caller, "read", &[Some(study), series], &found, None).await?;
+    if found.is_empty() {
+        return Err(Error::NotFound(format!("study {study}")));
+    }
+    Ok(found)
+}
+
+/// The instances of `study` (and `series`) the caller may see, unaudited.
+async fn visible(
     store: &Store,
     caller: &User,
     study: &str,
@@ -41,7 +56,7 @@ pub async fn study(
 ) -> Result<Vec<VisibleInstance>, Error> {
     let institution = reader(caller)?;
     let uids = Uid::parse(study).and_then(|s| Ok((s, series.map(Uid::parse).transpose()?)));
-    let found = match &uids {
+    Ok(match &uids {
         Ok((study, series)) => {
             let series = series.as_ref().map(Uid::as_str);
             store
@@ -49,19 +64,60 @@ pub async fn study(
                 .await?
         }
         Err(_) => Vec::new(),
-    };
-    if found.is_empty() {
-        // The same answer whether the study exists elsewhere or not at all: its existence
-        // is not for those who may not see it.
-        crate::audit::record(store, caller, "study", "read", None, false, None).await?;
-        return Err(Error::NotFound(format!("study {study}")));
+    })
+}
+
+/// Audits `action` on the object the UIDs name (`uids`: study, series, instance, as
+/// far as asked; one that is not a UID is named as such), allowed when `found` holds
+/// something. A study someone may not see is recorded exactly as one that does not
+/// exist. The patient is the one of what was found, when it is one patient.
+async fn audit_read(
+    store: &Store,
+    caller: &User,
+    action: &str,
+    uids: &[Option<&str>],
+    found: &[VisibleInstance],
+    detail: Option<String>,
+) -> Result<(), Error> {
+    let patient = one_patient(found.iter().map(|i| i.indexed.patient_name.as_str()));
+    let event = crate::audit::Event::by(caller, "study", action)
+        .allowed(!found.is_empty())
+        .patient(patient)
+        .detail(detail);
+    referring(event, uids).record(store).await
+}
+
+/// `event` naming the object by the UIDs given (study, series, instance, as far as
+/// asked); one that is not a UID is named as such.
+fn referring(event: crate::audit::Event, uids: &[Option<&str>]) -> crate::audit::Event {
+    let reference = uids
+        .iter()
+        .map_while(|u| *u)
+        .map(|u| {
+            if Uid::parse(u).is_ok() {
+                u
+            } else {
+                "(not a UID)"
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    if reference.is_empty() {
+        event
+    } else {
+        event.reference(reference)
     }
-    crate::audit::record(store, caller, "study", "read", None, true, None).await?;
-    Ok(found)
+}
+
+/// The one patient named, if all are the same and named at all.
+fn one_patient<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let first = names.next().filter(|p| !p.is_empty())?;
+    names.all(|n| n == first).then_some(first)
 }
 
 /// What a search runs over: every instance the caller may see, or those of one study (and
-/// series) as [`study`] finds them.
+/// series) as [`study`] finds them. Only a refusal is audited here; [`searched_audit`]
+/// records the search with what it asked and found.
 pub async fn searched(
     store: &Store,
     caller: &User,
@@ -70,12 +126,44 @@ pub async fn searched(
 ) -> Result<Vec<VisibleInstance>, Error> {
     match within {
         None => Ok(store.visible_instances(reader(caller)?, None, None).await?),
-        Some(one) => study(store, caller, one, series).await,
+        Some(one) => {
+            let found = visible(store, caller, one, series).await?;
+            if found.is_empty() {
+                audit_read(store, caller, "search", &[Some(one), series], &found, None).await?;
+                return Err(Error::NotFound(format!("study {one}")));
+            }
+            Ok(found)
+        }
     }
 }
 
+/// Records a search (QIDO-RS) by the caller within `uids` (study, series), or over
+/// everything they see: what it asked (`query`, cut at 500 characters) and how many
+/// results it `answered`. The patient is the one the query names (`patient`), else the
+/// one all that was `searched` belongs to.
+pub async fn searched_audit(
+    store: &Store,
+    caller: &User,
+    uids: [Option<&str>; 2],
+    query: &str,
+    patient: Option<&str>,
+    searched: &[duikou_imaging::dicomweb::Indexed],
+    answered: usize,
+) -> Result<(), Error> {
+    const MOST: usize = 500;
+    let mut asked: String = query.chars().take(MOST).collect();
+    if query.chars().count() > MOST {
+        asked.push('…');
+    }
+    let patient = patient.or_else(|| one_patient(searched.iter().map(|i| i.patient_name.as_str())));
+    let event = crate::audit::Event::by(caller, "study", "search")
+        .patient(patient)
+        .detail(format!("query {asked}; {answered} answered"));
+    referring(event, &uids).record(store).await
+}
+
 /// One instance of `within` and `series` the caller may see, found as [`study`] finds the
-/// study (and audited the same way); not found when the instance is not among them.
+/// study; not found when the instance is not among them. Audited with its UIDs.
 pub async fn instance(
     store: &Store,
     caller: &User,
@@ -83,10 +171,16 @@ pub async fn instance(
     series: &str,
     sop_instance: &str,
 ) -> Result<VisibleInstance, Error> {
-    study(store, caller, within, Some(series))
+    let found = visible(store, caller, within, Some(series))
         .await?
         .into_iter()
-        .find(|i| i.indexed.sop_instance_uid == sop_instance)
+        .filter(|i| i.indexed.sop_instance_uid == sop_instance)
+        .collect::<Vec<_>>();
+    let uids = [Some(within), Some(series), Some(sop_instance)];
+    audit_read(store, caller, "read", &uids, &found, None).await?;
+    found
+        .into_iter()
+        .next()
         .ok_or_else(|| Error::NotFound(format!("instance {sop_instance}")))
 }
 

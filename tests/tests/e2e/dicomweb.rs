@@ -274,7 +274,7 @@ async fn read_request(app: &TestApp, token: &str, content: Value) -> (StatusCode
 
 /// The county's CT (AE title `TAISHAN_CT`, registered here) sends pydicom's `files` to
 /// the relay.
-async fn county_sends(app: &TestApp, c: &crate::requests::Cast, files: &[&str]) {
+pub(crate) async fn county_sends(app: &TestApp, c: &crate::requests::Cast, files: &[&str]) {
     let relay = app.dicom.expect("DICOM listens");
     let (status, node) = app
         .post(

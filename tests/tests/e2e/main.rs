@@ -3,6 +3,7 @@
 
 mod access;
 mod audit_chain;
+mod audit_complete;
 mod bad_input;
 mod demo;
 mod dicom;

@@ -66,7 +66,8 @@ const READERS: [Role; 4] = [
     Role::Pathologist,
 ];
 
-async fn audit(
+/// Audits `action` on request `id` (with its patient) by `caller`.
+pub(crate) async fn audit(
     store: &Store,
     caller: &User,
     action: &str,
@@ -74,7 +75,22 @@ async fn audit(
     allowed: bool,
     detail: Option<String>,
 ) -> Result<(), Error> {
-    crate::audit::record(store, caller, "request", action, id, allowed, detail).await
+    // The request's patient, so that a supervisor finds every access to one patient's
+    // records.
+    let patient = match id {
+        Some(id) => store
+            .request(id)
+            .await?
+            .and_then(|r| r.content.patient.map(|p| p.name)),
+        None => None,
+    };
+    crate::audit::Event::by(caller, "request", action)
+        .id(id)
+        .allowed(allowed)
+        .patient(patient)
+        .detail(detail)
+        .record(store)
+        .await
 }
 
 /// Refuses, and records the refusal, unless the caller may see `r`.

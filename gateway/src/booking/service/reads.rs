@@ -89,6 +89,10 @@ pub async fn audit_entries(
     filter: AuditFilter,
 ) -> Result<Vec<(i64, AuditEntry)>, Error> {
     if !caller.is(Role::Admin) {
+        crate::audit::Event::by(caller, "audit", "read")
+            .denied()
+            .record(store)
+            .await?;
         return Err(Error::forbidden("only administrators read the audit log"));
     }
     Ok(store.audit_entries(&filter).await?)

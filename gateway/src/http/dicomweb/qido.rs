@@ -37,7 +37,31 @@ async fn search(
     let q = query(params)?;
     let all = access::searched(&state.store, caller, study, series).await?;
     let all: Vec<Indexed> = all.into_iter().map(|v| v.indexed).collect();
-    Ok(json(level(&all, &q, &base(state, headers))))
+    let answer = level(&all, &q, &base(state, headers));
+    // What was asked, in a stable order; the patient, when the query names one.
+    let mut asked: Vec<_> = params.iter().collect();
+    asked.sort();
+    let asked = asked
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let patient = ["PatientName", "00100010", "PatientID", "00100020"]
+        .iter()
+        .find_map(|k| params.get(*k))
+        .map(String::as_str)
+        .filter(|p| !p.is_empty());
+    access::searched_audit(
+        &state.store,
+        caller,
+        [study, series],
+        &asked,
+        patient,
+        &all,
+        answer.len(),
+    )
+    .await?;
+    Ok(json(answer))
 }
 
 pub(super) async fn search_studies(
