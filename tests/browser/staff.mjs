@@ -1,11 +1,14 @@
 // Program staff and every main page on a phone: the administrator sets a pairing's
 // yearly training target on its page (a bad figure first), then reads the institutions
 // tree and pairings, the pairing's report against its targets (with its chart), the audit log
-// (with the refusal the Rust side provoked); then each main page of each role drawn on a
+// (with the refusal the Rust side provoked, found by institution, user, patient and date,
+// and exported as CSV); then each main page of each role drawn on a
 // phone's screen without sideways scrolling. Screenshots of all of them.
-// Input: {"admin": {username, password}, "pairing": id, "period",
+// Input: {"admin": {username, password}, "pairing": id, "period", "patient",
+//         "stranger": {id, institution},
 //         "pages": [{"who": {username, password}, "path", "name", "ready"}]}.
-import { assert, input, scenario, newContext, login, open, screenshot, overflowsSideways, fillForm } from "./lib.mjs";
+import { readFile } from "node:fs/promises";
+import { assert, input, scenario, newContext, login, open, ready, screenshot, overflowsSideways, fillForm } from "./lib.mjs";
 
 await scenario("staff", async ({ browser }) => {
   const context = await newContext(browser);
@@ -60,7 +63,42 @@ await scenario("staff", async ({ browser }) => {
   // The filter keeps refusals only (the unfiltered list has both).
   await page.waitForFunction(() => document.querySelector('#audit tbody tr[data-outcome="denied"]')
     && !document.querySelector('#audit tbody tr[data-outcome="allowed"]'));
+  // Who looked at the patient's record from the other county: by institution, user,
+  // patient and today's date, as a supervisor would ask.
+  const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+  await page.locator("#institution").selectOption({ label: input.stranger.institution });
+  await page.locator(`#user option[value="${input.stranger.id}"]`).waitFor({ state: "attached" });
+  await page.locator("#user").selectOption(String(input.stranger.id));
+  await page.locator("#since").fill(today);
+  await page.locator("#until").fill(today);
+  await page.locator("#patient").fill(input.patient);
+  await page.locator("#patient").press("Enter");
+  const one = async () => page.waitForFunction((who) => {
+    const rows = [...document.querySelectorAll("#audit tbody tr")];
+    return rows.length === 1 && rows[0].dataset.outcome === "denied"
+      && rows[0].querySelector("[data-user]").dataset.user === String(who);
+  }, input.stranger.id);
+  await one();
+  const refusal = await page.locator("#audit tbody tr").first().innerText();
+  assert.match(refusal, new RegExp(input.patient));
+  assert.match(refusal, /开平市中心医院/);
+  assert.match(refusal, /会诊申请 第 \d+ 号/);
+  assert.match(refusal, /127\.0\.0\.1/);
+  // The address keeps the choice: a reload shows the same.
+  await page.reload();
+  await ready(page);
+  await one();
+  assert.equal(await page.locator("#patient").inputValue(), input.patient);
+  assert.equal(await page.locator("#outcome").inputValue(), "denied");
   await screenshot(page, "audit");
+  // The export holds exactly what is shown, and is itself in the log.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#export").click()]);
+  const csv = (await readFile(await download.path(), "utf8")).replace(/^\uFEFF/, "").trim().split("\n");
+  assert.equal(csv.length, 2, `a header and the one refusal: ${csv}`);
+  assert.match(csv[1], new RegExp(`${input.patient}.*denied`));
+  await open(page, "/audit?action=export");
+  await page.locator('#audit tbody tr[data-action="export"]').waitFor();
+  assert.match(await page.locator('#audit tbody tr[data-action="export"]').first().innerText(), /审计日志/);
 
   // Every main page on a phone.
   const drawn = [];

@@ -345,7 +345,7 @@ async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a
         .clone();
     // A request, and another county's refused look at it, for the report and the audit.
     let id = submitted_consultation(&app, &token_of(&app, &doctor).await).await;
-    let (_, stranger) = app.user("kp.zhou", other_county, &["clinician"]).await;
+    let (stranger_id, stranger) = app.user("kp.zhou", other_county, &["clinician"]).await;
     let (status, _) = app.get(&format!("/api/v1/requests/{id}"), &stranger).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let radiologist = account(&app, "jm.rad", tertiary, &["radiologist"], None).await;
@@ -374,7 +374,9 @@ async fn program_staff_read_pairings_reports_and_the_audit_and_every_page_fits_a
         "staff",
         &on_backend("staff", backend),
         &app.base,
-        json!({"admin": admin, "pairing": pairing, "period": year, "pages": pages}),
+        json!({"admin": admin, "pairing": pairing, "period": year, "pages": pages,
+            "patient": content()["patient"]["name"],
+            "stranger": {"id": stranger_id, "institution": "开平市中心医院"}}),
     )
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));

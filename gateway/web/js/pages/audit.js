@@ -32,6 +32,11 @@ function roles(stored) {
   return stored.split(",").filter(Boolean).map((r) => worded("role", r)).join("、");
 }
 
+/** `control` under its visible name. */
+function labelled(key, control) {
+  return h("label", {}, h("span", {}, t(key)), control);
+}
+
 function select(id, label, any, options, chosen) {
   return h("select", { id, "aria-label": label },
     h("option", { value: "" }, any),
@@ -144,8 +149,10 @@ export default async function render(root, { query }) {
   patient.addEventListener("change", () => draw());
   more.addEventListener("click", () => draw(true));
   fill(root, h("h1", {}, t("nav.audit")),
-    h("div", { class: "row narrow-row audit-filters", role: "search", "aria-label": t("audit.filter") },
-      since, until, institution, user, action, kind, patient, outcome, exportLink),
+    h("div", { class: "audit-filters", role: "search", "aria-label": t("audit.filter") },
+      labelled("audit.since", since), labelled("audit.until", until), labelled("audit.institution", institution),
+      labelled("audit.user", user), labelled("audit.action", action), labelled("audit.object", kind),
+      labelled("audit.patient", patient), labelled("audit.outcome", outcome), exportLink),
     problem, table, more);
   await loadUsers();
   await draw();
