@@ -15,8 +15,18 @@
 //! place since it was written, unless whoever did it also rewrote every later link, which
 //! takes write access to the table past the triggers (the owner of the database). What it
 //! does not: that entries were never cut from the end, nor that the whole chain was not
-//! rewritten; anchors (the newest link and its id, written where the database owner
-//! cannot reach) are what show those.
+//! rewritten; anchors are what show those.
+//!
+//! ## Anchors
+//! Every `audit.anchor_seconds` (when entries were added since), and at each
+//! `duikou audit anchor`, the gateway appends an `anchor` entry to the chain and then
+//! publishes the newest entry's id and link ([`Anchor`]): in the application log, and as
+//! a JSON line appended (and synced) to `audit.anchor_file`, which belongs on storage the
+//! database's owner cannot rewrite (another machine, write-once media), or is handed to
+//! a time-stamping service by whoever runs `duikou audit anchor`. [`check_anchors`]
+//! finds an anchored entry that is gone (the log was cut after it) or whose link is not
+//! the anchored one (the chain was rewritten up to it). Entries added after the last
+//! anchor are protected by the chain alone until the next.
 
 use sha2::{Digest as _, Sha256};
 
@@ -219,6 +229,128 @@ pub fn link(prev: &str, entry: &AuditEntry) -> String {
     h.update(b"\n");
     h.update(serde_json::Value::Array(content).to_string().as_bytes());
     hex::encode(h.finalize())
+}
+
+/// A published head of the chain: the newest entry's id and link, and when it was read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Anchor {
+    /// When it was taken.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The entry's id.
+    pub id: i64,
+    /// Its link.
+    pub link: String,
+}
+
+/// Appends an `anchor` entry and publishes the head: in the log, and appended to `file`
+/// (synced) when given. The anchor entry links everything before it, so the head it
+/// gives covers every entry written until then.
+pub async fn anchor(store: &Store, file: Option<&std::path::Path>) -> Result<Anchor, Error> {
+    Event::unauthenticated("audit_chain", "anchor")
+        .record(store)
+        .await?;
+    let Some((id, Some(link))) = store.audit_head().await? else {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "the audit chain has no linked head right after an append"
+        )));
+    };
+    let anchor = Anchor {
+        at: store.now(),
+        id,
+        link,
+    };
+    tracing::info!(id = anchor.id, link = %anchor.link, "audit chain anchored");
+    if let Some(file) = file {
+        let line = serde_json::to_string(&anchor).map_err(|e| Error::Internal(e.into()))?;
+        let file = file.to_owned();
+        tokio::task::spawn_blocking(move || append_line(&file, &line))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+            .map_err(|e| Error::Internal(e.context("writing the audit anchor file")))?;
+    }
+    Ok(anchor)
+}
+
+fn append_line(file: &std::path::Path, line: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    f.write_all(format!("{line}\n").as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Anchors every `every` while entries are added, until `stop` turns true. An anchor
+/// that cannot be written is logged and tried again at the next turn.
+pub async fn anchor_periodically(
+    store: Store,
+    every: std::time::Duration,
+    file: Option<std::path::PathBuf>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut last = None;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let head = match store.audit_head().await {
+            Ok(head) => head.map(|(id, _)| id),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the audit chain's head");
+                continue;
+            }
+        };
+        // Nothing since the last anchor (whose own entry is the head): nothing to anchor.
+        if head.is_none() || head == last {
+            continue;
+        }
+        match anchor(&store, file.as_deref()).await {
+            Ok(a) => last = Some(a.id),
+            Err(e) => tracing::error!(error = %e, "cannot anchor the audit chain"),
+        }
+    }
+}
+
+/// Reads the anchors of an anchor file, one JSON line each; names the first bad line.
+pub fn read_anchors(text: &str) -> Result<Vec<Anchor>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l).map_err(|e| format!("line {} is not an anchor: {e}", n + 1))
+        })
+        .collect()
+}
+
+/// The first anchor the chain no longer holds, and how: `None` when every anchored entry
+/// is there with its anchored link.
+pub async fn check_anchors(store: &Store, anchors: &[Anchor]) -> Result<Option<String>, Error> {
+    for a in anchors {
+        let found = store
+            .audit_chain(a.id - 1, 1)
+            .await?
+            .into_iter()
+            .find(|(id, _, _)| *id == a.id);
+        match found {
+            None => {
+                return Ok(Some(format!(
+                    "entry #{}, anchored at {}, is gone: the log was cut",
+                    a.id, a.at
+                )));
+            }
+            Some((_, _, link)) if link.as_deref() != Some(a.link.as_str()) => {
+                return Ok(Some(format!(
+                    "entry #{}, anchored at {}, has another link: the chain was rewritten up to it",
+                    a.id, a.at
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(None)
 }
 
 /// What walking the chain found.

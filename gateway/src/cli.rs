@@ -67,8 +67,17 @@ pub enum Command {
 pub enum AuditCommand {
     /// Walk the audit log's hash chain: exit 0 and print the head (its id and link, to
     /// keep elsewhere) when every entry links to the one before; exit 1 naming the first
-    /// entry where it breaks.
-    Verify,
+    /// entry where it breaks, or the first anchor the chain no longer holds.
+    Verify {
+        /// An anchor file (`audit.anchor_file`, or lines `duikou audit anchor` printed):
+        /// each anchored entry must still be there with its link.
+        #[arg(long)]
+        anchors: Option<PathBuf>,
+    },
+    /// Anchor the chain now: append an anchor entry, print the head as a JSON line (for a
+    /// time-stamping service or a second store), and append it to `audit.anchor_file`
+    /// when one is configured.
+    Anchor,
 }
 
 /// `duikou seeds …`
@@ -139,8 +148,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 } => import(config, dir).await,
                 Command::User { command } => user(config, command).await,
                 Command::Audit {
-                    command: AuditCommand::Verify,
-                } => audit_verify(config).await,
+                    command: AuditCommand::Verify { anchors },
+                } => audit_verify(config, anchors).await,
+                Command::Audit {
+                    command: AuditCommand::Anchor,
+                } => audit_anchor(config).await,
                 Command::Demo { dir } => {
                     config.data.dir = dir;
                     demo(config).await
@@ -237,9 +249,7 @@ fn check_seeds(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data.dir)?;
-    let store = Store::connect(&config.database_url(), config.database.max_connections).await?;
-    store.migrate().await?;
-    Ok(store)
+    startup::open_store(config).await
 }
 
 async fn import(config: Config, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -254,13 +264,38 @@ async fn import(config: Config, dir: Option<PathBuf>) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
+async fn audit_verify(config: Config, anchors: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let anchors = match anchors {
+        Some(file) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading the anchor file {}", file.display()))?;
+            crate::audit::read_anchors(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+        }
+        None => Vec::new(),
+    };
     let store = open(&config).await?;
     let verdict = crate::audit::verify(&store)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let lost = crate::audit::check_anchors(&store, &anchors)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     store.close().await;
     Ok(match verdict {
+        crate::audit::Verdict::Broken { id, entries } => {
+            println!(
+                "the audit chain breaks at entry #{id}: it, or an entry before it, was changed, removed or moved ({entries} entries before it link)"
+            );
+            ExitCode::FAILURE
+        }
+        crate::audit::Verdict::Whole { .. } if lost.is_some() => {
+            println!(
+                "the audit chain does not hold its anchors: {}",
+                lost.unwrap_or_default()
+            );
+            ExitCode::FAILURE
+        }
         crate::audit::Verdict::Whole { entries, head } => {
             match head {
                 Some((id, link)) => {
@@ -268,15 +303,22 @@ async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
                 }
                 None => println!("the audit log is empty"),
             }
+            if !anchors.is_empty() {
+                println!("it holds all {} anchors", anchors.len());
+            }
             ExitCode::SUCCESS
         }
-        crate::audit::Verdict::Broken { id, entries } => {
-            println!(
-                "the audit chain breaks at entry #{id}: it, or an entry before it, was changed, removed or moved ({entries} entries before it link)"
-            );
-            ExitCode::FAILURE
-        }
     })
+}
+
+async fn audit_anchor(config: Config) -> anyhow::Result<ExitCode> {
+    let store = open(&config).await?;
+    let anchor = crate::audit::anchor(&store, config.audit.anchor_file.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
+    println!("{}", serde_json::to_string(&anchor)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn user(config: Config, command: UserCommand) -> anyhow::Result<ExitCode> {

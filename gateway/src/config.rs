@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "admin",
     "log",
     "documents",
+    "audit",
 ];
 
 /// The whole configuration.
@@ -64,6 +65,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The documents duikou makes (the signed opinion as a PDF).
     pub documents: DocumentsConfig,
+    /// The audit chain's anchors.
+    pub audit: AuditConfig,
 }
 
 /// `[data]`
@@ -91,6 +94,11 @@ pub struct DatabaseConfig {
     pub url: Option<Secret>,
     /// Pool size.
     pub max_connections: u32,
+    /// PostgreSQL only: the URL of the database's owner. When set, migrations run as the
+    /// owner, who then grants the role of `url` what the gateway needs and no more: the
+    /// audit log only to read and append. That role can then neither change, delete nor
+    /// truncate audit entries, nor turn off the triggers that guard them.
+    pub owner_url: Option<Secret>,
 }
 
 impl Default for DatabaseConfig {
@@ -98,6 +106,7 @@ impl Default for DatabaseConfig {
         Self {
             url: None,
             max_connections: 10,
+            owner_url: None,
         }
     }
 }
@@ -554,6 +563,29 @@ pub struct DocumentsConfig {
     /// `fonts-wqy-microhei` / `fonts-wqy-zenhei` install are looked for
     /// ([`crate::documents::FONT_SEARCH`]); with none found, the PDF endpoint answers 503.
     pub font: Option<PathBuf>,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Seconds between anchors of the audit chain (0: none but `duikou audit anchor`):
+    /// the newest entry's id and link, written to the log, to `anchor_file` and into
+    /// the chain itself, when entries were added since the last.
+    pub anchor_seconds: u64,
+    /// A file the anchors are appended to, one JSON line each: best on another machine's
+    /// storage or write-once media, where whoever holds the database cannot reach.
+    /// `duikou audit verify --anchors FILE` checks the chain against it.
+    pub anchor_file: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            anchor_seconds: 3600,
+            anchor_file: None,
+        }
+    }
 }
 
 impl Config {

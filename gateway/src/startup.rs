@@ -58,10 +58,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
     }
     std::fs::create_dir_all(&config.data.dir)
         .with_context(|| format!("creating the data directory {}", config.data.dir.display()))?;
-    let store = Store::connect(&config.database_url(), config.database.max_connections)
-        .await
-        .context("opening the database")?;
-    store.migrate().await.context("applying migrations")?;
+    let store = open_store(&config).await?;
     tracing::info!(backend = store.backend(), "database ready");
     if config.seeds.import {
         let source = match &config.seeds.dir {
@@ -91,6 +88,36 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
         store,
         first_admin,
     })
+}
+
+/// Opens the database and brings it to the current schema: as its own role, or, with
+/// `database.owner_url`, as the owner, who then grants the gateway's role what it needs
+/// (see [`Store::grant_to`]).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url(), config.database.max_connections)
+        .await
+        .context("opening the database")?;
+    match &config.database.owner_url {
+        None => store.migrate().await.context("applying migrations")?,
+        Some(owner) => {
+            let role = store.role().await?.context(
+                "database.owner_url is for PostgreSQL, where the gateway's role differs from the owner",
+            )?;
+            let owner = Store::connect(owner.expose(), 1)
+                .await
+                .context("opening the database as its owner")?;
+            owner
+                .migrate()
+                .await
+                .context("applying migrations as the owner")?;
+            owner
+                .grant_to(&role)
+                .await
+                .with_context(|| format!("granting the gateway's role {role}"))?;
+            owner.close().await;
+        }
+    }
+    Ok(store)
 }
 
 /// Imports `source` unless this exact set was imported before; bad seeds import nothing.
@@ -295,6 +322,14 @@ pub async fn run(
             .map(|l| l.try_clone())
             .transpose()?,
     )?;
+    if prepared.config.audit.anchor_seconds > 0 {
+        tokio::spawn(crate::audit::anchor_periodically(
+            prepared.store.clone(),
+            Duration::from_secs(prepared.config.audit.anchor_seconds),
+            prepared.config.audit.anchor_file.clone(),
+            workers_stop.clone(),
+        ));
+    }
     let notifier = tokio::spawn(crate::notify::run(
         prepared.store.clone(),
         prepared.config.notify.clone(),

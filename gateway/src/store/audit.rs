@@ -87,6 +87,11 @@ impl Store {
         dispatch!(self, audit::chain(after, limit))
     }
 
+    /// The newest entry's id and link, if there is one.
+    pub async fn audit_head(&self) -> Result<Option<(i64, Option<String>)>, StoreError> {
+        dispatch!(self, audit::head())
+    }
+
     /// Reads the audit log, newest first, each entry with its id.
     pub async fn audit_entries(
         &self,

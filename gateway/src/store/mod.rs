@@ -166,6 +166,43 @@ impl Store {
         }
     }
 
+    /// The PostgreSQL role the store connects as; `None` for SQLite.
+    pub async fn role(&self) -> Result<Option<String>, StoreError> {
+        match &self.db {
+            Db::Sqlite { .. } => Ok(None),
+            Db::Postgres(pool) => Ok(Some(
+                sqlx::query_scalar::<_, String>("select current_user::text")
+                    .fetch_one(pool)
+                    .await?,
+            )),
+        }
+    }
+
+    /// As the database's owner (PostgreSQL), grants `role` what the gateway needs and
+    /// no more: every table and sequence of the schema to read and write, but the audit
+    /// log only to read, to append, and to link entries written before the chain (its
+    /// `hash`, which the trigger lets be set once). Not being the owner, `role` cannot
+    /// alter the tables or turn their triggers off. Run after every migration, so that
+    /// new tables are granted too. Nothing to do on SQLite, where whoever can write the
+    /// file can do anything to it.
+    pub async fn grant_to(&self, role: &str) -> Result<(), StoreError> {
+        let Db::Postgres(pool) = &self.db else {
+            return Ok(());
+        };
+        let role = format!("\"{}\"", role.replace('"', "\"\""));
+        let sql = format!(
+            "grant usage on schema public to {role};
+             grant select, insert, update, delete on all tables in schema public to {role};
+             grant usage, select on all sequences in schema public to {role};
+             revoke update, delete, truncate, references, trigger on audit_log from {role};
+             grant update (hash) on audit_log to {role};
+             revoke all on _sqlx_migrations from {role};
+             grant select on _sqlx_migrations to {role};"
+        );
+        sqlx::raw_sql(&sql).execute(pool).await?;
+        Ok(())
+    }
+
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match &self.db {

@@ -49,6 +49,15 @@ pub async fn append(pool: &Pool, e: &AuditEntry) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The newest entry's id and link.
+pub async fn head(pool: &Pool) -> Result<Option<(i64, Option<String>)>, StoreError> {
+    Ok(sqlx::query_as::<Db, (i64, Option<String>)>(
+        "select id, hash from audit_log order by id desc limit 1",
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Links the entries not yet in the chain (written before it existed), oldest first, and
 /// returns the hash of the newest entry ("" for an empty log).
 async fn chain_unlinked(tx: &mut sqlx::Transaction<'_, Db>) -> Result<String, StoreError> {
