@@ -54,11 +54,38 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Export records.
+    Export {
+        /// What to export.
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Check the audit log.
     Audit {
         /// What to do.
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+/// `duikou export …`
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Everything held about one patient (requests, opinions, attachments, their studies'
+    /// index, and who read them) as a zip with a manifest; audited.
+    Patient {
+        /// The patient's name, as the records hold it.
+        #[arg(long)]
+        name: String,
+        /// Their date of birth, `YYYY-MM-DD`.
+        #[arg(long)]
+        birth_date: chrono::NaiveDate,
+        /// Their resident identity card number, when known.
+        #[arg(long)]
+        id_number: Option<String>,
+        /// The zip to write; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -153,6 +180,22 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Command::Audit {
                     command: AuditCommand::Anchor,
                 } => audit_anchor(config).await,
+                Command::Export {
+                    command:
+                        ExportCommand::Patient {
+                            name,
+                            birth_date,
+                            id_number,
+                            out,
+                        },
+                } => {
+                    let who = crate::patients::Patient {
+                        name,
+                        birth_date,
+                        id_number,
+                    };
+                    export_patient(config, who, out).await
+                }
                 Command::Demo { dir } => {
                     config.data.dir = dir;
                     demo(config).await
@@ -309,6 +352,34 @@ async fn audit_verify(config: Config, anchors: Option<PathBuf>) -> anyhow::Resul
             ExitCode::SUCCESS
         }
     })
+}
+
+async fn export_patient(
+    config: Config,
+    who: crate::patients::Patient,
+    out: PathBuf,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(!out.exists(), "{} exists: name a new file", out.display());
+    let store = open(&config).await?;
+    let copy = crate::patients::copy(&store, &config.data.dir, &who, "the command line")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&out)
+        .with_context(|| format!("creating {}", out.display()))?;
+    std::io::Write::write_all(&mut file, &copy.zip)?;
+    file.sync_all()?;
+    crate::audit::Event::unauthenticated("patient", "export")
+        .patient(Some(who.name.clone()))
+        .detail(format!("{}; by the command line", copy.summary()))
+        .record(&store)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
+    println!("{}: {}", out.display(), copy.summary());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn audit_anchor(config: Config) -> anyhow::Result<ExitCode> {

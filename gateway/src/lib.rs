@@ -37,6 +37,7 @@ pub mod error;
 pub mod http;
 pub mod imaging;
 pub mod notify;
+pub mod patients;
 pub mod registry;
 pub mod reports;
 pub mod rooms;

@@ -44,6 +44,8 @@ pub struct AuditQuery {
     object_kind: Option<String>,
     /// By object id.
     object_id: Option<i64>,
+    /// By a study UID: entries on it, its series and its instances.
+    reference: Option<String>,
     /// Entries about a patient whose name contains this.
     patient: Option<String>,
     /// `allowed` or `denied`.
@@ -167,6 +169,7 @@ async fn list_audit(
         action: q.action,
         outcome: q.outcome,
         patient,
+        reference: q.reference,
         since: q.since.and_then(day),
         until: q.until.and_then(|d| d.succ_opt()).and_then(day),
         limit,
@@ -289,6 +292,7 @@ fn described(f: &AuditFilter) -> String {
     add("object_kind", f.object_kind.clone());
     add("object_id", f.object_id.map(|v| v.to_string()));
     add("patient", f.patient.clone());
+    add("reference", f.reference.clone());
     add("outcome", f.outcome.map(|o| o.as_str().to_owned()));
     add("since", f.since.map(|t| t.to_rfc3339()));
     add("until", f.until.map(|t| t.to_rfc3339()));

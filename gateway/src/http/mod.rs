@@ -24,6 +24,7 @@ mod imaging;
 mod institutions;
 mod notifications;
 mod pairings;
+mod patients;
 mod reports;
 mod requests;
 mod rounds;
@@ -144,6 +145,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
         .merge(audit::router())
+        .merge(patients::router())
         .merge(institutions::router())
         .merge(clinicians::router())
         .merge(teams::router())

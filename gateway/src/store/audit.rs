@@ -61,6 +61,9 @@ pub struct AuditFilter {
     pub outcome: Option<Outcome>,
     /// Entries whose patient's name contains this.
     pub patient: Option<String>,
+    /// Entries on this object reference (a study UID), or one within it (its series and
+    /// instances: `<study>/…`).
+    pub reference: Option<String>,
     /// At or after.
     pub since: Option<DateTime<Utc>>,
     /// Before.

@@ -105,6 +105,7 @@ mod availability;
 mod imaging;
 mod notifications;
 mod outbox;
+pub mod patients;
 mod registry;
 mod reports;
 mod requests;

@@ -68,6 +68,8 @@ pub mod notifications;
 pub mod outbox;
 #[path = "sql/pairings.rs"]
 pub mod pairings;
+#[path = "sql/patients.rs"]
+pub mod patients;
 #[path = "sql/registry.rs"]
 pub mod registry;
 #[path = "sql/reports.rs"]

@@ -24,6 +24,7 @@ mod opinions;
 mod pages;
 mod pages_flows;
 mod pairings;
+mod patient_export;
 mod request_lists;
 mod requests;
 mod room_side;

@@ -502,7 +502,7 @@ async fn state_changes_reach_the_webhook_signed_and_retried_and_overdue_requests
 }
 
 /// Uploads `bytes` as `consent.pdf`.
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: &str,
     id: &Value,

@@ -181,7 +181,8 @@ pub async fn entries(pool: &Pool, f: &AuditFilter) -> Result<Vec<(i64, AuditEntr
            and ($7 is null or patient like $7 escape '\\')
            and ($8 is null or at >= $8)
            and ($9 is null or at < $9)
-         order by id desc limit $10 offset $11"
+           and ($10 is null or object_ref = $10 or object_ref like $11 escape '\\')
+         order by id desc limit $12 offset $13"
     ))
     .bind(f.user_id)
     .bind(f.institution_id)
@@ -192,6 +193,14 @@ pub async fn entries(pool: &Pool, f: &AuditFilter) -> Result<Vec<(i64, AuditEntr
     .bind(patient)
     .bind(f.since)
     .bind(f.until)
+    .bind(&f.reference)
+    .bind(f.reference.as_deref().map(|r| {
+        let escaped = r
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("{escaped}/%")
+    }))
     .bind(f.limit)
     .bind(f.offset)
     .fetch_all(pool)
