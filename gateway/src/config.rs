@@ -180,6 +180,9 @@ pub struct AuthConfig {
     /// address is taken from `X-Forwarded-For` (its last address not itself a trusted
     /// proxy). From anyone else the header is ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The roles whose holders must sign in with a second factor (TOTP): until they
+    /// enrol one, their sessions may do nothing but enrol. Anyone else may enrol too.
+    pub two_factor_roles: Vec<crate::domain::Role>,
 }
 
 impl Default for AuthConfig {
@@ -193,6 +196,7 @@ impl Default for AuthConfig {
             concurrent_password_checks: 2,
             password_check_wait_seconds: 5,
             trusted_proxies: Vec::new(),
+            two_factor_roles: vec![crate::domain::Role::Admin],
         }
     }
 }

@@ -60,6 +60,9 @@ pub enum Error {
     /// The caller still has a one-time password, which must be replaced first.
     #[error("change your one-time password first: POST /api/v1/me/password")]
     PasswordChangeRequired,
+    /// The caller's role signs in with a second factor, and they have not enrolled one.
+    #[error("enrol a second factor first: POST /api/v1/me/two-factor")]
+    TwoFactorRequired,
     /// The caller's role or institution does not allow this.
     #[error("{0}")]
     Forbidden(Text),
@@ -223,6 +226,11 @@ impl Error {
                 "password-change-required",
                 "The one-time password must be changed first",
             ),
+            TwoFactorRequired => (
+                StatusCode::FORBIDDEN,
+                "two-factor-required",
+                "A second factor must be enrolled first",
+            ),
             Forbidden(_) => (
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -341,6 +349,7 @@ impl Error {
             PasswordChangeRequired => {
                 Text::new("problem.password-change-required", self.to_string())
             }
+            TwoFactorRequired => Text::new("problem.two-factor-required", self.to_string()),
             NotFound(_) => Text::new("problem.not-found", self.to_string()),
             Unavailable(_) => Text::new("problem.unavailable", self.to_string()),
             Internal(_) => Text::new("problem.internal", "the server failed; the error is logged"),

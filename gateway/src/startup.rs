@@ -172,7 +172,7 @@ async fn create_first_admin(
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&to_hash)).await??;
     let new = NewUser {
         username: config.admin.username.clone(),
-        display_name: "Administrator".into(),
+        display_name: "系统管理员".into(),
         institution_id: institution.id,
         clinician_id: None,
         roles: Roles::new([Role::Admin]).expect("one role"),

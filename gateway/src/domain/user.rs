@@ -51,6 +51,8 @@ pub struct User {
     pub must_change_password: bool,
     /// When the user last logged in.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Whether the user enrolled a second factor (TOTP): their logins ask for a code.
+    pub two_factor: bool,
 }
 
 impl User {

@@ -356,7 +356,11 @@ mod tests {
     /// the rooms, sign-in and accounts), or that change only the caller's own notices.
     const ELSEWHERE: &[&str] = &[
         "post /auth/login",
+        "post /auth/login/second-factor",
         "post /auth/logout",
+        "post /me/two-factor",
+        "delete /me/two-factor",
+        "post /me/two-factor/confirm",
         "post /me/password",
         "post /users",
         "patch /users/{id}",

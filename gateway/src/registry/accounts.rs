@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::Event;
 use crate::auth::{Hasher, generate_password};
 use crate::domain::{Role, Roles, User};
 use crate::rules::Error;
@@ -133,6 +134,16 @@ pub async fn create_account(
         one_time_password: generated,
     };
     let user = store.create_user(&new).await?;
+    Event::by(by, "account", "create")
+        .id(user.id)
+        .detail(format!(
+            "{}; roles {}; institution {}",
+            user.username,
+            user.roles.to_stored(),
+            user.institution_id
+        ))
+        .record(store)
+        .await?;
     tracing::info!(user = user.id, by = by.id, "account created");
     Ok(CreatedAccount {
         user,
@@ -194,6 +205,11 @@ pub async fn reset_password(
         .user(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+    Event::by(by, "account", "password_reset")
+        .id(id)
+        .detail("to a one-time password".to_owned())
+        .record(store)
+        .await?;
     tracing::info!(user = id, by = by.id, "password reset");
     Ok(ResetPassword {
         user,
@@ -215,6 +231,11 @@ pub async fn set_disabled(
         .set_disabled(id, disabled)
         .await?
         .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+    Event::by(by, "account", "update")
+        .id(user.id)
+        .detail(if disabled { "disabled" } else { "enabled" }.to_owned())
+        .record(store)
+        .await?;
     tracing::info!(
         user = user.id,
         by = by.id,

@@ -1,4 +1,5 @@
-//! [`Store`] operations: accounts, sessions and login attempts (`sql/users.rs`).
+//! [`Store`] operations: accounts, sessions, login attempts and second factors
+//! (`sql/users.rs`).
 
 use chrono::{DateTime, Utc};
 
@@ -22,6 +23,27 @@ pub struct NewUser {
     pub password_hash: String,
     /// Whether the password was set by someone else, to be replaced at the first login.
     pub one_time_password: bool,
+}
+
+/// An account's second factor, enrolled or being enrolled. `Debug` does not show the
+/// secret.
+#[derive(Clone, sqlx::FromRow)]
+pub struct TwoFactor {
+    /// The TOTP secret, base32.
+    pub secret: String,
+    /// Whether a code confirmed it (else enrolment has only begun).
+    pub confirmed: bool,
+    /// The last step a code was accepted for.
+    pub last_step: Option<i64>,
+}
+
+impl std::fmt::Debug for TwoFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwoFactor")
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -130,5 +152,73 @@ impl Store {
         uncount: (&str, u32),
     ) -> Result<(), StoreError> {
         dispatch!(self, users::login_succeeded(forget, uncount))
+    }
+
+    /// The account's second factor, enrolled or being enrolled.
+    pub async fn two_factor(&self, user_id: i64) -> Result<Option<TwoFactor>, StoreError> {
+        dispatch!(self, users::two_factor(user_id))
+    }
+
+    /// Begins an enrolment with `secret`; false when a second factor is confirmed.
+    pub async fn begin_two_factor(&self, user_id: i64, secret: &str) -> Result<bool, StoreError> {
+        dispatch!(self, users::begin_two_factor(user_id, secret, self.now()))
+    }
+
+    /// Takes a code's `step` as used, if later than the last one: whether it was.
+    pub async fn use_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError> {
+        dispatch!(self, users::use_step(user_id, step))
+    }
+
+    /// Confirms an enrolment with a code of `step` and stores the recovery codes' hashes.
+    pub async fn confirm_two_factor(
+        &self,
+        user_id: i64,
+        step: i64,
+        code_hashes: &[String],
+    ) -> Result<bool, StoreError> {
+        dispatch!(
+            self,
+            users::confirm_two_factor(user_id, step, code_hashes, self.now())
+        )
+    }
+
+    /// Removes the second factor and its recovery codes.
+    pub async fn remove_two_factor(&self, user_id: i64) -> Result<bool, StoreError> {
+        dispatch!(self, users::remove_two_factor(user_id))
+    }
+
+    /// Uses a recovery code by its hash: the codes left, or `None` if it is none.
+    pub async fn use_recovery_code(
+        &self,
+        user_id: i64,
+        code_hash: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        dispatch!(
+            self,
+            users::use_recovery_code(user_id, code_hash, self.now())
+        )
+    }
+
+    /// Records a login that waits for its second factor until `expires_at`.
+    pub async fn create_login_challenge(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(
+            self,
+            users::create_login_challenge(token_hash, user_id, self.now(), expires_at)
+        )
+    }
+
+    /// The account of an unexpired login waiting for its second factor.
+    pub async fn login_challenge_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        dispatch!(self, users::login_challenge_user(token_hash, self.now()))
+    }
+
+    /// Ends a login waiting for its second factor.
+    pub async fn delete_login_challenge(&self, token_hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, users::delete_login_challenge(token_hash))
     }
 }

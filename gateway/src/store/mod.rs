@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use accounts::NewUser;
+pub use accounts::{NewUser, TwoFactor};
 pub use audit::{AuditEntry, AuditFilter, Outcome};
 pub use availability::Removable;
 pub use error::StoreError;

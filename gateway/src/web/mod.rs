@@ -39,7 +39,7 @@ pub const LANGUAGES: [&str; 2] = ["zh", "en"];
 pub const LANG_COOKIE: &str = "duikou_lang";
 
 /// Where each page is, and the name of its module under `web/js/pages/`.
-const PAGES: [(&str, &str); 17] = [
+const PAGES: [(&str, &str); 18] = [
     ("/login", "login"),
     ("/home", "home"),
     ("/requests", "requests"),
@@ -54,6 +54,7 @@ const PAGES: [(&str, &str); 17] = [
     ("/program", "program"),
     ("/audit", "audit"),
     ("/password", "password"),
+    ("/two-factor", "two_factor"),
     ("/notices", "notices"),
     ("/manage", "manage"),
     ("/manage/{section}", "manage"),

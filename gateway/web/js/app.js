@@ -89,6 +89,11 @@ async function main() {
       location.href = `/password?next=${encodeURIComponent(location.pathname + location.search)}`;
       return;
     }
+    // Then, where the role asks for it (auth.two_factor_roles), the second factor.
+    if (me.two_factor_required && !me.two_factor && !["password", "two_factor"].includes(page)) {
+      location.href = `/two-factor?next=${encodeURIComponent(location.pathname + location.search)}`;
+      return;
+    }
   }
   fill(document.getElementById("bar"), bar(me));
   if (me) follow();

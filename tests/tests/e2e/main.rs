@@ -35,3 +35,4 @@ mod server;
 mod setup;
 mod teaching;
 mod teaching_media;
+mod two_factor;

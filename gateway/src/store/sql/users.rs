@@ -1,11 +1,11 @@
-//! Accounts, login sessions and login throttling. Compiled once per backend (see
+//! Accounts, login sessions, login throttling and second factors. Compiled once per backend (see
 //! `store/mod.rs`). Session tokens are stored only as hashes.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Db, Pool};
 use crate::domain::{Roles, User};
-use crate::store::{NewUser, StoreError};
+use crate::store::{NewUser, StoreError, TwoFactor};
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -18,6 +18,7 @@ struct UserRow {
     disabled: bool,
     must_change_password: bool,
     last_login_at: Option<DateTime<Utc>>,
+    two_factor: bool,
 }
 
 impl TryFrom<UserRow> for User {
@@ -34,12 +35,15 @@ impl TryFrom<UserRow> for User {
             disabled: r.disabled,
             must_change_password: r.must_change_password,
             last_login_at: r.last_login_at,
+            two_factor: r.two_factor,
         })
     }
 }
 
 const COLUMNS: &str = "u.id, u.username, u.display_name, u.institution_id, u.clinician_id, \
-     u.roles, u.disabled, u.must_change_password, u.last_login_at";
+     u.roles, u.disabled, u.must_change_password, u.last_login_at, \
+     exists (select 1 from two_factor t where t.user_id = u.id and t.confirmed_at is not null) \
+     as two_factor";
 
 /// Number of accounts.
 pub async fn count(pool: &Pool) -> Result<i64, StoreError> {
@@ -417,5 +421,194 @@ pub async fn login_succeeded(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// `user_id`'s second factor, if any.
+pub async fn two_factor(pool: &Pool, user_id: i64) -> Result<Option<TwoFactor>, StoreError> {
+    Ok(sqlx::query_as::<Db, TwoFactor>(
+        "select secret, confirmed_at is not null as confirmed, last_step
+         from two_factor where user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Begins (or begins again) `user_id`'s enrolment with `secret`, unless a second factor
+/// is confirmed already: false then.
+pub async fn begin_two_factor(
+    pool: &Pool,
+    user_id: i64,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = sqlx::query::<Db>(
+        "insert into two_factor (user_id, secret, confirmed_at, last_step, created_at)
+         values ($1, $2, null, null, $3)
+         on conflict (user_id) do update set secret = excluded.secret,
+            created_at = excluded.created_at, last_step = null
+         where two_factor.confirmed_at is null",
+    )
+    .bind(user_id)
+    .bind(secret)
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// Takes `step` as used for `user_id`'s codes if it is later than the last one used:
+/// whether it was (a code is accepted once only, even by two requests at once).
+pub async fn use_step(pool: &Pool, user_id: i64, step: i64) -> Result<bool, StoreError> {
+    let changed = sqlx::query::<Db>(
+        "update two_factor set last_step = $2
+         where user_id = $1 and confirmed_at is not null and (last_step is null or last_step < $2)",
+    )
+    .bind(user_id)
+    .bind(step)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// Confirms `user_id`'s enrolment with a code of `step`, replacing any recovery codes by
+/// those hashed in `code_hashes`, in one transaction; false when there is no enrolment
+/// begun (or it is confirmed already).
+pub async fn confirm_two_factor(
+    pool: &Pool,
+    user_id: i64,
+    step: i64,
+    code_hashes: &[String],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let changed = sqlx::query::<Db>(
+        "update two_factor set confirmed_at = $2, last_step = $3
+         where user_id = $1 and confirmed_at is null",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(step)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(false);
+    }
+    sqlx::query::<Db>("delete from recovery_code where user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    for hash in code_hashes {
+        sqlx::query::<Db>("insert into recovery_code (user_id, code_hash) values ($1, $2)")
+            .bind(user_id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Removes `user_id`'s second factor, recovery codes and pending logins; whether there
+/// was one.
+pub async fn remove_two_factor(pool: &Pool, user_id: i64) -> Result<bool, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    for table in ["recovery_code", "login_challenge"] {
+        sqlx::query::<Db>(&format!("delete from {table} where user_id = $1"))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let removed = sqlx::query::<Db>("delete from two_factor where user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(removed == 1)
+}
+
+/// Uses `user_id`'s unused recovery code hashed `code_hash`: the codes left unused after
+/// it, or `None` when it is no such code.
+pub async fn use_recovery_code(
+    pool: &Pool,
+    user_id: i64,
+    code_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let mut tx = pool.begin_with(super::BEGIN_WRITE).await?;
+    let used = sqlx::query::<Db>(
+        "update recovery_code set used_at = $3
+         where user_id = $1 and code_hash = $2 and used_at is null",
+    )
+    .bind(user_id)
+    .bind(code_hash)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if used == 0 {
+        return Ok(None);
+    }
+    let left = sqlx::query_scalar::<Db, i64>(
+        "select count(*) from recovery_code where user_id = $1 and used_at is null",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(left))
+}
+
+/// Records a login waiting for its second factor; expired ones are dropped on the way.
+pub async fn create_login_challenge(
+    pool: &Pool,
+    token_hash: &str,
+    user_id: i64,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query::<Db>("delete from login_challenge where expires_at <= $1")
+        .bind(now)
+        .execute(pool)
+        .await?;
+    sqlx::query::<Db>(
+        "insert into login_challenge (token_hash, user_id, expires_at) values ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The account of an unexpired login waiting for its second factor.
+pub async fn login_challenge_user(
+    pool: &Pool,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let row = sqlx::query_as::<Db, UserRow>(&format!(
+        "select {COLUMNS} from login_challenge c join app_user u on u.id = c.user_id
+         where c.token_hash = $1 and c.expires_at > $2"
+    ))
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    row.map(User::try_from).transpose()
+}
+
+/// Ends a login waiting for its second factor (it completed).
+pub async fn delete_login_challenge(pool: &Pool, token_hash: &str) -> Result<(), StoreError> {
+    sqlx::query::<Db>("delete from login_challenge where token_hash = $1")
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
     Ok(())
 }

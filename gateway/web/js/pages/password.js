@@ -31,5 +31,6 @@ export default async function render(root, { me, query }) {
   fill(root, h("div", { class: "narrow" },
     h("h1", {}, t("password.title")),
     me.must_change_password ? h("p", { class: "card", id: "must-change" }, t("password.must_change")) : null,
-    f, changed));
+    f, changed,
+    me.must_change_password ? null : h("p", {}, h("a", { href: "/two-factor", id: "two-factor-link" }, t("password.two_factor")))));
 }
