@@ -144,6 +144,14 @@ pub enum UserCommand {
         #[arg(long)]
         clinician: Option<i64>,
     },
+    /// Remove an account's second factor (a lost phone and lost recovery codes, the only
+    /// administrator's too): they sign in with the password alone and enrol again where
+    /// their role requires it. Audited.
+    ResetTwoFactor {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
 }
 
 impl clap::ValueEnum for Role {
@@ -382,6 +390,31 @@ async fn export_patient(
     Ok(ExitCode::SUCCESS)
 }
 
+async fn reset_two_factor(config: Config, username: &str) -> anyhow::Result<ExitCode> {
+    let store = open(&config).await?;
+    let (user, _) = store
+        .user_with_hash(username)
+        .await?
+        .with_context(|| format!("no account {username:?}"))?;
+    let removed = store.remove_two_factor(user.id).await?;
+    if removed {
+        crate::audit::Event::unauthenticated("account", "reset_two_factor")
+            .account(user.id, Some(user.institution_id))
+            .detail("by the command line".to_owned())
+            .record(&store)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    store.close().await;
+    if removed {
+        println!("removed the second factor of {username:?}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{username:?} has no second factor");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
 async fn audit_anchor(config: Config) -> anyhow::Result<ExitCode> {
     let store = open(&config).await?;
     let anchor = crate::audit::anchor(&store, config.audit.anchor_file.as_deref())
@@ -393,13 +426,18 @@ async fn audit_anchor(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn user(config: Config, command: UserCommand) -> anyhow::Result<ExitCode> {
-    let UserCommand::Add {
-        username,
-        display_name,
-        institution,
-        roles,
-        clinician,
-    } = command;
+    let (username, display_name, institution, roles, clinician) = match command {
+        UserCommand::ResetTwoFactor { username } => {
+            return reset_two_factor(config, &username).await;
+        }
+        UserCommand::Add {
+            username,
+            display_name,
+            institution,
+            roles,
+            clinician,
+        } => (username, display_name, institution, roles, clinician),
+    };
     crate::registry::check_username(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open(&config).await?;
     let institution_id = match institution.parse::<i64>() {

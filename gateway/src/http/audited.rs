@@ -365,6 +365,7 @@ mod tests {
         "post /users",
         "patch /users/{id}",
         "post /users/{id}/password-reset",
+        "delete /users/{id}/two-factor",
         "post /requests",
         "patch /requests/{id}",
         "post /requests/{id}/{step}",

@@ -20,6 +20,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, change_user))
         .routes(routes!(reset_password))
+        .routes(routes!(reset_two_factor))
 }
 
 /// Filter.
@@ -100,4 +101,18 @@ async fn reset_password(
 ) -> Result<Json<ResetPassword>, Error> {
     let reset = registry::reset_password(&state.store, &state.hasher, &caller.0, id).await?;
     Ok(Json(reset))
+}
+
+/// Removes another person's second factor, when they lost both their phone and their
+/// recovery codes: they sign in with their password alone, and enrol again where their
+/// role requires it. Who may: as for disabling. Audited, refusals too.
+#[utoipa::path(delete, path = "/users/{id}/two-factor", tag = "users", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn reset_two_factor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<StatusCode, Error> {
+    registry::reset_two_factor(&state.store, &caller.0, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

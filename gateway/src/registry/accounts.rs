@@ -154,22 +154,66 @@ pub async fn create_account(
 /// Another person's account that `by` manages: administrators any account,
 /// coordinators those of their institution that are not administrators'. Nobody acts on
 /// their own account this way (`doing` says what, for the refusal).
-async fn managed_account(store: &Store, by: &User, id: i64, doing: &str) -> Result<User, Error> {
-    let user = store
-        .user(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+/// The account `id`, if `by` manages it (see [`set_disabled`]) and it is not their own;
+/// a refusal is audited as `action`.
+async fn managed_account(
+    store: &Store,
+    by: &User,
+    id: i64,
+    action: &str,
+    doing: &str,
+) -> Result<User, Error> {
+    let refused = |why: &str| {
+        Event::by(by, "account", action)
+            .id(id)
+            .denied()
+            .detail(why.to_owned())
+            .record(store)
+    };
+    let Some(user) = store.user(id).await? else {
+        refused("no such account").await?;
+        return Err(Error::NotFound(format!("user {id}")));
+    };
     if !by.is(Role::Admin) && (!by.manages(user.institution_id) || user.is(Role::Admin)) {
+        refused("not an account they manage").await?;
         return Err(Error::forbidden(
             "only an administrator, or the institution's coordinator for its other accounts",
         ));
     }
     if user.id == by.id {
+        refused("their own account").await?;
         return Err(Error::Conflict(
             format!("you do not {doing}; another administrator or coordinator may").into(),
         ));
     }
     Ok(user)
+}
+
+/// Removes another person's second factor (a lost phone and lost recovery codes): they
+/// sign in with their password alone, and enrol again where their role requires it.
+/// Who may: as [`set_disabled`]. 409 when they have none.
+pub async fn reset_two_factor(store: &Store, by: &User, id: i64) -> Result<(), Error> {
+    managed_account(
+        store,
+        by,
+        id,
+        "reset_two_factor",
+        "remove your own second factor here (turn it off on your two-factor page)",
+    )
+    .await?;
+    if !store.remove_two_factor(id).await? {
+        return Err(Error::Conflict(
+            "this account has no second factor to remove"
+                .to_owned()
+                .into(),
+        ));
+    }
+    Event::by(by, "account", "reset_two_factor")
+        .id(id)
+        .record(store)
+        .await?;
+    tracing::info!(user = id, by = by.id, "second factor removed");
+    Ok(())
 }
 
 /// A reset password, shown this once.
@@ -193,6 +237,7 @@ pub async fn reset_password(
         store,
         by,
         id,
+        "password_reset",
         "reset your own password (change it on your password page)",
     )
     .await?;
@@ -226,7 +271,7 @@ pub async fn set_disabled(
     id: i64,
     disabled: bool,
 ) -> Result<User, Error> {
-    managed_account(store, by, id, "disable your own account").await?;
+    managed_account(store, by, id, "update", "disable your own account").await?;
     let user = store
         .set_disabled(id, disabled)
         .await?

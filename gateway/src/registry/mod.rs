@@ -12,7 +12,7 @@ mod teams;
 
 pub use accounts::{
     AccountInput, CreatedAccount, ResetPassword, account, accounts, check_username, create_account,
-    reset_password, set_disabled,
+    reset_password, reset_two_factor, set_disabled,
 };
 pub use clinicians::{
     ClinicianChange, ClinicianInput, ClinicianRecord, ClinicianSearch, clinician, clinician_record,

@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
 on_both_backends!(
+    a_lost_second_factor_is_removed_by_an_administrator_or_at_the_command_line,
     an_administrator_can_do_nothing_but_enrol_until_signing_in_with_a_code,
     a_clinician_signs_in_without_a_second_factor_until_she_enrols,
 );
@@ -367,5 +368,104 @@ async fn a_clinician_signs_in_without_a_second_factor_until_she_enrols(backend: 
     let again = password_step(&app, "ts.li").await;
     assert_eq!(again["step"], "done", "{again}");
     assert!(again["token"].is_string());
+    app.stop().await;
+}
+
+async fn a_lost_second_factor_is_removed_by_an_administrator_or_at_the_command_line(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, administrators_need_it).await;
+    let admin = app.first_admin.0.clone();
+    let secret = begin(&app, &app.admin_token, &admin).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/me/two-factor/confirm",
+            &app.admin_token,
+            json!({"code": oathtool(&secret, 0)[0]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A clinician enrols, then loses her phone and her recovery codes.
+    let taishan = app.institution_id("台山市人民医院").await;
+    let (id, token) = app.user("ts.wu", taishan, &["clinician"]).await;
+    let mine = begin(&app, &token, "ts.wu").await;
+    let (status, _) = app
+        .post(
+            "/api/v1/me/two-factor/confirm",
+            &token,
+            json!({"code": oathtool(&mine, 0)[0]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let reset = |token: String| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::DELETE,
+                &format!("/api/v1/users/{id}/two-factor"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    // Another county's coordinator may not; the refusal is audited.
+    let kaiping = app.institution_id("开平市中心医院").await;
+    let (_, stranger) = app.user("kp.office", kaiping, &["coordinator"]).await;
+    let (status, _) = reset(stranger).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = reset(app.admin_token.clone()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, problem) = reset(app.admin_token.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(password_step(&app, "ts.wu").await["step"], "done");
+    let (_, audit) = app
+        .get(
+            &format!("/api/v1/audit?object_kind=account&action=reset_two_factor&object_id={id}"),
+            &app.admin_token,
+        )
+        .await;
+    let outcomes: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["allowed", "denied"], "{audit}");
+
+    // The only administrator loses hers: the command line removes it, audited; she signs
+    // in with her password and must enrol again before anything else.
+    let out = std::process::Command::new(duikou_tests::duikou_binary())
+        .args(["user", "reset-two-factor", "--username", &admin])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DUIKOU_DATA_DIR", app.db.dir.path())
+        .env("DUIKOU_DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let signed_in = password_step(&app, &admin).await;
+    assert_eq!(signed_in["step"], "done", "{signed_in}");
+    let token = signed_in["token"].as_str().unwrap();
+    let (status, problem) = app.get("/api/v1/audit", token).await;
+    assert_refused(
+        status,
+        &problem,
+        StatusCode::FORBIDDEN,
+        "two-factor-required",
+    );
+    let store = duikou_tests::duikou::store::Store::connect(&app.db.url, 1)
+        .await
+        .unwrap();
+    let entries = store
+        .audit_entries(&duikou_tests::duikou::store::AuditFilter {
+            action: Some("reset_two_factor".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries[0].1.detail.as_deref(), Some("by the command line"));
+    store.close().await;
     app.stop().await;
 }

@@ -16,7 +16,7 @@ const KINDS = ["request", "study", "ward_round", "teaching_session", "room", "wo
 
 /** The actions the log knows, for the filter. */
 const ACTIONS = ["read", "list", "search", "create", "update", "delete", "export", "login", "logout",
-  "second_factor", "recovery_code", "enrol_two_factor", "confirm_two_factor", "disable_two_factor", "password_change", "password_reset", "read_opinions", "write_opinion",
+  "second_factor", "recovery_code", "enrol_two_factor", "confirm_two_factor", "disable_two_factor", "reset_two_factor", "password_change", "password_reset", "read_opinions", "write_opinion",
   "attach", "read_attachment", "submit", "accept", "decline", "schedule", "start", "sign", "acknowledge",
   "close", "cancel", "expire", "store", "join_room", "post_message", "read_messages", "end", "echo", "retry",
   "set_target", "enrol", "withdraw", "attendance", "anchor", "purge"];
