@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
 on_both_backends!(
+    an_administrator_enrols_from_the_page_and_signs_in_with_the_code,
     a_lost_second_factor_is_removed_by_an_administrator_or_at_the_command_line,
     an_administrator_can_do_nothing_but_enrol_until_signing_in_with_a_code,
     a_clinician_signs_in_without_a_second_factor_until_she_enrols,
@@ -467,5 +468,30 @@ async fn a_lost_second_factor_is_removed_by_an_administrator_or_at_the_command_l
         .unwrap();
     assert_eq!(entries[0].1.detail.as_deref(), Some("by the command line"));
     store.close().await;
+    app.stop().await;
+}
+
+async fn an_administrator_enrols_from_the_page_and_signs_in_with_the_code(backend: Backend) {
+    let app = TestApp::spawn_with(backend, administrators_need_it).await;
+    let admin = app.first_admin.0.clone();
+    let out = duikou_tests::browser::run_scenario(
+        "two_factor",
+        &duikou_tests::browser::on_backend("two_factor", backend),
+        &app.base,
+        json!({"admin": {"username": admin, "password": password_for(&admin)}}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // The recovery codes the page showed are the account's: one signs in, once.
+    let codes = out["recovery_codes"].as_array().unwrap();
+    assert_eq!(codes.len(), 10);
+    let code = codes[3].as_str().unwrap();
+    let pending = password_step(&app, &admin).await;
+    assert_eq!(
+        code_step(&app, &pending, code).await.status(),
+        StatusCode::OK
+    );
+    let pending = password_step(&app, &admin).await;
+    refused_naming_code(code_step(&app, &pending, code).await).await;
     app.stop().await;
 }
