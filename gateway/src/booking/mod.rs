@@ -37,7 +37,8 @@ pub use service::{
     Access, ConsultantCandidate, DesignatedSupporter, NewRequestInput, OpinionView, RequestView,
     StepInput, answering_role, audit_entries, consultants, create_request, create_request_with,
     designated_supporter, expire_due, free_slots_of, list_requests, notices, open_request,
-    opinion_document, opinions, request_view, save_opinion, take_step, update_draft,
+    open_request_for, opinion_document, opinions, request_view, save_opinion, take_step,
+    update_draft,
 };
 pub use slots::{Availability, AvailabilityException, Slot, china, free_slots};
 pub use teaching::{

@@ -403,7 +403,8 @@ async fn get_attachment(
     axum::extract::Path((id, attachment)): axum::extract::Path<(i64, i64)>,
 ) -> Result<axum::response::Response, Error> {
     use axum::response::IntoResponse as _;
-    booking::open_request(&state.store, &caller.0, id, "read_attachment").await?;
+    let detail = Some(format!("attachment {attachment}"));
+    booking::open_request_for(&state.store, &caller.0, id, "read_attachment", detail).await?;
     let a = state
         .store
         .attachments(id)

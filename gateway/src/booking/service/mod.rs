@@ -20,7 +20,9 @@ pub use drafts::{
     designated_supporter, update_draft,
 };
 pub use opinions::{OpinionView, opinion_document, opinions, save_opinion};
-pub use reads::{audit_entries, free_slots_of, list_requests, open_request, request_view};
+pub use reads::{
+    audit_entries, free_slots_of, list_requests, open_request, open_request_for, request_view,
+};
 use steps::qualification_gaps;
 pub use steps::{StepInput, answering_role, expire_due, notices, take_step};
 

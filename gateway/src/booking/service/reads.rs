@@ -18,9 +18,21 @@ pub async fn open_request(
     id: i64,
     action: &str,
 ) -> Result<(ConsultRequest, Access), Error> {
+    open_request_for(store, caller, id, action, None).await
+}
+
+/// [`open_request`], with what within the request is read (`detail`, say `attachment 3`)
+/// in its audit entry.
+pub async fn open_request_for(
+    store: &Store,
+    caller: &User,
+    id: i64,
+    action: &str,
+    detail: Option<String>,
+) -> Result<(ConsultRequest, Access), Error> {
     let r = load(store, id).await?;
     let side = access(store, caller, &r, action).await?;
-    audit(store, caller, action, Some(id), true, None).await?;
+    audit(store, caller, action, Some(id), true, detail).await?;
     Ok((r, side))
 }
 
