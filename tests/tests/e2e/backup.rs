@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use duikou_tests::dcmtk;
 use duikou_tests::scu::EXPLICIT_LE;
 use duikou_tests::{
-    Backend, SPOOL_SEGMENT_BYTES, TestApp, TestDb, duikou_binary, on_both_backends, on_db,
-    until_spool_prepared,
+    Backend, TestApp, TestDb, duikou_binary, on_both_backends, on_db, until_spool_prepared,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -102,6 +101,9 @@ async fn indexed(db: &TestDb) -> Vec<(String, String, String, String, i64)> {
         .unwrap())
 }
 
+/// The spool segment of the backup test: room for both its series (about 8 MB).
+const SEGMENT: u64 = 16 * 1024 * 1024;
+
 /// One change made in the background, and when it was under way.
 struct Change {
     /// The request created, or the revision written into the changing request.
@@ -181,10 +183,11 @@ fn segments(dir: &Path) -> Vec<(String, u64)> {
 async fn a_backup_taken_while_images_arrive_and_requests_change_restores_that_moment(
     backend: Backend,
 ) {
-    // A spool that prepares a segment of zeros ahead while quiet: the backup copies
-    // what is used of it, not the zeros.
+    // A spool that prepares a segment of zeros ahead while quiet, large enough that both
+    // series go into it: the backup copies what is used of it, not the zeros.
     let app = TestApp::spawn_with(backend, |c| {
-        c.imaging.spool_prepared_bytes = SPOOL_SEGMENT_BYTES;
+        c.imaging.spool_segment_bytes = SEGMENT;
+        c.imaging.spool_prepared_bytes = SEGMENT;
     })
     .await;
     let c = cast(&app).await;
@@ -215,7 +218,7 @@ async fn a_backup_taken_while_images_arrive_and_requests_change_restores_that_mo
         .unwrap();
 
     // A series acknowledged before the backup begins, into the prepared segment.
-    until_spool_prepared(&app.base, SPOOL_SEGMENT_BYTES).await;
+    until_spool_prepared(&app.base, SEGMENT).await;
     let images = tempfile::tempdir().unwrap();
     let first_dir = images.path().join("first");
     std::fs::create_dir(&first_dir).unwrap();
@@ -232,7 +235,7 @@ async fn a_backup_taken_while_images_arrive_and_requests_change_restores_that_mo
     // Another series arriving, and requests changing, while the backup is taken.
     let second_dir = images.path().join("second");
     std::fs::create_dir(&second_dir).unwrap();
-    let (second, _) = dcmtk::ct_images_of_side(&second_dir, 100, 256);
+    let (second, _) = dcmtk::ct_images(&second_dir, 200);
     let sender = std::thread::spawn(move || {
         dcmtk::store(addr, "TAISHAN_CT", "DUIKOU", EXPLICIT_LE, &second)
     });
@@ -331,7 +334,9 @@ async fn a_backup_taken_while_images_arrive_and_requests_change_restores_that_mo
         "a prepared segment is copied without its zeros: {copied:?} of {source:?}"
     );
 
-    let prepared = duikou::startup::prepare(target.config()).await.unwrap();
+    let mut config = target.config();
+    config.imaging.spool_segment_bytes = SEGMENT;
+    let prepared = duikou::startup::prepare(config).await.unwrap();
     let restored = TestApp::serve(target, prepared, None);
 
     // The same requests: those left alone are as they were, attachments byte for byte.
