@@ -119,9 +119,9 @@ pub async fn run_backup(config: &Config, dir: &Path) -> anyhow::Result<ExitCode>
     let manifest = take(config, dir).await?;
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
     println!(
-        "backed up into {}: {} files, {bytes} bytes ({}); audit chain: {}",
+        "backed up into {}: {}, {bytes} bytes ({}); audit chain: {}",
         dir.display(),
-        manifest.files.len(),
+        files(manifest.files.len()),
         manifest.backend,
         manifest.audit
     );
@@ -134,8 +134,8 @@ pub async fn run_verify(dir: &Path) -> anyhow::Result<ExitCode> {
         Ok(manifest) => {
             let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
             println!(
-                "the backup is whole: {} files, {bytes} bytes, {} taken {} by duikou {}; audit chain: {}",
-                manifest.files.len(),
+                "the backup is whole: {}, {bytes} bytes, {} taken {} by duikou {}; audit chain: {}",
+                files(manifest.files.len()),
                 manifest.backend,
                 manifest
                     .taken_at
@@ -156,14 +156,23 @@ pub async fn run_verify(dir: &Path) -> anyhow::Result<ExitCode> {
 pub async fn run_restore(config: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
     let manifest = restore(config, dir).await?;
     println!(
-        "restored the backup taken {} ({} files, {}) into {}; audit chain: {}",
+        "restored the backup taken {} ({}, {}) into {}; audit chain: {}",
         manifest
             .taken_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        manifest.files.len(),
+        files(manifest.files.len()),
         manifest.backend,
         config.data.dir.display(),
         manifest.audit
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// "1 file", "3 files".
+fn files(n: usize) -> String {
+    if n == 1 {
+        "1 file".to_owned()
+    } else {
+        format!("{n} files")
+    }
 }

@@ -1,6 +1,8 @@
 //! Taking a backup: the database snapshot first, then the files it names, the manifest
 //! last.
 
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,9 @@ pub async fn take(config: &Config, dir: &Path) -> anyhow::Result<Manifest> {
         "{} is not empty: a backup goes into a new or empty directory",
         dir.display()
     );
+    // It holds patient data: its owner alone reads it.
     std::fs::create_dir_all(dir.join(DATABASE))
+        .and_then(|()| std::fs::set_permissions(dir, Permissions::from_mode(0o700)))
         .with_context(|| format!("creating {}", dir.display()))?;
     let url = config.database_url();
     let taken_at = chrono::Utc::now();
