@@ -24,7 +24,7 @@
 //! acknowledged before the backup began is in the snapshot and whole in the copy. The
 //! index may name a record a moment before its sync is done (`duikou_imaging::scp`): the
 //! last indexed record of each copied segment is checked, and the segment copied again
-//! until it is whole, for at most [`take::WHOLE_WITHIN`]. One still not whole belongs to
+//! until it is whole, for at most ten seconds. One still not whole belongs to
 //! an instance never acknowledged; the restored gateway drops it from its index at start,
 //! as after a crash.
 //!
@@ -70,7 +70,7 @@ pub struct Manifest {
     pub backend: String,
     /// The version of the gateway that took it.
     pub gateway_version: String,
-    /// When the database snapshot was taken.
+    /// When the backup began, just before its database snapshot.
     pub taken_at: DateTime<Utc>,
     /// The database file, relative to the backup directory.
     pub database: String,

@@ -139,3 +139,74 @@ async fn sqlite_audit(file: &Path) -> anyhow::Result<AuditHead> {
         head_link: (entries > 0).then_some(prev),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::FileEntry;
+
+    fn manifest(files: Vec<FileEntry>) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            backend: "sqlite".into(),
+            gateway_version: "0.1.0".into(),
+            taken_at: chrono::Utc::now(),
+            database: "database/duikou.db".into(),
+            audit: AuditHead {
+                entries: 0,
+                head_id: None,
+                head_link: None,
+            },
+            files,
+        }
+    }
+
+    fn entry(path: &str, bytes: &[u8]) -> FileEntry {
+        use sha2::Digest as _;
+        FileEntry {
+            path: path.into(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        }
+    }
+
+    async fn verdict(dir: &Path, manifest: &Manifest) -> Result<Manifest, Damaged> {
+        std::fs::write(dir.join(MANIFEST), serde_json::to_vec(manifest).unwrap()).unwrap();
+        verify(dir).await
+    }
+
+    #[tokio::test]
+    async fn a_manifest_naming_a_file_outside_the_backup_or_one_changed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("database")).unwrap();
+        std::fs::write(dir.path().join("database/duikou.db"), b"not a database").unwrap();
+        let database = entry("database/duikou.db", b"not a database");
+
+        let outside = manifest(vec![database.clone(), entry("../secrets", b"")]);
+        let Err(Damaged(said)) = verdict(dir.path(), &outside).await else {
+            panic!("a path outside the backup is refused");
+        };
+        assert!(said.contains("outside the backup"), "{said}");
+
+        let changed = manifest(vec![entry("database/duikou.db", b"another database")]);
+        let Err(Damaged(said)) = verdict(dir.path(), &changed).await else {
+            panic!("a changed file is named");
+        };
+        assert!(
+            said.starts_with("database/duikou.db holds 14 bytes"),
+            "{said}"
+        );
+
+        // Whole files, but no SQLite database in them: named too.
+        let Err(Damaged(said)) = verdict(dir.path(), &manifest(vec![database])).await else {
+            panic!("the database is opened");
+        };
+        assert!(said.starts_with("database/duikou.db:"), "{said}");
+
+        std::fs::write(dir.path().join(MANIFEST), b"{\"format\": 1}").unwrap();
+        let Err(Damaged(said)) = verify(dir.path()).await else {
+            panic!("a manifest without its fields is refused");
+        };
+        assert!(said.contains("is not a backup's manifest"), "{said}");
+    }
+}
