@@ -295,6 +295,8 @@ async fn a_backup_taken_while_images_arrive_and_requests_change_restores_that_mo
     let acknowledged = indexed(&app.db).await.len();
     assert_eq!(acknowledged, first_uids.len());
 
+    // The command is built now, if it must be, not while the backup's moment is timed.
+    duikou_binary();
     // Another series arriving, and requests changing, while the backup is taken.
     let second_dir = images.path().join("second");
     std::fs::create_dir(&second_dir).unwrap();
