@@ -34,7 +34,8 @@
 //! manifest; [`restore`] does that before it writes anything.
 //!
 //! Not in a backup: the configuration file, TLS certificates and keys (the self-signed one
-//! is made again), logs, and instances kept outside the local spool.
+//! is made again), logs, the audit anchor file (kept apart from the data on purpose), and
+//! instances kept outside the local spool.
 
 mod files;
 mod restore;
@@ -112,6 +113,18 @@ pub struct FileEntry {
     pub size: u64,
     /// SHA-256, hex.
     pub sha256: String,
+}
+
+/// The URL PostgreSQL is dumped and restored through: the database's owner
+/// (`database.owner_url`) where the gateway's own role may not read or create everything,
+/// else the gateway's. A restore by the owner leaves the gateway's role to be granted its
+/// rights at the gateway's first start, as after migrations.
+fn owner_url(config: &Config) -> String {
+    config
+        .database
+        .owner_url
+        .as_ref()
+        .map_or_else(|| config.database_url(), |owner| owner.expose().to_owned())
 }
 
 /// `duikou backup DIR`.

@@ -35,7 +35,7 @@ pub async fn restore(config: &Config, dir: &Path) -> anyhow::Result<Manifest> {
         );
     }
     let sqlite = if postgres {
-        let objects = postgres_objects(&url).await?;
+        let objects = postgres_objects(&super::owner_url(config)).await?;
         anyhow::ensure!(
             objects == 0,
             "nothing was restored: the PostgreSQL database of database.url is not empty \
@@ -54,7 +54,7 @@ pub async fn restore(config: &Config, dir: &Path) -> anyhow::Result<Manifest> {
 
     let written = write(&manifest, dir, &data, &spool, sqlite.as_deref()).await;
     if postgres && written.is_ok() {
-        let mut load = postgres_tool("pg_restore", &url)?;
+        let mut load = postgres_tool("pg_restore", &super::owner_url(config))?;
         load.args([
             "--no-owner",
             "--no-privileges",

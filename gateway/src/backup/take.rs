@@ -38,7 +38,7 @@ pub async fn take(config: &Config, dir: &Path) -> anyhow::Result<Manifest> {
         ("sqlite", database, refs)
     } else {
         let database = format!("{DATABASE}/duikou.pgdump");
-        let refs = snapshot::postgres(&url, &dir.join(&database)).await?;
+        let refs = snapshot::postgres(&super::owner_url(config), &dir.join(&database)).await?;
         ("postgres", database, refs)
     };
     let (spool, data) = (
