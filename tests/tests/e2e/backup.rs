@@ -634,3 +634,103 @@ async fn a_damaged_backup_is_named_and_nothing_is_written_over_data(backend: Bac
     assert!(said.contains("manifest.json is missing"), "{said}");
     app.stop().await;
 }
+
+/// With `database.owner_url` the gateway's PostgreSQL role may only read and append the
+/// audit log: the dump and the restore go through the owner, and the restored gateway's
+/// first start grants its role again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_backup_goes_through_the_owner_and_the_restored_role_is_granted_again() {
+    use sqlx::Connection as _;
+    let role = format!("duikou_app_{}", rand::random::<u32>());
+    let as_role = |owner_url: &str| {
+        let mut url = reqwest::Url::parse(owner_url).unwrap();
+        url.set_username(&role).unwrap();
+        url.to_string()
+    };
+    let source = TestDb::new(Backend::Postgres).await.unwrap();
+    let mut owner = sqlx::PgConnection::connect(&source.url).await.unwrap();
+    sqlx::raw_sql(&format!("create role {role} login"))
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    owner.close().await.unwrap();
+    let configure = |db: &TestDb| {
+        let mut config = db.config();
+        config.database.url = Some(duikou::config::Secret::new(as_role(&db.url)));
+        config.database.owner_url = Some(duikou::config::Secret::new(db.url.clone()));
+        config
+    };
+    let prepared = duikou::startup::prepare(configure(&source)).await.unwrap();
+    duikou::audit::Event::unauthenticated("backup", "test")
+        .record(&prepared.store)
+        .await
+        .unwrap();
+    prepared.store.close().await;
+
+    let run = async |db: &TestDb, args: &[&std::ffi::OsStr]| {
+        let out = tokio::process::Command::new(duikou_binary())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DUIKOU_DATA_DIR", db.dir.path())
+            .env("DUIKOU_DATABASE_URL", as_role(&db.url))
+            .env("DUIKOU_DATABASE_OWNER_URL", &db.url)
+            .output()
+            .await
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), said)
+    };
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("backup");
+    let (code, said) = run(&source, &["backup".as_ref(), dir.as_os_str()]).await;
+    assert_eq!(code, Some(0), "{said}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+
+    let target = TestDb::new(Backend::Postgres).await.unwrap();
+    let (code, said) = run(&target, &["restore".as_ref(), dir.as_os_str()]).await;
+    assert_eq!(code, Some(0), "{said}");
+    // The chain restored ends at the manifest's head; the restored gateway starts as its
+    // role, which is granted again and reads it.
+    let head = Some((
+        manifest["audit"]["head_id"].as_i64().unwrap(),
+        manifest["audit"]["head_link"].as_str().unwrap().to_owned(),
+    ));
+    let by_owner = duikou::store::Store::connect(&target.url, 1).await.unwrap();
+    assert_eq!(
+        duikou::audit::verify(&by_owner).await.unwrap(),
+        duikou::audit::Verdict::Whole {
+            entries: manifest["audit"]["entries"].as_u64().unwrap(),
+            head: head.clone(),
+        }
+    );
+    by_owner.close().await;
+    let prepared = duikou::startup::prepare(configure(&target)).await.unwrap();
+    assert_eq!(
+        prepared.store.role().await.unwrap().as_deref(),
+        Some(role.as_str())
+    );
+    assert!(matches!(
+        duikou::audit::verify(&prepared.store).await.unwrap(),
+        duikou::audit::Verdict::Whole { .. }
+    ));
+    prepared.store.close().await;
+
+    for db in [&source, &target] {
+        let mut owner = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql(&format!("drop owned by {role}"))
+            .execute(&mut owner)
+            .await
+            .ok();
+    }
+    let mut owner = sqlx::PgConnection::connect(&source.url).await.unwrap();
+    sqlx::raw_sql(&format!("drop role {role}"))
+        .execute(&mut owner)
+        .await
+        .ok();
+}
