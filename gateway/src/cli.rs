@@ -66,6 +66,34 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Back up the gateway while it runs: the database first, then the DICOM spool and
+    /// the attachments it names, then DIR/manifest.json with every file's SHA-256.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Backup {
+        /// A new or empty directory to write the backup into.
+        #[arg(required = true)]
+        dir: Option<PathBuf>,
+        /// Or check a backup.
+        #[command(subcommand)]
+        command: Option<BackupCommand>,
+    },
+    /// Restore the backup in DIR into an empty data directory (and, on PostgreSQL, an
+    /// empty database), after checking every file of it.
+    Restore {
+        /// The backup's directory.
+        dir: PathBuf,
+    },
+}
+
+/// `duikou backup …`
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Check every file of the backup in DIR against its manifest: exit 0 when it is
+    /// whole, 1 naming the first file missing or changed.
+    Verify {
+        /// The backup's directory.
+        dir: PathBuf,
+    },
 }
 
 /// `duikou export …`
@@ -170,6 +198,10 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Seeds {
             command: SeedsCommand::Check { dir },
         } => check_seeds(&dir),
+        Command::Backup {
+            command: Some(BackupCommand::Verify { dir }),
+            ..
+        } => crate::backup::run_verify(&dir).await,
         command => {
             let mut config = Config::load(cli.config.as_deref())?;
             crate::telemetry::init(&config.log);
@@ -204,6 +236,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                     };
                     export_patient(config, who, out).await
                 }
+                Command::Backup { dir: Some(dir), .. } => {
+                    crate::backup::run_backup(&config, &dir).await
+                }
+                Command::Restore { dir } => crate::backup::run_restore(&config, &dir).await,
+                Command::Backup { .. } => unreachable!("clap asks for DIR or verify"),
                 Command::Demo { dir } => {
                     config.data.dir = dir;
                     demo(config).await

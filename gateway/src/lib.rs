@@ -21,10 +21,12 @@
 //! - [`bus`]: signaling events between gateway processes over PostgreSQL LISTEN/NOTIFY.
 //! - [`text`]: sentences for people, said at response time in the caller's language.
 //! - [`web`]: the browser pages (the files under `gateway/web/`, compiled in).
+//! - [`backup`]: backups of a running gateway, checked and restored into an empty one.
 //! - [`startup`]: prepare the store, then serve until shutdown; shared by `main` and tests.
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod booking;
 pub mod bus;
 pub mod cli;

@@ -4,6 +4,7 @@
 mod access;
 mod audit_chain;
 mod audit_complete;
+mod backup;
 mod bad_input;
 mod demo;
 mod dicom;
