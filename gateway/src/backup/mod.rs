@@ -131,6 +131,20 @@ fn owner_url(config: &Config) -> String {
 pub async fn run_backup(config: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
     let manifest = take(config, dir).await?;
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+    // A backup holds every patient's records: it is audited like an export (after the
+    // snapshot, so the entry is in the next backup, not this one).
+    let store = crate::startup::open_store(config).await?;
+    crate::audit::Event::unauthenticated("backup", "export")
+        .detail(format!(
+            "into {}: {}, {bytes} bytes; audit chain: {}",
+            dir.display(),
+            files(manifest.files.len()),
+            manifest.audit
+        ))
+        .record(&store)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
     println!(
         "backed up into {}: {}, {bytes} bytes ({}); audit chain: {}",
         dir.display(),

@@ -544,6 +544,21 @@ async fn a_damaged_backup_is_named_and_nothing_is_written_over_data(backend: Bac
     let dir = out.path().join("backup");
     let (code, said, complained) = backup(&app.db, &dir).await;
     assert_eq!(code, Some(0), "{said}{complained}");
+    // A backup holds everyone's records: it is audited like an export.
+    let (_, audited) = app
+        .get(
+            "/api/v1/audit?object_kind=backup&action=export",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(audited.as_array().unwrap().len(), 1, "{audited}");
+    assert!(
+        audited[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&dir.display().to_string()),
+        "{audited}"
+    );
     // Not into a directory that holds something: this backup, here.
     let (code, _, complained) = backup(&app.db, &dir).await;
     assert_eq!(code, Some(1));

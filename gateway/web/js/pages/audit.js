@@ -12,7 +12,7 @@ import { h, fill } from "../dom.js";
 /** The object kinds the log knows, for the filter. */
 const KINDS = ["request", "study", "ward_round", "teaching_session", "room", "worklist", "account",
   "institution", "webhook", "chat_robot", "imaging_destination", "dicom_node", "forward", "clinician",
-  "availability", "team", "pairing", "visit", "report", "audit", "audit_chain", "patient", "dicom_instance"];
+  "availability", "team", "pairing", "visit", "report", "audit", "audit_chain", "patient", "backup", "dicom_instance"];
 
 /** The actions the log knows, for the filter. */
 const ACTIONS = ["read", "list", "search", "create", "update", "delete", "export", "login", "logout",
