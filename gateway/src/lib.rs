@@ -39,6 +39,7 @@ pub mod imaging;
 pub mod notify;
 pub mod registry;
 pub mod reports;
+pub mod retention;
 pub mod rooms;
 pub mod rules;
 pub mod seeds;
