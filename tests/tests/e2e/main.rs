@@ -26,6 +26,7 @@ mod pages_flows;
 mod pairings;
 mod request_lists;
 mod requests;
+mod retention;
 mod room_side;
 mod rooms;
 mod rounds;
