@@ -14,9 +14,8 @@
 //! only read it; else by the gateway's connection. A check in the table refuses a period
 //! below the legal minimum whoever writes it. Triggers (migration 0026, on both backends)
 //! refuse to delete a request, a ward round or a teaching session, or anything kept with
-//! it (a request's steps, opinions, attachments, booked slot and notices; a round's
-//! patients; a session's enrolments and attendance; the chat and presence of each one's
-//! room), until its period has ended by the database's own clock: a kind without a
+//! it (a request's steps, opinions, attachments and notices; a round's patients; a
+//! session's enrolments and attendance; the chat and presence of each one's room), until its period has ended by the database's own clock: a kind without a
 //! period is never deleted. PostgreSQL also refuses to truncate those tables. So neither
 //! the gateway nor an administrator of it can delete a record earlier; only whoever owns
 //! the tables can (by turning the triggers off), and a purge that did not go through

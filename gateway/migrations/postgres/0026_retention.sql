@@ -57,7 +57,9 @@ cross join lateral (
 -- A record, and what is kept with it, is deleted only once its period has ended; none
 -- of their tables is truncated. Arguments: the record's kind (`request`, `ward_round`,
 -- `teaching`, or `room` for a session's chat and presence, named by their room) and the
--- column holding its id; a third (`optional`) lets rows that name no record go.
+-- column holding its id; a third (`optional`) lets rows that name no record go. A booked
+-- slot is not kept with its request: a new time replaces it (the steps record each time),
+-- and the purge deletes what is left.
 create function retention_guard() returns trigger language plpgsql as $$
 declare
     record_kind text := tg_argv[0];
@@ -116,11 +118,6 @@ for each statement execute function retention_guard('request', 'request_id');
 create trigger attachment_retained before delete on attachment
 for each row execute function retention_guard('request', 'request_id');
 create trigger attachment_not_truncated before truncate on attachment
-for each statement execute function retention_guard('request', 'request_id');
-
-create trigger slot_booking_retained before delete on slot_booking
-for each row execute function retention_guard('request', 'request_id');
-create trigger slot_booking_not_truncated before truncate on slot_booking
 for each statement execute function retention_guard('request', 'request_id');
 
 create trigger notification_retained before delete on notification

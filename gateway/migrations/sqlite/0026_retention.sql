@@ -59,7 +59,9 @@ from (
     left join retention_policy p on p.kind = 'teaching'
 );
 
--- A record, and what is kept with it, is deleted only once its period has ended.
+-- A record, and what is kept with it, is deleted only once its period has ended. A booked
+-- slot is not kept with it: a new time replaces it (the steps record each time), and the
+-- purge deletes what is left.
 create trigger consult_request_retained before delete on consult_request
 when not exists (select 1 from request_retention v where v.id = old.id and v.ended)
 begin
@@ -84,11 +86,6 @@ begin
     select raise(abort, 'kept for its retention period: not deletable before it ends');
 end;
 
-create trigger slot_booking_retained before delete on slot_booking
-when not exists (select 1 from request_retention v where v.id = old.request_id and v.ended)
-begin
-    select raise(abort, 'kept for its retention period: not deletable before it ends');
-end;
 
 create trigger notification_retained before delete on notification
 when old.request_id is not null
