@@ -505,6 +505,30 @@ async fn retention_periods_cannot_be_changed_by_a_gateway_role_that_is_not_the_o
             "{sql}: {refused}"
         );
     }
+    // It still purges what is due, and audits it.
+    let owner = Store::connect(&owner_url, 1).await.unwrap();
+    let at = years_ago(16);
+    run(
+        &owner,
+        &format!(
+            "insert into clinician (name, institution_id, title, title_rank, specialty, created_at)
+             values ('周主任', (select min(id) from institution), '主任医师', 'senior', '内科', now());
+             insert into teaching_session (presenter_clinician_id, presenter_institution_id, topic, starts_at, ends_at, capacity, created_by, created_at)
+             values ((select max(id) from clinician), (select min(id) from institution), '高血压基层规范化管理',
+                     '{at}', '{at}', 10, (select min(id) from app_user), '{at}')"
+        ),
+    )
+    .await
+    .unwrap();
+    owner.close().await;
+    let summary = duikou::retention::purge(&store, db.dir.path(), false, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.teaching_sessions, 1, "{summary}");
+    assert_eq!(
+        count(&store, "select count(*) from teaching_session").await,
+        0
+    );
     store.close().await;
     {
         use sqlx::Connection as _;
