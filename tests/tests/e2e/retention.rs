@@ -160,6 +160,10 @@ async fn a_request_is_kept_for_its_period_then_purged_with_what_is_kept_with_it(
         b"%PDF-1.4\n% recent consent\n%%EOF\n",
     )
     .await;
+    // The same file on both: named by its content, it stays while the recent one holds it.
+    let shared = b"%PDF-1.4\n% shared referral letter\n%%EOF\n";
+    let shared_file = attach(&app, &c.doctor, old, shared).await;
+    assert_eq!(attach(&app, &c.doctor, recent, shared).await, shared_file);
     run(
         &store,
         &format!(
@@ -224,6 +228,10 @@ async fn a_request_is_kept_for_its_period_then_purged_with_what_is_kept_with_it(
         rows_of_request(&store, old).await
     );
     assert!(!file(&old_file).exists(), "the attachment file is removed");
+    assert!(
+        file(&shared_file).exists(),
+        "a file another request holds stays"
+    );
     // The recent one is kept, with its file.
     assert_eq!(
         count(
