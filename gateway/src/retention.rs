@@ -31,9 +31,11 @@
 //! `duikou purge` deletes each record whose period has ended, with what is kept with it,
 //! in one transaction per record, then the attachment files no record refers to any more
 //! (after the commit: a file outliving its row is harmless, a row outliving its file is
-//! not), and appends a `purge` entry to the audit chain naming the record and its patient.
-//! `--dry-run` lists the records and changes nothing. The audit log itself is never
-//! purged, and studies in the imaging relay are outside these periods.
+//! not), and appends a `purge` entry to the audit chain naming the record and its patient
+//! (after the commit, as every entry follows what it records: should the append fail, the
+//! purge stops there with an error naming the record). `--dry-run` lists the records and
+//! changes nothing. The audit log itself is never purged, and studies in the imaging
+//! relay are outside these periods.
 
 use std::path::Path;
 

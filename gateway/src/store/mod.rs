@@ -185,8 +185,8 @@ impl Store {
     /// log only to read, to append, and to link entries written before the chain (its
     /// `hash`, which the trigger lets be set once), and the retention periods
     /// (`retention_policy`, which the owner writes at start) only to read. Not being the
-    /// owner, `role` cannot alter the tables or turn their triggers off. Run after every migration, so that
-    /// new tables are granted too. Nothing to do on SQLite, where whoever can write the
+    /// owner, `role` cannot alter the tables or turn their triggers off. Run after every
+    /// migration, so that new tables are granted too. Nothing to do on SQLite, where whoever can write the
     /// file can do anything to it.
     pub async fn grant_to(&self, role: &str) -> Result<(), StoreError> {
         let Db::Postgres(pool) = &self.db else {
