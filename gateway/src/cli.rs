@@ -83,6 +83,13 @@ pub enum Command {
         /// The backup's directory.
         dir: PathBuf,
     },
+    /// Delete every record whose retention period has ended (`[retention]`), with what
+    /// is kept with it and its attachment files, each purge audited; print a summary.
+    Purge {
+        /// List what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `duikou backup …`
@@ -241,6 +248,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Command::Restore { dir } => crate::backup::run_restore(&config, &dir).await,
                 Command::Backup { .. } => unreachable!("clap asks for DIR or verify"),
+                Command::Purge { dry_run } => purge(config, dry_run).await,
                 Command::Demo { dir } => {
                     config.data.dir = dir;
                     demo(config).await
@@ -459,6 +467,18 @@ async fn audit_anchor(config: Config) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     store.close().await;
     println!("{}", serde_json::to_string(&anchor)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn purge(config: Config, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let store = open(&config).await?;
+    let verb = if dry_run { "would purge" } else { "purged" };
+    let summary = crate::retention::purge(&store, &config.data.dir, dry_run, |kind, id| {
+        println!("{verb} {} {id}", kind.as_str());
+    })
+    .await;
+    store.close().await;
+    println!("{verb} {}", summary?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -31,6 +31,7 @@ const SECTIONS: &[&str] = &[
     "log",
     "documents",
     "audit",
+    "retention",
 ];
 
 /// The whole configuration.
@@ -67,6 +68,8 @@ pub struct Config {
     pub documents: DocumentsConfig,
     /// The audit chain's anchors.
     pub audit: AuditConfig,
+    /// How long records are kept.
+    pub retention: RetentionConfig,
 }
 
 /// `[data]`
@@ -592,6 +595,80 @@ impl Default for AuditConfig {
     }
 }
 
+/// `[retention]`: the years each kind of record is kept after its last change, before
+/// `duikou purge` may delete it (see [`crate::retention`]). Remote medical records are
+/// medical records (医疗机构病历管理规定): outpatient ones at least 15 years, inpatient
+/// ones at least 30; a shorter period is refused at load and at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Remote consultations (outpatient records).
+    pub consultation_years: u32,
+    /// Remote imaging reads (outpatient records).
+    pub imaging_read_years: u32,
+    /// Remote pathology reads (outpatient records).
+    pub pathology_read_years: u32,
+    /// Remote ward rounds (inpatient records).
+    pub ward_round_years: u32,
+    /// Teaching sessions, their enrolments and attendance: not medical records, but the
+    /// evidence of the program's training targets and of trainees' continuing-education
+    /// credit, kept as long as the outpatient records of the same years.
+    pub teaching_years: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            consultation_years: 15,
+            imaging_read_years: 15,
+            pathology_read_years: 15,
+            ward_round_years: 30,
+            teaching_years: 15,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Each kind of record (as `retention_policy` names it) with its years, its key
+    /// and the least the law allows.
+    pub fn periods(&self) -> [(&'static str, u32, &'static str, u32); 5] {
+        [
+            (
+                "consultation",
+                self.consultation_years,
+                "consultation_years",
+                15,
+            ),
+            (
+                "imaging_read",
+                self.imaging_read_years,
+                "imaging_read_years",
+                15,
+            ),
+            (
+                "pathology_read",
+                self.pathology_read_years,
+                "pathology_read_years",
+                15,
+            ),
+            ("ward_round", self.ward_round_years, "ward_round_years", 30),
+            ("teaching", self.teaching_years, "teaching_years", 1),
+        ]
+    }
+
+    /// Refuses a period below its legal minimum, naming its key.
+    pub fn check(&self) -> Result<(), String> {
+        for (_, years, key, least) in self.periods() {
+            if years < least {
+                return Err(format!(
+                    "retention.{key} = {years} is below the {least} years records of this kind must be kept (医疗机构病历管理规定)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Layers the defaults, `file` (when given) and the `DUIKOU_*` environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
@@ -616,7 +693,12 @@ impl Config {
                     .replacen('_', ".", 1)
                     .into()
             });
-        figment.merge(env).extract().map_err(Box::new)
+        let config: Self = figment.merge(env).extract().map_err(Box::new)?;
+        config
+            .retention
+            .check()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(config)
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.
@@ -717,6 +799,30 @@ mod tests {
             jail.set_env("DUIKOU_IMAGING_AE_TITLE", " JMZX_PACS ");
             let c = Config::load(None).expect("a padded title loads");
             assert_eq!(c.imaging.ae_title, "JMZX_PACS");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail returns its own error type"
+    )]
+    fn a_retention_period_below_the_legal_minimum_is_refused_naming_its_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DUIKOU_RETENTION_WARD_ROUND_YEARS", "20");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("retention.ward_round_years"), "{err}");
+            jail.set_env("DUIKOU_RETENTION_WARD_ROUND_YEARS", "30");
+            jail.create_file("duikou.toml", "[retention]\nconsultation_years = 10\n")?;
+            let err = Config::load(Some(Path::new("duikou.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("retention.consultation_years"), "{err}");
+            jail.create_file("duikou.toml", "[retention]\nconsultation_years = 20\n")?;
+            let c = Config::load(Some(Path::new("duikou.toml"))).expect("a longer period loads");
+            assert_eq!(c.retention.consultation_years, 20);
+            assert_eq!(c.retention.ward_round_years, 30);
             Ok(())
         });
     }

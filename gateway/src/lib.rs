@@ -42,6 +42,7 @@ pub mod notify;
 pub mod patients;
 pub mod registry;
 pub mod reports;
+pub mod retention;
 pub mod rooms;
 pub mod rules;
 pub mod seeds;

@@ -98,7 +98,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .await
         .context("opening the database")?;
     match &config.database.owner_url {
-        None => store.migrate().await.context("applying migrations")?,
+        None => {
+            store.migrate().await.context("applying migrations")?;
+            crate::retention::sync(&store, &config.retention).await?;
+        }
         Some(owner) => {
             let role = store.role().await?.context(
                 "database.owner_url is for PostgreSQL, where the gateway's role differs from the owner",
@@ -110,6 +113,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
                 .migrate()
                 .await
                 .context("applying migrations as the owner")?;
+            crate::retention::sync(&owner, &config.retention).await?;
             owner
                 .grant_to(&role)
                 .await

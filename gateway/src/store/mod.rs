@@ -44,6 +44,7 @@ pub use registry::{
 pub use requests::{
     FirstStep, NewRequest, OpinionChange, RequestFilter, RequestUpdate, StepRecord,
 };
+pub use retention::{Purged, Retained};
 pub use rooms::{Presence, RoomMessage};
 pub use seeds::ImportCounts;
 pub use teaching::{NewTeachingSession, TeachingChange, TeachingChanged, Visit};
@@ -109,6 +110,7 @@ pub mod patients;
 mod registry;
 mod reports;
 mod requests;
+mod retention;
 mod rooms;
 mod rounds;
 mod seeds;
@@ -182,9 +184,10 @@ impl Store {
     /// As the database's owner (PostgreSQL), grants `role` what the gateway needs and
     /// no more: every table and sequence of the schema to read and write, but the audit
     /// log only to read, to append, and to link entries written before the chain (its
-    /// `hash`, which the trigger lets be set once). Not being the owner, `role` cannot
-    /// alter the tables or turn their triggers off. Run after every migration, so that
-    /// new tables are granted too. Nothing to do on SQLite, where whoever can write the
+    /// `hash`, which the trigger lets be set once), and the retention periods
+    /// (`retention_policy`, which the owner writes at start) only to read. Not being the
+    /// owner, `role` cannot alter the tables or turn their triggers off. Run after every
+    /// migration, so that new tables are granted too. Nothing to do on SQLite, where whoever can write the
     /// file can do anything to it.
     pub async fn grant_to(&self, role: &str) -> Result<(), StoreError> {
         let Db::Postgres(pool) = &self.db else {
@@ -196,6 +199,7 @@ impl Store {
              grant select, insert, update, delete on all tables in schema public to {role};
              grant usage, select on all sequences in schema public to {role};
              revoke update, delete, truncate, references, trigger on audit_log from {role};
+             revoke insert, update, delete, truncate, references, trigger on retention_policy from {role};
              grant update (hash) on audit_log to {role};
              revoke all on _sqlx_migrations from {role};
              grant select on _sqlx_migrations to {role};"

@@ -74,6 +74,8 @@ pub mod registry;
 pub mod reports;
 #[path = "sql/requests.rs"]
 pub mod requests;
+#[path = "sql/retention.rs"]
+pub mod retention;
 #[path = "sql/rooms.rs"]
 pub mod rooms;
 #[path = "sql/rounds.rs"]

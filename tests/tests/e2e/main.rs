@@ -28,6 +28,7 @@ mod pairings;
 mod patient_export;
 mod request_lists;
 mod requests;
+mod retention;
 mod room_side;
 mod rooms;
 mod rounds;
