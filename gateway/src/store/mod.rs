@@ -194,15 +194,20 @@ impl Store {
             return Ok(());
         };
         let role = format!("\"{}\"", role.replace('"', "\"\""));
+        // One transaction, under a lock of its own: gateways starting together grant at
+        // once, and PostgreSQL refuses concurrent changes of one object's privileges.
         let sql = format!(
-            "grant usage on schema public to {role};
+            "begin;
+             select pg_advisory_xact_lock(71102018);
+             grant usage on schema public to {role};
              grant select, insert, update, delete on all tables in schema public to {role};
              grant usage, select on all sequences in schema public to {role};
              revoke update, delete, truncate, references, trigger on audit_log from {role};
              revoke insert, update, delete, truncate, references, trigger on retention_policy from {role};
              grant update (hash) on audit_log to {role};
              revoke all on _sqlx_migrations from {role};
-             grant select on _sqlx_migrations to {role};"
+             grant select on _sqlx_migrations to {role};
+             commit;"
         );
         sqlx::raw_sql(&sql).execute(pool).await?;
         Ok(())

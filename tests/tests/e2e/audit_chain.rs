@@ -448,8 +448,14 @@ async fn a_gateway_role_that_is_not_the_owner_cannot_touch_the_audit_log() {
     let mut config = db.config();
     config.database.url = Some(duikou::config::Secret::new(app_url.clone()));
     config.database.owner_url = Some(duikou::config::Secret::new(owner_url.clone()));
-    // The gateway runs as that role: it migrates as the owner, starts, and appends.
-    let prepared = duikou::startup::prepare(config.clone()).await.unwrap();
+    // Gateways run as that role: two starting at once both migrate and grant as the
+    // owner, and each starts and appends.
+    let (prepared, other) = tokio::join!(
+        duikou::startup::prepare(config.clone()),
+        duikou::startup::prepare(config.clone()),
+    );
+    let (prepared, other) = (prepared.unwrap(), other.unwrap());
+    other.store.close().await;
     assert_eq!(
         prepared.store.role().await.unwrap().as_deref(),
         Some(role.as_str())
